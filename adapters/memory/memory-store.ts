@@ -1,0 +1,79 @@
+import { decodeCursor, encodeCursor } from '../../core/cursor.js';
+import type { Message } from '../../core/message.js';
+import type { Page } from '../../core/ports/lifecycle.js';
+import type { FeedBatch, FeedPosition, MessageQuery, Store } from '../../core/ports/store.js';
+import { compareMessages, matchesQuery } from '../../core/query.js';
+
+/**
+ * A Store in memory: for tests and for trying things out. Nothing survives a restart,
+ * so `append` is "durable" only for the life of the process.
+ */
+export class MemoryStore implements Store {
+  private readonly byId = new Map<string, Message>();
+  /** Commit order; the feed position is an index into it. Purged messages leave a hole. */
+  private readonly log: (Message | undefined)[] = [];
+  private readonly checkpoints = new Map<string, FeedPosition>();
+
+  async append(batch: Message[]): Promise<void> {
+    for (const message of batch) {
+      if (this.byId.has(message.id)) continue;
+      this.byId.set(message.id, message);
+      this.log.push(message);
+    }
+  }
+
+  async get(id: string): Promise<Message | null> {
+    return this.byId.get(id) ?? null;
+  }
+
+  async query(query: MessageQuery): Promise<Page<Message>> {
+    const desc = query.order === 'desc';
+    const after = query.cursor ? (decodeCursor(query.cursor, ['string', 'string']) as [string, string]) : undefined;
+    const matching: Message[] = [];
+    for (const message of this.byId.values()) {
+      if (!matchesQuery(message, query)) continue;
+      if (after) {
+        const c = compareMessages(message, { ts: after[0], id: after[1] } as Message);
+        if (desc ? c >= 0 : c <= 0) continue;
+      }
+      matching.push(message);
+    }
+    matching.sort(desc ? (a, b) => compareMessages(b, a) : compareMessages);
+    const items = matching.slice(0, query.limit);
+    const last = items[items.length - 1];
+    return { items, next: matching.length > query.limit && last ? encodeCursor([last.ts, last.id]) : null };
+  }
+
+  async purgeExpired(now: Date, olderThan?: Date): Promise<number> {
+    const nowIso = now.toISOString();
+    const oldIso = olderThan?.toISOString();
+    let purged = 0;
+    for (const [i, message] of this.log.entries()) {
+      if (!message) continue;
+      if ((message.expires !== undefined && message.expires < nowIso) || (oldIso !== undefined && message.ts < oldIso)) {
+        this.byId.delete(message.id);
+        this.log[i] = undefined;
+        purged++;
+      }
+    }
+    return purged;
+  }
+
+  async readFeed(after: FeedPosition | null, limit: number): Promise<FeedBatch> {
+    let index = after === null ? 0 : Number(after);
+    const messages: Message[] = [];
+    while (index < this.log.length && messages.length < limit) {
+      const message = this.log[index++];
+      if (message) messages.push(message);
+    }
+    return { messages, position: index === 0 ? after : String(index) };
+  }
+
+  async getCheckpoint(consumer: string): Promise<FeedPosition | null> {
+    return this.checkpoints.get(consumer) ?? null;
+  }
+
+  async setCheckpoint(consumer: string, position: FeedPosition): Promise<void> {
+    this.checkpoints.set(consumer, position);
+  }
+}

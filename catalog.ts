@@ -1,0 +1,20 @@
+import type { PluginCatalog } from './core/plugin.js';
+
+/**
+ * The plugins shipped with Nitrogen, by kind and `use` name. Entries load lazily, so a
+ * deployment pays only for the adapters its configuration names.
+ */
+export const defaultCatalog: PluginCatalog = {
+  store: {
+    memory: async () => (await import('./adapters/memory/index.js')).memoryStorePlugin,
+    sqlite: async () => (await import('./adapters/sqlite/index.js')).sqliteStorePlugin,
+  },
+  registry: {
+    memory: async () => (await import('./adapters/memory/index.js')).memoryRegistryPlugin,
+    sqlite: async () => (await import('./adapters/sqlite/index.js')).sqliteRegistryPlugin,
+  },
+  transport: {
+    mqtt: async () => (await import('./plugins/mqtt/index.js')).mqttPlugin,
+    rest: async () => (await import('./plugins/rest/index.js')).restPlugin,
+  },
+};

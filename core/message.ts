@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto';
+import { NitrogenError } from './errors.js';
+
+/**
+ * The message envelope of DESIGN.md §5.1, as stored, queried and forwarded.
+ * Every field is already validated and normalized (ISO-8601 times in UTC, `from` set).
+ */
+export interface Message {
+  id: string;
+  type: string;
+  from: string;
+  to?: string;
+  ts: string;
+  body: unknown;
+  tags?: string[];
+  responseTo?: string[];
+  expires?: string;
+}
+
+export interface MessageLimits {
+  /** Largest encoded envelope in bytes (default 256 KiB). */
+  maxMessageBytes: number;
+  /** Most envelopes in one request or MQTT payload (default 1,000). */
+  maxBatch: number;
+}
+
+export const defaultMessageLimits: MessageLimits = { maxMessageBytes: 256 * 1024, maxBatch: 1000 };
+
+export const TYPE_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+/** Principal ids are MQTT topic levels too, so they exclude `/`, `+`, `#` and `$`. */
+export const PRINCIPAL_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+const MESSAGE_ID_PATTERN = /^[A-Za-z0-9._:~-]{1,128}$/;
+const TAG_MAX_LENGTH = 64;
+const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+const TAGS_MAX = 32;
+const RESPONSE_TO_MAX = 100;
+const ENVELOPE_FIELDS = new Set(['id', 'type', 'from', 'to', 'ts', 'body', 'tags', 'responseTo', 'expires']);
+
+// Ids are 28 hex digits: 12 of milliseconds, 4 of a per-millisecond counter and 12 of a
+// per-process random node, so they sort by creation time and do not collide across instances.
+const NODE_ID = randomBytes(6).toString('hex');
+let lastMs = 0;
+let counter = 0;
+
+/** A new time-ordered message id; ids made later by this process sort after earlier ones. */
+export function newMessageId(now = Date.now()): string {
+  if (now > lastMs) {
+    lastMs = now;
+    counter = 0;
+  } else if (++counter > 0xffff) {
+    lastMs++;
+    counter = 0;
+  }
+  return lastMs.toString(16).padStart(12, '0') + counter.toString(16).padStart(4, '0') + NODE_ID;
+}
+
+function invalid(field: string, message: string, index?: number): NitrogenError {
+  const where = index === undefined ? field : `[${index}].${field}`;
+  return new NitrogenError('NITROGEN_ERR_VALIDATION', `${where}: ${message}`, { details: { field: where } });
+}
+
+function isoTime(value: unknown, field: string, index?: number): string {
+  if (typeof value !== 'string' || value.length > 64) throw invalid(field, 'must be an ISO-8601 time string', index);
+  const ms = Date.parse(value);
+  // Within years 1970-9999, ISO strings sort as the times they name, which stores rely on.
+  if (!(ms >= 0 && ms <= MAX_TIME)) throw invalid(field, 'must be an ISO-8601 time string between 1970 and 9999', index);
+  return new Date(ms).toISOString();
+}
+
+function stringList(value: unknown, field: string, max: number, maxLength: number, index?: number): string[] {
+  if (!Array.isArray(value) || value.length > max) throw invalid(field, `must be an array of at most ${max} strings`, index);
+  for (const item of value) {
+    if (typeof item !== 'string' || item.length === 0 || item.length > maxLength) {
+      throw invalid(field, `must hold non-empty strings of at most ${maxLength} characters`, index);
+    }
+  }
+  return value as string[];
+}
+
+/** What the transport knows about a message beyond its payload. */
+export interface EnvelopeContext {
+  /** The authenticated sender: `from` is always this principal. */
+  sender: string;
+  /** Type given by the topic (`devices/{id}/messages/{type}`); the envelope may not contradict it. */
+  type?: string;
+  /** Recipient given by the topic (`devices/{to}/commands/{type}`). */
+  to?: string;
+  now: number;
+  /** Position in a batch, for error messages. */
+  index?: number;
+}
+
+/**
+ * Validates a client-supplied envelope and returns the normalized message.
+ * Throws NITROGEN_ERR_VALIDATION naming the bad field, or NITROGEN_ERR_SENDER_MISMATCH
+ * when `from` names anyone but the authenticated sender.
+ */
+export function parseEnvelope(input: unknown, ctx: EnvelopeContext): Message {
+  const i = ctx.index;
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new NitrogenError('NITROGEN_ERR_VALIDATION', `${i === undefined ? 'message' : `[${i}]`}: must be a JSON object`);
+  }
+  const raw = input as Record<string, unknown>;
+  for (const key in raw) if (!ENVELOPE_FIELDS.has(key)) throw invalid(key, 'is not an envelope field', i);
+
+  if (raw.from !== undefined && raw.from !== ctx.sender) {
+    throw new NitrogenError('NITROGEN_ERR_SENDER_MISMATCH', `from must be the authenticated principal '${ctx.sender}'`);
+  }
+  let type = ctx.type;
+  if (raw.type !== undefined) {
+    if (typeof raw.type !== 'string' || !TYPE_PATTERN.test(raw.type)) throw invalid('type', 'must match [A-Za-z0-9._-]{1,64}', i);
+    if (type !== undefined && raw.type !== type) throw invalid('type', `must be '${type}' as the topic says`, i);
+    type = raw.type;
+  }
+  if (type === undefined) throw invalid('type', 'is required', i);
+
+  let to = ctx.to;
+  if (raw.to !== undefined) {
+    if (typeof raw.to !== 'string' || !PRINCIPAL_ID_PATTERN.test(raw.to)) throw invalid('to', 'must be a principal id', i);
+    if (to !== undefined && raw.to !== to) throw invalid('to', `must be '${to}' as the topic says`, i);
+    to = raw.to;
+  }
+  let id: string;
+  if (raw.id === undefined) id = newMessageId(ctx.now);
+  else if (typeof raw.id === 'string' && MESSAGE_ID_PATTERN.test(raw.id)) id = raw.id;
+  else throw invalid('id', 'must match [A-Za-z0-9._:~-]{1,128}', i);
+
+  const message: Message = {
+    id,
+    type,
+    from: ctx.sender,
+    ts: raw.ts === undefined ? new Date(ctx.now).toISOString() : isoTime(raw.ts, 'ts', i),
+    body: raw.body === undefined ? null : raw.body,
+  };
+  if (to !== undefined) message.to = to;
+  if (raw.tags !== undefined) message.tags = stringList(raw.tags, 'tags', TAGS_MAX, TAG_MAX_LENGTH, i);
+  if (raw.responseTo !== undefined) message.responseTo = stringList(raw.responseTo, 'responseTo', RESPONSE_TO_MAX, 128, i);
+  if (raw.expires !== undefined) message.expires = isoTime(raw.expires, 'expires', i);
+  return message;
+}
+
+/** Parses JSON from a transport, turning syntax errors into NITROGEN_ERR_MALFORMED_JSON. */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new NitrogenError('NITROGEN_ERR_MALFORMED_JSON', `payload is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+const encoded = new WeakMap<Message, string>();
+
+/** The JSON text of a message, computed once and shared by the store, subscribers and sinks. */
+export function encodeMessage(message: Message): string {
+  let text = encoded.get(message);
+  if (text === undefined) {
+    text = JSON.stringify(message);
+    encoded.set(message, text);
+  }
+  return text;
+}

@@ -1,0 +1,94 @@
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { DependencyContainer, InjectionToken } from 'tsyringe';
+import type { Registry as MetricsRegistry } from 'prom-client';
+import type { ZodType } from 'zod';
+import type { NitrogenConfig } from './config.js';
+import { NitrogenError } from './errors.js';
+import type { Logger } from './logger.js';
+import { tokenName } from './tokens.js';
+
+/** The slot a plugin fills: one of the ports, a sink, or a transport on the server's surface. */
+export type PluginKind = 'store' | 'registry' | 'identity' | 'sink' | 'transport';
+
+export interface PluginContext {
+  container: DependencyContainer;
+  config: NitrogenConfig;
+  logger: Logger;
+  metrics: MetricsRegistry;
+  /** Absolute data directory; it exists when plugins are created. */
+  dataDir: string;
+  /** The instance name: the sink's name, or the plugin's `use` value. */
+  name: string;
+}
+
+/**
+ * A plugin: metadata plus a factory. The server checks the metadata when it registers the
+ * plugin (fastify's idea): the kind must fit the slot, `needs` must already be provided and
+ * the options must pass `options`, whose errors name the bad field.
+ */
+export interface Plugin<Options = unknown> {
+  name: string;
+  kind: PluginKind;
+  description?: string;
+  options?: ZodType<Options>;
+  needs?: InjectionToken<unknown>[];
+  /** Returns the component: a port implementation, a Sink, or a transport; its start/stop are called by the server. */
+  create(context: PluginContext, options: Options): object | Promise<object>;
+}
+
+export function definePlugin<Options>(plugin: Plugin<Options>): Plugin<Options> {
+  return plugin;
+}
+
+/** Built-in plugins by kind and `use` name, loaded lazily so unused adapters cost nothing. */
+export type PluginCatalog = Partial<Record<PluginKind, Record<string, () => Promise<Plugin<any>>>>>;
+
+function looksLikeModule(use: string): boolean {
+  return use.startsWith('.') || isAbsolute(use) || use.includes('/') || use.startsWith('@');
+}
+
+/**
+ * Finds the plugin for a `use` value: a catalog name, else a module path (relative to the
+ * working directory) or package name whose default export (or `plugin` export) is a Plugin.
+ */
+export async function resolvePlugin(kind: PluginKind, use: string, catalog: PluginCatalog, where: string, cwd = process.cwd()): Promise<Plugin<any>> {
+  const builtIn = catalog[kind]?.[use];
+  let plugin: unknown;
+  if (builtIn) {
+    plugin = await builtIn();
+  } else if (looksLikeModule(use)) {
+    const specifier = use.startsWith('.') || isAbsolute(use) ? pathToFileURL(resolve(cwd, use)).href : use;
+    try {
+      const mod = (await import(specifier)) as { default?: unknown; plugin?: unknown };
+      plugin = mod.default ?? mod.plugin;
+    } catch (err) {
+      throw new NitrogenError('NITROGEN_ERR_PLUGIN', `${where}: cannot load '${use}': ${(err as Error).message}`, { cause: err });
+    }
+  } else {
+    const known = Object.keys(catalog[kind] ?? {}).join(', ') || 'none';
+    throw new NitrogenError('NITROGEN_ERR_PLUGIN', `${where}: unknown ${kind} '${use}' (built in: ${known}; or give a module path)`);
+  }
+  const candidate = plugin as Partial<Plugin>;
+  if (!candidate || typeof candidate.create !== 'function' || typeof candidate.name !== 'string') {
+    throw new NitrogenError('NITROGEN_ERR_PLUGIN', `${where}: '${use}' does not export a plugin (an object with name, kind and create)`);
+  }
+  if (candidate.kind !== kind) {
+    throw new NitrogenError('NITROGEN_ERR_PLUGIN', `${where}: '${use}' is a ${candidate.kind} plugin, not a ${kind}`);
+  }
+  return candidate as Plugin<any>;
+}
+
+/** Checks a plugin's needs and options; returns the parsed options. */
+export function checkPlugin(plugin: Plugin<any>, container: DependencyContainer, options: unknown, where: string): unknown {
+  for (const token of plugin.needs ?? []) {
+    if (!container.isRegistered(token, true)) {
+      throw new NitrogenError('NITROGEN_ERR_PLUGIN', `${where}: plugin '${plugin.name}' needs ${tokenName(token)}, which nothing provides`);
+    }
+  }
+  if (!plugin.options) return options;
+  const parsed = plugin.options.safeParse(options ?? {});
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => `${[where, 'options', ...issue.path].join('.')}: ${issue.message}`);
+  throw new NitrogenError('NITROGEN_ERR_CONFIG', problems.join('; '), { details: { problems } });
+}

@@ -1,0 +1,59 @@
+import type { Message } from '../message.js';
+import type { Lifecycle, Page } from './lifecycle.js';
+
+export interface MessageQuery {
+  from?: string[];
+  to?: string[];
+  type?: string[];
+  /** The message must hold every one of these tags. */
+  tags?: string[];
+  /** Inclusive lower bound on `ts` (ISO-8601). */
+  since?: string;
+  /** Exclusive upper bound on `ts` (ISO-8601). */
+  until?: string;
+  /**
+   * Visibility: when set, only messages whose `from` is in `from` or whose `to` is in `to`.
+   * The core sets it from the caller's permissions; stores only apply it.
+   */
+  scope?: { from: string[]; to: string[] };
+  order: 'asc' | 'desc';
+  limit: number;
+  cursor?: string;
+}
+
+/** A position in a store's commit-ordered feed; opaque outside the store that made it. */
+export type FeedPosition = string;
+
+export interface FeedBatch {
+  messages: Message[];
+  /** Position after the last message returned; pass it to the next read. Null only when nothing was ever read. */
+  position: FeedPosition | null;
+}
+
+/**
+ * The Store port: durable message storage.
+ *
+ * Guarantees every adapter keeps (checked by test/conformance/store.ts):
+ * - `append(batch)` resolves only once every message of the batch is durable (for an
+ *   embedded store: committed and fsynced). It is idempotent by message id: a message whose
+ *   id is already stored is skipped, not duplicated and not an error.
+ * - Read-your-writes: once `append` resolved, `get`, `query` and `readFeed` see the messages.
+ * - `query` orders by (`ts`, `id`) ascending or descending; following `next` visits every
+ *   matching message once, also while other messages are being appended.
+ * - `purgeExpired(now, olderThan?)` deletes messages whose `expires` is before `now`, and
+ *   when `olderThan` is given those whose `ts` is before it; it returns how many it deleted.
+ * - `readFeed` returns messages in commit order after a position: the durable feed sinks read
+ *   from. Checkpoints are stored durably per consumer name.
+ * - Driver failures surface as NITROGEN_ERR_STORE with the driver error as `cause`.
+ */
+export interface Store extends Lifecycle {
+  /** Appends the group commit may run at once: 1 (default) for a single writer, more for networked stores. */
+  readonly appendConcurrency?: number;
+  append(batch: Message[]): Promise<void>;
+  get(id: string): Promise<Message | null>;
+  query(query: MessageQuery): Promise<Page<Message>>;
+  purgeExpired(now: Date, olderThan?: Date): Promise<number>;
+  readFeed(after: FeedPosition | null, limit: number): Promise<FeedBatch>;
+  getCheckpoint(consumer: string): Promise<FeedPosition | null>;
+  setCheckpoint(consumer: string, position: FeedPosition): Promise<void>;
+}

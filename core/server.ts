@@ -1,0 +1,192 @@
+import 'reflect-metadata';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import { bootstrapAdmin } from './bootstrap.js';
+import { MessageBus } from './bus.js';
+import { parseConfig, type NitrogenConfig, type NitrogenConfigInput } from './config.js';
+import { DefaultIdentity, DefaultIdentityOptions } from './default-identity.js';
+import { parseDuration } from './duration.js';
+import { Endpoints } from './endpoints.js';
+import { NitrogenError } from './errors.js';
+import { GroupCommit } from './group-commit.js';
+import { Ingestor } from './ingest.js';
+import { createLogger, type Logger } from './logger.js';
+import { CoreMetrics, createMetricsRegistry } from './metrics.js';
+import { checkPlugin, definePlugin, resolvePlugin, type PluginCatalog, type PluginKind } from './plugin.js';
+import type { Identity } from './ports/identity.js';
+import type { Lifecycle } from './ports/lifecycle.js';
+import type { Registry } from './ports/registry.js';
+import type { Sink } from './ports/sink.js';
+import type { Store } from './ports/store.js';
+import { SinkRunner, createSinkRunnerMetrics } from './sink-runner.js';
+import { Presence } from './presence.js';
+import { Tokens } from './tokens.js';
+
+/** The default Identity is part of the core: it needs nothing but the Registry port. */
+export const defaultIdentityPlugin = definePlugin({
+  name: 'default',
+  kind: 'identity',
+  options: DefaultIdentityOptions,
+  needs: [Tokens.Registry],
+  create: ({ container, dataDir, logger }, options) => new DefaultIdentity(container.resolve(Tokens.Registry), options, dataDir, logger),
+});
+
+export interface ServerOptions {
+  /** Built-in plugins by name; the package's `defaultCatalog` holds the shipped adapters. */
+  catalog: PluginCatalog;
+  logger?: Logger;
+  /** Parent container, for embedding; a child of it is used, never it directly. */
+  container?: DependencyContainer;
+}
+
+interface Started {
+  name: string;
+  component: Lifecycle;
+}
+
+/**
+ * A Nitrogen server: loads the configured plugins into its own child container, starts them
+ * in dependency order (store, registry, identity, core pipeline, sinks, transports) and stops
+ * them in reverse, so transports stop accepting before in-flight commits are finished.
+ */
+export class NitrogenServer {
+  readonly container: DependencyContainer;
+  readonly logger: Logger;
+  readonly endpoints = new Endpoints();
+  /** Path of the generated admin secret, when the first start wrote one. */
+  adminSecretFile?: string;
+  private readonly started: Started[] = [];
+  private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  private purgeTimer?: NodeJS.Timeout;
+
+  readonly config: NitrogenConfig;
+
+  constructor(config: NitrogenConfig, private readonly options: ServerOptions) {
+    this.config = { ...config, dataDir: resolve(config.dataDir) };
+    this.logger = options.logger ?? createLogger(config.log.level);
+    this.container = (options.container ?? rootContainer).createChildContainer();
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new NitrogenError('NITROGEN_ERR_INTERNAL', `server cannot start from state ${this.state}`);
+    this.state = 'starting';
+    try {
+      await this.startAll();
+      this.state = 'running';
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private async startAll(): Promise<void> {
+    const { config, container } = this;
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const metrics = createMetricsRegistry();
+    container.register(Tokens.Config, { useValue: config });
+    container.register(Tokens.Logger, { useValue: this.logger });
+    container.register(Tokens.Metrics, { useValue: metrics });
+    container.register(Tokens.Endpoints, { useValue: this.endpoints });
+
+    const store = await this.load<Store>('store', config.store.use, config.store.options, 'store');
+    container.register(Tokens.Store, { useValue: store });
+    const registry = await this.load<Registry>('registry', config.registry.use, config.registry.options, 'registry');
+    container.register(Tokens.Registry, { useValue: registry });
+    const identity = await this.load<Identity>('identity', config.identity.use, config.identity.options, 'identity');
+    container.register(Tokens.Identity, { useValue: identity });
+    const presence = new Presence(registry, this.logger);
+    await this.startComponent('presence', presence);
+    container.register(Tokens.Presence, { useValue: presence });
+    this.adminSecretFile = await bootstrapAdmin(registry, identity, config.dataDir, config.adminSecret, this.logger);
+
+    const sinks: Sink[] = [];
+    for (const [i, entry] of config.sinks.entries()) {
+      sinks.push(await this.load<Sink>('sink', entry.use, entry.options, `sinks.${i}`, entry.name ?? sinkName(config, i)));
+    }
+    container.register(Tokens.Sinks, { useValue: sinks });
+
+    const coreMetrics = new CoreMetrics(metrics);
+    const bus = new MessageBus((err) => this.logger.error({ err }, 'a message listener failed'));
+    const commits = new GroupCommit((batch) => store.append(batch), { ...config.ingest, concurrency: store.appendConcurrency ?? 1 }, {
+      committed: (count, seconds) => {
+        coreMetrics.commitBatch.observe(count);
+        coreMetrics.commitSeconds.observe(seconds);
+      },
+      pendingChanged: (pending) => coreMetrics.pending.set(pending),
+    });
+    this.track('group-commit', { stop: () => commits.close() });
+    container.register(Tokens.Bus, { useValue: bus });
+    container.register(Tokens.Ingestor, { useValue: new Ingestor(identity, commits, bus, config.limits, coreMetrics) });
+
+    const runnerMetrics = createSinkRunnerMetrics(metrics);
+    for (const [i, sink] of sinks.entries()) {
+      const runner = new SinkRunner(sink, config.sinks[i]!.filter, store, this.logger, runnerMetrics);
+      bus.subscribe(() => runner.notify());
+      await this.startComponent(`sink-runner:${sink.name}`, runner);
+    }
+    this.schedulePurge(store);
+
+    for (const [i, entry] of config.plugins.entries()) {
+      await this.load('transport', entry.use, entry.options, `plugins.${i}`);
+    }
+  }
+
+  /** Resolves, checks, creates and starts one plugin; it is stopped in reverse order later. */
+  private async load<T extends Lifecycle>(kind: PluginKind, use: string, options: unknown, where: string, name = use): Promise<T> {
+    const catalog: PluginCatalog = { ...this.options.catalog, identity: { default: async () => defaultIdentityPlugin, ...this.options.catalog.identity } };
+    const plugin = await resolvePlugin(kind, use, catalog, where);
+    const parsed = checkPlugin(plugin, this.container, options, where);
+    const metrics = this.container.resolve(Tokens.Metrics);
+    const component = await plugin.create({ container: this.container, config: this.config, logger: this.logger.child({ plugin: name }), metrics, dataDir: this.config.dataDir, name }, parsed);
+    await this.startComponent(`${kind}:${name}`, component as Lifecycle);
+    return component as T;
+  }
+
+  private async startComponent(name: string, component: Lifecycle): Promise<void> {
+    // Tracked before start, so a start that fails half-way still gets its stop().
+    this.track(name, component);
+    await component.start?.();
+  }
+
+  private track(name: string, component: Lifecycle): void {
+    this.started.push({ name, component });
+  }
+
+  private schedulePurge(store: Store): void {
+    const { ttl, purgeInterval } = this.config.retention;
+    const ttlMs = ttl === undefined ? undefined : parseDuration(ttl);
+    this.purgeTimer = setInterval(() => {
+      const now = new Date();
+      store.purgeExpired(now, ttlMs === undefined ? undefined : new Date(now.getTime() - ttlMs)).catch((err) => this.logger.warn({ err }, 'retention purge failed'));
+    }, parseDuration(purgeInterval));
+    this.purgeTimer.unref();
+  }
+
+  /** Stops every started component in reverse order; errors are logged, not thrown. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'stopping') return;
+    this.state = 'stopping';
+    clearInterval(this.purgeTimer);
+    for (const { name, component } of this.started.splice(0).reverse()) {
+      try {
+        await component.stop?.();
+      } catch (err) {
+        this.logger.error({ err, component: name }, 'component failed to stop');
+      }
+    }
+    this.state = 'stopped';
+    this.container.clearInstances();
+  }
+}
+
+function sinkName(config: NitrogenConfig, index: number): string {
+  const use = config.sinks[index]!.use;
+  const same = config.sinks.filter((s) => s.use === use).length;
+  return same > 1 ? `${use}-${index}` : use;
+}
+
+/** Validates the configuration and returns a server ready to `start()`. */
+export function createServer(config: NitrogenConfigInput | NitrogenConfig, options: ServerOptions): NitrogenServer {
+  return new NitrogenServer(parseConfig(config), options);
+}

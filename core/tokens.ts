@@ -1,0 +1,34 @@
+import type { InjectionToken } from 'tsyringe';
+import type { Logger } from 'pino';
+import type { Registry as MetricsRegistry } from 'prom-client';
+import type { NitrogenConfig } from './config.js';
+import type { Identity } from './ports/identity.js';
+import type { Registry } from './ports/registry.js';
+import type { Sink } from './ports/sink.js';
+import type { Store } from './ports/store.js';
+import type { Ingestor } from './ingest.js';
+import type { MessageBus } from './bus.js';
+import type { Endpoints } from './endpoints.js';
+import type { Presence } from './presence.js';
+
+/**
+ * Dependency-injection tokens. Ports and core services are resolved by these tokens, never by
+ * class, so an adapter can stand in for any of them (tsyringe `useValue` / `useFactory`).
+ */
+export const Tokens = {
+  Config: Symbol('nitrogen.Config') as InjectionToken<NitrogenConfig>,
+  Logger: Symbol('nitrogen.Logger') as InjectionToken<Logger>,
+  Metrics: Symbol('nitrogen.Metrics') as InjectionToken<MetricsRegistry>,
+  Store: Symbol('nitrogen.Store') as InjectionToken<Store>,
+  Registry: Symbol('nitrogen.Registry') as InjectionToken<Registry>,
+  Identity: Symbol('nitrogen.Identity') as InjectionToken<Identity>,
+  Sinks: Symbol('nitrogen.Sinks') as InjectionToken<Sink[]>,
+  Ingestor: Symbol('nitrogen.Ingestor') as InjectionToken<Ingestor>,
+  Bus: Symbol('nitrogen.Bus') as InjectionToken<MessageBus>,
+  Endpoints: Symbol('nitrogen.Endpoints') as InjectionToken<Endpoints>,
+  Presence: Symbol('nitrogen.Presence') as InjectionToken<Presence>,
+} as const;
+
+export function tokenName(token: InjectionToken<unknown>): string {
+  return typeof token === 'symbol' ? (token.description ?? 'symbol') : typeof token === 'string' ? token : String(token);
+}

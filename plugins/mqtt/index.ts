@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import { definePlugin } from '../../core/plugin.js';
+import { Tokens } from '../../core/tokens.js';
+import { MqttTransport } from './mqtt-transport.js';
+
+export const mqttPlugin = definePlugin({
+  name: 'mqtt',
+  kind: 'transport',
+  description: 'MQTT 3.1.1 on aedes: device ingest, live subscriptions, commands',
+  needs: [Tokens.Identity, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence],
+  options: z.strictObject({
+    port: z.number().int().min(0).max(65535).default(1883),
+    host: z.string().min(1).optional(),
+    publicUrl: z.string().url().optional(),
+  }),
+  create: ({ container, config, logger, metrics }, options) =>
+    new MqttTransport(options, {
+      identity: container.resolve(Tokens.Identity),
+      ingestor: container.resolve(Tokens.Ingestor),
+      bus: container.resolve(Tokens.Bus),
+      endpoints: container.resolve(Tokens.Endpoints),
+      presence: container.resolve(Tokens.Presence),
+      logger,
+      metrics,
+      host: config.host,
+    }),
+});

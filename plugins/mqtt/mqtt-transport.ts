@@ -1,0 +1,220 @@
+import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { Gauge, type Registry as MetricsRegistry } from 'prom-client';
+import type { MessageBus, Origin } from '../../core/bus.js';
+import type { Endpoints } from '../../core/endpoints.js';
+import { NitrogenError, isNitrogenError } from '../../core/errors.js';
+import type { Ingestor } from '../../core/ingest.js';
+import type { Logger } from '../../core/logger.js';
+import { encodeMessage, parseJson, type Message } from '../../core/message.js';
+import type { Identity } from '../../core/ports/identity.js';
+import type { Principal } from '../../core/ports/principal.js';
+import type { Presence } from '../../core/presence.js';
+import { commandsTopic, messagesTopic, parsePublishTopic, parseSubscription, topicOwner } from './topics.js';
+
+export interface MqttOptions {
+  port: number;
+  host?: string;
+  /** URL advertised by /headwaiter; defaults to mqtt://host:port. */
+  publicUrl?: string;
+}
+
+export interface MqttDeps {
+  identity: Identity;
+  ingestor: Ingestor;
+  bus: MessageBus;
+  endpoints: Endpoints;
+  presence: Presence;
+  logger: Logger;
+  metrics: MetricsRegistry;
+  host: string;
+}
+
+/** What an MQTT commit tells the fan-out: the topic aedes forwards itself, and the retain flag. */
+interface MqttOriginTag {
+  forwardedTopic?: string;
+  retain: boolean;
+}
+
+const JWT_SHAPE = /^eyJ[\w-]*\.[\w-]+\.[\w-]+$/;
+// MQTT 3.1.1 §3.2.2.3 CONNACK return codes.
+const BAD_USERNAME_OR_PASSWORD = 4;
+const NOT_AUTHORIZED = 5;
+
+function refusal(code: number, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode: code }) as AuthenticateError;
+}
+
+/**
+ * The MQTT 3.1.1 transport on aedes. Each aedes hook is wired to the Identity port and the
+ * ingestion pipeline: a QoS 1 PUBACK leaves only after the store commit, because aedes sends
+ * it once `authorizePublish` calls back, and that hook commits first.
+ */
+export class MqttTransport {
+  private broker?: Aedes;
+  private server?: Server;
+  private readonly principals = new WeakMap<Client, Principal>();
+  private unsubscribe?: () => void;
+  private readonly connections: Gauge;
+
+  constructor(private readonly options: MqttOptions, private readonly deps: MqttDeps) {
+    this.connections = new Gauge({ name: 'nitrogen_mqtt_connections', help: 'Connected MQTT clients', registers: [deps.metrics] });
+  }
+
+  async start(): Promise<void> {
+    const broker = await Aedes.createBroker({
+      authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
+      authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
+      authorizeSubscribe: (client, sub, done) => done(null, this.authorizeSubscribe(client, sub)),
+      authorizeForward: (client, packet) => this.authorizeForward(client, packet),
+    });
+    this.broker = broker;
+    broker.on('client', () => this.connections.inc());
+    broker.on('clientDisconnect', () => this.connections.dec());
+    broker.on('clientError', (client, err) => this.deps.logger.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
+    this.unsubscribe = this.deps.bus.subscribe((messages, origin) => this.forward(messages, origin));
+
+    const server = createServer(broker.handle);
+    this.server = server;
+    const host = this.options.host ?? this.deps.host;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const { port } = server.address() as AddressInfo;
+    this.deps.endpoints.mqtt = this.options.publicUrl ?? `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    this.deps.logger.info({ endpoint: this.deps.endpoints.mqtt }, 'MQTT listening');
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    // Stop accepting first; commits already running finish in the core's group commit.
+    const server = this.server;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    const broker = this.broker;
+    if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
+  }
+
+  private authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void {
+    if (!username || !password) {
+      done(refusal(BAD_USERNAME_OR_PASSWORD, 'username and password are required'), false);
+      return;
+    }
+    const secret = password.toString('utf8');
+    const check = JWT_SHAPE.test(secret) ? this.deps.identity.authenticateToken(secret) : this.deps.identity.authenticateSecret(username, secret);
+    check.then(
+      (principal) => {
+        if (principal.id !== username) {
+          done(refusal(BAD_USERNAME_OR_PASSWORD, 'the token belongs to another principal'), false);
+          return;
+        }
+        this.principals.set(client, principal);
+        this.deps.presence.seenNow(principal.id);
+        done(null, true);
+      },
+      (err: unknown) => {
+        const code = isNitrogenError(err, 'NITROGEN_ERR_PRINCIPAL_DISABLED') ? NOT_AUTHORIZED : BAD_USERNAME_OR_PASSWORD;
+        this.deps.logger.info({ clientId: client.id, username, code: isNitrogenError(err) ? err.code : 'NITROGEN_ERR_INTERNAL' }, 'mqtt connect refused');
+        done(refusal(code, (err as Error).message), false);
+      },
+    );
+  }
+
+  /**
+   * Validates, authorizes and durably commits a PUBLISH before aedes acknowledges it. An error
+   * closes the connection: MQTT 3.1.1 has no negative PUBACK, and a refused message is never stored.
+   */
+  private authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {
+    const principal = client && this.principals.get(client);
+    if (!principal) {
+      done(new Error('not authenticated'));
+      return;
+    }
+    const fail = (err: unknown): void => {
+      const code = isNitrogenError(err) ? err.code : 'NITROGEN_ERR_INTERNAL';
+      this.deps.logger.info({ clientId: client.id, principal: principal.id, topic: packet.topic, code, reason: (err as Error).message }, 'mqtt publish refused; closing connection');
+      done(err as Error);
+    };
+    try {
+      const topic = parsePublishTopic(packet.topic);
+      if (!topic) throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', `cannot publish to '${packet.topic}'`);
+      const own = topic.principal === principal.id;
+      if (topic.kind !== 'command' && !own) {
+        throw new NitrogenError('NITROGEN_ERR_SENDER_MISMATCH', `'${principal.id}' may not publish as '${topic.principal}'`);
+      }
+      // [MQTT-3.3.1-10] an empty retained PUBLISH clears the retained message; nothing to store.
+      if (packet.retain && packet.payload.length === 0 && own) {
+        done(null);
+        return;
+      }
+      const payload = parseJson(packet.payload.toString('utf8'));
+      const inputs = topic.kind === 'envelopes' ? (Array.isArray(payload) ? payload : [payload]) : [{ body: payload }];
+      const options = {
+        transport: 'mqtt',
+        type: topic.kind === 'envelopes' ? undefined : topic.type,
+        to: topic.kind === 'command' ? topic.principal : undefined,
+      };
+      const messages = this.deps.ingestor.prepare(principal, inputs, options);
+      // One envelope: rewrite the packet so aedes forwards (and retains) the envelope itself.
+      // Several: park the packet on a topic no one can subscribe to; the bus delivers each.
+      const tag: MqttOriginTag = { retain: packet.retain };
+      if (messages.length === 1) {
+        const m = messages[0]!;
+        packet.topic = topic.kind === 'command' ? commandsTopic(m.to!, m.type) : messagesTopic(m.from, m.type);
+        packet.payload = Buffer.from(encodeMessage(m));
+        tag.forwardedTopic = packet.topic;
+      } else {
+        packet.topic = '$nitrogen/ingested';
+        packet.retain = false;
+      }
+      this.deps.ingestor.commit(messages, { ...options, originTag: tag }).then(() => done(null), fail);
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {
+    const principal = this.principals.get(client);
+    const scope = parseSubscription(sub.topic);
+    if (!principal || !scope) return null;
+    // A wildcard id is allowed: authorizeForward then lets through only what the principal may read.
+    if (scope.principal === null || scope.principal === principal.id) return sub;
+    const identity = this.deps.identity;
+    if (scope.messages && !identity.authorize(principal, 'subscribe', scope.principal)) return null;
+    if (scope.commands && !identity.authorize(principal, 'impersonate', scope.principal)) return null;
+    return sub;
+  }
+
+  /** Checked at every delivery, so a revoked permission stops live subscriptions at once. */
+  private authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    const principal = this.principals.get(client);
+    const owner = topicOwner(packet.topic);
+    if (!principal || !owner) return null;
+    if (owner.principal === principal.id) return packet;
+    const action = owner.commands ? 'impersonate' : 'subscribe';
+    return this.deps.identity.authorize(principal, action, owner.principal) ? packet : null;
+  }
+
+  /** Publishes committed envelopes to MQTT subscribers, except what aedes forwards itself. */
+  private forward(messages: readonly Message[], origin: Origin): void {
+    const broker = this.broker;
+    if (!broker || broker.closed) return;
+    const tag = origin.transport === 'mqtt' ? (origin.tag as MqttOriginTag) : undefined;
+    for (const m of messages) {
+      const payload = Buffer.from(encodeMessage(m));
+      this.publish(messagesTopic(m.from, m.type), payload, tag);
+      if (m.to !== undefined) this.publish(commandsTopic(m.to, m.type), payload, tag);
+    }
+  }
+
+  private publish(topic: string, payload: Buffer, tag: MqttOriginTag | undefined): void {
+    if (topic === tag?.forwardedTopic) return;
+    const retain = tag?.retain === true && topic.includes('/messages/');
+    this.broker!.publish({ cmd: 'publish', topic, payload, qos: 1, retain, dup: false }, (err) => {
+      if (err) this.deps.logger.warn({ err, topic }, 'mqtt fan-out failed');
+    });
+  }
+}

@@ -1,0 +1,102 @@
+import Router from '@koa/router';
+import Koa from 'koa';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { NitrogenError, isNitrogenError } from '../../core/errors.js';
+import type { RestDeps, RestOptions, RestState } from './context.js';
+import { messageRoutes } from './routes/messages.js';
+import { permissionRoutes } from './routes/permissions.js';
+import { principalRoutes } from './routes/principals.js';
+import { headwaiterRoute, systemRoutes } from './routes/system.js';
+
+export const API_BASE = '/api/v1';
+/** Routes under the base path that need no access token. */
+const PUBLIC_ROUTES = new Set([`${API_BASE}/principals/auth`, `${API_BASE}/headwaiter`]);
+
+/**
+ * The REST transport (DESIGN.md §5.2) on koa. Every error leaves as
+ * `{"error": {"code", "message"}}` with the status its code maps to (core/errors.ts).
+ */
+export class RestTransport {
+  private server?: Server;
+  private readonly app = new Koa<RestState>();
+  /** Open SSE responses, closed on stop. */
+  private readonly streams = new Set<ServerResponse>();
+
+  constructor(private readonly options: RestOptions, private readonly deps: RestDeps) {
+    this.app.proxy = false;
+    this.app.use(this.errors());
+    this.app.use(this.authenticate());
+    const api = new Router({ prefix: API_BASE });
+    principalRoutes(api, deps, options);
+    messageRoutes(api, deps, options, this.streams);
+    permissionRoutes(api, deps, options);
+    headwaiterRoute(api, deps);
+    const root = new Router();
+    systemRoutes(root, deps, Date.now());
+    this.app.use(api.routes());
+    this.app.use(root.routes());
+    this.app.use((ctx) => {
+      throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no route ${ctx.method} ${ctx.path}`);
+    });
+  }
+
+  private errors(): Koa.Middleware<RestState> {
+    return async (ctx, next) => {
+      try {
+        await next();
+      } catch (err) {
+        const known = isNitrogenError(err) ? err : undefined;
+        if (!known || known.status >= 500) this.deps.logger.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
+        const error = known ?? new NitrogenError('NITROGEN_ERR_INTERNAL', 'internal error', { cause: err });
+        ctx.status = error.status;
+        if (error.retryAfter !== undefined) ctx.set('Retry-After', String(error.retryAfter));
+        if (error.status === 401) ctx.set('WWW-Authenticate', 'Bearer');
+        const message = error.expose ? error.message : 'internal error';
+        ctx.body = { error: { code: error.code, message, ...(error.expose && error.details ? { details: error.details } : {}) } };
+      }
+    };
+  }
+
+  private authenticate(): Koa.Middleware<RestState> {
+    return async (ctx, next) => {
+      if (!ctx.path.startsWith(API_BASE + '/') || PUBLIC_ROUTES.has(ctx.path)) return next();
+      const header = ctx.get('authorization');
+      const match = /^Bearer\s+(\S+)$/i.exec(header);
+      if (!match) throw new NitrogenError('NITROGEN_ERR_UNAUTHENTICATED', 'an Authorization: Bearer <accessToken> header is required');
+      ctx.state.principal = await this.deps.identity.authenticateToken(match[1]!);
+      return next();
+    };
+  }
+
+  async start(): Promise<void> {
+    const server = createServer(this.app.callback());
+    this.server = server;
+    server.keepAliveTimeout = 65_000;
+    const host = this.options.host ?? this.deps.config.host;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const { port } = server.address() as AddressInfo;
+    this.deps.endpoints.rest = this.options.publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}${API_BASE}`;
+    this.deps.logger.info({ endpoint: this.deps.endpoints.rest }, 'REST listening');
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    // Stop accepting; let requests in flight finish; drop idle keep-alive and SSE connections.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const force = setTimeout(() => server.closeAllConnections(), 5000);
+    force.unref();
+    // SSE streams never go idle by themselves.
+    for (const stream of this.streams) stream.destroy();
+    await closed;
+    clearTimeout(force);
+  }
+}
