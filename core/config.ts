@@ -20,7 +20,7 @@ const component = z.strictObject({
 
 const sink = z.strictObject({
   use: z.string().min(1),
-  /** Names the sink's checkpoint and metrics; defaults to `use` (with its index when repeated). */
+  /** Names the sink's checkpoint and metrics; defaults to the plugin's name (with its index when repeated). */
   name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
   filter: z.strictObject({ type: z.array(z.string()).optional(), from: z.array(z.string()).optional() }).default({}),
   options: z.record(z.string(), z.unknown()).default({}),

@@ -8,7 +8,7 @@ import { NitrogenError } from './errors.js';
 import type { Logger } from './logger.js';
 import { PermissionIndex } from './permissions.js';
 import type { AccessToken, Identity } from './ports/identity.js';
-import { publicPrincipal, type Action, type Principal } from './ports/principal.js';
+import { publicPrincipal, type Action, type Principal, type PrincipalRef } from './ports/principal.js';
 import type { Registry } from './ports/registry.js';
 import { newSecret, scryptHash, verifySecret } from './secrets.js';
 
@@ -113,11 +113,11 @@ export class DefaultIdentity implements Identity {
     return scryptHash(password);
   }
 
-  authorize(actor: Principal, action: Action, target: string | null): boolean {
+  authorize(actor: PrincipalRef, action: Action, target: string | null): boolean {
     return this.currentIndex().authorize(actor, action, target);
   }
 
-  scopeOf(actor: Principal, action: 'view' | 'subscribe'): 'all' | Set<string> {
+  scopeOf(actor: PrincipalRef, action: 'view' | 'subscribe'): 'all' | Set<string> {
     return this.currentIndex().scope(actor, action);
   }
 

@@ -56,7 +56,8 @@ export class Ingestor {
       messages[i] = message;
     }
     for (const to of recipients) {
-      if (!this.identity.authorize(sender, 'send', to)) {
+      // A principal may also answer one that may send to it: a device replies to its app.
+      if (!this.identity.authorize(sender, 'send', to) && !this.identity.authorize({ id: to }, 'send', sender.id)) {
         throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', `'${sender.id}' may not send to '${to}'`);
       }
     }

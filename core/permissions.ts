@@ -1,4 +1,4 @@
-import type { Action, Permission, Principal } from './ports/principal.js';
+import type { Action, Permission, PrincipalRef } from './ports/principal.js';
 
 /** The bootstrap principal (DESIGN.md §5.4): allowed everything, whatever the records say. */
 export const ADMIN_ID = 'admin';
@@ -26,7 +26,7 @@ function matches(record: Permission, actorId: string, action: Action, target: st
  * send, subscribe and view as itself; otherwise the first matching record in priority order
  * decides, and no match denies. `records` must be sorted with comparePermissions.
  */
-export function evaluate(records: readonly Permission[], actor: Principal, action: Action, target: string | null, now = Date.now()): boolean {
+export function evaluate(records: readonly Permission[], actor: PrincipalRef, action: Action, target: string | null, now = Date.now()): boolean {
   if (actor.id === ADMIN_ID) return true;
   if (target === actor.id && SELF_ACTIONS.has(action)) return true;
   for (const record of records) {
@@ -40,7 +40,7 @@ export function evaluate(records: readonly Permission[], actor: Principal, actio
  * admin or a wildcard record (principalFor null) allows it before any wildcard denial.
  * With 'all', individual denials still apply: callers check `evaluate` per message.
  */
-export function scope(records: readonly Permission[], actor: Principal, action: 'view' | 'subscribe', now = Date.now()): 'all' | Set<string> {
+export function scope(records: readonly Permission[], actor: PrincipalRef, action: 'view' | 'subscribe', now = Date.now()): 'all' | Set<string> {
   if (actor.id === ADMIN_ID) return 'all';
   const ids = new Set<string>([actor.id]);
   const decided = new Set<string>();
@@ -98,7 +98,7 @@ export class PermissionIndex {
     return this.byActor.get(actorId) ?? this.wildcard;
   }
 
-  authorize(actor: Principal, action: Action, target: string | null): boolean {
+  authorize(actor: PrincipalRef, action: Action, target: string | null): boolean {
     const key = `${actor.id}\u0000${action}\u0000${target ?? ''}`;
     let decision = this.decisions.get(key);
     if (decision === undefined) {
@@ -109,7 +109,7 @@ export class PermissionIndex {
     return decision;
   }
 
-  scope(actor: Principal, action: 'view' | 'subscribe'): 'all' | Set<string> {
+  scope(actor: PrincipalRef, action: 'view' | 'subscribe'): 'all' | Set<string> {
     return scope(this.recordsFor(actor.id), actor, action);
   }
 }

@@ -102,7 +102,8 @@ export class NitrogenServer {
 
     const sinks: Sink[] = [];
     for (const [i, entry] of config.sinks.entries()) {
-      sinks.push(await this.load<Sink>('sink', entry.use, entry.options, `sinks.${i}`, entry.name ?? sinkName(config, i)));
+      const repeated = config.sinks.filter((s) => s.use === entry.use).length > 1;
+      sinks.push(await this.load<Sink>('sink', entry.use, entry.options, `sinks.${i}`, (plugin) => entry.name ?? (repeated ? `${plugin}-${i}` : plugin)));
     }
     container.register(Tokens.Sinks, { useValue: sinks });
 
@@ -133,10 +134,11 @@ export class NitrogenServer {
   }
 
   /** Resolves, checks, creates and starts one plugin; it is stopped in reverse order later. */
-  private async load<T extends Lifecycle>(kind: PluginKind, use: string, options: unknown, where: string, name = use): Promise<T> {
+  private async load<T extends Lifecycle>(kind: PluginKind, use: string, options: unknown, where: string, naming = (plugin: string) => plugin): Promise<T> {
     const catalog: PluginCatalog = { ...this.options.catalog, identity: { default: async () => defaultIdentityPlugin, ...this.options.catalog.identity } };
     const plugin = await resolvePlugin(kind, use, catalog, where);
     const parsed = checkPlugin(plugin, this.container, options, where);
+    const name = naming(plugin.name);
     const metrics = this.container.resolve(Tokens.Metrics);
     const component = await plugin.create({ container: this.container, config: this.config, logger: this.logger.child({ plugin: name }), metrics, dataDir: this.config.dataDir, name }, parsed);
     await this.startComponent(`${kind}:${name}`, component as Lifecycle);
@@ -178,12 +180,6 @@ export class NitrogenServer {
     this.state = 'stopped';
     this.container.clearInstances();
   }
-}
-
-function sinkName(config: NitrogenConfig, index: number): string {
-  const use = config.sinks[index]!.use;
-  const same = config.sinks.filter((s) => s.use === use).length;
-  return same > 1 ? `${use}-${index}` : use;
 }
 
 /** Validates the configuration and returns a server ready to `start()`. */

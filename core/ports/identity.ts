@@ -1,5 +1,5 @@
 import type { Lifecycle } from './lifecycle.js';
-import type { Action, Principal } from './principal.js';
+import type { Action, Principal, PrincipalRef } from './principal.js';
 
 export interface AccessToken {
   accessToken: string;
@@ -27,9 +27,9 @@ export interface Identity extends Lifecycle {
   newSecret(): { secret: string; secretHash: string };
   /** A digest for a secret chosen by a person (slow hash). */
   hashPassword(password: string): Promise<string>;
-  authorize(actor: Principal, action: Action, target: string | null): boolean;
+  authorize(actor: PrincipalRef, action: Action, target: string | null): boolean;
   /** Ids the actor may `view` or `subscribe` to, or 'all' when a wildcard record allows any. */
-  scopeOf(actor: Principal, action: 'view' | 'subscribe'): 'all' | Set<string>;
+  scopeOf(actor: PrincipalRef, action: 'view' | 'subscribe'): 'all' | Set<string>;
   /** Reloads permission records after a change; resolves when decisions reflect it. */
   permissionsChanged(): Promise<void>;
 }

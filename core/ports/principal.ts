@@ -17,6 +17,9 @@ export interface Principal {
   enabled: boolean;
 }
 
+/** Enough of a principal to decide on its permissions. */
+export type PrincipalRef = Pick<Principal, 'id'>;
+
 /** A principal as the registry stores it, with its credential digest. */
 export interface PrincipalRecord extends Principal {
   /** `sha256:<hex>` for server-generated secrets, `scrypt:<params>:<salt>:<hash>` for passwords. */

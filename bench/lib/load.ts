@@ -1,0 +1,66 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { LoadConfig, LoadReport } from './load-worker.js';
+
+export type LoadResult = Omit<LoadReport, 'latenciesMs'> & { rate: number; p50: number; p99: number; max: number };
+
+/** Drives a load-worker child process: connect, start, measure a window, report. */
+export class LoadGenerator {
+  private constructor(private readonly child: ChildProcess) {}
+
+  private request<T>(op: string, expect: string, config?: LoadConfig): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (msg: { op: string; message?: string } & T) => {
+        if (msg.op === 'error') reject(new Error(msg.message));
+        else if (msg.op === expect) resolve(msg);
+        else return;
+        this.child.off('message', onMessage);
+      };
+      this.child.on('message', onMessage);
+      this.child.send({ op, config });
+    });
+  }
+
+  static async connect(config: LoadConfig): Promise<LoadGenerator> {
+    const child = fork(fileURLToPath(new URL('./load-worker.js', import.meta.url)), [], { stdio: 'inherit', execArgv: ['--max-old-space-size=4096'] });
+    const generator = new LoadGenerator(child);
+    await generator.request('connect', 'connected', config);
+    return generator;
+  }
+
+  /** Sends for `warmup` seconds unmeasured, then measures `seconds`. */
+  async run(warmup: number, seconds: number): Promise<LoadResult> {
+    this.child.send({ op: 'start' });
+    await sleep(warmup * 1000);
+    this.child.send({ op: 'mark' });
+    await sleep(seconds * 1000);
+    const { report } = await this.request<{ report: LoadReport & { p50: number; p99: number; max: number } }>('report', 'report');
+    return { ...report, rate: report.acked / report.seconds };
+  }
+
+  async stop(): Promise<void> {
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.send({ op: 'stop' });
+    await exited;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Realistic car telemetry bodies (about 200 bytes of JSON), varied so no two are alike. */
+export function carTelemetry(count: number): string[] {
+  return Array.from({ length: count }, (_, i) =>
+    JSON.stringify({
+      speedKmh: Math.round((40 + ((i * 7.3) % 80)) * 10) / 10,
+      rpm: 1500 + ((i * 137) % 3500),
+      position: { lat: 47.6 + i * 0.0001, lon: -122.33 - i * 0.0001 },
+      heading: (i * 13) % 360,
+      fuelLevel: Math.round((0.9 - (i % 50) / 100) * 100) / 100,
+      engineTempC: 88 + (i % 9),
+      odometerKm: 42_000 + i,
+      gear: 1 + (i % 6),
+    }),
+  );
+}

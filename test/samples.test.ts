@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { connectAsync } from 'mqtt';
+import { fileURLToPath } from 'node:url';
+import { defaultCatalog } from '../catalog.js';
+import { createServer } from '../core/server.js';
+import { Tokens } from '../core/tokens.js';
+import { basicServer } from '../samples/basic-server/server.js';
+import { ADMIN_SECRET } from './helpers/server.js';
+import { tempDir } from './helpers/temp.js';
+
+describe('samples/basic-server', function () {
+  it('composes a server with the custom log sink, which receives the telemetry devices send', async () => {
+    const dir = tempDir();
+    const lines: string[] = [];
+    const out = new PassThrough();
+    out.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean)));
+    const server = basicServer({
+      dataDir: dir.path, adminSecret: ADMIN_SECRET, host: '127.0.0.1', log: { level: 'silent' },
+      plugins: [{ use: 'mqtt', options: { port: 0 } }, { use: 'rest', options: { port: 0 } }],
+    }, out);
+    try {
+      await server.start();
+      const rest = server.endpoints.rest!;
+      const post = async (path: string, body: unknown, token?: string) =>
+        (await fetch(rest + path, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) })).json() as Promise<any>;
+      const { accessToken } = await post('/principals/auth', { id: 'admin', secret: ADMIN_SECRET });
+      const { principals } = await post('/principals', { type: 'device', id: 'car-1' }, accessToken);
+      const client = await connectAsync(server.endpoints.mqtt!, { username: 'car-1', password: principals[0].secret, reconnectPeriod: 0 });
+      await client.publishAsync('devices/car-1/messages/telemetry', JSON.stringify({ speed: 77 }), { qos: 1 });
+      await client.publishAsync('devices/car-1/messages/location', JSON.stringify({ lat: 1 }), { qos: 1 });
+      await client.endAsync();
+      const deadline = Date.now() + 5000;
+      while (lines.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(lines.length, 1, lines.join('\n'));
+      assert.match(lines[0]!, /^\[telemetry\] \S+ car-1 telemetry \{"speed":77\}$/);
+    } finally {
+      await server.stop();
+      dir.remove();
+    }
+  });
+
+  it('loads a plugin by module path from the configuration', async () => {
+    const dir = tempDir();
+    const server = createServer(
+      { dataDir: dir.path, log: { level: 'silent' }, plugins: [], sinks: [{ use: fileURLToPath(new URL('../samples/basic-server/log-sink.js', import.meta.url)), options: { prefix: 'x' } }] },
+      { catalog: defaultCatalog },
+    );
+    try {
+      await server.start();
+      assert.equal(server.container.resolve(Tokens.Sinks)[0]!.name, 'log');
+      await server.stop();
+      const unknown = createServer({ dataDir: dir.path, log: { level: 'silent' }, plugins: [{ use: 'carrier-pigeon' }] }, { catalog: defaultCatalog });
+      await assert.rejects(unknown.start(), (err: Error & { code?: string }) => err.code === 'NITROGEN_ERR_PLUGIN' && err.message.includes("plugins.0: unknown transport 'carrier-pigeon'"));
+      const wrongKind = createServer({ dataDir: dir.path, log: { level: 'silent' }, plugins: [{ use: fileURLToPath(new URL('../samples/basic-server/log-sink.js', import.meta.url)) }] }, { catalog: defaultCatalog });
+      await assert.rejects(wrongKind.start(), (err: Error & { code?: string }) => err.code === 'NITROGEN_ERR_PLUGIN' && err.message.includes('is a sink plugin, not a transport'));
+    } finally {
+      await server.stop();
+      dir.remove();
+    }
+  });
+
+  it('refuses a bad sink option at start, naming the field', async () => {
+    const dir = tempDir();
+    const server = basicServer({ dataDir: dir.path, log: { level: 'silent' }, plugins: [], sinks: [{ use: 'log', options: { prefix: 42 } }] });
+    try {
+      await assert.rejects(server.start(), (err: Error & { code?: string }) => err.code === 'NITROGEN_ERR_CONFIG' && err.message.includes('sinks.0.options.prefix'));
+    } finally {
+      dir.remove();
+    }
+  });
+});
