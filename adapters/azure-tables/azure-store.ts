@@ -1,0 +1,153 @@
+import { odata } from '@azure/data-tables';
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { encodeMessage, type Message } from '../../core/message.js';
+import type { Page } from '../../core/ports/lifecycle.js';
+import type { FeedBatch, FeedPosition, MessageQuery, Store } from '../../core/ports/store.js';
+import { AzureConnectionOptions, collect, createTables, mapLimit, openTable, requireCredentials, storeError, type Table } from './connection.js';
+import { checkEntitySize, deleteAll, getOrNull, insertNew, readText, textProperties, upsertAll, type Entity } from './entities.js';
+import { AzureFeed, CHECKPOINTS, formatPosition, parsePosition } from './feed.js';
+import { checkMessageId, escapeKey, fieldsOfRow, indexFields, indexRows, messagePartition, SHARDS, streams, timeKey, type IndexFields, type IndexRow } from './keys.js';
+import { runQuery } from './query.js';
+
+export const AzureStoreOptions = AzureConnectionOptions.extend({
+  /** Appends the group commit runs at once; each is a few round trips to the service. */
+  appendConcurrency: z.number().int().min(1).max(64).default(8),
+}).superRefine(requireCredentials);
+export type AzureStoreOptions = z.output<typeof AzureStoreOptions>;
+
+const READS_IN_FLIGHT = 32;
+
+/**
+ * The Store on Azure Tables, for several stateless instances sharing one storage account.
+ *
+ * Tables `<prefix>Messages` (message rows and index rows) and `<prefix>Feed` (the feed and
+ * checkpoints). An append writes, in order: the message rows (an insert per id, which is what
+ * makes append idempotent: a taken id is a message already stored), the index rows, then a
+ * feed record; it resolves when all three are durable. A message whose first copy was written
+ * by an append that never reached the feed (it failed or its instance died) is indexed and fed
+ * again by the append that repeats it. Key design: keys.ts; feed: feed.ts; queries: query.ts.
+ */
+export class AzureTablesStore implements Store {
+  readonly appendConcurrency: number;
+  private messages!: Table;
+  private feedTable!: Table;
+  private feed!: AzureFeed;
+  /** Names this instance's append batches in the feed markers. */
+  private readonly writer = randomBytes(6).toString('hex');
+  private batches = 0;
+
+  constructor(private readonly options: AzureStoreOptions) {
+    this.appendConcurrency = options.appendConcurrency;
+  }
+
+  async start(): Promise<void> {
+    this.messages = openTable(this.options, 'Messages');
+    this.feedTable = openTable(this.options, 'Feed');
+    await createTables([this.messages, this.feedTable], this.options.connectTimeout, 'azure-tables store');
+    this.feed = new AzureFeed(this.feedTable.client);
+  }
+
+  /** Nothing to release: requests are plain HTTPS; an append in flight finishes on its own. */
+  async stop(): Promise<void> {}
+
+  async append(batch: Message[]): Promise<void> {
+    const tag = `${this.writer}-${++this.batches}`;
+    const seen = new Set<string>();
+    const unique = batch.filter((m) => !seen.has(m.id) && seen.add(m.id)); // the first copy wins
+    const rows = unique.map((m) => {
+      checkMessageId(m.id);
+      const row: Entity = { partitionKey: messagePartition(m.id), rowKey: m.id, w: tag, ...textProperties('m', encodeMessage(m)) };
+      checkEntitySize(row, `message '${m.id}'`);
+      return row;
+    });
+    const taken = new Set((await insertNew(this.messages.client, rows, 'store messages')).map((row) => row.rowKey));
+    const toIndex = unique.filter((m) => !taken.has(m.id));
+    if (taken.size > 0) toIndex.push(...(await this.unfedFirstCopies([...taken])));
+    if (toIndex.length === 0) return;
+    await upsertAll(this.messages.client, toIndex.flatMap((m) => indexRows(indexFields(m), encodeMessage(m))), 'index messages');
+    await this.feed.publish(toIndex, tag);
+  }
+
+  /** The stored copies of `ids` whose append never reached the feed. */
+  private async unfedFirstCopies(ids: string[]): Promise<Message[]> {
+    const rows = (await mapLimit(ids, READS_IN_FLIGHT, (id) => this.messageRow(id))).filter((row) => row !== null);
+    const fed = new Map<string, boolean>();
+    for (const batch of new Set(rows.map((row) => row.w))) fed.set(batch, await this.feed.contains(batch));
+    return rows.filter((row) => !fed.get(row.w)).map((row) => JSON.parse(readText(row, 'm')) as Message);
+  }
+
+  private messageRow(id: string) {
+    return getOrNull<{ w: string }>(this.messages.client, messagePartition(id), id, 'read a message');
+  }
+
+  async get(id: string): Promise<Message | null> {
+    const row = await this.messageRow(id);
+    return row ? (JSON.parse(readText(row, 'm')) as Message) : null;
+  }
+
+  private async fetch(ids: string[]): Promise<Map<string, Message>> {
+    const found = new Map<string, Message>();
+    await mapLimit([...new Set(ids)], READS_IN_FLIGHT, async (id) => {
+      const message = await this.get(id);
+      if (message) found.set(id, message);
+    });
+    return found;
+  }
+
+  query(query: MessageQuery): Promise<Page<Message>> {
+    return runQuery(this.messages.client, query, (ids) => this.fetch(ids));
+  }
+
+  async readFeed(after: FeedPosition | null, limit: number): Promise<FeedBatch> {
+    const entries = (await this.feed.after(parsePosition(after), limit)).slice(0, limit);
+    const last = entries[entries.length - 1];
+    if (!last) return { messages: [], position: after };
+    const found = await this.fetch(entries.flatMap((e) => (typeof e.item === 'string' ? [e.item] : [])));
+    // A large message purged since it was fed is passed over.
+    return { messages: entries.flatMap((e) => (typeof e.item === 'string' ? (found.get(e.item) ?? []) : [e.item])), position: formatPosition(last.position) };
+  }
+
+  async getCheckpoint(consumer: string): Promise<FeedPosition | null> {
+    const row = await getOrNull<{ position: string }>(this.feedTable.client, CHECKPOINTS, escapeKey(consumer), 'read a checkpoint');
+    return row ? row.position : null;
+  }
+
+  async setCheckpoint(consumer: string, position: FeedPosition): Promise<void> {
+    parsePosition(position);
+    try {
+      await this.feedTable.client.upsertEntity({ partitionKey: CHECKPOINTS, rowKey: escapeKey(consumer), position }, 'Replace');
+    } catch (err) {
+      throw storeError('write a checkpoint', err);
+    }
+  }
+
+  /**
+   * Finds expired messages in the expiry partitions and, with `olderThan`, old ones in the
+   * `all` partitions, then deletes every row of each: the rows a purge finds messages by go
+   * last, so a purge that stops half-way is finished by the next one.
+   */
+  async purgeExpired(now: Date, olderThan?: Date): Promise<number> {
+    const victims = new Map<string, IndexFields>();
+    const scan = async (partitionKey: string, high: string) => {
+      const filter = odata`PartitionKey eq ${partitionKey} and RowKey ge ${'A'} and RowKey lt ${high}`;
+      for (const row of await collect(this.messages.client.listEntities<IndexRow>({ queryOptions: { filter } }))) victims.set(row.i, fieldsOfRow(row));
+    };
+    try {
+      for (let shard = 0; shard < SHARDS; shard++) {
+        await scan(streams.expiry(shard), 'A' + timeKey(now.getTime()));
+        if (olderThan) await scan(streams.all(shard), 'A' + timeKey(olderThan.getTime()));
+      }
+    } catch (err) {
+      throw storeError('find expired messages', err);
+    }
+    const rows = [...victims.values()].flatMap((m) => indexRows(m));
+    const findable = (row: IndexRow) => row.partitionKey.startsWith('a|') || row.partitionKey.startsWith('x|');
+    const keys = (list: IndexRow[]) => list.map(({ partitionKey, rowKey }) => ({ partitionKey, rowKey }));
+    await deleteAll(this.messages.client, keys(rows.filter((row) => !findable(row))), 'purge index rows');
+    const purged = await deleteAll(this.messages.client, [...victims.keys()].map((id) => ({ partitionKey: messagePartition(id), rowKey: id })), 'purge messages');
+    await deleteAll(this.messages.client, keys(rows.filter(findable)), 'purge index rows');
+    if (olderThan) await deleteAll(this.feedTable.client, await this.feed.keysBefore(olderThan), 'purge the feed');
+    return purged;
+  }
+}

@@ -1,0 +1,210 @@
+import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
+import { NitrogenError } from '../../core/errors.js';
+import { encodeMessage, type Message } from '../../core/message.js';
+import type { FeedPosition } from '../../core/ports/store.js';
+import { statusOf, storeError } from './connection.js';
+import { getOrNull, readText, textProperties, type Entity } from './entities.js';
+import { timeKey } from './keys.js';
+
+const PARTITION = 'feed';
+const HEAD = 'h';
+/** Records are kept well under the 1 MiB entity limit, transactions under the 4 MiB payload limit. */
+const RECORD_CHARS = 200_000;
+const TRANSACTION_CHARS = 800_000;
+const TRANSACTION_ROWS = 99; // and the head row
+/** Envelopes up to this size are copied into the feed, so sinks read them in bulk. */
+const FEED_INLINE_CHARS = 65_536;
+const MAX_CONFLICTS = 50;
+
+export const recordKey = (seq: number) => 's' + timeKey(seq);
+export const markerKey = (batch: string) => 'b' + batch;
+
+interface Entry {
+  /** JSON of each message: the envelope, or its id (a string) when the envelope is large. */
+  items: string[];
+  batch: string;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+type Row = { kind: 'record'; text: string; batch: string } | { kind: 'marker'; batch: string };
+
+/** A feed position: the record and the index in it of the last message read. */
+export interface Position {
+  seq: number;
+  index: number;
+}
+
+export function parsePosition(position: FeedPosition | null): Position {
+  if (position === null) return { seq: 0, index: -1 };
+  const match = /^(\d{1,15}):(-1|\d{1,9})$/.exec(position);
+  if (!match) throw new NitrogenError('NITROGEN_ERR_VALIDATION', `feed position '${position.slice(0, 40)}' was not issued by this store`);
+  return { seq: Number(match[1]), index: Number(match[2]) };
+}
+
+export function formatPosition(p: Position): FeedPosition {
+  return `${p.seq}:${p.index}`;
+}
+
+/** The rows of entries in feed order: records of at most RECORD_CHARS, each batch's marker after its last record. */
+function rowsOf(entries: Entry[]): Row[] {
+  const rows: Row[] = [];
+  for (const entry of entries) {
+    let items: string[] = [];
+    let chars = 0;
+    for (const item of entry.items) {
+      if (items.length > 0 && chars + item.length > RECORD_CHARS) {
+        rows.push({ kind: 'record', text: `[${items.join(',')}]`, batch: entry.batch });
+        items = [];
+        chars = 0;
+      }
+      items.push(item);
+      chars += item.length + 1;
+    }
+    rows.push({ kind: 'record', text: `[${items.join(',')}]`, batch: entry.batch }, { kind: 'marker', batch: entry.batch });
+  }
+  return rows;
+}
+
+/** Packs rows, in order, into transactions within Azure's limits. */
+function pack(rows: Row[]): Row[][] {
+  const groups: Row[][] = [[]];
+  let chars = 0;
+  for (const row of rows) {
+    const size = row.kind === 'record' ? row.text.length : 0;
+    const current = groups[groups.length - 1]!;
+    if (current.length >= TRANSACTION_ROWS || (current.length > 0 && chars + size > TRANSACTION_CHARS)) {
+      groups.push([]);
+      chars = 0;
+    }
+    groups[groups.length - 1]!.push(row);
+    chars += size;
+  }
+  return groups;
+}
+
+/**
+ * The commit-ordered feed, shared by every instance on the table.
+ *
+ * Records are numbered 1, 2, 3, … with no holes while they are written: an instance inserts
+ * record n+1 only after it saw record n (its own write, the head row, or a conflict), in one
+ * transaction with the head row. So whenever a reader sees record n, every record below n was
+ * already written (or purged) and reading up to n can never skip a commit still in flight.
+ * Each instance writes its records one transaction at a time and puts every append that waits
+ * into that transaction (group commit again); another instance taking the number first only
+ * costs a retry. Records hold the envelopes (or, for large ones, their ids); a marker row per
+ * append batch says that the batch is in the feed.
+ */
+export class AzureFeed {
+  private queue: Entry[] = [];
+  private writing = false;
+  /** The highest record number known to exist; undefined until read. */
+  private head?: number;
+
+  constructor(private readonly client: TableClient) {}
+
+  /** Resolves once a record holding `messages` is durable in the feed. */
+  publish(messages: Message[], batch: string): Promise<void> {
+    const items = messages.map((m) => {
+      const text = encodeMessage(m);
+      return text.length <= FEED_INLINE_CHARS ? text : JSON.stringify(m.id);
+    });
+    return new Promise((resolve, reject) => {
+      this.queue.push({ items, batch, resolve, reject });
+      void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      while (this.queue.length > 0) {
+        const entries = this.queue.splice(0);
+        try {
+          for (const group of pack(rowsOf(entries))) await this.write(group);
+          for (const e of entries) e.resolve();
+        } catch (err) {
+          for (const e of entries) e.reject(storeError('write the feed', err));
+        }
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  private async write(rows: Row[]): Promise<void> {
+    const at = new Date().toISOString();
+    for (let conflicts = 0; ; conflicts++) {
+      this.head ??= await this.readHead();
+      let seq = this.head;
+      const actions: TransactionAction[] = rows.map((row) =>
+        row.kind === 'record'
+          ? ['create', { partitionKey: PARTITION, rowKey: recordKey(++seq), at, b: row.batch, ...textProperties('i', row.text) }]
+          : ['create', { partitionKey: PARTITION, rowKey: markerKey(row.batch) }],
+      );
+      actions.push(['upsert', { partitionKey: PARTITION, rowKey: HEAD, seq: String(seq) }, 'Replace']);
+      try {
+        await this.client.submitTransaction(actions);
+        this.head = seq;
+        return;
+      } catch (err) {
+        // Another instance took these numbers: learn the head again and take the next ones.
+        if (statusOf(err) !== 409 || conflicts >= MAX_CONFLICTS) throw err;
+        this.head = undefined;
+      }
+    }
+  }
+
+  private async readHead(): Promise<number> {
+    const head = await getOrNull<{ seq: string }>(this.client, PARTITION, HEAD, 'read the feed head');
+    return head ? Number(head.seq) : 0;
+  }
+
+  /** Whether the append batch `batch` reached the feed. */
+  async contains(batch: string): Promise<boolean> {
+    return (await getOrNull(this.client, PARTITION, markerKey(batch), 'read the feed')) !== null;
+  }
+
+  /**
+   * What follows `position` in feed order: each message (or the id of a large one) with its
+   * position; at least `limit` of them when there are.
+   */
+  async after(position: Position, limit: number): Promise<Array<{ item: Message | string; position: Position }>> {
+    const out: Array<{ item: Message | string; position: Position }> = [];
+    const filter = odata`PartitionKey eq ${PARTITION} and RowKey ge ${recordKey(position.seq)} and RowKey lt ${'t'}`;
+    const pages = this.client.listEntities<Entity>({ queryOptions: { filter } }).byPage({ maxPageSize: 100 });
+    try {
+      for await (const page of pages) {
+        for (const record of page) {
+          const seq = Number(record.rowKey.slice(1));
+          const items = JSON.parse(readText(record, 'i')) as Array<Message | string>;
+          for (let index = seq === position.seq ? position.index + 1 : 0; index < items.length; index++) {
+            out.push({ item: items[index]!, position: { seq, index } });
+          }
+          if (out.length >= limit) return out;
+        }
+      }
+    } catch (err) {
+      throw storeError('read the feed', err);
+    }
+    return out;
+  }
+
+  /** Keys of the records (and their batch markers) written before `before`. */
+  async keysBefore(before: Date): Promise<Array<{ partitionKey: string; rowKey: string }>> {
+    const keys: Array<{ partitionKey: string; rowKey: string }> = [];
+    const filter = odata`PartitionKey eq ${PARTITION} and RowKey ge ${'s'} and RowKey lt ${'t'} and at lt ${before.toISOString()}`;
+    try {
+      for await (const record of this.client.listEntities<{ b: string }>({ queryOptions: { filter, select: ['RowKey', 'b'] } })) {
+        keys.push({ partitionKey: PARTITION, rowKey: record.rowKey! }, { partitionKey: PARTITION, rowKey: markerKey(record.b) });
+      }
+    } catch (err) {
+      throw storeError('read the feed', err);
+    }
+    // A batch split over several records has one marker: drop repeats.
+    return [...new Map(keys.map((k) => [k.rowKey, k])).values()];
+  }
+}
+
+export const CHECKPOINTS = 'checkpoint';

@@ -1,0 +1,169 @@
+import { NitrogenError } from '../../core/errors.js';
+import type { Message } from '../../core/message.js';
+
+/*
+ * Key layout of the Azure Tables store (docs/adapters/azure-tables.md has the full picture).
+ * Azure Tables sorts by (PartitionKey, RowKey) as strings and scans only upwards, so every
+ * order a query needs is spelled into a RowKey: ascending rows `A<ms><id>`, descending rows
+ * `D<inverted ms><inverted id>`. Times are fixed-width so string order is time order.
+ */
+
+const TS_WIDTH = 15;
+const TS_MAX = 10 ** TS_WIDTH - 1;
+
+/** Streams spread over this many partitions (type, tag, all, expiry); part of the stored layout. */
+export const SHARDS = 4;
+/** Message rows spread over this many partitions by a hash of the id; part of the stored layout. */
+export const MESSAGE_BUCKETS = 16;
+
+export function timeKey(ms: number): string {
+  return String(ms).padStart(TS_WIDTH, '0');
+}
+
+export function invertedTimeKey(ms: number): string {
+  return String(TS_MAX - ms).padStart(TS_WIDTH, '0');
+}
+
+/**
+ * Reverses the order of message ids: each character becomes two hex digits of 255 minus its
+ * code, and the terminator `z` (above every hex digit) sorts a shorter id after its longer
+ * extensions, as descending order wants ("ab" before "a").
+ */
+export function invertedId(id: string): string {
+  let out = '';
+  for (let i = 0; i < id.length; i++) out += (255 - id.charCodeAt(i)).toString(16).padStart(2, '0');
+  return out + 'z';
+}
+
+/** Characters kept as they are in keys; everything else is %-escaped (Azure forbids / \ # ? and controls). */
+const UNSAFE = /[^A-Za-z0-9._:~-]/gu;
+
+export function escapeKey(value: string): string {
+  return value.replace(UNSAFE, (c) => [...Buffer.from(c, 'utf8')].map((b) => '%' + b.toString(16).padStart(2, '0')).join(''));
+}
+
+export function unescapeKey(key: string): string {
+  return decodeURIComponent(key);
+}
+
+/** FNV-1a, 32 bits: a cheap, stable spread of ids over partitions. */
+export function hash32(value: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < value.length; i++) {
+    h ^= value.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+const MESSAGE_ID = /^[\x21-\x7e]{1,128}$/;
+
+function checkId(id: string): void {
+  // The message layer allows [A-Za-z0-9._:~-]; the store needs printable ASCII for its keys.
+  if (!MESSAGE_ID.test(id)) throw new NitrogenError('NITROGEN_ERR_VALIDATION', `message id '${id.slice(0, 40)}' must be 1-128 printable ASCII characters`);
+}
+
+export function messagePartition(id: string): string {
+  return `m|${(hash32(id) % MESSAGE_BUCKETS).toString(16).padStart(2, '0')}`;
+}
+
+export function shardOf(id: string): number {
+  return (hash32(id) >>> 8) % SHARDS;
+}
+
+/** Partitions of the index streams a query can scan. */
+export const streams = {
+  from: (from: string) => `f|${escapeKey(from)}`,
+  to: (to: string) => `t|${escapeKey(to)}`,
+  type: (type: string, shard: number) => `y|${escapeKey(type)}|${shard}`,
+  // Tags may hold any character and be long: their partitions use a hash, and the
+  // query checks the tags themselves, so a collision costs a little scanning, nothing else.
+  tag: (tag: string, shard: number) => `g|${hash32(tag).toString(16).padStart(8, '0')}|${shard}`,
+  all: (shard: number) => `a|${shard}`,
+  expiry: (shard: number) => `x|${shard}`,
+};
+
+export function ascendingKey(ts: string, id: string): string {
+  return 'A' + timeKey(Date.parse(ts)) + id;
+}
+
+export function descendingKey(ts: string, id: string): string {
+  return 'D' + invertedTimeKey(Date.parse(ts)) + invertedId(id);
+}
+
+/** What an index row holds: enough to filter a query and to find every row of the message. */
+export interface IndexFields {
+  id: string;
+  from: string;
+  to?: string;
+  type: string;
+  ts: string;
+  tags?: string[];
+  expires?: string;
+}
+
+export type IndexRow = {
+  partitionKey: string;
+  rowKey: string;
+  i: string;
+  f: string;
+  y: string;
+  s: string;
+  t?: string;
+  g?: string;
+  x?: string;
+  /** The envelope's JSON, when small enough to copy. */
+  m?: string;
+};
+
+export function indexFields(m: Message | IndexFields): IndexFields {
+  const fields: IndexFields = { id: m.id, from: m.from, type: m.type, ts: m.ts };
+  if (m.to !== undefined) fields.to = m.to;
+  if (m.tags?.length) fields.tags = m.tags;
+  if (m.expires !== undefined) fields.expires = m.expires;
+  return fields;
+}
+
+export function fieldsOfRow(row: Omit<IndexRow, 'partitionKey' | 'rowKey'>): IndexFields {
+  const fields: IndexFields = { id: row.i, from: row.f, type: row.y, ts: row.s };
+  if (row.t !== undefined) fields.to = row.t;
+  if (row.g !== undefined) fields.tags = JSON.parse(row.g) as string[];
+  if (row.x !== undefined) fields.expires = row.x;
+  return fields;
+}
+
+/** The stream partitions one message is indexed in, the `all` stream last (purge finds messages there). */
+export function streamsOf(m: IndexFields): string[] {
+  const shard = shardOf(m.id);
+  const out = [streams.from(m.from), streams.type(m.type, shard)];
+  if (m.to !== undefined) out.push(streams.to(m.to));
+  for (const tag of new Set(m.tags ?? [])) out.push(streams.tag(tag, shard));
+  out.push(streams.all(shard));
+  return out;
+}
+
+/** Envelopes up to this size are copied into index rows, so most query pages need no further reads. */
+export const INLINE_CHARS = 4096;
+
+/**
+ * Every index row of a message: an ascending and a descending row per stream, and its expiry
+ * row. Given the envelope's JSON text, a small one is copied into the rows (property `m`).
+ */
+export function indexRows(m: IndexFields, envelope?: string): IndexRow[] {
+  checkId(m.id);
+  const body: Omit<IndexRow, 'partitionKey' | 'rowKey'> = { i: m.id, f: m.from, y: m.type, s: m.ts };
+  if (envelope !== undefined && envelope.length <= INLINE_CHARS) body.m = envelope;
+  if (m.to !== undefined) body.t = m.to;
+  if (m.tags?.length) body.g = JSON.stringify(m.tags);
+  if (m.expires !== undefined) body.x = m.expires;
+  const asc = ascendingKey(m.ts, m.id);
+  const desc = descendingKey(m.ts, m.id);
+  const rows: IndexRow[] = [];
+  for (const partitionKey of streamsOf(m)) {
+    rows.push({ partitionKey, rowKey: asc, ...body }, { partitionKey, rowKey: desc, ...body });
+  }
+  if (m.expires !== undefined) rows.push({ partitionKey: streams.expiry(shardOf(m.id)), rowKey: 'A' + timeKey(Date.parse(m.expires)) + m.id, ...body });
+  return rows;
+}
+
+export { checkId as checkMessageId };
