@@ -1,0 +1,210 @@
+import { randomBytes } from 'node:crypto';
+import type { Collection, Filter, MongoClient } from 'mongodb';
+import { z } from 'zod';
+import { decodeCursor, encodeCursor } from '../../core/cursor.js';
+import { NitrogenError } from '../../core/errors.js';
+import { encodeMessage, type Message } from '../../core/message.js';
+import type { Page } from '../../core/ports/lifecycle.js';
+import type { FeedBatch, FeedPosition, MessageQuery, Store } from '../../core/ports/store.js';
+import { connect, duplicatesOf, MongoConnectionOptions, storeError } from './connection.js';
+import { MongoFeed, formatPosition, parsePosition, type FeedDoc } from './mongo-feed.js';
+
+export const MongoStoreOptions = MongoConnectionOptions.extend({
+  /** Appends the group commit runs at once; each waits for its write concern. */
+  appendConcurrency: z.number().int().min(1).max(64).default(4),
+});
+export type MongoStoreOptions = z.output<typeof MongoStoreOptions>;
+
+/** A message as stored: its fields for the indexes, the envelope as JSON text, the append batch. */
+interface MessageDoc {
+  _id: string;
+  /** Sort key: the ISO time (fixed width, 24 characters) followed by the id, i.e. (ts, id) order. */
+  k: string;
+  from: string;
+  to?: string;
+  type: string;
+  tags?: string[];
+  /** For the TTL index. */
+  expiresAt?: Date;
+  /** The envelope's JSON text, returned unchanged (BSON would not keep every JSON value as it was). */
+  e: string;
+  /** The append batch that stored it; the feed names the batches it holds. */
+  w: string;
+}
+
+const iso = (time: string) => new Date(Date.parse(time)).toISOString();
+
+function toDoc(m: Message, batch: string): MessageDoc {
+  const doc: MessageDoc = { _id: m.id, k: iso(m.ts) + m.id, from: m.from, type: m.type, e: encodeMessage(m), w: batch };
+  if (m.to !== undefined) doc.to = m.to;
+  if (m.tags?.length) doc.tags = m.tags;
+  if (m.expires !== undefined) doc.expiresAt = new Date(m.expires);
+  return doc;
+}
+
+/**
+ * The Store on MongoDB, for several stateless instances sharing one replica set.
+ *
+ * `messages` holds one document per message, `_id` = the message id, so an insert of an id
+ * already stored fails with a duplicate key and `append` treats it as stored (first copy wins).
+ * Queries are keyset range scans on `k` = ts + id behind an equality or `$in` on the filtered
+ * field, with one index per query shape (see `ensureIndexes`). `feed` is the numbered feed
+ * (mongo-feed.ts), `checkpoints` one document per consumer. Writes use the configured write
+ * concern (majority, journaled by default): `append` resolves when they are durable.
+ */
+export class MongoStore implements Store {
+  readonly appendConcurrency: number;
+  private client?: MongoClient;
+  private messages!: Collection<MessageDoc>;
+  private feedDocs!: Collection<FeedDoc>;
+  private checkpoints!: Collection<{ _id: string; position: string }>;
+  private feed!: MongoFeed;
+  private readonly writer = randomBytes(6).toString('hex');
+  private batches = 0;
+
+  constructor(private readonly options: MongoStoreOptions) {
+    this.appendConcurrency = options.appendConcurrency;
+  }
+
+  async start(): Promise<void> {
+    const { client, db } = await connect(this.options, 'mongodb store');
+    this.client = client;
+    this.messages = db.collection('messages');
+    this.feedDocs = db.collection('feed');
+    this.checkpoints = db.collection('checkpoints');
+    this.feed = new MongoFeed(this.feedDocs);
+    try {
+      await this.ensureIndexes();
+    } catch (err) {
+      throw storeError('create indexes', err);
+    }
+  }
+
+  /** One index per query the REST API allows; each ends in `k`, so it also serves the sort. */
+  private async ensureIndexes(): Promise<void> {
+    await this.messages.createIndexes([
+      { key: { k: 1 }, name: 'k' },
+      { key: { from: 1, k: 1 }, name: 'from_k' },
+      { key: { to: 1, k: 1 }, name: 'to_k' },
+      { key: { type: 1, k: 1 }, name: 'type_k' },
+      { key: { tags: 1, k: 1 }, name: 'tags_k' },
+      // MongoDB removes a message about a minute after `expires`; purgeExpired does it at once.
+      { key: { expiresAt: 1 }, name: 'expires_ttl', expireAfterSeconds: 0 },
+    ]);
+    await this.feedDocs.createIndexes([{ key: { b: 1 }, name: 'batch', unique: true, partialFilterExpression: { b: { $exists: true } } }]);
+  }
+
+  async stop(): Promise<void> {
+    await this.client?.close();
+    this.client = undefined;
+  }
+
+  async append(batch: Message[]): Promise<void> {
+    const tag = `${this.writer}-${++this.batches}`;
+    const seen = new Set<string>();
+    const unique = batch.filter((m) => !seen.has(m.id) && seen.add(m.id)); // the first copy wins
+    let taken: string[] = [];
+    try {
+      await this.messages.insertMany(unique.map((m) => toDoc(m, tag)), { ordered: false });
+    } catch (err) {
+      taken = duplicatesOf(err, 'store messages').map((i) => unique[i]!.id);
+    }
+    const toFeed = unique.filter((m) => !taken.includes(m.id));
+    if (taken.length > 0) toFeed.push(...(await this.unfedFirstCopies(taken)));
+    if (toFeed.length > 0) await this.feed.publish(toFeed, tag);
+  }
+
+  /** The stored copies of `ids` whose append never reached the feed (it failed, or its instance died). */
+  private async unfedFirstCopies(ids: string[]): Promise<Message[]> {
+    try {
+      const docs = await this.messages.find({ _id: { $in: ids } }, { projection: { e: 1, w: 1 } }).toArray();
+      const fed = new Map<string, boolean>();
+      for (const batch of new Set(docs.map((d) => d.w))) fed.set(batch, await this.feed.contains(batch));
+      return docs.filter((d) => !fed.get(d.w)).map((d) => JSON.parse(d.e) as Message);
+    } catch (err) {
+      throw storeError('read stored messages', err);
+    }
+  }
+
+  async get(id: string): Promise<Message | null> {
+    try {
+      const doc = await this.messages.findOne({ _id: id }, { projection: { e: 1 } });
+      return doc ? (JSON.parse(doc.e) as Message) : null;
+    } catch (err) {
+      throw storeError('read a message', err);
+    }
+  }
+
+  async query(q: MessageQuery): Promise<Page<Message>> {
+    const and: Filter<MessageDoc>[] = [];
+    if (q.from) and.push({ from: { $in: q.from } });
+    if (q.to) and.push({ to: { $in: q.to } });
+    if (q.type) and.push({ type: { $in: q.type } });
+    if (q.tags?.length) and.push({ tags: { $all: q.tags } });
+    if (q.scope) and.push({ $or: [{ from: { $in: q.scope.from } }, { to: { $in: q.scope.to } }] });
+    if (q.since) and.push({ k: { $gte: iso(q.since) } });
+    // Any k of a message at `until` is longer than `until` itself, so `$lt` excludes it.
+    if (q.until) and.push({ k: { $lt: iso(q.until) } });
+    const desc = q.order === 'desc';
+    if (q.cursor) {
+      const [ts, id] = decodeCursor(q.cursor, ['string', 'string']) as [string, string];
+      if (!Number.isFinite(Date.parse(ts))) throw new NitrogenError('NITROGEN_ERR_VALIDATION', 'cursor: is not a cursor this server issued', { details: { field: 'cursor' } });
+      and.push({ k: { [desc ? '$lt' : '$gt']: iso(ts) + id } });
+    }
+    try {
+      const docs = await this.messages
+        .find(and.length ? { $and: and } : {}, { projection: { e: 1 }, sort: { k: desc ? -1 : 1 }, limit: q.limit + 1 })
+        .toArray();
+      const items = docs.slice(0, q.limit).map((d) => JSON.parse(d.e) as Message);
+      const last = items[items.length - 1];
+      return { items, next: docs.length > q.limit && last ? encodeCursor([last.ts, last.id]) : null };
+    } catch (err) {
+      throw storeError('query messages', err);
+    }
+  }
+
+  async purgeExpired(now: Date, olderThan?: Date): Promise<number> {
+    try {
+      let purged = (await this.messages.deleteMany({ expiresAt: { $lt: now } })).deletedCount;
+      if (olderThan) {
+        purged += (await this.messages.deleteMany({ k: { $lt: olderThan.toISOString() } })).deletedCount;
+        await this.feedDocs.deleteMany({ at: { $lt: olderThan } });
+      }
+      return purged;
+    } catch (err) {
+      throw storeError('purge messages', err);
+    }
+  }
+
+  async readFeed(after: FeedPosition | null, limit: number): Promise<FeedBatch> {
+    try {
+      const entries = (await this.feed.after(parsePosition(after), limit)).slice(0, limit);
+      const last = entries[entries.length - 1];
+      if (!last) return { messages: [], position: after };
+      const large = entries.flatMap((e) => (typeof e.item === 'string' ? [e.item] : []));
+      const found = new Map<string, Message>();
+      if (large.length) for (const d of await this.messages.find({ _id: { $in: large } }, { projection: { e: 1 } }).toArray()) found.set(d._id, JSON.parse(d.e) as Message);
+      // A large message purged since it was fed is passed over.
+      return { messages: entries.flatMap((e) => (typeof e.item === 'string' ? (found.get(e.item) ?? []) : [e.item])), position: formatPosition(last.position) };
+    } catch (err) {
+      throw storeError('read the feed', err);
+    }
+  }
+
+  async getCheckpoint(consumer: string): Promise<FeedPosition | null> {
+    try {
+      return (await this.checkpoints.findOne({ _id: consumer }))?.position ?? null;
+    } catch (err) {
+      throw storeError('read a checkpoint', err);
+    }
+  }
+
+  async setCheckpoint(consumer: string, position: FeedPosition): Promise<void> {
+    parsePosition(position);
+    try {
+      await this.checkpoints.replaceOne({ _id: consumer }, { position }, { upsert: true });
+    } catch (err) {
+      throw storeError('write a checkpoint', err);
+    }
+  }
+}
