@@ -115,22 +115,32 @@ export function decodeFrameBody(frame: Buffer, bodyStart: number): FrameBody | n
   return { composite, body, payload: frame.subarray(r.pos) };
 }
 
+/** Starts a frame in `w` (size to be filled by endFrame); returns where it starts. */
+export function beginFrame(w: Writer, type: number, channel: number): number {
+  const start = w.pos;
+  w.ensure(FRAME_HEADER_SIZE);
+  w.buf[start + 4] = 2; // data offset in 4-byte words: no extended header
+  w.buf[start + 5] = type;
+  w.buf.writeUInt16BE(channel, start + 6);
+  w.pos += FRAME_HEADER_SIZE;
+  return start;
+}
+
+/** Fills in the size of the frame begun at `start`; returns the size. */
+export function endFrame(w: Writer, start: number): number {
+  const size = w.pos - start;
+  w.buf.writeUInt32BE(size, start);
+  return size;
+}
+
 /** Appends one frame: header, performative, optional payload. Returns the frame's size. */
 export function writeFrame(
   w: Writer, type: number, channel: number, composite: Composite, body: object, payload?: Uint8Array,
 ): number {
-  const start = w.pos;
-  w.ensure(FRAME_HEADER_SIZE);
-  w.buf.writeUInt32BE(0, start);
-  w.buf[start + 4] = 2;
-  w.buf[start + 5] = type;
-  w.buf.writeUInt16BE(channel, start + 6);
-  w.pos += FRAME_HEADER_SIZE;
+  const start = beginFrame(w, type, channel);
   encodeComposite(w, composite, body);
   if (payload) w.bytes(payload);
-  const size = w.pos - start;
-  w.buf.writeUInt32BE(size, start);
-  return size;
+  return endFrame(w, start);
 }
 
 /** Appends an empty frame (§2.4.5 heartbeat). */
