@@ -138,7 +138,12 @@ export function writeFrame(
   w: Writer, type: number, channel: number, composite: Composite, body: object, payload?: Uint8Array,
 ): number {
   const start = beginFrame(w, type, channel);
-  encodeComposite(w, composite, body);
+  try {
+    encodeComposite(w, composite, body);
+  } catch (e) {
+    w.pos = start; // never leave half a frame in the output
+    throw e;
+  }
   if (payload) w.bytes(payload);
   return endFrame(w, start);
 }

@@ -4,6 +4,7 @@
 import { define, MANDATORY, MULTIPLE, OPTIONAL, type Composite } from './codec/described.js';
 import type { ErrorCondition } from './errors.js';
 import type { DeliveryState, Source, Target } from './messaging.js';
+import './messaging.js'; // attach and transfer fields refer to its composites by name
 
 export type Fields = Record<string, unknown>;
 

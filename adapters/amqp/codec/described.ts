@@ -80,7 +80,7 @@ export function encodeComposite(w: Writer, c: Composite, obj: object): void {
   let last = -1;
   for (let i = 0; i < fields.length; i++) {
     const v = o[fields[i].key];
-    if (v !== undefined && v !== null) last = i;
+    if (v !== undefined && v !== null && !(fields[i].multiple && Array.isArray(v) && v.length === 0)) last = i;
     else if (fields[i].mandatory) throw new EncodeError(`${c.name}.${fields[i].key} is mandatory`);
   }
   if (last < 0) { w.u8(0x45); return; }
@@ -90,7 +90,7 @@ export function encodeComposite(w: Writer, c: Composite, obj: object): void {
 }
 
 function encodeField(w: Writer, f: Field, v: unknown): void {
-  if (v === undefined || v === null) { w.null(); return; }
+  if (v === undefined || v === null || (f.multiple && Array.isArray(v) && v.length === 0)) { w.null(); return; }
   if (f.multiple && Array.isArray(v)) {
     // §1.4: a multiple field holds one value or an array of them.
     if (v.length === 1) { encodeField(w, { ...f, multiple: false }, v[0]); return; }
