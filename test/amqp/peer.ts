@@ -66,7 +66,7 @@ export class RheaPeer {
       switch (this.outcome(message, address)) {
         case 'accept': this.enqueue(address, message); ctx.delivery!.accept(); break;
         case 'reject': ctx.delivery!.reject({ condition: 'amqp:precondition-failed', description: 'rejected by test peer' }); break;
-        case 'release': ctx.delivery!.release({}); break;
+        case 'release': ctx.delivery!.release(); break;
         case 'modify': ctx.delivery!.modified({ delivery_failed: true, undeliverable_here: true }); break;
         case 'none': break;
       }
