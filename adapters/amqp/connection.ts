@@ -218,6 +218,7 @@ export class Connection extends EventEmitter {
     const c = f.composite;
     if (c === OpenType) return this.onOpen(f.body as unknown as Open);
     if (c === CloseType) return this.onClose(f.body.error as ErrorCondition | undefined);
+    if (this.state === 'closing') return; // §2.4.3: after our close, only the peer's close matters
     const session = c === BeginType ? this.sessions[(f.body.remoteChannel as number | undefined) ?? -1] : this.byRemoteChannel.get(channel);
     if (!session) throw new ConnectionError({ condition: Condition.IllegalState, description: `${c.name} on unknown channel ${channel}` });
     if (c === BeginType) this.byRemoteChannel.set(channel, session);

@@ -108,6 +108,8 @@ export class Session {
 
   onFrame(f: FrameBody, remoteChannel: number): void {
     const c = f.composite;
+    // After our end (§2.5.5), frames in flight from the peer are discarded until its end arrives.
+    if (this.state === 'ending' && c !== EndType) return;
     if (c === TransferType) { this.onTransfer(f.body as unknown as Transfer, f.payload); return; }
     if (c === DispositionType) { this.onDisposition(f.body as unknown as Disposition); return; }
     if (c === FlowType) { this.onFlow(f.body as unknown as Flow); return; }
