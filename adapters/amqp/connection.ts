@@ -62,7 +62,7 @@ export class Connection extends EventEmitter {
   private flushScheduled = false;
   private readonly sessions: Array<Session | undefined> = [];
   private readonly byRemoteChannel = new Map<number, Session>();
-  private defaultSession: Session | null = null;
+  private defaultSession: Promise<Session> | null = null;
   private timers: NodeJS.Timeout[] = [];
   private received = false;
   private wrote = false;
@@ -78,7 +78,8 @@ export class Connection extends EventEmitter {
   /** Connects, authenticates and exchanges open; rejects on the first failure (no retry for the first connect). */
   async open(): Promise<this> {
     await this.establish();
-    this.defaultSession = await this.createSession();
+    this.defaultSession = this.createSession();
+    await this.defaultSession;
     return this;
   }
 
@@ -96,19 +97,21 @@ export class Connection extends EventEmitter {
   }
 
   /** Creates a sender on the default session. */
-  createSender(address: string, options?: SenderOptions): Promise<Sender> {
-    return this.session().createSender(address, options);
+  async createSender(address: string, options?: SenderOptions): Promise<Sender> {
+    return (await this.session()).createSender(address, options);
   }
 
   /** Creates a receiver on the default session. */
-  createReceiver(address: string, options?: ReceiverOptions): Promise<Receiver> {
-    return this.session().createReceiver(address, options);
+  async createReceiver(address: string, options?: ReceiverOptions): Promise<Receiver> {
+    return (await this.session()).createReceiver(address, options);
   }
 
-  private session(): Session {
-    if (!this.defaultSession || this.state === 'closed' || this.state === 'closing') {
+  /** The default session; begun again if the peer ended it (RabbitMQ ends sessions on a missing queue). */
+  private async session(): Promise<Session> {
+    if (this.state === 'closed' || this.state === 'closing') {
       throw new ConnectionError({ condition: Condition.IllegalState, description: `connection is ${this.state}` });
     }
+    this.defaultSession ??= this.createSession();
     return this.defaultSession;
   }
 
@@ -372,6 +375,6 @@ export class Connection extends EventEmitter {
   releaseChannel(session: Session): void {
     if (this.sessions[session.channel] === session) this.sessions[session.channel] = undefined;
     for (const [ch, s] of this.byRemoteChannel) if (s === session) this.byRemoteChannel.delete(ch);
-    if (this.defaultSession === session) this.defaultSession = null;
+    void this.defaultSession?.then((s) => { if (s === session) this.defaultSession = null; }, () => undefined);
   }
 }

@@ -138,9 +138,12 @@ export const Policy = {
   /**
    * RabbitMQ 3.x with the rabbitmq_amqp1_0 plugin: PLAIN credentials, 128 KiB
    * frames (its frame_max), addresses /queue/NAME (declared on attach),
-   * /exchange/NAME/KEY, /amq/queue/NAME (must exist).
+   * /exchange/NAME/KEY, /amq/queue/NAME (must exist). The 3.x plugin applies
+   * a flow's link-credit from its own delivery-count rather than ours
+   * (§2.6.7), so credit granted while transfers are in flight overshoots:
+   * this preset refills only once credit and buffer are used up.
    */
-  RabbitMQ: derive(Default, { name: 'rabbitmq', maxFrameSize: 131072 }),
+  RabbitMQ: derive(Default, { name: 'rabbitmq', maxFrameSize: 131072, receiver: { refillAt: 0 } }),
   /** ActiveMQ 5 / Artemis: 1 MiB frames, 30 s idle timeout. */
   ActiveMQ: derive(Default, { name: 'activemq', maxFrameSize: 1024 * 1024, idleTimeout: 30_000 }),
   derive,
