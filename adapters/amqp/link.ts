@@ -22,6 +22,7 @@ export abstract class Link {
   /** Re-attach after a reconnect; false once the application or the peer closed the link. */
   wantsAttach = true;
   private attaching: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  private attached: Promise<void> = Promise.resolve();
   private detaching: (() => void) | null = null;
 
   constructor(readonly session: Session, readonly name: string, readonly address: string) {}
@@ -36,13 +37,17 @@ export abstract class Link {
   get source(): Source | undefined { return this.remote?.source; }
   get target(): Target | undefined { return this.remote?.target; }
 
+  /** Attaches (§2.6.3); also re-attaches after a reconnect, settling the same promise if the first never completed. */
   attach(): Promise<void> {
     this.handle = this.session.allocateHandle(this);
     this.state = 'attaching';
-    const done = new Promise<void>((resolve, reject) => { this.attaching = { resolve, reject }; });
+    if (this.attaching === null) {
+      const done = new Promise<void>((resolve, reject) => { this.attaching = { resolve, reject }; });
+      this.attached = withTimeout(done, this.session.connection.policy.operationTimeout, `attach of ${this.name}`);
+    }
     const attach: Attach = { name: this.name, handle: this.handle, role: this.role, ...this.attachFields() };
     this.session.connection.sendFrame(this.session.channel, AttachType, attach);
-    return withTimeout(done, this.session.connection.policy.operationTimeout, `attach of ${this.name}`);
+    return this.attached;
   }
 
   onAttach(a: Attach): void {

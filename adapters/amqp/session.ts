@@ -42,6 +42,7 @@ export class Session {
   private readonly remoteHandles = new Map<number, Link>();
   private pending: PendingDisposition | null = null;
   private began: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  private begun: Promise<void> = Promise.resolve();
   private ended: (() => void) | null = null;
   private linkCount = 0;
 
@@ -58,10 +59,14 @@ export class Session {
     this.incomingWindow = p.incomingWindow;
     this.handles.clear();
     this.remoteHandles.clear();
-    const done = new Promise<void>((resolve, reject) => { this.began = { resolve, reject }; });
+    // A begin cut short by a dropped socket is completed by the next one, on the same promise.
+    if (this.began === null) {
+      const done = new Promise<void>((resolve, reject) => { this.began = { resolve, reject }; });
+      this.begun = withTimeout(done, p.operationTimeout, 'begin');
+    }
     const begin: Begin = { nextOutgoingId: 0, incomingWindow: p.incomingWindow, outgoingWindow: p.outgoingWindow };
     this.connection.sendFrame(this.channel, BeginType, begin);
-    return withTimeout(done, p.operationTimeout, 'begin');
+    return this.begun;
   }
 
   async createSender(address: string, options: SenderOptions = {}): Promise<Sender> {
