@@ -1,7 +1,11 @@
 // Failure handling against real peers over real sockets: detach and close
 // with errors, idle timeout both ways, SASL, and reconnect without loss.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { EventContext } from 'rhea';
 import {
   Client, ConnectionError, DisconnectedError, LinkError, Policy, SaslError, type Connection,
@@ -103,6 +107,33 @@ describe('AMQP client failure handling', () => {
     } finally {
       server.close();
     }
+  });
+
+  describe('TLS', () => {
+    let key = '';
+    let cert = '';
+    before(() => {
+      // A throw-away self-signed certificate for 127.0.0.1.
+      const dir = mkdtempSync(join(tmpdir(), 'nitrogen-amqp-tls-'));
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+        '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+      key = readFileSync(join(dir, 'key.pem'), 'utf8');
+      cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+      rmSync(dir, { recursive: true });
+    });
+
+    it('connects over amqps:// trusting the given CA, with SASL PLAIN inside TLS', async () => {
+      peer = await RheaPeer.start({ tls: { key, cert }, plain: { user: 'u', pass: 'p' } });
+      conn = await Client.connect(peer.url.replace('amqps://', 'amqps://u:p@'), Policy.Default, { tls: { ca: cert } });
+      const sender = await conn.createSender('secure');
+      await sender.send({ body: 'over TLS' });
+      assert.equal(peer.received.get('secure')![0].body, 'over TLS');
+    });
+
+    it('refuses a server certificate it does not trust', async () => {
+      peer = await RheaPeer.start({ tls: { key, cert } });
+      await assert.rejects(Client.connect(peer.url), (e: unknown) => e instanceof ConnectionError && e.code === 'ERR_AMQP_SOCKET');
+    });
   });
 
   describe('SASL PLAIN', () => {

@@ -13,6 +13,8 @@ export interface PeerOptions {
   idleTimeout?: number;
   /** Credit the peer grants each sender; 0 = none until grant(). */
   creditWindow?: number;
+  /** Listen with TLS using this key and certificate (PEM). */
+  tls?: { key: string; cert: string };
 }
 
 export type Outcome = 'accept' | 'reject' | 'release' | 'modify' | 'none';
@@ -76,10 +78,11 @@ export class RheaPeer {
       max_frame_size: o.maxFrameSize ?? 4294967295, container_id: 'rhea-peer',
     };
     if (o.idleTimeout) listenOptions.idle_time_out = o.idleTimeout;
+    if (o.tls) Object.assign(listenOptions, { transport: 'tls', key: o.tls.key, cert: o.tls.cert });
     this.server = c.listen(listenOptions as unknown as Parameters<typeof c.listen>[0]) as unknown as Server;
     await new Promise<void>((resolve) => this.server.once('listening', resolve));
     const port = (this.server.address() as AddressInfo).port;
-    this.url = `amqp://127.0.0.1:${port}`;
+    this.url = `${o.tls ? 'amqps' : 'amqp'}://127.0.0.1:${port}`;
   }
 
   /** Queues a message for receivers of `address`. */
