@@ -122,7 +122,7 @@ export class Connection extends EventEmitter {
     this.state = 'closing';
     const reason = new ConnectionError({ condition: Condition.ConnectionForced, description: 'connection closed locally' }, 'ERR_AMQP_CLOSED');
     for (const s of this.sessions) s?.fail(reason, true);
-    if (!wasOpen || !this.socket) { this.finish(reason); return; }
+    if (!wasOpen || !this.socket) { this.socket?.destroy(); this.finish(reason); return; }
     const done = new Promise<void>((resolve) => { this.closed = { resolve }; });
     this.sendFrame(0, CloseType, { error });
     const timer = setTimeout(() => this.socket?.destroy(), this.policy.operationTimeout);
@@ -237,7 +237,8 @@ export class Connection extends EventEmitter {
     this.emit('open');
     this.opened?.resolve();
     this.opened = null;
-    for (const s of this.sessions) if (s && this.epoch > 1 && s !== undefined) void s.begin().catch(() => undefined);
+    // After a reconnect, every session begins again (and re-attaches its links once mapped).
+    if (this.epoch > 1) for (const s of this.sessions) if (s) void s.begin().catch(() => undefined);
   }
 
   /** The peer closed the connection (§2.4.3): answer, then drop the socket. */
@@ -301,6 +302,8 @@ export class Connection extends EventEmitter {
     const local = this.state === 'closing';
     this.state = 'closed';
     this.stopTimers();
+    this.opened?.reject(err);
+    this.opened = null;
     for (const s of this.sessions) s?.fail(err, true);
     if (!local) this.error = err;
     this.closed?.resolve();

@@ -21,6 +21,8 @@ export abstract class Link {
   error: AmqpError | undefined;
   /** Re-attach after a reconnect; false once the application or the peer closed the link. */
   wantsAttach = true;
+  /** Closed by the application (as opposed to by the peer or a failure). */
+  protected closedLocally = false;
   private attaching: { resolve: () => void; reject: (e: Error) => void } | null = null;
   private attached: Promise<void> = Promise.resolve();
   private detaching: (() => void) | null = null;
@@ -79,6 +81,7 @@ export abstract class Link {
   /** Detaches and closes the link (§2.6.6), rejecting sends still waiting for credit. */
   async close(error?: ErrorCondition): Promise<void> {
     this.wantsAttach = false;
+    this.closedLocally = true;
     if (this.state !== 'attached') { this.fail(new LinkError({ condition: Condition.DetachForced, description: 'link closed locally' }), true); return; }
     this.state = 'detaching';
     this.failPending(new LinkError({ condition: Condition.DetachForced, description: 'link closed locally' }), true);

@@ -55,7 +55,7 @@ export class Delivery implements Tracked {
     if (this.settled) return;
     const session = this.link.session;
     if (this.epoch !== session.connection.epoch || session.state !== 'mapped') return;
-    const first = this.link.options.rcvSettleMode !== 'second';
+    const first = !this.link.settlesSecond;
     this.settled = first;
     if (first) session.incoming.delete(this.id);
     session.dispose(Role.Receiver, this.id, first, outcome);
@@ -90,7 +90,11 @@ export class Receiver extends Link {
     };
   }
 
+  /** Receiver-settles-second (§2.8.3) only if we asked for it and the sending peer's attach agreed. */
+  settlesSecond = false;
+
   protected onAttached(remote: Attach): void {
+    this.settlesSecond = this.options.rcvSettleMode === 'second' && remote.rcvSettleMode === ReceiverSettleMode.Second;
     this.deliveryCount = remote.initialDeliveryCount ?? 0;
     this.credit = 0;
     this.partial = null;
@@ -110,7 +114,7 @@ export class Receiver extends Link {
   receive(): Promise<Delivery | null> {
     const d = this.buffer.shift();
     if (d !== undefined) { this.maybeTopUp(); return Promise.resolve(d); }
-    if (this.state === 'closed') return this.error ? Promise.reject(this.error) : Promise.resolve(null);
+    if (this.state === 'closed') return this.closedLocally ? Promise.resolve(null) : Promise.reject(this.error);
     if (this.waiter) return Promise.reject(new TypeError('receive() is already pending on this receiver'));
     return new Promise((resolve, reject) => { this.waiter = { resolve, reject }; });
   }
@@ -192,7 +196,7 @@ export class Receiver extends Link {
     if (this.waiter) {
       const w = this.waiter;
       this.waiter = null;
-      if (err instanceof LinkError && err.description === 'link closed locally') w.resolve(null); else w.reject(err);
+      if (this.closedLocally) w.resolve(null); else w.reject(err);
     }
   }
 }

@@ -252,4 +252,3 @@ export class Sender extends Link {
   }
 }
 
-export type { DeliveryError };

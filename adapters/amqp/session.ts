@@ -2,7 +2,7 @@
 // handles, and the delivery-ids of unsettled deliveries both ways, through
 // which dispositions find their deliveries. After a reconnect the same
 // Session object begins again with fresh counters and re-attaches its links.
-import { Condition, LinkError, OperationTimeoutError, SessionError, type AmqpError, type ErrorCondition } from './errors.js';
+import { Condition, OperationTimeoutError, SessionError, type AmqpError, type ErrorCondition } from './errors.js';
 import type { Connection } from './connection.js';
 import type { FrameBody } from './frames.js';
 import type { Link } from './link.js';
@@ -267,7 +267,7 @@ export class Session {
     this.ended?.();
     this.outgoing.clear();
     this.incoming.clear();
-    for (const l of [...this.links]) l.fail(err instanceof LinkError ? err : err, final);
+    for (const l of [...this.links]) l.fail(err, final);
   }
 }
 

@@ -184,6 +184,39 @@ describe('AMQP client against an in-process rhea peer', () => {
       assert.ok(ds.every((d) => d.settled));
     });
 
+    it('a receiver asking for settle-second settles first when the peer\'s attach answers first', async () => {
+      const settled: boolean[] = [];
+      peer.container.on('accepted', (ctx: EventContext) => settled.push((ctx.delivery as unknown as { remote_settled: boolean }).remote_settled));
+      peer.enqueue('second', { body: 'x' });
+      conn = await Client.connect(peer.url, Policy.Default, { receiver: { rcvSettleMode: 'second' } });
+      const receiver = await conn.createReceiver('second', { credit: 1 });
+      const d = (await receiver.receive())!;
+      assert.equal(receiver.settlesSecond, false); // rhea's attach says rcv-settle-mode first
+      d.accept();
+      assert.equal(d.settled, true);
+      await until(() => settled.length === 1);
+      assert.deepEqual(settled, [true]);
+    });
+
+    it('a sender in receiver-settles-second mode settles after the peer\'s outcome', async () => {
+      const modes: number[] = [];
+      peer.container.on('receiver_open', (ctx: EventContext) => modes.push((ctx.receiver as unknown as { remote: { attach: { rcv_settle_mode: number } } }).remote.attach.rcv_settle_mode));
+      conn = await Client.connect(peer.url, Policy.Default, { sender: { rcvSettleMode: 'second' } });
+      const sender = await conn.createSender('second');
+      assert.deepEqual(await sender.send({ body: 1 }), { type: 'accepted' });
+      assert.deepEqual(modes, [1]);
+      assert.equal(sender.unsettled, 0);
+    });
+
+    it('receive() resolves null once the receiver is closed locally', async () => {
+      conn = await Client.connect(peer.url);
+      const receiver = await conn.createReceiver('empty');
+      const pending = receiver.receive();
+      await receiver.close();
+      assert.equal(await pending, null);
+      assert.equal(await receiver.receive(), null);
+    });
+
     it('sends one disposition range for consecutive accepts', async () => {
       for (let i = 0; i < 50; i++) peer.enqueue('r', { body: i });
       let dispositions = 0;
