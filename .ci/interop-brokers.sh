@@ -17,7 +17,7 @@ STATE=${NITROGEN_INTEROP_DIR:-/tmp/nitrogen-interop}
 log() { echo "interop-brokers: $*" >&2; }
 
 stop() {
-  for name in qpid rabbit; do
+  for name in qpid rabbit epmd; do
     if [ -f "$STATE/$name.pid" ]; then
       pid=$(cat "$STATE/$name.pid")
       # Each broker runs in its own session (setsid): end its whole process group.
@@ -26,11 +26,6 @@ stop() {
       log "stopped $name (pid $pid)"
     fi
   done
-  # RabbitMQ leaves its own epmd behind; it was started on our private port only.
-  if [ -f "$STATE/epmd.port" ]; then
-    ERL_EPMD_PORT=$(cat "$STATE/epmd.port") epmd -kill >/dev/null 2>&1 || true
-    rm -f "$STATE/epmd.port"
-  fi
 }
 
 if [ "${1:-}" = "stop" ]; then stop; exit 0; fi
@@ -44,12 +39,12 @@ if ! dpkg -s $PACKAGES >/dev/null 2>&1; then
 fi
 
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
 wait_port() { # name port pid seconds
   for _ in $(seq 1 $(( $4 * 5 ))); do
-    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $2), 0.5).close()" 2>/dev/null; then return 0; fi
+    if /usr/bin/python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $2), 0.5).close()" 2>/dev/null; then return 0; fi
     if ! kill -0 "$3" 2>/dev/null; then log "$1 exited during start-up"; return 1; fi
     sleep 0.2
   done
@@ -71,7 +66,9 @@ export RABBITMQ_MNESIA_BASE=$STATE/rabbit/mnesia
 export RABBITMQ_LOG_BASE=$STATE/rabbit/log
 export RABBITMQ_ENABLED_PLUGINS_FILE=$STATE/rabbit/enabled_plugins
 export RABBITMQ_CONFIG_FILE=$STATE/rabbit/rabbitmq
-echo "$ERL_EPMD_PORT" > "$STATE/epmd.port"
+# Our own epmd in the foreground on a private port, so stop can end it (a daemonised one would linger).
+setsid nohup epmd -port "$ERL_EPMD_PORT" > "$STATE/epmd.out" 2>&1 &
+echo $! > "$STATE/epmd.pid"
 # Management and Prometheus listeners would take fixed ports; only AMQP is needed.
 cat > "$STATE/rabbit/rabbitmq.conf" <<CONF
 loopback_users = none

@@ -78,15 +78,14 @@ export class Connection extends EventEmitter {
   /** Connects, authenticates and exchanges open; rejects on the first failure (no retry for the first connect). */
   async open(): Promise<this> {
     await this.establish();
-    this.defaultSession = this.createSession();
-    await this.defaultSession;
+    await this.session();
     return this;
   }
 
   get maxFrameSize(): number { return Math.min(this.remote?.maxFrameSize ?? MIN_MAX_FRAME_SIZE, 0xffffffff); }
 
   async createSession(): Promise<Session> {
-    const max = Math.min(this.policy.channelMax, this.remote?.channelMax ?? 0);
+    const max = Math.min(this.policy.channelMax, this.remote?.channelMax ?? this.policy.channelMax);
     let channel = 0;
     while (this.sessions[channel] !== undefined) channel++;
     if (channel > max) throw new ConnectionError({ condition: Condition.ResourceLimitExceeded, description: `channel-max ${max} reached` });
@@ -111,7 +110,11 @@ export class Connection extends EventEmitter {
     if (this.state === 'closed' || this.state === 'closing') {
       throw new ConnectionError({ condition: Condition.IllegalState, description: `connection is ${this.state}` });
     }
-    this.defaultSession ??= this.createSession();
+    if (this.defaultSession === null) {
+      const p = this.createSession();
+      this.defaultSession = p;
+      p.catch(() => { if (this.defaultSession === p) this.defaultSession = null; });
+    }
     return this.defaultSession;
   }
 
