@@ -12,7 +12,7 @@ import { Writer } from './codec/encoder.js';
 import type { Composite } from './codec/described.js';
 import { AmqpError, Condition, ConnectionError, OperationTimeoutError, type ErrorCondition } from './errors.js';
 import {
-  AMQP_HEADER, decodeFrameBody, describeFrame, FrameParser, FrameType, MIN_MAX_FRAME_SIZE, SASL_HEADER,
+  AMQP_HEADER, decodeFrameBody, describeFrame, FrameParser, FramingError, FrameType, MIN_MAX_FRAME_SIZE, SASL_HEADER,
   writeEmptyFrame, writeFrame, type FrameBody,
 } from './frames.js';
 import { log } from './log.js';
@@ -232,6 +232,9 @@ export class Connection extends EventEmitter {
   }
 
   private onOpen(open: Open): void {
+    if ((open.maxFrameSize ?? 0) < MIN_MAX_FRAME_SIZE) {
+      throw new FramingError(`peer max-frame-size ${open.maxFrameSize} is below the minimum ${MIN_MAX_FRAME_SIZE}`);
+    }
     this.remote = open;
     this.state = 'open';
     this.attempts = 0;
@@ -319,8 +322,8 @@ export class Connection extends EventEmitter {
     this.stopTimers();
     const remoteIdle = this.remote?.idleTimeOut ?? 0;
     if (remoteIdle > 0) {
-      // Send something at half the peer's timeout so jitter never makes us late.
-      const t = setInterval(() => { if (!this.wrote) { writeEmptyFrame(this.out); this.flush(); } this.wrote = false; }, Math.max(remoteIdle / 2, 50));
+      // Checked every quarter of the peer's timeout, so we are never silent for more than half of it.
+      const t = setInterval(() => { if (!this.wrote) { writeEmptyFrame(this.out); this.flush(); } this.wrote = false; }, Math.max(remoteIdle / 4, 25));
       t.unref();
       this.timers.push(t);
     }
