@@ -1,6 +1,7 @@
 // Entry point: Client.connect(url, policy, overrides) opens a connection with
 // a default session, ready for createSender/createReceiver.
-import { Connection, parseUrl } from './connection.js';
+import { Connection } from './connection.js';
+import { parseUrl } from './endpoint.js';
 import { Policy, type ClientPolicy, type PolicyOverrides } from './policy.js';
 
 export const Client = {

@@ -15,28 +15,15 @@ import {
   AMQP_HEADER, decodeFrameBody, describeFrame, FrameParser, FramingError, FrameType, MIN_MAX_FRAME_SIZE, SASL_HEADER,
   writeEmptyFrame, writeFrame, type FrameBody,
 } from './frames.js';
+import { Heartbeat } from './heartbeat.js';
 import { log } from './log.js';
 import { BeginType, CloseType, OpenType, type Open } from './performatives.js';
 import type { ClientPolicy } from './policy.js';
 import { Sasl, SaslClient } from './sasl.js';
+import type { Endpoint } from './endpoint.js';
 import { Session } from './session.js';
 import type { Sender, SenderOptions } from './sender.js';
 import type { Receiver, ReceiverOptions } from './receiver.js';
-
-export interface Endpoint { host: string; port: number; tls: boolean; username?: string; password?: string }
-
-export function parseUrl(url: string): Endpoint {
-  const u = new URL(url);
-  if (u.protocol !== 'amqp:' && u.protocol !== 'amqps:') throw new TypeError(`not an AMQP URL: ${url}`);
-  const secure = u.protocol === 'amqps:';
-  return {
-    host: u.hostname.replace(/^\[|\]$/g, ''),
-    port: u.port ? Number(u.port) : secure ? 5671 : 5672,
-    tls: secure,
-    username: u.username ? decodeURIComponent(u.username) : undefined,
-    password: u.password ? decodeURIComponent(u.password) : undefined,
-  };
-}
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closing' | 'closed';
 type Socket = net.Socket | tls.TLSSocket;
@@ -63,9 +50,11 @@ export class Connection extends EventEmitter {
   private readonly sessions: Array<Session | undefined> = [];
   private readonly byRemoteChannel = new Map<number, Session>();
   private defaultSession: Promise<Session> | null = null;
-  private timers: NodeJS.Timeout[] = [];
-  private received = false;
-  private wrote = false;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private readonly heartbeat = new Heartbeat(
+    () => { writeEmptyFrame(this.out); this.flush(); },
+    (ms) => this.fatal(new ConnectionError({ condition: Condition.ResourceLimitExceeded, description: `no frame from peer within idle-time-out ${ms} ms` }, 'ERR_AMQP_IDLE_TIMEOUT')),
+  );
   private opened: { resolve: () => void; reject: (e: Error) => void } | null = null;
   private closed: { resolve: () => void } | null = null;
   private attempts = 0;
@@ -189,7 +178,7 @@ export class Connection extends EventEmitter {
   }
 
   private onData(chunk: Buffer): void {
-    this.received = true;
+    this.heartbeat.received = true;
     if (log.raw.enabled) log.raw('<- %s', chunk.toString('hex'));
     try {
       if (this.headerPending) chunk = this.checkHeader(chunk);
@@ -239,7 +228,7 @@ export class Connection extends EventEmitter {
     this.state = 'open';
     this.attempts = 0;
     log.connection('open: peer %s, max-frame-size %d, idle-time-out %s', open.containerId, open.maxFrameSize, open.idleTimeOut);
-    this.startTimers();
+    this.heartbeat.start(open.idleTimeOut ?? 0, this.policy.idleTimeout);
     this.emit('open');
     this.opened?.resolve();
     this.opened = null;
@@ -280,7 +269,7 @@ export class Connection extends EventEmitter {
   private onSocketClosed(socket: Socket): void {
     if (socket !== this.socket) return;
     this.socket = null;
-    this.stopTimers();
+    this.heartbeat.stop();
     this.byRemoteChannel.clear();
     const reason = this.dropReason ?? { err: new ConnectionError({ condition: Condition.ConnectionForced, description: 'socket closed' }, 'ERR_AMQP_SOCKET'), retry: true };
     this.dropReason = null;
@@ -296,8 +285,7 @@ export class Connection extends EventEmitter {
       this.attempts++;
       log.connection('disconnected (%s); reconnect attempt %d in %d ms', reason.err.message, this.attempts, Math.round(delay));
       this.emit('disconnected', reason.err);
-      const t = setTimeout(() => { this.establish().catch(() => undefined); }, delay);
-      this.timers.push(t);
+      this.reconnectTimer = setTimeout(() => { this.reconnectTimer = null; this.establish().catch(() => undefined); }, delay);
       return;
     }
     this.finish(reason.err);
@@ -307,41 +295,14 @@ export class Connection extends EventEmitter {
     if (this.state === 'closed') return;
     const local = this.state === 'closing';
     this.state = 'closed';
-    this.stopTimers();
+    this.heartbeat.stop();
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.opened?.reject(err);
     this.opened = null;
     for (const s of this.sessions) s?.fail(err, true);
     if (!local) this.error = err;
     this.closed?.resolve();
     this.emit('closed', local ? undefined : err);
-  }
-
-  // ---- heartbeats (§2.4.5) ----
-
-  private startTimers(): void {
-    this.stopTimers();
-    const remoteIdle = this.remote?.idleTimeOut ?? 0;
-    if (remoteIdle > 0) {
-      // Checked every quarter of the peer's timeout, so we are never silent for more than half of it.
-      const t = setInterval(() => { if (!this.wrote) { writeEmptyFrame(this.out); this.flush(); } this.wrote = false; }, Math.max(remoteIdle / 4, 25));
-      t.unref();
-      this.timers.push(t);
-    }
-    const localIdle = this.policy.idleTimeout;
-    if (localIdle > 0) {
-      this.received = true;
-      const t = setInterval(() => {
-        if (!this.received) this.fatal(new ConnectionError({ condition: Condition.ResourceLimitExceeded, description: `no frame from peer within idle-time-out ${localIdle} ms` }, 'ERR_AMQP_IDLE_TIMEOUT'));
-        this.received = false;
-      }, localIdle);
-      t.unref();
-      this.timers.push(t);
-    }
-  }
-
-  private stopTimers(): void {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers = [];
   }
 
   // ---- output ----
@@ -372,7 +333,7 @@ export class Connection extends EventEmitter {
     const chunk = this.out.toBuffer();
     this.out.reset();
     if (log.raw.enabled) log.raw('-> %s', chunk.toString('hex'));
-    this.wrote = true;
+    this.heartbeat.wrote = true;
     if (!this.socket.write(chunk)) this.writable = false;
   }
 

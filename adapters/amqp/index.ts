@@ -1,6 +1,7 @@
 // Public API of Nitrogen's AMQP 1.0 client. See docs/amqp.md.
 export { Client } from './client.js';
-export { Connection, type ConnectionState, type Endpoint } from './connection.js';
+export { Connection, type ConnectionState } from './connection.js';
+export { parseUrl, type Endpoint } from './endpoint.js';
 export { Session } from './session.js';
 export { Sender, type SenderOptions, type SendOptions } from './sender.js';
 export { Receiver, Delivery, type ReceiverOptions } from './receiver.js';
