@@ -106,6 +106,22 @@ describe('AMQP client against an in-process rhea peer', () => {
       assert.deepEqual(peer.received.get('c')!.map((m) => m.body), [1, 2, 3, 4, 5]);
     });
 
+    it('answers a drain with nothing to send by using up the credit (§2.6.7)', async () => {
+      let drainRequest: () => void = () => undefined;
+      let drained = false;
+      peer.onLinkOpen = (ctx) => {
+        if (!ctx.receiver) return;
+        const r = ctx.receiver as unknown as { add_credit(n: number): void; drain_credit(): void; credit: number };
+        drainRequest = () => { r.add_credit(10); r.drain_credit(); };
+      };
+      peer.container.on('receiver_drained', () => { drained = true; });
+      conn = await Client.connect(peer.url);
+      const sender = await conn.createSender('drain');
+      drainRequest();
+      await until(() => drained);
+      assert.equal(sender.credit, 0);
+    });
+
     it('rejects sends beyond the bounded queue with ERR_AMQP_SEND_QUEUE_FULL', async () => {
       conn = await Client.connect(peer.url, Policy.Default, { sender: { maxQueued: 2 } });
       const sender = await conn.createSender('c');

@@ -145,6 +145,13 @@ describe('AMQP client failure handling', () => {
       await sender.send({ body: 1 });
     });
 
+    it('accepts a custom mechanism through the SaslMechanism hook', async () => {
+      let calls = 0;
+      const mechanism = { name: 'PLAIN', initialResponse: () => { calls++; return Buffer.from('\0device\0s3cret'); } };
+      conn = await Client.connect(peer.url, Policy.Default, { sasl: mechanism });
+      assert.equal(calls, 1);
+    });
+
     it('rejects connect with SaslError on wrong credentials', async () => {
       await assert.rejects(Client.connect(peer.url.replace('amqp://', 'amqp://device:wrong@')),
         (e: unknown) => e instanceof SaslError && e.code === 'ERR_AMQP_SASL' && e.saslCode === 1 && e.condition === 'amqp:unauthorized-access');
