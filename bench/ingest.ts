@@ -9,7 +9,7 @@ import { adminToken, registerDevices, spawnBareAedes, spawnServer, stopProcess }
  * `npm run bench:ingest`: durable QoS 1 MQTT ingest into Nitrogen (embedded SQLite store)
  * against bare aedes in the same run, with the same load generator, connections and payloads.
  */
-const options = flags({ connections: 1000, window: 10, warmup: 3, seconds: 10, rounds: 1 });
+const options = flags({ connections: 1000, window: 10, warmup: 3, seconds: 10, rounds: 1, profile: '' });
 const SECRET = 'bench-admin-secret-0123456789';
 printHeader('MQTT QoS 1 ingest: Nitrogen (SQLite, durable) vs bare aedes');
 console.log(`load:    ${options.connections} connections, ${options.window} PUBLISHes in flight each, ~200-byte car telemetry JSON, ${options.warmup}s warm-up + ${options.seconds}s measured`);
@@ -31,7 +31,9 @@ async function measureAedes(): Promise<LoadResult> {
 
 async function measureNitrogen(): Promise<LoadResult & { stored: number; ackedTotal: number }> {
   const dir = tempDir('nitrogen-bench-');
-  const server = await spawnServer({ NITROGEN_DATA_DIR: dir.path, NITROGEN_ADMIN_SECRET: SECRET, NITROGEN_LOG_LEVEL: 'warn' });
+  // --profile <dir>: CPU profiles of the server's threads, for `node --cpu-prof`-style analysis.
+  const nodeArgs = options.profile ? ['--cpu-prof', '--cpu-prof-dir', options.profile] : [];
+  const server = await spawnServer({ NITROGEN_DATA_DIR: dir.path, NITROGEN_ADMIN_SECRET: SECRET, NITROGEN_LOG_LEVEL: 'warn' }, process.cwd(), nodeArgs);
   try {
     const token = await adminToken(server.rest, SECRET);
     const devices = await registerDevices(server.rest, token, options.connections);

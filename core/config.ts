@@ -24,6 +24,16 @@ const sink = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
   filter: z.strictObject({ type: z.array(z.string()).optional(), from: z.array(z.string()).optional() }).default({}),
   options: z.record(z.string(), z.unknown()).default({}),
+  /** How the sink is fed from the store (core/sink-runner.ts). */
+  delivery: z
+    .strictObject({
+      batchSize: z.number().int().positive().max(10_000).default(500),
+      lingerMs: z.number().int().min(0).max(10_000).default(10),
+      retryMinMs: z.number().int().positive().default(100),
+      retryMaxMs: z.number().int().positive().default(30_000),
+      pollMs: z.number().int().positive().default(1000),
+    })
+    .default({ batchSize: 500, lingerMs: 10, retryMinMs: 100, retryMaxMs: 30_000, pollMs: 1000 }),
 });
 
 const DEFAULT_PLUGINS = [

@@ -17,9 +17,11 @@ import { checkPlugin, definePlugin, resolvePlugin, type PluginCatalog, type Plug
 import type { Identity } from './ports/identity.js';
 import type { Lifecycle } from './ports/lifecycle.js';
 import type { Registry } from './ports/registry.js';
-import type { Sink } from './ports/sink.js';
+import type { Sink, SinkFilter } from './ports/sink.js';
 import type { Store } from './ports/store.js';
-import { SinkRunner, createSinkRunnerMetrics } from './sink-runner.js';
+import { SinkMetrics, SinkRunner, sinkMatches } from './sink-runner.js';
+import { DeadLetters } from './dead-letters.js';
+import type { Message } from './message.js';
 import { Presence } from './presence.js';
 import { Tokens } from './tokens.js';
 
@@ -100,6 +102,9 @@ export class NitrogenServer {
     container.register(Tokens.Presence, { useValue: presence });
     this.adminSecretFile = await bootstrapAdmin(registry, identity, config.dataDir, config.adminSecret, this.logger);
 
+    if (config.ack === 'sink' && config.sinks.length === 0) {
+      throw new NitrogenError('NITROGEN_ERR_CONFIG', 'ack: "sink" acknowledges when sinks accepted a message, so it needs at least one sink');
+    }
     const sinks: Sink[] = [];
     for (const [i, entry] of config.sinks.entries()) {
       const repeated = config.sinks.filter((s) => s.use === entry.use).length > 1;
@@ -109,7 +114,10 @@ export class NitrogenServer {
 
     const coreMetrics = new CoreMetrics(metrics);
     const bus = new MessageBus((err) => this.logger.error({ err }, 'a message listener failed'));
-    const commits = new GroupCommit((batch) => store.append(batch), { ...config.ingest, concurrency: store.appendConcurrency ?? 1 }, {
+    const filters = config.sinks.map((entry) => entry.filter);
+    // ack "sink" (DESIGN.md §4): a pass-through server acknowledges once every sink accepted.
+    const commit = config.ack === 'sink' ? (batch: Message[]) => Promise.all([store.append(batch), sendToSinks(sinks, filters, batch)]).then(() => {}) : (batch: Message[]) => store.append(batch);
+    const commits = new GroupCommit(commit, { ...config.ingest, concurrency: store.appendConcurrency ?? 1 }, {
       committed: (count, seconds) => {
         coreMetrics.commitBatch.observe(count);
         coreMetrics.commitSeconds.observe(seconds);
@@ -120,11 +128,18 @@ export class NitrogenServer {
     container.register(Tokens.Bus, { useValue: bus });
     container.register(Tokens.Ingestor, { useValue: new Ingestor(identity, commits, bus, config.limits, coreMetrics) });
 
-    const runnerMetrics = createSinkRunnerMetrics(metrics);
-    for (const [i, sink] of sinks.entries()) {
-      const runner = new SinkRunner(sink, config.sinks[i]!.filter, store, this.logger, runnerMetrics);
-      bus.subscribe(() => runner.notify());
-      await this.startComponent(`sink-runner:${sink.name}`, runner);
+    const runners: SinkRunner[] = [];
+    container.register(Tokens.SinkRunners, { useValue: runners });
+    const deadLetters = new DeadLetters(config.dataDir);
+    container.register(Tokens.DeadLetters, { useValue: deadLetters });
+    if (config.ack === 'store') {
+      const sinkMetrics = new SinkMetrics(metrics, () => runners);
+      for (const [i, sink] of sinks.entries()) {
+        const runner = new SinkRunner(sink, filters[i]!, store, deadLetters, this.logger, sinkMetrics, config.sinks[i]!.delivery);
+        bus.subscribe(() => runner.notify());
+        runners.push(runner);
+        await this.startComponent(`sink-runner:${sink.name}`, runner);
+      }
     }
     this.schedulePurge(store);
 
@@ -180,6 +195,16 @@ export class NitrogenServer {
     this.state = 'stopped';
     this.container.clearInstances();
   }
+}
+
+/** Sends a batch to every sink whose filter selects part of it; resolves when all accepted. */
+async function sendToSinks(sinks: Sink[], filters: SinkFilter[], batch: Message[]): Promise<void> {
+  await Promise.all(
+    sinks.map((sink, i) => {
+      const selected = batch.filter((m) => sinkMatches(filters[i]!, m));
+      return selected.length > 0 ? sink.send(selected) : undefined;
+    }),
+  );
 }
 
 /** Validates the configuration and returns a server ready to `start()`. */

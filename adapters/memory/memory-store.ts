@@ -13,12 +13,15 @@ export class MemoryStore implements Store {
   /** Commit order; the feed position is an index into it. Purged messages leave a hole. */
   private readonly log: (Message | undefined)[] = [];
   private readonly checkpoints = new Map<string, FeedPosition>();
+  private readonly committedAt = new WeakMap<Message, string>();
 
   async append(batch: Message[]): Promise<void> {
+    const now = new Date().toISOString();
     for (const message of batch) {
       if (this.byId.has(message.id)) continue;
       this.byId.set(message.id, message);
       this.log.push(message);
+      this.committedAt.set(message, now);
     }
   }
 
@@ -67,6 +70,18 @@ export class MemoryStore implements Store {
       if (message) messages.push(message);
     }
     return { messages, position: index === 0 ? after : String(index) };
+  }
+
+  async feedLag(after: FeedPosition | null): Promise<{ count: number; oldestTs: string | null }> {
+    let count = 0;
+    let oldestTs: string | null = null;
+    for (let i = after === null ? 0 : Number(after); i < this.log.length; i++) {
+      const message = this.log[i];
+      if (!message) continue;
+      count++;
+      oldestTs ??= this.committedAt.get(message) ?? null;
+    }
+    return { count, oldestTs };
   }
 
   async getCheckpoint(consumer: string): Promise<FeedPosition | null> {

@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS messages (
   recipient TEXT,
   type TEXT NOT NULL,
   expires INTEGER,
+  committed INTEGER NOT NULL,
   envelope TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts, id);

@@ -71,6 +71,7 @@ export class SqliteStore implements Store {
       get: db.prepare<[string], { envelope: string }>('SELECT envelope FROM messages WHERE id = ?'),
       feed: db.prepare<[number, number], { seq: number; envelope: string }>('SELECT seq, envelope FROM messages WHERE seq > ? ORDER BY seq LIMIT ?'),
       checkpoint: db.prepare<[string], { position: number }>('SELECT position FROM checkpoints WHERE consumer = ?'),
+      lag: db.prepare<[number], { count: number; oldest: number | null }>('SELECT count(*) AS count, min(committed) AS oldest FROM messages WHERE seq > ?'),
     };
   }
 
@@ -171,6 +172,11 @@ export class SqliteStore implements Store {
     const rows = this.statements.feed.all(after === null ? 0 : Number(after), limit);
     const last = rows[rows.length - 1];
     return { messages: rows.map((row) => JSON.parse(row.envelope) as Message), position: last ? String(last.seq) : after };
+  }
+
+  async feedLag(after: FeedPosition | null): Promise<{ count: number; oldestTs: string | null }> {
+    const row = this.statements.lag.get(after === null ? 0 : Number(after))!;
+    return { count: row.count, oldestTs: row.oldest === null ? null : new Date(row.oldest).toISOString() };
   }
 
   async getCheckpoint(consumer: string): Promise<FeedPosition | null> {

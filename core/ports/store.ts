@@ -54,6 +54,8 @@ export interface Store extends Lifecycle {
   query(query: MessageQuery): Promise<Page<Message>>;
   purgeExpired(now: Date, olderThan?: Date): Promise<number>;
   readFeed(after: FeedPosition | null, limit: number): Promise<FeedBatch>;
+  /** How far a consumer at `after` is behind: messages after it, and the commit time of the oldest. Optional: used for metrics. */
+  feedLag?(after: FeedPosition | null): Promise<{ count: number; oldestTs: string | null }>;
   getCheckpoint(consumer: string): Promise<FeedPosition | null>;
   setCheckpoint(consumer: string, position: FeedPosition): Promise<void>;
 }

@@ -10,7 +10,7 @@ import { encodeMessage, parseJson, type Message } from '../../core/message.js';
 import type { Identity } from '../../core/ports/identity.js';
 import type { Principal } from '../../core/ports/principal.js';
 import type { Presence } from '../../core/presence.js';
-import { commandsTopic, messagesTopic, parsePublishTopic, parseSubscription, topicOwner } from './topics.js';
+import { commandsTopic, messagesTopic, parsePublishTopic, parseSubscription, topicOwner, type PublishTopic } from './topics.js';
 
 export interface MqttOptions {
   port: number;
@@ -54,6 +54,7 @@ export class MqttTransport {
   private broker?: Aedes;
   private server?: Server;
   private readonly principals = new WeakMap<Client, Principal>();
+  private readonly lastTopic = new WeakMap<Client, { topic: string; parsed: PublishTopic | null }>();
   private unsubscribe?: () => void;
   private readonly connections: Gauge;
 
@@ -134,12 +135,12 @@ export class MqttTransport {
       return;
     }
     const fail = (err: unknown): void => {
-      const code = isNitrogenError(err) ? err.code : 'NITROGEN_ERR_INTERNAL';
+      const code = this.deps.ingestor.rejected('mqtt', err);
       this.deps.logger.info({ clientId: client.id, principal: principal.id, topic: packet.topic, code, reason: (err as Error).message }, 'mqtt publish refused; closing connection');
       done(err as Error);
     };
     try {
-      const topic = parsePublishTopic(packet.topic);
+      const topic = this.parseTopic(client, packet.topic);
       if (!topic) throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', `cannot publish to '${packet.topic}'`);
       const own = topic.principal === principal.id;
       if (topic.kind !== 'command' && !own) {
@@ -152,15 +153,16 @@ export class MqttTransport {
       }
       const payload = parseJson(packet.payload.toString('utf8'));
       const inputs = topic.kind === 'envelopes' ? (Array.isArray(payload) ? payload : [payload]) : [{ body: payload }];
+      const tag: MqttOriginTag = { retain: packet.retain };
       const options = {
         transport: 'mqtt',
         type: topic.kind === 'envelopes' ? undefined : topic.type,
         to: topic.kind === 'command' ? topic.principal : undefined,
+        originTag: tag,
       };
       const messages = this.deps.ingestor.prepare(principal, inputs, options);
       // One envelope: rewrite the packet so aedes forwards (and retains) the envelope itself.
       // Several: park the packet on a topic no one can subscribe to; the bus delivers each.
-      const tag: MqttOriginTag = { retain: packet.retain };
       if (messages.length === 1) {
         const m = messages[0]!;
         packet.topic = topic.kind === 'command' ? commandsTopic(m.to!, m.type) : messagesTopic(m.from, m.type);
@@ -170,10 +172,19 @@ export class MqttTransport {
         packet.topic = '$nitrogen/ingested';
         packet.retain = false;
       }
-      this.deps.ingestor.commit(messages, { ...options, originTag: tag }).then(() => done(null), fail);
+      this.deps.ingestor.commit(messages, options).then(() => done(null), fail);
     } catch (err) {
       fail(err);
     }
+  }
+
+  /** A device publishes to the same topic again and again: parse it once per client. */
+  private parseTopic(client: Client, topic: string): PublishTopic | null {
+    const cached = this.lastTopic.get(client);
+    if (cached?.topic === topic) return cached.parsed;
+    const parsed = parsePublishTopic(topic);
+    this.lastTopic.set(client, { topic, parsed });
+    return parsed;
   }
 
   private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {

@@ -12,6 +12,8 @@ import type { Action, Principal } from '../../core/ports/principal.js';
 import type { Registry } from '../../core/ports/registry.js';
 import type { Store } from '../../core/ports/store.js';
 import type { Presence } from '../../core/presence.js';
+import type { SinkRunner } from '../../core/sink-runner.js';
+import type { DeadLetters } from '../../core/dead-letters.js';
 
 /** What the REST routes need: ports and core services only, never adapters. */
 export interface RestDeps {
@@ -22,6 +24,8 @@ export interface RestDeps {
   bus: MessageBus;
   endpoints: Endpoints;
   presence: Presence;
+  sinkRunners: SinkRunner[];
+  deadLetters: DeadLetters;
   config: NitrogenConfig;
   metrics: MetricsRegistry;
   logger: Logger;

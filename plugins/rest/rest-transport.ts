@@ -7,6 +7,7 @@ import type { RestDeps, RestOptions, RestState } from './context.js';
 import { messageRoutes } from './routes/messages.js';
 import { permissionRoutes } from './routes/permissions.js';
 import { principalRoutes } from './routes/principals.js';
+import { sinkRoutes } from './routes/sinks.js';
 import { headwaiterRoute, systemRoutes } from './routes/system.js';
 
 export const API_BASE = '/api/v1';
@@ -31,6 +32,7 @@ export class RestTransport {
     principalRoutes(api, deps, options);
     messageRoutes(api, deps, options, this.streams);
     permissionRoutes(api, deps, options);
+    sinkRoutes(api, deps, options);
     headwaiterRoute(api, deps);
     const root = new Router();
     systemRoutes(root, deps, Date.now());

@@ -196,6 +196,18 @@ export function storeConformance(label: string, harness: StoreHarness): void {
       assert.deepEqual(ids((await store.readFeed(position, 10)).messages), [later.id]);
     });
 
+    it('reports how far a feed position lags, when the store supports it', async function () {
+      if (!store.feedLag) this.skip();
+      assert.deepEqual(await store.feedLag!(null), { count: 0, oldestTs: null });
+      const before = Date.now();
+      await store.append([msg({ ts: at(1) }), msg({ ts: at(2) }), msg({ ts: at(3) })]);
+      const all = await store.feedLag!(null);
+      assert.equal(all.count, 3);
+      assert.ok(Date.parse(all.oldestTs!) >= before - 1000 && Date.parse(all.oldestTs!) <= Date.now(), 'oldestTs is the commit time');
+      const first = await store.readFeed(null, 2);
+      assert.equal((await store.feedLag!(first.position)).count, 1);
+    });
+
     it('stores feed checkpoints per consumer', async () => {
       assert.equal(await store.getCheckpoint('sink:a'), null);
       await store.append([msg({ ts: at(1) }), msg({ ts: at(2) })]);

@@ -11,8 +11,8 @@ export interface ServerProcess {
 }
 
 /** Runs the real CLI (`npm start`'s entry) in a child process and waits for its endpoints. */
-export function spawnServer(env: Record<string, string>, cwd = process.cwd()): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI], {
+export function spawnServer(env: Record<string, string>, cwd = process.cwd(), nodeArgs: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, CLI], {
     cwd,
     env: { ...process.env, NITROGEN_MQTT_PORT: '0', NITROGEN_REST_PORT: '0', NITROGEN_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
