@@ -108,6 +108,10 @@ export class AzureTablesStore implements Store {
     return { messages: entries.flatMap((e) => (typeof e.item === 'string' ? (found.get(e.item) ?? []) : [e.item])), position: formatPosition(last.position) };
   }
 
+  feedLag(after: FeedPosition | null): Promise<{ count: number; oldestTs: string | null }> {
+    return this.feed.lag(parsePosition(after));
+  }
+
   async getCheckpoint(consumer: string): Promise<FeedPosition | null> {
     const row = await getOrNull<{ position: string }>(this.feedTable.client, CHECKPOINTS, escapeKey(consumer), 'read a checkpoint');
     return row ? row.position : null;

@@ -27,7 +27,7 @@ interface Entry {
   reject: (err: unknown) => void;
 }
 
-type Row = { kind: 'record'; text: string; batch: string } | { kind: 'marker'; batch: string };
+type Row = { kind: 'record'; text: string; count: number; batch: string } | { kind: 'marker'; batch: string };
 
 /** A feed position: the record and the index in it of the last message read. */
 export interface Position {
@@ -54,14 +54,14 @@ function rowsOf(entries: Entry[]): Row[] {
     let chars = 0;
     for (const item of entry.items) {
       if (items.length > 0 && chars + item.length > RECORD_CHARS) {
-        rows.push({ kind: 'record', text: `[${items.join(',')}]`, batch: entry.batch });
+        rows.push({ kind: 'record', text: `[${items.join(',')}]`, count: items.length, batch: entry.batch });
         items = [];
         chars = 0;
       }
       items.push(item);
       chars += item.length + 1;
     }
-    rows.push({ kind: 'record', text: `[${items.join(',')}]`, batch: entry.batch }, { kind: 'marker', batch: entry.batch });
+    rows.push({ kind: 'record', text: `[${items.join(',')}]`, count: items.length, batch: entry.batch }, { kind: 'marker', batch: entry.batch });
   }
   return rows;
 }
@@ -140,7 +140,7 @@ export class AzureFeed {
       let seq = this.head;
       const actions: TransactionAction[] = rows.map((row) =>
         row.kind === 'record'
-          ? ['create', { partitionKey: PARTITION, rowKey: recordKey(++seq), at, b: row.batch, ...textProperties('i', row.text) }]
+          ? ['create', { partitionKey: PARTITION, rowKey: recordKey(++seq), at, b: row.batch, n: row.count, ...textProperties('i', row.text) }]
           : ['create', { partitionKey: PARTITION, rowKey: markerKey(row.batch) }],
       );
       actions.push(['upsert', { partitionKey: PARTITION, rowKey: HEAD, seq: String(seq) }, 'Replace']);
@@ -189,6 +189,24 @@ export class AzureFeed {
       throw storeError('read the feed', err);
     }
     return out;
+  }
+
+  /** Messages after `position` and the commit time of the oldest: a scan of the records' counts. */
+  async lag(position: Position): Promise<{ count: number; oldestTs: string | null }> {
+    let count = 0;
+    let oldestTs: string | null = null;
+    const filter = odata`PartitionKey eq ${PARTITION} and RowKey ge ${recordKey(position.seq)} and RowKey lt ${'t'}`;
+    try {
+      for await (const record of this.client.listEntities<{ n: number; at: string }>({ queryOptions: { filter, select: ['RowKey', 'n', 'at'] } })) {
+        const unread = Number(record.rowKey!.slice(1)) === position.seq ? record.n - position.index - 1 : record.n;
+        if (unread <= 0) continue;
+        count += unread;
+        oldestTs ??= record.at;
+      }
+    } catch (err) {
+      throw storeError('read the feed', err);
+    }
+    return { count, oldestTs };
   }
 
   /** Keys of the records (and their batch markers) written before `before`. */

@@ -127,6 +127,24 @@ export class MongoFeed {
     return last?._id ?? 0;
   }
 
+  /** Messages after `position` and the commit time of the oldest, counted by the server. */
+  async lag(position: Position): Promise<{ count: number; oldestTs: string | null }> {
+    const records = this.feed.aggregate<{ _id: number; at: Date; n: number }>([
+      { $match: { _id: { $gte: position.seq } } },
+      { $sort: { _id: 1 } },
+      { $project: { at: 1, n: { $size: '$items' } } },
+    ]);
+    let count = 0;
+    let oldestTs: string | null = null;
+    for await (const record of records) {
+      const unread = record._id === position.seq ? record.n - position.index - 1 : record.n;
+      if (unread <= 0) continue;
+      count += unread;
+      oldestTs ??= record.at.toISOString();
+    }
+    return { count, oldestTs };
+  }
+
   async contains(batch: string): Promise<boolean> {
     return (await this.feed.countDocuments({ b: batch }, { limit: 1 })) > 0;
   }

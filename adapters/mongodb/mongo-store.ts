@@ -191,6 +191,14 @@ export class MongoStore implements Store {
     }
   }
 
+  async feedLag(after: FeedPosition | null): Promise<{ count: number; oldestTs: string | null }> {
+    try {
+      return await this.feed.lag(parsePosition(after));
+    } catch (err) {
+      throw storeError('read the feed', err);
+    }
+  }
+
   async getCheckpoint(consumer: string): Promise<FeedPosition | null> {
     try {
       return (await this.checkpoints.findOne({ _id: consumer }))?.position ?? null;
