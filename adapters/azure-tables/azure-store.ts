@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { encodeMessage, type Message } from '../../core/message.js';
 import type { Page } from '../../core/ports/lifecycle.js';
 import type { FeedBatch, FeedPosition, MessageQuery, Store } from '../../core/ports/store.js';
-import { AzureConnectionOptions, collect, createTables, mapLimit, openTable, requireCredentials, storeError, type Table } from './connection.js';
+import { AzureConnectionOptions, createTables, mapLimit, openTable, requireCredentials, storeError, type Table } from './connection.js';
 import { checkEntitySize, deleteAll, getOrNull, insertNew, readText, textProperties, upsertAll, type Entity } from './entities.js';
 import { AzureFeed, CHECKPOINTS, formatPosition, parsePosition } from './feed.js';
 import { checkMessageId, escapeKey, fieldsOfRow, indexFields, indexRows, messagePartition, SHARDS, streams, timeKey, type IndexFields, type IndexRow } from './keys.js';
@@ -17,6 +17,7 @@ export const AzureStoreOptions = AzureConnectionOptions.extend({
 export type AzureStoreOptions = z.output<typeof AzureStoreOptions>;
 
 const READS_IN_FLIGHT = 32;
+const PURGE_SLICE = 10_000;
 
 /**
  * The Store on Azure Tables, for several stateless instances sharing one storage account.
@@ -135,7 +136,11 @@ export class AzureTablesStore implements Store {
     const victims = new Map<string, IndexFields>();
     const scan = async (partitionKey: string, high: string) => {
       const filter = odata`PartitionKey eq ${partitionKey} and RowKey ge ${'A'} and RowKey lt ${high}`;
-      for (const row of await collect(this.messages.client.listEntities<IndexRow>({ queryOptions: { filter } }))) victims.set(row.i, fieldsOfRow(row));
+      for await (const row of this.messages.client.listEntities<IndexRow>({ queryOptions: { filter } })) {
+        // A large backlog is purged a slice per call; the server calls again every purgeInterval.
+        if (victims.size >= PURGE_SLICE) return;
+        victims.set(row.i, fieldsOfRow(row));
+      }
     };
     try {
       for (let shard = 0; shard < SHARDS; shard++) {

@@ -141,7 +141,8 @@ export class AzureFeed {
       const actions: TransactionAction[] = rows.map((row) =>
         row.kind === 'record'
           ? ['create', { partitionKey: PARTITION, rowKey: recordKey(++seq), at, b: row.batch, n: row.count, ...textProperties('i', row.text) }]
-          : ['create', { partitionKey: PARTITION, rowKey: markerKey(row.batch) }],
+          : // An upsert: a transaction the client saw fail may have been stored, and is then written again.
+            ['upsert', { partitionKey: PARTITION, rowKey: markerKey(row.batch) }, 'Replace'],
       );
       actions.push(['upsert', { partitionKey: PARTITION, rowKey: HEAD, seq: String(seq) }, 'Replace']);
       try {
