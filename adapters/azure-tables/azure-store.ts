@@ -7,7 +7,7 @@ import type { FeedBatch, FeedPosition, MessageQuery, Store } from '../../core/po
 import { AzureConnectionOptions, createTables, mapLimit, openTable, requireCredentials, storeError, type Table } from './connection.js';
 import { checkEntitySize, deleteAll, getOrNull, insertNew, readText, textProperties, upsertAll, type Entity } from './entities.js';
 import { AzureFeed, CHECKPOINTS, formatPosition, parsePosition } from './feed.js';
-import { checkMessageId, escapeKey, fieldsOfRow, indexFields, indexRows, messagePartition, SHARDS, streams, timeKey, type IndexFields, type IndexRow } from './keys.js';
+import { checkMessageId, escapeKey, isStorableId, fieldsOfRow, indexFields, indexRows, messagePartition, SHARDS, streams, timeKey, type IndexFields, type IndexRow } from './keys.js';
 import { runQuery } from './query.js';
 
 export const AzureStoreOptions = AzureConnectionOptions.extend({
@@ -83,6 +83,7 @@ export class AzureTablesStore implements Store {
   }
 
   async get(id: string): Promise<Message | null> {
+    if (!isStorableId(id)) return null; // no such id can have been stored
     const row = await this.messageRow(id);
     return row ? (JSON.parse(readText(row, 'm')) as Message) : null;
   }

@@ -56,11 +56,16 @@ export function hash32(value: string): number {
   return h >>> 0;
 }
 
-const MESSAGE_ID = /^[\x21-\x7e]{1,128}$/;
+/** Printable ASCII but the characters Azure refuses in keys; the message layer allows fewer still. */
+const STORABLE_ID = /^[!-~]{1,128}$/;
+const FORBIDDEN_IN_KEYS = /[/\\#?]/;
+
+export function isStorableId(id: string): boolean {
+  return STORABLE_ID.test(id) && !FORBIDDEN_IN_KEYS.test(id);
+}
 
 function checkId(id: string): void {
-  // The message layer allows [A-Za-z0-9._:~-]; the store needs printable ASCII for its keys.
-  if (!MESSAGE_ID.test(id)) throw new NitrogenError('NITROGEN_ERR_VALIDATION', `message id '${id.slice(0, 40)}' must be 1-128 printable ASCII characters`);
+  if (!isStorableId(id)) throw new NitrogenError('NITROGEN_ERR_VALIDATION', `message id '${id.slice(0, 40)}' must be 1-128 printable ASCII characters other than / \\ # ?`);
 }
 
 export function messagePartition(id: string): string {

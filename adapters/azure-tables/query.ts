@@ -6,7 +6,7 @@ import type { Page } from '../../core/ports/lifecycle.js';
 import type { MessageQuery } from '../../core/ports/store.js';
 import { matchesQuery } from '../../core/query.js';
 import { storeError } from './connection.js';
-import { fieldsOfRow, invertedId, invertedTimeKey, SHARDS, streams, timeKey, type IndexFields, type IndexRow } from './keys.js';
+import { fieldsOfRow, invertedId, isStorableId, invertedTimeKey, SHARDS, streams, timeKey, type IndexFields, type IndexRow } from './keys.js';
 
 /** Beyond this many partitions (e.g. a scope of thousands of devices) a query scans a broader stream instead. */
 const MAX_STREAMS = 64;
@@ -42,7 +42,7 @@ function rangeOf(q: MessageQuery): Range | null {
   if (q.cursor) {
     const [ts, id] = decodeCursor(q.cursor, ['string', 'string']) as [string, string];
     const ms = Date.parse(ts);
-    if (!(ms >= 0 && ms < 10 ** 15)) throw new NitrogenError('NITROGEN_ERR_VALIDATION', 'cursor: is not a cursor this server issued', { details: { field: 'cursor' } });
+    if (!(ms >= 0 && ms < 10 ** 15) || !isStorableId(id)) throw new NitrogenError('NITROGEN_ERR_VALIDATION', 'cursor: is not a cursor this server issued', { details: { field: 'cursor' } });
     cursor = [ms, id];
   }
   if (until !== undefined && until <= 0) return null;

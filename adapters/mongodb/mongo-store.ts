@@ -103,6 +103,7 @@ export class MongoStore implements Store {
     const tag = `${this.writer}-${++this.batches}`;
     const seen = new Set<string>();
     const unique = batch.filter((m) => !seen.has(m.id) && seen.add(m.id)); // the first copy wins
+    if (unique.length === 0) return;
     let taken: string[] = [];
     try {
       await this.messages.insertMany(unique.map((m) => toDoc(m, tag)), { ordered: false });
