@@ -6,7 +6,7 @@ import type { Page } from '../../core/ports/lifecycle.js';
 import type { FeedBatch, FeedPosition, MessageQuery, Store } from '../../core/ports/store.js';
 import { AzureConnectionOptions, createTables, mapLimit, openTable, requireCredentials, storeError, type Table } from './connection.js';
 import { checkEntitySize, deleteAll, getOrNull, insertNew, readText, textProperties, upsertAll, type Entity } from './entities.js';
-import { AzureFeed, CHECKPOINTS, formatPosition, parsePosition } from './feed.js';
+import { AzureFeed, formatPosition, parsePosition } from './feed.js';
 import { checkMessageId, escapeKey, isStorableId, fieldsOfRow, indexFields, indexRows, messagePartition, SHARDS, streams, timeKey, type IndexFields, type IndexRow } from './keys.js';
 import { runQuery } from './query.js';
 
@@ -17,6 +17,8 @@ export const AzureStoreOptions = AzureConnectionOptions.extend({
 export type AzureStoreOptions = z.output<typeof AzureStoreOptions>;
 
 const READS_IN_FLIGHT = 32;
+/** Partition of `<prefix>Feed` holding one row per consumer's checkpoint. */
+const CHECKPOINTS = 'checkpoint';
 const PURGE_SLICE = 10_000;
 
 /**

@@ -38,7 +38,7 @@ export function readText(entity: Record<string, unknown>, name: string): string 
 }
 
 /** Size of an entity as Azure counts it: UTF-16 strings, 8 bytes per number, names included. */
-export function entitySize(entity: Entity): number {
+function entitySize(entity: Entity): number {
   let size = 4 + (entity.partitionKey.length + entity.rowKey.length) * 2;
   for (const [key, value] of Object.entries(entity)) {
     if (key === 'partitionKey' || key === 'rowKey') continue;
@@ -80,7 +80,7 @@ export function transactions(actions: TransactionAction[]): TransactionAction[][
 }
 
 /** Transactions sent at once by one call; Azure serves partitions in parallel. */
-export const PARALLEL_REQUESTS = 16;
+const PARALLEL_REQUESTS = 16;
 
 /**
  * Inserts entities, partition by partition in transactions. An entity whose key is already

@@ -16,8 +16,8 @@ const TRANSACTION_ROWS = 99; // and the head row
 const FEED_INLINE_CHARS = 65_536;
 const MAX_CONFLICTS = 50;
 
-export const recordKey = (seq: number) => 's' + timeKey(seq);
-export const markerKey = (batch: string) => 'b' + batch;
+const recordKey = (seq: number) => 's' + timeKey(seq);
+const markerKey = (batch: string) => 'b' + batch;
 
 interface Entry {
   /** JSON of each message: the envelope, or its id (a string) when the envelope is large. */
@@ -225,5 +225,3 @@ export class AzureFeed {
     return [...new Map(keys.map((k) => [k.rowKey, k])).values()];
   }
 }
-
-export const CHECKPOINTS = 'checkpoint';

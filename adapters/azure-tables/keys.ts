@@ -47,7 +47,7 @@ export function unescapeKey(key: string): string {
 }
 
 /** FNV-1a, 32 bits: a cheap, stable spread of ids over partitions. */
-export function hash32(value: string): number {
+function hash32(value: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < value.length; i++) {
     h ^= value.charCodeAt(i);
@@ -64,7 +64,7 @@ export function isStorableId(id: string): boolean {
   return STORABLE_ID.test(id) && !FORBIDDEN_IN_KEYS.test(id);
 }
 
-function checkId(id: string): void {
+export function checkMessageId(id: string): void {
   if (!isStorableId(id)) throw new NitrogenError('NITROGEN_ERR_VALIDATION', `message id '${id.slice(0, 40)}' must be 1-128 printable ASCII characters other than / \\ # ?`);
 }
 
@@ -72,7 +72,7 @@ export function messagePartition(id: string): string {
   return `m|${(hash32(id) % MESSAGE_BUCKETS).toString(16).padStart(2, '0')}`;
 }
 
-export function shardOf(id: string): number {
+function shardOf(id: string): number {
   return (hash32(id) >>> 8) % SHARDS;
 }
 
@@ -88,11 +88,11 @@ export const streams = {
   expiry: (shard: number) => `x|${shard}`,
 };
 
-export function ascendingKey(ts: string, id: string): string {
+function ascendingKey(ts: string, id: string): string {
   return 'A' + timeKey(Date.parse(ts)) + id;
 }
 
-export function descendingKey(ts: string, id: string): string {
+function descendingKey(ts: string, id: string): string {
   return 'D' + invertedTimeKey(Date.parse(ts)) + invertedId(id);
 }
 
@@ -138,7 +138,7 @@ export function fieldsOfRow(row: Omit<IndexRow, 'partitionKey' | 'rowKey'>): Ind
 }
 
 /** The stream partitions one message is indexed in, the `all` stream last (purge finds messages there). */
-export function streamsOf(m: IndexFields): string[] {
+function streamsOf(m: IndexFields): string[] {
   const shard = shardOf(m.id);
   const out = [streams.from(m.from), streams.type(m.type, shard)];
   if (m.to !== undefined) out.push(streams.to(m.to));
@@ -148,14 +148,14 @@ export function streamsOf(m: IndexFields): string[] {
 }
 
 /** Envelopes up to this size are copied into index rows, so most query pages need no further reads. */
-export const INLINE_CHARS = 4096;
+const INLINE_CHARS = 4096;
 
 /**
  * Every index row of a message: an ascending and a descending row per stream, and its expiry
  * row. Given the envelope's JSON text, a small one is copied into the rows (property `m`).
  */
 export function indexRows(m: IndexFields, envelope?: string): IndexRow[] {
-  checkId(m.id);
+  checkMessageId(m.id);
   const body: Omit<IndexRow, 'partitionKey' | 'rowKey'> = { i: m.id, f: m.from, y: m.type, s: m.ts };
   if (envelope !== undefined && envelope.length <= INLINE_CHARS) body.m = envelope;
   if (m.to !== undefined) body.t = m.to;
@@ -170,5 +170,3 @@ export function indexRows(m: IndexFields, envelope?: string): IndexRow[] {
   if (m.expires !== undefined) rows.push({ partitionKey: streams.expiry(shardOf(m.id)), rowKey: 'A' + timeKey(Date.parse(m.expires)) + m.id, ...body });
   return rows;
 }
-
-export { checkId as checkMessageId };

@@ -26,7 +26,7 @@ export const MongoConnectionOptions = z.strictObject({
 export type MongoConnectionOptions = z.output<typeof MongoConnectionOptions>;
 
 /** The connection string without credentials or query options, fit for an error message. */
-export function redactUrl(url: string): string {
+function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//').split('?')[0]!;
 }
 

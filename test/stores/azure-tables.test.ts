@@ -4,7 +4,9 @@ import { TableClient } from '@azure/data-tables';
 import { AzureTablesRegistry, AzureTablesStore } from '../../adapters/azure-tables/index.js';
 import { AzureRegistryOptions } from '../../adapters/azure-tables/azure-registry.js';
 import { AzureStoreOptions } from '../../adapters/azure-tables/azure-store.js';
-import { messagePartition } from '../../adapters/azure-tables/keys.js';
+import { indexRows, messagePartition } from '../../adapters/azure-tables/keys.js';
+import type { Message } from '../../core/message.js';
+import { compareMessages } from '../../core/query.js';
 import { isNitrogenError } from '../../core/errors.js';
 import { drainFeed, sharedMsg, sharedStoreSuite } from './multi-instance.js';
 import { registryConformance } from '../conformance/registry.js';
@@ -112,6 +114,17 @@ describe('Azure Tables store (Azurite)', function () {
     assert.ok(Date.now() - started < 5000, 'within the connect timeout');
     const wrongKey = new AzureTablesRegistry(AzureRegistryOptions.parse({ connectionString: azurite.connectionString.replace(AZURITE_KEY, Buffer.from('wrong').toString('base64')) }));
     await assert.rejects(wrongKey.start(), (err) => isNitrogenError(err, 'NITROGEN_ERR_STORE') && /key was refused/.test(err.message) && !err.message.includes('AccountKey'));
+  });
+
+  it('spells (ts, id) order into row keys, ascending and exactly reversed', () => {
+    const ids = ['a', 'ab', 'abc', 'b', 'B', 'a-1', 'a.1', 'a:1', 'a~', 'Z9', '0', '00', '~~~'];
+    const times = [0, 1, 999, Date.UTC(2026, 0, 1), Date.UTC(9999, 11, 31, 23, 59, 59, 999)];
+    const messages = times.flatMap((ms) => ids.map((id) => ({ id, from: 'car-1', type: 't', ts: new Date(ms).toISOString() })));
+    const keys = (m: (typeof messages)[number]) => indexRows(m).filter((r) => r.partitionKey === 'f|car-1').map((r) => r.rowKey);
+    const byKey = (i: 0 | 1) => [...messages].sort((a, b) => (keys(a)[i]! < keys(b)[i]! ? -1 : 1));
+    const expected = [...messages].sort((a, b) => compareMessages(a as Message, b as Message));
+    assert.deepEqual(byKey(0), expected);
+    assert.deepEqual(byKey(1), [...expected].reverse());
   });
 
   it('validates its options and names what is missing', () => {
