@@ -1,9 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { defaultCatalog } from '../../catalog.js';
 import type { NitrogenConfigInput } from '../../core/config.js';
 import type { Message } from '../../core/message.js';
+import { definePlugin } from '../../core/plugin.js';
 import { startAzurite, type Azurite } from '../helpers/azurite.js';
 import { startServer, type ApiResponse, type TestServer } from '../helpers/server.js';
+
+/** Records what it is sent: the downstream end of the feed in these tests. */
+const delivered: Message[] = [];
+const recordingSink = definePlugin({ name: 'recording', kind: 'sink', create: ({ name }) => ({ name, send: async (batch: Message[]) => void delivered.push(...batch) }) });
+const catalog = { ...defaultCatalog, sink: { recording: async () => recordingSink } };
 
 /** Walks every page of a REST query; returns the messages in the order served. */
 async function pageAll(server: TestServer, query: string, token?: string): Promise<Message[]> {
@@ -43,8 +50,8 @@ describe('Nitrogen servers on Azure Tables (Azurite)', function () {
     };
   }
 
-  async function start(tablePrefix: string): Promise<TestServer> {
-    const server = await startServer(config(tablePrefix));
+  async function start(tablePrefix: string, extra: NitrogenConfigInput = {}): Promise<TestServer> {
+    const server = await startServer({ ...config(tablePrefix), ...extra }, undefined, catalog);
     servers.push(server);
     return server;
   }
@@ -96,5 +103,28 @@ describe('Nitrogen servers on Azure Tables (Azurite)', function () {
     // And a token issued by one instance works on the other.
     const token = await b.token(car!.id, car!.secret);
     assert.equal((await a.api('GET', `/messages/${res.body.messages[0].id}`, { token })).status, 200);
+  });
+
+  it('feeds a sink on one instance with what devices send through another', async () => {
+    const prefix = 'e' + randomBytes(5).toString('hex');
+    delivered.length = 0;
+    const withSink = await start(prefix, { sinks: [{ use: 'recording', name: 'downstream', delivery: { batchSize: 50, lingerMs: 5, retryMinMs: 20, retryMaxMs: 100, pollMs: 50 } }] });
+    const other = await start(prefix);
+    const devices = await other.register([{ type: 'device' }, { type: 'device' }]);
+    const sent: string[] = [];
+    await Promise.all(devices.map(async (device) => {
+      const client = await other.mqtt(device.id, device.secret);
+      for (let i = 0; i < 20; i++) {
+        const id = `${device.id}-m${i}`;
+        await client.publishAsync(`devices/${device.id}/messages`, JSON.stringify({ id, type: 'telemetry', body: { i } }), { qos: 1 });
+        sent.push(id);
+      }
+      await client.endAsync();
+    }));
+    for (const end = Date.now() + 10_000; delivered.length < sent.length && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(new Set(delivered.map((m) => m.id)), new Set(sent));
+    assert.equal(delivered.length, sent.length, 'each once');
+    const metrics = (await withSink.api('GET', '/metrics')).body as string;
+    assert.match(metrics, /nitrogen_sink_lag_messages\{sink="downstream"\} 0/);
   });
 });
