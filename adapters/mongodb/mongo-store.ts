@@ -12,6 +12,8 @@ import { MongoFeed, formatPosition, parsePosition, type FeedDoc } from './mongo-
 export const MongoStoreOptions = MongoConnectionOptions.extend({
   /** Appends the group commit runs at once; each waits for its write concern. */
   appendConcurrency: z.number().int().min(1).max(64).default(4),
+  /** A TTL index on `expires`, so MongoDB deletes expired messages itself (within about a minute). */
+  ttlIndex: z.boolean().default(true),
 });
 export type MongoStoreOptions = z.output<typeof MongoStoreOptions>;
 
@@ -88,8 +90,9 @@ export class MongoStore implements Store {
       { key: { to: 1, k: 1 }, name: 'to_k' },
       { key: { type: 1, k: 1 }, name: 'type_k' },
       { key: { tags: 1, k: 1 }, name: 'tags_k' },
-      // MongoDB removes a message about a minute after `expires`; purgeExpired does it at once.
-      { key: { expiresAt: 1 }, name: 'expires_ttl', expireAfterSeconds: 0 },
+      // With the TTL, MongoDB removes a message about a minute after `expires`; purgeExpired
+      // (and the index without it) serves retention at the server's purgeInterval.
+      this.options.ttlIndex ? { key: { expiresAt: 1 }, name: 'expires_ttl', expireAfterSeconds: 0 } : { key: { expiresAt: 1 }, name: 'expires' },
     ]);
     await this.feedDocs.createIndexes([{ key: { b: 1 }, name: 'batch', unique: true, partialFilterExpression: { b: { $exists: true } } }]);
   }
