@@ -2,16 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { NitrogenError } from './errors.js';
-import { parseDuration } from './duration.js';
+import { duration } from './duration.js';
 
-const duration = z.union([z.string(), z.number()]).refine((value) => {
-  try {
-    parseDuration(value);
-    return true;
-  } catch {
-    return false;
-  }
-}, 'must be a duration such as 500ms, 30s, 15m, 1h or 1d');
 
 const component = z.strictObject({
   use: z.string().min(1),
@@ -61,7 +53,8 @@ export const ConfigSchema = z.strictObject({
       defaultQueryLimit: z.number().int().positive().default(100),
       maxQueryLimit: z.number().int().positive().default(1000),
     })
-    .default({ maxMessageBytes: 256 * 1024, maxBatch: 1000, defaultQueryLimit: 100, maxQueryLimit: 1000 }),
+    .default({ maxMessageBytes: 256 * 1024, maxBatch: 1000, defaultQueryLimit: 100, maxQueryLimit: 1000 })
+    .refine((limits) => limits.defaultQueryLimit <= limits.maxQueryLimit, { message: 'must not exceed maxQueryLimit', path: ['defaultQueryLimit'] }),
   ingest: z
     .strictObject({
       /** Most messages waiting for or in a commit; beyond it REST answers 503 and MQTT waits. */

@@ -23,6 +23,7 @@ import { SinkMetrics, SinkRunner, sinkMatches } from './sink-runner.js';
 import { DeadLetters } from './dead-letters.js';
 import type { Message } from './message.js';
 import { Presence } from './presence.js';
+import { PrincipalEvents } from './principal-events.js';
 import { Tokens } from './tokens.js';
 
 /** The default Identity is part of the core: it needs nothing but the Registry port. */
@@ -49,8 +50,9 @@ interface Started {
 
 /**
  * A Nitrogen server: loads the configured plugins into its own child container, starts them
- * in dependency order (store, registry, identity, core pipeline, sinks, transports) and stops
- * them in reverse, so transports stop accepting before in-flight commits are finished.
+ * in dependency order (store, registry, identity, presence, sinks, the ingestion pipeline and
+ * the sink runners, transports) and stops them in reverse, so transports stop accepting
+ * before in-flight commits are finished.
  */
 export class NitrogenServer {
   readonly container: DependencyContainer;
@@ -90,6 +92,7 @@ export class NitrogenServer {
     container.register(Tokens.Logger, { useValue: this.logger });
     container.register(Tokens.Metrics, { useValue: metrics });
     container.register(Tokens.Endpoints, { useValue: this.endpoints });
+    container.register(Tokens.PrincipalEvents, { useValue: new PrincipalEvents() });
 
     const store = await this.load<Store>('store', config.store.use, config.store.options, 'store');
     container.register(Tokens.Store, { useValue: store });
@@ -175,7 +178,9 @@ export class NitrogenServer {
     const ttlMs = ttl === undefined ? undefined : parseDuration(ttl);
     this.purgeTimer = setInterval(() => {
       const now = new Date();
-      store.purgeExpired(now, ttlMs === undefined ? undefined : new Date(now.getTime() - ttlMs)).catch((err) => this.logger.warn({ err }, 'retention purge failed'));
+      // What a sink has not yet passed stays, expired or not: retention never outruns delivery.
+      const keepAfter = this.container.resolve(Tokens.SinkRunners).map((runner) => runner.status().position);
+      store.purgeExpired(now, ttlMs === undefined ? undefined : new Date(now.getTime() - ttlMs), keepAfter).catch((err) => this.logger.warn({ err }, 'retention purge failed'));
     }, parseDuration(purgeInterval));
     this.purgeTimer.unref();
   }

@@ -12,6 +12,7 @@ import type { Endpoints } from './endpoints.js';
 import type { Presence } from './presence.js';
 import type { SinkRunner } from './sink-runner.js';
 import type { DeadLetters } from './dead-letters.js';
+import type { PrincipalEvents } from './principal-events.js';
 
 /**
  * Dependency-injection tokens. Ports and core services are resolved by these tokens, never by
@@ -31,6 +32,7 @@ export const Tokens = {
   Presence: Symbol('nitrogen.Presence') as InjectionToken<Presence>,
   SinkRunners: Symbol('nitrogen.SinkRunners') as InjectionToken<SinkRunner[]>,
   DeadLetters: Symbol('nitrogen.DeadLetters') as InjectionToken<DeadLetters>,
+  PrincipalEvents: Symbol('nitrogen.PrincipalEvents') as InjectionToken<PrincipalEvents>,
 } as const;
 
 export function tokenName(token: InjectionToken<unknown>): string {

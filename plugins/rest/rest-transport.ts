@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import { decodeJwt } from 'jose';
 import Koa from 'koa';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -67,6 +68,7 @@ export class RestTransport {
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match) throw new NitrogenError('NITROGEN_ERR_UNAUTHENTICATED', 'an Authorization: Bearer <accessToken> header is required');
       ctx.state.principal = await this.deps.identity.authenticateToken(match[1]!);
+      ctx.state.tokenExpires = (decodeJwt(match[1]!).exp ?? Infinity) * 1000;
       return next();
     };
   }

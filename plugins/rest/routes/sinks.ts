@@ -1,6 +1,7 @@
 import type Router from '@koa/router';
 import { NitrogenError } from '../../../core/errors.js';
 import type { SinkRunner } from '../../../core/sink-runner.js';
+import { parseIsoTime } from '../../../core/time.js';
 import { readJson } from '../body.js';
 import { principalOf, requireAllowed, type RestContext, type RestDeps, type RestOptions } from '../context.js';
 import { checkParams, limitParam } from '../params.js';
@@ -42,10 +43,9 @@ export function sinkRoutes(router: Router, deps: RestDeps, options: RestOptions)
     for (const field of ['since', 'until'] as const) {
       const value = body?.[field];
       if (value === undefined) continue;
-      if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) {
-        throw new NitrogenError('NITROGEN_ERR_VALIDATION', `${field}: must be an ISO-8601 time`, { details: { field } });
-      }
-      range[field] = new Date(value).toISOString();
+      const ms = parseIsoTime(value);
+      if (Number.isNaN(ms)) throw new NitrogenError('NITROGEN_ERR_VALIDATION', `${field}: must be an ISO-8601 time with Z or an offset`, { details: { field } });
+      range[field] = new Date(ms).toISOString();
     }
     for (const key of Object.keys(body ?? {})) {
       if (key !== 'since' && key !== 'until') throw new NitrogenError('NITROGEN_ERR_VALIDATION', `${key}: is not a replay field (since, until)`, { details: { field: key } });
