@@ -6,8 +6,8 @@ import type { Page } from '../../core/ports/lifecycle.js';
 import type { FeedBatch, FeedPosition, MessageQuery, Store } from '../../core/ports/store.js';
 import { AzureConnectionOptions, createTables, mapLimit, openTable, requireCredentials, storeError, type Table } from './connection.js';
 import { checkEntitySize, deleteAll, getOrNull, insertNew, readText, textProperties, upsertAll, type Entity } from './entities.js';
-import { AzureFeed, formatPosition, parsePosition } from './feed.js';
-import { checkMessageId, escapeKey, isStorableId, fieldsOfRow, indexFields, indexRows, messagePartition, SHARDS, streams, timeKey, type IndexFields, type IndexRow } from './keys.js';
+import { AzureFeed, earliest, formatPosition, parsePosition } from './feed.js';
+import { checkMessageId, escapeKey, fieldsOfRow, isStorableId, indexRows, messageKey, messagePartition, SHARDS, streams, timeKey, type IndexRow } from './keys.js';
 import { runQuery } from './query.js';
 
 export const AzureStoreOptions = AzureConnectionOptions.extend({
@@ -21,15 +21,20 @@ const READS_IN_FLIGHT = 32;
 const CHECKPOINTS = 'checkpoint';
 const PURGE_SLICE = 10_000;
 
+type MessageRow = Entity & { w: string; timestamp?: string };
+
+const parseRow = (row: Record<string, unknown>) => JSON.parse(readText(row, 'm')) as Message;
+const senderAndId = (m: { from: string; id: string }) => `${m.from}\u0000${m.id}`;
+
 /**
  * The Store on Azure Tables, for several stateless instances sharing one storage account.
  *
  * Tables `<prefix>Messages` (message rows and index rows) and `<prefix>Feed` (the feed and
- * checkpoints). An append writes, in order: the message rows (an insert per id, which is what
- * makes append idempotent: a taken id is a message already stored), the index rows, then a
- * feed record; it resolves when all three are durable. A message whose first copy was written
- * by an append that never reached the feed (it failed or its instance died) is indexed and fed
- * again by the append that repeats it. Key design: keys.ts; feed: feed.ts; queries: query.ts.
+ * checkpoints). An append writes, in order: the message rows (an insert per (sender, id), which
+ * is what makes append idempotent: a taken key is a message already stored), the index rows,
+ * then a feed record; it resolves when all three are durable. A message whose first copy was
+ * written by an append that never reached the feed (it failed or its instance died) is indexed
+ * and fed by the append that repeats it. Key design: keys.ts; feed: feed.ts; queries: query.ts.
  */
 export class AzureTablesStore implements Store {
   readonly appendConcurrency: number;
@@ -57,59 +62,71 @@ export class AzureTablesStore implements Store {
   async append(batch: Message[]): Promise<void> {
     const tag = `${this.writer}-${++this.batches}`;
     const seen = new Set<string>();
-    const unique = batch.filter((m) => !seen.has(m.id) && seen.add(m.id)); // the first copy wins
+    const unique = batch.filter((m) => !seen.has(senderAndId(m)) && seen.add(senderAndId(m))); // the first copy wins
     const rows = unique.map((m) => {
       checkMessageId(m.id);
-      const row: Entity = { partitionKey: messagePartition(m.id), rowKey: m.id, w: tag, ...textProperties('m', encodeMessage(m)) };
+      const row: Entity = { ...messageKey(m.from, m.id), w: tag, ...textProperties('m', encodeMessage(m)) };
       checkEntitySize(row, `message '${m.id}'`);
       return row;
     });
     const taken = new Set((await insertNew(this.messages.client, rows, 'store messages')).map((row) => row.rowKey));
-    const toIndex = unique.filter((m) => !taken.has(m.id));
-    if (taken.size > 0) toIndex.push(...(await this.unfedFirstCopies([...taken])));
+    const toIndex = unique.filter((m) => !taken.has(messageKey(m.from, m.id).rowKey));
+    if (taken.size > 0) toIndex.push(...(await this.adoptUnfed(unique.filter((m) => taken.has(messageKey(m.from, m.id).rowKey)), tag)));
     if (toIndex.length === 0) return;
-    await upsertAll(this.messages.client, toIndex.flatMap((m) => indexRows(indexFields(m), encodeMessage(m))), 'index messages');
+    await upsertAll(this.messages.client, toIndex.flatMap((m) => indexRows(m, tag, encodeMessage(m))), 'index messages');
     await this.feed.publish(toIndex, tag);
   }
 
-  /** The stored copies of `ids` whose append never reached the feed. */
-  private async unfedFirstCopies(ids: string[]): Promise<Message[]> {
-    const rows = (await mapLimit(ids, READS_IN_FLIGHT, (id) => this.messageRow(id))).filter((row) => row !== null);
+  /**
+   * The stored first copies of `repeated` whose append never reached the feed; their rows are
+   * moved to batch `tag`, which is about to feed them, so retention finds them in the feed.
+   */
+  private async adoptUnfed(repeated: Message[], tag: string): Promise<Message[]> {
+    const rows = (await mapLimit(repeated, READS_IN_FLIGHT, (m) => this.messageRow(m.from, m.id))).filter((row) => row !== null);
     const fed = new Map<string, boolean>();
-    for (const batch of new Set(rows.map((row) => row.w))) fed.set(batch, await this.feed.contains(batch));
-    return rows.filter((row) => !fed.get(row.w)).map((row) => JSON.parse(readText(row, 'm')) as Message);
+    for (const batch of new Set(rows.map((row) => row.w))) fed.set(batch, (await this.feed.locate(batch)) !== null);
+    const unfed = rows.filter((row) => !fed.get(row.w));
+    await upsertAll(this.messages.client, unfed.map((row) => ({ partitionKey: row.partitionKey, rowKey: row.rowKey, ...textProperties('m', readText(row, 'm')), w: tag })), 'adopt messages');
+    return unfed.map(parseRow);
   }
 
-  private messageRow(id: string) {
-    return getOrNull<{ w: string }>(this.messages.client, messagePartition(id), id, 'read a message');
+  private messageRow(from: string, id: string): Promise<MessageRow | null> {
+    const key = messageKey(from, id);
+    return getOrNull<MessageRow>(this.messages.client, key.partitionKey, key.rowKey, 'read a message');
   }
 
+  /** The message with this id; when several senders chose it, the one stored first. */
   async get(id: string): Promise<Message | null> {
     if (!isStorableId(id)) return null; // no such id can have been stored
-    const row = await this.messageRow(id);
-    return row ? (JSON.parse(readText(row, 'm')) as Message) : null;
+    const filter = odata`PartitionKey eq ${messagePartition(id)} and RowKey gt ${id + ' '} and RowKey lt ${id + '!'}`;
+    let first: MessageRow | undefined;
+    try {
+      for await (const row of this.messages.client.listEntities<MessageRow>({ queryOptions: { filter } })) {
+        if (!first || row.timestamp! < first.timestamp!) first = row;
+      }
+    } catch (err) {
+      throw storeError('read a message', err);
+    }
+    return first ? parseRow(first) : null;
   }
 
-  private async fetch(ids: string[]): Promise<Map<string, Message>> {
+  private async fetch(keys: Array<{ from: string; id: string }>): Promise<Map<string, Message>> {
     const found = new Map<string, Message>();
-    await mapLimit([...new Set(ids)], READS_IN_FLIGHT, async (id) => {
-      const message = await this.get(id);
-      if (message) found.set(id, message);
+    await mapLimit(keys, READS_IN_FLIGHT, async (key) => {
+      const row = await this.messageRow(key.from, key.id);
+      if (row) found.set(senderAndId(key), parseRow(row));
     });
     return found;
   }
 
   query(query: MessageQuery): Promise<Page<Message>> {
-    return runQuery(this.messages.client, query, (ids) => this.fetch(ids));
+    return runQuery(this.messages.client, query, (keys) => this.fetch(keys));
   }
 
   async readFeed(after: FeedPosition | null, limit: number): Promise<FeedBatch> {
     const entries = (await this.feed.after(parsePosition(after), limit)).slice(0, limit);
     const last = entries[entries.length - 1];
-    if (!last) return { messages: [], position: after };
-    const found = await this.fetch(entries.flatMap((e) => (typeof e.item === 'string' ? [e.item] : [])));
-    // A large message purged since it was fed is passed over.
-    return { messages: entries.flatMap((e) => (typeof e.item === 'string' ? (found.get(e.item) ?? []) : [e.item])), position: formatPosition(last.position) };
+    return { messages: entries.map((e) => e.message), position: last ? formatPosition(last.position) : after };
   }
 
   feedLag(after: FeedPosition | null): Promise<{ count: number; oldestTs: string | null }> {
@@ -132,17 +149,20 @@ export class AzureTablesStore implements Store {
 
   /**
    * Finds expired messages in the expiry partitions and, with `olderThan`, old ones in the
-   * `all` partitions, then deletes every row of each: the rows a purge finds messages by go
-   * last, so a purge that stops half-way is finished by the next one.
+   * `all` partitions; keeps those a reader at a `keepAfter` position has not passed (their
+   * batch's last feed record is not behind it); then deletes every row of the others. The rows
+   * a purge finds messages by go last, so a purge that stops half-way is finished by the next.
    */
-  async purgeExpired(now: Date, olderThan?: Date): Promise<number> {
-    const victims = new Map<string, IndexFields>();
+  async purgeExpired(now: Date, olderThan?: Date, keepAfter: (FeedPosition | null)[] = []): Promise<number> {
+    const passedBy = earliest(keepAfter);
+    if (keepAfter.length > 0 && passedBy === null) return 0; // a reader at the very start keeps everything
+    const victims = new Map<string, IndexRow>();
     const scan = async (partitionKey: string, high: string) => {
       const filter = odata`PartitionKey eq ${partitionKey} and RowKey ge ${'A'} and RowKey lt ${high}`;
       for await (const row of this.messages.client.listEntities<IndexRow>({ queryOptions: { filter } })) {
         // A large backlog is purged a slice per call; the server calls again every purgeInterval.
         if (victims.size >= PURGE_SLICE) return;
-        victims.set(row.i, fieldsOfRow(row));
+        victims.set(senderAndId({ from: row.f, id: row.i }), row);
       }
     };
     try {
@@ -153,13 +173,18 @@ export class AzureTablesStore implements Store {
     } catch (err) {
       throw storeError('find expired messages', err);
     }
-    const rows = [...victims.values()].flatMap((m) => indexRows(m));
+    let doomed = [...victims.values()];
+    if (passedBy) {
+      const passed = await this.feed.passed(new Set(doomed.map((row) => row.w)), passedBy);
+      doomed = doomed.filter((row) => passed.has(row.w));
+    }
+    const rows = doomed.flatMap((row) => indexRows(fieldsOfRow(row), row.w));
     const findable = (row: IndexRow) => row.partitionKey.startsWith('a|') || row.partitionKey.startsWith('x|');
     const keys = (list: IndexRow[]) => list.map(({ partitionKey, rowKey }) => ({ partitionKey, rowKey }));
     await deleteAll(this.messages.client, keys(rows.filter((row) => !findable(row))), 'purge index rows');
-    const purged = await deleteAll(this.messages.client, [...victims.keys()].map((id) => ({ partitionKey: messagePartition(id), rowKey: id })), 'purge messages');
+    const purged = await deleteAll(this.messages.client, doomed.map((row) => messageKey(row.f, row.i)), 'purge messages');
     await deleteAll(this.messages.client, keys(rows.filter(findable)), 'purge index rows');
-    if (olderThan) await deleteAll(this.feedTable.client, await this.feed.keysBefore(olderThan), 'purge the feed');
+    if (olderThan) await deleteAll(this.feedTable.client, await this.feed.keysBefore(olderThan, passedBy ?? undefined), 'purge the feed');
     return purged;
   }
 }

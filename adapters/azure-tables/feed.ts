@@ -2,32 +2,35 @@ import { odata, type TableClient, type TransactionAction } from '@azure/data-tab
 import { NitrogenError } from '../../core/errors.js';
 import { encodeMessage, type Message } from '../../core/message.js';
 import type { FeedPosition } from '../../core/ports/store.js';
-import { statusOf, storeError } from './connection.js';
-import { getOrNull, readText, textProperties, type Entity } from './entities.js';
+import { mapLimit, statusOf, storeError } from './connection.js';
+import { getOrNull, readText, textProperties } from './entities.js';
 import { timeKey } from './keys.js';
 
 const PARTITION = 'feed';
 const HEAD = 'h';
-/** Records are kept well under the 1 MiB entity limit, transactions under the 4 MiB payload limit. */
+/**
+ * Records stay under the 1 MiB entity limit: a record is cut at RECORD_CHARS, and a single
+ * envelope larger than that (at most 480 KiB, see index.ts) gets a record of its own.
+ */
 const RECORD_CHARS = 200_000;
+/** Transactions stay under the 4 MiB payload limit (at most 3 UTF-8 bytes per character). */
 const TRANSACTION_CHARS = 800_000;
 const TRANSACTION_ROWS = 99; // and the head row
-/** Envelopes up to this size are copied into the feed, so sinks read them in bulk. */
-const FEED_INLINE_CHARS = 65_536;
 const MAX_CONFLICTS = 50;
 
 const recordKey = (seq: number) => 's' + timeKey(seq);
 const markerKey = (batch: string) => 'b' + batch;
 
 interface Entry {
-  /** JSON of each message: the envelope, or its id (a string) when the envelope is large. */
+  /** The envelopes' JSON text. */
   items: string[];
   batch: string;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
 
-type Row = { kind: 'record'; text: string; count: number; batch: string } | { kind: 'marker'; batch: string };
+/** A record names its batch only when it is the batch's last, as the marker row does. */
+type Row = { kind: 'record'; text: string; count: number; batch?: string } | { kind: 'marker'; batch: string };
 
 /** A feed position: the record and the index in it of the last message read. */
 export interface Position {
@@ -46,6 +49,17 @@ export function formatPosition(p: Position): FeedPosition {
   return `${p.seq}:${p.index}`;
 }
 
+/** The earliest of several positions, or null when one of them is null (the very start). */
+export function earliest(positions: (FeedPosition | null)[]): Position | null {
+  let min: Position | undefined;
+  for (const position of positions) {
+    if (position === null) return null;
+    const p = parsePosition(position);
+    if (!min || p.seq < min.seq || (p.seq === min.seq && p.index < min.index)) min = p;
+  }
+  return min ?? null;
+}
+
 /** The rows of entries in feed order: records of at most RECORD_CHARS, each batch's marker after its last record. */
 function rowsOf(entries: Entry[]): Row[] {
   const rows: Row[] = [];
@@ -54,7 +68,7 @@ function rowsOf(entries: Entry[]): Row[] {
     let chars = 0;
     for (const item of entry.items) {
       if (items.length > 0 && chars + item.length > RECORD_CHARS) {
-        rows.push({ kind: 'record', text: `[${items.join(',')}]`, count: items.length, batch: entry.batch });
+        rows.push({ kind: 'record', text: `[${items.join(',')}]`, count: items.length });
         items = [];
         chars = 0;
       }
@@ -92,8 +106,9 @@ function pack(rows: Row[]): Row[][] {
  * already written (or purged) and reading up to n can never skip a commit still in flight.
  * Each instance writes its records one transaction at a time and puts every append that waits
  * into that transaction (group commit again); another instance taking the number first only
- * costs a retry. Records hold the envelopes (or, for large ones, their ids); a marker row per
- * append batch says that the batch is in the feed.
+ * costs a retry. Records hold the envelopes themselves, so what sinks read never depends on
+ * message rows that retention may have deleted. A marker row per append batch says that the
+ * batch is in the feed, and where its last record is.
  */
 export class AzureFeed {
   private queue: Entry[] = [];
@@ -103,14 +118,10 @@ export class AzureFeed {
 
   constructor(private readonly client: TableClient) {}
 
-  /** Resolves once a record holding `messages` is durable in the feed. */
+  /** Resolves once records holding `messages` are durable in the feed. */
   publish(messages: Message[], batch: string): Promise<void> {
-    const items = messages.map((m) => {
-      const text = encodeMessage(m);
-      return text.length <= FEED_INLINE_CHARS ? text : JSON.stringify(m.id);
-    });
     return new Promise((resolve, reject) => {
-      this.queue.push({ items, batch, resolve, reject });
+      this.queue.push({ items: messages.map(encodeMessage), batch, resolve, reject });
       void this.drain();
     });
   }
@@ -138,12 +149,16 @@ export class AzureFeed {
     for (let conflicts = 0; ; conflicts++) {
       this.head ??= await this.readHead();
       let seq = this.head;
-      const actions: TransactionAction[] = rows.map((row) =>
-        row.kind === 'record'
-          ? ['create', { partitionKey: PARTITION, rowKey: recordKey(++seq), at, b: row.batch, n: row.count, ...textProperties('i', row.text) }]
-          : // An upsert: a transaction the client saw fail may have been stored, and is then written again.
-            ['upsert', { partitionKey: PARTITION, rowKey: markerKey(row.batch) }, 'Replace'],
-      );
+      let count = 0;
+      const actions: TransactionAction[] = rows.map((row) => {
+        if (row.kind === 'record') {
+          count = row.count;
+          const record = { partitionKey: PARTITION, rowKey: recordKey(++seq), at, n: row.count, ...textProperties('i', row.text) };
+          return ['create', row.batch === undefined ? record : { ...record, b: row.batch }];
+        }
+        // An upsert: a transaction the client saw fail may have been stored, and is then written again.
+        return ['upsert', { partitionKey: PARTITION, rowKey: markerKey(row.batch), seq: String(seq), n: count }, 'Replace'];
+      });
       actions.push(['upsert', { partitionKey: PARTITION, rowKey: HEAD, seq: String(seq) }, 'Replace']);
       try {
         await this.client.submitTransaction(actions);
@@ -162,26 +177,34 @@ export class AzureFeed {
     return head ? Number(head.seq) : 0;
   }
 
-  /** Whether the append batch `batch` reached the feed. */
-  async contains(batch: string): Promise<boolean> {
-    return (await getOrNull(this.client, PARTITION, markerKey(batch), 'read the feed')) !== null;
+  /** Where the last record of an append batch is, or null when the batch never reached the feed. */
+  async locate(batch: string): Promise<{ seq: number; last: number } | null> {
+    const marker = await getOrNull<{ seq: string; n: number }>(this.client, PARTITION, markerKey(batch), 'read the feed');
+    return marker ? { seq: Number(marker.seq), last: marker.n - 1 } : null;
   }
 
-  /**
-   * What follows `position` in feed order: each message (or the id of a large one) with its
-   * position; at least `limit` of them when there are.
-   */
-  async after(position: Position, limit: number): Promise<Array<{ item: Message | string; position: Position }>> {
-    const out: Array<{ item: Message | string; position: Position }> = [];
+  /** The batches among `batches` whose messages every reader at `position` has passed. */
+  async passed(batches: Iterable<string>, position: Position): Promise<Set<string>> {
+    const list = [...batches];
+    const found = await mapLimit(list, 16, (batch) => this.locate(batch));
+    return new Set(list.filter((_, i) => {
+      const at = found[i];
+      return at !== null && at !== undefined && (at.seq < position.seq || (at.seq === position.seq && at.last <= position.index));
+    }));
+  }
+
+  /** The messages after `position` in feed order, each with its position; at least `limit` when there are. */
+  async after(position: Position, limit: number): Promise<Array<{ message: Message; position: Position }>> {
+    const out: Array<{ message: Message; position: Position }> = [];
     const filter = odata`PartitionKey eq ${PARTITION} and RowKey ge ${recordKey(position.seq)} and RowKey lt ${'t'}`;
-    const pages = this.client.listEntities<Entity>({ queryOptions: { filter } }).byPage({ maxPageSize: 100 });
+    const pages = this.client.listEntities<Record<string, unknown>>({ queryOptions: { filter } }).byPage({ maxPageSize: 100 });
     try {
       for await (const page of pages) {
         for (const record of page) {
-          const seq = Number(record.rowKey.slice(1));
-          const items = JSON.parse(readText(record, 'i')) as Array<Message | string>;
-          for (let index = seq === position.seq ? position.index + 1 : 0; index < items.length; index++) {
-            out.push({ item: items[index]!, position: { seq, index } });
+          const seq = Number((record.rowKey as string).slice(1));
+          const messages = JSON.parse(readText(record, 'i')) as Message[];
+          for (let index = seq === position.seq ? position.index + 1 : 0; index < messages.length; index++) {
+            out.push({ message: messages[index]!, position: { seq, index } });
           }
           if (out.length >= limit) return out;
         }
@@ -210,18 +233,22 @@ export class AzureFeed {
     return { count, oldestTs };
   }
 
-  /** Keys of the records (and their batch markers) written before `before`. */
-  async keysBefore(before: Date): Promise<Array<{ partitionKey: string; rowKey: string }>> {
+  /**
+   * Keys of the records written before `before` and, when `passedBy` is given, wholly behind
+   * it (a record goes only once every reader is past it), with the markers of the batches they end.
+   */
+  async keysBefore(before: Date, passedBy: Position | undefined): Promise<Array<{ partitionKey: string; rowKey: string }>> {
     const keys: Array<{ partitionKey: string; rowKey: string }> = [];
-    const filter = odata`PartitionKey eq ${PARTITION} and RowKey ge ${'s'} and RowKey lt ${'t'} and at lt ${before.toISOString()}`;
+    const high = passedBy === undefined ? 't' : recordKey(passedBy.seq);
+    const filter = odata`PartitionKey eq ${PARTITION} and RowKey ge ${'s'} and RowKey lt ${high} and at lt ${before.toISOString()}`;
     try {
-      for await (const record of this.client.listEntities<{ b: string }>({ queryOptions: { filter, select: ['RowKey', 'b'] } })) {
-        keys.push({ partitionKey: PARTITION, rowKey: record.rowKey! }, { partitionKey: PARTITION, rowKey: markerKey(record.b) });
+      for await (const record of this.client.listEntities<{ b?: string }>({ queryOptions: { filter, select: ['RowKey', 'b'] } })) {
+        keys.push({ partitionKey: PARTITION, rowKey: record.rowKey! });
+        if (record.b !== undefined) keys.push({ partitionKey: PARTITION, rowKey: markerKey(record.b) });
       }
     } catch (err) {
       throw storeError('read the feed', err);
     }
-    // A batch split over several records has one marker: drop repeats.
-    return [...new Map(keys.map((k) => [k.rowKey, k])).values()];
+    return keys;
   }
 }

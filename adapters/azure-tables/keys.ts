@@ -56,20 +56,30 @@ function hash32(value: string): number {
   return h >>> 0;
 }
 
-/** Printable ASCII but the characters Azure refuses in keys; the message layer allows fewer still. */
-const STORABLE_ID = /^[!-~]{1,128}$/;
-const FORBIDDEN_IN_KEYS = /[/\\#?]/;
+/** The ids the message layer makes and accepts; the store relies on them for its keys. */
+const MESSAGE_ID = /^[A-Za-z0-9._:~-]{1,128}$/;
 
 export function isStorableId(id: string): boolean {
-  return STORABLE_ID.test(id) && !FORBIDDEN_IN_KEYS.test(id);
+  return MESSAGE_ID.test(id);
 }
 
 export function checkMessageId(id: string): void {
-  if (!isStorableId(id)) throw new NitrogenError('NITROGEN_ERR_VALIDATION', `message id '${id.slice(0, 40)}' must be 1-128 printable ASCII characters other than / \\ # ?`);
+  if (!isStorableId(id)) throw new NitrogenError('NITROGEN_ERR_VALIDATION', `message id '${id.slice(0, 40)}' must match [A-Za-z0-9._:~-]{1,128}`);
 }
+
+/**
+ * The idempotency key is (sender, id). Every key of a message ends in ` <sender>`: the space
+ * sorts below every id character, so (ts, id) order comes first and the sender breaks ties.
+ */
+const bySender = (from: string) => ' ' + escapeKey(from);
 
 export function messagePartition(id: string): string {
   return `m|${(hash32(id) % MESSAGE_BUCKETS).toString(16).padStart(2, '0')}`;
+}
+
+/** The message row of (sender, id); every sender's copy of an id shares the id's partition. */
+export function messageKey(from: string, id: string): { partitionKey: string; rowKey: string } {
+  return { partitionKey: messagePartition(id), rowKey: id + bySender(from) };
 }
 
 function shardOf(id: string): number {
@@ -88,12 +98,10 @@ export const streams = {
   expiry: (shard: number) => `x|${shard}`,
 };
 
-function ascendingKey(ts: string, id: string): string {
-  return 'A' + timeKey(Date.parse(ts)) + id;
-}
-
-function descendingKey(ts: string, id: string): string {
-  return 'D' + invertedTimeKey(Date.parse(ts)) + invertedId(id);
+/** The row key of a message in a stream, in ascending or descending (ts, id) order. */
+export function streamKey(order: 'asc' | 'desc', ts: string, id: string, from: string): string {
+  const ms = Date.parse(ts);
+  return order === 'asc' ? 'A' + timeKey(ms) + id + bySender(from) : 'D' + invertedTimeKey(ms) + invertedId(id) + bySender(from);
 }
 
 /** What an index row holds: enough to filter a query and to find every row of the message. */
@@ -117,17 +125,11 @@ export type IndexRow = {
   t?: string;
   g?: string;
   x?: string;
+  /** The append batch that fed the message (retention asks the feed whether sinks passed it). */
+  w: string;
   /** The envelope's JSON, when small enough to copy. */
   m?: string;
 };
-
-export function indexFields(m: Message | IndexFields): IndexFields {
-  const fields: IndexFields = { id: m.id, from: m.from, type: m.type, ts: m.ts };
-  if (m.to !== undefined) fields.to = m.to;
-  if (m.tags?.length) fields.tags = m.tags;
-  if (m.expires !== undefined) fields.expires = m.expires;
-  return fields;
-}
 
 export function fieldsOfRow(row: Omit<IndexRow, 'partitionKey' | 'rowKey'>): IndexFields {
   const fields: IndexFields = { id: row.i, from: row.f, type: row.y, ts: row.s };
@@ -137,7 +139,7 @@ export function fieldsOfRow(row: Omit<IndexRow, 'partitionKey' | 'rowKey'>): Ind
   return fields;
 }
 
-/** The stream partitions one message is indexed in, the `all` stream last (purge finds messages there). */
+/** The stream partitions one message is indexed in. */
 function streamsOf(m: IndexFields): string[] {
   const shard = shardOf(m.id);
   const out = [streams.from(m.from), streams.type(m.type, shard)];
@@ -152,21 +154,21 @@ const INLINE_CHARS = 4096;
 
 /**
  * Every index row of a message: an ascending and a descending row per stream, and its expiry
- * row. Given the envelope's JSON text, a small one is copied into the rows (property `m`).
+ * row. `batch` names the append batch that feeds it; a small envelope is copied in (`m`).
  */
-export function indexRows(m: IndexFields, envelope?: string): IndexRow[] {
+export function indexRows(m: Message | IndexFields, batch: string, envelope?: string): IndexRow[] {
   checkMessageId(m.id);
-  const body: Omit<IndexRow, 'partitionKey' | 'rowKey'> = { i: m.id, f: m.from, y: m.type, s: m.ts };
+  const body: Omit<IndexRow, 'partitionKey' | 'rowKey'> = { i: m.id, f: m.from, y: m.type, s: m.ts, w: batch };
   if (envelope !== undefined && envelope.length <= INLINE_CHARS) body.m = envelope;
   if (m.to !== undefined) body.t = m.to;
   if (m.tags?.length) body.g = JSON.stringify(m.tags);
   if (m.expires !== undefined) body.x = m.expires;
-  const asc = ascendingKey(m.ts, m.id);
-  const desc = descendingKey(m.ts, m.id);
+  const asc = streamKey('asc', m.ts, m.id, m.from);
+  const desc = streamKey('desc', m.ts, m.id, m.from);
   const rows: IndexRow[] = [];
   for (const partitionKey of streamsOf(m)) {
     rows.push({ partitionKey, rowKey: asc, ...body }, { partitionKey, rowKey: desc, ...body });
   }
-  if (m.expires !== undefined) rows.push({ partitionKey: streams.expiry(shardOf(m.id)), rowKey: 'A' + timeKey(Date.parse(m.expires)) + m.id, ...body });
+  if (m.expires !== undefined) rows.push({ partitionKey: streams.expiry(shardOf(m.id)), rowKey: streamKey('asc', m.expires, m.id, m.from), ...body });
   return rows;
 }

@@ -6,7 +6,7 @@ import type { Page } from '../../core/ports/lifecycle.js';
 import type { MessageQuery } from '../../core/ports/store.js';
 import { matchesQuery } from '../../core/query.js';
 import { storeError } from './connection.js';
-import { fieldsOfRow, invertedId, isStorableId, invertedTimeKey, SHARDS, streams, timeKey, type IndexFields, type IndexRow } from './keys.js';
+import { fieldsOfRow, invertedTimeKey, isStorableId, SHARDS, streamKey, streams, timeKey, type IndexFields, type IndexRow } from './keys.js';
 
 /** Beyond this many partitions (e.g. a scope of thousands of devices) a query scans a broader stream instead. */
 const MAX_STREAMS = 64;
@@ -38,25 +38,26 @@ interface Range {
 function rangeOf(q: MessageQuery): Range | null {
   const since = q.since === undefined ? undefined : Date.parse(q.since);
   const until = q.until === undefined ? undefined : Date.parse(q.until);
-  let cursor: [number, string] | undefined;
+  let after: string | undefined;
   if (q.cursor) {
-    const [ts, id] = decodeCursor(q.cursor, ['string', 'string']) as [string, string];
+    // (ts, id, sender) of the last message returned: two senders may share a (ts, id).
+    const [ts, id, from] = decodeCursor(q.cursor, ['string', 'string', 'string']) as [string, string, string];
     const ms = Date.parse(ts);
     if (!(ms >= 0 && ms < 10 ** 15) || !isStorableId(id)) throw new NitrogenError('NITROGEN_ERR_VALIDATION', 'cursor: is not a cursor this server issued', { details: { field: 'cursor' } });
-    cursor = [ms, id];
+    after = streamKey(q.order, ts, id, from);
   }
   if (until !== undefined && until <= 0) return null;
   if (q.order === 'asc') {
     return {
       low: since === undefined ? 'A' : 'A' + timeKey(Math.max(since, 0)),
       high: until === undefined ? 'B' : 'A' + timeKey(until),
-      after: cursor && 'A' + timeKey(cursor[0]) + cursor[1],
+      after,
     };
   }
   return {
     low: until === undefined ? 'D' : 'D' + invertedTimeKey(until - 1),
     high: since === undefined || since <= 0 ? 'E' : 'D' + invertedTimeKey(since - 1),
-    after: cursor && 'D' + invertedTimeKey(cursor[0]) + invertedId(cursor[1]),
+    after,
   };
 }
 
@@ -96,7 +97,7 @@ class StreamReader {
  * match, and reads the full messages of one page. Keyset paging on the RowKey stays correct
  * while messages are appended.
  */
-export async function runQuery(client: TableClient, q: MessageQuery, fetch: (ids: string[]) => Promise<Map<string, Message>>): Promise<Page<Message>> {
+export async function runQuery(client: TableClient, q: MessageQuery, fetch: (keys: IndexFields[]) => Promise<Map<string, Message>>): Promise<Page<Message>> {
   const range = rangeOf(q);
   if (!range) return { items: [], next: null };
   const pageSize = Math.min(1000, Math.max(q.limit + 1, 100));
@@ -126,9 +127,9 @@ export async function runQuery(client: TableClient, q: MessageQuery, fetch: (ids
     throw storeError('query messages', err);
   }
   const page = matched.slice(0, q.limit);
-  const fetched = await fetch(page.filter((p) => p.envelope === undefined).map((p) => p.fields.id));
+  const fetched = await fetch(page.filter((p) => p.envelope === undefined).map((p) => p.fields));
   // A message purged since its index row was read is left out.
-  const items = page.flatMap((p) => (p.envelope !== undefined ? [JSON.parse(p.envelope) as Message] : (fetched.get(p.fields.id) ?? [])));
+  const items = page.flatMap((p) => (p.envelope !== undefined ? [JSON.parse(p.envelope) as Message] : (fetched.get(`${p.fields.from}\u0000${p.fields.id}`) ?? [])));
   const last = page[page.length - 1]?.fields;
-  return { items, next: matched.length > q.limit && last ? encodeCursor([last.ts, last.id]) : null };
+  return { items, next: matched.length > q.limit && last ? encodeCursor([last.ts, last.id, last.from]) : null };
 }

@@ -4,12 +4,11 @@ import { encodeMessage, type Message } from '../../core/message.js';
 import type { FeedPosition } from '../../core/ports/store.js';
 import { DUPLICATE_KEY, storeError } from './connection.js';
 
-/** Records stay far below the 16 MiB document limit; envelopes above FEED_INLINE_CHARS are named by id. */
+/** Records stay far below the 16 MiB document limit. */
 const RECORD_CHARS = 1_000_000;
-const FEED_INLINE_CHARS = 65_536;
 const MAX_CONFLICTS = 50;
 
-/** A feed record: its number, when it was written, the envelopes (or ids) and, on a batch's last record, the batch. */
+/** A feed record: its number, when it was written, the envelopes' JSON and, on a batch's last record, the batch. */
 export interface FeedDoc {
   _id: number;
   at: Date;
@@ -40,6 +39,17 @@ export function formatPosition(p: Position): FeedPosition {
   return `${p.seq}:${p.index}`;
 }
 
+/** The earliest of several positions, or null when one of them is null (the very start). */
+export function earliest(positions: (FeedPosition | null)[]): Position | null {
+  let min: Position | undefined;
+  for (const position of positions) {
+    if (position === null) return null;
+    const p = parsePosition(position);
+    if (!min || p.seq < min.seq || (p.seq === min.seq && p.index < min.index)) min = p;
+  }
+  return min ?? null;
+}
+
 function recordsOf(entries: Entry[]): Array<Omit<FeedDoc, '_id' | 'at'>> {
   const records: Array<Omit<FeedDoc, '_id' | 'at'>> = [];
   for (const entry of entries) {
@@ -65,6 +75,8 @@ function recordsOf(entries: Entry[]): Array<Omit<FeedDoc, '_id' | 'at'>> {
  * n+1 only after it saw record n (its own insert, the highest `_id`, or a duplicate-key
  * error), and inserts its records in order (`ordered: true`), one insert at a time. A reader
  * that sees record n therefore sees every record below it, and never passes a commit in flight.
+ * Records hold the envelopes themselves, so what sinks read never depends on message
+ * documents that retention (or the TTL index) may have deleted.
  */
 export class MongoFeed {
   private queue: Entry[] = [];
@@ -73,13 +85,10 @@ export class MongoFeed {
 
   constructor(private readonly feed: Collection<FeedDoc>) {}
 
+  /** Resolves once records holding `messages` are durable in the feed. */
   publish(messages: Message[], batch: string): Promise<void> {
-    const items = messages.map((m) => {
-      const text = encodeMessage(m);
-      return text.length <= FEED_INLINE_CHARS ? text : JSON.stringify(m.id);
-    });
     return new Promise((resolve, reject) => {
-      this.queue.push({ items, batch, resolve, reject });
+      this.queue.push({ items: messages.map(encodeMessage), batch, resolve, reject });
       void this.drain();
     });
   }
@@ -145,18 +154,30 @@ export class MongoFeed {
     return { count, oldestTs };
   }
 
-  async contains(batch: string): Promise<boolean> {
-    return (await this.feed.countDocuments({ b: batch }, { limit: 1 })) > 0;
+  /** The batches among `batches` that reached the feed. */
+  async fed(batches: string[]): Promise<Set<string>> {
+    return new Set((await this.feed.find({ b: { $in: batches } }, { projection: { b: 1 } }).toArray()).map((r) => r.b!));
   }
 
-  /** What follows `position`: each envelope (or id of a large one) with its position; at least `limit` when there are. */
-  async after(position: Position, limit: number): Promise<Array<{ item: Message | string; position: Position }>> {
-    const out: Array<{ item: Message | string; position: Position }> = [];
+  /** The batches among `batches` whose messages every reader at `position` has passed. */
+  async passed(batches: string[], position: Position): Promise<Set<string>> {
+    const records = this.feed.aggregate<{ _id: number; b: string; n: number }>([
+      { $match: { b: { $in: batches }, _id: { $lte: position.seq } } },
+      { $project: { b: 1, n: { $size: '$items' } } },
+    ]);
+    const passed = new Set<string>();
+    for await (const r of records) if (r._id < position.seq || r.n - 1 <= position.index) passed.add(r.b);
+    return passed;
+  }
+
+  /** The messages after `position` in feed order, each with its position; at least `limit` when there are. */
+  async after(position: Position, limit: number): Promise<Array<{ message: Message; position: Position }>> {
+    const out: Array<{ message: Message; position: Position }> = [];
     const cursor = this.feed.find({ _id: { $gte: position.seq } }, { sort: { _id: 1 }, batchSize: 20 });
     try {
       for await (const record of cursor) {
         for (let index = record._id === position.seq ? position.index + 1 : 0; index < record.items.length; index++) {
-          out.push({ item: JSON.parse(record.items[index]!) as Message | string, position: { seq: record._id, index } });
+          out.push({ message: JSON.parse(record.items[index]!) as Message, position: { seq: record._id, index } });
         }
         if (out.length >= limit) break;
       }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Collection, Filter, MongoClient } from 'mongodb';
+import type { Collection, Filter, MongoClient, ObjectId } from 'mongodb';
 import { z } from 'zod';
 import { decodeCursor, encodeCursor } from '../../core/cursor.js';
 import { NitrogenError } from '../../core/errors.js';
@@ -7,7 +7,7 @@ import { encodeMessage, type Message } from '../../core/message.js';
 import type { Page } from '../../core/ports/lifecycle.js';
 import type { FeedBatch, FeedPosition, MessageQuery, Store } from '../../core/ports/store.js';
 import { connect, duplicatesOf, MongoConnectionOptions, storeError } from './connection.js';
-import { MongoFeed, formatPosition, parsePosition, type FeedDoc } from './mongo-feed.js';
+import { MongoFeed, earliest, formatPosition, parsePosition, type FeedDoc } from './mongo-feed.js';
 
 export const MongoStoreOptions = MongoConnectionOptions.extend({
   /** Appends the group commit runs at once; each waits for its write concern. */
@@ -17,10 +17,18 @@ export const MongoStoreOptions = MongoConnectionOptions.extend({
 });
 export type MongoStoreOptions = z.output<typeof MongoStoreOptions>;
 
+/** Messages a purge deletes at most per call while readers hold some back. */
+const PURGE_SLICE = 10_000;
+
 /** A message as stored: its fields for the indexes, the envelope as JSON text, the append batch. */
 interface MessageDoc {
-  _id: string;
-  /** Sort key: the ISO time (fixed width, 24 characters) followed by the id, i.e. (ts, id) order. */
+  /** Made by the driver; its time prefix orders the copies of an id from several senders. */
+  _id?: ObjectId;
+  id: string;
+  /**
+   * Sort key: the ISO time (fixed width, 24 characters), the id, a space, the sender: (ts, id)
+   * order, the sender breaking ties (the space sorts below every id character).
+   */
   k: string;
   from: string;
   to?: string;
@@ -30,14 +38,16 @@ interface MessageDoc {
   expiresAt?: Date;
   /** The envelope's JSON text, returned unchanged (BSON would not keep every JSON value as it was). */
   e: string;
-  /** The append batch that stored it; the feed names the batches it holds. */
+  /** The append batch that feeds it; the feed names the batches it holds. */
   w: string;
 }
 
 const iso = (time: string) => new Date(Date.parse(time)).toISOString();
+const sortKey = (ts: string, id: string, from: string) => `${iso(ts)}${id} ${from}`;
+const senderAndId = (m: { from: string; id: string }) => `${m.from}\u0000${m.id}`;
 
 function toDoc(m: Message, batch: string): MessageDoc {
-  const doc: MessageDoc = { _id: m.id, k: iso(m.ts) + m.id, from: m.from, type: m.type, e: encodeMessage(m), w: batch };
+  const doc: MessageDoc = { id: m.id, k: sortKey(m.ts, m.id, m.from), from: m.from, type: m.type, e: encodeMessage(m), w: batch };
   if (m.to !== undefined) doc.to = m.to;
   if (m.tags?.length) doc.tags = m.tags;
   if (m.expires !== undefined) doc.expiresAt = new Date(m.expires);
@@ -47,9 +57,9 @@ function toDoc(m: Message, batch: string): MessageDoc {
 /**
  * The Store on MongoDB, for several stateless instances sharing one replica set.
  *
- * `messages` holds one document per message, `_id` = the message id, so an insert of an id
+ * `messages` holds one document per message, unique by (`id`, `from`): an insert of a key
  * already stored fails with a duplicate key and `append` treats it as stored (first copy wins).
- * Queries are keyset range scans on `k` = ts + id behind an equality or `$in` on the filtered
+ * Queries are keyset range scans on `k` (ts, id, sender) behind an equality or `$in` on the filtered
  * field, with one index per query shape (see `ensureIndexes`). `feed` is the numbered feed
  * (mongo-feed.ts), `checkpoints` one document per consumer. Writes use the configured write
  * concern (majority, journaled by default): `append` resolves when they are durable.
@@ -85,6 +95,8 @@ export class MongoStore implements Store {
   /** One index per query the REST API allows; each ends in `k`, so it also serves the sort. */
   private async ensureIndexes(): Promise<void> {
     await this.messages.createIndexes([
+      // The idempotency key (sender, id), which also serves `get(id)`.
+      { key: { id: 1, from: 1 }, name: 'id_from', unique: true },
       { key: { k: 1 }, name: 'k' },
       { key: { from: 1, k: 1 }, name: 'from_k' },
       { key: { to: 1, k: 1 }, name: 'to_k' },
@@ -105,34 +117,39 @@ export class MongoStore implements Store {
   async append(batch: Message[]): Promise<void> {
     const tag = `${this.writer}-${++this.batches}`;
     const seen = new Set<string>();
-    const unique = batch.filter((m) => !seen.has(m.id) && seen.add(m.id)); // the first copy wins
+    const unique = batch.filter((m) => !seen.has(senderAndId(m)) && seen.add(senderAndId(m))); // the first copy wins
     if (unique.length === 0) return;
-    let taken: string[] = [];
+    let taken = new Set<number>();
     try {
       await this.messages.insertMany(unique.map((m) => toDoc(m, tag)), { ordered: false });
     } catch (err) {
-      taken = duplicatesOf(err, 'store messages').map((i) => unique[i]!.id);
+      taken = new Set(duplicatesOf(err, 'store messages'));
     }
-    const toFeed = unique.filter((m) => !taken.includes(m.id));
-    if (taken.length > 0) toFeed.push(...(await this.unfedFirstCopies(taken)));
+    const toFeed = unique.filter((_, i) => !taken.has(i));
+    if (taken.size > 0) toFeed.push(...(await this.adoptUnfed(unique.filter((_, i) => taken.has(i)), tag)));
     if (toFeed.length > 0) await this.feed.publish(toFeed, tag);
   }
 
-  /** The stored copies of `ids` whose append never reached the feed (it failed, or its instance died). */
-  private async unfedFirstCopies(ids: string[]): Promise<Message[]> {
+  /**
+   * The stored first copies of `repeated` whose append never reached the feed (it failed, or its
+   * instance died); they are moved to batch `tag`, which is about to feed them.
+   */
+  private async adoptUnfed(repeated: Message[], tag: string): Promise<Message[]> {
     try {
-      const docs = await this.messages.find({ _id: { $in: ids } }, { projection: { e: 1, w: 1 } }).toArray();
-      const fed = new Map<string, boolean>();
-      for (const batch of new Set(docs.map((d) => d.w))) fed.set(batch, await this.feed.contains(batch));
-      return docs.filter((d) => !fed.get(d.w)).map((d) => JSON.parse(d.e) as Message);
+      const docs = await this.messages.find({ $or: repeated.map((m) => ({ id: m.id, from: m.from })) }, { projection: { e: 1, w: 1 } }).toArray();
+      const fed = await this.feed.fed([...new Set(docs.map((d) => d.w))]);
+      const unfed = docs.filter((d) => !fed.has(d.w));
+      if (unfed.length > 0) await this.messages.updateMany({ _id: { $in: unfed.map((d) => d._id!) } }, { $set: { w: tag } });
+      return unfed.map((d) => JSON.parse(d.e) as Message);
     } catch (err) {
       throw storeError('read stored messages', err);
     }
   }
 
+  /** The message with this id; when several senders chose it, the one stored first. */
   async get(id: string): Promise<Message | null> {
     try {
-      const doc = await this.messages.findOne({ _id: id }, { projection: { e: 1 } });
+      const doc = await this.messages.findOne({ id }, { projection: { e: 1 }, sort: { _id: 1 } });
       return doc ? (JSON.parse(doc.e) as Message) : null;
     } catch (err) {
       throw storeError('read a message', err);
@@ -151,9 +168,9 @@ export class MongoStore implements Store {
     if (q.until) and.push({ k: { $lt: iso(q.until) } });
     const desc = q.order === 'desc';
     if (q.cursor) {
-      const [ts, id] = decodeCursor(q.cursor, ['string', 'string']) as [string, string];
+      const [ts, id, from] = decodeCursor(q.cursor, ['string', 'string', 'string']) as [string, string, string];
       if (!Number.isFinite(Date.parse(ts))) throw new NitrogenError('NITROGEN_ERR_VALIDATION', 'cursor: is not a cursor this server issued', { details: { field: 'cursor' } });
-      and.push({ k: { [desc ? '$lt' : '$gt']: iso(ts) + id } });
+      and.push({ k: { [desc ? '$lt' : '$gt']: sortKey(ts, id, from) } });
     }
     try {
       const docs = await this.messages
@@ -161,19 +178,30 @@ export class MongoStore implements Store {
         .toArray();
       const items = docs.slice(0, q.limit).map((d) => JSON.parse(d.e) as Message);
       const last = items[items.length - 1];
-      return { items, next: docs.length > q.limit && last ? encodeCursor([last.ts, last.id]) : null };
+      return { items, next: docs.length > q.limit && last ? encodeCursor([last.ts, last.id, last.from]) : null };
     } catch (err) {
       throw storeError('query messages', err);
     }
   }
 
-  async purgeExpired(now: Date, olderThan?: Date): Promise<number> {
+  /**
+   * Deletes expired messages and, with `olderThan`, old ones; with `keepAfter`, only those
+   * whose batch every reader has passed in the feed (a slice per call when there are many).
+   */
+  async purgeExpired(now: Date, olderThan?: Date, keepAfter: (FeedPosition | null)[] = []): Promise<number> {
+    const passedBy = earliest(keepAfter);
+    if (keepAfter.length > 0 && passedBy === null) return 0; // a reader at the very start keeps everything
+    const due: Filter<MessageDoc> = olderThan ? { $or: [{ expiresAt: { $lt: now } }, { k: { $lt: olderThan.toISOString() } }] } : { expiresAt: { $lt: now } };
     try {
-      let purged = (await this.messages.deleteMany({ expiresAt: { $lt: now } })).deletedCount;
-      if (olderThan) {
-        purged += (await this.messages.deleteMany({ k: { $lt: olderThan.toISOString() } })).deletedCount;
-        await this.feedDocs.deleteMany({ at: { $lt: olderThan } });
+      let purged: number;
+      if (!passedBy) purged = (await this.messages.deleteMany(due)).deletedCount;
+      else {
+        const candidates = await this.messages.find(due, { projection: { w: 1 }, limit: PURGE_SLICE }).toArray();
+        const passed = await this.feed.passed([...new Set(candidates.map((d) => d.w))], passedBy);
+        const ids = candidates.filter((d) => passed.has(d.w)).map((d) => d._id!);
+        purged = ids.length ? (await this.messages.deleteMany({ _id: { $in: ids } })).deletedCount : 0;
       }
+      if (olderThan) await this.feedDocs.deleteMany(passedBy ? { at: { $lt: olderThan }, _id: { $lt: passedBy.seq } } : { at: { $lt: olderThan } });
       return purged;
     } catch (err) {
       throw storeError('purge messages', err);
@@ -184,12 +212,7 @@ export class MongoStore implements Store {
     try {
       const entries = (await this.feed.after(parsePosition(after), limit)).slice(0, limit);
       const last = entries[entries.length - 1];
-      if (!last) return { messages: [], position: after };
-      const large = entries.flatMap((e) => (typeof e.item === 'string' ? [e.item] : []));
-      const found = new Map<string, Message>();
-      if (large.length) for (const d of await this.messages.find({ _id: { $in: large } }, { projection: { e: 1 } }).toArray()) found.set(d._id, JSON.parse(d.e) as Message);
-      // A large message purged since it was fed is passed over.
-      return { messages: entries.flatMap((e) => (typeof e.item === 'string' ? (found.get(e.item) ?? []) : [e.item])), position: formatPosition(last.position) };
+      return { messages: entries.map((e) => e.message), position: last ? formatPosition(last.position) : after };
     } catch (err) {
       throw storeError('read the feed', err);
     }

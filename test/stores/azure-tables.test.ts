@@ -4,7 +4,7 @@ import { TableClient } from '@azure/data-tables';
 import { AzureTablesRegistry, AzureTablesStore } from '../../adapters/azure-tables/index.js';
 import { AzureRegistryOptions } from '../../adapters/azure-tables/azure-registry.js';
 import { AzureStoreOptions } from '../../adapters/azure-tables/azure-store.js';
-import { indexRows, messagePartition } from '../../adapters/azure-tables/keys.js';
+import { indexRows, messageKey } from '../../adapters/azure-tables/keys.js';
 import type { Message } from '../../core/message.js';
 import { compareMessages } from '../../core/query.js';
 import { isNitrogenError } from '../../core/errors.js';
@@ -80,7 +80,7 @@ describe('Azure Tables store (Azurite)', function () {
     const m = sharedMsg({ from: 'car-crash' });
     // What an instance that died mid-append leaves: the message row, no index rows, no feed record.
     const raw = TableClient.fromConnectionString(azurite.connectionString, `${prefix}Messages`, { allowInsecureConnection: true });
-    await raw.createEntity({ partitionKey: messagePartition(m.id), rowKey: m.id, w: 'dead-1', m0: JSON.stringify(m), mn: 1 });
+    await raw.createEntity({ ...messageKey(m.from, m.id), w: 'dead-1', m0: JSON.stringify(m), mn: 1 });
     assert.deepEqual((await store.query({ from: ['car-crash'], order: 'asc', limit: 10 })).items, []);
     await store.append([{ ...m, body: 'retry' }]);
     assert.deepEqual((await store.query({ from: ['car-crash'], order: 'asc', limit: 10 })).items, [m]);
@@ -120,7 +120,7 @@ describe('Azure Tables store (Azurite)', function () {
     const ids = ['a', 'ab', 'abc', 'b', 'B', 'a-1', 'a.1', 'a:1', 'a~', 'Z9', '0', '00', '~~~'];
     const times = [0, 1, 999, Date.UTC(2026, 0, 1), Date.UTC(9999, 11, 31, 23, 59, 59, 999)];
     const messages = times.flatMap((ms) => ids.map((id) => ({ id, from: 'car-1', type: 't', ts: new Date(ms).toISOString() })));
-    const keys = (m: (typeof messages)[number]) => indexRows(m).filter((r) => r.partitionKey === 'f|car-1').map((r) => r.rowKey);
+    const keys = (m: (typeof messages)[number]) => indexRows(m, 'batch').filter((r) => r.partitionKey === 'f|car-1').map((r) => r.rowKey);
     const byKey = (i: 0 | 1) => [...messages].sort((a, b) => (keys(a)[i]! < keys(b)[i]! ? -1 : 1));
     const expected = [...messages].sort((a, b) => compareMessages(a as Message, b as Message));
     assert.deepEqual(byKey(0), expected);

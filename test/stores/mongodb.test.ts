@@ -69,7 +69,7 @@ if (!url) {
       await s.start();
       const m = sharedMsg({ from: 'car-crash' });
       // What an instance that died mid-append leaves: the message document, no feed record.
-      await admin.db(database).collection('messages').insertOne({ _id: m.id as never, k: m.ts + m.id, from: m.from, type: m.type, e: JSON.stringify(m), w: 'dead-1' });
+      await admin.db(database).collection('messages').insertOne({ id: m.id, k: `${m.ts}${m.id} ${m.from}`, from: m.from, type: m.type, e: JSON.stringify(m), w: 'dead-1' });
       await s.append([{ ...m, body: 'retry' }]);
       assert.deepEqual((await drainFeed(s)).ids, [m.id]);
       assert.deepEqual(await s.get(m.id), m);

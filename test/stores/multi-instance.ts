@@ -75,6 +75,15 @@ export function sharedStoreSuite(label: string, harness: SharedStoreHarness): vo
       assert.deepEqual(numbers, numbers.map((_, i) => i + 1));
     });
 
+    it('still feeds a message after an instance that knows no sink position purged it', async () => {
+      // Each instance purges knowing only its own sinks: the feed must not depend on message rows.
+      const big = sharedMsg({ from: 'car-big', expires: '2026-01-01T00:00:00.000Z', body: 'x'.repeat(200 * 1024) });
+      await stores[0].append([big]);
+      assert.equal(await stores[1].purgeExpired(new Date(Date.UTC(2026, 0, 2)), undefined, []), 1);
+      assert.equal(await stores[0].get(big.id), null);
+      assert.deepEqual((await stores[0].readFeed(null, 10)).messages, [big]);
+    });
+
     it('sees on one instance what the other appended, and does not feed a repeated message again', async () => {
       const m = sharedMsg({ from: 'car-x' });
       await stores[0].append([m]);
