@@ -77,8 +77,8 @@ export class AzureTablesRegistry implements Registry {
   constructor(private readonly options: AzureConnectionOptions) {}
 
   async start(): Promise<void> {
-    this.principals = openTable(this.options, 'Principals');
-    this.permissions = openTable(this.options, 'Permissions');
+    this.principals = openTable(this.options, 'Principals', 'azure-tables registry');
+    this.permissions = openTable(this.options, 'Permissions', 'azure-tables registry');
     await createTables([this.principals, this.permissions], this.options.connectTimeout, 'azure-tables registry');
   }
 

@@ -50,8 +50,8 @@ export class AzureTablesStore implements Store {
   }
 
   async start(): Promise<void> {
-    this.messages = openTable(this.options, 'Messages');
-    this.feedTable = openTable(this.options, 'Feed');
+    this.messages = openTable(this.options, 'Messages', 'azure-tables store');
+    this.feedTable = openTable(this.options, 'Feed', 'azure-tables store');
     await createTables([this.messages, this.feedTable], this.options.connectTimeout, 'azure-tables store');
     this.feed = new AzureFeed(this.feedTable.client);
   }

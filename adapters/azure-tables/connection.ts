@@ -40,11 +40,16 @@ export interface Table {
   endpoint: string;
 }
 
-export function openTable(options: AzureConnectionOptions, name: string): Table {
+export function openTable(options: AzureConnectionOptions, name: string, what: string): Table {
   const tableName = options.tablePrefix + name;
   if (options.connectionString !== undefined) {
     const endpoint = /TableEndpoint=([^;]+)/i.exec(options.connectionString)?.[1] ?? accountUrl(/AccountName=([^;]+)/i.exec(options.connectionString)?.[1] ?? '?');
-    return { client: TableClient.fromConnectionString(options.connectionString, tableName, clientOptions(endpoint)), endpoint };
+    try {
+      return { client: TableClient.fromConnectionString(options.connectionString, tableName, clientOptions(endpoint)), endpoint };
+    } catch (err) {
+      // The client's own message may quote the string, and with it the key: not repeated here.
+      throw new NitrogenError('NITROGEN_ERR_CONFIG', `${what}: options.connectionString is not an Azure Storage connection string (AccountName=…;AccountKey=…)`, { cause: err });
+    }
   }
   const endpoint = options.endpoint ?? accountUrl(options.account!);
   const credential = new AzureNamedKeyCredential(options.account!, options.accountKey!);

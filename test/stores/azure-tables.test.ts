@@ -132,5 +132,10 @@ describe('Azure Tables store (Azurite)', function () {
     assert.throws(() => AzureStoreOptions.parse({ account: 'x' }), /account and accountKey go together/);
     assert.throws(() => AzureStoreOptions.parse({ connectionString: 'x', tablePrefix: '9bad' }), /tablePrefix/);
   });
+
+  it('refuses a connection string that is not one, without repeating it', async () => {
+    const store = new AzureTablesStore(AzureStoreOptions.parse({ connectionString: 'AccountName=a;AccountKey=c2VjcmV0LWtleQ==;' }));
+    await assert.rejects(store.start(), (err) => isNitrogenError(err, 'NITROGEN_ERR_CONFIG') && /options\.connectionString/.test(err.message) && !err.message.includes('c2VjcmV0'));
+  });
 });
 });
