@@ -157,24 +157,30 @@ export class MongoStore implements Store {
   }
 
   async query(q: MessageQuery): Promise<Page<Message>> {
-    const and: Filter<MessageDoc>[] = [];
+    const desc = q.order === 'desc';
+    // The range on k: since (inclusive), until (exclusive: any k of a message at `until` is
+    // longer than `until` itself), and the cursor.
+    const k: Record<string, string> = {};
+    if (q.since) k.$gte = iso(q.since);
+    if (q.until) k.$lt = iso(q.until);
+    if (q.cursor) {
+      const [ts, id, from] = decodeCursor(q.cursor, ['string', 'string', 'string']) as [string, string, string];
+      if (!Number.isFinite(Date.parse(ts))) throw new NitrogenError('NITROGEN_ERR_VALIDATION', 'cursor: is not a cursor this server issued', { details: { field: 'cursor' } });
+      const key = sortKey(ts, id, from);
+      if (desc) k.$lt = k.$lt !== undefined && k.$lt < key ? k.$lt : key;
+      else k.$gt = key;
+    }
+    const range: Filter<MessageDoc> = Object.keys(k).length ? { k } : {};
+    const and: Filter<MessageDoc>[] = [range];
     if (q.from) and.push({ from: { $in: q.from } });
     if (q.to) and.push({ to: { $in: q.to } });
     if (q.type) and.push({ type: { $in: q.type } });
     if (q.tags?.length) and.push({ tags: { $all: q.tags } });
-    if (q.scope) and.push({ $or: [{ from: { $in: q.scope.from } }, { to: { $in: q.scope.to } }] });
-    if (q.since) and.push({ k: { $gte: iso(q.since) } });
-    // Any k of a message at `until` is longer than `until` itself, so `$lt` excludes it.
-    if (q.until) and.push({ k: { $lt: iso(q.until) } });
-    const desc = q.order === 'desc';
-    if (q.cursor) {
-      const [ts, id, from] = decodeCursor(q.cursor, ['string', 'string', 'string']) as [string, string, string];
-      if (!Number.isFinite(Date.parse(ts))) throw new NitrogenError('NITROGEN_ERR_VALIDATION', 'cursor: is not a cursor this server issued', { details: { field: 'cursor' } });
-      and.push({ k: { [desc ? '$lt' : '$gt']: sortKey(ts, id, from) } });
-    }
+    // The range goes into each branch too, so each is one bounded scan of its own index.
+    if (q.scope) and.push({ $or: [{ from: { $in: q.scope.from }, ...range }, { to: { $in: q.scope.to }, ...range }] });
     try {
       const docs = await this.messages
-        .find(and.length ? { $and: and } : {}, { projection: { e: 1 }, sort: { k: desc ? -1 : 1 }, limit: q.limit + 1 })
+        .find({ $and: and }, { projection: { e: 1 }, sort: { k: desc ? -1 : 1 }, limit: q.limit + 1 })
         .toArray();
       const items = docs.slice(0, q.limit).map((d) => JSON.parse(d.e) as Message);
       const last = items[items.length - 1];
