@@ -96,8 +96,12 @@ export class AzureTablesStore implements Store {
   }
 
   /** The message with this id; when several senders chose it, the one stored first. */
-  async get(id: string): Promise<Message | null> {
+  async get(id: string, from?: string): Promise<Message | null> {
     if (!isStorableId(id)) return null; // no such id can have been stored
+    if (from !== undefined) {
+      const row = await this.messageRow(from, id);
+      return row ? parseRow(row) : null;
+    }
     const filter = odata`PartitionKey eq ${messagePartition(id)} and RowKey gt ${id + ' '} and RowKey lt ${id + '!'}`;
     let first: MessageRow | undefined;
     try {

@@ -101,7 +101,8 @@ export const streams = {
 /** The row key of a message in a stream, in ascending or descending (ts, id) order. */
 export function streamKey(order: 'asc' | 'desc', ts: string, id: string, from: string): string {
   const ms = Date.parse(ts);
-  return order === 'asc' ? 'A' + timeKey(ms) + id + bySender(from) : 'D' + invertedTimeKey(ms) + invertedId(id) + bySender(from);
+  // Descending rows invert the sender too, so ties on (ts, id) also come out newest-order-reversed.
+  return order === 'asc' ? 'A' + timeKey(ms) + id + bySender(from) : 'D' + invertedTimeKey(ms) + invertedId(id) + ' ' + invertedId(from);
 }
 
 /** What an index row holds: enough to filter a query and to find every row of the message. */

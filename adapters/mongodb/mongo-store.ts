@@ -147,9 +147,9 @@ export class MongoStore implements Store {
   }
 
   /** The message with this id; when several senders chose it, the one stored first. */
-  async get(id: string): Promise<Message | null> {
+  async get(id: string, from?: string): Promise<Message | null> {
     try {
-      const doc = await this.messages.findOne({ id }, { projection: { e: 1 }, sort: { _id: 1 } });
+      const doc = await this.messages.findOne(from === undefined ? { id } : { id, from }, { projection: { e: 1 }, sort: { _id: 1 } });
       return doc ? (JSON.parse(doc.e) as Message) : null;
     } catch (err) {
       throw storeError('read a message', err);
