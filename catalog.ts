@@ -7,6 +7,7 @@ import type { PluginCatalog } from './core/plugin.js';
 export const defaultCatalog: PluginCatalog = {
   store: {
     memory: async () => (await import('./adapters/memory/index.js')).memoryStorePlugin,
+    none: async () => (await import('./adapters/memory/index.js')).noneStorePlugin,
     sqlite: async () => (await import('./adapters/sqlite/index.js')).sqliteStorePlugin,
   },
   registry: {

@@ -2,16 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { NitrogenError } from './errors.js';
-import { parseDuration } from './duration.js';
+import { duration } from './duration.js';
 
-const duration = z.union([z.string(), z.number()]).refine((value) => {
-  try {
-    parseDuration(value);
-    return true;
-  } catch {
-    return false;
-  }
-}, 'must be a duration such as 500ms, 30s, 15m, 1h or 1d');
 
 const component = z.strictObject({
   use: z.string().min(1),
@@ -24,6 +16,16 @@ const sink = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
   filter: z.strictObject({ type: z.array(z.string()).optional(), from: z.array(z.string()).optional() }).default({}),
   options: z.record(z.string(), z.unknown()).default({}),
+  /** How the sink is fed from the store (core/sink-runner.ts). */
+  delivery: z
+    .strictObject({
+      batchSize: z.number().int().positive().max(10_000).default(500),
+      lingerMs: z.number().int().min(0).max(10_000).default(10),
+      retryMinMs: z.number().int().positive().default(100),
+      retryMaxMs: z.number().int().positive().default(30_000),
+      pollMs: z.number().int().positive().default(1000),
+    })
+    .default({ batchSize: 500, lingerMs: 10, retryMinMs: 100, retryMaxMs: 30_000, pollMs: 1000 }),
 });
 
 const DEFAULT_PLUGINS = [
@@ -51,7 +53,8 @@ export const ConfigSchema = z.strictObject({
       defaultQueryLimit: z.number().int().positive().default(100),
       maxQueryLimit: z.number().int().positive().default(1000),
     })
-    .default({ maxMessageBytes: 256 * 1024, maxBatch: 1000, defaultQueryLimit: 100, maxQueryLimit: 1000 }),
+    .default({ maxMessageBytes: 256 * 1024, maxBatch: 1000, defaultQueryLimit: 100, maxQueryLimit: 1000 })
+    .refine((limits) => limits.defaultQueryLimit <= limits.maxQueryLimit, { message: 'must not exceed maxQueryLimit', path: ['defaultQueryLimit'] }),
   ingest: z
     .strictObject({
       /** Most messages waiting for or in a commit; beyond it REST answers 503 and MQTT waits. */

@@ -1,28 +1,36 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { duration, parseDuration } from './duration.js';
 import { NitrogenError } from './errors.js';
 import type { Logger } from './logger.js';
 import { PermissionIndex } from './permissions.js';
 import type { AccessToken, Identity } from './ports/identity.js';
-import { publicPrincipal, type Action, type Principal, type PrincipalRef } from './ports/principal.js';
+import { publicPrincipal, type Action, type Principal, type PrincipalRecord, type PrincipalRef } from './ports/principal.js';
 import type { Registry } from './ports/registry.js';
 import { newSecret, scryptHash, verifySecret } from './secrets.js';
 
 export const DefaultIdentityOptions = z.strictObject({
   /** Lifetime of access tokens. */
-  tokenTtl: z.union([z.string(), z.number()]).default('1d'),
+  tokenTtl: duration.default('1d'),
   /** HS256 key shared by every instance; without it a key is made once in `<dataDir>/token.key`. */
   tokenSecret: z.string().min(32).optional(),
   /** How often permission records are reloaded to see changes made by other instances. */
-  permissionRefresh: z.union([z.string(), z.number()]).default('5s'),
+  permissionRefresh: duration.refine((value) => parseDuration(value) >= 100, 'must be at least 100ms').default('5s'),
 });
 export type DefaultIdentityOptions = z.output<typeof DefaultIdentityOptions>;
 
 const ISSUER = 'nitrogen';
+
+/**
+ * Binds a token to the principal record it was issued for: a principal deleted and registered
+ * again under the same id, or given a new secret, no longer accepts the tokens issued before.
+ */
+function tokenStamp(record: PrincipalRecord): string {
+  return createHash('sha256').update(`${record.createdAt}\u0000${record.secretHash ?? ''}`).digest('base64url').slice(0, 16);
+}
 
 /**
  * The default Identity: SHA-256 digests for server-made secrets and scrypt for passwords
@@ -80,22 +88,27 @@ export class DefaultIdentity implements Identity {
 
   async authenticateToken(token: string): Promise<Principal> {
     let subject: string | undefined;
+    let stamp: unknown;
     try {
       const { payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'], issuer: ISSUER });
       subject = payload.sub;
+      stamp = payload.stamp;
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw new NitrogenError('NITROGEN_ERR_TOKEN_EXPIRED', 'access token expired');
       throw new NitrogenError('NITROGEN_ERR_TOKEN_INVALID', 'access token is not valid', { cause: err });
     }
     const record = subject ? await this.registry.getPrincipal(subject) : null;
     if (!record) throw new NitrogenError('NITROGEN_ERR_TOKEN_INVALID', 'access token names no principal');
+    if (stamp !== tokenStamp(record)) throw new NitrogenError('NITROGEN_ERR_TOKEN_INVALID', 'access token was revoked: the principal was re-created or its secret changed');
     if (!record.enabled) throw new NitrogenError('NITROGEN_ERR_PRINCIPAL_DISABLED', `principal '${record.id}' is disabled`);
     return publicPrincipal(record);
   }
 
   async issueToken(principal: Principal): Promise<AccessToken> {
+    const record = await this.registry.getPrincipal(principal.id);
+    if (!record) throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no principal '${principal.id}'`);
     const expiresAt = Date.now() + this.tokenTtlMs;
-    const accessToken = await new SignJWT({ typ: principal.type })
+    const accessToken = await new SignJWT({ typ: principal.type, stamp: tokenStamp(record) })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(principal.id)
       .setIssuer(ISSUER)

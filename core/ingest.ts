@@ -31,6 +31,15 @@ export class Ingestor {
     private readonly metrics: CoreMetrics,
   ) {}
 
+  private readonly counters = new Map<string, { inc(n: number): void }>();
+
+  /** Label lookups cost a hash per call; the hot path keeps one child counter per transport. */
+  private counter(transport: string): { inc(n: number): void } {
+    let counter = this.counters.get(transport);
+    if (!counter) this.counters.set(transport, (counter = this.metrics.ingested.labels(transport)));
+    return counter;
+  }
+
   get pending(): number {
     return this.commits.pending;
   }
@@ -67,7 +76,7 @@ export class Ingestor {
   /** Commits prepared messages durably, then fans them out; resolves when they may be acknowledged. */
   async commit(messages: Message[], options: IngestOptions): Promise<Message[]> {
     await this.commits.submit(messages, { reject: options.rejectWhenBusy });
-    this.metrics.ingested.inc({ transport: options.transport }, messages.length);
+    this.counter(options.transport).inc(messages.length);
     const origin: Origin = { transport: options.transport, tag: options.originTag };
     this.bus.publish(messages, origin);
     return messages;
@@ -77,8 +86,15 @@ export class Ingestor {
     try {
       return await this.commit(this.prepare(sender, inputs, options), options);
     } catch (err) {
-      this.metrics.rejected.inc({ transport: options.transport, code: isNitrogenError(err) ? err.code : 'NITROGEN_ERR_INTERNAL' });
+      this.rejected(options.transport, err);
       throw err;
     }
+  }
+
+  /** Counts a refused message by its error code, and returns the code. */
+  rejected(transport: string, err: unknown): string {
+    const code = isNitrogenError(err) ? err.code : 'NITROGEN_ERR_INTERNAL';
+    this.metrics.rejected.inc({ transport, code });
+    return code;
   }
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { NitrogenError } from './errors.js';
+import { parseIsoTime } from './time.js';
 
 /**
  * The message envelope of DESIGN.md §5.1, as stored, queried and forwarded.
@@ -31,7 +32,6 @@ export const TYPE_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 export const PRINCIPAL_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 const MESSAGE_ID_PATTERN = /^[A-Za-z0-9._:~-]{1,128}$/;
 const TAG_MAX_LENGTH = 64;
-const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 const TAGS_MAX = 32;
 const RESPONSE_TO_MAX = 100;
 const ENVELOPE_FIELDS = new Set(['id', 'type', 'from', 'to', 'ts', 'body', 'tags', 'responseTo', 'expires']);
@@ -60,18 +60,17 @@ function invalid(field: string, message: string, index?: number): NitrogenError 
 }
 
 function isoTime(value: unknown, field: string, index?: number): string {
-  if (typeof value !== 'string' || value.length > 64) throw invalid(field, 'must be an ISO-8601 time string', index);
-  const ms = Date.parse(value);
-  // Within years 1970-9999, ISO strings sort as the times they name, which stores rely on.
-  if (!(ms >= 0 && ms <= MAX_TIME)) throw invalid(field, 'must be an ISO-8601 time string between 1970 and 9999', index);
+  const ms = parseIsoTime(value);
+  if (Number.isNaN(ms)) throw invalid(field, 'must be an ISO-8601 time with Z or an offset, in years 1970-9999', index);
   return new Date(ms).toISOString();
 }
 
 function stringList(value: unknown, field: string, max: number, maxLength: number, index?: number): string[] {
   if (!Array.isArray(value) || value.length > max) throw invalid(field, `must be an array of at most ${max} strings`, index);
   for (const item of value) {
-    if (typeof item !== 'string' || item.length === 0 || item.length > maxLength) {
-      throw invalid(field, `must hold non-empty strings of at most ${maxLength} characters`, index);
+    // No commas: queries take lists of tags and ids as comma-separated values.
+    if (typeof item !== 'string' || item.length === 0 || item.length > maxLength || item.includes(',')) {
+      throw invalid(field, `must hold non-empty strings of at most ${maxLength} characters, without commas`, index);
     }
   }
   return value as string[];
@@ -98,13 +97,15 @@ export interface EnvelopeContext {
 export function parseEnvelope(input: unknown, ctx: EnvelopeContext): Message {
   const i = ctx.index;
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new NitrogenError('NITROGEN_ERR_VALIDATION', `${i === undefined ? 'message' : `[${i}]`}: must be a JSON object`);
+    const where = i === undefined ? 'message' : `[${i}]`;
+    throw new NitrogenError('NITROGEN_ERR_VALIDATION', `${where}: must be a JSON object`, { details: { field: where } });
   }
   const raw = input as Record<string, unknown>;
   for (const key in raw) if (!ENVELOPE_FIELDS.has(key)) throw invalid(key, 'is not an envelope field', i);
 
   if (raw.from !== undefined && raw.from !== ctx.sender) {
-    throw new NitrogenError('NITROGEN_ERR_SENDER_MISMATCH', `from must be the authenticated principal '${ctx.sender}'`);
+    const where = i === undefined ? 'from' : `[${i}].from`;
+    throw new NitrogenError('NITROGEN_ERR_SENDER_MISMATCH', `${where}: must be the authenticated principal '${ctx.sender}'`, { details: { field: where } });
   }
   let type = ctx.type;
   if (raw.type !== undefined) {

@@ -18,7 +18,7 @@ export interface PluginContext {
   metrics: MetricsRegistry;
   /** Absolute data directory; it exists when plugins are created. */
   dataDir: string;
-  /** The instance name: the sink's name, or the plugin's `use` value. */
+  /** The instance name: the sink's configured name, or else the plugin's name. */
   name: string;
 }
 
@@ -44,10 +44,6 @@ export function definePlugin<Options>(plugin: Plugin<Options>): Plugin<Options> 
 /** Built-in plugins by kind and `use` name, loaded lazily so unused adapters cost nothing. */
 export type PluginCatalog = Partial<Record<PluginKind, Record<string, () => Promise<Plugin<any>>>>>;
 
-function looksLikeModule(use: string): boolean {
-  return use.startsWith('.') || isAbsolute(use) || use.includes('/') || use.startsWith('@');
-}
-
 /**
  * Finds the plugin for a `use` value: a catalog name, else a module path (relative to the
  * working directory) or package name whose default export (or `plugin` export) is a Plugin.
@@ -57,17 +53,20 @@ export async function resolvePlugin(kind: PluginKind, use: string, catalog: Plug
   let plugin: unknown;
   if (builtIn) {
     plugin = await builtIn();
-  } else if (looksLikeModule(use)) {
+  } else {
+    // Not built in: a module path (relative to the working directory) or a package name.
     const specifier = use.startsWith('.') || isAbsolute(use) ? pathToFileURL(resolve(cwd, use)).href : use;
     try {
       const mod = (await import(specifier)) as { default?: unknown; plugin?: unknown };
       plugin = mod.default ?? mod.plugin;
     } catch (err) {
-      throw new NitrogenError('NITROGEN_ERR_PLUGIN', `${where}: cannot load '${use}': ${(err as Error).message}`, { cause: err });
+      const missing = (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && !use.startsWith('.') && !isAbsolute(use) && (err as Error).message.includes(`'${use}'`);
+      const known = Object.keys(catalog[kind] ?? {}).join(', ') || 'none';
+      const message = missing
+        ? `${where}: unknown ${kind} '${use}' (built in: ${known}; or give a module path or an installed package)`
+        : `${where}: cannot load '${use}': ${(err as Error).message}`;
+      throw new NitrogenError('NITROGEN_ERR_PLUGIN', message, { cause: err });
     }
-  } else {
-    const known = Object.keys(catalog[kind] ?? {}).join(', ') || 'none';
-    throw new NitrogenError('NITROGEN_ERR_PLUGIN', `${where}: unknown ${kind} '${use}' (built in: ${known}; or give a module path)`);
   }
   const candidate = plugin as Partial<Plugin>;
   if (!candidate || typeof candidate.create !== 'function' || typeof candidate.name !== 'string') {

@@ -17,10 +17,13 @@ import { checkPlugin, definePlugin, resolvePlugin, type PluginCatalog, type Plug
 import type { Identity } from './ports/identity.js';
 import type { Lifecycle } from './ports/lifecycle.js';
 import type { Registry } from './ports/registry.js';
-import type { Sink } from './ports/sink.js';
+import type { Sink, SinkFilter } from './ports/sink.js';
 import type { Store } from './ports/store.js';
-import { SinkRunner, createSinkRunnerMetrics } from './sink-runner.js';
+import { SinkMetrics, SinkRunner, sinkMatches } from './sink-runner.js';
+import { DeadLetters } from './dead-letters.js';
+import type { Message } from './message.js';
 import { Presence } from './presence.js';
+import { PrincipalEvents } from './principal-events.js';
 import { Tokens } from './tokens.js';
 
 /** The default Identity is part of the core: it needs nothing but the Registry port. */
@@ -47,8 +50,9 @@ interface Started {
 
 /**
  * A Nitrogen server: loads the configured plugins into its own child container, starts them
- * in dependency order (store, registry, identity, core pipeline, sinks, transports) and stops
- * them in reverse, so transports stop accepting before in-flight commits are finished.
+ * in dependency order (store, registry, identity, presence, sinks, the ingestion pipeline and
+ * the sink runners, transports) and stops them in reverse, so transports stop accepting
+ * before in-flight commits are finished.
  */
 export class NitrogenServer {
   readonly container: DependencyContainer;
@@ -88,6 +92,7 @@ export class NitrogenServer {
     container.register(Tokens.Logger, { useValue: this.logger });
     container.register(Tokens.Metrics, { useValue: metrics });
     container.register(Tokens.Endpoints, { useValue: this.endpoints });
+    container.register(Tokens.PrincipalEvents, { useValue: new PrincipalEvents() });
 
     const store = await this.load<Store>('store', config.store.use, config.store.options, 'store');
     container.register(Tokens.Store, { useValue: store });
@@ -100,6 +105,9 @@ export class NitrogenServer {
     container.register(Tokens.Presence, { useValue: presence });
     this.adminSecretFile = await bootstrapAdmin(registry, identity, config.dataDir, config.adminSecret, this.logger);
 
+    if (config.ack === 'sink' && config.sinks.length === 0) {
+      throw new NitrogenError('NITROGEN_ERR_CONFIG', 'ack: "sink" acknowledges when sinks accepted a message, so it needs at least one sink');
+    }
     const sinks: Sink[] = [];
     for (const [i, entry] of config.sinks.entries()) {
       const repeated = config.sinks.filter((s) => s.use === entry.use).length > 1;
@@ -109,7 +117,10 @@ export class NitrogenServer {
 
     const coreMetrics = new CoreMetrics(metrics);
     const bus = new MessageBus((err) => this.logger.error({ err }, 'a message listener failed'));
-    const commits = new GroupCommit((batch) => store.append(batch), { ...config.ingest, concurrency: store.appendConcurrency ?? 1 }, {
+    const filters = config.sinks.map((entry) => entry.filter);
+    // ack "sink" (DESIGN.md §4): a pass-through server acknowledges once every sink accepted.
+    const commit = config.ack === 'sink' ? (batch: Message[]) => Promise.all([store.append(batch), sendToSinks(sinks, filters, batch)]).then(() => {}) : (batch: Message[]) => store.append(batch);
+    const commits = new GroupCommit(commit, { ...config.ingest, concurrency: store.appendConcurrency ?? 1 }, {
       committed: (count, seconds) => {
         coreMetrics.commitBatch.observe(count);
         coreMetrics.commitSeconds.observe(seconds);
@@ -120,11 +131,18 @@ export class NitrogenServer {
     container.register(Tokens.Bus, { useValue: bus });
     container.register(Tokens.Ingestor, { useValue: new Ingestor(identity, commits, bus, config.limits, coreMetrics) });
 
-    const runnerMetrics = createSinkRunnerMetrics(metrics);
-    for (const [i, sink] of sinks.entries()) {
-      const runner = new SinkRunner(sink, config.sinks[i]!.filter, store, this.logger, runnerMetrics);
-      bus.subscribe(() => runner.notify());
-      await this.startComponent(`sink-runner:${sink.name}`, runner);
+    const runners: SinkRunner[] = [];
+    container.register(Tokens.SinkRunners, { useValue: runners });
+    const deadLetters = new DeadLetters(config.dataDir);
+    container.register(Tokens.DeadLetters, { useValue: deadLetters });
+    if (config.ack === 'store') {
+      const sinkMetrics = new SinkMetrics(metrics, () => runners);
+      for (const [i, sink] of sinks.entries()) {
+        const runner = new SinkRunner(sink, filters[i]!, store, deadLetters, this.logger, sinkMetrics, config.sinks[i]!.delivery);
+        bus.subscribe(() => runner.notify());
+        runners.push(runner);
+        await this.startComponent(`sink-runner:${sink.name}`, runner);
+      }
     }
     this.schedulePurge(store);
 
@@ -160,7 +178,9 @@ export class NitrogenServer {
     const ttlMs = ttl === undefined ? undefined : parseDuration(ttl);
     this.purgeTimer = setInterval(() => {
       const now = new Date();
-      store.purgeExpired(now, ttlMs === undefined ? undefined : new Date(now.getTime() - ttlMs)).catch((err) => this.logger.warn({ err }, 'retention purge failed'));
+      // What a sink has not yet passed stays, expired or not: retention never outruns delivery.
+      const keepAfter = this.container.resolve(Tokens.SinkRunners).map((runner) => runner.status().position);
+      store.purgeExpired(now, ttlMs === undefined ? undefined : new Date(now.getTime() - ttlMs), keepAfter).catch((err) => this.logger.warn({ err }, 'retention purge failed'));
     }, parseDuration(purgeInterval));
     this.purgeTimer.unref();
   }
@@ -180,6 +200,16 @@ export class NitrogenServer {
     this.state = 'stopped';
     this.container.clearInstances();
   }
+}
+
+/** Sends a batch to every sink whose filter selects part of it; resolves when all accepted. */
+async function sendToSinks(sinks: Sink[], filters: SinkFilter[], batch: Message[]): Promise<void> {
+  await Promise.all(
+    sinks.map((sink, i) => {
+      const selected = batch.filter((m) => sinkMatches(filters[i]!, m));
+      return selected.length > 0 ? sink.send(selected) : undefined;
+    }),
+  );
 }
 
 /** Validates the configuration and returns a server ready to `start()`. */

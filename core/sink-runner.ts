@@ -1,4 +1,5 @@
-import { Counter, type Registry as MetricsRegistry } from 'prom-client';
+import { Counter, Gauge, type Registry as MetricsRegistry } from 'prom-client';
+import type { DeadLetters } from './dead-letters.js';
 import { isNitrogenError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Message } from './message.js';
@@ -6,14 +7,15 @@ import type { Sink, SinkFilter } from './ports/sink.js';
 import type { FeedPosition, Store } from './ports/store.js';
 
 export interface SinkRunnerOptions {
+  /** Most messages per `send`. */
   batchSize: number;
+  /** When a read returns less than a batch, wait this long once for more before sending. */
+  lingerMs: number;
   retryMinMs: number;
   retryMaxMs: number;
   /** Fallback poll of the feed, for messages committed by other instances. */
   pollMs: number;
 }
-
-export const defaultSinkRunnerOptions: SinkRunnerOptions = { batchSize: 500, retryMinMs: 100, retryMaxMs: 30_000, pollMs: 1000 };
 
 class Stopped extends Error {}
 
@@ -21,39 +23,84 @@ export function sinkMatches(filter: SinkFilter, message: Message): boolean {
   return (!filter.type || filter.type.includes(message.type)) && (!filter.from || filter.from.includes(message.from));
 }
 
-export interface SinkRunnerMetrics {
-  delivered: Counter<'sink'>;
-  retried: Counter<'sink'>;
-  deadLettered: Counter<'sink'>;
+export interface Replay {
+  id: number;
+  since?: string;
+  until?: string;
+  state: 'running' | 'done' | 'failed' | 'cancelled';
+  sent: number;
+  error?: string;
 }
 
-export function createSinkRunnerMetrics(registry: MetricsRegistry): SinkRunnerMetrics {
-  return {
-    delivered: new Counter({ name: 'nitrogen_sink_delivered_total', help: 'Messages a sink accepted', labelNames: ['sink'], registers: [registry] }),
-    retried: new Counter({ name: 'nitrogen_sink_retries_total', help: 'Failed sink sends that will be retried', labelNames: ['sink'], registers: [registry] }),
-    deadLettered: new Counter({ name: 'nitrogen_sink_dead_lettered_total', help: 'Messages a sink refused for good', labelNames: ['sink'], registers: [registry] }),
-  };
+export interface SinkStatus {
+  name: string;
+  position: FeedPosition | null;
+  delivered: number;
+  deadLettered: number;
+  retrying: boolean;
+  lastError: string | null;
+  replays: Replay[];
+}
+
+/** Per-sink metrics on /metrics: delivered, retried, dead-lettered, and lag (count and oldest age). */
+export class SinkMetrics {
+  readonly delivered: Counter<'sink'>;
+  readonly retried: Counter<'sink'>;
+  readonly deadLettered: Counter<'sink'>;
+
+  constructor(registry: MetricsRegistry, runners: () => SinkRunner[]) {
+    this.delivered = new Counter({ name: 'nitrogen_sink_delivered_total', help: 'Messages a sink accepted', labelNames: ['sink'], registers: [registry] });
+    this.retried = new Counter({ name: 'nitrogen_sink_retries_total', help: 'Failed sink sends that will be retried', labelNames: ['sink'], registers: [registry] });
+    this.deadLettered = new Counter({ name: 'nitrogen_sink_dead_lettered_total', help: 'Messages a sink refused for good', labelNames: ['sink'], registers: [registry] });
+    const lagSeconds = new Gauge({ name: 'nitrogen_sink_lag_seconds', help: 'Age of the oldest committed message the sink has not yet passed', labelNames: ['sink'], registers: [] });
+    new Gauge({
+      name: 'nitrogen_sink_lag_messages',
+      help: 'Committed messages the sink has not yet passed',
+      labelNames: ['sink'],
+      registers: [registry],
+      // Computed at scrape time from the store, so it is right even while the sink is stuck;
+      // it sets both lag gauges, so this one is registered first.
+      async collect() {
+        for (const runner of runners()) {
+          const lag = await runner.lag();
+          if (!lag) continue;
+          this.set({ sink: runner.sink.name }, lag.count);
+          lagSeconds.set({ sink: runner.sink.name }, lag.oldestTs ? Math.max(0, (Date.now() - Date.parse(lag.oldestTs)) / 1000) : 0);
+        }
+      },
+    });
+    registry.registerMetric(lagSeconds);
+  }
 }
 
 /**
  * Feeds one sink from the store's durable feed (DESIGN.md §4): reads after the sink's
- * checkpoint, sends what its filter selects, and moves the checkpoint only once the sink
- * accepted. A sink that is down delays delivery; it never loses a message, and after a
- * restart delivery resumes from the checkpoint (at-least-once).
+ * checkpoint, sends what its filter selects in batches, and moves the checkpoint only once the
+ * sink accepted. A sink that is down delays delivery, with retries backing off up to
+ * `retryMaxMs`; it never loses a message, and after a restart delivery resumes from the
+ * checkpoint (at-least-once). A message the sink refuses for good is dead-lettered with the
+ * reason. Memory is bounded by one batch.
  */
 export class SinkRunner {
   private running = false;
   private loop?: Promise<void>;
   private wake?: () => void;
   private position: FeedPosition | null = null;
+  private delivered = 0;
+  private deadLettered = 0;
+  private lastError: string | null = null;
+  private retrying = false;
+  private readonly replays: Replay[] = [];
+  private replayTasks = new Set<Promise<void>>();
 
   constructor(
     readonly sink: Sink,
     private readonly filter: SinkFilter,
     private readonly store: Store,
+    private readonly deadLetters: DeadLetters,
     private readonly logger: Logger,
-    private readonly metrics: SinkRunnerMetrics,
-    private readonly options: SinkRunnerOptions = defaultSinkRunnerOptions,
+    private readonly metrics: SinkMetrics,
+    private readonly options: SinkRunnerOptions,
   ) {}
 
   private get checkpointName(): string {
@@ -76,7 +123,18 @@ export class SinkRunner {
   async stop(): Promise<void> {
     this.running = false;
     this.wake?.();
-    await this.loop;
+    await Promise.all([this.loop, ...this.replayTasks]);
+  }
+
+  status(): SinkStatus {
+    return {
+      name: this.sink.name, position: this.position, delivered: this.delivered, deadLettered: this.deadLettered,
+      retrying: this.retrying, lastError: this.lastError, replays: this.replays.map((r) => ({ ...r })),
+    };
+  }
+
+  lag(): Promise<{ count: number; oldestTs: string | null }> | undefined {
+    return this.store.feedLag?.(this.position);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -92,10 +150,16 @@ export class SinkRunner {
 
   private async run(): Promise<void> {
     while (this.running) {
-      const batch = await this.store.readFeed(this.position, this.options.batchSize);
+      let batch = await this.store.readFeed(this.position, this.options.batchSize);
       if (batch.messages.length === 0) {
         await this.sleep(this.options.pollMs);
         continue;
+      }
+      if (batch.messages.length < this.options.batchSize && this.options.lingerMs > 0) {
+        // Linger once so a trickle of messages goes out in fewer, fuller sends.
+        await new Promise((resolve) => setTimeout(resolve, this.options.lingerMs));
+        const more = await this.store.readFeed(batch.position, this.options.batchSize - batch.messages.length);
+        batch = { messages: [...batch.messages, ...more.messages], position: more.position ?? batch.position };
       }
       const selected = batch.messages.filter((m) => sinkMatches(this.filter, m));
       if (selected.length > 0) await this.deliver(selected);
@@ -106,30 +170,80 @@ export class SinkRunner {
     }
   }
 
-  private async deliver(messages: Message[]): Promise<void> {
+  /** Sends until the sink accepted every message (dead-lettering those refused for good). */
+  private async deliver(messages: Message[], stopWhen: () => boolean = () => !this.running): Promise<void> {
     let pending = messages;
     let delay = this.options.retryMinMs;
     while (pending.length > 0) {
-      if (!this.running) throw new Stopped();
+      if (stopWhen()) throw new Stopped();
       try {
         await this.sink.send(pending);
-        this.metrics.delivered.inc({ sink: this.sink.name }, pending.length);
+        this.accepted(pending.length);
+        this.retrying = false;
         return;
       } catch (err) {
+        this.lastError = (err as Error).message;
         const index = isNitrogenError(err, 'NITROGEN_ERR_SINK_REJECTED') ? err.details?.index : undefined;
         if (typeof index === 'number' && index >= 0 && index < pending.length) {
-          // A message refused for good is set aside with the reason, not retried forever.
-          this.metrics.delivered.inc({ sink: this.sink.name }, index);
-          this.metrics.deadLettered.inc({ sink: this.sink.name });
-          this.logger.error({ sink: this.sink.name, messageId: pending[index]!.id, reason: (err as Error).message }, 'sink rejected a message; dead-lettered');
+          this.accepted(index);
+          this.deadLetter(pending[index]!, (err as Error).message);
           pending = pending.slice(index + 1);
           continue;
         }
+        this.retrying = true;
         this.metrics.retried.inc({ sink: this.sink.name });
-        this.logger.warn({ sink: this.sink.name, err: (err as Error).message, retryInMs: delay }, 'sink send failed; will retry');
+        this.logger.warn({ sink: this.sink.name, err: (err as Error).message, code: isNitrogenError(err) ? err.code : undefined, retryInMs: delay }, 'sink send failed; will retry');
         await this.sleep(delay);
         delay = Math.min(delay * 2, this.options.retryMaxMs);
       }
     }
+  }
+
+  private accepted(count: number): void {
+    this.delivered += count;
+    this.metrics.delivered.inc({ sink: this.sink.name }, count);
+  }
+
+  private deadLetter(message: Message, reason: string): void {
+    this.deadLetters.record(this.sink.name, message, reason);
+    this.deadLettered++;
+    this.metrics.deadLettered.inc({ sink: this.sink.name });
+    this.logger.error({ sink: this.sink.name, messageId: message.id, reason }, 'sink rejected a message; dead-lettered');
+  }
+
+  /** Starts a replay in the background; its progress shows in `status().replays`. */
+  startReplay(range: { since?: string; until?: string }): Replay {
+    const replay: Replay = { id: this.replays.length + 1, ...range, state: 'running', sent: 0 };
+    this.replays.push(replay);
+    const task = this.replay(range, () => !this.running, (sent) => (replay.sent = sent)).then(
+      () => {
+        replay.state = 'done';
+      },
+      (err: unknown) => {
+        replay.state = err instanceof Stopped ? 'cancelled' : 'failed';
+        if (!(err instanceof Stopped)) replay.error = (err as Error).message;
+      },
+    );
+    this.replayTasks.add(task);
+    void task.finally(() => this.replayTasks.delete(task));
+    return { ...replay };
+  }
+
+  /**
+   * Sends the stored messages of a time range again (for a new downstream consumer), through
+   * this sink's filter, beside live delivery. Resolves with the number of messages sent.
+   */
+  async replay(range: { since?: string; until?: string }, isCancelled: () => boolean = () => !this.running, progress?: (sent: number) => void): Promise<number> {
+    let cursor: string | undefined;
+    let sent = 0;
+    do {
+      const page = await this.store.query({ ...range, order: 'asc', limit: this.options.batchSize, cursor });
+      const selected = page.items.filter((m) => sinkMatches(this.filter, m));
+      if (selected.length > 0) await this.deliver(selected, isCancelled);
+      sent += selected.length;
+      progress?.(sent);
+      cursor = page.next ?? undefined;
+    } while (cursor);
+    return sent;
   }
 }

@@ -10,6 +10,9 @@ import type { Ingestor } from './ingest.js';
 import type { MessageBus } from './bus.js';
 import type { Endpoints } from './endpoints.js';
 import type { Presence } from './presence.js';
+import type { SinkRunner } from './sink-runner.js';
+import type { DeadLetters } from './dead-letters.js';
+import type { PrincipalEvents } from './principal-events.js';
 
 /**
  * Dependency-injection tokens. Ports and core services are resolved by these tokens, never by
@@ -27,6 +30,9 @@ export const Tokens = {
   Bus: Symbol('nitrogen.Bus') as InjectionToken<MessageBus>,
   Endpoints: Symbol('nitrogen.Endpoints') as InjectionToken<Endpoints>,
   Presence: Symbol('nitrogen.Presence') as InjectionToken<Presence>,
+  SinkRunners: Symbol('nitrogen.SinkRunners') as InjectionToken<SinkRunner[]>,
+  DeadLetters: Symbol('nitrogen.DeadLetters') as InjectionToken<DeadLetters>,
+  PrincipalEvents: Symbol('nitrogen.PrincipalEvents') as InjectionToken<PrincipalEvents>,
 } as const;
 
 export function tokenName(token: InjectionToken<unknown>): string {

@@ -28,6 +28,7 @@ describe('configuration', () => {
     assert.throws(() => parseConfig({ sinks: [{ use: 'amqp', filter: { type: 'telemetry' } }] }), configError('sinks.0.filter.type'));
     assert.throws(() => parseConfig({ retention: { ttl: 'forever' } }), configError('retention.ttl'));
     assert.throws(() => parseConfig({ colour: 'red' }), configError('colour'));
+    assert.throws(() => parseConfig({ limits: { defaultQueryLimit: 5000 } }), configError('limits.defaultQueryLimit'));
   });
 
   it('reads nitrogen.config.json or NITROGEN_CONFIG, with environment overrides', () => {

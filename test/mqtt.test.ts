@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
+import net from 'node:net';
+import { connectPacket, publishTemplate } from '../bench/lib/mqtt-wire.js';
 import { collect, nextMessage, startServer, type TestServer } from './helpers/server.js';
 
 function closed(client: MqttClient, ms = 3000): Promise<void> {
@@ -205,6 +207,50 @@ describe('MQTT transport', function () {
     await t.api('DELETE', `/permissions/${grant}`);
     await car.publishAsync('devices/car-2/messages/ping', '2', { qos: 1 });
     assert.deepEqual(await collect(app, 300), []);
+  });
+
+  it('closes the connections of a principal disabled or given a new secret', async () => {
+    const [p] = await t.register([{ type: 'device', id: 'revoked-car' }]);
+    const first = await connect('revoked-car', p!.secret);
+    const gone = closed(first);
+    await t.api('POST', '/principals/revoked-car/secret');
+    await gone;
+    await assert.rejects(t.mqtt('revoked-car', p!.secret), (err: any) => err.code === 4);
+    const [q] = await t.register([{ type: 'device', id: 'disabled-later' }]);
+    const second = await connect('disabled-later', q!.secret);
+    const alsoGone = closed(second);
+    await t.api('PATCH', '/principals/disabled-later', { body: { enabled: false } });
+    await alsoGone;
+  });
+
+  it('stores a QoS 2 message once, even when the client resends it as a duplicate', async () => {
+    const socket = net.connect(Number(new URL(t.mqttUrl).port), '127.0.0.1');
+    const replies: number[] = [];
+    socket.on('data', (chunk: Buffer) => {
+      for (let i = 0; i + 1 < chunk.length; i += 2 + chunk[i + 1]!) replies.push(chunk[i]!);
+    });
+    const waitFor = async (count: number) => {
+      const end = Date.now() + 3000;
+      while (replies.length < count) {
+        if (Date.now() > end) throw new Error(`got ${replies.map((r) => r.toString(16))}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    socket.write(connectPacket('qos2-car', 'car-2', secrets['car-2']!));
+    await waitFor(1);
+    const { packet, packetIdOffset } = publishTemplate('devices/car-2/messages/qos2', Buffer.from('{"n":1}'));
+    packet.writeUInt16BE(7, packetIdOffset);
+    packet[0] = 0x34; // PUBLISH, QoS 2
+    socket.write(packet);
+    await waitFor(2);
+    packet[0] = 0x3c; // the same, with DUP set: the PUBREC was "lost"
+    socket.write(packet);
+    await waitFor(3);
+    socket.write(Buffer.from([0x62, 0x02, 0x00, 0x07])); // PUBREL
+    await waitFor(4);
+    socket.destroy();
+    assert.deepEqual(replies.map((r) => r.toString(16)), ['20', '50', '50', '70'], 'CONNACK, PUBREC, PUBREC, PUBCOMP');
+    assert.equal((await stored('from=car-2&type=qos2')).length, 1);
   });
 
   it('retains a retained publish as its envelope, and stores it like any other', async () => {

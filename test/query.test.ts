@@ -101,9 +101,9 @@ describe('querying, permissions and the SSE stream', function () {
     assert.deepEqual(idsOf(await t.api('GET', '/messages?from=car-c', { token: tokens['fleet-app'] })), []);
     assert.deepEqual(idsOf(await t.api('GET', '/messages', { token: tokens['other-app'] })), []);
     const one = (await t.api('GET', '/messages?from=car-c&limit=1')).body.messages[0];
-    const forbidden = await t.api('GET', `/messages/${one.id}`, { token: tokens['fleet-app'] });
-    assert.equal(forbidden.status, 403);
-    assert.equal(forbidden.body.error.code, 'NITROGEN_ERR_FORBIDDEN');
+    const hidden = await t.api('GET', `/messages/${one.id}`, { token: tokens['fleet-app'] });
+    assert.equal(hidden.status, 404, 'a message the caller may not view answers as absent');
+    assert.equal(hidden.body.error.code, 'NITROGEN_ERR_NOT_FOUND');
   });
 
   it('applies permission changes at once, including denials under a wildcard grant', async () => {

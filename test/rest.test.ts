@@ -119,6 +119,37 @@ describe('REST API', function () {
       }
     });
 
+    it('revokes tokens when a principal is re-created or its secret rotated, and never impersonates admin', async () => {
+      const [d] = await t.register([{ type: 'device', id: 'phoenix' }]);
+      const oldToken = await t.token(d!.id, d!.secret);
+      assert.equal((await t.api('DELETE', '/principals/phoenix')).status, 204);
+      const [reborn] = await t.register([{ type: 'device', id: 'phoenix' }]);
+      const stale = await t.api('GET', '/messages', { token: oldToken });
+      assert.equal(stale.status, 401);
+      assert.equal(stale.body.error.code, 'NITROGEN_ERR_TOKEN_INVALID');
+      const fresh = await t.token(reborn!.id, reborn!.secret);
+      assert.equal((await t.api('POST', '/principals/phoenix/secret')).status, 200);
+      assert.equal((await t.api('GET', '/messages', { token: fresh })).status, 401, 'rotation revokes tokens');
+
+      const [app] = await t.register([{ type: 'app', id: 'shape-shifter' }]);
+      await t.grant({ issuedTo: 'shape-shifter', principalFor: null, action: 'impersonate', authorized: true });
+      const appToken = await t.token(app!.id, app!.secret);
+      assert.equal((await t.api('POST', '/principals/car-1/impersonate', { token: appToken })).status, 200);
+      const escalate = await t.api('POST', '/principals/admin/impersonate', { token: appToken });
+      assert.equal(escalate.status, 403);
+    });
+
+    it('lets a user change their password, and only theirs', async () => {
+      await t.api('POST', '/principals', { body: { type: 'user', id: 'bob', password: 'first password 123' } });
+      const bob = await t.token('bob', 'first password 123');
+      assert.equal((await t.api('PUT', '/principals/bob/password', { token: bob, body: { password: 'short' } })).status, 400);
+      assert.equal((await t.api('PUT', '/principals/bob/password', { token: bob, body: { password: 'second password 456' } })).status, 204);
+      assert.equal((await t.api('POST', '/principals/auth', { token: null, body: { id: 'bob', secret: 'first password 123' } })).status, 401);
+      const again = await t.token('bob', 'second password 456');
+      assert.equal((await t.api('PUT', '/principals/alice/password', { token: again, body: { password: 'not yours at all' } })).status, 403);
+      assert.equal((await t.api('PUT', '/principals/car-1/password', { body: { password: 'devices have none' } })).status, 400);
+    });
+
     it('rotates a device secret, and deletes principals', async () => {
       const [d] = await t.register([{ type: 'device', id: 'rotate-me' }]);
       const res = await t.api('POST', '/principals/rotate-me/secret');
@@ -181,6 +212,9 @@ describe('REST API', function () {
         [{ body: { type: 42 } }, 400, 'NITROGEN_ERR_VALIDATION'],
         [{ body: { body: {} } }, 400, 'NITROGEN_ERR_VALIDATION'],
         [{ body: { type: 'telemetry', ts: 'yesterday' } }, 400, 'NITROGEN_ERR_VALIDATION'],
+        [{ body: { type: 'telemetry', ts: 'June 1, 2026' } }, 400, 'NITROGEN_ERR_VALIDATION'],
+        [{ body: { type: 'telemetry', ts: '2026-06-01T10:00:00' } }, 400, 'NITROGEN_ERR_VALIDATION'],
+        [{ body: { type: 'telemetry', tags: ['a,b'] } }, 400, 'NITROGEN_ERR_VALIDATION'],
         [{ body: { type: 'telemetry', tags: [1] } }, 400, 'NITROGEN_ERR_VALIDATION'],
         [{ body: { type: 'telemetry', speed: 3 } }, 400, 'NITROGEN_ERR_VALIDATION'],
         [{ body: 'just a string' }, 400, 'NITROGEN_ERR_VALIDATION'],

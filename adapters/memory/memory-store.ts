@@ -9,28 +9,33 @@ import { compareMessages, matchesQuery } from '../../core/query.js';
  * so `append` is "durable" only for the life of the process.
  */
 export class MemoryStore implements Store {
-  private readonly byId = new Map<string, Message>();
+  /** By (from, id), the idempotency key. */
+  private readonly byKey = new Map<string, Message>();
   /** Commit order; the feed position is an index into it. Purged messages leave a hole. */
   private readonly log: (Message | undefined)[] = [];
   private readonly checkpoints = new Map<string, FeedPosition>();
+  private readonly committedAt = new WeakMap<Message, string>();
 
   async append(batch: Message[]): Promise<void> {
+    const now = new Date().toISOString();
     for (const message of batch) {
-      if (this.byId.has(message.id)) continue;
-      this.byId.set(message.id, message);
+      const key = `${message.from}\u0000${message.id}`;
+      if (this.byKey.has(key)) continue;
+      this.byKey.set(key, message);
       this.log.push(message);
+      this.committedAt.set(message, now);
     }
   }
 
   async get(id: string): Promise<Message | null> {
-    return this.byId.get(id) ?? null;
+    return this.log.find((m) => m?.id === id) ?? null;
   }
 
   async query(query: MessageQuery): Promise<Page<Message>> {
     const desc = query.order === 'desc';
     const after = query.cursor ? (decodeCursor(query.cursor, ['string', 'string']) as [string, string]) : undefined;
     const matching: Message[] = [];
-    for (const message of this.byId.values()) {
+    for (const message of this.byKey.values()) {
       if (!matchesQuery(message, query)) continue;
       if (after) {
         const c = compareMessages(message, { ts: after[0], id: after[1] } as Message);
@@ -44,14 +49,16 @@ export class MemoryStore implements Store {
     return { items, next: matching.length > query.limit && last ? encodeCursor([last.ts, last.id]) : null };
   }
 
-  async purgeExpired(now: Date, olderThan?: Date): Promise<number> {
+  async purgeExpired(now: Date, olderThan?: Date, keepAfter: (FeedPosition | null)[] = []): Promise<number> {
     const nowIso = now.toISOString();
     const oldIso = olderThan?.toISOString();
+    const end = Math.min(this.log.length, ...keepAfter.map((p) => (p === null ? 0 : Number(p))));
     let purged = 0;
-    for (const [i, message] of this.log.entries()) {
+    for (let i = 0; i < end; i++) {
+      const message = this.log[i];
       if (!message) continue;
       if ((message.expires !== undefined && message.expires < nowIso) || (oldIso !== undefined && message.ts < oldIso)) {
-        this.byId.delete(message.id);
+        this.byKey.delete(`${message.from}\u0000${message.id}`);
         this.log[i] = undefined;
         purged++;
       }
@@ -67,6 +74,18 @@ export class MemoryStore implements Store {
       if (message) messages.push(message);
     }
     return { messages, position: index === 0 ? after : String(index) };
+  }
+
+  async feedLag(after: FeedPosition | null): Promise<{ count: number; oldestTs: string | null }> {
+    let count = 0;
+    let oldestTs: string | null = null;
+    for (let i = after === null ? 0 : Number(after); i < this.log.length; i++) {
+      const message = this.log[i];
+      if (!message) continue;
+      count++;
+      oldestTs ??= this.committedAt.get(message) ?? null;
+    }
+    return { count, oldestTs };
   }
 
   async getCheckpoint(consumer: string): Promise<FeedPosition | null> {

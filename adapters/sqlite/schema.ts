@@ -16,14 +16,17 @@ export function configureDurable(db: Database): void {
 export const MESSAGE_SCHEMA = `
 CREATE TABLE IF NOT EXISTS messages (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
+  id TEXT NOT NULL,
   ts INTEGER NOT NULL,
   sender TEXT NOT NULL,
   recipient TEXT,
   type TEXT NOT NULL,
   expires INTEGER,
+  committed INTEGER NOT NULL,
   envelope TEXT NOT NULL
 );
+-- Idempotency key (DESIGN.md §5.1): the id, scoped by sender; also serves lookups by id.
+CREATE UNIQUE INDEX IF NOT EXISTS messages_id ON messages (id, sender);
 CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts, id);
 CREATE INDEX IF NOT EXISTS messages_sender_ts ON messages (sender, ts, id);
 CREATE INDEX IF NOT EXISTS messages_recipient_ts ON messages (recipient, ts, id) WHERE recipient IS NOT NULL;

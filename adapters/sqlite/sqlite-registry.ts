@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { decodeCursor, encodeCursor } from '../../core/cursor.js';
 import { NitrogenError } from '../../core/errors.js';
 import type { Page } from '../../core/ports/lifecycle.js';
@@ -8,7 +8,7 @@ import type { PermissionFilter, PrincipalFilter, PrincipalPatch, Registry } from
 import { REGISTRY_SCHEMA, configureDurable } from './schema.js';
 
 export interface SqliteRegistryOptions {
-  /** Database file; relative paths are under the data directory. */
+  /** Database file: an absolute path, or one relative to the data directory. */
   file: string;
 }
 
@@ -61,7 +61,7 @@ export class SqliteRegistry implements Registry {
   private readonly file: string;
 
   constructor(dataDir: string, options: SqliteRegistryOptions) {
-    this.file = join(dataDir, options.file);
+    this.file = resolve(dataDir, options.file);
   }
 
   async start(): Promise<void> {

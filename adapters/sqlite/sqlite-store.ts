@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { decodeCursor, encodeCursor } from '../../core/cursor.js';
 import { NitrogenError } from '../../core/errors.js';
@@ -10,7 +10,7 @@ import { MESSAGE_SCHEMA, configureDurable, type MessageRow } from './schema.js';
 import type { WriterReply, WriterRequest } from './writer-protocol.js';
 
 export interface SqliteStoreOptions {
-  /** Database file; relative paths are under the data directory. */
+  /** Database file: an absolute path, or one relative to the data directory. */
   file: string;
 }
 
@@ -35,7 +35,7 @@ export class SqliteStore implements Store {
   private readonly queryStatements = new Map<string, Database.Statement<(string | number)[], { envelope: string }>>();
 
   constructor(dataDir: string, options: SqliteStoreOptions) {
-    this.file = join(dataDir, options.file);
+    this.file = resolve(dataDir, options.file);
   }
 
   async start(): Promise<void> {
@@ -68,9 +68,10 @@ export class SqliteStore implements Store {
 
   private prepare(db: Database.Database) {
     return {
-      get: db.prepare<[string], { envelope: string }>('SELECT envelope FROM messages WHERE id = ?'),
+      get: db.prepare<[string], { envelope: string }>('SELECT envelope FROM messages WHERE id = ? ORDER BY seq LIMIT 1'),
       feed: db.prepare<[number, number], { seq: number; envelope: string }>('SELECT seq, envelope FROM messages WHERE seq > ? ORDER BY seq LIMIT ?'),
       checkpoint: db.prepare<[string], { position: number }>('SELECT position FROM checkpoints WHERE consumer = ?'),
+      lag: db.prepare<[number], { count: number; oldest: number | null }>('SELECT count(*) AS count, min(committed) AS oldest FROM messages WHERE seq > ?'),
     };
   }
 
@@ -163,14 +164,20 @@ export class SqliteStore implements Store {
     return statement;
   }
 
-  async purgeExpired(now: Date, olderThan?: Date): Promise<number> {
-    return (await this.request({ op: 'purge', now: now.getTime(), olderThan: olderThan?.getTime() ?? null })) ?? 0;
+  async purgeExpired(now: Date, olderThan?: Date, keepAfter: (FeedPosition | null)[] = []): Promise<number> {
+    const upTo = Math.min(Number.MAX_SAFE_INTEGER, ...keepAfter.map((p) => (p === null ? 0 : Number(p))));
+    return (await this.request({ op: 'purge', now: now.getTime(), olderThan: olderThan?.getTime() ?? null, upTo })) ?? 0;
   }
 
   async readFeed(after: FeedPosition | null, limit: number): Promise<FeedBatch> {
     const rows = this.statements.feed.all(after === null ? 0 : Number(after), limit);
     const last = rows[rows.length - 1];
     return { messages: rows.map((row) => JSON.parse(row.envelope) as Message), position: last ? String(last.seq) : after };
+  }
+
+  async feedLag(after: FeedPosition | null): Promise<{ count: number; oldestTs: string | null }> {
+    const row = this.statements.lag.get(after === null ? 0 : Number(after))!;
+    return { count: row.count, oldestTs: row.oldest === null ? null : new Date(row.oldest).toISOString() };
   }
 
   async getCheckpoint(consumer: string): Promise<FeedPosition | null> {

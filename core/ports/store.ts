@@ -35,13 +35,16 @@ export interface FeedBatch {
  *
  * Guarantees every adapter keeps (checked by test/conformance/store.ts):
  * - `append(batch)` resolves only once every message of the batch is durable (for an
- *   embedded store: committed and fsynced). It is idempotent by message id: a message whose
- *   id is already stored is skipped, not duplicated and not an error.
+ *   embedded store: committed and fsynced). It is idempotent by sender and id: a message whose
+ *   (`from`, `id`) is already stored is skipped, not duplicated and not an error. Scoping the
+ *   key by sender keeps one principal's client-chosen ids from ever shadowing another's.
  * - Read-your-writes: once `append` resolved, `get`, `query` and `readFeed` see the messages.
  * - `query` orders by (`ts`, `id`) ascending or descending; following `next` visits every
  *   matching message once, also while other messages are being appended.
- * - `purgeExpired(now, olderThan?)` deletes messages whose `expires` is before `now`, and
- *   when `olderThan` is given those whose `ts` is before it; it returns how many it deleted.
+ * - `purgeExpired(now, olderThan?, keepAfter?)` deletes messages whose `expires` is before
+ *   `now`, and when `olderThan` is given those whose `ts` is before it; it returns how many it
+ *   deleted. Messages after any position in `keepAfter` are kept, expired or not: a feed
+ *   consumer (a sink that is down) has yet to read them. A null position keeps everything.
  * - `readFeed` returns messages in commit order after a position: the durable feed sinks read
  *   from. Checkpoints are stored durably per consumer name.
  * - Driver failures surface as NITROGEN_ERR_STORE with the driver error as `cause`.
@@ -50,10 +53,13 @@ export interface Store extends Lifecycle {
   /** Appends the group commit may run at once: 1 (default) for a single writer, more for networked stores. */
   readonly appendConcurrency?: number;
   append(batch: Message[]): Promise<void>;
+  /** The message with this id; when senders chose the same id, the first one stored. */
   get(id: string): Promise<Message | null>;
   query(query: MessageQuery): Promise<Page<Message>>;
-  purgeExpired(now: Date, olderThan?: Date): Promise<number>;
+  purgeExpired(now: Date, olderThan?: Date, keepAfter?: (FeedPosition | null)[]): Promise<number>;
   readFeed(after: FeedPosition | null, limit: number): Promise<FeedBatch>;
+  /** How far a consumer at `after` is behind: messages after it, and the commit time of the oldest. Optional: used for metrics. */
+  feedLag?(after: FeedPosition | null): Promise<{ count: number; oldestTs: string | null }>;
   getCheckpoint(consumer: string): Promise<FeedPosition | null>;
   setCheckpoint(consumer: string, position: FeedPosition): Promise<void>;
 }

@@ -7,11 +7,12 @@ export const mqttPlugin = definePlugin({
   name: 'mqtt',
   kind: 'transport',
   description: 'MQTT 3.1.1 on aedes: device ingest, live subscriptions, commands',
-  needs: [Tokens.Identity, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence],
+  needs: [Tokens.Identity, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.PrincipalEvents],
   options: z.strictObject({
     port: z.number().int().min(0).max(65535).default(1883),
     host: z.string().min(1).optional(),
     publicUrl: z.string().url().optional(),
+    maxConnections: z.number().int().positive().default(100_000),
   }),
   create: ({ container, config, logger, metrics }, options) =>
     new MqttTransport(options, {
@@ -20,6 +21,7 @@ export const mqttPlugin = definePlugin({
       bus: container.resolve(Tokens.Bus),
       endpoints: container.resolve(Tokens.Endpoints),
       presence: container.resolve(Tokens.Presence),
+      principalEvents: container.resolve(Tokens.PrincipalEvents),
       logger,
       metrics,
       host: config.host,

@@ -1,4 +1,5 @@
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { decodeJwt } from 'jose';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { Gauge, type Registry as MetricsRegistry } from 'prom-client';
 import type { MessageBus, Origin } from '../../core/bus.js';
@@ -7,16 +8,19 @@ import { NitrogenError, isNitrogenError } from '../../core/errors.js';
 import type { Ingestor } from '../../core/ingest.js';
 import type { Logger } from '../../core/logger.js';
 import { encodeMessage, parseJson, type Message } from '../../core/message.js';
+import type { PrincipalEvents } from '../../core/principal-events.js';
 import type { Identity } from '../../core/ports/identity.js';
 import type { Principal } from '../../core/ports/principal.js';
 import type { Presence } from '../../core/presence.js';
-import { commandsTopic, messagesTopic, parsePublishTopic, parseSubscription, topicOwner } from './topics.js';
+import { commandsTopic, messagesTopic, parsePublishTopic, parseSubscription, topicOwner, type PublishTopic } from './topics.js';
 
 export interface MqttOptions {
   port: number;
   host?: string;
   /** URL advertised by /headwaiter; defaults to mqtt://host:port. */
   publicUrl?: string;
+  /** Connections beyond this are refused (CONNACK 3, server unavailable): memory stays bounded. */
+  maxConnections: number;
 }
 
 export interface MqttDeps {
@@ -25,9 +29,15 @@ export interface MqttDeps {
   bus: MessageBus;
   endpoints: Endpoints;
   presence: Presence;
+  principalEvents: PrincipalEvents;
   logger: Logger;
   metrics: MetricsRegistry;
   host: string;
+}
+
+/** The part of aedes's persistence that knows the QoS 2 packets awaiting PUBREL. */
+interface IncomingPackets {
+  incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown>;
 }
 
 /** What an MQTT commit tells the fan-out: the topic aedes forwards itself, and the retain flag. */
@@ -38,6 +48,7 @@ interface MqttOriginTag {
 
 const JWT_SHAPE = /^eyJ[\w-]*\.[\w-]+\.[\w-]+$/;
 // MQTT 3.1.1 §3.2.2.3 CONNACK return codes.
+const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
 
@@ -54,8 +65,21 @@ export class MqttTransport {
   private broker?: Aedes;
   private server?: Server;
   private readonly principals = new WeakMap<Client, Principal>();
+  private readonly lastTopic = new WeakMap<Client, { topic: string; parsed: PublishTopic | null }>();
+  /** Open connections per principal, to end them when the principal is revoked. */
+  private readonly sessions = new Map<string, Set<Client>>();
+  /** Connections authenticated by an access token end when the token expires. */
+  private readonly tokenExpiry = new Map<Client, number>();
+  private expiryTimer?: NodeJS.Timeout;
+  private readonly onRevoked = (id: string, reason: string) => {
+    for (const client of this.sessions.get(id) ?? []) {
+      this.deps.logger.info({ principal: id, reason }, 'closing MQTT connection of a revoked principal');
+      client.close();
+    }
+  };
   private unsubscribe?: () => void;
   private readonly connections: Gauge;
+  private connected = 0;
 
   constructor(private readonly options: MqttOptions, private readonly deps: MqttDeps) {
     this.connections = new Gauge({ name: 'nitrogen_mqtt_connections', help: 'Connected MQTT clients', registers: [deps.metrics] });
@@ -63,14 +87,39 @@ export class MqttTransport {
 
   async start(): Promise<void> {
     const broker = await Aedes.createBroker({
+      preConnect: (_client, _packet, done) => {
+        done(this.connected >= this.options.maxConnections ? refusal(SERVER_UNAVAILABLE, 'too many connections') : null, this.connected < this.options.maxConnections);
+      },
       authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
       authorizeSubscribe: (client, sub, done) => done(null, this.authorizeSubscribe(client, sub)),
       authorizeForward: (client, packet) => this.authorizeForward(client, packet),
     });
     this.broker = broker;
-    broker.on('client', () => this.connections.inc());
-    broker.on('clientDisconnect', () => this.connections.dec());
+    broker.on('client', (client) => {
+      this.connected++;
+      this.connections.inc();
+      const principal = this.principals.get(client);
+      if (!principal) return;
+      let set = this.sessions.get(principal.id);
+      if (!set) this.sessions.set(principal.id, (set = new Set()));
+      set.add(client);
+    });
+    broker.on('clientDisconnect', (client) => {
+      this.connected--;
+      this.connections.dec();
+      this.tokenExpiry.delete(client);
+      const principal = this.principals.get(client);
+      const set = principal && this.sessions.get(principal.id);
+      set?.delete(client);
+      if (set?.size === 0) this.sessions.delete(principal!.id);
+    });
+    this.deps.principalEvents.on('revoked', this.onRevoked);
+    this.expiryTimer = setInterval(() => {
+      const now = Date.now();
+      for (const [client, expires] of this.tokenExpiry) if (expires <= now) client.close();
+    }, 5000);
+    this.expiryTimer.unref();
     broker.on('clientError', (client, err) => this.deps.logger.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
     this.unsubscribe = this.deps.bus.subscribe((messages, origin) => this.forward(messages, origin));
 
@@ -91,6 +140,8 @@ export class MqttTransport {
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
+    this.deps.principalEvents.off('revoked', this.onRevoked);
+    clearInterval(this.expiryTimer);
     // Stop accepting first; commits already running finish in the core's group commit.
     const server = this.server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -104,7 +155,8 @@ export class MqttTransport {
       return;
     }
     const secret = password.toString('utf8');
-    const check = JWT_SHAPE.test(secret) ? this.deps.identity.authenticateToken(secret) : this.deps.identity.authenticateSecret(username, secret);
+    const isToken = JWT_SHAPE.test(secret);
+    const check = isToken ? this.deps.identity.authenticateToken(secret) : this.deps.identity.authenticateSecret(username, secret);
     check.then(
       (principal) => {
         if (principal.id !== username) {
@@ -112,6 +164,7 @@ export class MqttTransport {
           return;
         }
         this.principals.set(client, principal);
+        if (isToken) this.tokenExpiry.set(client, (decodeJwt(secret).exp ?? Infinity) * 1000);
         this.deps.presence.seenNow(principal.id);
         done(null, true);
       },
@@ -134,12 +187,12 @@ export class MqttTransport {
       return;
     }
     const fail = (err: unknown): void => {
-      const code = isNitrogenError(err) ? err.code : 'NITROGEN_ERR_INTERNAL';
+      const code = this.deps.ingestor.rejected('mqtt', err);
       this.deps.logger.info({ clientId: client.id, principal: principal.id, topic: packet.topic, code, reason: (err as Error).message }, 'mqtt publish refused; closing connection');
       done(err as Error);
     };
     try {
-      const topic = parsePublishTopic(packet.topic);
+      const topic = this.parseTopic(client, packet.topic);
       if (!topic) throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', `cannot publish to '${packet.topic}'`);
       const own = topic.principal === principal.id;
       if (topic.kind !== 'command' && !own) {
@@ -150,17 +203,33 @@ export class MqttTransport {
         done(null);
         return;
       }
+      if (packet.qos === 2 && packet.dup) {
+        // A QoS 2 resend of a packet already stored: aedes answers it with PUBREC alone.
+        (this.broker as unknown as { persistence: IncomingPackets }).persistence.incomingGetPacket(client, packet).then(() => done(null), () => this.ingestPublish(principal, topic, packet, done, fail));
+        return;
+      }
+      this.ingestPublish(principal, topic, packet, done, fail);
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  private ingestPublish(principal: Principal, topic: PublishTopic, packet: PublishPacket, done: (err?: Error | null) => void, fail: (err: unknown) => void): void {
+    try {
       const payload = parseJson(packet.payload.toString('utf8'));
       const inputs = topic.kind === 'envelopes' ? (Array.isArray(payload) ? payload : [payload]) : [{ body: payload }];
+      // Commands are not retained: a retained command would run again on every reconnect.
+      if (topic.kind === 'command') packet.retain = false;
+      const tag: MqttOriginTag = { retain: packet.retain };
       const options = {
         transport: 'mqtt',
         type: topic.kind === 'envelopes' ? undefined : topic.type,
         to: topic.kind === 'command' ? topic.principal : undefined,
+        originTag: tag,
       };
       const messages = this.deps.ingestor.prepare(principal, inputs, options);
       // One envelope: rewrite the packet so aedes forwards (and retains) the envelope itself.
       // Several: park the packet on a topic no one can subscribe to; the bus delivers each.
-      const tag: MqttOriginTag = { retain: packet.retain };
       if (messages.length === 1) {
         const m = messages[0]!;
         packet.topic = topic.kind === 'command' ? commandsTopic(m.to!, m.type) : messagesTopic(m.from, m.type);
@@ -170,10 +239,19 @@ export class MqttTransport {
         packet.topic = '$nitrogen/ingested';
         packet.retain = false;
       }
-      this.deps.ingestor.commit(messages, { ...options, originTag: tag }).then(() => done(null), fail);
+      this.deps.ingestor.commit(messages, options).then(() => done(null), fail);
     } catch (err) {
       fail(err);
     }
+  }
+
+  /** A device publishes to the same topic again and again: parse it once per client. */
+  private parseTopic(client: Client, topic: string): PublishTopic | null {
+    const cached = this.lastTopic.get(client);
+    if (cached?.topic === topic) return cached.parsed;
+    const parsed = parsePublishTopic(topic);
+    this.lastTopic.set(client, { topic, parsed });
+    return parsed;
   }
 
   private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {

@@ -12,6 +12,9 @@ import type { Action, Principal } from '../../core/ports/principal.js';
 import type { Registry } from '../../core/ports/registry.js';
 import type { Store } from '../../core/ports/store.js';
 import type { Presence } from '../../core/presence.js';
+import type { SinkRunner } from '../../core/sink-runner.js';
+import type { DeadLetters } from '../../core/dead-letters.js';
+import type { PrincipalEvents } from '../../core/principal-events.js';
 
 /** What the REST routes need: ports and core services only, never adapters. */
 export interface RestDeps {
@@ -22,6 +25,9 @@ export interface RestDeps {
   bus: MessageBus;
   endpoints: Endpoints;
   presence: Presence;
+  sinkRunners: SinkRunner[];
+  deadLetters: DeadLetters;
+  principalEvents: PrincipalEvents;
   config: NitrogenConfig;
   metrics: MetricsRegistry;
   logger: Logger;
@@ -39,6 +45,8 @@ export interface RestOptions {
 
 export interface RestState {
   principal: Principal;
+  /** When the caller's access token expires (ms since the epoch). */
+  tokenExpires: number;
 }
 
 export type RestContext = ParameterizedContext<RestState> & { params: Record<string, string> };

@@ -7,7 +7,7 @@ export const restPlugin = definePlugin({
   name: 'rest',
   kind: 'transport',
   description: 'REST API (koa): registration, auth, ingest, query, SSE stream, permissions, health, metrics',
-  needs: [Tokens.Identity, Tokens.Registry, Tokens.Store, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence],
+  needs: [Tokens.Identity, Tokens.Registry, Tokens.Store, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.SinkRunners, Tokens.DeadLetters, Tokens.PrincipalEvents],
   options: z.strictObject({
     port: z.number().int().min(0).max(65535).default(3000),
     host: z.string().min(1).optional(),
@@ -24,6 +24,9 @@ export const restPlugin = definePlugin({
       bus: container.resolve(Tokens.Bus),
       endpoints: container.resolve(Tokens.Endpoints),
       presence: container.resolve(Tokens.Presence),
+      sinkRunners: container.resolve(Tokens.SinkRunners),
+      deadLetters: container.resolve(Tokens.DeadLetters),
+      principalEvents: container.resolve(Tokens.PrincipalEvents),
       config,
       metrics,
       logger,

@@ -1,6 +1,7 @@
 import { NitrogenError } from '../../core/errors.js';
 import { PRINCIPAL_ID_PATTERN, TYPE_PATTERN } from '../../core/message.js';
 import type { MessageQuery } from '../../core/ports/store.js';
+import { parseIsoTime } from '../../core/time.js';
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -31,8 +32,8 @@ export function singleParam(query: Query, name: string): string | undefined {
 function timeParam(query: Query, name: string): string | undefined {
   const raw = singleParam(query, name);
   if (raw === undefined) return undefined;
-  const ms = Date.parse(raw);
-  if (Number.isNaN(ms)) throw invalid(name, 'must be an ISO-8601 time');
+  const ms = parseIsoTime(raw);
+  if (Number.isNaN(ms)) throw invalid(name, 'must be an ISO-8601 time with Z or an offset');
   return new Date(ms).toISOString();
 }
 

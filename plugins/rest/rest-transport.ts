@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import { decodeJwt } from 'jose';
 import Koa from 'koa';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,6 +8,7 @@ import type { RestDeps, RestOptions, RestState } from './context.js';
 import { messageRoutes } from './routes/messages.js';
 import { permissionRoutes } from './routes/permissions.js';
 import { principalRoutes } from './routes/principals.js';
+import { sinkRoutes } from './routes/sinks.js';
 import { headwaiterRoute, systemRoutes } from './routes/system.js';
 
 export const API_BASE = '/api/v1';
@@ -31,6 +33,7 @@ export class RestTransport {
     principalRoutes(api, deps, options);
     messageRoutes(api, deps, options, this.streams);
     permissionRoutes(api, deps, options);
+    sinkRoutes(api, deps, options);
     headwaiterRoute(api, deps);
     const root = new Router();
     systemRoutes(root, deps, Date.now());
@@ -65,6 +68,7 @@ export class RestTransport {
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match) throw new NitrogenError('NITROGEN_ERR_UNAUTHENTICATED', 'an Authorization: Bearer <accessToken> header is required');
       ctx.state.principal = await this.deps.identity.authenticateToken(match[1]!);
+      ctx.state.tokenExpires = (decodeJwt(match[1]!).exp ?? Infinity) * 1000;
       return next();
     };
   }

@@ -42,10 +42,19 @@ export function openStream(ctx: RestContext, deps: RestDeps, filter: MessageFilt
   });
   const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatSeconds * 1000);
   heartbeat.unref();
+  // The stream lives no longer than the token that opened it, nor than the principal's rights.
+  const expiry = setTimeout(() => res.destroy(), Math.min(ctx.state.tokenExpires - Date.now(), 2 ** 31 - 1));
+  expiry.unref();
+  const onRevoked = (id: string) => {
+    if (id === actor.id) res.destroy();
+  };
+  deps.principalEvents.on('revoked', onRevoked);
   streams.add(res);
   res.on('close', () => {
     streams.delete(res);
     clearInterval(heartbeat);
+    clearTimeout(expiry);
+    deps.principalEvents.off('revoked', onRevoked);
     unsubscribe();
   });
 }

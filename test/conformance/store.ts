@@ -58,13 +58,23 @@ export function storeConformance(label: string, harness: StoreHarness): void {
       assert.equal(await store.get('no-such-id'), null);
     });
 
-    it('is idempotent by id, across and within batches; the first copy wins', async () => {
+    it('is idempotent by sender and id, across and within batches; the first copy wins', async () => {
       const first = msg({ ts: at(1) });
       await store.append([first, { ...first, body: 'same batch' }]);
       await store.append([{ ...first, body: 'second batch' }]);
       assert.deepEqual(await store.get(first.id), first);
       const page = await store.query({ order: 'asc', limit: 10 });
       assert.deepEqual(ids(page.items), [first.id]);
+    });
+
+    it("keeps another sender's message with the same client-chosen id", async () => {
+      const a = msg({ ts: at(1), id: 'shared-id', from: 'car-1', body: 'a' });
+      const b = msg({ ts: at(2), id: 'shared-id', from: 'car-2', body: 'b' });
+      await store.append([a]);
+      await store.append([b]);
+      assert.deepEqual((await store.get('shared-id'))!.body, 'a', 'get answers the first stored');
+      assert.deepEqual((await all(store, { order: 'asc', from: ['car-2'] }, 10)).map((m) => m.body), ['b']);
+      assert.equal((await store.readFeed(null, 10)).messages.length, 2);
     });
 
     it('stores every message of many concurrent appends', async () => {
@@ -173,6 +183,20 @@ export function storeConformance(label: string, harness: StoreHarness): void {
       assert.deepEqual(ids(await all(store, { order: 'asc' }, 10)), [keep.id, fresh.id]);
     });
 
+    it('keeps expired messages a feed consumer has not passed', async () => {
+      const now = new Date(Date.UTC(2026, 0, 1, 1));
+      const read = msg({ ts: at(1), expires: at(2) });
+      const unread = msg({ ts: at(1), expires: at(2) });
+      await store.append([read]);
+      await store.append([unread]);
+      const position = (await store.readFeed(null, 1)).position;
+      assert.equal(await store.purgeExpired(now, undefined, [null]), 0, 'a consumer at the start keeps everything');
+      assert.equal(await store.purgeExpired(now, undefined, [position, null]), 0, 'the earliest consumer decides');
+      assert.equal(await store.purgeExpired(now, undefined, [position]), 1);
+      assert.equal(await store.get(read.id), null);
+      assert.notEqual(await store.get(unread.id), null);
+    });
+
     it('feeds messages in commit order from a position, without duplicates', async () => {
       const a = [msg({ ts: at(9) }), msg({ ts: at(1) })];
       const b = [msg({ ts: at(5) }), a[0]!, msg({ ts: at(2) })];
@@ -194,6 +218,18 @@ export function storeConformance(label: string, harness: StoreHarness): void {
       const later = msg({ ts: at(0) });
       await store.append([later]);
       assert.deepEqual(ids((await store.readFeed(position, 10)).messages), [later.id]);
+    });
+
+    it('reports how far a feed position lags, when the store supports it', async function () {
+      if (!store.feedLag) this.skip();
+      assert.deepEqual(await store.feedLag!(null), { count: 0, oldestTs: null });
+      const before = Date.now();
+      await store.append([msg({ ts: at(1) }), msg({ ts: at(2) }), msg({ ts: at(3) })]);
+      const all = await store.feedLag!(null);
+      assert.equal(all.count, 3);
+      assert.ok(Date.parse(all.oldestTs!) >= before - 1000 && Date.parse(all.oldestTs!) <= Date.now(), 'oldestTs is the commit time');
+      const first = await store.readFeed(null, 2);
+      assert.equal((await store.feedLag!(first.position)).count, 1);
     });
 
     it('stores feed checkpoints per consumer', async () => {

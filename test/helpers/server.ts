@@ -1,6 +1,7 @@
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { defaultCatalog } from '../../catalog.js';
 import type { NitrogenConfigInput } from '../../core/config.js';
+import type { PluginCatalog } from '../../core/plugin.js';
 import { createServer, type NitrogenServer } from '../../core/server.js';
 import { tempDir } from './temp.js';
 
@@ -76,7 +77,7 @@ export class TestServer {
 }
 
 /** Starts a server with the embedded default (or `config`) on port 0. Pass `dataDir` to reuse data. */
-export async function startServer(config: NitrogenConfigInput = {}, dataDir?: string): Promise<TestServer> {
+export async function startServer(config: NitrogenConfigInput = {}, dataDir?: string, catalog: PluginCatalog = defaultCatalog): Promise<TestServer> {
   const dir = dataDir ? undefined : tempDir();
   const server = createServer(
     {
@@ -87,7 +88,7 @@ export async function startServer(config: NitrogenConfigInput = {}, dataDir?: st
       ...config,
       dataDir: dataDir ?? dir!.path,
     },
-    { catalog: defaultCatalog },
+    { catalog },
   );
   await server.start();
   const test = new TestServer(server, dataDir ?? dir!.path, dir?.remove);

@@ -42,9 +42,9 @@ export function messageRoutes(router: Router, deps: RestDeps, options: RestOptio
 
   router.get('/messages/:id', async (ctx: RestContext) => {
     const message = await store.get(ctx.params.id!);
-    if (!message) throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no message '${ctx.params.id}'`);
-    if (!mayRead(identity, principalOf(ctx), 'view', message)) {
-      throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', `'${principalOf(ctx).id}' may not view messages of '${message.from}'`);
+    // A message the caller may not view answers as absent: its existence is not told either.
+    if (!message || !mayRead(identity, principalOf(ctx), 'view', message)) {
+      throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no message '${ctx.params.id}'`);
     }
     ctx.body = { message };
   });

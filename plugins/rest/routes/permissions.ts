@@ -4,7 +4,9 @@ import { NitrogenError } from '../../../core/errors.js';
 import { PRINCIPAL_ID_PATTERN } from '../../../core/message.js';
 import { ADMIN_ID } from '../../../core/permissions.js';
 import { ACTIONS, type Action, type Permission } from '../../../core/ports/principal.js';
+import { parseIsoTime } from '../../../core/time.js';
 import { readJson } from '../body.js';
+import { checkParams } from '../params.js';
 import { principalOf, requireAllowed, type RestContext, type RestDeps, type RestOptions } from '../context.js';
 
 const FIELDS = new Set(['issuedTo', 'principalFor', 'action', 'authorized', 'priority', 'expires']);
@@ -39,8 +41,8 @@ function parsePermission(body: unknown): Permission {
     createdAt: new Date().toISOString(),
   };
   if (raw.expires !== undefined) {
-    const ms = typeof raw.expires === 'string' ? Date.parse(raw.expires) : NaN;
-    if (Number.isNaN(ms)) throw invalid('expires', 'must be an ISO-8601 time');
+    const ms = parseIsoTime(raw.expires);
+    if (Number.isNaN(ms)) throw invalid('expires', 'must be an ISO-8601 time with Z or an offset');
     permission.expires = new Date(ms).toISOString();
   }
   return permission;
@@ -50,6 +52,7 @@ export function permissionRoutes(router: Router, deps: RestDeps, options: RestOp
   const { identity, registry } = deps;
 
   router.get('/permissions', async (ctx: RestContext) => {
+    checkParams(ctx.query, []);
     const actor = principalOf(ctx);
     const all = await registry.listPermissions();
     // Each caller sees the records about itself, and those for principals it administers.
@@ -71,9 +74,12 @@ export function permissionRoutes(router: Router, deps: RestDeps, options: RestOp
   });
 
   router.delete('/permissions/:id', async (ctx: RestContext) => {
+    const actor = principalOf(ctx);
     const permission = (await registry.listPermissions()).find((p) => p.id === ctx.params.id);
-    if (!permission) throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no permission '${ctx.params.id}'`);
-    requireAllowed(identity, principalOf(ctx), 'admin', permission.principalFor);
+    // A record the caller could not list answers as absent.
+    const visible = permission && (permission.issuedTo === actor.id || permission.principalFor === actor.id || identity.authorize(actor, 'admin', permission.principalFor));
+    if (!permission || !visible) throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no permission '${ctx.params.id}'`);
+    requireAllowed(identity, actor, 'admin', permission.principalFor);
     await registry.deletePermission(permission.id);
     await identity.permissionsChanged();
     ctx.status = 204;

@@ -128,20 +128,37 @@ export function principalRoutes(router: Router, deps: RestDeps, options: RestOpt
       patch.enabled = raw.enabled;
     }
     ctx.body = { principal: publicPrincipal(await registry.updatePrincipal(id, patch)) };
+    if (patch.enabled === false) deps.principalEvents.revoke(id, 'disabled');
   });
 
   router.post('/principals/:id/secret', async (ctx: RestContext) => {
     const id = ctx.params.id!;
     requireAllowed(identity, principalOf(ctx), 'admin', id);
-    const record = await find(id);
-    if (record.type === 'user') throw invalid('id', 'user principals keep the password they chose');
+    await find(id);
     const { secret, secretHash } = identity.newSecret();
     ctx.body = { principal: publicPrincipal(await registry.updatePrincipal(id, { secretHash })), secret };
+    deps.principalEvents.revoke(id, 'secret rotated');
+  });
+
+  router.put('/principals/:id/password', async (ctx: RestContext) => {
+    const id = ctx.params.id!;
+    const actor = principalOf(ctx);
+    // A person changes their own password; an administrator may set it.
+    if (actor.id !== id) requireAllowed(identity, actor, 'admin', id);
+    const record = await find(id);
+    if (record.type !== 'user') throw invalid('id', 'only user principals have a password; rotate a device or app secret with POST /principals/:id/secret');
+    const { password } = ((await readJson(ctx.req, options.maxBodyBytes)) ?? {}) as { password?: unknown };
+    if (typeof password !== 'string' || password.length < MIN_PASSWORD) throw invalid('password', `must be at least ${MIN_PASSWORD} characters`);
+    await registry.updatePrincipal(id, { secretHash: await identity.hashPassword(password) });
+    deps.principalEvents.revoke(id, 'password changed');
+    ctx.status = 204;
   });
 
   router.post('/principals/:id/impersonate', async (ctx: RestContext) => {
     const id = ctx.params.id!;
     requireAllowed(identity, principalOf(ctx), 'impersonate', id);
+    // Impersonation must not reach the bootstrap superuser: no record can grant that.
+    if (id === ADMIN_ID && principalOf(ctx).id !== ADMIN_ID) throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', 'the admin principal cannot be impersonated');
     const principal = publicPrincipal(await find(id));
     if (!principal.enabled) throw new NitrogenError('NITROGEN_ERR_PRINCIPAL_DISABLED', `principal '${id}' is disabled`);
     ctx.body = { ...(await identity.issueToken(principal)), principal };
@@ -153,6 +170,7 @@ export function principalRoutes(router: Router, deps: RestDeps, options: RestOpt
     if (id === ADMIN_ID) throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', 'the admin principal cannot be deleted');
     await registry.deletePrincipal(id);
     await identity.permissionsChanged();
+    deps.principalEvents.revoke(id, 'deleted');
     ctx.status = 204;
   });
 }

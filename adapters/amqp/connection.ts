@@ -1,0 +1,350 @@
+// The connection (AMQP 1.0 §2.4): socket, protocol headers, SASL, open/close,
+// heartbeats, and reconnection. A Connection outlives its sockets: when a
+// socket drops and policy allows, it reconnects with backoff, begins its
+// sessions again and re-attaches their links, so senders and receivers held
+// by the application keep working. Outgoing frames are appended to one
+// buffer and written once per event-loop turn.
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import tls from 'node:tls';
+import { randomUUID } from 'node:crypto';
+import { Writer } from './codec/encoder.js';
+import type { Composite } from './codec/described.js';
+import { AmqpError, Condition, ConnectionError, OperationTimeoutError, type ErrorCondition } from './errors.js';
+import {
+  AMQP_HEADER, decodeFrameBody, describeFrame, FrameParser, FramingError, FrameType, MIN_MAX_FRAME_SIZE, SASL_HEADER,
+  writeEmptyFrame, writeFrame, type FrameBody,
+} from './frames.js';
+import { Heartbeat } from './heartbeat.js';
+import { log } from './log.js';
+import { BeginType, CloseType, OpenType, type Open } from './performatives.js';
+import type { ClientPolicy } from './policy.js';
+import { Sasl, SaslClient } from './sasl.js';
+import type { Endpoint } from './endpoint.js';
+import { Session } from './session.js';
+import type { Sender, SenderOptions } from './sender.js';
+import type { Receiver, ReceiverOptions } from './receiver.js';
+
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closing' | 'closed';
+type Socket = net.Socket | tls.TLSSocket;
+
+export class Connection extends EventEmitter {
+  state: ConnectionState = 'connecting';
+  readonly containerId: string;
+  /** The peer's open (§2.7.1), with defaults applied; set while a socket is open. */
+  remote: Open | null = null;
+  /** Incremented with every new socket; deliveries from an earlier one can no longer be settled. */
+  epoch = 0;
+  /** False while the socket's buffer is full; senders stop until it drains. */
+  writable = true;
+  /** Why the connection ended, once closed. */
+  error: AmqpError | undefined;
+
+  readonly out = new Writer(64 * 1024);
+  private socket: Socket | null = null;
+  private parser: FrameParser | null = null;
+  private sasl: SaslClient | null = null;
+  private headerPending: Buffer | null = null;
+  private headerBytes: Buffer | null = null;
+  private flushScheduled = false;
+  private readonly sessions: Array<Session | undefined> = [];
+  private readonly byRemoteChannel = new Map<number, Session>();
+  private defaultSession: Promise<Session> | null = null;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private readonly heartbeat = new Heartbeat(
+    () => { writeEmptyFrame(this.out); this.flush(); },
+    (ms) => this.fatal(new ConnectionError({ condition: Condition.ResourceLimitExceeded, description: `no frame from peer within idle-time-out ${ms} ms` }, 'ERR_AMQP_IDLE_TIMEOUT')),
+  );
+  private opened: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  private closed: { resolve: () => void } | null = null;
+  private attempts = 0;
+
+  constructor(readonly endpoint: Endpoint, readonly policy: ClientPolicy) {
+    super();
+    this.containerId = policy.containerId || `nitrogen-${randomUUID()}`;
+  }
+
+  /** Connects, authenticates and exchanges open; rejects on the first failure (no retry for the first connect). */
+  async open(): Promise<this> {
+    await this.establish();
+    await this.session();
+    return this;
+  }
+
+  get maxFrameSize(): number { return Math.min(this.remote?.maxFrameSize ?? MIN_MAX_FRAME_SIZE, 0xffffffff); }
+
+  async createSession(): Promise<Session> {
+    const max = Math.min(this.policy.channelMax, this.remote?.channelMax ?? this.policy.channelMax);
+    let channel = 0;
+    while (this.sessions[channel] !== undefined) channel++;
+    if (channel > max) throw new ConnectionError({ condition: Condition.ResourceLimitExceeded, description: `channel-max ${max} reached` });
+    const session = new Session(this, channel);
+    this.sessions[channel] = session;
+    await session.begin();
+    return session;
+  }
+
+  /** Creates a sender on the default session. */
+  async createSender(address: string, options?: SenderOptions): Promise<Sender> {
+    return (await this.session()).createSender(address, options);
+  }
+
+  /** Creates a receiver on the default session. */
+  async createReceiver(address: string, options?: ReceiverOptions): Promise<Receiver> {
+    return (await this.session()).createReceiver(address, options);
+  }
+
+  /** The default session; begun again if the peer ended it (RabbitMQ ends sessions on a missing queue). */
+  private async session(): Promise<Session> {
+    if (this.state === 'closed' || this.state === 'closing') {
+      throw new ConnectionError({ condition: Condition.IllegalState, description: `connection is ${this.state}` });
+    }
+    if (this.defaultSession === null) {
+      const p = this.createSession();
+      this.defaultSession = p;
+      p.catch(() => { if (this.defaultSession === p) this.defaultSession = null; });
+    }
+    return this.defaultSession;
+  }
+
+  /** Closes the connection (§2.4.3), optionally with an error for the peer; fails sends still pending. */
+  async close(error?: ErrorCondition): Promise<void> {
+    if (this.state === 'closed') return;
+    const wasOpen = this.state === 'open';
+    this.state = 'closing';
+    const reason = new ConnectionError({ condition: Condition.ConnectionForced, description: 'connection closed locally' }, 'ERR_AMQP_CLOSED');
+    for (const s of this.sessions) s?.fail(reason, true);
+    if (!wasOpen || !this.socket) { this.socket?.destroy(); this.finish(reason); return; }
+    const done = new Promise<void>((resolve) => { this.closed = { resolve }; });
+    this.sendFrame(0, CloseType, { error });
+    const timer = setTimeout(() => this.socket?.destroy(), this.policy.operationTimeout);
+    await done;
+    clearTimeout(timer);
+  }
+
+  // ---- socket lifecycle ----
+
+  private establish(): Promise<void> {
+    this.epoch++;
+    this.state = this.state === 'reconnecting' ? 'reconnecting' : 'connecting';
+    const { host, port } = this.endpoint;
+    log.connection('connecting to %s:%d (tls %s)', host, port, this.endpoint.tls);
+    const socket: Socket = this.endpoint.tls
+      ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ...this.policy.tls })
+      : net.connect({ host, port });
+    socket.setNoDelay(true);
+    this.socket = socket;
+    this.writable = true;
+    this.out.reset();
+    const opened = new Promise<void>((resolve, reject) => { this.opened = { resolve, reject }; });
+    const timer = setTimeout(() => this.fatal(new OperationTimeoutError(`connect to ${host}:${port} timed out`)), this.policy.connectTimeout);
+    opened.then(() => clearTimeout(timer), () => clearTimeout(timer));
+    socket.once(this.endpoint.tls ? 'secureConnect' : 'connect', () => this.onConnected());
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => { this.writable = true; this.pumpAll(); });
+    socket.on('error', (e) => this.fatal(new ConnectionError({ condition: Condition.ConnectionForced, description: e.message }, 'ERR_AMQP_SOCKET')));
+    socket.on('close', () => this.onSocketClosed(socket));
+    return opened;
+  }
+
+  private onConnected(): void {
+    const mech = this.policy.sasl;
+    if (mech === 'none') { this.startAmqp(); return; }
+    const { username, password } = this.endpoint;
+    const mechanism = mech !== 'auto' ? mech : username !== undefined ? Sasl.plain(username, password ?? '') : Sasl.anonymous();
+    this.sasl = new SaslClient(mechanism, this.hostname(), (c, body) => this.sendFrame(0, c, body, undefined, FrameType.Sasl));
+    this.sasl.done.then(() => { this.sasl = null; this.startAmqp(); }, (e: Error) => this.fatal(e as AmqpError));
+    this.parser = new FrameParser((t, ch, f, s) => this.onFrame(t, ch, f, s));
+    this.parser.maxFrameSize = 4096; // SASL frames are small (§5.3.1)
+    this.headerPending = SASL_HEADER;
+    this.writeRaw(SASL_HEADER);
+  }
+
+  private hostname(): string { return this.policy.hostname || this.endpoint.host; }
+
+  /** §2.4.1: protocol header, then our open, pipelined. */
+  private startAmqp(): void {
+    this.parser = new FrameParser((t, ch, f, s) => this.onFrame(t, ch, f, s));
+    this.headerPending = AMQP_HEADER;
+    this.writeRaw(AMQP_HEADER);
+    const p = this.policy;
+    this.sendFrame(0, OpenType, {
+      containerId: this.containerId, hostname: this.hostname(), maxFrameSize: p.maxFrameSize, channelMax: p.channelMax,
+      idleTimeOut: p.idleTimeout || undefined, offeredCapabilities: p.offeredCapabilities, desiredCapabilities: p.desiredCapabilities,
+      properties: p.properties,
+    });
+    // We may now receive frames as large as we announced.
+    this.parser.maxFrameSize = p.maxFrameSize;
+  }
+
+  private onData(chunk: Buffer): void {
+    this.heartbeat.received = true;
+    if (log.raw.enabled) log.raw('<- %s', chunk.toString('hex'));
+    try {
+      if (this.headerPending) chunk = this.checkHeader(chunk);
+      if (chunk.length > 0) this.parser?.push(chunk);
+    } catch (e) {
+      this.fatal(e instanceof AmqpError ? e : new ConnectionError({ condition: Condition.InternalError, description: String(e) }));
+    }
+  }
+
+  /** §2.2: the peer answers with its protocol header; a different one means it refuses ours. */
+  private checkHeader(chunk: Buffer): Buffer {
+    const expected = this.headerPending!;
+    const all = this.headerBytes ? Buffer.concat([this.headerBytes, chunk]) : chunk;
+    if (all.length < 8) { this.headerBytes = all; return Buffer.alloc(0); }
+    this.headerBytes = null;
+    this.headerPending = null;
+    if (!all.subarray(0, 8).equals(expected)) {
+      throw new ConnectionError({ condition: Condition.NotImplemented, description: `peer answered protocol header ${all.subarray(0, 8).toString('hex')}` }, 'ERR_AMQP_PROTOCOL');
+    }
+    return all.subarray(8);
+  }
+
+  private onFrame(type: number, channel: number, frame: Buffer, bodyStart: number): void {
+    const f = decodeFrameBody(frame, bodyStart);
+    if (log.frames.enabled) log.frames(describeFrame('<-', channel, f));
+    if (f === null) return; // heartbeat
+    if (type === FrameType.Sasl) {
+      if (!this.sasl) throw new ConnectionError({ condition: Condition.IllegalState, description: 'unexpected SASL frame' });
+      void this.sasl.onFrame(f.composite.name, f.body);
+      return;
+    }
+    const c = f.composite;
+    if (c === OpenType) return this.onOpen(f.body as unknown as Open);
+    if (c === CloseType) return this.onClose(f.body.error as ErrorCondition | undefined);
+    if (this.state === 'closing') return; // §2.4.3: after our close, only the peer's close matters
+    const session = c === BeginType ? this.sessions[(f.body.remoteChannel as number | undefined) ?? -1] : this.byRemoteChannel.get(channel);
+    if (!session) throw new ConnectionError({ condition: Condition.IllegalState, description: `${c.name} on unknown channel ${channel}` });
+    if (c === BeginType) this.byRemoteChannel.set(channel, session);
+    session.onFrame(f, channel);
+  }
+
+  private onOpen(open: Open): void {
+    if ((open.maxFrameSize ?? 0) < MIN_MAX_FRAME_SIZE) {
+      throw new FramingError(`peer max-frame-size ${open.maxFrameSize} is below the minimum ${MIN_MAX_FRAME_SIZE}`);
+    }
+    this.remote = open;
+    this.state = 'open';
+    this.attempts = 0;
+    log.connection('open: peer %s, max-frame-size %d, idle-time-out %s', open.containerId, open.maxFrameSize, open.idleTimeOut);
+    this.heartbeat.start(open.idleTimeOut ?? 0, this.policy.idleTimeout);
+    this.emit('open');
+    this.opened?.resolve();
+    this.opened = null;
+    // After a reconnect, every session begins again (and re-attaches its links once mapped).
+    if (this.epoch > 1) for (const s of this.sessions) if (s) void s.begin().catch(() => undefined);
+  }
+
+  /** The peer closed the connection (§2.4.3): answer, then drop the socket. */
+  private onClose(error: ErrorCondition | undefined): void {
+    log.connection('peer closed: %o', error);
+    if (this.state === 'closing') { this.socket?.end(); return; }
+    this.sendFrame(0, CloseType, {});
+    this.flush();
+    const err = new ConnectionError(error ?? { condition: Condition.ConnectionForced, description: 'closed by peer' });
+    // Only amqp:connection:forced (e.g. broker restart) is worth a reconnect; others are answers.
+    this.drop(err, error === undefined || error.condition === Condition.ConnectionForced);
+  }
+
+  /** Fatal local error (decode, framing, SASL, timeout): close with it and drop the socket. */
+  private fatal(err: AmqpError): void {
+    log.connection('error: %s', err.message);
+    if (this.socket && !this.socket.destroyed && this.remote) {
+      this.sendFrame(0, CloseType, { error: { condition: err.condition, description: err.description } });
+      this.flush();
+    }
+    const transient = err.code === 'ERR_AMQP_SOCKET' || err.condition === Condition.ResourceLimitExceeded;
+    this.drop(err, transient);
+  }
+
+  private dropReason: { err: AmqpError; retry: boolean } | null = null;
+
+  private drop(err: AmqpError, retry: boolean): void {
+    this.dropReason ??= { err, retry };
+    this.socket?.end();
+    this.socket?.destroy();
+  }
+
+  private onSocketClosed(socket: Socket): void {
+    if (socket !== this.socket) return;
+    this.socket = null;
+    this.heartbeat.stop();
+    this.byRemoteChannel.clear();
+    const reason = this.dropReason ?? { err: new ConnectionError({ condition: Condition.ConnectionForced, description: 'socket closed' }, 'ERR_AMQP_SOCKET'), retry: true };
+    this.dropReason = null;
+    if (this.state === 'closing') { this.finish(reason.err); return; }
+    if (this.opened) { this.opened.reject(reason.err); this.opened = null; }
+    const wasUp = this.remote !== null || this.state === 'reconnecting';
+    this.remote = null;
+    const r = this.policy.reconnect;
+    if (wasUp && reason.retry && r.enabled && this.attempts < r.maxAttempts) {
+      this.state = 'reconnecting';
+      for (const s of this.sessions) s?.onTransportLost(reason.err);
+      const delay = Math.min(r.maxDelay, r.initialDelay * r.multiplier ** this.attempts) * (1 + r.jitter * (Math.random() * 2 - 1));
+      this.attempts++;
+      log.connection('disconnected (%s); reconnect attempt %d in %d ms', reason.err.message, this.attempts, Math.round(delay));
+      this.emit('disconnected', reason.err);
+      this.reconnectTimer = setTimeout(() => { this.reconnectTimer = null; this.establish().catch(() => undefined); }, delay);
+      return;
+    }
+    this.finish(reason.err);
+  }
+
+  private finish(err: AmqpError): void {
+    if (this.state === 'closed') return;
+    const local = this.state === 'closing';
+    this.state = 'closed';
+    this.heartbeat.stop();
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.opened?.reject(err);
+    this.opened = null;
+    for (const s of this.sessions) s?.fail(err, true);
+    if (!local) this.error = err;
+    this.closed?.resolve();
+    this.emit('closed', local ? undefined : err);
+  }
+
+  // ---- output ----
+
+  sendFrame(channel: number, c: Composite, body: object, payload?: Uint8Array, type: number = FrameType.Amqp): void {
+    if (log.frames.enabled) log.frames(describeFrame('->', channel, { composite: c, body: body as Record<string, unknown>, payload: Buffer.from(payload ?? []) } as FrameBody));
+    writeFrame(this.out, type, channel, c, body, payload);
+    this.scheduleFlush();
+  }
+
+  private writeRaw(bytes: Buffer): void {
+    this.out.bytes(bytes);
+    this.scheduleFlush();
+  }
+
+  scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Writes everything buffered as one chunk. */
+  flush(): void {
+    this.flushScheduled = false;
+    for (const s of this.sessions) s?.flushDispositions();
+    if (this.out.pos === 0) return;
+    if (!this.socket || this.socket.destroyed) { this.out.reset(); return; }
+    const chunk = this.out.toBuffer();
+    this.out.reset();
+    if (log.raw.enabled) log.raw('-> %s', chunk.toString('hex'));
+    this.heartbeat.wrote = true;
+    if (!this.socket.write(chunk)) this.writable = false;
+  }
+
+  private pumpAll(): void {
+    for (const s of this.sessions) s?.pump();
+  }
+
+  /** Called by a session once it is ended, to free its channel. */
+  releaseChannel(session: Session): void {
+    if (this.sessions[session.channel] === session) this.sessions[session.channel] = undefined;
+    for (const [ch, s] of this.byRemoteChannel) if (s === session) this.byRemoteChannel.delete(ch);
+    void this.defaultSession?.then((s) => { if (s === session) this.defaultSession = null; }, () => undefined);
+  }
+}
