@@ -51,7 +51,13 @@ export interface FleetRun {
 
 const TICK_MS = 50;
 const KEEPALIVE_S = 60;
-const CONNECT_TIMEOUT_MS = 10_000;
+/** As mqtt.js: a server that is slow to answer CONNECT under load is not given up on too early. */
+const CONNECT_TIMEOUT_MS = 30_000;
+/**
+ * CONNECTs awaiting their CONNACK at most: the ramp slows to the pace the server answers at,
+ * instead of piling up connections that time out, reconnect and take over each other's sessions.
+ */
+const MAX_CONNECTING = 100;
 const RECONNECT_MS = 2_000;
 /** A car more than this behind its schedule skips the missed samples rather than sending a burst. */
 const MAX_LAG_MS = 1_000;
@@ -233,7 +239,7 @@ export class Fleet {
         } else if (now >= car.tripEndsAt) this.endTrip(car, now);
         else this.sample(car, now);
       } else if (car.state === 'connecting' && now - car.connectStartedAt > CONNECT_TIMEOUT_MS) {
-        car.link.destroy('no CONNACK within 10 s');
+        car.link.destroy(`no CONNACK within ${CONNECT_TIMEOUT_MS / 1000} s`);
       }
     }
     const target = Math.round(this.settings.driving * this.onlineCount);
@@ -241,12 +247,12 @@ export class Fleet {
     if (now - this.last.at >= this.settings.reportEvery * 1000) this.report(now);
   }
 
-  /** Opens as many connections as the connect rate allows: reconnections first, then cars not yet connected. */
+  /** Opens as many connections as the connect rate and MAX_CONNECTING allow: reconnections first, then new cars. */
   private connect(now: number): void {
     const rate = this.settings.connectRate;
     this.connectBudget = Math.min(this.connectBudget + (rate * (now - this.lastTickAt)) / 1000, Math.max(1, (rate * TICK_MS * 2) / 1000));
     this.lastTickAt = now;
-    while (this.connectBudget >= 1) {
+    while (this.connectBudget >= 1 && this.openSockets - this.onlineCount < MAX_CONNECTING) {
       let car: FleetCar | undefined;
       if (this.retries.length > 0 && this.retries[0]!.retryAt <= now) car = this.retries.shift();
       else if (this.nextNew < this.cars.length) car = this.cars[this.nextNew++];
