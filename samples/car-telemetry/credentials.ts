@@ -24,8 +24,13 @@ const REGISTRATION_BATCH = 1000;
 
 function readCredentials(file: string): Record<string, string> {
   if (!existsSync(file)) return {};
-  const parsed = JSON.parse(readFileSync(file, 'utf8')) as CredentialsFile;
-  if (typeof parsed?.cars !== 'object' || parsed.cars === null) throw new Error(`${file}: not a credentials file ({"cars": {id: secret}})`);
+  let parsed: CredentialsFile;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8')) as CredentialsFile;
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`);
+  }
+  if (typeof parsed?.cars !== 'object' || parsed.cars === null) throw new Error(`${file}: not a credentials file ({"cars": {"id": "secret", …}})`);
   return parsed.cars;
 }
 

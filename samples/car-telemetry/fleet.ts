@@ -33,7 +33,7 @@ export interface IntervalReport {
 
 export interface FleetRun {
   seconds: number;
-  /** Most cars connected at once, and whether all of them were at some point. */
+  /** Most cars connected at once. */
   connected: number;
   sent: number;
   acked: number;
@@ -45,7 +45,7 @@ export interface FleetRun {
   latency: Percentiles | null;
   trips: { started: number; ended: number };
   errors: Record<string, number>;
-  /** The simulator's own cost: CPU as a share of one core over the run, memory in MiB. */
+  /** The simulator's own cost: CPU (user + system) as a share of one core over the run; peak RSS, its growth since the cars were made, heap, in MiB. */
   cost: { cpuCoreShare: number; rssMiB: number; rssGrowthMiB: number; heapMiB: number };
 }
 
@@ -111,9 +111,8 @@ class FleetCar implements LinkListener {
 export class Fleet {
   private readonly cars: FleetCar[];
   private readonly parked: FleetCar[] = [];
-  private readonly retries: FleetCar[] = [];
   private readonly intervalMs: number;
-  private nextNew = 0;
+  private readonly rssBefore = process.memoryUsage.rss();
   private connectBudget = 0;
   private onlineCount = 0;
   private maxOnline = 0;
@@ -135,7 +134,8 @@ export class Fleet {
   private last = { at: 0, delivered: 0, errors: 0 };
   private peakRss = 0;
 
-  constructor(credentials: CarCredentials[], private readonly endpoint: MqttEndpoint, private readonly settings: FleetSettings, route = new Route()) {
+  constructor(credentials: CarCredentials[], private readonly endpoint: MqttEndpoint, private readonly settings: FleetSettings) {
+    const route = new Route();
     this.cars = credentials.map((c, i) => new FleetCar(i, c, new Car(route), this));
     this.intervalMs = 1000 / settings.rate;
   }
@@ -143,7 +143,6 @@ export class Fleet {
   /** Connects and drives the fleet for the set duration (or until aborted), drains acknowledgements, disconnects. */
   async run(): Promise<FleetRun> {
     const cpu = process.cpuUsage();
-    const rssAtStart = process.memoryUsage.rss();
     this.startedAt = this.lastTickAt = this.last.at = performance.now();
     this.running = true;
     const timer = setInterval(() => this.tick(), TICK_MS);
@@ -178,7 +177,7 @@ export class Fleet {
       latency: this.totalLatency.count > 0 ? this.totalLatency.summary() : null,
       trips: { started: this.tripsStarted, ended: this.tripsEnded },
       errors: Object.fromEntries(this.errors),
-      cost: { cpuCoreShare: (user + system) / 1e6 / ((performance.now() - this.startedAt) / 1000), rssMiB: this.peakRss / MiB, rssGrowthMiB: (this.peakRss - rssAtStart) / MiB, heapMiB: heap / MiB },
+      cost: { cpuCoreShare: (user + system) / 1e6 / ((performance.now() - this.startedAt) / 1000), rssMiB: this.peakRss / MiB, rssGrowthMiB: (this.peakRss - this.rssBefore) / MiB, heapMiB: heap / MiB },
     };
   }
 
@@ -218,7 +217,6 @@ export class Fleet {
     // Cars reconnect, as a car's modem would; credentials the server refused are not retried.
     car.state = 'waiting';
     car.retryAt = performance.now() + RECONNECT_MS;
-    this.retries.push(car);
   }
 
   private delivered(): number {
@@ -231,13 +229,17 @@ export class Fleet {
 
   private tick(): void {
     const now = performance.now();
-    this.connect(now);
+    const rate = this.settings.connectRate;
+    this.connectBudget = Math.min(this.connectBudget + (rate * (now - this.lastTickAt)) / 1000, Math.max(1, (rate * TICK_MS * 2) / 1000));
+    this.lastTickAt = now;
     for (const car of this.cars) {
       if (car.state === 'online') {
         if (!car.driving) {
           if (now - car.link.lastSendAt > (KEEPALIVE_S * 1000) / 2) car.link.ping();
         } else if (now >= car.tripEndsAt) this.endTrip(car, now);
         else this.sample(car, now);
+      } else if (car.state === 'waiting') {
+        if (car.retryAt <= now && this.connectBudget >= 1 && this.openSockets - this.onlineCount < MAX_CONNECTING) this.open(car, now);
       } else if (car.state === 'connecting' && now - car.connectStartedAt > CONNECT_TIMEOUT_MS) {
         car.link.destroy(`no CONNACK within ${CONNECT_TIMEOUT_MS / 1000} s`);
       }
@@ -247,23 +249,14 @@ export class Fleet {
     if (now - this.last.at >= this.settings.reportEvery * 1000) this.report(now);
   }
 
-  /** Opens as many connections as the connect rate and MAX_CONNECTING allow: reconnections first, then new cars. */
-  private connect(now: number): void {
-    const rate = this.settings.connectRate;
-    this.connectBudget = Math.min(this.connectBudget + (rate * (now - this.lastTickAt)) / 1000, Math.max(1, (rate * TICK_MS * 2) / 1000));
-    this.lastTickAt = now;
-    while (this.connectBudget >= 1 && this.openSockets - this.onlineCount < MAX_CONNECTING) {
-      let car: FleetCar | undefined;
-      if (this.retries.length > 0 && this.retries[0]!.retryAt <= now) car = this.retries.shift();
-      else if (this.nextNew < this.cars.length) car = this.cars[this.nextNew++];
-      if (!car) return;
-      this.connectBudget--;
-      car.state = 'connecting';
-      car.connectStartedAt = now;
-      this.openSockets++;
-      const sources = this.settings.sources;
-      car.link.open(this.endpoint, sources.length ? sources[car.index % sources.length] : undefined, car.credentials.id, car.credentials.secret, KEEPALIVE_S);
-    }
+  /** Cars connect in index order, as the connect rate and MAX_CONNECTING allow; reconnecting ones after RECONNECT_MS. */
+  private open(car: FleetCar, now: number): void {
+    this.connectBudget--;
+    this.openSockets++;
+    car.state = 'connecting';
+    car.connectStartedAt = now;
+    const sources = this.settings.sources;
+    car.link.open(this.endpoint, sources.length ? sources[car.index % sources.length] : undefined, car.credentials.id, car.credentials.secret, KEEPALIVE_S);
   }
 
   private sample(car: FleetCar, now: number): void {
