@@ -139,6 +139,23 @@ describe('samples/car-telemetry', function () {
     assert.equal(await storedCount('car', CARS), first.acked + second.acked);
   });
 
+  it('counts a connection the server drops, reconnects, and does not retry credentials it refuses', async () => {
+    const reportsHere: IntervalReport[] = [];
+    let disabled: Promise<{ status: number }> | undefined;
+    const run = await runFleet({
+      rest: server.restUrl, adminSecret: ADMIN_SECRET, cars: 3, driving: 1, duration: 4, reportEvery: 0.5, prefix: 'lost', credentials: join(dir.path, 'lost.json'),
+      onReport: (r) => {
+        reportsHere.push(r);
+        // Disabling a principal closes its sessions; its reconnection is then refused.
+        if (r.connected === 3 && !disabled) disabled = server.api('PATCH', '/principals/lost-0', { body: { enabled: false } });
+      },
+    });
+    assert.equal((await disabled!).status, 200);
+    assert.equal(run.errors['connection lost: closed by the server'], 1, JSON.stringify(run.errors));
+    assert.equal(run.errors['CONNACK refused: not authorized'], 1, JSON.stringify(run.errors));
+    assert.equal(reportsHere.at(-1)!.connected, 2);
+  });
+
   it('runs from the command line, printing report lines and a summary but no secret', async () => {
     const file = join(dir.path, 'cli.json');
     const child = spawn(process.execPath, [SIMULATOR, '--rest', server.restUrl, '--cars', '3', '--driving', '1', '--duration', '1.5', '--report', '0.5', '--prefix', 'cli', '--credentials', file], {

@@ -45,8 +45,11 @@ export interface FleetRun {
   latency: Percentiles | null;
   trips: { started: number; ended: number };
   errors: Record<string, number>;
-  /** The simulator's own cost: CPU (user + system) as a share of one core over the run; peak RSS, its growth since the cars were made, heap, in MiB. */
-  cost: { cpuCoreShare: number; rssMiB: number; rssGrowthMiB: number; heapMiB: number };
+  /**
+   * The simulator's own cost: CPU as a share of one core over the run (`kernelShare` the part
+   * spent in system calls, mostly the sockets'); peak RSS, its growth since the cars were made, heap, in MiB.
+   */
+  cost: { cpuCoreShare: number; kernelShare: number; rssMiB: number; rssGrowthMiB: number; heapMiB: number };
 }
 
 const TICK_MS = 50;
@@ -162,6 +165,7 @@ export class Fleet {
     const delivered = this.delivered();
     this.peakRss = Math.max(this.peakRss, process.memoryUsage.rss());
     const { user, system } = process.cpuUsage(cpu);
+    const wallMs = performance.now() - this.startedAt;
     const heap = process.memoryUsage().heapUsed;
     await this.disconnectAll();
     this.totalLatency.add(this.intervalLatency);
@@ -177,7 +181,7 @@ export class Fleet {
       latency: this.totalLatency.count > 0 ? this.totalLatency.summary() : null,
       trips: { started: this.tripsStarted, ended: this.tripsEnded },
       errors: Object.fromEntries(this.errors),
-      cost: { cpuCoreShare: (user + system) / 1e6 / ((performance.now() - this.startedAt) / 1000), rssMiB: this.peakRss / MiB, rssGrowthMiB: (this.peakRss - this.rssBefore) / MiB, heapMiB: heap / MiB },
+      cost: { cpuCoreShare: (user + system) / 1e3 / wallMs, kernelShare: system / 1e3 / wallMs, rssMiB: this.peakRss / MiB, rssGrowthMiB: (this.peakRss - this.rssBefore) / MiB, heapMiB: heap / MiB },
     };
   }
 

@@ -23,6 +23,12 @@ export interface LinkListener {
 export const WINDOW = 16;
 
 /**
+ * Every link reads into this one buffer (Node's `onread`): a connection's bytes are handled
+ * before the next read, so the stream machinery and a Buffer per read are saved on each PUBACK.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+/**
  * One device's MQTT 3.1.1 connection over a raw socket, with the encoding of
  * bench/lib/mqtt-wire.ts. At tens of thousands of connections a full client library per car
  * would cost more than the server it measures; this keeps per connection a socket, a
@@ -52,9 +58,11 @@ export class MqttLink {
     this.pending = null;
     this.closeReason = 'closed by the server';
     this.connected = false;
-    const socket = connect({ host: endpoint.host, port: endpoint.port, localAddress, noDelay: true });
+    const socket = connect({
+      host: endpoint.host, port: endpoint.port, localAddress, noDelay: true,
+      onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => this.onData(buf as Buffer, n) },
+    });
     this.socket = socket;
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (this.closeReason) this.closeReason = err.code ?? err.message;
     });
@@ -106,8 +114,12 @@ export class MqttLink {
     this.socket?.destroy();
   }
 
-  private onData(chunk: Buffer): void {
-    this.pending = readPackets(this.pending ? Buffer.concat([this.pending, chunk]) : chunk, this.onPacket);
+  private onData(buf: Buffer, n: number): boolean {
+    const chunk = buf.subarray(0, n);
+    const rest = readPackets(this.pending ? Buffer.concat([this.pending, chunk]) : chunk, this.onPacket);
+    // A partial packet is kept as a copy: the read buffer is reused.
+    this.pending = rest && Buffer.from(rest);
+    return true;
   }
 
   private readonly onPacket = (type: number, buf: Buffer, start: number): void => {

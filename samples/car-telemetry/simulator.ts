@@ -143,7 +143,7 @@ export function formatSummary(s: SimulatorSummary): string {
     l ? `  ack latency  p50 ${ms(l.p50)} ms, p90 ${ms(l.p90)} ms, p99 ${ms(l.p99)} ms, p99.9 ${ms(l.p999)} ms, max ${ms(l.max)} ms (PUBLISH to PUBACK, ${int(l.count)} acks)` : '  ack latency  - (QoS 0)',
     `  trips        ${int(s.trips.started)} started, ${int(s.trips.ended)} ended`,
     `  errors       ${errors.length === 0 ? 'none' : errors.map(([kind, n]) => `${int(n)} × ${kind}`).join('\n               ')}`,
-    `  simulator    ${(s.cost.cpuCoreShare * 100).toFixed(1)}% of a core, RSS ${s.cost.rssMiB.toFixed(0)} MiB (+${s.cost.rssGrowthMiB.toFixed(0)} MiB for the run), heap ${s.cost.heapMiB.toFixed(0)} MiB` +
+    `  simulator    ${(s.cost.cpuCoreShare * 100).toFixed(1)}% of a core (${(s.cost.kernelShare * 100).toFixed(1)}% in the kernel), RSS ${s.cost.rssMiB.toFixed(0)} MiB (+${s.cost.rssGrowthMiB.toFixed(0)} MiB for the run), heap ${s.cost.heapMiB.toFixed(0)} MiB` +
       `; per 1,000 cars ${(s.cost.cpuCoreShare * 100 * perThousandCars).toFixed(1)}% of a core and ${(s.cost.rssGrowthMiB * perThousandCars).toFixed(1)} MiB`,
   ].join('\n');
 }
