@@ -60,7 +60,7 @@ const CONNECT_TIMEOUT_MS = 30_000;
  * CONNECTs awaiting their CONNACK at most: the ramp slows to the pace the server answers at,
  * instead of piling up connections that time out, reconnect and take over each other's sessions.
  */
-const MAX_CONNECTING = 100;
+const MAX_CONNECTING = 1000;
 const RECONNECT_MS = 2_000;
 /** A car more than this behind its schedule skips the missed samples rather than sending a burst. */
 const MAX_LAG_MS = 1_000;
@@ -234,7 +234,8 @@ export class Fleet {
   private tick(): void {
     const now = performance.now();
     const rate = this.settings.connectRate;
-    this.connectBudget = Math.min(this.connectBudget + (rate * (now - this.lastTickAt)) / 1000, Math.max(1, (rate * TICK_MS * 2) / 1000));
+    // At most one tick's worth at once: on loopback each connect() does the whole TCP handshake.
+    this.connectBudget = Math.min(this.connectBudget + (rate * (now - this.lastTickAt)) / 1000, Math.max(1, (rate * TICK_MS) / 1000));
     this.lastTickAt = now;
     for (const car of this.cars) {
       if (car.state === 'online') {

@@ -140,7 +140,7 @@ export function formatSummary(s: SimulatorSummary): string {
     `  run          ${s.seconds.toFixed(1)} s, ${int(s.cars)} cars (${int(s.registered)} registered, ${int(s.reused)} reused), ${int(s.connected)} connected at most`,
     `  messages     ${int(s.sent)} sent, ${int(s.acked)} acknowledged, ${int(s.unacked)} unacknowledged at the end; ${int(s.ratePerS)}/s over the run` +
       (s.steadyRatePerS === null ? '' : `, ${int(s.steadyRatePerS)}/s once all cars were connected`),
-    l ? `  ack latency  p50 ${ms(l.p50)} ms, p90 ${ms(l.p90)} ms, p99 ${ms(l.p99)} ms, p99.9 ${ms(l.p999)} ms, max ${ms(l.max)} ms (PUBLISH to PUBACK, ${int(l.count)} acks)` : '  ack latency  - (QoS 0)',
+    l ? `  ack latency  p50 ${ms(l.p50)} ms, p90 ${ms(l.p90)} ms, p99 ${ms(l.p99)} ms, p99.9 ${ms(l.p999)} ms, max ${ms(l.max)} ms (PUBLISH to PUBACK, ${int(l.count)} acks)` : '  ack latency  - (no acknowledgements)',
     `  trips        ${int(s.trips.started)} started, ${int(s.trips.ended)} ended`,
     `  errors       ${errors.length === 0 ? 'none' : errors.map(([kind, n]) => `${int(n)} × ${kind}`).join('\n               ')}`,
     `  simulator    ${(s.cost.cpuCoreShare * 100).toFixed(1)}% of a core (${(s.cost.kernelShare * 100).toFixed(1)}% in the kernel), RSS ${s.cost.rssMiB.toFixed(0)} MiB (+${s.cost.rssGrowthMiB.toFixed(0)} MiB for the run), heap ${s.cost.heapMiB.toFixed(0)} MiB` +
