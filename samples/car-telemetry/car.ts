@@ -1,6 +1,9 @@
 import type { Route } from './route.js';
 
-/** Drivers keep within 10% of the limit: no car is ever faster than this times the limit. */
+/**
+ * Drivers keep within 10% of the limit, and brake for a lower one as cars do (not at once):
+ * no car is ever faster than this times the route's highest limit.
+ */
 export const TOP_SPEED_FACTOR = 1.1;
 export const IDLE_RPM = 800;
 export const TANK_L = 50;

@@ -42,8 +42,18 @@ function writeCredentials(file: string, cars: Record<string, string>): void {
   renameSync(temp, file);
 }
 
+/** fetch, with an error that says which server could not be reached and why. */
+async function request(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(`cannot reach ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  }
+}
+
 async function call<T>(rest: string, path: string, body: unknown, token?: string): Promise<{ status: number; body: T }> {
-  const res = await fetch(rest + path, {
+  const res = await request(rest + path, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify(body),
@@ -83,7 +93,7 @@ export async function fleetCredentials(rest: string, file: string, prefix: strin
 
 /** The MQTT endpoint the server advertises at `GET /headwaiter`. */
 export async function mqttEndpoint(rest: string): Promise<MqttEndpoint> {
-  const res = await fetch(`${rest}/headwaiter`);
+  const res = await request(`${rest}/headwaiter`);
   if (res.status !== 200) throw new Error(`GET ${rest}/headwaiter: ${res.status}`);
   const { endpoints } = (await res.json()) as { endpoints: { mqtt: string | null } };
   if (!endpoints.mqtt) throw new Error('the server has no MQTT endpoint (is the mqtt plugin configured?)');

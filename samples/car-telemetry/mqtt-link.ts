@@ -35,9 +35,9 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
  * 16-slot send-time table for ack latency, and a few numbers.
  */
 export class MqttLink {
-  inflight = 0;
   /** performance.now() of the last packet sent, for the keepalive. */
   lastSendAt = 0;
+  private inflight = 0;
   private socket: Socket | null = null;
   private pending: Buffer | null = null;
   /** Send time per packet id (id = slot + 1); 0 marks a free slot. */
@@ -47,10 +47,6 @@ export class MqttLink {
   private connected = false;
 
   constructor(private readonly listener: LinkListener) {}
-
-  get isOpen(): boolean {
-    return this.socket !== null;
-  }
 
   open(endpoint: MqttEndpoint, localAddress: string | undefined, id: string, secret: string, keepaliveS: number): void {
     this.inflight = 0;
@@ -114,6 +110,7 @@ export class MqttLink {
     this.socket?.destroy();
   }
 
+  /** Returns true to keep reading (false would pause the socket). */
   private onData(buf: Buffer, n: number): boolean {
     const chunk = buf.subarray(0, n);
     const rest = readPackets(this.pending ? Buffer.concat([this.pending, chunk]) : chunk, this.onPacket);

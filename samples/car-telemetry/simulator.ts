@@ -47,13 +47,8 @@ function check(ok: boolean, option: string, rule: string): void {
   if (!ok) throw new Error(`${option}: ${rule}`);
 }
 
-/**
- * Registers (or reuses) the fleet's cars, connects each over MQTT with its own credentials and
- * drives the configured share of them, reporting every `reportEvery` seconds to `onReport`.
- * Resolves with the summary once the duration is over (or `signal` aborted) and every car
- * has disconnected.
- */
-export async function runFleet(input: SimulatorOptions = {}): Promise<SimulatorSummary> {
+/** The options with their defaults filled in; throws naming the first bad one. */
+export function resolveOptions(input: SimulatorOptions = {}) {
   const o = { ...defaults, ...input };
   check(Number.isInteger(o.cars) && o.cars > 0, 'cars', 'must be a positive whole number');
   check(o.driving >= 0 && o.driving <= 1, 'driving', 'must be a share between 0 and 1');
@@ -64,7 +59,17 @@ export async function runFleet(input: SimulatorOptions = {}): Promise<SimulatorS
   check(o.qos === 0 || o.qos === 1, 'qos', 'must be 0 or 1');
   check(o.tripMinutes > 0, 'tripMinutes', 'must be more than 0');
   check(o.reportEvery > 0, 'reportEvery', 'must be more than 0 seconds');
+  return o;
+}
 
+/**
+ * Registers (or reuses) the fleet's cars, connects each over MQTT with its own credentials and
+ * drives the configured share of them, reporting every `reportEvery` seconds to `onReport`.
+ * Resolves with the summary once the duration is over (or `signal` aborted) and every car
+ * has disconnected.
+ */
+export async function runFleet(input: SimulatorOptions = {}): Promise<SimulatorSummary> {
+  const o = resolveOptions(input);
   const rest = o.rest.replace(/\/+$/, '');
   const adminSecret = () => {
     const secret = o.adminSecret ?? process.env.NITROGEN_ADMIN_SECRET ?? (existsSync(o.adminSecretFile) ? readFileSync(o.adminSecretFile, 'utf8').trim() : undefined);
@@ -154,14 +159,14 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const o = { ...defaults, ...options };
+  const o = resolveOptions(options);
   const stop = new AbortController();
   process.once('SIGINT', () => {
     console.log('stopping: waiting for acknowledgements, then disconnecting (Ctrl-C again to quit at once)');
     stop.abort();
     process.once('SIGINT', () => process.exit(130));
   });
-  console.log(`car-telemetry: ${int(o.cars)} cars '${o.prefix}-…', ${o.driving * 100}% driving at ${o.rate} msg/s each, QoS ${o.qos}, ${o.duration > 0 ? `${o.duration} s` : 'until Ctrl-C'}`);
+  console.log(`car-telemetry: ${int(o.cars)} cars '${o.prefix}-…', ${Math.round(o.driving * 1000) / 10}% driving at ${o.rate} msg/s each, QoS ${o.qos}, ${o.duration > 0 ? `${o.duration} s` : 'until Ctrl-C'}`);
   const summary = await runFleet({ ...options, signal: stop.signal, onReport: (r) => console.log(formatReport(r, o.cars, o.qos)) });
   console.log(formatSummary(summary));
   if (summary.errors['CONNACK refused: bad username or password']) {
