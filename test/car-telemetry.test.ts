@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Message } from '../core/message.js';
 import { IDLE_RPM, TANK_L, TOP_SPEED_FACTOR, type Telemetry } from '../samples/car-telemetry/car.js';
+import { LatencyHistogram } from '../samples/car-telemetry/histogram.js';
 import { Route, SEATTLE_LOOP } from '../samples/car-telemetry/route.js';
 import { runFleet, type IntervalReport, type SimulatorSummary } from '../samples/car-telemetry/simulator.js';
 import { exited } from './helpers/process.js';
@@ -154,6 +155,20 @@ describe('samples/car-telemetry', function () {
     assert.equal(run.errors['connection lost: closed by the server'], 1, JSON.stringify(run.errors));
     assert.equal(run.errors['CONNACK refused: not authorized'], 1, JSON.stringify(run.errors));
     assert.equal(reportsHere.at(-1)!.connected, 2);
+  });
+
+  it('reads latency percentiles within 1/16 of the exact values from its fixed buckets', () => {
+    const h = new LatencyHistogram();
+    // 1 µs to about 9 s, log-uniform, shuffled; values are counted in whole µs, hence the 0.5 µs.
+    const values = Array.from({ length: 20_000 }, (_, i) => 0.001 * 1.0008 ** i).sort(() => Math.random() - 0.5);
+    for (const v of values) h.record(v);
+    const sorted = [...values].sort((a, b) => a - b);
+    for (const q of [0.01, 0.5, 0.9, 0.99, 0.999]) {
+      const exact = sorted[Math.ceil(q * sorted.length) - 1]!;
+      assert.ok(Math.abs(h.percentile(q) - exact) <= Math.max(exact / 16, 0.0005), `p${q * 100}: ${h.percentile(q)} ms, exactly ${exact} ms`);
+    }
+    assert.equal(h.count, values.length);
+    assert.equal(h.max, sorted.at(-1));
   });
 
   it('runs from the command line, printing report lines and a summary but no secret', async () => {
