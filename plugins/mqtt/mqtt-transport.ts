@@ -142,11 +142,13 @@ export class MqttTransport {
     this.unsubscribe?.();
     this.deps.principalEvents.off('revoked', this.onRevoked);
     clearInterval(this.expiryTimer);
-    // Stop accepting first; commits already running finish in the core's group commit.
+    // Stop accepting, then close the connected clients (server.close() waits for them to end);
+    // commits already running finish in the core's group commit.
     const server = this.server;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     const broker = this.broker;
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
+    await closed;
   }
 
   private authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void {
