@@ -1,70 +1,75 @@
-import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from '../test/helpers/temp.js';
-import { LoadGenerator, carTelemetry, type LoadResult } from './lib/load.js';
-import { flags, printHeader } from './lib/machine.js';
-import { adminToken, registerDevices, spawnBareAedes, spawnServer, stopProcess } from './lib/servers.js';
+import { diskFacts, flags, fmt, numbers, printHeader } from './lib/machine.js';
+import { POINT_HEADER, POINT_RULE, measurePoint, pointProblems, pointRow, storeLine, type Point } from './lib/mqtt-point.js';
+import { summarizeProfiles } from './lib/profile.js';
+import { startAedes, startNitrogen } from './lib/targets.js';
 
 /**
- * `npm run bench:ingest`: durable QoS 1 MQTT ingest into Nitrogen (embedded SQLite store)
- * against bare aedes in the same run, with the same load generator, connections and payloads.
+ * `npm run bench:ingest`: durable QoS 1 MQTT ingest into Nitrogen (embedded default store)
+ * against bare aedes in the same run, with the same load generator, connections and payloads,
+ * at several connection counts. The total in flight stays the same at every count (each
+ * connection gets its share), so the figures show what more connections cost, not a deeper queue.
  */
-const options = flags({ connections: 1000, window: 10, warmup: 3, seconds: 10, rounds: 1, profile: '' });
-const SECRET = 'bench-admin-secret-0123456789';
-printHeader('MQTT QoS 1 ingest: Nitrogen (SQLite, durable) vs bare aedes');
-console.log(`load:    ${options.connections} connections, ${options.window} PUBLISHes in flight each, ~200-byte car telemetry JSON, ${options.warmup}s warm-up + ${options.seconds}s measured`);
+const options = flags({ connections: '100,1000,10000', inflight: 10_000, warmup: 3, seconds: 10, rounds: 1, profile: '', sources: '' });
+const counts = numbers(options.connections);
+// No source address by default: binding one makes each connect search that address's ports (slow once many are in TIME_WAIT).
+const sources = options.sources.split(',').filter(Boolean);
+printHeader('MQTT QoS 1 ingest: Nitrogen (embedded store, durable) vs bare aedes');
+console.log(`disk:    ${diskFacts()}`);
+console.log(`load:    ${options.connections} connections, ${fmt(options.inflight)} QoS 1 PUBLISHes in flight in total, ~200-byte car telemetry JSON on devices/{id}/messages/telemetry, ${options.warmup}s warm-up + ${options.seconds}s measured, ${sources.length ? `from ${sources.join(', ')}` : 'source address chosen by the kernel'}`);
+console.log('peer:    bare aedes, its defaults (no authentication, in-memory persistence); Nitrogen: the CLI with the embedded default (PUBACK after the durable group commit)');
 
-const payloads = carTelemetry(64);
+const windowFor = (connections: number) => Math.max(1, Math.min(1000, Math.round(options.inflight / connections)));
 
-async function measureAedes(): Promise<LoadResult> {
-  const aedes = await spawnBareAedes();
-  try {
-    const clients = Array.from({ length: options.connections }, (_, i) => ({ clientId: `car-${i}`, topic: `devices/car-${i}/messages/telemetry` }));
-    const load = await LoadGenerator.connect({ host: '127.0.0.1', port: aedes.port, clients, window: options.window, rate: 0, payloads, localAddresses: ['127.0.0.1'], connectConcurrency: 100 });
-    const result = await load.run(options.warmup, options.seconds);
-    await load.stop();
-    return result;
-  } finally {
-    await stopProcess(aedes.child);
-  }
+async function nitrogenPoint(connections: number): Promise<Point> {
+  // --profile DIR: CPU profiles of every server thread, one subdirectory per connection count.
+  const profileDir = options.profile && join(options.profile, String(connections));
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  const target = await startNitrogen(connections, profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []);
+  return measurePoint(target, { window: windowFor(connections), rate: 0, warmup: options.warmup, seconds: options.seconds, sources });
 }
 
-async function measureNitrogen(): Promise<LoadResult & { stored: number; ackedTotal: number }> {
-  const dir = tempDir('nitrogen-bench-');
-  // --profile <dir>: CPU profiles of the server's threads, for `node --cpu-prof`-style analysis.
-  const nodeArgs = options.profile ? ['--cpu-prof', '--cpu-prof-dir', options.profile] : [];
-  const server = await spawnServer({ NITROGEN_DATA_DIR: dir.path, NITROGEN_ADMIN_SECRET: SECRET, NITROGEN_LOG_LEVEL: 'warn' }, process.cwd(), nodeArgs);
-  try {
-    const token = await adminToken(server.rest, SECRET);
-    const devices = await registerDevices(server.rest, token, options.connections);
-    const url = new URL(server.mqtt);
-    const clients = devices.map((d) => ({ clientId: d.id, username: d.id, password: d.secret, topic: `devices/${d.id}/messages/telemetry` }));
-    const load = await LoadGenerator.connect({ host: url.hostname, port: Number(url.port), clients, window: options.window, rate: 0, payloads, localAddresses: ['127.0.0.1'], connectConcurrency: 100 });
-    const result = await load.run(options.warmup, options.seconds);
-    await load.stop();
-    await stopProcess(server.child);
-    // Every acknowledged message must be in the store: count what is there.
-    const db = new Database(join(dir.path, 'messages.db'), { readonly: true });
-    const stored = (db.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n;
-    db.close();
-    return { ...result, stored, ackedTotal: result.acked };
-  } finally {
-    await stopProcess(server.child);
-    dir.remove();
-  }
+async function aedesPoint(connections: number): Promise<Point> {
+  return measurePoint(await startAedes(connections), { window: windowFor(connections), rate: 0, warmup: options.warmup, seconds: options.seconds, sources });
 }
 
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-const ms = (n: number) => n.toFixed(1);
+const results: Array<{ round: number; aedes: Point; nitrogen: Point }> = [];
 for (let round = 1; round <= options.rounds; round++) {
-  const aedes = await measureAedes();
-  const nitrogen = await measureNitrogen();
-  console.log(`\nround ${round}`);
-  console.log(`| server | msgs/s | ack p50 ms | ack p99 ms | ack max ms | errors |`);
-  console.log(`|---|---:|---:|---:|---:|---:|`);
-  console.log(`| bare aedes (no auth, no store) | ${fmt(aedes.rate)} | ${ms(aedes.p50)} | ${ms(aedes.p99)} | ${ms(aedes.max)} | ${aedes.errors.length} |`);
-  console.log(`| Nitrogen (auth, validation, SQLite fsync per group commit) | ${fmt(nitrogen.rate)} | ${ms(nitrogen.p50)} | ${ms(nitrogen.p99)} | ${ms(nitrogen.max)} | ${nitrogen.errors.length} |`);
-  console.log(`ratio Nitrogen / bare aedes: ${(nitrogen.rate / aedes.rate).toFixed(2)}`);
-  console.log(`stored after stop: ${fmt(nitrogen.stored)} messages (at least every acknowledged one, warm-up included)`);
-  for (const e of [...aedes.errors, ...nitrogen.errors].slice(0, 5)) console.log(`error: ${e}`);
+  for (const connections of counts) {
+    // Alternate which server goes first, so a drift in the machine's load favours neither.
+    const nitrogenFirst = round % 2 === 0;
+    const first = nitrogenFirst ? await nitrogenPoint(connections) : await aedesPoint(connections);
+    const second = nitrogenFirst ? await aedesPoint(connections) : await nitrogenPoint(connections);
+    const [aedes, nitrogen] = nitrogenFirst ? [second, first] : [first, second];
+    results.push({ round, aedes, nitrogen });
+    console.log(`\nround ${round}, ${fmt(connections)} connections`);
+    console.log(POINT_HEADER);
+    console.log(POINT_RULE);
+    console.log(pointRow(aedes));
+    console.log(pointRow(nitrogen));
+    console.log(`ratio Nitrogen / bare aedes: ${(nitrogen.load.rate / aedes.load.rate).toFixed(2)}`);
+    console.log(storeLine(nitrogen));
+    for (const problem of [...pointProblems(aedes).map((p) => `bare aedes: ${p}`), ...pointProblems(nitrogen).map((p) => `Nitrogen: ${p}`)]) console.log(`PROBLEM ${problem}`);
+  }
+}
+
+// CPU per message says what the server alone would need for a rate, whatever the load generator took.
+const perMessage = (p: Point, who: string) => (p.cpu.processes[who]!.cores / p.load.rate) * 1e6;
+console.log('\n## Summary: Nitrogen against bare aedes, and how the cost grows with connections');
+console.log('| round | conns | bare aedes msgs/s | Nitrogen msgs/s | ratio | Nitrogen server CPU µs/msg | load gen CPU µs/msg (Nitrogen run) | server cores needed for 60,000 msgs/s | Nitrogen RSS MiB | msgs/s vs first | RSS vs first |');
+console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const { round, aedes, nitrogen } of results) {
+  const base = results.find((r) => r.round === round)!.nitrogen;
+  console.log(`| ${round} | ${fmt(nitrogen.connections)} | ${fmt(aedes.load.rate)} | ${fmt(nitrogen.load.rate)} | ${(nitrogen.load.rate / aedes.load.rate).toFixed(2)} | ` +
+    `${perMessage(nitrogen, 'server').toFixed(1)} | ${perMessage(nitrogen, 'load').toFixed(1)} | ${((perMessage(nitrogen, 'server') * 60_000) / 1e6).toFixed(2)} | ${fmt(nitrogen.rssMiB)} | ` +
+    `${(nitrogen.load.rate / base.load.rate).toFixed(2)}x | ${(nitrogen.rssMiB / base.rssMiB).toFixed(2)}x |`);
+}
+console.log('(server cores needed = CPU per message × 60,000, all server threads; it assumes the cost per message stays as measured)');
+
+if (options.profile) {
+  for (const connections of counts) {
+    console.log(`\n# CPU profile of the Nitrogen server at ${fmt(connections)} connections (one file per thread and round; the whole server run: registration, connecting and warm-up included)`);
+    console.log(summarizeProfiles(join(options.profile, String(connections))).join('\n'));
+  }
 }

@@ -1,10 +1,11 @@
 import { connect, type Socket } from 'node:net';
-import { CONNACK, PINGREQ, PUBACK, connectPacket, publishTemplate } from './mqtt-wire.js';
+import { CONNACK, PINGREQ, PUBACK, connectPacket, publishTemplate, readPackets } from './mqtt-wire.js';
 
 /**
  * The MQTT load generator, run as a child process so it never shares an event loop with the
  * server it measures. It connects every client, then keeps `window` QoS 1 PUBLISHes in flight
  * per connection (or paces them to `rate` msgs/s in total), timing each PUBLISH to its PUBACK.
+ * With `window` 0 the connections stay idle and only ping.
  */
 export interface LoadClient {
   clientId: string;
@@ -17,75 +18,78 @@ export interface LoadConfig {
   host: string;
   port: number;
   clients: LoadClient[];
-  /** PUBLISHes in flight per connection (at most 1000). */
+  /** PUBLISHes in flight per connection (at most 1000); 0 for idle connections. */
   window: number;
   /** Total msgs/s to pace to; 0 sends as fast as acknowledgements allow. */
   rate: number;
   payloads: string[];
-  /** Local addresses to spread connections over (many source ports for many connections). */
+  /**
+   * Local addresses to spread connections over, each with its own ~28,000 source ports; empty
+   * to let the kernel choose at connect time (fastest: it may reuse a port towards another destination).
+   */
   localAddresses: string[];
   connectConcurrency: number;
 }
 
-export type LoadReport = { acked: number; seconds: number; latenciesMs: number[]; errors: string[]; connected: number };
+export interface LoadReport {
+  /** Acknowledged in the measured window, and over the whole run (warm-up included). */
+  acked: number;
+  ackedTotal: number;
+  sentTotal: number;
+  seconds: number;
+  latenciesMs: number[];
+  errors: string[];
+  /** Connections open now, and how long connecting them all took. */
+  connected: number;
+  connectSeconds: number;
+}
 
 const ID_SPACE = 1024;
+const PING_EVERY_MS = 30_000; // half the CONNECT keepalive of 60 s
 
 class Connection {
   inflight = 0;
   acked = 0;
+  sent = 0;
+  /** Paced mode: PUBLISHes this connection may send now (fractions accumulate). */
+  tokens = Math.random(); // a random phase, so connections do not all send in the same tick
+  open = true;
   private nextId = 0;
   private readonly sentAt = new Float64Array(ID_SPACE + 1);
   private pending: Buffer | null = null;
-  tokens = 0;
+  /** PUBLISH packets for this client's topic, one per payload; made at the first send, so idle connections cost no memory for them. */
+  private templates?: { packet: Buffer; packetIdOffset: number }[];
 
-  constructor(readonly socket: Socket, private readonly template: { packet: Buffer; packetIdOffset: number }[], private readonly load: Load) {}
+  constructor(readonly socket: Socket, private readonly topic: string, private readonly load: Load) {}
 
   onData(chunk: Buffer): void {
-    let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    let offset = 0;
-    while (offset + 2 <= buf.length) {
-      let length = 0;
-      let multiplier = 1;
-      let i = offset + 1;
-      let byte: number;
-      do {
-        if (i >= buf.length) break;
-        byte = buf[i++]!;
-        length += (byte & 0x7f) * multiplier;
-        multiplier *= 128;
-      } while (byte & 0x80);
-      if (i + length > buf.length || (byte! & 0x80)) break;
-      const type = buf[offset]! & 0xf0;
-      if (type === PUBACK) {
-        const id = buf.readUInt16BE(i);
-        this.inflight--;
-        this.acked++;
-        this.load.recordAck(performance.now() - this.sentAt[id]!);
-      } else if (type === CONNACK && buf[i + 1] !== 0) {
-        this.load.error(`CONNACK refused with return code ${buf[i + 1]}`);
-      }
-      offset = i + length;
-    }
-    this.pending = offset < buf.length ? buf.subarray(offset) : null;
+    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pending = readPackets(buf, (type, packet, start) => {
+      if (type !== PUBACK) return;
+      this.inflight--;
+      this.acked++;
+      this.load.recordAck(performance.now() - this.sentAt[packet.readUInt16BE(start)]!);
+    });
     this.load.pump(this);
   }
 
-  /** Sends up to `count` PUBLISHes in one write. */
+  /** Sends `count` PUBLISHes in one write, each a copy of a template with its own packet id. */
   send(count: number): void {
-    if (count <= 0) return;
     const now = performance.now();
-    const parts: Buffer[] = [];
-    for (let k = 0; k < count; k++) {
-      const t = this.template[(this.nextId + k) % this.template.length]!;
+    const templates = (this.templates ??= this.load.config.payloads.map((p) => publishTemplate(this.topic, Buffer.from(p))));
+    const picked = Array.from({ length: count }, (_, k) => templates[(this.nextId + k) % templates.length]!);
+    const out = Buffer.allocUnsafe(picked.reduce((sum, t) => sum + t.packet.length, 0));
+    let offset = 0;
+    for (const t of picked) {
       const id = (this.nextId++ % ID_SPACE) + 1;
-      const packet = Buffer.from(t.packet);
-      packet.writeUInt16BE(id, t.packetIdOffset);
+      t.packet.copy(out, offset);
+      out.writeUInt16BE(id, offset + t.packetIdOffset);
+      offset += t.packet.length;
       this.sentAt[id] = now;
-      parts.push(packet);
     }
     this.inflight += count;
-    this.socket.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    this.sent += count;
+    this.socket.write(out);
   }
 }
 
@@ -97,6 +101,7 @@ class Load {
   errors: string[] = [];
   ackedAtMark = 0;
   markedAt = 0;
+  connectSeconds = 0;
 
   constructor(readonly config: LoadConfig) {}
 
@@ -112,30 +117,32 @@ class Load {
     if (!this.running) return;
     let room = this.config.window - c.inflight;
     if (this.config.rate > 0) room = Math.min(room, Math.floor(c.tokens));
-    if (room > 0) {
-      if (this.config.rate > 0) c.tokens -= room;
-      c.send(room);
-    }
+    if (room <= 0) return;
+    if (this.config.rate > 0) c.tokens -= room;
+    c.send(room);
   }
 
   async connectAll(): Promise<void> {
     const { clients, localAddresses, connectConcurrency } = this.config;
+    const started = performance.now();
     let next = 0;
     const worker = async () => {
       while (next < clients.length) {
         const index = next++;
-        this.connections.push(await this.open(clients[index]!, localAddresses[index % localAddresses.length]));
+        this.connections.push(await this.open(clients[index]!, localAddresses.length ? localAddresses[index % localAddresses.length] : undefined));
       }
     };
     await Promise.all(Array.from({ length: Math.min(connectConcurrency, clients.length) }, worker));
+    this.connectSeconds = (performance.now() - started) / 1000;
+    // Keep the connections alive (keepalive 60 s) however long the run: idle ones only ping.
+    setInterval(() => this.connections.forEach((c) => c.open && c.socket.write(PINGREQ)), PING_EVERY_MS).unref();
   }
 
   private open(client: LoadClient, localAddress: string | undefined): Promise<Connection> {
     return new Promise((resolve, reject) => {
       const socket = connect({ host: this.config.host, port: this.config.port, localAddress });
       socket.setNoDelay(true);
-      const templates = this.config.payloads.map((p) => publishTemplate(client.topic, Buffer.from(p)));
-      const connection = new Connection(socket, templates, this);
+      const connection = new Connection(socket, client.topic, this);
       socket.once('error', reject);
       socket.once('data', (first: Buffer) => {
         if ((first[0]! & 0xf0) !== CONNACK || first[3] !== 0) {
@@ -144,7 +151,10 @@ class Load {
         }
         socket.off('error', reject);
         socket.on('error', (err) => this.error(`${client.clientId}: ${err.message}`));
-        socket.on('close', () => this.running && this.error(`${client.clientId}: connection closed`));
+        socket.on('close', () => {
+          connection.open = false;
+          if (this.running) this.error(`${client.clientId}: connection closed`);
+        });
         socket.on('data', (chunk: Buffer) => connection.onData(chunk));
         resolve(connection);
       });
@@ -154,8 +164,9 @@ class Load {
 
   start(): void {
     this.running = true;
-    if (this.config.rate > 0) {
-      // Pace in 5 ms steps: each connection earns its share of the total rate.
+    if (this.config.rate > 0 && this.config.window > 0) {
+      // Pace in 5 ms steps: each connection earns its share of the total rate. A connection
+      // whose window is full cannot bank more than a window's worth: the achieved rate shows it.
       const perConnectionPerTick = (this.config.rate / this.connections.length) * 0.005;
       const timer = setInterval(() => {
         if (!this.running) return clearInterval(timer);
@@ -167,16 +178,10 @@ class Load {
     } else {
       for (const c of this.connections) this.pump(c);
     }
-    // Keep idle connections alive (keepalive 60 s) during long runs.
-    setInterval(() => this.connections.forEach((c) => c.socket.write(PINGREQ)), 30_000).unref();
-  }
-
-  acked(): number {
-    return this.connections.reduce((sum, c) => sum + c.acked, 0);
   }
 
   mark(): void {
-    this.ackedAtMark = this.acked();
+    this.ackedAtMark = this.sum((c) => c.acked);
     this.markedAt = performance.now();
     this.latencies = [];
     this.measuring = true;
@@ -184,17 +189,30 @@ class Load {
 
   report(): LoadReport {
     this.measuring = false;
-    return { acked: this.acked() - this.ackedAtMark, seconds: (performance.now() - this.markedAt) / 1000, latenciesMs: this.latencies, errors: this.errors, connected: this.connections.length };
+    const ackedTotal = this.sum((c) => c.acked);
+    return {
+      acked: ackedTotal - this.ackedAtMark, ackedTotal, sentTotal: this.sum((c) => c.sent), seconds: (performance.now() - this.markedAt) / 1000,
+      latenciesMs: this.latencies, errors: this.errors, connected: this.sum((c) => (c.open ? 1 : 0)), connectSeconds: this.connectSeconds,
+    };
   }
 
-  stop(): void {
+  /** Stops sending, waits up to `drainMs` for outstanding PUBACKs, then closes every connection. */
+  async stop(drainMs: number): Promise<void> {
     this.running = false;
+    const deadline = performance.now() + drainMs;
+    while (this.sum((c) => (c.open ? c.inflight : 0)) > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     for (const c of this.connections) c.socket.destroy();
+  }
+
+  private sum(f: (c: Connection) => number): number {
+    let total = 0;
+    for (const c of this.connections) total += f(c);
+    return total;
   }
 }
 
 let load: Load | undefined;
-process.on('message', async (msg: { op: string; config?: LoadConfig }) => {
+process.on('message', async (msg: { op: string; config?: LoadConfig; drainMs?: number }) => {
   try {
     if (msg.op === 'connect') {
       load = new Load(msg.config!);
@@ -205,11 +223,13 @@ process.on('message', async (msg: { op: string; config?: LoadConfig }) => {
     else if (msg.op === 'report') {
       const report = load!.report();
       // Percentiles here: a million latencies are too many to send over IPC.
-      report.latenciesMs.sort((a, b) => a - b);
-      const pick = (q: number) => report.latenciesMs[Math.min(report.latenciesMs.length - 1, Math.floor(q * report.latenciesMs.length))] ?? NaN;
-      process.send!({ op: 'report', report: { ...report, latenciesMs: [], p50: pick(0.5), p99: pick(0.99), max: report.latenciesMs[report.latenciesMs.length - 1] ?? NaN } });
+      const sorted = Float64Array.from(report.latenciesMs).sort();
+      const pick = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : NaN);
+      process.send!({ op: 'report', report: { ...report, latenciesMs: [], p50: pick(0.5), p99: pick(0.99), max: sorted.length ? sorted[sorted.length - 1] : NaN } });
     } else if (msg.op === 'stop') {
-      load?.stop();
+      await load?.stop(msg.drainMs ?? 0);
+      const final = load?.report();
+      process.send!({ op: 'stopped', ackedTotal: final?.ackedTotal ?? 0, sentTotal: final?.sentTotal ?? 0 });
       process.exit(0);
     }
   } catch (err) {

@@ -4,11 +4,19 @@ import type { LoadConfig, LoadReport } from './load-worker.js';
 
 export type LoadResult = Omit<LoadReport, 'latenciesMs'> & { rate: number; p50: number; p99: number; max: number };
 
-/** Drives a load-worker child process: connect, start, measure a window, report. */
+/**
+ * Drives a load-worker child process: connect, start, mark the start of the measured window,
+ * report. `run` does it all with a warm-up; the steps are public so a bench can sample other
+ * figures (CPU, memory) over exactly the same window.
+ */
 export class LoadGenerator {
   private constructor(private readonly child: ChildProcess) {}
 
-  private request<T>(op: string, expect: string, config?: LoadConfig): Promise<T> {
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  private request<T>(message: object, expect: string): Promise<T> {
     return new Promise((resolve, reject) => {
       const onMessage = (msg: { op: string; message?: string } & T) => {
         if (msg.op === 'error') reject(new Error(msg.message));
@@ -17,31 +25,51 @@ export class LoadGenerator {
         this.child.off('message', onMessage);
       };
       this.child.on('message', onMessage);
-      this.child.send({ op, config });
+      this.child.send(message);
     });
   }
 
-  static async connect(config: LoadConfig): Promise<LoadGenerator> {
-    const child = fork(fileURLToPath(new URL('./load-worker.js', import.meta.url)), [], { stdio: 'inherit', execArgv: ['--max-old-space-size=4096'] });
+  /** Forks the MQTT load worker and has it open its connections. */
+  static connect(config: LoadConfig): Promise<LoadGenerator> {
+    return LoadGenerator.spawn('./load-worker.js', config);
+  }
+
+  /** Forks any worker that speaks the same protocol (connect, start, mark, report, stop), relative to this file. */
+  static async spawn(worker: string, config: object): Promise<LoadGenerator> {
+    const child = fork(fileURLToPath(new URL(worker, import.meta.url)), [], { stdio: 'inherit', execArgv: ['--max-old-space-size=4096'] });
     const generator = new LoadGenerator(child);
-    await generator.request('connect', 'connected', config);
+    await generator.request({ op: 'connect', config }, 'connected');
     return generator;
+  }
+
+  start(): void {
+    this.child.send({ op: 'start' });
+  }
+
+  mark(): void {
+    this.child.send({ op: 'mark' });
+  }
+
+  async report(): Promise<LoadResult> {
+    const { report } = await this.request<{ report: LoadReport & { p50: number; p99: number; max: number } }>({ op: 'report' }, 'report');
+    return { ...report, rate: report.acked / report.seconds };
   }
 
   /** Sends for `warmup` seconds unmeasured, then measures `seconds`. */
   async run(warmup: number, seconds: number): Promise<LoadResult> {
-    this.child.send({ op: 'start' });
+    this.start();
     await sleep(warmup * 1000);
-    this.child.send({ op: 'mark' });
+    this.mark();
     await sleep(seconds * 1000);
-    const { report } = await this.request<{ report: LoadReport & { p50: number; p99: number; max: number } }>('report', 'report');
-    return { ...report, rate: report.acked / report.seconds };
+    return this.report();
   }
 
-  async stop(): Promise<void> {
+  /** Stops sending, waits up to `drainMs` for outstanding acknowledgements, closes; resolves with the run's totals. */
+  async stop(drainMs = 0): Promise<{ ackedTotal: number; sentTotal: number }> {
     const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.send({ op: 'stop' });
+    const totals = await this.request<{ ackedTotal: number; sentTotal: number }>({ op: 'stop', drainMs }, 'stopped');
     await exited;
+    return totals;
   }
 }
 

@@ -1,0 +1,84 @@
+import { SqliteStore } from '../../adapters/sqlite/index.js';
+import { tempDir } from '../../test/helpers/temp.js';
+import type { LoadClient } from './load-worker.js';
+import { adminToken, registerDevices, spawnBareAedes, spawnServer, stopProcess, type ServerProcess } from './servers.js';
+
+/** A server under load: where to connect, who connects, and how to stop it. */
+export interface MqttTarget {
+  name: string;
+  pid: number;
+  host: string;
+  port: number;
+  clients: LoadClient[];
+  /** Stops the server (once; later calls get the same answer); a Nitrogen target then counts the messages its store holds. */
+  stop(): Promise<{ stored: number | null }>;
+}
+
+export const ADMIN_SECRET = 'bench-admin-secret-0123456789';
+
+/** Bare aedes with its defaults (no authentication, in-memory persistence): the peer. */
+export async function startAedes(connections: number, prefix = 'car'): Promise<MqttTarget> {
+  const aedes = await spawnBareAedes();
+  const clients = Array.from({ length: connections }, (_, i) => ({ clientId: `${prefix}-${i}`, topic: `devices/${prefix}-${i}/messages/telemetry` }));
+  return {
+    name: 'bare aedes', pid: aedes.child.pid!, host: '127.0.0.1', port: aedes.port, clients,
+    stop: once(async () => {
+      await stopProcess(aedes.child);
+      return { stored: null };
+    }),
+  };
+}
+
+export interface NitrogenTarget extends MqttTarget {
+  server: ServerProcess;
+  dataDir: string;
+  token: string;
+}
+
+/**
+ * The real CLI with the embedded default configuration (SQLite store and registry in a fresh
+ * data directory, MQTT and REST) and `connections` devices registered, each with its own
+ * credentials. `nodeArgs` go to node (e.g. `--cpu-prof`).
+ */
+export async function startNitrogen(connections: number, nodeArgs: string[] = [], prefix = 'car'): Promise<NitrogenTarget> {
+  const dir = tempDir('nitrogen-bench-');
+  // Started in the empty data directory with NITROGEN_CONFIG unset, so no stray config file applies.
+  const server = await spawnServer({ NITROGEN_CONFIG: '', NITROGEN_DATA_DIR: dir.path, NITROGEN_ADMIN_SECRET: ADMIN_SECRET, NITROGEN_LOG_LEVEL: 'warn' }, dir.path, nodeArgs);
+  try {
+    const token = await adminToken(server.rest, ADMIN_SECRET);
+    const devices = await registerDevices(server.rest, token, connections, prefix);
+    const url = new URL(server.mqtt);
+    const clients = devices.map((d) => ({ clientId: d.id, username: d.id, password: d.secret, topic: `devices/${d.id}/messages/telemetry` }));
+    return {
+      name: 'Nitrogen', pid: server.child.pid!, host: url.hostname, port: Number(url.port), clients, server, dataDir: dir.path, token,
+      stop: once(async () => {
+        await stopProcess(server.child);
+        try {
+          return { stored: await storedMessages(dir.path) };
+        } finally {
+          dir.remove();
+        }
+      }),
+    };
+  } catch (err) {
+    await stopProcess(server.child);
+    dir.remove();
+    throw err;
+  }
+}
+
+/** Messages in a stopped server's store, counted through the Store port (so any storage format counts right). */
+export async function storedMessages(dataDir: string): Promise<number> {
+  const store = new SqliteStore(dataDir, { file: 'messages.db' });
+  await store.start();
+  try {
+    return (await store.feedLag!(null)).count;
+  } finally {
+    await store.stop();
+  }
+}
+
+function once<T>(f: () => Promise<T>): () => Promise<T> {
+  let result: Promise<T> | undefined;
+  return () => (result ??= f());
+}
