@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { diskFacts, flags, fmt, numbers, printHeader } from './lib/machine.js';
-import { POINT_HEADER, POINT_RULE, measurePoint, pointProblems, pointRow, storeLine, type Point } from './lib/mqtt-point.js';
+import { POINT_HEADER, POINT_RULE, measureMqtt, pointProblems, pointRow, storeLine, type Point } from './lib/point.js';
 import { summarizeProfiles } from './lib/profile.js';
 import { startAedes, startNitrogen } from './lib/targets.js';
 
@@ -27,11 +27,11 @@ async function nitrogenPoint(connections: number): Promise<Point> {
   const profileDir = options.profile && join(options.profile, String(connections));
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const target = await startNitrogen(connections, profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []);
-  return measurePoint(target, { window: windowFor(connections), rate: 0, warmup: options.warmup, seconds: options.seconds, sources });
+  return measureMqtt(target, { window: windowFor(connections), rate: 0, warmup: options.warmup, seconds: options.seconds, sources });
 }
 
 async function aedesPoint(connections: number): Promise<Point> {
-  return measurePoint(await startAedes(connections), { window: windowFor(connections), rate: 0, warmup: options.warmup, seconds: options.seconds, sources });
+  return measureMqtt(await startAedes(connections), { window: windowFor(connections), rate: 0, warmup: options.warmup, seconds: options.seconds, sources });
 }
 
 const results: Array<{ round: number; aedes: Point; nitrogen: Point }> = [];

@@ -6,7 +6,17 @@ export { spawnServer, exited, type ServerProcess };
 
 /** Starts bare aedes in its own process and resolves with its port. */
 export function spawnBareAedes(): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./bare-aedes.js', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return spawnPeer('./bare-aedes.js');
+}
+
+/** Starts the bare koa endpoint in its own process and resolves with its port. */
+export function spawnBareKoa(): Promise<{ child: ChildProcess; port: number }> {
+  return spawnPeer('./bare-koa.js');
+}
+
+/** Runs a peer script (relative to this file) that prints `PORT <n>` once it listens. */
+function spawnPeer(script: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -14,7 +24,7 @@ export function spawnBareAedes(): Promise<{ child: ChildProcess; port: number }>
       const port = /PORT (\d+)/.exec(out)?.[1];
       if (port) resolve({ child, port: Number(port) });
     });
-    child.once('exit', (code) => reject(new Error(`bare aedes exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
   });
 }
 

@@ -1,17 +1,14 @@
 import { SqliteStore } from '../../adapters/sqlite/index.js';
 import { tempDir } from '../../test/helpers/temp.js';
 import type { LoadClient } from './load-worker.js';
+import type { Target } from './point.js';
 import { adminToken, registerDevices, spawnBareAedes, spawnServer, stopProcess, type ServerProcess } from './servers.js';
 
-/** A server under load: where to connect, who connects, and how to stop it. */
-export interface MqttTarget {
-  name: string;
-  pid: number;
+/** An MQTT server under load: where to connect and who connects. */
+export interface MqttTarget extends Target {
   host: string;
   port: number;
   clients: LoadClient[];
-  /** Stops the server (once; later calls get the same answer); a Nitrogen target then counts the messages its store holds. */
-  stop(): Promise<{ stored: number | null }>;
 }
 
 export const ADMIN_SECRET = 'bench-admin-secret-0123456789';

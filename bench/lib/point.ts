@@ -3,8 +3,16 @@ import { MiB, fmt, ms } from './machine.js';
 import { CpuMeter, loadAverage, rssBytes, type CpuShares } from './proc.js';
 import type { MqttTarget } from './targets.js';
 
+/** A server under load, measured as a process, that counts what it stored once stopped. */
+export interface Target {
+  name: string;
+  pid: number;
+  /** Stops the server (once); a Nitrogen target then counts the messages its store holds. */
+  stop(): Promise<{ stored: number | null }>;
+}
+
 export interface PointSettings {
-  /** PUBLISHes in flight per connection. */
+  /** Requests (MQTT: QoS 1 PUBLISHes) in flight per connection. */
   window: number;
   /** Total msgs/s to pace to; 0 for as fast as acknowledgements allow. */
   rate: number;
@@ -32,18 +40,19 @@ export interface Point {
 }
 
 const PAYLOADS = carTelemetry(64);
-/** After the window: time for outstanding PUBACKs to arrive, so the store check compares settled counts. */
+/** After the window: time for outstanding acknowledgements to arrive, so the store check compares settled counts. */
 const DRAIN_MS = 5_000;
 
-/** Connects the target's clients, warms up, measures one window, stops everything and checks the store. */
-export async function measurePoint(target: MqttTarget, settings: PointSettings): Promise<Point> {
+/**
+ * Starts the load (a worker process that connects), warms up, measures one window — the load
+ * generator's figures, CPU of server, load generator and the rest of the machine, server
+ * memory — then stops load and server and has the server's store counted.
+ */
+export async function measure(target: Target, connections: number, settings: PointSettings, startLoad: () => Promise<LoadGenerator>): Promise<Point> {
   const averageBefore = loadAverage();
   let load: LoadGenerator | undefined;
   try {
-    load = await LoadGenerator.connect({
-      host: target.host, port: target.port, clients: target.clients, window: settings.window, rate: settings.rate,
-      payloads: PAYLOADS, localAddresses: settings.sources, connectConcurrency: 100,
-    });
+    load = await startLoad();
     const meter = new CpuMeter({ server: target.pid, load: load.pid });
     load.start();
     await sleep(settings.warmup * 1000);
@@ -57,13 +66,21 @@ export async function measurePoint(target: MqttTarget, settings: PointSettings):
     load = undefined;
     const { stored } = await target.stop();
     return {
-      target: target.name, connections: target.clients.length, settings, load: result, connectRate: result.connected / result.connectSeconds,
+      target: target.name, connections, settings, load: result, connectRate: result.connected / result.connectSeconds,
       cpu, rssMiB: rss / MiB, loadAverage: averageBefore, stored, ...totals,
     };
   } finally {
     await load?.stop();
     await target.stop().catch(() => undefined);
   }
+}
+
+/** `measure` with the MQTT load generator: every client of the target publishes QoS 1 car telemetry. */
+export function measureMqtt(target: MqttTarget, settings: PointSettings): Promise<Point> {
+  return measure(target, target.clients.length, settings, () => LoadGenerator.connect({
+    host: target.host, port: target.port, clients: target.clients, window: settings.window, rate: settings.rate,
+    payloads: PAYLOADS, localAddresses: settings.sources, connectConcurrency: 100,
+  }));
 }
 
 /** Problems a run can see in its own figures: errors, lost connections, a store missing acknowledged messages. */
