@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { diskFacts, flags, fmt, numbers, printHeader } from './lib/machine.js';
 import { POINT_HEADER, POINT_RULE, measureMqtt, pointProblems, pointRow, storeLine, type Point } from './lib/point.js';
@@ -22,10 +22,14 @@ console.log('peer:    bare aedes, its defaults (no authentication, in-memory per
 
 const windowFor = (connections: number) => Math.max(1, Math.min(1000, Math.round(options.inflight / connections)));
 
-async function nitrogenPoint(connections: number): Promise<Point> {
+async function nitrogenPoint(connections: number, round: number): Promise<Point> {
   // --profile DIR: CPU profiles of every server thread, one subdirectory per connection count.
   const profileDir = options.profile && join(options.profile, String(connections));
-  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  if (profileDir) {
+    // Profiles of an earlier run would be summarized with this one's.
+    if (round === 1) rmSync(profileDir, { recursive: true, force: true });
+    mkdirSync(profileDir, { recursive: true });
+  }
   const target = await startNitrogen(connections, profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []);
   return measureMqtt(target, { window: windowFor(connections), rate: 0, warmup: options.warmup, seconds: options.seconds, sources });
 }
@@ -39,8 +43,8 @@ for (let round = 1; round <= options.rounds; round++) {
   for (const connections of counts) {
     // Alternate which server goes first, so a drift in the machine's load favours neither.
     const nitrogenFirst = round % 2 === 0;
-    const first = nitrogenFirst ? await nitrogenPoint(connections) : await aedesPoint(connections);
-    const second = nitrogenFirst ? await aedesPoint(connections) : await nitrogenPoint(connections);
+    const first = nitrogenFirst ? await nitrogenPoint(connections, round) : await aedesPoint(connections);
+    const second = nitrogenFirst ? await aedesPoint(connections) : await nitrogenPoint(connections, round);
     const [aedes, nitrogen] = nitrogenFirst ? [second, first] : [first, second];
     results.push({ round, aedes, nitrogen });
     console.log(`\nround ${round}, ${fmt(connections)} connections`);

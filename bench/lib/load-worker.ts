@@ -165,13 +165,18 @@ class Load {
   start(): void {
     this.running = true;
     if (this.config.rate > 0 && this.config.window > 0) {
-      // Pace in 5 ms steps: each connection earns its share of the total rate. A connection
-      // whose window is full cannot bank more than a window's worth: the achieved rate shows it.
-      const perConnectionPerTick = (this.config.rate / this.connections.length) * 0.005;
+      // Pace in 5 ms steps: each connection earns its share of the total rate for the time that
+      // really passed (timers run late on a busy machine). A connection whose window is full
+      // cannot bank more than a window's worth: the achieved rate then shows the shortfall.
+      const perConnectionPerMs = this.config.rate / this.connections.length / 1000;
+      let last = performance.now();
       const timer = setInterval(() => {
         if (!this.running) return clearInterval(timer);
+        const now = performance.now();
+        const earned = perConnectionPerMs * (now - last);
+        last = now;
         for (const c of this.connections) {
-          c.tokens = Math.min(c.tokens + perConnectionPerTick, this.config.window);
+          c.tokens = Math.min(c.tokens + earned, this.config.window);
           this.pump(c);
         }
       }, 5);
