@@ -14,6 +14,10 @@ export const defaultCatalog: PluginCatalog = {
     memory: async () => (await import('./adapters/memory/index.js')).memoryRegistryPlugin,
     sqlite: async () => (await import('./adapters/sqlite/index.js')).sqliteRegistryPlugin,
   },
+  sink: {
+    amqp: async () => (await import('./adapters/amqp/sinks/index.js')).amqpSinkPlugin,
+    eventhubs: async () => (await import('./adapters/amqp/sinks/index.js')).eventHubsSinkPlugin,
+  },
   transport: {
     mqtt: async () => (await import('./plugins/mqtt/index.js')).mqttPlugin,
     rest: async () => (await import('./plugins/rest/index.js')).restPlugin,
