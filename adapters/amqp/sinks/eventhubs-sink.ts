@@ -89,9 +89,10 @@ export class EventHubsSink implements Sink {
     const connection = await Client.connect(`${hub.tls ? 'amqps' : 'amqp'}://${hub.host}:${hub.port}`, this.policy);
     try {
       const cbs = await CbsClient.open(connection, this.policy.operationTimeout);
-      await cbs.putToken(this.audience, this.token());
+      const first = this.token();
+      await cbs.putToken(this.audience, first.token);
       const sender = await connection.createSender(this.target);
-      this.scheduleRenewal(connection, cbs);
+      this.scheduleRenewal(connection, cbs, first.expiresAt);
       const linkMax = Number(sender.remote?.maxMessageSize ?? 0) || DEFAULT_MAX_MESSAGE_BYTES;
       return { connection, sender, maxBytes: Math.min(linkMax, this.options.maxBatchBytes ?? linkMax) };
     } catch (err) {
@@ -100,33 +101,39 @@ export class EventHubsSink implements Sink {
     }
   }
 
-  private token(): string {
+  /** A token for the audience and when it expires (ms); `se` is in whole seconds. */
+  private token(): { token: string; expiresAt: number } {
     const { keyName, key } = this.options.hub;
-    return sasToken(this.audience, keyName, key, Math.floor(Date.now() / 1000) + this.options.tokenLifetimeSeconds);
+    const expiry = Math.floor(Date.now() / 1000) + this.options.tokenLifetimeSeconds;
+    return { token: sasToken(this.audience, keyName, key, expiry), expiresAt: expiry * 1000 };
   }
 
-  /** Puts a fresh token after three quarters of the lifetime; on failure tries again sooner, until the connection ends. */
-  private scheduleRenewal(connection: Connection, cbs: CbsClient): void {
-    const lifetimeMs = this.options.tokenLifetimeSeconds * 1000;
+  /**
+   * Puts a fresh token once three quarters of the current one's life are gone (the Azure SDKs
+   * renew a one-hour token after 45 minutes); a failed renewal is tried again after a tenth
+   * of the lifetime, until the connection ends.
+   */
+  private scheduleRenewal(connection: Connection, cbs: CbsClient, expiresAt: number): void {
     let timer: NodeJS.Timeout;
     const schedule = (ms: number): void => {
       timer = setTimeout(() => {
-        cbs.putToken(this.audience, this.token()).then(
+        const next = this.token();
+        cbs.putToken(this.audience, next.token).then(
           () => {
             this.renewals.inc({ sink: this.name, outcome: 'ok' });
-            schedule(lifetimeMs * 0.75);
+            schedule((next.expiresAt - Date.now()) * 0.75);
           },
           (err: Error) => {
             if (connection.state !== 'open') return;
             this.renewals.inc({ sink: this.name, outcome: 'failed' });
             this.logger.warn({ peer: this.downstream.where, err: err.message }, 'Event Hubs token renewal failed; trying again');
-            schedule(lifetimeMs / 10);
+            schedule(this.options.tokenLifetimeSeconds * 100);
           },
         );
-      }, ms);
+      }, Math.max(0, ms));
       timer.unref();
     };
-    schedule(lifetimeMs * 0.75);
+    schedule((expiresAt - Date.now()) * 0.75);
     connection.once('closed', () => clearTimeout(timer));
   }
 
