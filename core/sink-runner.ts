@@ -149,24 +149,34 @@ export class SinkRunner {
   }
 
   private async run(): Promise<void> {
-    while (this.running) {
-      let batch = await this.store.readFeed(this.position, this.options.batchSize);
-      if (batch.messages.length === 0) {
-        await this.sleep(this.options.pollMs);
-        continue;
+    // The checkpoint of one batch is written while the next is read and sent: under load a
+    // store write waits behind group commits, and waiting for it each time would cap delivery.
+    // At most one write is outstanding, so they land in order; a crash before it lands means
+    // that batch is sent again (at-least-once).
+    let saving: Promise<void> = Promise.resolve();
+    try {
+      while (this.running) {
+        let batch = await this.store.readFeed(this.position, this.options.batchSize);
+        if (batch.messages.length === 0) {
+          await this.sleep(this.options.pollMs);
+          continue;
+        }
+        if (batch.messages.length < this.options.batchSize && this.options.lingerMs > 0) {
+          // Linger once so a trickle of messages goes out in fewer, fuller sends.
+          await new Promise((resolve) => setTimeout(resolve, this.options.lingerMs));
+          const more = await this.store.readFeed(batch.position, this.options.batchSize - batch.messages.length);
+          batch = { messages: [...batch.messages, ...more.messages], position: more.position ?? batch.position };
+        }
+        const selected = batch.messages.filter((m) => sinkMatches(this.filter, m));
+        if (selected.length > 0) await this.deliver(selected);
+        if (batch.position !== null) {
+          await saving;
+          saving = this.store.setCheckpoint(this.checkpointName, batch.position);
+          this.position = batch.position;
+        }
       }
-      if (batch.messages.length < this.options.batchSize && this.options.lingerMs > 0) {
-        // Linger once so a trickle of messages goes out in fewer, fuller sends.
-        await new Promise((resolve) => setTimeout(resolve, this.options.lingerMs));
-        const more = await this.store.readFeed(batch.position, this.options.batchSize - batch.messages.length);
-        batch = { messages: [...batch.messages, ...more.messages], position: more.position ?? batch.position };
-      }
-      const selected = batch.messages.filter((m) => sinkMatches(this.filter, m));
-      if (selected.length > 0) await this.deliver(selected);
-      if (batch.position !== null) {
-        await this.store.setCheckpoint(this.checkpointName, batch.position);
-        this.position = batch.position;
-      }
+    } finally {
+      await saving;
     }
   }
 
