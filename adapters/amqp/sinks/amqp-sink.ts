@@ -4,7 +4,7 @@ import type { Message } from '../../../core/message.js';
 import { definePlugin } from '../../../core/plugin.js';
 import type { Sink } from '../../../core/ports/sink.js';
 import { Client, parseUrl, Policy, type ClientPolicy, type PolicyOverrides } from '../index.js';
-import { Downstream, withDeadline } from './downstream.js';
+import { Downstream, withDeadline, type Link } from './downstream.js';
 import { toAmqpMessage } from './mapping.js';
 import { loadTls, sendTimeoutMs, tlsOptions } from './options.js';
 import { retryable, settle } from './outcomes.js';
@@ -27,7 +27,7 @@ export const AmqpSinkOptions = z.strictObject({
   /** Target address: a queue or topic (RabbitMQ 3.x: /queue/NAME or /exchange/NAME/KEY). */
   address: z.string().min(1),
   /** A policy preset of the AMQP client (docs/amqp.md, "Policies")... */
-  policy: z.enum(Object.keys(PRESETS) as [keyof typeof PRESETS, ...Array<keyof typeof PRESETS>]).default('default'),
+  policy: z.enum(['default', 'qpid', 'rabbitmq', 'activemq', 'servicebus', 'eventhub']).default('default'),
   /** ...and overrides of any of its fields, e.g. { "maxFrameSize": 65536 }. */
   overrides: z.record(z.string(), z.unknown()).default({}),
   tls: tlsOptions,
@@ -51,7 +51,7 @@ export class AmqpSink implements Sink {
   constructor(readonly name: string, private readonly options: AmqpSinkOptions, private readonly logger: Logger) {
     const endpoint = parseUrl(options.url);
     this.policy = Policy.derive(Policy.derive(PRESETS[options.policy], options.overrides as PolicyOverrides), {
-      tls: { ...loadTls(options.tls), ...(options.overrides.tls as object | undefined) },
+      tls: loadTls(options.tls),
       // Reconnection is the sink's (downstream.ts): fail in-flight sends at once.
       reconnect: { enabled: false },
       sender: { unsettledOnReconnect: 'fail' },
@@ -59,7 +59,7 @@ export class AmqpSink implements Sink {
     this.downstream = new Downstream(() => this.open(), `${endpoint.tls ? 'amqps' : 'amqp'}://${endpoint.host}:${endpoint.port} ${options.address}`, logger);
   }
 
-  private async open() {
+  private async open(): Promise<Link> {
     const connection = await Client.connect(this.options.url, this.policy);
     try {
       return { connection, sender: await connection.createSender(this.options.address) };
