@@ -1,5 +1,5 @@
 import { fork } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import rhea from 'rhea';
@@ -16,7 +16,7 @@ import { adminToken, registerDevices, spawnServer, stopProcess } from './lib/ser
  * ingest rate, the delivered rate over the same window, the lag when the window ends and how
  * long the sink then takes to catch up.
  */
-const options = flags({ connections: 1000, window: 10, warmup: 3, seconds: 10, batchSize: 2000, rate: 0, profile: '' });
+const options = flags({ connections: 1000, window: 10, warmup: 3, seconds: 10, batchSize: 2000, rate: 0, rounds: 1, profile: '' });
 const SECRET = 'bench-admin-secret-0123456789';
 printHeader('MQTT QoS 1 ingest with the amqp sink: ingest and delivered rates');
 console.log(`load:    ${options.connections} connections, ${options.window} PUBLISHes in flight each, ${options.rate > 0 ? `paced to ${options.rate} msgs/s in total` : 'as fast as acknowledged'}, ~200-byte car telemetry JSON, ${options.warmup}s warm-up + ${options.seconds}s measured; sink delivery.batchSize ${options.batchSize}`);
@@ -65,7 +65,17 @@ async function metric(rest: string, name: string): Promise<number> {
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
-interface Row { label: string; ingest: number; delivered: number; lag: number; drainSeconds: number; received: number; errors: string[] }
+interface Row {
+  label: string; ingest: number; delivered: number; lag: number; drainSeconds: number; received: number; errors: string[];
+  /** Server CPU (all threads) per message ingested in the window, and per message delivered while catching up with no load. */
+  cpuPerIngested: number; cpuPerCaughtUp: number;
+}
+
+/** CPU seconds a process has used, all threads (utime + stime of /proc/<pid>/stat, in clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
 async function measure(downstream?: Downstream): Promise<Row> {
   const dir = tempDir('nitrogen-bench-sink-');
@@ -83,20 +93,35 @@ async function measure(downstream?: Downstream): Promise<Row> {
     const load = await LoadGenerator.connect({ host: url.hostname, port: Number(url.port), clients, window: options.window, rate: options.rate, payloads, localAddresses: ['127.0.0.1'], connectConcurrency: 100 });
     const run = load.run(options.warmup, options.seconds);
     await sleep(options.warmup * 1000);
+    const pid = server.child.pid!;
+    const cpuAtMark = cpuSeconds(pid);
     const deliveredAtMark = downstream ? await metric(server.rest, 'nitrogen_sink_delivered_total') : 0;
     const markedAt = performance.now();
     const result = await run;
+    const cpuAtEnd = cpuSeconds(pid);
     const deliveredAtEnd = downstream ? await metric(server.rest, 'nitrogen_sink_delivered_total') : 0;
     const window = (performance.now() - markedAt) / 1000;
     const lag = downstream ? await metric(server.rest, 'nitrogen_sink_lag_messages') : 0;
     await load.stop();
-    // Catching up once the load stops: until the sink has passed everything committed.
-    const drainStart = performance.now();
-    while (downstream && (await metric(server.rest, 'nitrogen_sink_lag_messages')) > 0 && performance.now() - drainStart < 120_000) await sleep(100);
-    const drainSeconds = (performance.now() - drainStart) / 1000;
+    const stoppedAt = performance.now();
+    // Catching up once the load stops: for two seconds the server does little but deliver the
+    // backlog, so its CPU per message delivered then is the sink's cost. (Every /metrics scrape
+    // counts the backlog in SQLite, so scrapes are few.)
+    const cpuAtStop = cpuSeconds(pid);
+    const deliveredAtStop = downstream ? await metric(server.rest, 'nitrogen_sink_delivered_total') : 0;
+    await sleep(downstream ? 2000 : 0);
+    const cpuCatchingUp = cpuSeconds(pid) - cpuAtStop;
+    const caughtUp = downstream ? (await metric(server.rest, 'nitrogen_sink_delivered_total')) - deliveredAtStop : 0;
+    let lagNow = lag;
+    while (downstream && lagNow > 0 && performance.now() - stoppedAt < 120_000) {
+      await sleep(500);
+      lagNow = await metric(server.rest, 'nitrogen_sink_lag_messages');
+    }
+    const drainSeconds = (performance.now() - stoppedAt) / 1000;
     return {
       label: downstream?.label ?? 'no sink', ingest: result.rate, delivered: downstream ? (deliveredAtEnd - deliveredAtMark) / window : 0, lag, drainSeconds,
       received: downstream ? await downstream.received() : 0, errors: result.errors,
+      cpuPerIngested: (cpuAtEnd - cpuAtMark) / result.acked, cpuPerCaughtUp: caughtUp > 0 ? cpuCatchingUp / caughtUp : NaN,
     };
   } finally {
     await stopProcess(server.child);
@@ -105,27 +130,31 @@ async function measure(downstream?: Downstream): Promise<Row> {
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-const rows: Row[] = [await measure()];
-const peer = await rheaPeer();
-try {
-  rows.push(await measure(peer));
-} finally {
-  await peer.stop();
-}
-if (process.env.RABBITMQ_AMQP_URL) {
-  const rabbit = await rabbitmq(process.env.RABBITMQ_AMQP_URL);
+// The machine is shared and noisy: each round measures without and with the sink back to back.
+for (let round = 1; round <= options.rounds; round++) {
+  const rows: Row[] = [await measure()];
+  const peer = await rheaPeer();
   try {
-    rows.push(await measure(rabbit));
+    rows.push(await measure(peer));
   } finally {
-    await rabbit.stop();
+    await peer.stop();
   }
-} else {
-  console.log('RABBITMQ_AMQP_URL is not set: the RabbitMQ row is skipped');
+  if (process.env.RABBITMQ_AMQP_URL) {
+    const rabbit = await rabbitmq(process.env.RABBITMQ_AMQP_URL);
+    try {
+      rows.push(await measure(rabbit));
+    } finally {
+      await rabbit.stop();
+    }
+  } else if (round === 1) {
+    console.log('RABBITMQ_AMQP_URL is not set: the RabbitMQ row is skipped');
+  }
+  console.log(`\nround ${round}`);
+  console.log('| scenario | ingest msgs/s | delivered msgs/s | ingest / no sink | lag at end (msgs) | catch-up s | received downstream | server CPU µs / ingested msg | server CPU µs / msg caught up |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    const sink = r.label !== 'no sink';
+    console.log(`| ${r.label} | ${fmt(r.ingest)} | ${sink ? fmt(r.delivered) : '–'} | ${(r.ingest / rows[0]!.ingest).toFixed(2)} | ${sink ? fmt(r.lag) : '–'} | ${sink ? r.drainSeconds.toFixed(1) : '–'} | ${sink ? fmt(r.received) : '–'} | ${(r.cpuPerIngested * 1e6).toFixed(1)} | ${sink ? (r.cpuPerCaughtUp * 1e6).toFixed(1) : '–'} |`);
+  }
+  for (const e of rows.flatMap((r) => r.errors).slice(0, 5)) console.log(`error: ${e}`);
 }
-console.log('\n| scenario | ingest msgs/s | delivered msgs/s | ingest / no sink | lag at end (msgs) | catch-up s | received downstream |');
-console.log('|---|---:|---:|---:|---:|---:|---:|');
-for (const r of rows) {
-  const sink = r.label !== 'no sink';
-  console.log(`| ${r.label} | ${fmt(r.ingest)} | ${sink ? fmt(r.delivered) : '–'} | ${(r.ingest / rows[0]!.ingest).toFixed(2)} | ${sink ? fmt(r.lag) : '–'} | ${sink ? r.drainSeconds.toFixed(1) : '–'} | ${sink ? fmt(r.received) : '–'} |`);
-}
-for (const e of rows.flatMap((r) => r.errors).slice(0, 5)) console.log(`error: ${e}`);
