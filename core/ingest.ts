@@ -1,7 +1,7 @@
 import type { MessageBus, Origin } from './bus.js';
 import { NitrogenError, isNitrogenError } from './errors.js';
 import type { GroupCommit } from './group-commit.js';
-import { encodeMessage, parseEnvelope, type Message, type MessageLimits } from './message.js';
+import { bodyMessage, encodeMessage, parseEnvelope, type Message, type MessageLimits } from './message.js';
 import type { CoreMetrics } from './metrics.js';
 import type { Identity } from './ports/identity.js';
 import type { Principal } from './ports/principal.js';
@@ -53,18 +53,31 @@ export class Ingestor {
     const now = Date.now();
     const batch = inputs.length > 1;
     const messages = new Array<Message>(inputs.length);
-    const recipients = new Set<string>();
     for (let i = 0; i < inputs.length; i++) {
-      const message = parseEnvelope(inputs[i], { sender: sender.id, type: options.type, to: options.to, now, index: batch ? i : undefined });
+      messages[i] = parseEnvelope(inputs[i], { sender: sender.id, type: options.type, to: options.to, now, index: batch ? i : undefined });
+    }
+    return this.checked(sender, messages);
+  }
+
+  /** Like `prepare`, for a payload that is the body of one message of `options.type`. */
+  prepareBody(sender: Principal, bodyJson: string, body: unknown, options: IngestOptions & { type: string }): Message[] {
+    return this.checked(sender, [bodyMessage({ sender: sender.id, type: options.type, to: options.to, now: Date.now(), bodyJson, body })]);
+  }
+
+  /** Size limits, and permission to address each recipient. */
+  private checked(sender: Principal, messages: Message[]): Message[] {
+    const batch = messages.length > 1;
+    let recipients: Set<string> | undefined;
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i]!;
       const text = encodeMessage(message);
       // UTF-8 takes at most 3 bytes per UTF-16 unit, so most messages skip the byte count.
       if (text.length * 3 > this.limits.maxMessageBytes && Buffer.byteLength(text) > this.limits.maxMessageBytes) {
         throw new NitrogenError('NITROGEN_ERR_PAYLOAD_TOO_LARGE', `${batch ? `[${i}]: ` : ''}a message may take at most ${this.limits.maxMessageBytes} bytes`);
       }
-      if (message.to !== undefined && message.to !== sender.id) recipients.add(message.to);
-      messages[i] = message;
+      if (message.to !== undefined && message.to !== sender.id) (recipients ??= new Set()).add(message.to);
     }
-    for (const to of recipients) {
+    for (const to of recipients ?? []) {
       // A principal may also answer one that may send to it: a device replies to its app.
       if (!this.identity.authorize(sender, 'send', to) && !this.identity.authorize({ id: to }, 'send', sender.id)) {
         throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', `'${sender.id}' may not send to '${to}'`);

@@ -1,7 +1,13 @@
+import { SignJWT } from 'jose';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { MemoryRegistry, MemoryStore } from '../adapters/memory/index.js';
 import { SqliteRegistry, SqliteStore } from '../adapters/sqlite/index.js';
+import { DefaultIdentity, DefaultIdentityOptions } from '../core/default-identity.js';
+import { createLogger } from '../core/logger.js';
 import type { Registry } from '../core/ports/registry.js';
 import type { Store } from '../core/ports/store.js';
+import { identityConformance } from './conformance/identity.js';
 import { registryConformance } from './conformance/registry.js';
 import { storeConformance } from './conformance/store.js';
 import { tempDir } from './helpers/temp.js';
@@ -43,3 +49,24 @@ function sqliteHarness<T extends Store | Registry>(make: (dir: string) => T) {
 
 storeConformance('sqlite', sqliteHarness((dir) => new SqliteStore(dir, { file: 'messages.db' })));
 registryConformance('sqlite', sqliteHarness((dir) => new SqliteRegistry(dir, { file: 'registry.db' })));
+
+const identityDirs = new Map<object, { path: string; remove(): void }>();
+
+identityConformance('default identity over the memory registry', {
+  open: async () => {
+    const dir = tempDir();
+    const registry = new MemoryRegistry();
+    const identity = new DefaultIdentity(registry, DefaultIdentityOptions.parse({}), dir.path, createLogger('silent'));
+    await identity.start();
+    identityDirs.set(identity, dir);
+    return { identity, registry };
+  },
+  close: async ({ identity }) => {
+    await identity.stop!();
+    identityDirs.get(identity)?.remove();
+  },
+  expiredToken: async (identity, id) => {
+    const key = readFileSync(join(identityDirs.get(identity)!.path, 'token.key'), 'utf8').trim();
+    return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(id).setIssuer('nitrogen').setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(Buffer.from(key));
+  },
+});

@@ -156,4 +156,15 @@ describe('querying, permissions and the SSE stream', function () {
     assert.equal(refused.status, 401);
     refused.close();
   });
+
+  // Last: it adds a message the counts above do not expect.
+  it('filters by recipient, and lets the recipient read what was addressed to it', async () => {
+    const sent = await t.api('POST', '/messages', { body: { type: 'command', to: 'car-c', body: { i: 'cmd' } } });
+    assert.equal(sent.status, 201);
+    const id = sent.body.messages[0].id;
+    assert.deepEqual((await t.api('GET', '/messages?to=car-c')).body.messages.map((m: any) => m.id), [id]);
+    assert.deepEqual((await t.api('GET', '/messages?to=car-c', { token: tokens['car-c'] })).body.messages.map((m: any) => m.id), [id]);
+    assert.equal((await t.api('GET', `/messages/${id}`, { token: tokens['car-c'] })).status, 200);
+    assert.deepEqual((await t.api('GET', '/messages?to=car-c', { token: tokens['car-b'] })).body.messages, []);
+  });
 });

@@ -27,10 +27,10 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 -- Idempotency key (DESIGN.md §5.1): the id, scoped by sender; also serves lookups by id.
 CREATE UNIQUE INDEX IF NOT EXISTS messages_id ON messages (id, sender);
-CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts, id);
+CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts, id, sender);
 CREATE INDEX IF NOT EXISTS messages_sender_ts ON messages (sender, ts, id);
-CREATE INDEX IF NOT EXISTS messages_recipient_ts ON messages (recipient, ts, id) WHERE recipient IS NOT NULL;
-CREATE INDEX IF NOT EXISTS messages_type_ts ON messages (type, ts, id);
+CREATE INDEX IF NOT EXISTS messages_recipient_ts ON messages (recipient, ts, id, sender) WHERE recipient IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_type_ts ON messages (type, ts, id, sender);
 CREATE INDEX IF NOT EXISTS messages_expires ON messages (expires) WHERE expires IS NOT NULL;
 CREATE TABLE IF NOT EXISTS message_tags (
   tag TEXT NOT NULL,

@@ -69,6 +69,7 @@ export class SqliteStore implements Store {
   private prepare(db: Database.Database) {
     return {
       get: db.prepare<[string], { envelope: string }>('SELECT envelope FROM messages WHERE id = ? ORDER BY seq LIMIT 1'),
+      getFrom: db.prepare<[string, string], { envelope: string }>('SELECT envelope FROM messages WHERE id = ? AND sender = ?'),
       feed: db.prepare<[number, number], { seq: number; envelope: string }>('SELECT seq, envelope FROM messages WHERE seq > ? ORDER BY seq LIMIT ?'),
       checkpoint: db.prepare<[string], { position: number }>('SELECT position FROM checkpoints WHERE consumer = ?'),
       lag: db.prepare<[number], { count: number; oldest: number | null }>('SELECT count(*) AS count, min(committed) AS oldest FROM messages WHERE seq > ?'),
@@ -107,8 +108,8 @@ export class SqliteStore implements Store {
     await this.request({ op: 'append', rows });
   }
 
-  async get(id: string): Promise<Message | null> {
-    const row = this.statements.get.get(id);
+  async get(id: string, from?: string): Promise<Message | null> {
+    const row = from === undefined ? this.statements.get.get(id) : this.statements.getFrom.get(id, from);
     return row ? (JSON.parse(row.envelope) as Message) : null;
   }
 
@@ -140,17 +141,17 @@ export class SqliteStore implements Store {
     }
     const desc = query.order === 'desc';
     if (query.cursor) {
-      const [ts, id] = decodeCursor(query.cursor, ['string', 'string']) as [string, string];
+      const [ts, id, from] = decodeCursor(query.cursor, ['string', 'string', 'string']) as [string, string, string];
       const ms = Date.parse(ts);
       if (!(Math.abs(ms) <= MAX_TIME)) throw new NitrogenError('NITROGEN_ERR_VALIDATION', 'cursor: is not a cursor this server issued');
-      where.push(desc ? '(ts, id) < (?, ?)' : '(ts, id) > (?, ?)');
-      params.push(ms, id);
+      where.push(desc ? '(ts, id, sender) < (?, ?, ?)' : '(ts, id, sender) > (?, ?, ?)');
+      params.push(ms, id, from);
     }
-    const sql = `SELECT envelope FROM messages ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY ts ${desc ? 'DESC' : 'ASC'}, id ${desc ? 'DESC' : 'ASC'} LIMIT ?`;
+    const sql = `SELECT envelope FROM messages ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY ts ${desc ? 'DESC' : 'ASC'}, id ${desc ? 'DESC' : 'ASC'}, sender ${desc ? 'DESC' : 'ASC'} LIMIT ?`;
     const rows = this.cachedStatement(sql).all(...params, query.limit + 1);
     const items = rows.slice(0, query.limit).map((row) => JSON.parse(row.envelope) as Message);
     const last = items[items.length - 1];
-    return { items, next: rows.length > query.limit && last ? encodeCursor([last.ts, last.id]) : null };
+    return { items, next: rows.length > query.limit && last ? encodeCursor([last.ts, last.id, last.from]) : null };
   }
 
   /** Queries take one of a few dozen shapes; each is prepared once. */

@@ -142,11 +142,13 @@ export class MqttTransport {
     this.unsubscribe?.();
     this.deps.principalEvents.off('revoked', this.onRevoked);
     clearInterval(this.expiryTimer);
-    // Stop accepting first; commits already running finish in the core's group commit.
+    // Stop accepting, then close the connected clients (server.close() waits for them to end);
+    // commits already running finish in the core's group commit.
     const server = this.server;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     const broker = this.broker;
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
+    await closed;
   }
 
   private authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void {
@@ -216,8 +218,8 @@ export class MqttTransport {
 
   private ingestPublish(principal: Principal, topic: PublishTopic, packet: PublishPacket, done: (err?: Error | null) => void, fail: (err: unknown) => void): void {
     try {
-      const payload = parseJson(packet.payload.toString('utf8'));
-      const inputs = topic.kind === 'envelopes' ? (Array.isArray(payload) ? payload : [payload]) : [{ body: payload }];
+      const text = packet.payload.toString('utf8');
+      const payload = parseJson(text);
       // Commands are not retained: a retained command would run again on every reconnect.
       if (topic.kind === 'command') packet.retain = false;
       const tag: MqttOriginTag = { retain: packet.retain };
@@ -227,7 +229,9 @@ export class MqttTransport {
         to: topic.kind === 'command' ? topic.principal : undefined,
         originTag: tag,
       };
-      const messages = this.deps.ingestor.prepare(principal, inputs, options);
+      const messages = topic.kind === 'envelopes'
+        ? this.deps.ingestor.prepare(principal, Array.isArray(payload) ? payload : [payload], options)
+        : this.deps.ingestor.prepareBody(principal, text, payload, { ...options, type: topic.type });
       // One envelope: rewrite the packet so aedes forwards (and retains) the envelope itself.
       // Several: park the packet on a topic no one can subscribe to; the bus delivers each.
       if (messages.length === 1) {

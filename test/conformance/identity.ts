@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { isNitrogenError } from '../../core/errors.js';
+import type { Identity } from '../../core/ports/identity.js';
+import type { Registry } from '../../core/ports/registry.js';
+
+/**
+ * The Identity port's conformance suite. `open` returns a started Identity over a started,
+ * empty Registry it uses; `expireTokens` (optional) makes a token that is already expired.
+ */
+export interface IdentityHarness {
+  open(): Promise<{ identity: Identity; registry: Registry }>;
+  close(parts: { identity: Identity; registry: Registry }): Promise<void>;
+  expiredToken?(identity: Identity, principalId: string): Promise<string>;
+}
+
+const code = (c: string) => (err: unknown) => isNitrogenError(err) && err.code === c;
+
+export function identityConformance(label: string, harness: IdentityHarness): void {
+  describe(`Identity conformance: ${label}`, function () {
+    let parts: { identity: Identity; registry: Registry };
+    let identity: Identity;
+    let registry: Registry;
+
+    async function principal(id: string, type: 'device' | 'app' | 'user' = 'device', password?: string): Promise<string> {
+      const made = password === undefined ? identity.newSecret() : { secret: password, secretHash: await identity.hashPassword(password) };
+      await registry.createPrincipals([{ id, type, tags: [], createdAt: new Date().toISOString(), enabled: true, secretHash: made.secretHash }]);
+      return made.secret;
+    }
+
+    beforeEach(async () => {
+      parts = await harness.open();
+      ({ identity, registry } = parts);
+    });
+
+    afterEach(() => harness.close(parts));
+
+    it('makes random secrets and never keeps them in clear', () => {
+      const a = identity.newSecret();
+      const b = identity.newSecret();
+      assert.notEqual(a.secret, b.secret);
+      assert.ok(Buffer.from(a.secret, 'base64url').length >= 32, 'at least 256 bits');
+      assert.ok(!a.secretHash.includes(a.secret));
+    });
+
+    it('authenticates a secret and a password; refuses wrong ones and unknown ids alike', async () => {
+      const secret = await principal('car-1');
+      const password = await principal('alice', 'user', 'a long enough password');
+      assert.equal((await identity.authenticateSecret('car-1', secret)).id, 'car-1');
+      assert.equal((await identity.authenticateSecret('alice', 'a long enough password')).id, 'alice');
+      assert.equal(password, 'a long enough password');
+      await assert.rejects(identity.authenticateSecret('car-1', secret + 'x'), code('NITROGEN_ERR_BAD_CREDENTIALS'));
+      await assert.rejects(identity.authenticateSecret('nobody', secret), code('NITROGEN_ERR_BAD_CREDENTIALS'));
+      const returned = await identity.authenticateSecret('car-1', secret);
+      assert.equal((returned as { secretHash?: string }).secretHash, undefined, 'credentials never leave the port');
+    });
+
+    it('refuses a disabled principal', async () => {
+      const secret = await principal('car-1');
+      const token = (await identity.issueToken(await identity.authenticateSecret('car-1', secret))).accessToken;
+      await registry.updatePrincipal('car-1', { enabled: false });
+      await assert.rejects(identity.authenticateSecret('car-1', secret), code('NITROGEN_ERR_PRINCIPAL_DISABLED'));
+      await assert.rejects(identity.authenticateToken(token), code('NITROGEN_ERR_PRINCIPAL_DISABLED'));
+    });
+
+    it('issues tokens that verify, expire, and cannot be forged or outlive their principal', async () => {
+      const secret = await principal('car-1');
+      const issued = await identity.issueToken(await identity.authenticateSecret('car-1', secret));
+      assert.ok(Date.parse(issued.expiresAt) > Date.now());
+      assert.equal((await identity.authenticateToken(issued.accessToken)).id, 'car-1');
+      const [h, p, sig] = issued.accessToken.split('.');
+      const forged = [h, Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p!, 'base64url').toString()), sub: 'admin' })).toString('base64url'), sig].join('.');
+      await assert.rejects(identity.authenticateToken(forged), code('NITROGEN_ERR_TOKEN_INVALID'));
+      await assert.rejects(identity.authenticateToken('not.a.token'), code('NITROGEN_ERR_TOKEN_INVALID'));
+      if (harness.expiredToken) await assert.rejects(identity.authenticateToken(await harness.expiredToken(identity, 'car-1')), code('NITROGEN_ERR_TOKEN_EXPIRED'));
+      await registry.deletePrincipal('car-1');
+      await assert.rejects(identity.authenticateToken(issued.accessToken), code('NITROGEN_ERR_TOKEN_INVALID'));
+    });
+
+    it('decides by permission records, first match by priority, default deny; changes apply once reloaded', async () => {
+      await principal('car-1');
+      await principal('app-1', 'app');
+      const app = { id: 'app-1' };
+      assert.equal(identity.authorize({ id: 'car-1' }, 'send', 'car-1'), true, 'a principal acts as itself');
+      assert.equal(identity.authorize(app, 'view', 'car-1'), false, 'default deny');
+      await registry.createPermission({ id: 'p1', issuedTo: 'app-1', principalFor: null, action: 'view', authorized: true, priority: 100, createdAt: new Date().toISOString() });
+      await registry.createPermission({ id: 'p2', issuedTo: 'app-1', principalFor: 'car-1', action: 'view', authorized: false, priority: 10, createdAt: new Date().toISOString() });
+      await identity.permissionsChanged();
+      assert.equal(identity.authorize(app, 'view', 'car-1'), false, 'the lower priority number wins');
+      assert.equal(identity.authorize(app, 'view', 'car-2'), true);
+      assert.equal(identity.authorize(app, 'send', 'car-2'), false);
+      assert.equal(identity.scopeOf(app, 'view'), 'all');
+      await registry.deletePermission('p1');
+      await identity.permissionsChanged();
+      assert.deepEqual(identity.scopeOf(app, 'view'), new Set(['app-1']));
+    });
+  });
+}
