@@ -141,7 +141,7 @@ describe('amqp sink against an in-process rhea broker', function () {
     await publishFromDevices(t, ['car-1'], 1);
     await until(async () => (await sinkStatus(t!, 'away')).retrying);
     const status = await sinkStatus(t, 'away');
-    assert.match(status.lastError!, /away: cannot reach amqp:\/\/127\.0\.0\.1:1 q: .*ECONNREFUSED/);
+    assert.match(status.lastError!, /away: cannot connect to amqp:\/\/127\.0\.0\.1:1 q: .*ECONNREFUSED/);
     assert.equal(status.lastError!.includes('pa55word'), false);
   });
 

@@ -77,7 +77,7 @@ export class AmqpSink implements Sink {
   async send(batch: Message[]): Promise<void> {
     if (batch.length === 0) return;
     const { sender } = await this.downstream.get().catch((err: unknown) => {
-      throw retryable(this.name, `cannot reach ${this.downstream.where}`, err);
+      throw retryable(this.name, `cannot connect to ${this.downstream.where}`, err);
     });
     const failures: unknown[] = new Array(batch.length);
     const sends = batch.map((m, i) =>
@@ -89,7 +89,7 @@ export class AmqpSink implements Sink {
       ),
     );
     const timedOut = await withDeadline(Promise.all(sends), this.options.sendTimeoutMs, () => this.downstream.reset());
-    if (timedOut) throw retryable(this.name, `${this.downstream.where}`, new Error(`no outcome within ${this.options.sendTimeoutMs} ms; reconnecting`));
+    if (timedOut) throw retryable(this.name, this.downstream.where, new Error(`no outcome within ${this.options.sendTimeoutMs} ms; reconnecting`));
     settle(this.name, batch.map((m) => m.id), failures);
   }
 

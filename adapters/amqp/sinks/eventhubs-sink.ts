@@ -145,7 +145,7 @@ export class EventHubsSink implements Sink {
   async send(batch: Message[]): Promise<void> {
     if (batch.length === 0) return;
     const link = await this.downstream.get().catch((err: unknown) => {
-      throw retryable(this.name, `cannot reach ${this.downstream.where}`, err);
+      throw retryable(this.name, `cannot connect to ${this.downstream.where}`, err);
     });
     const packed = packEvents(batch, this.options.partitionKey === 'from' && this.options.partitionId === undefined, link.maxBytes);
     const failures: unknown[] = new Array(batch.length);
