@@ -6,9 +6,10 @@ import type { Page } from '../../core/ports/lifecycle.js';
 import type { FeedBatch, FeedPosition, MessageQuery, Store } from '../../core/ports/store.js';
 import { AzureConnectionOptions, createTables, mapLimit, openTable, requireCredentials, storeError, type Table } from './connection.js';
 import { checkEntitySize, deleteAll, getOrNull, insertNew, readText, textProperties, upsertAll, type Entity } from './entities.js';
-import { AzureFeed, earliest, formatPosition, parsePosition } from './feed.js';
+import { AzureFeed } from './feed.js';
 import { checkMessageId, escapeKey, fieldsOfRow, isStorableId, indexRows, messageKey, messagePartition, SHARDS, streams, timeKey, type IndexRow } from './keys.js';
 import { runQuery } from './query.js';
+import { earliestRecordPosition, formatRecordPosition, parseRecordPosition } from '../../core/feed-position.js';
 
 export const AzureStoreOptions = AzureConnectionOptions.extend({
   /** Appends the group commit runs at once; each is a few round trips to the service. */
@@ -128,13 +129,13 @@ export class AzureTablesStore implements Store {
   }
 
   async readFeed(after: FeedPosition | null, limit: number): Promise<FeedBatch> {
-    const entries = (await this.feed.after(parsePosition(after), limit)).slice(0, limit);
+    const entries = (await this.feed.after(parseRecordPosition(after), limit)).slice(0, limit);
     const last = entries[entries.length - 1];
-    return { messages: entries.map((e) => e.message), position: last ? formatPosition(last.position) : after };
+    return { messages: entries.map((e) => e.message), position: last ? formatRecordPosition(last.position) : after };
   }
 
   feedLag(after: FeedPosition | null): Promise<{ count: number; oldestTs: string | null }> {
-    return this.feed.lag(parsePosition(after));
+    return this.feed.lag(parseRecordPosition(after));
   }
 
   async getCheckpoint(consumer: string): Promise<FeedPosition | null> {
@@ -143,7 +144,7 @@ export class AzureTablesStore implements Store {
   }
 
   async setCheckpoint(consumer: string, position: FeedPosition): Promise<void> {
-    parsePosition(position);
+    parseRecordPosition(position);
     try {
       await this.feedTable.client.upsertEntity({ partitionKey: CHECKPOINTS, rowKey: escapeKey(consumer), position }, 'Replace');
     } catch (err) {
@@ -158,7 +159,7 @@ export class AzureTablesStore implements Store {
    * a purge finds messages by go last, so a purge that stops half-way is finished by the next.
    */
   async purgeExpired(now: Date, olderThan?: Date, keepAfter: (FeedPosition | null)[] = []): Promise<number> {
-    const passedBy = earliest(keepAfter);
+    const passedBy = earliestRecordPosition(keepAfter);
     if (keepAfter.length > 0 && passedBy === null) return 0; // a reader at the very start keeps everything
     const victims = new Map<string, IndexRow>();
     const scan = async (partitionKey: string, high: string) => {

@@ -1,16 +1,8 @@
 import { AzureNamedKeyCredential, RestError, TableClient, type TableServiceClientOptions } from '@azure/data-tables';
 import { z } from 'zod';
-import { parseDuration } from '../../core/duration.js';
+import { duration, parseDuration } from '../../core/duration.js';
 import { NitrogenError } from '../../core/errors.js';
 
-const duration = z.union([z.string(), z.number()]).refine((value) => {
-  try {
-    parseDuration(value);
-    return true;
-  } catch {
-    return false;
-  }
-}, 'must be a duration such as 500ms, 10s or 1m');
 
 /** Options shared by the Azure Tables store and registry. The connection string and key are secrets. */
 export const AzureConnectionOptions = z.strictObject({

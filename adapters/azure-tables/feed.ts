@@ -1,10 +1,9 @@
 import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
-import { NitrogenError } from '../../core/errors.js';
 import { encodeMessage, type Message } from '../../core/message.js';
-import type { FeedPosition } from '../../core/ports/store.js';
 import { mapLimit, statusOf, storeError } from './connection.js';
 import { getOrNull, readText, textProperties } from './entities.js';
 import { timeKey } from './keys.js';
+import type { RecordPosition } from '../../core/feed-position.js';
 
 const PARTITION = 'feed';
 const HEAD = 'h';
@@ -32,33 +31,6 @@ interface Entry {
 /** A record names its batch only when it is the batch's last, as the marker row does. */
 type Row = { kind: 'record'; text: string; count: number; batch?: string } | { kind: 'marker'; batch: string };
 
-/** A feed position: the record and the index in it of the last message read. */
-export interface Position {
-  seq: number;
-  index: number;
-}
-
-export function parsePosition(position: FeedPosition | null): Position {
-  if (position === null) return { seq: 0, index: -1 };
-  const match = /^(\d{1,15}):(-1|\d{1,9})$/.exec(position);
-  if (!match) throw new NitrogenError('NITROGEN_ERR_VALIDATION', `feed position '${position.slice(0, 40)}' was not issued by this store`);
-  return { seq: Number(match[1]), index: Number(match[2]) };
-}
-
-export function formatPosition(p: Position): FeedPosition {
-  return `${p.seq}:${p.index}`;
-}
-
-/** The earliest of several positions, or null when one of them is null (the very start). */
-export function earliest(positions: (FeedPosition | null)[]): Position | null {
-  let min: Position | undefined;
-  for (const position of positions) {
-    if (position === null) return null;
-    const p = parsePosition(position);
-    if (!min || p.seq < min.seq || (p.seq === min.seq && p.index < min.index)) min = p;
-  }
-  return min ?? null;
-}
 
 /** The rows of entries in feed order: records of at most RECORD_CHARS, each batch's marker after its last record. */
 function rowsOf(entries: Entry[]): Row[] {
@@ -184,7 +156,7 @@ export class AzureFeed {
   }
 
   /** The batches among `batches` whose messages every reader at `position` has passed. */
-  async passed(batches: Iterable<string>, position: Position): Promise<Set<string>> {
+  async passed(batches: Iterable<string>, position: RecordPosition): Promise<Set<string>> {
     const list = [...batches];
     const found = await mapLimit(list, 16, (batch) => this.locate(batch));
     return new Set(list.filter((_, i) => {
@@ -194,8 +166,8 @@ export class AzureFeed {
   }
 
   /** The messages after `position` in feed order, each with its position; at least `limit` when there are. */
-  async after(position: Position, limit: number): Promise<Array<{ message: Message; position: Position }>> {
-    const out: Array<{ message: Message; position: Position }> = [];
+  async after(position: RecordPosition, limit: number): Promise<Array<{ message: Message; position: RecordPosition }>> {
+    const out: Array<{ message: Message; position: RecordPosition }> = [];
     const filter = odata`PartitionKey eq ${PARTITION} and RowKey ge ${recordKey(position.seq)} and RowKey lt ${'t'}`;
     const pages = this.client.listEntities<Record<string, unknown>>({ queryOptions: { filter } }).byPage({ maxPageSize: 100 });
     try {
@@ -216,7 +188,7 @@ export class AzureFeed {
   }
 
   /** Messages after `position` and the commit time of the oldest: a scan of the records' counts. */
-  async lag(position: Position): Promise<{ count: number; oldestTs: string | null }> {
+  async lag(position: RecordPosition): Promise<{ count: number; oldestTs: string | null }> {
     let count = 0;
     let oldestTs: string | null = null;
     const filter = odata`PartitionKey eq ${PARTITION} and RowKey ge ${recordKey(position.seq)} and RowKey lt ${'t'}`;
@@ -237,7 +209,7 @@ export class AzureFeed {
    * Keys of the records written before `before` and, when `passedBy` is given, wholly behind
    * it (a record goes only once every reader is past it), with the markers of the batches they end.
    */
-  async keysBefore(before: Date, passedBy: Position | undefined): Promise<Array<{ partitionKey: string; rowKey: string }>> {
+  async keysBefore(before: Date, passedBy: RecordPosition | undefined): Promise<Array<{ partitionKey: string; rowKey: string }>> {
     const keys: Array<{ partitionKey: string; rowKey: string }> = [];
     const high = passedBy === undefined ? 't' : recordKey(passedBy.seq);
     const filter = odata`PartitionKey eq ${PARTITION} and RowKey ge ${'s'} and RowKey lt ${high} and at lt ${before.toISOString()}`;

@@ -1,16 +1,8 @@
 import { MongoBulkWriteError, MongoClient, MongoServerError, type Db } from 'mongodb';
 import { z } from 'zod';
-import { parseDuration } from '../../core/duration.js';
+import { duration, parseDuration } from '../../core/duration.js';
 import { NitrogenError } from '../../core/errors.js';
 
-const duration = z.union([z.string(), z.number()]).refine((value) => {
-  try {
-    parseDuration(value);
-    return true;
-  } catch {
-    return false;
-  }
-}, 'must be a duration such as 500ms, 5s or 1m');
 
 /** Options shared by the MongoDB store and registry. The URL may hold a password: it is never logged. */
 export const MongoConnectionOptions = z.strictObject({

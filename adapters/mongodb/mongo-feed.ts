@@ -1,8 +1,7 @@
 import { MongoBulkWriteError, type Collection } from 'mongodb';
-import { NitrogenError } from '../../core/errors.js';
 import { encodeMessage, type Message } from '../../core/message.js';
-import type { FeedPosition } from '../../core/ports/store.js';
 import { DUPLICATE_KEY, storeError } from './connection.js';
+import type { RecordPosition } from '../../core/feed-position.js';
 
 /** Records stay far below the 16 MiB document limit. */
 const RECORD_CHARS = 1_000_000;
@@ -23,32 +22,6 @@ interface Entry {
   reject: (err: unknown) => void;
 }
 
-export interface Position {
-  seq: number;
-  index: number;
-}
-
-export function parsePosition(position: FeedPosition | null): Position {
-  if (position === null) return { seq: 0, index: -1 };
-  const match = /^(\d{1,15}):(-1|\d{1,9})$/.exec(position);
-  if (!match) throw new NitrogenError('NITROGEN_ERR_VALIDATION', `feed position '${position.slice(0, 40)}' was not issued by this store`);
-  return { seq: Number(match[1]), index: Number(match[2]) };
-}
-
-export function formatPosition(p: Position): FeedPosition {
-  return `${p.seq}:${p.index}`;
-}
-
-/** The earliest of several positions, or null when one of them is null (the very start). */
-export function earliest(positions: (FeedPosition | null)[]): Position | null {
-  let min: Position | undefined;
-  for (const position of positions) {
-    if (position === null) return null;
-    const p = parsePosition(position);
-    if (!min || p.seq < min.seq || (p.seq === min.seq && p.index < min.index)) min = p;
-  }
-  return min ?? null;
-}
 
 function recordsOf(entries: Entry[]): Array<Omit<FeedDoc, '_id' | 'at'>> {
   const records: Array<Omit<FeedDoc, '_id' | 'at'>> = [];
@@ -137,7 +110,7 @@ export class MongoFeed {
   }
 
   /** Messages after `position` and the commit time of the oldest, counted by the server. */
-  async lag(position: Position): Promise<{ count: number; oldestTs: string | null }> {
+  async lag(position: RecordPosition): Promise<{ count: number; oldestTs: string | null }> {
     const records = this.feed.aggregate<{ _id: number; at: Date; n: number }>([
       { $match: { _id: { $gte: position.seq } } },
       { $sort: { _id: 1 } },
@@ -160,7 +133,7 @@ export class MongoFeed {
   }
 
   /** The batches among `batches` whose messages every reader at `position` has passed. */
-  async passed(batches: string[], position: Position): Promise<Set<string>> {
+  async passed(batches: string[], position: RecordPosition): Promise<Set<string>> {
     const records = this.feed.aggregate<{ _id: number; b: string; n: number }>([
       { $match: { b: { $in: batches }, _id: { $lte: position.seq } } },
       { $project: { b: 1, n: { $size: '$items' } } },
@@ -171,8 +144,8 @@ export class MongoFeed {
   }
 
   /** The messages after `position` in feed order, each with its position; at least `limit` when there are. */
-  async after(position: Position, limit: number): Promise<Array<{ message: Message; position: Position }>> {
-    const out: Array<{ message: Message; position: Position }> = [];
+  async after(position: RecordPosition, limit: number): Promise<Array<{ message: Message; position: RecordPosition }>> {
+    const out: Array<{ message: Message; position: RecordPosition }> = [];
     const cursor = this.feed.find({ _id: { $gte: position.seq } }, { sort: { _id: 1 }, batchSize: 20 });
     try {
       for await (const record of cursor) {

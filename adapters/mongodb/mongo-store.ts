@@ -7,7 +7,8 @@ import { encodeMessage, type Message } from '../../core/message.js';
 import type { Page } from '../../core/ports/lifecycle.js';
 import type { FeedBatch, FeedPosition, MessageQuery, Store } from '../../core/ports/store.js';
 import { connect, duplicatesOf, MongoConnectionOptions, storeError } from './connection.js';
-import { MongoFeed, earliest, formatPosition, parsePosition, type FeedDoc } from './mongo-feed.js';
+import { MongoFeed, type FeedDoc } from './mongo-feed.js';
+import { earliestRecordPosition, formatRecordPosition, parseRecordPosition } from '../../core/feed-position.js';
 
 export const MongoStoreOptions = MongoConnectionOptions.extend({
   /** Appends the group commit runs at once; each waits for its write concern. */
@@ -195,7 +196,7 @@ export class MongoStore implements Store {
    * whose batch every reader has passed in the feed (a slice per call when there are many).
    */
   async purgeExpired(now: Date, olderThan?: Date, keepAfter: (FeedPosition | null)[] = []): Promise<number> {
-    const passedBy = earliest(keepAfter);
+    const passedBy = earliestRecordPosition(keepAfter);
     if (keepAfter.length > 0 && passedBy === null) return 0; // a reader at the very start keeps everything
     const due: Filter<MessageDoc> = olderThan ? { $or: [{ expiresAt: { $lt: now } }, { k: { $lt: olderThan.toISOString() } }] } : { expiresAt: { $lt: now } };
     try {
@@ -216,9 +217,9 @@ export class MongoStore implements Store {
 
   async readFeed(after: FeedPosition | null, limit: number): Promise<FeedBatch> {
     try {
-      const entries = (await this.feed.after(parsePosition(after), limit)).slice(0, limit);
+      const entries = (await this.feed.after(parseRecordPosition(after), limit)).slice(0, limit);
       const last = entries[entries.length - 1];
-      return { messages: entries.map((e) => e.message), position: last ? formatPosition(last.position) : after };
+      return { messages: entries.map((e) => e.message), position: last ? formatRecordPosition(last.position) : after };
     } catch (err) {
       throw storeError('read the feed', err);
     }
@@ -226,7 +227,7 @@ export class MongoStore implements Store {
 
   async feedLag(after: FeedPosition | null): Promise<{ count: number; oldestTs: string | null }> {
     try {
-      return await this.feed.lag(parsePosition(after));
+      return await this.feed.lag(parseRecordPosition(after));
     } catch (err) {
       throw storeError('read the feed', err);
     }
@@ -241,7 +242,7 @@ export class MongoStore implements Store {
   }
 
   async setCheckpoint(consumer: string, position: FeedPosition): Promise<void> {
-    parsePosition(position);
+    parseRecordPosition(position);
     try {
       await this.checkpoints.replaceOne({ _id: consumer }, { position }, { upsert: true });
     } catch (err) {
