@@ -18,6 +18,10 @@ export const defaultCatalog: PluginCatalog = {
     mongodb: async () => (await import('./adapters/mongodb/index.js')).mongoRegistryPlugin,
     'azure-tables': async () => (await import('./adapters/azure-tables/index.js')).azureTablesRegistryPlugin,
   },
+  sink: {
+    amqp: async () => (await import('./adapters/amqp/sinks/index.js')).amqpSinkPlugin,
+    eventhubs: async () => (await import('./adapters/amqp/sinks/index.js')).eventHubsSinkPlugin,
+  },
   transport: {
     mqtt: async () => (await import('./plugins/mqtt/index.js')).mqttPlugin,
     rest: async () => (await import('./plugins/rest/index.js')).restPlugin,

@@ -67,6 +67,13 @@ export const ConfigSchema = z.strictObject({
     .strictObject({ ttl: duration.optional(), purgeInterval: duration.refine((v) => durationAtLeast(v, 1000), 'must be at least 1s').default('1m') })
     .default({ purgeInterval: '1m' }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
+}).superRefine((config, ctx) => {
+  if (config.ack === 'store' && config.store.use === 'none') {
+    ctx.addIssue({ code: 'custom', path: ['store', 'use'], message: '"none" keeps nothing, so it needs ack: "sink" (acknowledged once the sinks accepted)' });
+  }
+  if (config.ack === 'sink' && config.sinks.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['ack'], message: '"sink" acknowledges once sinks accepted a message, so it needs at least one sink' });
+  }
 });
 
 export type NitrogenConfigInput = z.input<typeof ConfigSchema>;

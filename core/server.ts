@@ -105,12 +105,6 @@ export class NitrogenServer {
     container.register(Tokens.Presence, { useValue: presence });
     this.adminSecretFile = await bootstrapAdmin(registry, identity, config.dataDir, config.adminSecret, this.logger);
 
-    if (config.ack === 'store' && config.store.use === 'none') {
-      throw new NitrogenError('NITROGEN_ERR_CONFIG', 'store: "none" keeps nothing, so it needs ack: "sink" (acknowledged once the sinks accepted)');
-    }
-    if (config.ack === 'sink' && config.sinks.length === 0) {
-      throw new NitrogenError('NITROGEN_ERR_CONFIG', 'ack: "sink" acknowledges when sinks accepted a message, so it needs at least one sink');
-    }
     const sinks: Sink[] = [];
     for (const [i, entry] of config.sinks.entries()) {
       const repeated = config.sinks.filter((s) => s.use === entry.use).length > 1;
