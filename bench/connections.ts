@@ -107,7 +107,7 @@ async function spread(): Promise<void> {
   const servers: NitrogenTarget[] = [];
   const fleets: ReturnType<typeof startFleet>[] = [];
   try {
-    for (let i = 0; i < options.instances; i++) servers.push(await startNitrogen(0));
+    for (let i = 0; i < options.instances; i++) servers.push(await startNitrogen({ connections: 0 }));
     for (const [i, server] of servers.entries()) {
       fleets.push(startFleet({
         rest: server.server.rest, adminSecret: ADMIN_SECRET, cars: perInstance, prefix: `car-${String.fromCharCode(97 + i)}`, driving: 0,
@@ -146,7 +146,7 @@ async function spread(): Promise<void> {
 }
 
 if (options.part.includes('a')) {
-  await stepped(await startNitrogen(steps.at(-1)!));
+  await stepped(await startNitrogen({ connections: steps.at(-1)! }));
   await stepped(await startAedes(steps.at(-1)!));
 }
 if (options.part.includes('b')) await spread();

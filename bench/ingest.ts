@@ -11,14 +11,14 @@ import { startAedes, startNitrogen } from './lib/targets.js';
  * at several connection counts. The total in flight stays the same at every count (each
  * connection gets its share), so the figures show what more connections cost, not a deeper queue.
  */
-const options = flags({ connections: '100,1000,10000', inflight: 10_000, warmup: 3, seconds: 10, rounds: 1, profile: '', sources: '' });
+const options = flags({ connections: '100,1000,10000', inflight: 10_000, warmup: 3, seconds: 10, rounds: 1, profile: '', sources: '', store: 'sqlite' });
 const counts = numbers(options.connections);
 // No source address by default: binding one makes each connect search that address's ports (slow once many are in TIME_WAIT).
 const sources = options.sources.split(',').filter(Boolean);
 printHeader('MQTT QoS 1 ingest: Nitrogen (embedded store, durable) vs bare aedes');
 console.log(`disk:    ${diskFacts()}`);
 console.log(`load:    ${options.connections} connections, ${fmt(options.inflight)} QoS 1 PUBLISHes in flight in total, ~200-byte car telemetry JSON on devices/{id}/messages/telemetry, ${options.warmup}s warm-up + ${options.seconds}s measured, ${sources.length ? `from ${sources.join(', ')}` : 'source address chosen by the kernel'}`);
-console.log('peer:    bare aedes, its defaults (no authentication, in-memory persistence); Nitrogen: the CLI with the embedded default (PUBACK after the durable group commit)');
+console.log(`peer:    bare aedes, its defaults (no authentication, in-memory persistence); Nitrogen: the CLI with the embedded default${options.store === 'sqlite' ? ' (PUBACK after the durable group commit)' : `, but store "${options.store}" (NOT the durable default)`}`);
 
 const windowFor = (connections: number) => Math.max(1, Math.min(1000, Math.round(options.inflight / connections)));
 
@@ -30,7 +30,7 @@ async function nitrogenPoint(connections: number, round: number): Promise<Point>
     if (round === 1) rmSync(profileDir, { recursive: true, force: true });
     mkdirSync(profileDir, { recursive: true });
   }
-  const target = await startNitrogen(connections, profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []);
+  const target = await startNitrogen({ connections, store: options.store, nodeArgs: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [] });
   return measureMqtt(target, { window: windowFor(connections), rate: 0, warmup: options.warmup, seconds: options.seconds, sources });
 }
 

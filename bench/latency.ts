@@ -19,14 +19,14 @@ console.log(`load:    ${fmt(options.connections)} connections, ~200-byte car tel
 const base = { warmup: options.warmup, seconds: options.seconds, sources: [] as string[], window: Math.max(1, Math.round(options.inflight / options.connections)) };
 const paced = (rate: number) => ({ ...base, rate });
 
-const maximum = await measureMqtt(await startNitrogen(options.connections), { ...base, rate: 0 });
+const maximum = await measureMqtt(await startNitrogen({ connections: options.connections }), { ...base, rate: 0 });
 console.log(`maximum: Nitrogen ${fmt(maximum.load.rate)} msgs/s unpaced with ${fmt(options.inflight)} in flight (p99 ${ms(maximum.load.p99)} ms); ${storeLine(maximum)}`);
 
 const rates = [Math.round(maximum.load.rate * options.share), options.target].filter((r, i, all) => r > 0 && all.indexOf(r) === i);
 const points: Array<{ requested: number; label: string; point: Point }> = [];
 for (const requested of rates) {
   const label = requested === options.target ? 'target' : `${options.share * 100}% of maximum`;
-  points.push({ requested, label, point: await measureMqtt(await startNitrogen(options.connections), paced(requested)) });
+  points.push({ requested, label, point: await measureMqtt(await startNitrogen({ connections: options.connections }), paced(requested)) });
   points.push({ requested, label, point: await measureMqtt(await startAedes(options.connections), paced(requested)) });
 }
 

@@ -33,7 +33,7 @@ async function koaPoint(): Promise<Point> {
 }
 
 async function nitrogenPoint(): Promise<Point> {
-  const target = await startNitrogen(options.concurrency, [], 'sender');
+  const target = await startNitrogen({ connections: options.concurrency, prefix: 'sender' });
   // Each connection posts as its own device, with the access token that device got for its secret.
   const tokens: string[] = [];
   for (const client of target.clients) {

@@ -4,12 +4,14 @@ import { join } from 'node:path';
 /**
  * Summaries of `.cpuprofile` files (written by `node --cpu-prof`, one per thread: the file name
  * ends in `<pid>.<thread id>.<n>.cpuprofile`, thread 0 being the main thread): where the
- * samples fell, by area (package, or directory of our code) and by function, self time.
+ * samples fell, by area (package, or directory of our code) and by function, self time; and
+ * our own functions (core, plugins, adapters) by total time, what each stage costs with its callees.
  */
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount?: number;
+  children?: number[];
 }
 
 interface Profile {
@@ -57,10 +59,23 @@ export function summarizeProfiles(dir: string, n = 20): string[] {
       byArea.set(area(node), (byArea.get(area(node)) ?? 0) + hits);
       byFunction.set(where(node), (byFunction.get(where(node)) ?? 0) + hits);
     }
+    // Total time (self and callees) of our own functions: which stage of the pipeline costs what.
+    const parent = new Map<number, ProfileNode>();
+    for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node);
+    const inclusive = new Map<string, number>();
+    for (const node of profile.nodes) {
+      if (!node.hitCount) continue;
+      const seen = new Set<string>();
+      for (let n: ProfileNode | undefined = node; n; n = parent.get(n.id)) {
+        if (/\/dist\/(core|plugins|adapters)\//.test(n.callFrame.url)) seen.add(where(n));
+      }
+      for (const key of seen) inclusive.set(key, (inclusive.get(key) ?? 0) + node.hitCount);
+    }
     const seconds = (profile.endTime - profile.startTime) / 1e6;
     lines.push('', `## ${file}: ${thread === 0 ? 'main thread' : `worker thread ${thread}`}, ${seconds.toFixed(1)} s, ${total} samples, ${((1 - idle / total) * 100).toFixed(0)}% busy`);
     lines.push('by area (self time, share of all samples):', ...top(byArea, total, 12));
     lines.push(`top ${n} functions (self time):`, ...top(byFunction, total, n));
+    if (inclusive.size) lines.push(`top ${n} of our functions by total time (self and callees):`, ...top(inclusive, total, n));
   }
   return lines;
 }

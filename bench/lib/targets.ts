@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { SqliteStore } from '../../adapters/sqlite/index.js';
 import { tempDir } from '../../test/helpers/temp.js';
 import type { LoadClient } from './load-worker.js';
@@ -32,15 +34,25 @@ export interface NitrogenTarget extends MqttTarget {
   token: string;
 }
 
+export interface NitrogenOptions {
+  /** Devices to register, each with its own credentials. */
+  connections: number;
+  /** Arguments for node, e.g. `--cpu-prof`. */
+  nodeArgs?: string[];
+  prefix?: string;
+  /** The store plugin: `sqlite` (the embedded default, durable) or e.g. `memory` to see the pipeline without a disk. */
+  store?: string;
+}
+
 /**
  * The real CLI with the embedded default configuration (SQLite store and registry in a fresh
- * data directory, MQTT and REST) and `connections` devices registered, each with its own
- * credentials. `nodeArgs` go to node (e.g. `--cpu-prof`).
+ * data directory, MQTT and REST), only the store replaced when asked, and devices registered.
  */
-export async function startNitrogen(connections: number, nodeArgs: string[] = [], prefix = 'car'): Promise<NitrogenTarget> {
+export async function startNitrogen({ connections, nodeArgs = [], prefix = 'car', store = 'sqlite' }: NitrogenOptions): Promise<NitrogenTarget> {
   const dir = tempDir('nitrogen-bench-');
-  // Started in the empty data directory with NITROGEN_CONFIG unset, so no stray config file applies.
-  const server = await spawnServer({ NITROGEN_CONFIG: '', NITROGEN_DATA_DIR: dir.path, NITROGEN_ADMIN_SECRET: ADMIN_SECRET, NITROGEN_LOG_LEVEL: 'warn' }, dir.path, nodeArgs);
+  const config = join(dir.path, 'nitrogen.config.json');
+  writeFileSync(config, JSON.stringify({ store: { use: store } }));
+  const server = await spawnServer({ NITROGEN_CONFIG: config, NITROGEN_DATA_DIR: dir.path, NITROGEN_ADMIN_SECRET: ADMIN_SECRET, NITROGEN_LOG_LEVEL: 'warn' }, dir.path, nodeArgs);
   try {
     const token = await adminToken(server.rest, ADMIN_SECRET);
     const devices = await registerDevices(server.rest, token, connections, prefix);
@@ -51,7 +63,7 @@ export async function startNitrogen(connections: number, nodeArgs: string[] = []
       stop: once(async () => {
         await stopProcess(server.child);
         try {
-          return { stored: await storedMessages(dir.path) };
+          return { stored: store === 'sqlite' ? await storedMessages(dir.path) : null };
         } finally {
           dir.remove();
         }
