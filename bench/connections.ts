@@ -76,7 +76,8 @@ async function stepped(target: MqttTarget): Promise<void> {
     const first = points[1]!;
     console.log(`memory: the first ${fmt(first.connections)} connections add ${fmt(first.rssMiB - points[0]!.rssMiB)} MiB (warm-up included); ` +
       `then ${slope.toFixed(1)} KiB per connection (least squares over the steps from ${fmt(first.connections)}); extrapolated to 30,000 connections in one process: ${fmt(first.rssMiB + ((30_000 - first.connections) * slope) / 1024)} MiB`);
-    console.log(`after ${options.hold} s idle: ${fmt(open)} of ${fmt(done)} connections open at the client, ${await serverConnections(target)} by the server's nitrogen_mqtt_connections; RSS ${fmt(rssAfter)} MiB; ` +
+    console.log(`after ${options.hold} s idle: ${fmt(open)} of ${fmt(done)} connections open at the client, ${await serverConnections(target)} by the server's nitrogen_mqtt_connections; ` +
+      `RSS ${fmt(rssAfter)} MiB, ${(((rssAfter - points[0]!.rssMiB) * 1024) / done).toFixed(1)} KiB per connection over the server with none; ` +
       `server CPU while idle ${(idle.processes.server!.cores * 100).toFixed(1)}% of a core${errors.length ? `; errors: ${errors.slice(0, 5).join('; ')}` : ''}`);
   } finally {
     await Promise.all(loads.map((l) => l.stop()));
