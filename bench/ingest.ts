@@ -1,5 +1,5 @@
 import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { diskFacts, flags, fmt, numbers, printHeader } from './lib/machine.js';
 import { POINT_HEADER, POINT_RULE, measureMqtt, pointProblems, pointRow, storeLine, type Point } from './lib/point.js';
 import { summarizeProfiles } from './lib/profile.js';
@@ -24,7 +24,8 @@ const windowFor = (connections: number) => Math.max(1, Math.min(1000, Math.round
 
 async function nitrogenPoint(connections: number, round: number): Promise<Point> {
   // --profile DIR: CPU profiles of every server thread, one subdirectory per connection count.
-  const profileDir = options.profile && join(options.profile, String(connections));
+  // Absolute: the server runs in its data directory, removed after the run.
+  const profileDir = options.profile && resolve(options.profile, String(connections));
   if (profileDir) {
     // Profiles of an earlier run would be summarized with this one's.
     if (round === 1) rmSync(profileDir, { recursive: true, force: true });
@@ -77,6 +78,6 @@ console.log('(CPU is user + system time of every thread of the process over the 
 if (options.profile) {
   for (const connections of counts) {
     console.log(`\n# CPU profile of the Nitrogen server at ${fmt(connections)} connections (one file per thread and round; the whole server run: registration, connecting and warm-up included)`);
-    console.log(summarizeProfiles(join(options.profile, String(connections))).join('\n'));
+    console.log(summarizeProfiles(resolve(options.profile, String(connections))).join('\n'));
   }
 }
