@@ -19,11 +19,14 @@ import { ADMIN_SECRET, startAedes, startNitrogen, type MqttTarget, type Nitrogen
  *     each fed by its own fleet simulator process (samples/car-telemetry, no car driving): the
  *     client-side split a load balancer would make. The sum of the servers' memory is the figure.
  */
-const options = flags({ steps: '1000,5000,10000,19000', hold: 100, settle: 5, cars: 30_000, instances: 2, connectRate: 2000, sources: '127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5', part: 'a,b' });
+const options = flags({ steps: '1000,5000,10000,19000', hold: 100, settle: 5, cars: 30_000, instances: 2, connectRate: 2000, sources: '', part: 'a,b' });
 const steps = numbers(options.steps);
-// Several loopback source addresses, as more than ~28,000 connections from one host need. Not
-// 127.0.0.1: binding an address searches its ports for a free one, slow when thousands of other
-// connections sit in TIME_WAIT there. `--sources ''` lets the kernel choose at connect time.
+// By default the kernel chooses the source port at connect time: it may reuse a port towards
+// another destination, so each server port has its own ~28,000, and it costs nothing. With
+// `--sources 127.0.0.2,…` the clients bind those addresses first, as more than ~28,000
+// connections to one server address would need; a bind searches the address's ports for one
+// that is free, which turns slow (and becomes what is measured) once thousands of earlier
+// connections from it sit in TIME_WAIT.
 const sources = options.sources.split(',').filter(Boolean);
 printHeader('Idle MQTT connections: memory per connection, connect rate, 30,000 cars');
 console.log(`clients: connecting from ${sources.length ? sources.join(', ') : 'the address the kernel chooses'}; every connection pings every 30 s (keepalive 60 s)`);
