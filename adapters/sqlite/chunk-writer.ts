@@ -1,0 +1,133 @@
+import type { Database } from 'better-sqlite3';
+import { buildChunks, type Chunk, type Located } from './chunks.js';
+import { readRecords, type RecordHeader } from './record.js';
+
+/** Rows per multi-row INSERT into `ids`: one statement run instead of a hundred saves most of the binding overhead. */
+const IDS_PER_INSERT = 128;
+
+interface StoredChunk {
+  chunk: number;
+  compaction: number;
+  ts_min: number;
+  ts_max: number;
+  data: Buffer;
+}
+
+/**
+ * The store's only writer of messages.db, on the compactor thread: writes compactions, purges,
+ * and feed checkpoints. Each method is one transaction.
+ */
+export class ChunkWriter {
+  private readonly sql;
+  private readonly idsMany;
+  private readonly idsParams = new Array<string | number>(IDS_PER_INSERT * 2);
+  readonly compact: (located: Located[], seqFirst: number, seqLast: number) => void;
+  private readonly purgeChunks: (chunks: number[], now: number, olderThan: number, upTo: number) => number;
+
+  constructor(private readonly db: Database) {
+    this.sql = {
+      chunk: db.prepare('INSERT INTO chunks (sender, type, recipient, ts_min, ts_max, seq_min, expires_min, count, compaction, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      id: db.prepare('INSERT OR IGNORE INTO ids (id, chunk) VALUES (?, ?)'),
+      tag: db.prepare('INSERT INTO chunk_tags (tag, ts_min, ts_max, chunk) VALUES (?, ?, ?, ?)'),
+      compaction: db.prepare('INSERT INTO compactions (seq_last, seq_first, chunk_first, chunk_last, count) VALUES (?, ?, ?, ?, ?)'),
+      watermark: db.prepare("INSERT INTO meta (key, value) VALUES ('compacted', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+      compacted: db.prepare<[], { value: number }>("SELECT value FROM meta WHERE key = 'compacted'"),
+      checkpoint: db.prepare('INSERT INTO checkpoints (consumer, position) VALUES (?, ?) ON CONFLICT (consumer) DO UPDATE SET position = excluded.position'),
+      expiring: db.prepare<[number, number], { chunk: number }>('SELECT chunk FROM chunks WHERE expires_min < ? AND seq_min <= ?'),
+      old: db.prepare<[number, number], { chunk: number }>('SELECT chunk FROM chunks WHERE ts_min < ? AND seq_min <= ?'),
+      stored: db.prepare<[number], StoredChunk>('SELECT chunk, compaction, ts_min, ts_max, data FROM chunks WHERE chunk = ?'),
+      rewrite: db.prepare('UPDATE chunks SET ts_min = ?, ts_max = ?, seq_min = ?, expires_min = ?, count = ?, data = ? WHERE chunk = ?'),
+      deleteChunk: db.prepare('DELETE FROM chunks WHERE chunk = ?'),
+      deleteId: db.prepare('DELETE FROM ids WHERE id = ? AND chunk = ?'),
+      deleteTag: db.prepare('DELETE FROM chunk_tags WHERE tag = ? AND ts_min = ? AND ts_max = ? AND chunk = ?'),
+      shrinkCompaction: db.prepare('UPDATE compactions SET count = count - ? WHERE seq_last = ?'),
+      dropEmptyCompactions: db.prepare('DELETE FROM compactions WHERE count <= 0'),
+    };
+    this.idsMany = db.prepare(`INSERT OR IGNORE INTO ids (id, chunk) VALUES ${Array(IDS_PER_INSERT).fill('(?, ?)').join(', ')}`);
+    this.compact = db.transaction((located: Located[], seqFirst: number, seqLast: number) => this.writeCompaction(located, seqFirst, seqLast));
+    this.purgeChunks = db.transaction((chunks: number[], now: number, olderThan: number, upTo: number) => {
+      let purged = 0;
+      for (const chunk of chunks) purged += this.purgeChunk(chunk, now, olderThan, upTo);
+      this.sql.dropEmptyCompactions.run();
+      return purged;
+    });
+  }
+
+  /** Every message up to this sequence number is in chunks. */
+  compacted(): number {
+    return this.sql.compacted.get()?.value ?? 0;
+  }
+
+  setCheckpoint(consumer: string, position: number): void {
+    this.sql.checkpoint.run(consumer, position);
+  }
+
+  /** Chunks that may hold messages to purge, in slices small enough to keep compaction flowing. */
+  purgeCandidates(now: number, olderThan: number, upTo: number): number[] {
+    const chunks = new Set<number>();
+    for (const row of this.sql.expiring.all(now, upTo)) chunks.add(row.chunk);
+    for (const row of this.sql.old.all(olderThan, upTo)) chunks.add(row.chunk);
+    return [...chunks].sort((a, b) => a - b);
+  }
+
+  /** Purges in the given chunks what `purgeExpired` asks for; returns how many messages went. */
+  purge(chunks: number[], now: number, olderThan: number, upTo: number): number {
+    return this.purgeChunks(chunks, now, olderThan, upTo);
+  }
+
+  private writeCompaction(located: Located[], seqFirst: number, seqLast: number): void {
+    let first = 0;
+    let last = 0;
+    const ids: (string | number)[] = [];
+    buildChunks(located, (c) => {
+      last = Number(this.sql.chunk.run(c.sender, c.type, c.recipient, c.tsMin, c.tsMax, c.seqMin, c.expiresMin, c.ids.length, seqLast, c.data).lastInsertRowid);
+      if (first === 0) first = last;
+      for (const id of c.ids) ids.push(id, last);
+      for (const tag of c.tags) this.sql.tag.run(tag, c.tsMin, c.tsMax, last);
+    });
+    const params = this.idsParams;
+    let i = 0;
+    for (; i + params.length <= ids.length; i += params.length) {
+      for (let k = 0; k < params.length; k++) params[k] = ids[i + k]!;
+      this.idsMany.run(params);
+    }
+    for (; i < ids.length; i += 2) this.sql.id.run(ids[i], ids[i + 1]);
+    if (first > 0) this.sql.compaction.run(seqLast, seqFirst, first, last, located.length);
+    this.sql.watermark.run(seqLast);
+  }
+
+  private purgeChunk(chunk: number, now: number, olderThan: number, upTo: number): number {
+    const stored = this.sql.stored.get(chunk);
+    if (!stored) return 0;
+    const records = readRecords(stored.data);
+    const gone = (r: RecordHeader) => r.seq <= upTo && (r.expires < now || r.ts < olderThan);
+    const kept = records.filter((r) => !gone(r));
+    if (kept.length === records.length) return 0;
+    const removed = records.filter(gone);
+    for (const r of removed) this.sql.deleteId.run(r.id, chunk);
+    for (const tag of tagsOf(records)) this.sql.deleteTag.run(tag, stored.ts_min, stored.ts_max, chunk);
+    if (kept.length === 0) {
+      this.sql.deleteChunk.run(chunk);
+    } else {
+      // The same chunk, smaller: its summary and tag entries must describe what is left exactly.
+      const c: Pick<Chunk, 'tsMin' | 'tsMax'> = { tsMin: kept[0]!.ts, tsMax: kept[kept.length - 1]!.ts };
+      let seqMin = Infinity;
+      let expiresMin = Infinity;
+      for (const r of kept) {
+        seqMin = Math.min(seqMin, r.seq);
+        if (r.expires < expiresMin) expiresMin = r.expires;
+      }
+      const data = Buffer.concat(kept.map((r) => stored.data.subarray(r.start, r.end)));
+      this.sql.rewrite.run(c.tsMin, c.tsMax, seqMin, expiresMin === Infinity ? null : expiresMin, kept.length, data, chunk);
+      for (const tag of tagsOf(kept)) this.sql.tag.run(tag, c.tsMin, c.tsMax, chunk);
+    }
+    this.sql.shrinkCompaction.run(removed.length, stored.compaction);
+    return removed.length;
+  }
+}
+
+function tagsOf(records: RecordHeader[]): Set<string> {
+  const tags = new Set<string>();
+  for (const r of records) if (r.tags) for (const tag of r.tags) tags.add(tag);
+  return tags;
+}

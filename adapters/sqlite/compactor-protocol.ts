@@ -1,0 +1,25 @@
+/** What the store tells its compactor thread; requests with an `id` get one reply each. */
+export type CompactorRequest =
+  | { op: 'durable'; seq: number }
+  | { op: 'checkpoint'; id: number; consumer: string; position: number }
+  | { op: 'purge'; id: number; now: number; olderThan: number; upTo: number }
+  | { op: 'close'; id: number };
+
+/** What the compactor thread tells the store. */
+export type CompactorEvent =
+  | { op: 'ready'; nextSeq: number; recovered: number }
+  | { op: 'compacted'; seq: number }
+  | { op: 'failed'; error: string; fatal: boolean }
+  | { op: 'reply'; id: number; ok: true; result?: number }
+  | { op: 'reply'; id: number; ok: false; error: string; code?: string };
+
+export interface CompactorOptions {
+  /** The database file. */
+  file: string;
+  /** The journal directory. */
+  journal: string;
+  /** Compact as soon as this many durable messages wait. */
+  compactMessages: number;
+  /** ...or once the first of them has waited this long. */
+  compactDelayMs: number;
+}

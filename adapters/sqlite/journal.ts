@@ -1,0 +1,116 @@
+import { mkdirSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+/** Journal segments are named by the first sequence number they hold, so they sort by name. */
+export function segmentName(firstSeq: number): string {
+  return `${String(firstSeq).padStart(16, '0')}.log`;
+}
+
+export function segmentSeq(name: string): number | null {
+  const match = /^(\d{16})\.log$/.exec(name);
+  return match ? Number(match[1]) : null;
+}
+
+interface Pending {
+  frame: Buffer;
+  firstSeq: number;
+  lastSeq: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * The acknowledgement path: an append-only log of frames, each written and fdatasynced before
+ * the appends in it resolve. Frames queued while a write is in flight go out together in the
+ * next `writev` + `fdatasync` — a second group commit under GroupCommit's, which also gathers
+ * appends that callers make concurrently. Writes run on libuv's thread pool, so the event loop
+ * never waits for the disk.
+ *
+ * Frames reach the disk in the order they were queued (sequence order), one write at a time:
+ * when a frame is durable, every frame before it is too. After a failed write or sync nothing
+ * is trusted any more (a failed fsync may have dropped pages): the journal refuses every later
+ * append, and a restart recovers what reached the disk.
+ */
+export class Journal {
+  private file?: FileHandle;
+  private size = 0;
+  private queue: Pending[] = [];
+  private writing?: Promise<void>;
+  private failure?: Error;
+  /** Every frame up to this sequence number is durable. */
+  durableSeq: number;
+
+  constructor(
+    private readonly dir: string,
+    private readonly segmentBytes: number,
+    startSeq: number,
+    private readonly onDurable: (seq: number) => void,
+  ) {
+    this.durableSeq = startSeq - 1;
+  }
+
+  /** Creates the journal directory if needed and the first segment, for `startSeq` onwards. */
+  async open(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
+    await syncDirectory(dirname(this.dir));
+    await this.rotate(this.durableSeq + 1);
+  }
+
+  /** Queues a frame holding `firstSeq`…`lastSeq`; resolves when it is durable. */
+  append(frame: Buffer, firstSeq: number, lastSeq: number): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ frame, firstSeq, lastSeq, resolve, reject });
+      this.writing ??= this.drain().finally(() => (this.writing = undefined));
+    });
+  }
+
+  /** Waits for queued frames, then closes the segment. */
+  async close(): Promise<void> {
+    await this.writing;
+    await this.file?.close();
+    this.file = undefined;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0);
+      try {
+        if (this.failure) throw this.failure;
+        let bytes = 0;
+        for (const p of batch) bytes += p.frame.length;
+        if (this.size > 0 && this.size + bytes > this.segmentBytes) await this.rotate(batch[0]!.firstSeq);
+        const { bytesWritten } = await this.file!.writev(batch.map((p) => p.frame));
+        if (bytesWritten !== bytes) throw new Error(`short journal write: ${bytesWritten} of ${bytes} bytes`);
+        await this.file!.datasync();
+        this.size += bytes;
+        this.durableSeq = batch[batch.length - 1]!.lastSeq;
+      } catch (err) {
+        this.failure ??= err instanceof Error ? err : new Error(String(err));
+        for (const p of batch) p.reject(this.failure);
+        continue;
+      }
+      for (const p of batch) p.resolve();
+      this.onDurable(this.durableSeq);
+    }
+  }
+
+  /** Starts a new segment; its directory entry is synced before any frame in it counts as durable. */
+  private async rotate(firstSeq: number): Promise<void> {
+    await this.file?.close();
+    this.file = await open(join(this.dir, segmentName(firstSeq)), 'wx');
+    this.size = 0;
+    await syncDirectory(this.dir);
+  }
+}
+
+/** Makes the entries of a directory (a new file in it) durable. */
+async function syncDirectory(path: string): Promise<void> {
+  const dir = await open(path, 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}

@@ -1,0 +1,203 @@
+import { crc32 } from 'node:zlib';
+import type { Message } from '../../core/message.js';
+
+/**
+ * The binary form of a stored message, shared by the journal and the chunks: a small header with
+ * what indexing, filtering and ordering need, then the envelope's JSON text untouched. Compaction
+ * moves records from the journal into chunks byte for byte, and nothing but a query's results
+ * is ever parsed as JSON.
+ *
+ * Record (little-endian): u32 length of the whole record · f64 seq · f64 ts (ms) · f64 expires
+ * (ms, NaN when none) · f64 committed (ms) · u16 byte lengths of id, from, type, to (0xffff: no
+ * `to`) · u16 tag count · the four strings (UTF-8) · per tag u16 length + bytes · envelope JSON.
+ */
+export interface RecordHeader {
+  seq: number;
+  ts: number;
+  /** NaN when the message has no `expires`. */
+  expires: number;
+  committed: number;
+  id: string;
+  from: string;
+  type: string;
+  to: string | null;
+  tags: string[] | null;
+  /** Where the record starts and ends in its buffer, and where its JSON starts. */
+  start: number;
+  end: number;
+  json: number;
+}
+
+/** A message on its way into the journal, with what the store computed for it. */
+export interface Entry {
+  seq: number;
+  ts: number;
+  committed: number;
+  message: Message;
+  json: string;
+}
+
+const FIXED = 4 + 8 * 4 + 2 * 5;
+const NO_TO = 0xffff;
+const MAX_FIELD = 0xfffe;
+
+/** Frame header: u32 magic · u32 payload length · u32 CRC-32 of the payload. */
+export const FRAME_HEADER = 12;
+const MAGIC = 0x314a464e; // "NFJ1"
+
+function writeField(buf: Buffer, at: number, lengthAt: number, value: string): number {
+  const n = buf.write(value, at, 'utf8');
+  if (n > MAX_FIELD) throw new RangeError(`a message field takes more than ${MAX_FIELD} bytes`);
+  buf.writeUInt16LE(n, lengthAt);
+  return at + n;
+}
+
+/** Largest number of bytes `entries` can take as records (UTF-8 takes at most 3 bytes per UTF-16 unit). */
+function bound(entries: readonly Entry[]): number {
+  let bytes = 0;
+  for (const { message: m, json } of entries) {
+    let chars = json.length + m.id.length + m.from.length + m.type.length + (m.to?.length ?? 0);
+    if (m.tags) for (const tag of m.tags) chars += tag.length + 1;
+    bytes += FIXED + chars * 3;
+  }
+  return bytes;
+}
+
+/** Encoding space, reused: the estimate above is up to three times the real size. */
+let scratch = Buffer.allocUnsafe(0);
+
+/**
+ * Encodes entries as one journal frame, written with one write and checked as a whole on
+ * recovery. Returns the frame and where each record starts in it.
+ */
+export function encodeFrame(entries: readonly Entry[]): { frame: Buffer; starts: Uint32Array } {
+  const needed = FRAME_HEADER + bound(entries);
+  if (scratch.length < needed) scratch = Buffer.allocUnsafe(Math.max(needed, scratch.length * 2));
+  const buf = scratch;
+  const starts = new Uint32Array(entries.length);
+  let at = FRAME_HEADER;
+  for (let i = 0; i < entries.length; i++) {
+    const { seq, ts, committed, message: m, json } = entries[i]!;
+    const start = (starts[i] = at);
+    buf.writeDoubleLE(seq, at + 4);
+    buf.writeDoubleLE(ts, at + 12);
+    buf.writeDoubleLE(m.expires === undefined ? NaN : Date.parse(m.expires), at + 20);
+    buf.writeDoubleLE(committed, at + 28);
+    buf.writeUInt16LE(m.tags?.length ?? 0, at + 44);
+    at += FIXED;
+    at = writeField(buf, at, start + 36, m.id);
+    at = writeField(buf, at, start + 38, m.from);
+    at = writeField(buf, at, start + 40, m.type);
+    if (m.to === undefined) buf.writeUInt16LE(NO_TO, start + 42);
+    else at = writeField(buf, at, start + 42, m.to);
+    for (const tag of m.tags ?? []) at = writeField(buf, at + 2, at, tag);
+    at += buf.write(json, at, 'utf8');
+    buf.writeUInt32LE(at - start, start);
+  }
+  buf.writeUInt32LE(MAGIC, 0);
+  buf.writeUInt32LE(at - FRAME_HEADER, 4);
+  buf.writeUInt32LE(crc32(buf.subarray(FRAME_HEADER, at)), 8);
+  // The tail keeps the frame until compaction: a copy of the exact size, not the estimate.
+  return { frame: Buffer.from(buf.subarray(0, at)), starts };
+}
+
+/**
+ * The frame at `at` in `buf`: its records' bounds, or `incomplete` when `buf` ends inside it,
+ * or `invalid` when its header or checksum is wrong (a torn write, or damage).
+ */
+export function readFrame(buf: Buffer, at: number): { start: number; end: number } | 'incomplete' | 'invalid' {
+  if (buf.length - at < FRAME_HEADER) return 'incomplete';
+  if (buf.readUInt32LE(at) !== MAGIC) return 'invalid';
+  const start = at + FRAME_HEADER;
+  const end = start + buf.readUInt32LE(at + 4);
+  if (end > buf.length) return 'incomplete';
+  return crc32(buf.subarray(start, end)) === buf.readUInt32LE(at + 8) ? { start, end } : 'invalid';
+}
+
+function readField(buf: Buffer, at: number, length: number): string {
+  return buf.toString('utf8', at, at + length);
+}
+
+/** The `ts` of the record at `at`, without decoding it. */
+export function recordTs(buf: Buffer, at: number): number {
+  return buf.readDoubleLE(at + 12);
+}
+
+/** The length of the record at `at`. */
+export function recordLength(buf: Buffer, at: number): number {
+  return buf.readUInt32LE(at);
+}
+
+/** Whether the record at `at` has this id (given as UTF-8), without decoding it. */
+export function recordHasId(buf: Buffer, at: number, id: Buffer): boolean {
+  const length = buf.readUInt16LE(at + 36);
+  return length === id.length && buf.compare(id, 0, length, at + FIXED, at + FIXED + length) === 0;
+}
+
+/** Decodes the header of the record at `at`. */
+export function readRecord(buf: Buffer, at: number): RecordHeader {
+  const idLength = buf.readUInt16LE(at + 36);
+  const fromLength = buf.readUInt16LE(at + 38);
+  const typeLength = buf.readUInt16LE(at + 40);
+  const toLength = buf.readUInt16LE(at + 42);
+  const tagCount = buf.readUInt16LE(at + 44);
+  let p = at + FIXED;
+  const id = readField(buf, p, idLength);
+  const from = readField(buf, (p += idLength), fromLength);
+  const type = readField(buf, (p += fromLength), typeLength);
+  p += typeLength;
+  let to: string | null = null;
+  if (toLength !== NO_TO) {
+    to = readField(buf, p, toLength);
+    p += toLength;
+  }
+  let tags: string[] | null = null;
+  if (tagCount > 0) {
+    tags = new Array<string>(tagCount);
+    for (let i = 0; i < tagCount; i++) {
+      const n = buf.readUInt16LE(p);
+      tags[i] = readField(buf, p + 2, n);
+      p += 2 + n;
+    }
+  }
+  return {
+    seq: buf.readDoubleLE(at + 4), ts: buf.readDoubleLE(at + 12), expires: buf.readDoubleLE(at + 20), committed: buf.readDoubleLE(at + 28),
+    id, from, type, to, tags, start: at, end: at + buf.readUInt32LE(at), json: p,
+  };
+}
+
+/** Every record between `start` and `end` (a frame's records, or a chunk). */
+export function readRecords(buf: Buffer, start = 0, end = buf.length): RecordHeader[] {
+  const records: RecordHeader[] = [];
+  for (let at = start; at < end; at = records[records.length - 1]!.end) records.push(readRecord(buf, at));
+  return records;
+}
+
+/** The message a record holds. */
+export function recordMessage(buf: Buffer, record: RecordHeader): Message {
+  return JSON.parse(buf.toString('utf8', record.json, record.end)) as Message;
+}
+
+/** A record found by a read (in a tail frame or a chunk); its JSON is parsed only if it is returned. */
+export class RecordHit {
+  constructor(
+    readonly buf: Buffer,
+    readonly record: RecordHeader,
+  ) {}
+
+  get seq(): number {
+    return this.record.seq;
+  }
+
+  get ts(): number {
+    return this.record.ts;
+  }
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  read(): Message {
+    return recordMessage(this.buf, this.record);
+  }
+}
