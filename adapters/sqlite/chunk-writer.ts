@@ -78,20 +78,25 @@ export class ChunkWriter {
   private writeCompaction(located: Located[], seqFirst: number, seqLast: number): void {
     let first = 0;
     let last = 0;
-    const ids: (string | number)[] = [];
     buildChunks(located, (c) => {
-      last = Number(this.sql.chunk.run(c.sender, c.type, c.recipient, c.tsMin, c.tsMax, c.seqMin, c.expiresMin, c.ids.length, seqLast, c.data).lastInsertRowid);
+      last = Number(this.sql.chunk.run(c.sender, c.type, c.recipient, c.tsMin, c.tsMax, c.seqMin, c.expiresMin, c.items.length, seqLast, c.data).lastInsertRowid);
       if (first === 0) first = last;
-      for (const id of c.ids) ids.push(id, last);
+      for (const item of c.items) item.chunk = last;
       for (const tag of c.tags) this.sql.tag.run(tag, c.tsMin, c.tsMax, last);
     });
+    // In sequence order, which is id order for the server's time-ordered ids: appends at the
+    // index's right edge, where SQLite fills pages instead of splitting them.
     const params = this.idsParams;
+    const per = params.length / 2;
     let i = 0;
-    for (; i + params.length <= ids.length; i += params.length) {
-      for (let k = 0; k < params.length; k++) params[k] = ids[i + k]!;
+    for (; i + per <= located.length; i += per) {
+      for (let k = 0; k < per; k++) {
+        params[2 * k] = located[i + k]!.record.id;
+        params[2 * k + 1] = located[i + k]!.chunk!;
+      }
       this.idsMany.run(params);
     }
-    for (; i < ids.length; i += 2) this.sql.id.run(ids[i], ids[i + 1]);
+    for (; i < located.length; i++) this.sql.id.run(located[i]!.record.id, located[i]!.chunk!);
     if (first > 0) this.sql.compaction.run(seqLast, seqFirst, first, last, located.length);
     this.sql.watermark.run(seqLast);
   }

@@ -6,6 +6,8 @@ import { CHUNK_SPAN_MS } from './schema.js';
 export interface Located {
   buf: Buffer;
   record: RecordHeader;
+  /** The chunk it went into, once written. */
+  chunk?: number;
 }
 
 /** One chunk as compaction writes it. */
@@ -19,7 +21,8 @@ export interface Chunk {
   expiresMin: number | null;
   /** Distinct tags of its messages. */
   tags: string[];
-  ids: string[];
+  /** Its messages, in (ts, id) order. */
+  items: Located[];
   /** The records, concatenated; valid only until the next chunk is built (its space is reused). */
   data: Buffer;
 }
@@ -70,14 +73,12 @@ function chunk(items: Located[]): Chunk {
   let seqMin = first.seq;
   let expiresMin = Infinity;
   const tags = new Set<string>();
-  const ids = new Array<string>(items.length);
   let bytes = 0;
   for (let i = 0; i < items.length; i++) {
     const r = items[i]!.record;
     if (r.seq < seqMin) seqMin = r.seq;
     if (r.expires < expiresMin) expiresMin = r.expires;
     if (r.tags) for (const tag of r.tags) tags.add(tag);
-    ids[i] = r.id;
     bytes += r.end - r.start;
   }
   if (scratch.length < bytes) scratch = Buffer.allocUnsafeSlow(bytes);
@@ -90,6 +91,6 @@ function chunk(items: Located[]): Chunk {
   const data = scratch.subarray(0, bytes);
   return {
     sender: first.from, type: first.type, recipient: first.to, tsMin: first.ts, tsMax: items[items.length - 1]!.record.ts,
-    seqMin, expiresMin: expiresMin === Infinity ? null : expiresMin, tags: [...tags], ids, data,
+    seqMin, expiresMin: expiresMin === Infinity ? null : expiresMin, tags: [...tags], items, data,
   };
 }

@@ -1,6 +1,7 @@
 /** What the store tells its compactor thread; requests with an `id` get one reply each. */
 export type CompactorRequest =
-  | { op: 'durable'; seq: number }
+  /** Frames that became durable, in order, as [offset, length] in the ring. */
+  | { op: 'durable'; frames: Array<[number, number]> }
   | { op: 'checkpoint'; id: number; consumer: string; position: number }
   | { op: 'purge'; id: number; now: number; olderThan: number; upTo: number }
   | { op: 'close'; id: number };
@@ -18,8 +19,10 @@ export interface CompactorOptions {
   file: string;
   /** The journal directory. */
   journal: string;
-  /** Compact as soon as this many durable messages wait. */
-  compactMessages: number;
+  /** The ring the store encodes frames into (ring.ts). */
+  ring: SharedArrayBuffer;
+  /** Compact as soon as this many bytes of durable frames wait. */
+  compactBytes: number;
   /** ...or once the first of them has waited this long. */
   compactDelayMs: number;
 }

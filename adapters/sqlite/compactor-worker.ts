@@ -21,7 +21,6 @@ try {
   process.exit(1);
 }
 
-let durable = compactor.compacted;
 let timer: NodeJS.Timeout | undefined;
 let soon = false;
 let failing = false;
@@ -31,7 +30,7 @@ function compactAll(): void {
   clearTimeout(timer);
   timer = undefined;
   try {
-    while (durable > compactor.compacted && compactor.compactOnce(durable)) post({ op: 'compacted', seq: compactor.compacted });
+    while (compactor.compactOnce()) post({ op: 'compacted', seq: compactor.compacted });
     failing = false;
   } catch (err) {
     // The messages are safe in the journal; try again later, and say why meanwhile.
@@ -41,11 +40,11 @@ function compactAll(): void {
   }
 }
 
-/** Runs a compaction when enough messages wait, or sets the timer for the first one waiting. */
+/** Runs a compaction when enough bytes wait, or sets the timer for the first frame waiting. */
 function schedule(): void {
-  const waiting = durable - compactor.compacted;
+  const waiting = compactor.waitingBytes;
   if (waiting <= 0 || failing) return;
-  if (waiting >= options.compactMessages) {
+  if (waiting >= options.compactBytes) {
     if (soon) return;
     soon = true;
     // After the messages already queued: their durable notices join this compaction.
@@ -80,7 +79,7 @@ let queue = Promise.resolve();
 
 port.on('message', (request: CompactorRequest) => {
   if (request.op === 'durable') {
-    durable = request.seq;
+    compactor.durable(request.frames);
     schedule();
     return;
   }

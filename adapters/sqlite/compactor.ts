@@ -1,7 +1,9 @@
 import Database from 'better-sqlite3';
 import { ChunkWriter } from './chunk-writer.js';
+import type { Located } from './chunks.js';
 import type { CompactorOptions } from './compactor-protocol.js';
 import { JournalReader } from './journal-reader.js';
+import { FRAME_HEADER, readRecords } from './record.js';
 import { MESSAGE_SCHEMA, configureDurable } from './schema.js';
 
 /** A compaction takes whole frames until it holds at least this many messages. */
@@ -10,16 +12,20 @@ const MAX_COMPACTION = 100_000;
 const PURGE_SLICE = 256;
 
 /**
- * The background half of the store (on its own thread): moves durable messages from the journal
- * into chunks, one transaction per compaction that also records the new watermark, so a crash
- * at any point leaves every message either still in the journal or in chunks, never both
- * counted (recovery skips what the watermark covers) and never neither (segments are deleted
- * only after the transaction that covers them committed).
+ * The background half of the store (on its own thread): moves durable messages into chunks,
+ * reading their frames from the ring the store shares with it, one transaction per compaction
+ * that also records the new watermark. A crash at any point leaves every message either still
+ * in the journal or in chunks, never both counted (recovery skips what the watermark covers) and
+ * never neither (the store deletes a journal segment only after the compaction covering it).
  */
 export class Compactor {
   private readonly db: Database.Database;
   private readonly writer: ChunkWriter;
-  private reader!: JournalReader;
+  private readonly ring: Buffer;
+  /** Durable frames waiting in the ring, oldest first: [offset, length]. */
+  private readonly frames: Array<[number, number]> = [];
+  /** Bytes of the frames waiting. */
+  waitingBytes = 0;
   /** Every message up to here is in chunks. */
   compacted: number;
 
@@ -33,40 +39,50 @@ export class Compactor {
     this.db.exec(MESSAGE_SCHEMA);
     this.writer = new ChunkWriter(this.db);
     this.compacted = this.writer.compacted();
+    this.ring = Buffer.from(options.ring);
   }
 
   /**
-   * Compacts whatever the journal holds beyond the watermark (what was acknowledged before a
-   * crash or stop), deletes the old segments, and returns the next sequence number to assign
-   * and how many messages it recovered.
+   * Compacts whatever the journal on disk holds beyond the watermark (what was acknowledged
+   * before a crash or stop), deletes the segments, and returns the next sequence number to
+   * assign and how many messages it recovered.
    */
   recover(): { nextSeq: number; recovered: number } {
-    const segments = JournalReader.segments(this.options.journal);
-    let nextSeq = this.compacted + 1;
+    const reader = new JournalReader(this.options.journal);
     let recovered = 0;
-    if (segments.length > 0) {
-      const reader = new JournalReader(this.options.journal, segments[0]!, true);
-      for (let located; (located = reader.read(Infinity, MAX_COMPACTION)).length > 0; ) {
-        const fresh = located.filter((l) => l.record.seq > this.compacted);
-        if (fresh.length > 0) this.writer.compact(fresh, fresh[0]!.record.seq, fresh[fresh.length - 1]!.record.seq);
-        this.compacted = Math.max(this.compacted, reader.nextSeq - 1);
-        recovered += fresh.length;
-      }
-      nextSeq = Math.max(nextSeq, reader.nextSeq);
-      reader.releaseAll();
+    for (let located; (located = reader.read(MAX_COMPACTION)).length > 0; ) {
+      const fresh = located.filter((l) => l.record.seq > this.compacted);
+      if (fresh.length === 0) continue;
+      this.writer.compact(fresh, fresh[0]!.record.seq, fresh[fresh.length - 1]!.record.seq);
+      this.compacted = fresh[fresh.length - 1]!.record.seq;
+      recovered += fresh.length;
     }
-    this.reader = new JournalReader(this.options.journal, nextSeq, false);
-    return { nextSeq, recovered };
+    reader.removeAll();
+    return { nextSeq: Math.max(this.compacted + 1, reader.endSeq), recovered };
   }
 
-  /** Compacts durable messages up to `through` (at most one compaction's worth); returns whether it did. */
-  compactOnce(through: number): boolean {
-    const located = this.reader.read(through, MAX_COMPACTION);
-    if (located.length === 0) return false;
+  /** Frames that became durable, in order, where they are in the ring. */
+  durable(frames: Array<[number, number]>): void {
+    for (const frame of frames) {
+      this.frames.push(frame);
+      this.waitingBytes += frame[1];
+    }
+  }
+
+  /** Compacts the oldest waiting frames (at most one compaction's worth); returns whether there were any. */
+  compactOnce(): boolean {
+    if (this.frames.length === 0) return false;
+    const located: Located[] = [];
+    let taken = 0;
+    // The ring's frames were written by this process and are read straight from memory: no CRC to check.
+    while (taken < this.frames.length && located.length < MAX_COMPACTION) {
+      const [offset, length] = this.frames[taken++]!;
+      for (const record of readRecords(this.ring, offset + FRAME_HEADER, offset + length)) located.push({ buf: this.ring, record });
+    }
     const last = located[located.length - 1]!.record.seq;
     this.writer.compact(located, located[0]!.record.seq, last);
+    for (const [, length] of this.frames.splice(0, taken)) this.waitingBytes -= length;
     this.compacted = last;
-    this.reader.release(last);
     return true;
   }
 
@@ -87,7 +103,6 @@ export class Compactor {
   }
 
   close(): void {
-    this.reader?.close();
     if (this.db.open) this.db.close();
   }
 }

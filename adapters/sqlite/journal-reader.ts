@@ -8,59 +8,41 @@ import { FRAME_HEADER, readFrame, readRecords } from './record.js';
 const MAX_FRAME = 2 ** 31 - 1;
 
 /**
- * Reads the journal back on the compactor thread, frame by frame in sequence order, following
- * the writer from segment to segment: a segment is named by its first sequence number, so the
- * one after a finished segment is known by name. Deletes segments once compaction has moved
- * everything in them into chunks.
+ * Reads the journal back at start (on the compactor thread): every segment in order, frame by
+ * frame, each checked against its CRC. A bad or partial frame at the end of the last segment
+ * ends the journal: a write that never completed, so was never acknowledged. Anywhere else it
+ * is damage, and an error: the store does not start over acknowledged messages it cannot read.
  */
 export class JournalReader {
-  private segment: number;
+  private readonly segments: number[];
+  private index = 0;
   private fd: number | null = null;
   private offset = 0;
-  /** Segments read to their end, with the last sequence number in each. */
-  private readonly finished: Array<{ segment: number; lastSeq: number }> = [];
-  /** The sequence number the next record must carry. */
-  nextSeq: number;
-  /**
-   * Frames of one read() go here, one after another, and the space is reused by the next
-   * read(): the caller is done with a read's records by then. Fresh buffers per frame cost
-   * page faults that showed as microseconds of system time per message.
-   */
+  /** The sequence number the next record must carry, once the first is known. */
+  private nextSeq = 0;
+  /** Frames of one read() go here one after another; the next read() reuses the space. */
   private arena = Buffer.allocUnsafe(0);
   private used = 0;
   private readonly header = Buffer.allocUnsafe(FRAME_HEADER);
 
-  /**
-   * Starts at the segment named `firstSeq`. With `recovering`, a bad or partial frame at the
-   * end of the last segment ends the journal: a write that never completed, so was never
-   * acknowledged. Anywhere else, or while running, it is damage, and an error.
-   */
-  constructor(
-    private readonly dir: string,
-    firstSeq: number,
-    private readonly recovering: boolean,
-  ) {
-    this.segment = firstSeq;
-    this.nextSeq = firstSeq;
+  constructor(private readonly dir: string) {
+    this.segments = existsSync(dir) ? readdirSync(dir).map(segmentSeq).filter((seq): seq is number => seq !== null).sort((a, b) => a - b) : [];
   }
 
-  /** The first sequence number of each segment on disk, in order. */
-  static segments(dir: string): number[] {
-    if (!existsSync(dir)) return [];
-    return readdirSync(dir).map(segmentSeq).filter((seq): seq is number => seq !== null).sort((a, b) => a - b);
+  /** The sequence number after the last record read. */
+  get endSeq(): number {
+    return this.nextSeq;
   }
 
-  /** Whole frames from the current position up to sequence number `through`, until at least `max` messages. */
-  read(through: number, max: number): Located[] {
+  /** Whole frames, in order, until at least `max` messages; empty at the end of the journal. */
+  read(max: number): Located[] {
     const located: Located[] = [];
     this.used = 0;
-    while (located.length < max && this.nextSeq <= through) {
+    while (located.length < max) {
       const frame = this.nextFrame();
       if (!frame) break;
       const records = readRecords(frame, FRAME_HEADER);
-      if (records.length === 0) throw this.damaged('empty');
-      if (records[records.length - 1]!.seq > through) break;
-      if (records[0]!.seq !== this.nextSeq) throw this.damaged(`out-of-sequence (${records[0]!.seq} where ${this.nextSeq} was due)`);
+      if (records.length === 0 || (this.nextSeq > 0 && records[0]!.seq !== this.nextSeq)) throw this.damaged('out-of-sequence');
       for (const record of records) located.push({ buf: frame, record });
       this.nextSeq = records[records.length - 1]!.seq + 1;
       this.offset += frame.length;
@@ -69,70 +51,57 @@ export class JournalReader {
     return located;
   }
 
-  /** Deletes the segments whose every message is in chunks. */
-  release(compacted: number): void {
-    while (this.finished.length > 0 && this.finished[0]!.lastSeq <= compacted) {
-      unlinkSync(join(this.dir, segmentName(this.finished.shift()!.segment)));
-    }
-  }
-
-  /** After recovery, when every message read is in chunks: the journal starts afresh. */
-  releaseAll(): void {
+  /** Deletes every segment: once what they held is compacted, the journal starts afresh. */
+  removeAll(): void {
     this.close();
-    this.finished.length = 0;
-    for (const segment of JournalReader.segments(this.dir)) unlinkSync(join(this.dir, segmentName(segment)));
+    for (const seq of this.segments) unlinkSync(join(this.dir, segmentName(seq)));
   }
 
-  close(): void {
+  private close(): void {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
   }
 
-  /** The frame at the current position (header included), moving on to the next segment at the end of this one. */
+  /** The frame at the current position (header included), going on to the next segment at the end of one. */
   private nextFrame(): Buffer | null {
-    for (;;) {
-      const header = this.readInto(this.header, 0, this.offset, FRAME_HEADER);
-      if (header.length === 0) {
-        if (!this.laterSegmentExists()) return null;
-        this.close();
-        this.finished.push({ segment: this.segment, lastSeq: this.nextSeq - 1 });
-        this.segment = this.nextSeq;
-        this.offset = 0;
-        continue;
+    while (this.index < this.segments.length) {
+      const header = this.readInto(this.header, 0, FRAME_HEADER);
+      const last = this.index === this.segments.length - 1;
+      if (header.length > 0) {
+        const length = header.length === FRAME_HEADER ? header.readUInt32LE(4) : 0;
+        // A length beyond any frame the writer makes is damage: do not try to allocate it.
+        const whole = length > 0 && length <= MAX_FRAME ? this.readFrameBytes(FRAME_HEADER + length) : header;
+        const frame = readFrame(whole, 0);
+        if (typeof frame !== 'string') return whole;
+        if (!last) throw this.damaged(frame);
       }
-      const length = header.length === FRAME_HEADER ? header.readUInt32LE(4) : 0;
-      // A length beyond any frame the writer makes is damage; do not try to allocate it.
-      const whole = length > 0 && length <= MAX_FRAME ? this.readFrameBytes(FRAME_HEADER + length) : header;
-      const frame = readFrame(whole, 0);
-      if (typeof frame !== 'string') return whole;
-      if (this.recovering && !this.laterSegmentExists()) return null;
-      throw this.damaged(frame);
+      // The end of a segment: the next one must carry on where it stopped.
+      this.close();
+      this.index++;
+      this.offset = 0;
+      if (this.index < this.segments.length && this.nextSeq > 0 && this.segments[this.index] !== this.nextSeq) throw this.damaged('missing');
     }
+    return null;
   }
 
-  /** Whether the writer went on to a segment after this one (named by the next sequence number). */
-  private laterSegmentExists(): boolean {
-    return this.nextSeq !== this.segment && existsSync(join(this.dir, segmentName(this.nextSeq)));
-  }
-
-  /** Reads a frame at the current position into the arena, after this read's earlier frames. */
   private readFrameBytes(length: number): Buffer {
     if (this.arena.length < this.used + length) {
-      // Earlier frames of this read keep the old arena alive as long as their records need it.
+      // Earlier frames of this read keep the old arena alive while their records need it.
       this.arena = Buffer.allocUnsafe(Math.max(this.used + length, this.arena.length * 2, 1 << 20));
       this.used = 0;
     }
-    return this.readInto(this.arena, this.used, this.offset, length);
+    return this.readInto(this.arena, this.used, length);
   }
 
-  private readInto(buf: Buffer, at: number, position: number, length: number): Buffer {
-    this.fd ??= openSync(join(this.dir, segmentName(this.segment)), 'r');
+  private readInto(buf: Buffer, at: number, length: number): Buffer {
+    this.fd ??= openSync(join(this.dir, segmentName(this.segments[this.index]!)), 'r');
     let got = 0;
-    for (let n; got < length && (n = readSync(this.fd, buf, at + got, length - got, position + got)) > 0; ) got += n;
+    for (let n; got < length && (n = readSync(this.fd, buf, at + got, length - got, this.offset + got)) > 0; ) got += n;
     return buf.subarray(at, at + got);
   }
 
   private damaged(what: string): Error {
-    return new Error(`journal segment ${join(this.dir, segmentName(this.segment))} is damaged at byte ${this.offset} (${what} frame): it may hold acknowledged messages, so the store does not start until it is repaired or moved away`);
+    const where = this.index < this.segments.length ? join(this.dir, segmentName(this.segments[this.index]!)) : this.dir;
+    return new Error(`journal segment ${where} is damaged at byte ${this.offset} (${what} frame): it may hold acknowledged messages, so the store does not start until it is repaired or moved away`);
   }
 }

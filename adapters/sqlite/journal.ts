@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 /** Journal segments are named by the first sequence number they hold, so they sort by name. */
@@ -12,10 +12,15 @@ export function segmentSeq(name: string): number | null {
   return match ? Number(match[1]) : null;
 }
 
-interface Pending {
+/** One append's frame and the sequence numbers in it. */
+export interface JournalFrame {
   frame: Buffer;
   firstSeq: number;
   lastSeq: number;
+}
+
+interface Pending<F extends JournalFrame> {
+  frame: F;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -32,10 +37,12 @@ interface Pending {
  * is trusted any more (a failed fsync may have dropped pages): the journal refuses every later
  * append, and a restart recovers what reached the disk.
  */
-export class Journal {
+export class Journal<F extends JournalFrame = JournalFrame> {
   private file?: FileHandle;
   private size = 0;
-  private queue: Pending[] = [];
+  /** Segments on disk, oldest first; the last one is written to. */
+  private readonly segments: Array<{ firstSeq: number; lastSeq: number }> = [];
+  private queue: Pending<F>[] = [];
   private writing?: Promise<void>;
   private failure?: Error;
   /** Every frame up to this sequence number is durable. */
@@ -45,7 +52,8 @@ export class Journal {
     private readonly dir: string,
     private readonly segmentBytes: number,
     startSeq: number,
-    private readonly onDurable: (seq: number) => void,
+    /** Called after each write with the frames it made durable, in order. */
+    private readonly onDurable: (frames: F[]) => void,
   ) {
     this.durableSeq = startSeq - 1;
   }
@@ -57,11 +65,11 @@ export class Journal {
     await this.rotate(this.durableSeq + 1);
   }
 
-  /** Queues a frame holding `firstSeq`…`lastSeq`; resolves when it is durable. */
-  append(frame: Buffer, firstSeq: number, lastSeq: number): Promise<void> {
+  /** Queues a frame; resolves when it is durable. */
+  append(frame: F): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      this.queue.push({ frame, firstSeq, lastSeq, resolve, reject });
+      this.queue.push({ frame, resolve, reject });
       this.writing ??= this.drain().finally(() => (this.writing = undefined));
     });
   }
@@ -79,20 +87,30 @@ export class Journal {
       try {
         if (this.failure) throw this.failure;
         let bytes = 0;
-        for (const p of batch) bytes += p.frame.length;
-        if (this.size > 0 && this.size + bytes > this.segmentBytes) await this.rotate(batch[0]!.firstSeq);
-        const { bytesWritten } = await this.file!.writev(batch.map((p) => p.frame));
+        for (const p of batch) bytes += p.frame.frame.length;
+        if (this.size > 0 && this.size + bytes > this.segmentBytes) await this.rotate(batch[0]!.frame.firstSeq);
+        const { bytesWritten } = await this.file!.writev(batch.map((p) => p.frame.frame));
         if (bytesWritten !== bytes) throw new Error(`short journal write: ${bytesWritten} of ${bytes} bytes`);
         await this.file!.datasync();
         this.size += bytes;
-        this.durableSeq = batch[batch.length - 1]!.lastSeq;
+        this.durableSeq = batch[batch.length - 1]!.frame.lastSeq;
+        this.segments[this.segments.length - 1]!.lastSeq = this.durableSeq;
       } catch (err) {
         this.failure ??= err instanceof Error ? err : new Error(String(err));
         for (const p of batch) p.reject(this.failure);
         continue;
       }
       for (const p of batch) p.resolve();
-      this.onDurable(this.durableSeq);
+      this.onDurable(batch.map((p) => p.frame));
+    }
+  }
+
+  /** Deletes the segments (but the one written to) whose every message is compacted. */
+  release(compacted: number): void {
+    while (this.segments.length > 1 && this.segments[0]!.lastSeq <= compacted) {
+      const { firstSeq } = this.segments.shift()!;
+      // A segment left behind is harmless: recovery skips what the watermark covers.
+      unlink(join(this.dir, segmentName(firstSeq))).catch(() => {});
     }
   }
 
@@ -101,6 +119,7 @@ export class Journal {
     await this.file?.close();
     this.file = await open(join(this.dir, segmentName(firstSeq)), 'wx');
     this.size = 0;
+    this.segments.push({ firstSeq, lastSeq: firstSeq - 1 });
     await syncDirectory(this.dir);
   }
 }

@@ -52,28 +52,25 @@ function writeField(buf: Buffer, at: number, lengthAt: number, value: string): n
   return at + n;
 }
 
-/** Largest number of bytes `entries` can take as records (UTF-8 takes at most 3 bytes per UTF-16 unit). */
-function bound(entries: readonly Entry[]): number {
-  let bytes = 0;
-  for (const { message: m, json } of entries) {
-    let chars = json.length + m.id.length + m.from.length + m.type.length + (m.to?.length ?? 0);
-    if (m.tags) for (const tag of m.tags) chars += tag.length + 1;
-    bytes += FIXED + chars * 3;
-  }
+/** The most bytes `entries` can take as a frame (UTF-8 takes at most 3 bytes per UTF-16 unit). */
+export function frameBound(entries: readonly Entry[]): number {
+  let bytes = FRAME_HEADER;
+  for (const e of entries) bytes += recordBound(e.message, e.json);
   return bytes;
 }
 
-/** Encoding space, reused: the estimate above is up to three times the real size. */
-let scratch = Buffer.allocUnsafe(0);
+/** The most bytes a message can take as a record. */
+export function recordBound(m: Message, json: string): number {
+  let chars = json.length + m.id.length + m.from.length + m.type.length + (m.to?.length ?? 0);
+  if (m.tags) for (const tag of m.tags) chars += tag.length + 1;
+  return FIXED + chars * 3;
+}
 
 /**
- * Encodes entries as one journal frame, written with one write and checked as a whole on
- * recovery. Returns the frame and where each record starts in it.
+ * Encodes entries as one journal frame into `buf` (at least `frameBound(entries)` bytes): one
+ * write, checked as a whole on recovery. Returns its length and where each record starts.
  */
-export function encodeFrame(entries: readonly Entry[]): { frame: Buffer; starts: Uint32Array } {
-  const needed = FRAME_HEADER + bound(entries);
-  if (scratch.length < needed) scratch = Buffer.allocUnsafe(Math.max(needed, scratch.length * 2));
-  const buf = scratch;
+export function encodeFrame(entries: readonly Entry[], buf: Buffer): { length: number; starts: Uint32Array } {
   const starts = new Uint32Array(entries.length);
   let at = FRAME_HEADER;
   for (let i = 0; i < entries.length; i++) {
@@ -97,8 +94,7 @@ export function encodeFrame(entries: readonly Entry[]): { frame: Buffer; starts:
   buf.writeUInt32LE(MAGIC, 0);
   buf.writeUInt32LE(at - FRAME_HEADER, 4);
   buf.writeUInt32LE(crc32(buf.subarray(FRAME_HEADER, at)), 8);
-  // The tail keeps the frame until compaction: a copy of the exact size, not the estimate.
-  return { frame: Buffer.from(buf.subarray(0, at)), starts };
+  return { length: at, starts };
 }
 
 /**

@@ -1,6 +1,5 @@
 import Database from 'better-sqlite3';
 import { resolve } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { encodeCursor } from '../../core/cursor.js';
 import { NitrogenError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
@@ -8,38 +7,36 @@ import { encodeMessage, type Message } from '../../core/message.js';
 import type { Page } from '../../core/ports/lifecycle.js';
 import type { FeedBatch, FeedPosition, MessageQuery, Store } from '../../core/ports/store.js';
 import { ChunkReader } from './chunk-reader.js';
-import type { CompactorEvent, CompactorOptions, CompactorRequest } from './compactor-protocol.js';
+import { CompactorClient } from './compactor-client.js';
 import { Journal } from './journal.js';
 import { KeyIndex, keyHash } from './key-index.js';
 import { hitOrder, queryBounds } from './matching.js';
-import { encodeFrame, type Entry, type RecordHit } from './record.js';
+import { FRAME_HEADER, encodeFrame, frameBound, recordBound, type Entry, type RecordHit } from './record.js';
+import { FrameRing } from './ring.js';
 import { MESSAGE_SCHEMA, configureDurable } from './schema.js';
-import { Tail } from './tail.js';
+import { Tail, type TailFrame } from './tail.js';
 
 export interface SqliteStoreOptions {
   /** Database file: an absolute path, or one relative to the data directory. The journal is a directory beside it. */
   file: string;
-  /** Compact as soon as this many acknowledged messages wait in the journal (default 50,000). */
-  compactMessages?: number;
+  /** Memory for acknowledged messages not yet compacted; appends wait while it is full (default 128 MiB). */
+  tailBytes?: number;
+  /** Compact as soon as this many bytes of acknowledged messages wait (default 16 MiB)... */
+  compactBytes?: number;
   /** ...or once the first of them has waited this long (default 2,000 ms). */
   compactDelayMs?: number;
-  /** Appends wait while this many messages are not compacted yet: the bound on the tail's memory (default 200,000). */
-  maxTailMessages?: number;
   /** A journal segment is closed for a new one beyond this size (default 64 MiB). */
   segmentBytes?: number;
 }
 
-export const SQLITE_STORE_DEFAULTS = { compactMessages: 50_000, compactDelayMs: 2_000, maxTailMessages: 200_000, segmentBytes: 64 * 1024 * 1024 };
-
-type Request = CompactorRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
-type Waiter = { resolve: (result: number | undefined) => void; reject: (err: Error) => void };
+export const SQLITE_STORE_DEFAULTS = { tailBytes: 128 * 2 ** 20, compactBytes: 16 * 2 ** 20, compactDelayMs: 2_000, segmentBytes: 64 * 2 ** 20 };
 
 const MAX_TIME = 8.64e15;
 
 /**
  * The embedded default Store. An append is durable when its frame is in the journal and
  * fdatasynced; a compactor thread later moves messages into chunks in SQLite (WAL,
- * synchronous=FULL), indexed per chunk. Until then the tail in memory answers for them, so
+ * synchronous=FULL), indexed per chunk. Until then the tail answers for them from memory, so
  * reads see every acknowledged message. Sequence numbers (commit order) are feed positions.
  * The design, and what is durable when: docs/adapters/sqlite.md.
  */
@@ -49,9 +46,9 @@ export class SqliteStore implements Store {
   private readonly options: typeof SQLITE_STORE_DEFAULTS;
   private reader?: Database.Database;
   private chunks!: ChunkReader;
-  private compactor?: Worker;
-  private compactorExit?: Promise<unknown>;
-  private journal?: Journal;
+  private compactor?: CompactorClient;
+  private journal?: Journal<TailFrame>;
+  private ring!: FrameRing;
   private readonly tail = new Tail();
   /** Keys of the append being admitted, for duplicates within it. */
   private readonly batchKeys = new KeyIndex();
@@ -60,9 +57,6 @@ export class SqliteStore implements Store {
   private lastSeq = 0;
   /** The last frame queued: when it is durable, so is everything appended before. */
   private lastFrame: Promise<void> = Promise.resolve();
-  private readonly waiters = new Map<number, Waiter>();
-  private nextRequest = 1;
-  private failure?: Error;
 
   constructor(dataDir: string, options: SqliteStoreOptions, private readonly logger?: Logger) {
     this.file = resolve(dataDir, options.file);
@@ -76,103 +70,93 @@ export class SqliteStore implements Store {
     configureDurable(setup);
     setup.exec(MESSAGE_SCHEMA);
     setup.close();
-    const data: CompactorOptions = { file: this.file, journal: this.journalDir, compactMessages: this.options.compactMessages, compactDelayMs: this.options.compactDelayMs };
-    const compactor = new Worker(new URL('./compactor-worker.js', import.meta.url), { workerData: data });
-    this.compactor = compactor;
-    this.compactorExit = new Promise((resolve) => compactor.once('exit', resolve));
-    const ready = new Promise<{ nextSeq: number; recovered: number }>((resolve, reject) => {
-      compactor.on('message', (event: CompactorEvent) => {
-        if (event.op === 'ready') resolve(event);
-        else if (event.op === 'failed' && event.fatal) reject(new NitrogenError('NITROGEN_ERR_STORE', `SQLite store could not start: ${event.error}`));
-        else this.onEvent(event);
-      });
-      compactor.on('error', (err) => reject(err));
-    });
-    compactor.on('error', (err) => this.fail(err));
-    compactor.on('exit', (code) => {
-      if (this.compactor) this.fail(new Error(`SQLite compactor thread exited with code ${code}`));
-    });
-    const { nextSeq, recovered } = await ready;
-    if (recovered > 0) this.logger?.info({ recovered }, 'compacted messages the journal held from before the restart');
+    this.ring = new FrameRing(this.options.tailBytes);
+    const { client, nextSeq, recovered } = await CompactorClient.start(
+      { file: this.file, journal: this.journalDir, ring: this.ring.shared, compactBytes: this.options.compactBytes, compactDelayMs: this.options.compactDelayMs },
+      {
+        compacted: (seq) => this.compacted(seq),
+        failed: (error, fatal) => {
+          if (!fatal) return this.logger?.error({ err: error }, 'SQLite compaction failed; retrying (acknowledged messages are safe in the journal)');
+          this.logger?.error({ err: error }, 'SQLite compactor thread stopped; appends fail until a restart recovers the journal');
+          this.ring.free(0); // wakes appends waiting for room, to fail
+        },
+      },
+    );
+    this.compactor = client;
+    if (recovered > 0) this.logger?.info({ recovered }, 'compacted the messages the journal held from before the restart');
     this.lastSeq = nextSeq - 1;
     this.reader = new Database(this.file, { readonly: true });
     this.chunks = new ChunkReader(this.reader);
-    this.journal = new Journal(this.journalDir, this.options.segmentBytes, nextSeq, (seq) => {
-      this.tail.durableThrough(seq);
-      this.post({ op: 'durable', seq });
-    });
+    this.journal = new Journal<TailFrame>(this.journalDir, this.options.segmentBytes, nextSeq, (frames) => this.durable(frames));
     await this.journal.open();
   }
 
   async stop(): Promise<void> {
-    await this.journal?.close().catch(() => {});
+    const journal = this.journal;
     this.journal = undefined;
-    if (this.compactor) {
-      // The compactor empties the journal before it closes: the next start has nothing to recover.
-      await this.request({ op: 'close' }).catch((err) => this.logger?.warn({ err }, 'SQLite compactor failed to close cleanly'));
-      this.compactor = undefined;
-      await this.compactorExit;
-    }
-    this.fail(new Error('store stopped'));
+    await journal?.close().catch((err) => this.logger?.warn({ err }, 'SQLite journal failed to close'));
+    // The compactor empties the journal before it exits: the next start has nothing to recover.
+    await this.compactor?.close();
+    this.compactor = undefined;
     if (this.reader?.open) this.reader.close();
   }
 
-  private onEvent(event: CompactorEvent): void {
-    switch (event.op) {
-      case 'compacted':
-        this.tail.compactedThrough(event.seq);
-        break;
-      case 'failed':
-        this.logger?.error({ err: event.error }, 'SQLite compaction failed; retrying (acknowledged messages are safe in the journal)');
-        break;
-      case 'reply': {
-        const waiter = this.waiters.get(event.id);
-        this.waiters.delete(event.id);
-        if (event.ok) waiter?.resolve(event.result);
-        else waiter?.reject(new NitrogenError('NITROGEN_ERR_STORE', `SQLite write failed: ${event.error}`, { cause: Object.assign(new Error(event.error), { code: event.code }) }));
-        break;
-      }
-    }
+  /** Frames are durable: readers may see them, and the compactor may take them. */
+  private durable(frames: TailFrame[]): void {
+    this.tail.durableThrough(frames[frames.length - 1]!.lastSeq);
+    this.compactor?.post({ op: 'durable', frames: frames.map((f) => [this.ring.offset(f.position), f.frame.length]) });
   }
 
-  private fail(err: Error): void {
-    this.failure ??= err;
-    for (const waiter of this.waiters.values()) waiter.reject(new NitrogenError('NITROGEN_ERR_STORE', err.message, { cause: err }));
-    this.waiters.clear();
+  /** Messages up to `seq` are in chunks: their frames leave the tail, the ring and the journal. */
+  private compacted(seq: number): void {
+    const last = this.tail.compactedThrough(seq);
+    if (last) this.ring.free(last.position + last.frame.length);
+    this.journal?.release(seq);
   }
 
-  private post(message: CompactorRequest): void {
-    this.compactor?.postMessage(message);
-  }
-
-  private request(request: Request): Promise<number | undefined> {
-    if (!this.compactor || this.failure) return Promise.reject(new NitrogenError('NITROGEN_ERR_UNAVAILABLE', 'store is not running', { cause: this.failure }));
-    const id = this.nextRequest++;
-    return new Promise((resolve, reject) => {
-      this.waiters.set(id, { resolve, reject });
-      this.post({ ...request, id } as CompactorRequest);
-    });
+  private running(): { journal: Journal<TailFrame>; compactor: CompactorClient } {
+    if (!this.journal || !this.compactor) throw new NitrogenError('NITROGEN_ERR_UNAVAILABLE', 'store is not running');
+    const failed = this.compactor.failed;
+    if (failed) throw new NitrogenError('NITROGEN_ERR_STORE', `SQLite store is out of order: ${failed.message}`, { cause: failed });
+    return { journal: this.journal, compactor: this.compactor };
   }
 
   async append(batch: Message[]): Promise<void> {
-    if (!this.journal || this.failure) throw new NitrogenError('NITROGEN_ERR_UNAVAILABLE', 'store is not running', { cause: this.failure });
-    // Bounded memory: past the bound, wait for compaction (GroupCommit's queue then fills, and transports slow down).
-    if (this.tail.size >= this.options.maxTailMessages) await this.tail.room(this.options.maxTailMessages);
-    const admitted = this.admit(batch);
-    if (admitted) this.lastFrame = this.journal.append(admitted.frame, admitted.firstSeq, admitted.lastSeq);
+    for (const part of this.parts(batch)) {
+      // Bounded memory: when the ring is full, wait for compaction (GroupCommit's queue then fills, and transports slow down).
+      while (!this.admit(part, this.running().journal)) await this.ring.room();
+    }
     // Also when every message was a duplicate: its first copy may still be on its way to the disk.
     await this.lastFrame.catch((err: unknown) => {
       throw new NitrogenError('NITROGEN_ERR_STORE', 'SQLite store could not write its journal', { cause: err });
     });
   }
 
+  /** Slices of a batch whose frames fit the ring (one slice, but for very large batches). */
+  private *parts(batch: Message[]): Generator<Message[]> {
+    let start = 0;
+    let bytes = FRAME_HEADER;
+    for (let i = 0; i < batch.length; i++) {
+      const size = recordBound(batch[i]!, encodeMessage(batch[i]!));
+      if (size + FRAME_HEADER > this.ring.maxFrame) throw new NitrogenError('NITROGEN_ERR_STORE', `a message of ${size} bytes exceeds what the SQLite store's tail takes (tailBytes / 4)`);
+      if (i > start && bytes + size > this.ring.maxFrame) {
+        yield batch.slice(start, i);
+        start = i;
+        bytes = FRAME_HEADER;
+      }
+      bytes += size;
+    }
+    yield start === 0 ? batch : batch.slice(start);
+  }
+
   /**
    * The idempotency check, sequence numbers and the journal frame, in one synchronous step: a
    * message is new when its (from, id) is neither in the tail (durable or on its way) nor in
    * chunks. Compaction removes a message from the tail only after it is readable in chunks, so
-   * nothing slips between the two checks.
+   * nothing slips between the two checks. Returns false, having changed nothing, when the ring
+   * has no room for the frame.
    */
-  private admit(batch: Message[]): { frame: Buffer; firstSeq: number; lastSeq: number } | undefined {
+  private admit(batch: Message[], journal: Journal<TailFrame>): boolean {
     const fresh: Message[] = [];
     const hashes: number[] = [];
     const keys = this.batchKeys;
@@ -195,17 +179,25 @@ export class SqliteStore implements Store {
       entries.push({ seq: this.lastSeq + entries.length + 1, ts: this.parseTs(message.ts), committed, message, json: encodeMessage(message) });
       kept.push(hashes[i]!);
     }
-    if (entries.length === 0) return undefined;
+    if (entries.length === 0) return true;
+    const bound = frameBound(entries);
+    const position = this.ring.reserve(bound);
+    if (position < 0) return false;
     let encoded;
     try {
-      encoded = encodeFrame(entries);
+      encoded = encodeFrame(entries, this.ring.view(position, bound));
     } catch (err) {
       throw new NitrogenError('NITROGEN_ERR_STORE', `SQLite store could not encode messages: ${(err as Error).message}`, { cause: err });
     }
-    const firstSeq = this.lastSeq + 1;
-    this.lastSeq += entries.length;
-    this.tail.add({ frame: encoded.frame, firstSeq, lastSeq: this.lastSeq, starts: encoded.starts, hashes: Uint32Array.from(kept) });
-    return { frame: encoded.frame, firstSeq, lastSeq: this.lastSeq };
+    this.ring.commit(position, encoded.length);
+    const frame: TailFrame = {
+      frame: this.ring.view(position, encoded.length), position, firstSeq: this.lastSeq + 1, lastSeq: this.lastSeq + entries.length,
+      starts: encoded.starts, hashes: Uint32Array.from(kept),
+    };
+    this.lastSeq = frame.lastSeq;
+    this.tail.add(frame);
+    this.lastFrame = journal.append(frame);
+    return true;
   }
 
   private parseTs(text: string): number {
@@ -215,29 +207,29 @@ export class SqliteStore implements Store {
 
   /** Runs `read` in one read transaction with the watermark it saw: chunks hold up to it, the tail after it. */
   private snapshot<T>(read: (compacted: number) => T): T {
-    if (!this.reader) throw new NitrogenError('NITROGEN_ERR_UNAVAILABLE', 'store is not running');
+    if (!this.reader?.open) throw new NitrogenError('NITROGEN_ERR_UNAVAILABLE', 'store is not running');
     return this.reader.transaction(() => read(this.chunks.compacted()))();
   }
 
   async get(id: string): Promise<Message | null> {
-    const hit = this.snapshot((compacted) => this.chunks.get(id) ?? this.tail.get(id, compacted));
-    return hit ? hit.read() : null;
+    return this.snapshot((compacted) => (this.chunks.get(id) ?? this.tail.get(id, compacted))?.read() ?? null);
   }
 
   async query(query: MessageQuery): Promise<Page<Message>> {
     const bounds = queryBounds(query);
     const want = query.limit + 1;
-    const hits = this.snapshot((compacted) => [...this.chunks.query(query, bounds, want), ...this.tail.query(query, bounds, compacted, want)]);
-    hits.sort(hitOrder(bounds.desc));
-    const items = hits.slice(0, query.limit).map((hit) => hit.read());
-    const last = items[items.length - 1];
-    return { items, next: hits.length > query.limit && last ? encodeCursor([last.ts, last.id]) : null };
+    const hits = this.snapshot((compacted) => {
+      const found = [...this.chunks.query(query, bounds, want), ...this.tail.query(query, bounds, compacted, want)].sort(hitOrder(bounds.desc));
+      return { more: found.length > query.limit, items: found.slice(0, query.limit).map((hit) => hit.read()) };
+    });
+    const last = hits.items[hits.items.length - 1];
+    return { items: hits.items, next: hits.more && last ? encodeCursor([last.ts, last.id]) : null };
   }
 
   async purgeExpired(now: Date, olderThan?: Date, keepAfter: (FeedPosition | null)[] = []): Promise<number> {
     const upTo = Math.min(Number.MAX_SAFE_INTEGER, ...keepAfter.map((p) => (p === null ? 0 : Number(p))));
     try {
-      return (await this.request({ op: 'purge', now: now.getTime(), olderThan: olderThan?.getTime() ?? -MAX_TIME, upTo })) ?? 0;
+      return (await this.running().compactor.request({ op: 'purge', now: now.getTime(), olderThan: olderThan?.getTime() ?? -MAX_TIME, upTo })) ?? 0;
     } finally {
       // Decoded compactions may hold purged messages.
       this.chunks.invalidate();
@@ -246,12 +238,12 @@ export class SqliteStore implements Store {
 
   async readFeed(after: FeedPosition | null, limit: number): Promise<FeedBatch> {
     const from = after === null ? 0 : Number(after);
-    const hits = this.snapshot((compacted) => {
+    return this.snapshot((compacted) => {
       const stored: RecordHit[] = from < compacted ? this.chunks.feed(from, limit) : [];
-      return stored.length < limit ? [...stored, ...this.tail.feed(Math.max(from, compacted), limit - stored.length)] : stored;
+      const hits = stored.length < limit ? [...stored, ...this.tail.feed(Math.max(from, compacted), limit - stored.length)] : stored;
+      const last = hits[hits.length - 1];
+      return { messages: hits.map((hit) => hit.read()), position: last ? String(last.seq) : after };
     });
-    const last = hits[hits.length - 1];
-    return { messages: hits.map((hit) => hit.read()), position: last ? String(last.seq) : after };
   }
 
   async feedLag(after: FeedPosition | null): Promise<{ count: number; oldestTs: string | null }> {
@@ -269,7 +261,7 @@ export class SqliteStore implements Store {
   }
 
   async setCheckpoint(consumer: string, position: FeedPosition): Promise<void> {
-    await this.request({ op: 'checkpoint', consumer, position: Number(position) });
+    await this.running().compactor.request({ op: 'checkpoint', consumer, position: Number(position) });
   }
 }
 

@@ -1,13 +1,13 @@
 import type { MessageQuery } from '../../core/ports/store.js';
 import { KeyIndex } from './key-index.js';
 import { hitOrder, recordMatches, type Bounds } from './matching.js';
+import type { JournalFrame } from './journal.js';
 import { RecordHit, readRecord, recordHasId } from './record.js';
 
-/** One append's journal frame, kept until compaction has moved it into chunks. */
-export interface TailFrame {
-  frame: Buffer;
-  firstSeq: number;
-  lastSeq: number;
+/** One append's journal frame (in the ring), kept until compaction has moved it into chunks. */
+export interface TailFrame extends JournalFrame {
+  /** Where it starts in the ring (a virtual position, ring.ts). */
+  position: number;
   /** Where each record starts in `frame`. */
   starts: Uint32Array;
   /** The key hash (key-index.ts) of each record's (from, id). */
@@ -17,11 +17,12 @@ export interface TailFrame {
 /**
  * The messages of the journal that compaction has not yet moved into chunks, on the main
  * thread: read-your-writes for get, query and the feed without waiting for compaction. The tail
- * keeps the frames the journal wrote (off the JavaScript heap) and an index of their keys,
- * not the appended Message objects, which therefore die young. A message is visible once its
- * frame is durable, so readers (and sinks) never see one that a crash could take back; it
- * leaves once compaction has committed it, and readers then find it in chunks. The tail's size
- * is the store's bound on memory.
+ * keeps the frames the journal wrote (in the ring, off the JavaScript heap) and an index of
+ * their keys, not the appended Message objects, which therefore die young. A message is visible
+ * once its frame is durable, so readers (and sinks) never see one that a crash could take back;
+ * it leaves once compaction has committed it, and readers then find it in chunks.
+ *
+ * Hits point into the ring: read them before anything else runs (the space is reused).
  */
 export class Tail {
   private frames: TailFrame[] = [];
@@ -29,7 +30,6 @@ export class Tail {
   private readonly keys = new KeyIndex(1 << 16);
   private count = 0;
   private visible = 0;
-  private roomWaiters: Array<() => void> = [];
 
   /** Messages in the tail, durable or on their way. */
   get size(): number {
@@ -55,25 +55,21 @@ export class Tail {
     this.visible = seq;
   }
 
-  /** Messages up to `seq` are in chunks: drop the frames holding only those, and wake appends waiting for room. */
-  compactedThrough(seq: number): void {
+  /** Messages up to `seq` are in chunks: drops the frames holding only those, and returns the last one dropped. */
+  compactedThrough(seq: number): TailFrame | undefined {
     const { frames } = this;
+    let dropped: TailFrame | undefined;
     while (this.head < frames.length && frames[this.head]!.lastSeq <= seq) {
-      const frame = frames[this.head]!;
+      dropped = frames[this.head]!;
       frames[this.head++] = undefined!;
-      for (let i = 0; i < frame.hashes.length; i++) this.keys.remove(frame.hashes[i]!, frame.firstSeq + i);
-      this.count -= frame.hashes.length;
+      for (let i = 0; i < dropped.hashes.length; i++) this.keys.remove(dropped.hashes[i]!, dropped.firstSeq + i);
+      this.count -= dropped.hashes.length;
     }
     if (this.head > 1024 && this.head * 2 > frames.length) {
       this.frames = frames.slice(this.head);
       this.head = 0;
     }
-    for (const wake of this.roomWaiters.splice(0)) wake();
-  }
-
-  /** Resolves when the tail holds fewer than `max` messages. */
-  async room(max: number): Promise<void> {
-    while (this.count >= max) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    return dropped;
   }
 
   /** The first visible message with this id after sequence number `compacted`. */
