@@ -23,7 +23,7 @@ async function measureAedes(): Promise<LoadResult> {
   try {
     const clients = Array.from({ length: options.connections }, (_, i) => ({ clientId: `car-${i}`, topic: `devices/car-${i}/messages/telemetry` }));
     const load = await LoadGenerator.connect({ host: '127.0.0.1', port: aedes.port, clients, window: options.window, rate: options.rate, payloads, localAddresses: ['127.0.0.1'], connectConcurrency: 100 });
-    const result = await load.run(options.warmup, options.seconds);
+    const result = await load.run(options.warmup, options.seconds, aedes.child.pid!);
     await load.stop();
     return result;
   } finally {
@@ -45,7 +45,7 @@ async function measureNitrogen(): Promise<LoadResult & { stored: number; ackedTo
     const url = new URL(server.mqtt);
     const clients = devices.map((d) => ({ clientId: d.id, username: d.id, password: d.secret, topic: `devices/${d.id}/messages/telemetry` }));
     const load = await LoadGenerator.connect({ host: url.hostname, port: Number(url.port), clients, window: options.window, rate: options.rate, payloads, localAddresses: ['127.0.0.1'], connectConcurrency: 100 });
-    const result = await load.run(options.warmup, options.seconds);
+    const result = await load.run(options.warmup, options.seconds, server.child.pid!);
     await load.stop();
     await stopProcess(server.child);
     // Every acknowledged message must be in the store: count what is there (a graceful stop compacts the journal into chunks).
@@ -68,12 +68,13 @@ for (let round = 1; round <= options.rounds; round++) {
   const aedes = await measureAedes();
   const nitrogen = await measureNitrogen();
   console.log(`\nround ${round}`);
-  console.log(`| server | msgs/s | ack p50 ms | ack p99 ms | ack max ms | errors |`);
-  console.log(`|---|---:|---:|---:|---:|---:|`);
-  console.log(`| bare aedes (no auth, no store) | ${fmt(aedes.rate)} | ${ms(aedes.p50)} | ${ms(aedes.p99)} | ${ms(aedes.max)} | ${aedes.errors.length} |`);
+  console.log(`| server | msgs/s | ack p50 ms | ack p99 ms | ack max ms | server CPU µs/msg (main thread) | load generator CPU µs/msg | errors |`);
+  console.log(`|---|---:|---:|---:|---:|---:|---:|---:|`);
+  const row = (label: string, r: LoadResult) => `| ${label} | ${fmt(r.rate)} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.max)} | ${ms(r.serverCpuUs)} (${ms(r.serverMainCpuUs)}) | ${ms(r.loadCpuUs)} | ${r.errors.length} |`;
+  console.log(row('bare aedes (no auth, no store)', aedes));
   const label = options.store === 'sqlite' ? 'Nitrogen (auth, validation, SQLite: journal fdatasync per group commit)' : `Nitrogen (auth, validation, store "${options.store}")`;
-  console.log(`| ${label} | ${fmt(nitrogen.rate)} | ${ms(nitrogen.p50)} | ${ms(nitrogen.p99)} | ${ms(nitrogen.max)} | ${nitrogen.errors.length} |`);
-  console.log(`ratio Nitrogen / bare aedes: ${(nitrogen.rate / aedes.rate).toFixed(2)}`);
+  console.log(row(label, nitrogen));
+  console.log(`ratio Nitrogen / bare aedes: ${(nitrogen.rate / aedes.rate).toFixed(2)}; by CPU per message (server + load generator): ${((aedes.serverCpuUs + aedes.loadCpuUs) / (nitrogen.serverCpuUs + nitrogen.loadCpuUs)).toFixed(2)}`);
   if (options.store === 'sqlite') console.log(`stored after stop: ${fmt(nitrogen.stored)} messages (at least every acknowledged one, warm-up included)`);
   for (const e of [...aedes.errors, ...nitrogen.errors].slice(0, 5)) console.log(`error: ${e}`);
 }

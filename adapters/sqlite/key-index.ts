@@ -7,10 +7,15 @@ export function keyHash(from: string, id: string): number {
   return h >>> 0;
 }
 
+/** What a KeyIndex's references stand for: tells whether the one at `ref` has this key. */
+export interface KeySource {
+  hasKey(ref: number, from: string, id: string): boolean;
+}
+
 /**
  * A hash set of references (non-negative numbers: sequence numbers, array indexes) by the
- * 32-bit hash of their key; the caller confirms a candidate by comparing the keys themselves,
- * so hash collisions cost a comparison, never a wrong answer. Open addressing with linear
+ * 32-bit hash of their key; a candidate is confirmed by its KeySource comparing the keys
+ * themselves, so hash collisions cost a comparison, never a wrong answer. Open addressing with linear
  * probing and backward-shift deletion in typed arrays: tens of nanoseconds per operation, and
  * nothing for the garbage collector to walk, where a Map of 200,000 string keys costs about a
  * microsecond per insert and delete.
@@ -29,13 +34,13 @@ export class KeyIndex {
     return this.count;
   }
 
-  /** The reference stored under `hash` whose key `same` confirms, or -1. */
-  find(hash: number, same: (ref: number) => boolean): number {
+  /** The reference to the key (from, id), whose hash is `hash`, or -1. */
+  find(hash: number, from: string, id: string, source: KeySource): number {
     const { refs, hashes, mask } = this;
     for (let i = hash & mask; ; i = (i + 1) & mask) {
       const ref = refs[i]!;
       if (ref < 0) return -1;
-      if (hashes[i] === hash && same(ref)) return ref;
+      if (hashes[i] === hash && source.hasKey(ref, from, id)) return ref;
     }
   }
 

@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import type { Message } from '../../core/message.js';
+import { encodeMessage, type Message } from '../../core/message.js';
 
 /**
  * The binary form of a stored message, shared by the journal and the chunks: a small header with
@@ -28,15 +28,6 @@ export interface RecordHeader {
   json: number;
 }
 
-/** A message on its way into the journal, with what the store computed for it. */
-export interface Entry {
-  seq: number;
-  ts: number;
-  committed: number;
-  message: Message;
-  json: string;
-}
-
 const FIXED = 4 + 8 * 4 + 2 * 5;
 const NO_TO = 0xffff;
 const MAX_FIELD = 0xfffe;
@@ -52,32 +43,34 @@ function writeField(buf: Buffer, at: number, lengthAt: number, value: string): n
   return at + n;
 }
 
-/** The most bytes `entries` can take as a frame (UTF-8 takes at most 3 bytes per UTF-16 unit). */
-export function frameBound(entries: readonly Entry[]): number {
-  let bytes = FRAME_HEADER;
-  for (const e of entries) bytes += recordBound(e.message, e.json);
-  return bytes;
-}
-
-/** The most bytes a message can take as a record. */
-export function recordBound(m: Message, json: string): number {
-  let chars = json.length + m.id.length + m.from.length + m.type.length + (m.to?.length ?? 0);
+/** The most bytes a message can take as a record (UTF-8 takes at most 3 bytes per UTF-16 unit). */
+export function recordBound(m: Message): number {
+  let chars = encodeMessage(m).length + m.id.length + m.from.length + m.type.length + (m.to?.length ?? 0);
   if (m.tags) for (const tag of m.tags) chars += tag.length + 1;
   return FIXED + chars * 3;
 }
 
+/** One-entry cache of Date.parse: the messages of a group commit mostly share their ts string. */
+let lastTs = { text: '', ms: 0 };
+
+function parseTs(text: string): number {
+  if (text !== lastTs.text) lastTs = { text, ms: Date.parse(text) };
+  return lastTs.ms;
+}
+
 /**
- * Encodes entries as one journal frame into `buf` (at least `frameBound(entries)` bytes): one
- * write, checked as a whole on recovery. Returns its length and where each record starts.
+ * Encodes messages as one journal frame into `buf` (at least FRAME_HEADER plus their
+ * recordBound), numbering them from `firstSeq`: one write, checked as a whole on recovery.
+ * Returns its length and where each record starts.
  */
-export function encodeFrame(entries: readonly Entry[], buf: Buffer): { length: number; starts: Uint32Array } {
-  const starts = new Uint32Array(entries.length);
+export function encodeFrame(messages: readonly Message[], firstSeq: number, committed: number, buf: Buffer): { length: number; starts: Uint32Array } {
+  const starts = new Uint32Array(messages.length);
   let at = FRAME_HEADER;
-  for (let i = 0; i < entries.length; i++) {
-    const { seq, ts, committed, message: m, json } = entries[i]!;
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i]!;
     const start = (starts[i] = at);
-    buf.writeDoubleLE(seq, at + 4);
-    buf.writeDoubleLE(ts, at + 12);
+    buf.writeDoubleLE(firstSeq + i, at + 4);
+    buf.writeDoubleLE(parseTs(m.ts), at + 12);
     buf.writeDoubleLE(m.expires === undefined ? NaN : Date.parse(m.expires), at + 20);
     buf.writeDoubleLE(committed, at + 28);
     buf.writeUInt16LE(m.tags?.length ?? 0, at + 44);
@@ -88,7 +81,7 @@ export function encodeFrame(entries: readonly Entry[], buf: Buffer): { length: n
     if (m.to === undefined) buf.writeUInt16LE(NO_TO, start + 42);
     else at = writeField(buf, at, start + 42, m.to);
     for (const tag of m.tags ?? []) at = writeField(buf, at + 2, at, tag);
-    at += buf.write(json, at, 'utf8');
+    at += buf.write(encodeMessage(m), at, 'utf8');
     buf.writeUInt32LE(at - start, start);
   }
   buf.writeUInt32LE(MAGIC, 0);

@@ -3,15 +3,15 @@ import { resolve } from 'node:path';
 import { encodeCursor } from '../../core/cursor.js';
 import { NitrogenError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { encodeMessage, type Message } from '../../core/message.js';
+import type { Message } from '../../core/message.js';
 import type { Page } from '../../core/ports/lifecycle.js';
 import type { FeedBatch, FeedPosition, MessageQuery, Store } from '../../core/ports/store.js';
 import { ChunkReader } from './chunk-reader.js';
 import { CompactorClient } from './compactor-client.js';
 import { Journal } from './journal.js';
-import { KeyIndex, keyHash } from './key-index.js';
+import { KeyIndex, keyHash, type KeySource } from './key-index.js';
 import { hitOrder, queryBounds } from './matching.js';
-import { FRAME_HEADER, encodeFrame, frameBound, recordBound, type Entry, type RecordHit } from './record.js';
+import { FRAME_HEADER, encodeFrame, recordBound, type RecordHit } from './record.js';
 import { FrameRing } from './ring.js';
 import { MESSAGE_SCHEMA, configureDurable } from './schema.js';
 import { Tail, type TailFrame } from './tail.js';
@@ -52,8 +52,6 @@ export class SqliteStore implements Store {
   private readonly tail = new Tail();
   /** Keys of the append being admitted, for duplicates within it. */
   private readonly batchKeys = new KeyIndex();
-  /** One-entry cache of Date.parse(ts): a group commit's messages mostly share a ts string. */
-  private lastTs = { text: '', ms: 0 };
   private lastSeq = 0;
   /** The last frame queued: when it is durable, so is everything appended before. */
   private lastFrame: Promise<void> = Promise.resolve();
@@ -122,87 +120,75 @@ export class SqliteStore implements Store {
   }
 
   async append(batch: Message[]): Promise<void> {
-    for (const part of this.parts(batch)) {
-      // Bounded memory: when the ring is full, wait for compaction (GroupCommit's queue then fills, and transports slow down).
-      while (!this.admit(part, this.running().journal)) await this.ring.room();
-    }
+    // Bounded memory: when the ring is full, wait for compaction (GroupCommit's queue then fills, and transports slow down).
+    while (!this.admit(this.fresh(batch), this.running().journal)) await this.ring.room();
     // Also when every message was a duplicate: its first copy may still be on its way to the disk.
     await this.lastFrame.catch((err: unknown) => {
       throw new NitrogenError('NITROGEN_ERR_STORE', 'SQLite store could not write its journal', { cause: err });
     });
   }
 
-  /** Slices of a batch whose frames fit the ring (one slice, but for very large batches). */
-  private *parts(batch: Message[]): Generator<Message[]> {
-    let start = 0;
-    let bytes = FRAME_HEADER;
-    for (let i = 0; i < batch.length; i++) {
-      const size = recordBound(batch[i]!, encodeMessage(batch[i]!));
-      if (size + FRAME_HEADER > this.ring.maxFrame) throw new NitrogenError('NITROGEN_ERR_STORE', `a message of ${size} bytes exceeds what the SQLite store's tail takes (tailBytes / 4)`);
-      if (i > start && bytes + size > this.ring.maxFrame) {
-        yield batch.slice(start, i);
-        start = i;
-        bytes = FRAME_HEADER;
-      }
-      bytes += size;
+  /**
+   * The idempotency check: the messages whose (from, id) is neither in the tail (durable or on
+   * its way) nor in chunks, nor earlier in the batch, with their key hashes. Compaction removes
+   * a message from the tail only after it is readable in chunks, so nothing slips between the
+   * two checks; `admit` must follow in the same synchronous step.
+   */
+  private fresh(batch: Message[]): { messages: Message[]; hashes: number[] } {
+    const candidates: Message[] = [];
+    const candidateHashes: number[] = [];
+    const keys = this.batchKeys;
+    keys.clear();
+    const earlier: KeySource = { hasKey: (i, from, id) => candidates[i]!.from === from && candidates[i]!.id === id };
+    for (const m of batch) {
+      const hash = keyHash(m.from, m.id);
+      if (this.tail.has(hash, m.from, m.id) || keys.find(hash, m.from, m.id, earlier) >= 0) continue;
+      keys.add(hash, candidates.length);
+      candidates.push(m);
+      candidateHashes.push(hash);
     }
-    yield start === 0 ? batch : batch.slice(start);
+    const stored = this.chunks.existing(candidates);
+    if (stored.size === 0) return { messages: candidates, hashes: candidateHashes };
+    const messages: Message[] = [];
+    const hashes: number[] = [];
+    for (let i = 0; i < candidates.length; i++) {
+      if (stored.has(`${candidates[i]!.from}\u0000${candidates[i]!.id}`)) continue;
+      messages.push(candidates[i]!);
+      hashes.push(candidateHashes[i]!);
+    }
+    return { messages, hashes };
   }
 
   /**
-   * The idempotency check, sequence numbers and the journal frame, in one synchronous step: a
-   * message is new when its (from, id) is neither in the tail (durable or on its way) nor in
-   * chunks. Compaction removes a message from the tail only after it is readable in chunks, so
-   * nothing slips between the two checks. Returns false, having changed nothing, when the ring
-   * has no room for the frame.
+   * Numbers the messages, encodes them as one frame in the ring, and queues it for the
+   * journal (in two frames or more when one would be too large for the ring). Returns false,
+   * having changed nothing, when the ring has no room now.
    */
-  private admit(batch: Message[], journal: Journal<TailFrame>): boolean {
-    const fresh: Message[] = [];
-    const hashes: number[] = [];
-    const keys = this.batchKeys;
-    keys.clear();
-    for (const m of batch) {
-      const hash = keyHash(m.from, m.id);
-      if (this.tail.has(hash, m.from, m.id)) continue;
-      if (keys.find(hash, (i) => fresh[i]!.from === m.from && fresh[i]!.id === m.id) >= 0) continue;
-      keys.add(hash, fresh.length);
-      fresh.push(m);
-      hashes.push(hash);
+  private admit({ messages, hashes }: { messages: Message[]; hashes: number[] }, journal: Journal<TailFrame>): boolean {
+    if (messages.length === 0) return true;
+    let bound = FRAME_HEADER;
+    for (const m of messages) bound += recordBound(m);
+    if (bound > this.ring.maxFrame) {
+      if (messages.length === 1) throw new NitrogenError('NITROGEN_ERR_STORE', `a message of ${bound} bytes exceeds what the SQLite store's tail takes (tailBytes / 4)`);
+      // When the second half finds no room, append() retries the batch, where the first half is now a duplicate.
+      const half = messages.length >> 1;
+      return this.admit({ messages: messages.slice(0, half), hashes: hashes.slice(0, half) }, journal) && this.admit({ messages: messages.slice(half), hashes: hashes.slice(half) }, journal);
     }
-    const stored = this.chunks.existing(fresh);
-    const committed = Date.now();
-    const entries: Entry[] = [];
-    const kept: number[] = [];
-    for (let i = 0; i < fresh.length; i++) {
-      const message = fresh[i]!;
-      if (stored.size > 0 && stored.has(`${message.from}\u0000${message.id}`)) continue;
-      entries.push({ seq: this.lastSeq + entries.length + 1, ts: this.parseTs(message.ts), committed, message, json: encodeMessage(message) });
-      kept.push(hashes[i]!);
-    }
-    if (entries.length === 0) return true;
-    const bound = frameBound(entries);
     const position = this.ring.reserve(bound);
     if (position < 0) return false;
+    const firstSeq = this.lastSeq + 1;
     let encoded;
     try {
-      encoded = encodeFrame(entries, this.ring.view(position, bound));
+      encoded = encodeFrame(messages, firstSeq, Date.now(), this.ring.view(position, bound));
     } catch (err) {
       throw new NitrogenError('NITROGEN_ERR_STORE', `SQLite store could not encode messages: ${(err as Error).message}`, { cause: err });
     }
     this.ring.commit(position, encoded.length);
-    const frame: TailFrame = {
-      frame: this.ring.view(position, encoded.length), position, firstSeq: this.lastSeq + 1, lastSeq: this.lastSeq + entries.length,
-      starts: encoded.starts, hashes: Uint32Array.from(kept),
-    };
-    this.lastSeq = frame.lastSeq;
+    this.lastSeq += messages.length;
+    const frame: TailFrame = { frame: this.ring.view(position, encoded.length), position, firstSeq, lastSeq: this.lastSeq, starts: encoded.starts, hashes: Uint32Array.from(hashes) };
     this.tail.add(frame);
     this.lastFrame = journal.append(frame);
     return true;
-  }
-
-  private parseTs(text: string): number {
-    if (text !== this.lastTs.text) this.lastTs = { text, ms: Date.parse(text) };
-    return this.lastTs.ms;
   }
 
   /** Runs `read` in one read transaction with the watermark it saw: chunks hold up to it, the tail after it. */

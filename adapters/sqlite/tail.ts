@@ -1,5 +1,5 @@
 import type { MessageQuery } from '../../core/ports/store.js';
-import { KeyIndex } from './key-index.js';
+import { KeyIndex, type KeySource } from './key-index.js';
 import { hitOrder, recordMatches, type Bounds } from './matching.js';
 import type { JournalFrame } from './journal.js';
 import { RecordHit, readRecord, recordHasId } from './record.js';
@@ -24,7 +24,7 @@ export interface TailFrame extends JournalFrame {
  *
  * Hits point into the ring: read them before anything else runs (the space is reused).
  */
-export class Tail {
+export class Tail implements KeySource {
   private frames: TailFrame[] = [];
   private head = 0;
   private readonly keys = new KeyIndex(1 << 16);
@@ -38,10 +38,12 @@ export class Tail {
 
   /** Whether a message with this key is in the tail, durable or on its way. */
   has(hash: number, from: string, id: string): boolean {
-    return this.keys.find(hash, (seq) => {
-      const record = this.recordAt(seq);
-      return record.from === from && record.id === id;
-    }) >= 0;
+    return this.keys.find(hash, from, id, this) >= 0;
+  }
+
+  hasKey(seq: number, from: string, id: string): boolean {
+    const record = this.recordAt(seq);
+    return record.from === from && record.id === id;
   }
 
   add(frame: TailFrame): void {

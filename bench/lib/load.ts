@@ -1,8 +1,18 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { LoadConfig, LoadReport } from './load-worker.js';
 
-export type LoadResult = Omit<LoadReport, 'latenciesMs'> & { rate: number; p50: number; p99: number; max: number };
+export type LoadResult = Omit<LoadReport, 'latenciesMs'> & {
+  rate: number;
+  p50: number;
+  p99: number;
+  max: number;
+  /** CPU time per acknowledged message in the measured window (µs, user + system): of the server (every thread, and its main thread alone), and of the load generator. */
+  serverCpuUs: number;
+  serverMainCpuUs: number;
+  loadCpuUs: number;
+};
 
 /** Drives a load-worker child process: connect, start, measure a window, report. */
 export class LoadGenerator {
@@ -28,14 +38,19 @@ export class LoadGenerator {
     return generator;
   }
 
-  /** Sends for `warmup` seconds unmeasured, then measures `seconds`. */
-  async run(warmup: number, seconds: number): Promise<LoadResult> {
+  /** Sends for `warmup` seconds unmeasured, then measures `seconds`, and the CPU the server process `server` uses meanwhile. */
+  async run(warmup: number, seconds: number, server: number): Promise<LoadResult> {
     this.child.send({ op: 'start' });
     await sleep(warmup * 1000);
     this.child.send({ op: 'mark' });
+    const cpu = [processCpu(server), processCpu(this.child.pid!), processCpu(server, server)];
     await sleep(seconds * 1000);
     const { report } = await this.request<{ report: LoadReport & { p50: number; p99: number; max: number } }>('report', 'report');
-    return { ...report, rate: report.acked / report.seconds };
+    const perMessage = (seconds: number) => (seconds * 1e6) / Math.max(1, report.acked);
+    return {
+      ...report, rate: report.acked / report.seconds, serverCpuUs: perMessage(processCpu(server) - cpu[0]!),
+      serverMainCpuUs: perMessage(processCpu(server, server) - cpu[2]!), loadCpuUs: perMessage(processCpu(this.child.pid!) - cpu[1]!),
+    };
   }
 
   async stop(): Promise<void> {
@@ -43,6 +58,17 @@ export class LoadGenerator {
     this.child.send({ op: 'stop' });
     await exited;
   }
+}
+
+/**
+ * CPU seconds a process (all its threads), or one of its threads, has used, user + system
+ * (Linux /proc; clock ticks of 1/100 s). On a shared machine this measures work, where rates
+ * also measure the neighbours.
+ */
+export function processCpu(pid: number, thread?: number): number {
+  const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 export function sleep(ms: number): Promise<void> {
