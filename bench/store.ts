@@ -42,7 +42,7 @@ function threadCpu(): Map<string, number> {
     } catch {
       continue; // the thread ended meanwhile
     }
-    const name = Number(tid) === process.pid ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const name = Number(tid) === process.pid ? 'main' : `${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}:${tid}`;
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     cpu.set(name, (cpu.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100);
   }
@@ -77,7 +77,8 @@ try {
   const perMessage = (us: number) => (us / appended).toFixed(2);
   console.log(`appends: ${Math.round(appended / seconds).toLocaleString('en-US')} msgs/s; append p50 ${latencies[latencies.length >> 1]!.toFixed(1)} ms, p99 ${latencies[Math.floor(latencies.length * 0.99)]!.toFixed(1)} ms`);
   console.log(`cpu:     ${perMessage(used.user)} µs user + ${perMessage(used.system)} µs system per message (all threads); main thread ${perMessage(main * 1e6 - making * 1000)} µs per message (building the messages took another ${perMessage(making * 1000)} µs)`);
-  console.log(`threads: ${threads.filter(([, seconds]) => seconds > 0).map(([name, seconds]) => `${name} ${perMessage(seconds * 1e6)} µs`).join(', ')} per message`);
+  const busiest = threads.filter(([, seconds]) => seconds > 0).sort((a, b) => b[1] - a[1]);
+  console.log(`threads: ${busiest.map(([name, seconds]) => `${name} ${perMessage(seconds * 1e6)}`).join(', ')} µs per message (the compactor is the busiest after main)`);
 
   const time = async (label: string, run: () => Promise<unknown>) => {
     const t = performance.now();

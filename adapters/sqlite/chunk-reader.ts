@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { Message } from '../../core/message.js';
 import type { MessageQuery } from '../../core/ports/store.js';
 import { hitOrder, recordMatches, type Bounds } from './matching.js';
-import { RecordHit, readRecord, readRecords, recordLength, recordTs } from './record.js';
+import { readRecord, readRecords, recordLength, recordTs, type MessageRecord } from './record.js';
 import { CHUNK_SPAN_MS } from './schema.js';
 
 interface ChunkMeta {
@@ -35,7 +35,7 @@ const FEED_CACHE = 2;
 export class ChunkReader {
   private readonly sql;
   private readonly scans = new Map<string, Database.Statement<(string | number)[], ChunkMeta>>();
-  private feedCache = new Map<number, RecordHit[]>();
+  private feedCache = new Map<number, MessageRecord[]>();
   private readonly probeIds = new Array<string | null>(PROBE);
 
   constructor(private readonly db: Database.Database) {
@@ -78,13 +78,13 @@ export class ChunkReader {
   }
 
   /** The first stored message with this id. */
-  get(id: string): RecordHit | undefined {
-    let first: RecordHit | undefined;
+  get(id: string): MessageRecord | undefined {
+    let first: MessageRecord | undefined;
     for (const chunk of this.sql.chunksOfId.all(id)) {
       const data = this.sql.data.get(chunk);
       if (!data) continue;
       for (const record of readRecords(data)) {
-        if (record.id === id && (!first || record.seq < first.seq)) first = new RecordHit(data, record);
+        if (record.id === id && (!first || record.seq < first.seq)) first = record;
       }
     }
     return first;
@@ -95,12 +95,12 @@ export class ChunkReader {
    * order of ts_min (ascending) or ts_min descending; since a chunk spans less than
    * CHUNK_SPAN_MS, the scan knows when no later chunk can hold anything better than what it has.
    */
-  query(query: MessageQuery, bounds: Bounds, want: number): RecordHit[] {
+  query(query: MessageQuery, bounds: Bounds, want: number): MessageRecord[] {
     const { desc } = bounds;
     const { statement, params } = this.scan(query, bounds);
     const order = hitOrder(desc);
-    let hits: RecordHit[] = [];
-    let worst: RecordHit | undefined;
+    let hits: MessageRecord[] = [];
+    let worst: MessageRecord | undefined;
     let key = desc ? [END, END, END] : [-END, -END, -END];
     scan: for (;;) {
       // Descending, a chunk ending before the worst kept hit cannot improve on it: skip it in the index.
@@ -123,7 +123,7 @@ export class ChunkReader {
             break;
           }
           const record = readRecord(data, at);
-          if (recordMatches(record, query, bounds)) hits.push(new RecordHit(data, record));
+          if (recordMatches(record, query, bounds)) hits.push(record);
         }
         if (hits.length >= want) {
           hits.sort(order);
@@ -192,8 +192,8 @@ export class ChunkReader {
   }
 
   /** Up to `limit` messages in chunks after sequence number `after`, in sequence order. */
-  feed(after: number, limit: number): RecordHit[] {
-    const hits: RecordHit[] = [];
+  feed(after: number, limit: number): MessageRecord[] {
+    const hits: MessageRecord[] = [];
     let position = after;
     while (hits.length < limit) {
       const compaction = this.sql.compactionAfter.get(position);
@@ -220,12 +220,12 @@ export class ChunkReader {
   }
 
   /** A compaction's messages in sequence order (a compaction's chunks interleave in it). */
-  private compaction(compaction: Compaction): RecordHit[] {
+  private compaction(compaction: Compaction): MessageRecord[] {
     let sorted = this.feedCache.get(compaction.seq_last);
     if (!sorted) {
       sorted = [];
       for (const data of this.sql.chunksOf.all(compaction.chunk_first, compaction.chunk_last)) {
-        for (const record of readRecords(data)) sorted.push(new RecordHit(data, record));
+        for (const record of readRecords(data)) sorted.push(record);
       }
       sorted.sort((a, b) => a.seq - b.seq);
       if (this.feedCache.size >= FEED_CACHE) this.feedCache.delete(this.feedCache.keys().next().value!);
@@ -235,7 +235,7 @@ export class ChunkReader {
   }
 }
 
-function firstAfter(sorted: RecordHit[], seq: number): number {
+function firstAfter(sorted: MessageRecord[], seq: number): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {

@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
-import { buildChunks, type Chunk, type Located } from './chunks.js';
-import { readRecords, type RecordHeader } from './record.js';
+import { buildChunks } from './chunks.js';
+import { readRecords, type MessageRecord } from './record.js';
 
 /** Rows per multi-row INSERT into `ids`: one statement run instead of a hundred saves most of the binding overhead. */
 const IDS_PER_INSERT = 128;
@@ -21,7 +21,7 @@ export class ChunkWriter {
   private readonly sql;
   private readonly idsMany;
   private readonly idsParams = new Array<string | number>(IDS_PER_INSERT * 2);
-  readonly compact: (located: Located[], seqFirst: number, seqLast: number) => void;
+  readonly compact: (records: MessageRecord[], seqFirst: number, seqLast: number) => void;
   private readonly purgeChunks: (chunks: number[], now: number, olderThan: number, upTo: number) => number;
 
   constructor(private readonly db: Database) {
@@ -44,7 +44,7 @@ export class ChunkWriter {
       dropEmptyCompactions: db.prepare('DELETE FROM compactions WHERE count <= 0'),
     };
     this.idsMany = db.prepare(`INSERT OR IGNORE INTO ids (id, chunk) VALUES ${Array(IDS_PER_INSERT).fill('(?, ?)').join(', ')}`);
-    this.compact = db.transaction((located: Located[], seqFirst: number, seqLast: number) => this.writeCompaction(located, seqFirst, seqLast));
+    this.compact = db.transaction((records: MessageRecord[], seqFirst: number, seqLast: number) => this.writeCompaction(records, seqFirst, seqLast));
     this.purgeChunks = db.transaction((chunks: number[], now: number, olderThan: number, upTo: number) => {
       let purged = 0;
       for (const chunk of chunks) purged += this.purgeChunk(chunk, now, olderThan, upTo);
@@ -75,10 +75,10 @@ export class ChunkWriter {
     return this.purgeChunks(chunks, now, olderThan, upTo);
   }
 
-  private writeCompaction(located: Located[], seqFirst: number, seqLast: number): void {
+  private writeCompaction(records: MessageRecord[], seqFirst: number, seqLast: number): void {
     let first = 0;
     let last = 0;
-    buildChunks(located, (c) => {
+    buildChunks(records, (c) => {
       last = Number(this.sql.chunk.run(c.sender, c.type, c.recipient, c.tsMin, c.tsMax, c.seqMin, c.expiresMin, c.items.length, seqLast, c.data).lastInsertRowid);
       if (first === 0) first = last;
       for (const item of c.items) item.chunk = last;
@@ -89,15 +89,15 @@ export class ChunkWriter {
     const params = this.idsParams;
     const per = params.length / 2;
     let i = 0;
-    for (; i + per <= located.length; i += per) {
+    for (; i + per <= records.length; i += per) {
       for (let k = 0; k < per; k++) {
-        params[2 * k] = located[i + k]!.record.id;
-        params[2 * k + 1] = located[i + k]!.chunk!;
+        params[2 * k] = records[i + k]!.id;
+        params[2 * k + 1] = records[i + k]!.chunk;
       }
       this.idsMany.run(params);
     }
-    for (; i < located.length; i++) this.sql.id.run(located[i]!.record.id, located[i]!.chunk!);
-    if (first > 0) this.sql.compaction.run(seqLast, seqFirst, first, last, located.length);
+    for (; i < records.length; i++) this.sql.id.run(records[i]!.id, records[i]!.chunk);
+    if (first > 0) this.sql.compaction.run(seqLast, seqFirst, first, last, records.length);
     this.sql.watermark.run(seqLast);
   }
 
@@ -105,7 +105,7 @@ export class ChunkWriter {
     const stored = this.sql.stored.get(chunk);
     if (!stored) return 0;
     const records = readRecords(stored.data);
-    const gone = (r: RecordHeader) => r.seq <= upTo && (r.expires < now || r.ts < olderThan);
+    const gone = (r: MessageRecord) => r.seq <= upTo && (r.expires < now || r.ts < olderThan);
     const kept = records.filter((r) => !gone(r));
     if (kept.length === records.length) return 0;
     const removed = records.filter(gone);
@@ -115,7 +115,8 @@ export class ChunkWriter {
       this.sql.deleteChunk.run(chunk);
     } else {
       // The same chunk, smaller: its summary and tag entries must describe what is left exactly.
-      const c: Pick<Chunk, 'tsMin' | 'tsMax'> = { tsMin: kept[0]!.ts, tsMax: kept[kept.length - 1]!.ts };
+      const tsMin = kept[0]!.ts;
+      const tsMax = kept[kept.length - 1]!.ts;
       let seqMin = Infinity;
       let expiresMin = Infinity;
       for (const r of kept) {
@@ -123,15 +124,15 @@ export class ChunkWriter {
         if (r.expires < expiresMin) expiresMin = r.expires;
       }
       const data = Buffer.concat(kept.map((r) => stored.data.subarray(r.start, r.end)));
-      this.sql.rewrite.run(c.tsMin, c.tsMax, seqMin, expiresMin === Infinity ? null : expiresMin, kept.length, data, chunk);
-      for (const tag of tagsOf(kept)) this.sql.tag.run(tag, c.tsMin, c.tsMax, chunk);
+      this.sql.rewrite.run(tsMin, tsMax, seqMin, expiresMin === Infinity ? null : expiresMin, kept.length, data, chunk);
+      for (const tag of tagsOf(kept)) this.sql.tag.run(tag, tsMin, tsMax, chunk);
     }
     this.sql.shrinkCompaction.run(removed.length, stored.compaction);
     return removed.length;
   }
 }
 
-function tagsOf(records: RecordHeader[]): Set<string> {
+function tagsOf(records: MessageRecord[]): Set<string> {
   const tags = new Set<string>();
   for (const r of records) if (r.tags) for (const tag of r.tags) tags.add(tag);
   return tags;

@@ -1,14 +1,6 @@
 import { compareRecords } from './matching.js';
-import type { RecordHeader } from './record.js';
+import type { MessageRecord } from './record.js';
 import { CHUNK_SPAN_MS } from './schema.js';
-
-/** A record and the buffer it lives in. */
-export interface Located {
-  buf: Buffer;
-  record: RecordHeader;
-  /** The chunk it went into, once written. */
-  chunk?: number;
-}
 
 /** One chunk as compaction writes it. */
 export interface Chunk {
@@ -22,7 +14,7 @@ export interface Chunk {
   /** Distinct tags of its messages. */
   tags: string[];
   /** Its messages, in (ts, id) order. */
-  items: Located[];
+  items: MessageRecord[];
   /** The records, concatenated; valid only until the next chunk is built (its space is reused). */
   data: Buffer;
 }
@@ -37,23 +29,22 @@ export const CHUNK_MAX_BYTES = 256 * 1024;
  * by (ts, id), cut where the next record is CHUNK_SPAN_MS or more after the chunk's first, or
  * a size limit is reached.
  */
-export function buildChunks(located: Located[], take: (chunk: Chunk) => void): void {
-  const groups = new Map<string, Located[]>();
-  for (const item of located) {
-    const r = item.record;
+export function buildChunks(records: MessageRecord[], take: (chunk: Chunk) => void): void {
+  const groups = new Map<string, MessageRecord[]>();
+  for (const r of records) {
     const key = `${r.from}\u0000${r.type}\u0000${r.to ?? '\u0001'}`;
     let group = groups.get(key);
     if (!group) groups.set(key, (group = []));
-    group.push(item);
+    group.push(r);
   }
   for (const group of groups.values()) {
-    group.sort((a, b) => compareRecords(a.record, b.record));
+    group.sort(compareRecords);
     let start = 0;
     let bytes = 0;
     for (let i = 0; i < group.length; i++) {
-      const r = group[i]!.record;
+      const r = group[i]!;
       const size = r.end - r.start;
-      const full = i - start >= CHUNK_MAX_MESSAGES || bytes + size > CHUNK_MAX_BYTES || r.ts - group[start]!.record.ts >= CHUNK_SPAN_MS;
+      const full = i - start >= CHUNK_MAX_MESSAGES || bytes + size > CHUNK_MAX_BYTES || r.ts - group[start]!.ts >= CHUNK_SPAN_MS;
       if (i > start && full) {
         take(chunk(group.slice(start, i)));
         start = i;
@@ -68,14 +59,14 @@ export function buildChunks(located: Located[], take: (chunk: Chunk) => void): v
 /** Where chunks are assembled: fresh memory per chunk cost page faults and malloc time. */
 let scratch = Buffer.allocUnsafeSlow(CHUNK_MAX_BYTES * 2);
 
-function chunk(items: Located[]): Chunk {
-  const first = items[0]!.record;
+function chunk(items: MessageRecord[]): Chunk {
+  const first = items[0]!;
   let seqMin = first.seq;
   let expiresMin = Infinity;
   const tags = new Set<string>();
   let bytes = 0;
   for (let i = 0; i < items.length; i++) {
-    const r = items[i]!.record;
+    const r = items[i]!;
     if (r.seq < seqMin) seqMin = r.seq;
     if (r.expires < expiresMin) expiresMin = r.expires;
     if (r.tags) for (const tag of r.tags) tags.add(tag);
@@ -83,14 +74,15 @@ function chunk(items: Located[]): Chunk {
   }
   if (scratch.length < bytes) scratch = Buffer.allocUnsafeSlow(bytes);
   let at = 0;
-  for (const { buf, record: r } of items) {
+  for (const r of items) {
+    const { buf } = r;
     // Through a plain view: Buffer.concat of subarrays costs about twice as much.
     scratch.set(new Uint8Array(buf.buffer, buf.byteOffset + r.start, r.end - r.start), at);
     at += r.end - r.start;
   }
   const data = scratch.subarray(0, bytes);
   return {
-    sender: first.from, type: first.type, recipient: first.to, tsMin: first.ts, tsMax: items[items.length - 1]!.record.ts,
+    sender: first.from, type: first.type, recipient: first.to, tsMin: first.ts, tsMax: items[items.length - 1]!.ts,
     seqMin, expiresMin: expiresMin === Infinity ? null : expiresMin, tags: [...tags], items, data,
   };
 }

@@ -1,9 +1,8 @@
 import Database from 'better-sqlite3';
 import { ChunkWriter } from './chunk-writer.js';
-import type { Located } from './chunks.js';
 import type { CompactorOptions } from './compactor-protocol.js';
 import { JournalReader } from './journal-reader.js';
-import { FRAME_HEADER, readRecords } from './record.js';
+import { FRAME_HEADER, readRecords, type MessageRecord } from './record.js';
 import { MESSAGE_SCHEMA, configureDurable } from './schema.js';
 
 /** A compaction takes whole frames until it holds at least this many messages. */
@@ -50,11 +49,11 @@ export class Compactor {
   recover(): { nextSeq: number; recovered: number } {
     const reader = new JournalReader(this.options.journal);
     let recovered = 0;
-    for (let located; (located = reader.read(MAX_COMPACTION)).length > 0; ) {
-      const fresh = located.filter((l) => l.record.seq > this.compacted);
+    for (let records; (records = reader.read(MAX_COMPACTION)).length > 0; ) {
+      const fresh = records.filter((r) => r.seq > this.compacted);
       if (fresh.length === 0) continue;
-      this.writer.compact(fresh, fresh[0]!.record.seq, fresh[fresh.length - 1]!.record.seq);
-      this.compacted = fresh[fresh.length - 1]!.record.seq;
+      this.writer.compact(fresh, fresh[0]!.seq, fresh[fresh.length - 1]!.seq);
+      this.compacted = fresh[fresh.length - 1]!.seq;
       recovered += fresh.length;
     }
     reader.removeAll();
@@ -72,15 +71,15 @@ export class Compactor {
   /** Compacts the oldest waiting frames (at most one compaction's worth); returns whether there were any. */
   compactOnce(): boolean {
     if (this.frames.length === 0) return false;
-    const located: Located[] = [];
+    const records: MessageRecord[] = [];
     let taken = 0;
     // The ring's frames were written by this process and are read straight from memory: no CRC to check.
-    while (taken < this.frames.length && located.length < MAX_COMPACTION) {
+    while (taken < this.frames.length && records.length < MAX_COMPACTION) {
       const [offset, length] = this.frames[taken++]!;
-      for (const record of readRecords(this.ring, offset + FRAME_HEADER, offset + length)) located.push({ buf: this.ring, record });
+      for (const record of readRecords(this.ring, offset + FRAME_HEADER, offset + length)) records.push(record);
     }
-    const last = located[located.length - 1]!.record.seq;
-    this.writer.compact(located, located[0]!.record.seq, last);
+    const last = records[records.length - 1]!.seq;
+    this.writer.compact(records, records[0]!.seq, last);
     for (const [, length] of this.frames.splice(0, taken)) this.waitingBytes -= length;
     this.compacted = last;
     return true;

@@ -1,8 +1,7 @@
 import { closeSync, existsSync, openSync, readSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Located } from './chunks.js';
 import { segmentName, segmentSeq } from './journal.js';
-import { FRAME_HEADER, readFrame, readRecords } from './record.js';
+import { FRAME_HEADER, readFrame, readRecords, type MessageRecord } from './record.js';
 
 /** Frames are one append each; no append comes near this. */
 const MAX_FRAME = 2 ** 31 - 1;
@@ -35,20 +34,20 @@ export class JournalReader {
   }
 
   /** Whole frames, in order, until at least `max` messages; empty at the end of the journal. */
-  read(max: number): Located[] {
-    const located: Located[] = [];
+  read(max: number): MessageRecord[] {
+    const records: MessageRecord[] = [];
     this.used = 0;
-    while (located.length < max) {
+    while (records.length < max) {
       const frame = this.nextFrame();
       if (!frame) break;
-      const records = readRecords(frame, FRAME_HEADER);
-      if (records.length === 0 || (this.nextSeq > 0 && records[0]!.seq !== this.nextSeq)) throw this.damaged('out-of-sequence');
-      for (const record of records) located.push({ buf: frame, record });
-      this.nextSeq = records[records.length - 1]!.seq + 1;
+      const framed = readRecords(frame, FRAME_HEADER);
+      if (framed.length === 0 || (this.nextSeq > 0 && framed[0]!.seq !== this.nextSeq)) throw this.damaged('out-of-sequence');
+      for (const record of framed) records.push(record);
+      this.nextSeq = framed[framed.length - 1]!.seq + 1;
       this.offset += frame.length;
       this.used += frame.length;
     }
-    return located;
+    return records;
   }
 
   /** Deletes every segment: once what they held is compacted, the journal starts afresh. */

@@ -1,7 +1,7 @@
 import { decodeCursor } from '../../core/cursor.js';
 import { NitrogenError } from '../../core/errors.js';
 import type { MessageQuery } from '../../core/ports/store.js';
-import type { RecordHeader, RecordHit } from './record.js';
+import type { MessageRecord } from './record.js';
 
 /** A query's bounds on `ts` in milliseconds, with its cursor decoded. */
 export interface Bounds {
@@ -33,16 +33,16 @@ export function queryBounds(query: MessageQuery): Bounds {
 }
 
 /** (ts, id) order, the order of queries; ids compare as strings, as core/query.ts does. */
-export function compareRecords(a: RecordHeader, b: RecordHeader): number {
+export function compareRecords(a: MessageRecord, b: MessageRecord): number {
   return a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
-export function hitOrder(desc: boolean): (a: RecordHit, b: RecordHit) => number {
-  return desc ? (a, b) => compareRecords(b.record, a.record) : (a, b) => compareRecords(a.record, b.record);
+export function hitOrder(desc: boolean): (a: MessageRecord, b: MessageRecord) => number {
+  return desc ? (a, b) => compareRecords(b, a) : compareRecords;
 }
 
 /** Whether a record satisfies the query's filters, time bounds and cursor (what core/query.ts's matchesQuery says, on a record). */
-export function recordMatches(r: RecordHeader, query: MessageQuery, bounds: Bounds): boolean {
+export function recordMatches(r: MessageRecord, query: MessageQuery, bounds: Bounds): boolean {
   if (r.ts < bounds.lo || r.ts > bounds.hi || r.ts >= bounds.until) return false;
   const c = bounds.cursor;
   if (c && r.ts === c.ts && (bounds.desc ? r.id >= c.id : r.id <= c.id)) return false;

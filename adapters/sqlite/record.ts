@@ -11,21 +11,33 @@ import { encodeMessage, type Message } from '../../core/message.js';
  * (ms, NaN when none) · f64 committed (ms) · u16 byte lengths of id, from, type, to (0xffff: no
  * `to`) · u16 tag count · the four strings (UTF-8) · per tag u16 length + bytes · envelope JSON.
  */
-export interface RecordHeader {
-  seq: number;
-  ts: number;
-  /** NaN when the message has no `expires`. */
-  expires: number;
-  committed: number;
-  id: string;
-  from: string;
-  type: string;
-  to: string | null;
-  tags: string[] | null;
-  /** Where the record starts and ends in its buffer, and where its JSON starts. */
-  start: number;
-  end: number;
-  json: number;
+/** A stored message: its header decoded, its JSON left in `buf` until `read()` parses it. */
+export class MessageRecord {
+  /** The chunk compaction put it in. */
+  chunk = 0;
+
+  constructor(
+    /** The buffer it lives in (a frame in the ring, a chunk), and where in it. */
+    readonly buf: Buffer,
+    readonly start: number,
+    readonly end: number,
+    /** Where its JSON starts. */
+    readonly json: number,
+    readonly seq: number,
+    readonly ts: number,
+    /** NaN when the message has no `expires`. */
+    readonly expires: number,
+    readonly committed: number,
+    readonly id: string,
+    readonly from: string,
+    readonly type: string,
+    readonly to: string | null,
+    readonly tags: string[] | null,
+  ) {}
+
+  read(): Message {
+    return JSON.parse(this.buf.toString('utf8', this.json, this.end)) as Message;
+  }
 }
 
 const FIXED = 4 + 8 * 4 + 2 * 5;
@@ -124,7 +136,7 @@ export function recordHasId(buf: Buffer, at: number, id: Buffer): boolean {
 }
 
 /** Decodes the header of the record at `at`. */
-export function readRecord(buf: Buffer, at: number): RecordHeader {
+export function readRecord(buf: Buffer, at: number): MessageRecord {
   const idLength = buf.readUInt16LE(at + 36);
   const fromLength = buf.readUInt16LE(at + 38);
   const typeLength = buf.readUInt16LE(at + 40);
@@ -149,44 +161,12 @@ export function readRecord(buf: Buffer, at: number): RecordHeader {
       p += 2 + n;
     }
   }
-  return {
-    seq: buf.readDoubleLE(at + 4), ts: buf.readDoubleLE(at + 12), expires: buf.readDoubleLE(at + 20), committed: buf.readDoubleLE(at + 28),
-    id, from, type, to, tags, start: at, end: at + buf.readUInt32LE(at), json: p,
-  };
+  return new MessageRecord(buf, at, at + buf.readUInt32LE(at), p, buf.readDoubleLE(at + 4), buf.readDoubleLE(at + 12), buf.readDoubleLE(at + 20), buf.readDoubleLE(at + 28), id, from, type, to, tags);
 }
 
 /** Every record between `start` and `end` (a frame's records, or a chunk). */
-export function readRecords(buf: Buffer, start = 0, end = buf.length): RecordHeader[] {
-  const records: RecordHeader[] = [];
+export function readRecords(buf: Buffer, start = 0, end = buf.length): MessageRecord[] {
+  const records: MessageRecord[] = [];
   for (let at = start; at < end; at = records[records.length - 1]!.end) records.push(readRecord(buf, at));
   return records;
-}
-
-/** The message a record holds. */
-export function recordMessage(buf: Buffer, record: RecordHeader): Message {
-  return JSON.parse(buf.toString('utf8', record.json, record.end)) as Message;
-}
-
-/** A record found by a read (in a tail frame or a chunk); its JSON is parsed only if it is returned. */
-export class RecordHit {
-  constructor(
-    readonly buf: Buffer,
-    readonly record: RecordHeader,
-  ) {}
-
-  get seq(): number {
-    return this.record.seq;
-  }
-
-  get ts(): number {
-    return this.record.ts;
-  }
-
-  get id(): string {
-    return this.record.id;
-  }
-
-  read(): Message {
-    return recordMessage(this.buf, this.record);
-  }
 }

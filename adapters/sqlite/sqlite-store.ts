@@ -11,7 +11,7 @@ import { CompactorClient } from './compactor-client.js';
 import { Journal } from './journal.js';
 import { KeyIndex, keyHash, type KeySource } from './key-index.js';
 import { hitOrder, queryBounds } from './matching.js';
-import { FRAME_HEADER, encodeFrame, recordBound, type RecordHit } from './record.js';
+import { FRAME_HEADER, encodeFrame, recordBound, type MessageRecord } from './record.js';
 import { FrameRing } from './ring.js';
 import { MESSAGE_SCHEMA, configureDurable } from './schema.js';
 import { Tail, type TailFrame } from './tail.js';
@@ -225,7 +225,7 @@ export class SqliteStore implements Store {
   async readFeed(after: FeedPosition | null, limit: number): Promise<FeedBatch> {
     const from = after === null ? 0 : Number(after);
     return this.snapshot((compacted) => {
-      const stored: RecordHit[] = from < compacted ? this.chunks.feed(from, limit) : [];
+      const stored: MessageRecord[] = from < compacted ? this.chunks.feed(from, limit) : [];
       const hits = stored.length < limit ? [...stored, ...this.tail.feed(Math.max(from, compacted), limit - stored.length)] : stored;
       const last = hits[hits.length - 1];
       return { messages: hits.map((hit) => hit.read()), position: last ? String(last.seq) : after };
@@ -237,7 +237,7 @@ export class SqliteStore implements Store {
     return this.snapshot((compacted) => {
       const count = (from < compacted ? this.chunks.countAfter(from) : 0) + this.tail.countAfter(Math.max(from, compacted));
       const oldest = (from < compacted ? this.chunks.feed(from, 1)[0] : undefined) ?? this.tail.feed(Math.max(from, compacted), 1)[0];
-      return { count, oldestTs: oldest ? new Date(oldest.record.committed).toISOString() : null };
+      return { count, oldestTs: oldest ? new Date(oldest.committed).toISOString() : null };
     });
   }
 

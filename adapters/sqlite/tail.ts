@@ -2,7 +2,7 @@ import type { MessageQuery } from '../../core/ports/store.js';
 import { KeyIndex, type KeySource } from './key-index.js';
 import { hitOrder, recordMatches, type Bounds } from './matching.js';
 import type { JournalFrame } from './journal.js';
-import { RecordHit, readRecord, recordHasId } from './record.js';
+import { readRecord, recordHasId, type MessageRecord } from './record.js';
 
 /** One append's journal frame (in the ring), kept until compaction has moved it into chunks. */
 export interface TailFrame extends JournalFrame {
@@ -75,23 +75,23 @@ export class Tail implements KeySource {
   }
 
   /** The first visible message with this id after sequence number `compacted`. */
-  get(id: string, compacted: number): RecordHit | undefined {
+  get(id: string, compacted: number): MessageRecord | undefined {
     const bytes = Buffer.from(id);
-    let hit: RecordHit | undefined;
+    let hit: MessageRecord | undefined;
     this.scan(compacted, (frame, at) => {
       if (!recordHasId(frame, at, bytes)) return true;
-      hit = new RecordHit(frame, readRecord(frame, at));
+      hit = readRecord(frame, at);
       return false;
     });
     return hit;
   }
 
   /** The first `want` visible messages after sequence number `compacted` that match, in the query's order. */
-  query(query: MessageQuery, bounds: Bounds, compacted: number, want: number): RecordHit[] {
-    const hits: RecordHit[] = [];
+  query(query: MessageQuery, bounds: Bounds, compacted: number, want: number): MessageRecord[] {
+    const hits: MessageRecord[] = [];
     this.scan(compacted, (frame, at) => {
       const record = readRecord(frame, at);
-      if (recordMatches(record, query, bounds)) hits.push(new RecordHit(frame, record));
+      if (recordMatches(record, query, bounds)) hits.push(record);
       return true;
     });
     hits.sort(hitOrder(bounds.desc));
@@ -100,11 +100,11 @@ export class Tail implements KeySource {
   }
 
   /** Up to `limit` visible messages after sequence number `after`, in sequence order. */
-  feed(after: number, limit: number): RecordHit[] {
-    const hits: RecordHit[] = [];
+  feed(after: number, limit: number): MessageRecord[] {
+    const hits: MessageRecord[] = [];
     if (limit > 0) {
       this.scan(after, (frame, at) => {
-        hits.push(new RecordHit(frame, readRecord(frame, at)));
+        hits.push(readRecord(frame, at));
         return hits.length < limit;
       });
     }
