@@ -74,7 +74,8 @@ export class CompactorClient {
   async close(): Promise<void> {
     if (!this.closing) {
       this.closing = true;
-      if (!this.failure) await this.request({ op: 'close' }).catch(() => {});
+      // A thread that is gone already answers nothing: stop waiting when it exits.
+      if (!this.failure) await Promise.race([this.request({ op: 'close' }).catch(() => {}), this.exit]);
       await this.worker.terminate();
     }
     await this.exit;

@@ -2,6 +2,7 @@
 export type CompactorRequest =
   /** Frames that became durable, in order, as [offset, length] in the ring. */
   | { op: 'durable'; frames: Array<[number, number]> }
+  | { op: 'compact'; id: number }
   | { op: 'checkpoint'; id: number; consumer: string; position: number }
   | { op: 'purge'; id: number; now: number; olderThan: number; upTo: number }
   | { op: 'close'; id: number };

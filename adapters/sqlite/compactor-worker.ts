@@ -25,18 +25,22 @@ let timer: NodeJS.Timeout | undefined;
 let soon = false;
 let failing = false;
 
-/** Compacts everything durable now, one compaction at a time, telling the store after each. */
-function compactAll(): void {
+/**
+ * Compacts everything durable now, one compaction at a time, telling the store after each. On
+ * failure the messages are safe in the journal: it tries again later and says why meanwhile,
+ * and rethrows when a request asked for it.
+ */
+function compactAll(rethrow = false): void {
   clearTimeout(timer);
   timer = undefined;
   try {
     while (compactor.compactOnce()) post({ op: 'compacted', seq: compactor.compacted });
     failing = false;
   } catch (err) {
-    // The messages are safe in the journal; try again later, and say why meanwhile.
     if (!failing) post({ op: 'failed', error: (err as Error).message, fatal: false });
     failing = true;
     timer = setTimeout(compactAll, RETRY_MS);
+    if (rethrow) throw err;
   }
 }
 
@@ -59,6 +63,9 @@ function schedule(): void {
 
 async function handle(request: Exclude<CompactorRequest, { op: 'durable' }>): Promise<number | undefined> {
   switch (request.op) {
+    case 'compact':
+      compactAll(true);
+      return undefined;
     case 'checkpoint':
       compactor.setCheckpoint(request.consumer, request.position);
       return undefined;
