@@ -9,10 +9,18 @@ export const defaultCatalog: PluginCatalog = {
     memory: async () => (await import('./adapters/memory/index.js')).memoryStorePlugin,
     none: async () => (await import('./adapters/memory/index.js')).noneStorePlugin,
     sqlite: async () => (await import('./adapters/sqlite/index.js')).sqliteStorePlugin,
+    mongodb: async () => (await import('./adapters/mongodb/index.js')).mongoStorePlugin,
+    'azure-tables': async () => (await import('./adapters/azure-tables/index.js')).azureTablesStorePlugin,
   },
   registry: {
     memory: async () => (await import('./adapters/memory/index.js')).memoryRegistryPlugin,
     sqlite: async () => (await import('./adapters/sqlite/index.js')).sqliteRegistryPlugin,
+    mongodb: async () => (await import('./adapters/mongodb/index.js')).mongoRegistryPlugin,
+    'azure-tables': async () => (await import('./adapters/azure-tables/index.js')).azureTablesRegistryPlugin,
+  },
+  sink: {
+    amqp: async () => (await import('./adapters/amqp/sinks/index.js')).amqpSinkPlugin,
+    eventhubs: async () => (await import('./adapters/amqp/sinks/index.js')).eventHubsSinkPlugin,
   },
   transport: {
     mqtt: async () => (await import('./plugins/mqtt/index.js')).mqttPlugin,

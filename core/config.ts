@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { NitrogenError } from './errors.js';
-import { duration } from './duration.js';
+import { duration, durationAtLeast } from './duration.js';
 
 
 const component = z.strictObject({
@@ -64,9 +64,16 @@ export const ConfigSchema = z.strictObject({
     })
     .default({ maxPending: 100_000, maxCommitBatch: 5_000 }),
   retention: z
-    .strictObject({ ttl: duration.optional(), purgeInterval: duration.default('1m') })
+    .strictObject({ ttl: duration.optional(), purgeInterval: duration.refine((v) => durationAtLeast(v, 1000), 'must be at least 1s').default('1m') })
     .default({ purgeInterval: '1m' }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
+}).superRefine((config, ctx) => {
+  if (config.ack === 'store' && config.store.use === 'none') {
+    ctx.addIssue({ code: 'custom', path: ['store', 'use'], message: '"none" keeps nothing, so it needs ack: "sink" (acknowledged once the sinks accepted)' });
+  }
+  if (config.ack === 'sink' && config.sinks.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['ack'], message: '"sink" acknowledges once sinks accepted a message, so it needs at least one sink' });
+  }
 });
 
 export type NitrogenConfigInput = z.input<typeof ConfigSchema>;

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { z } from 'zod';
-import { duration, parseDuration } from './duration.js';
+import { duration, durationAtLeast, parseDuration } from './duration.js';
 import { NitrogenError } from './errors.js';
 import type { Logger } from './logger.js';
 import { PermissionIndex } from './permissions.js';
@@ -18,7 +18,7 @@ export const DefaultIdentityOptions = z.strictObject({
   /** HS256 key shared by every instance; without it a key is made once in `<dataDir>/token.key`. */
   tokenSecret: z.string().min(32).optional(),
   /** How often permission records are reloaded to see changes made by other instances. */
-  permissionRefresh: duration.refine((value) => parseDuration(value) >= 100, 'must be at least 100ms').default('5s'),
+  permissionRefresh: duration.refine((value) => durationAtLeast(value, 100), 'must be at least 100ms').default('5s'),
 });
 export type DefaultIdentityOptions = z.output<typeof DefaultIdentityOptions>;
 

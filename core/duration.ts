@@ -23,3 +23,12 @@ export const duration = z.union([z.string(), z.number()]).refine((value) => {
     return false;
   }
 }, 'must be a duration such as 500ms, 30s, 15m, 1h or 1d');
+
+/** True when `value` is a duration of at least `min` ms; false (not a throw) for a bad one, which `duration` reports. */
+export function durationAtLeast(value: string | number, min: number): boolean {
+  try {
+    return parseDuration(value) >= min;
+  } catch {
+    return true;
+  }
+}

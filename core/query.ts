@@ -13,7 +13,9 @@ export function matchesQuery(message: Message, query: Omit<MessageQuery, 'order'
   return true;
 }
 
-/** Orders messages by (ts, id), as every store's query does. */
+/** Orders messages by (ts, id, from), as every store's query does: (from, id) is the key, so the order is total. */
 export function compareMessages(a: Message, b: Message): number {
-  return a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  if (a.ts !== b.ts) return a.ts < b.ts ? -1 : 1;
+  if (a.id !== b.id) return a.id < b.id ? -1 : 1;
+  return a.from < b.from ? -1 : a.from > b.from ? 1 : 0;
 }

@@ -8,7 +8,7 @@ import { parseConfig, type NitrogenConfig, type NitrogenConfigInput } from './co
 import { DefaultIdentity, DefaultIdentityOptions } from './default-identity.js';
 import { parseDuration } from './duration.js';
 import { Endpoints } from './endpoints.js';
-import { NitrogenError } from './errors.js';
+import { NitrogenError, wrapError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
 import { Ingestor } from './ingest.js';
 import { createLogger, type Logger } from './logger.js';
@@ -105,9 +105,6 @@ export class NitrogenServer {
     container.register(Tokens.Presence, { useValue: presence });
     this.adminSecretFile = await bootstrapAdmin(registry, identity, config.dataDir, config.adminSecret, this.logger);
 
-    if (config.ack === 'sink' && config.sinks.length === 0) {
-      throw new NitrogenError('NITROGEN_ERR_CONFIG', 'ack: "sink" acknowledges when sinks accepted a message, so it needs at least one sink');
-    }
     const sinks: Sink[] = [];
     for (const [i, entry] of config.sinks.entries()) {
       const repeated = config.sinks.filter((s) => s.use === entry.use).length > 1;
@@ -207,7 +204,8 @@ async function sendToSinks(sinks: Sink[], filters: SinkFilter[], batch: Message[
   await Promise.all(
     sinks.map((sink, i) => {
       const selected = batch.filter((m) => sinkMatches(filters[i]!, m));
-      return selected.length > 0 ? sink.send(selected) : undefined;
+      // A sink that throws something else still answers as a sink failure, not a store one.
+      return selected.length > 0 ? sink.send(selected).catch((err: unknown) => Promise.reject(wrapError(err, 'NITROGEN_ERR_SINK_RETRYABLE', `sink ${sink.name} failed`))) : undefined;
     }),
   );
 }

@@ -84,7 +84,10 @@ export class SinkMetrics {
 export class SinkRunner {
   private running = false;
   private loop?: Promise<void>;
-  private wake?: () => void;
+  /** Ends the idle wait for new messages; `notify()` calls it. */
+  private idleWake?: () => void;
+  /** End every wait (idle, backoff, replay); `stop()` calls them. */
+  private readonly stopWakers = new Set<() => void>();
   private position: FeedPosition | null = null;
   private delivered = 0;
   private deadLettered = 0;
@@ -115,14 +118,14 @@ export class SinkRunner {
     });
   }
 
-  /** Tells the runner that new messages were committed. */
+  /** Tells the runner that new messages were committed; it does not cut a retry backoff short. */
   notify(): void {
-    this.wake?.();
+    this.idleWake?.();
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    this.wake?.();
+    for (const wake of [...this.stopWakers]) wake();
     await Promise.all([this.loop, ...this.replayTasks]);
   }
 
@@ -137,36 +140,56 @@ export class SinkRunner {
     return this.store.feedLag?.(this.position);
   }
 
-  private sleep(ms: number): Promise<void> {
+  /** Waits `ms`; `stop()` ends every wait, `notify()` only an idle one. */
+  private wait(ms: number, idle: boolean): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
+      const done = (): void => {
         clearTimeout(timer);
+        this.stopWakers.delete(done);
+        if (this.idleWake === done) this.idleWake = undefined;
         resolve();
-      }
-      this.wake = done;
+      };
+      const timer = setTimeout(done, ms);
+      this.stopWakers.add(done);
+      if (idle) this.idleWake = done;
     });
   }
 
   private async run(): Promise<void> {
+    let delay = this.options.retryMinMs;
     while (this.running) {
-      let batch = await this.store.readFeed(this.position, this.options.batchSize);
-      if (batch.messages.length === 0) {
-        await this.sleep(this.options.pollMs);
-        continue;
+      try {
+        await this.step();
+        delay = this.options.retryMinMs;
+      } catch (err) {
+        if (err instanceof Stopped) throw err;
+        // A store that fails (or a dead letter that cannot be written) is retried, not fatal.
+        this.lastError = (err as Error).message;
+        this.logger.error({ err, sink: this.sink.name, retryInMs: delay }, 'sink runner step failed; will retry');
+        await this.wait(delay, false);
+        delay = Math.min(delay * 2, this.options.retryMaxMs);
       }
-      if (batch.messages.length < this.options.batchSize && this.options.lingerMs > 0) {
-        // Linger once so a trickle of messages goes out in fewer, fuller sends.
-        await new Promise((resolve) => setTimeout(resolve, this.options.lingerMs));
-        const more = await this.store.readFeed(batch.position, this.options.batchSize - batch.messages.length);
-        batch = { messages: [...batch.messages, ...more.messages], position: more.position ?? batch.position };
-      }
-      const selected = batch.messages.filter((m) => sinkMatches(this.filter, m));
-      if (selected.length > 0) await this.deliver(selected);
-      if (batch.position !== null) {
-        await this.store.setCheckpoint(this.checkpointName, batch.position);
-        this.position = batch.position;
-      }
+    }
+  }
+
+  /** One round: read after the checkpoint, deliver what the filter selects, move the checkpoint. */
+  private async step(): Promise<void> {
+    let batch = await this.store.readFeed(this.position, this.options.batchSize);
+    if (batch.messages.length === 0) {
+      await this.wait(this.options.pollMs, true);
+      return;
+    }
+    if (batch.messages.length < this.options.batchSize && this.options.lingerMs > 0) {
+      // Linger once so a trickle of messages goes out in fewer, fuller sends.
+      await this.wait(this.options.lingerMs, false);
+      const more = await this.store.readFeed(batch.position, this.options.batchSize - batch.messages.length);
+      batch = { messages: [...batch.messages, ...more.messages], position: more.position ?? batch.position };
+    }
+    const selected = batch.messages.filter((m) => sinkMatches(this.filter, m));
+    if (selected.length > 0) await this.deliver(selected);
+    if (batch.position !== null) {
+      await this.store.setCheckpoint(this.checkpointName, batch.position);
+      this.position = batch.position;
     }
   }
 
@@ -193,7 +216,7 @@ export class SinkRunner {
         this.retrying = true;
         this.metrics.retried.inc({ sink: this.sink.name });
         this.logger.warn({ sink: this.sink.name, err: (err as Error).message, code: isNitrogenError(err) ? err.code : undefined, retryInMs: delay }, 'sink send failed; will retry');
-        await this.sleep(delay);
+        await this.wait(delay, false);
         delay = Math.min(delay * 2, this.options.retryMaxMs);
       }
     }

@@ -29,6 +29,8 @@ describe('configuration', () => {
     assert.throws(() => parseConfig({ retention: { ttl: 'forever' } }), configError('retention.ttl'));
     assert.throws(() => parseConfig({ colour: 'red' }), configError('colour'));
     assert.throws(() => parseConfig({ limits: { defaultQueryLimit: 5000 } }), configError('limits.defaultQueryLimit'));
+    assert.throws(() => parseConfig({ store: { use: 'none' } }), configError('store.use'));
+    assert.throws(() => parseConfig({ ack: 'sink' }), configError('ack'));
   });
 
   it('reads nitrogen.config.json or NITROGEN_CONFIG, with environment overrides', () => {

@@ -104,13 +104,25 @@ describe('durability', function () {
     }
   });
 
-  it('stops gracefully on SIGTERM, finishing in-flight commits', async () => {
+  it('stops gracefully on SIGTERM with clients still connected, keeping what it acknowledged', async () => {
     const dir = tempDir();
+    const env = { NITROGEN_DATA_DIR: dir.path, NITROGEN_ADMIN_SECRET: ADMIN_SECRET };
     try {
-      const server = await spawnServer({ NITROGEN_DATA_DIR: dir.path, NITROGEN_ADMIN_SECRET: ADMIN_SECRET });
+      let server = await spawnServer(env);
+      const admin = (await api(server.rest, 'POST', '/principals/auth', undefined, { id: 'admin', secret: ADMIN_SECRET })).body.accessToken;
+      const [{ principal, secret }] = (await api(server.rest, 'POST', '/principals', admin, { type: 'device', id: 'term-car' })).body.principals;
+      const client = await connectAsync(server.mqtt, { username: principal.id, password: secret, reconnectPeriod: 0 });
+      client.on('error', () => {});
+      await client.publishAsync('devices/term-car/messages/telemetry', '{"v":1}', { qos: 1 });
       server.child.kill('SIGTERM');
       const { code } = await exited(server.child);
       assert.equal(code, 0, server.output());
+      client.end(true);
+      server = await spawnServer(env);
+      const token = (await api(server.rest, 'POST', '/principals/auth', undefined, { id: 'admin', secret: ADMIN_SECRET })).body.accessToken;
+      assert.equal((await api(server.rest, 'GET', '/messages?from=term-car', token)).body.messages.length, 1);
+      server.child.kill('SIGTERM');
+      await exited(server.child);
     } finally {
       dir.remove();
     }

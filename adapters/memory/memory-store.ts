@@ -27,18 +27,19 @@ export class MemoryStore implements Store {
     }
   }
 
-  async get(id: string): Promise<Message | null> {
+  async get(id: string, from?: string): Promise<Message | null> {
+    if (from !== undefined) return this.byKey.get(`${from}\u0000${id}`) ?? null;
     return this.log.find((m) => m?.id === id) ?? null;
   }
 
   async query(query: MessageQuery): Promise<Page<Message>> {
     const desc = query.order === 'desc';
-    const after = query.cursor ? (decodeCursor(query.cursor, ['string', 'string']) as [string, string]) : undefined;
+    const after = query.cursor ? (decodeCursor(query.cursor, ['string', 'string', 'string']) as [string, string, string]) : undefined;
     const matching: Message[] = [];
     for (const message of this.byKey.values()) {
       if (!matchesQuery(message, query)) continue;
       if (after) {
-        const c = compareMessages(message, { ts: after[0], id: after[1] } as Message);
+        const c = compareMessages(message, { ts: after[0], id: after[1], from: after[2] } as Message);
         if (desc ? c >= 0 : c <= 0) continue;
       }
       matching.push(message);
@@ -46,7 +47,7 @@ export class MemoryStore implements Store {
     matching.sort(desc ? (a, b) => compareMessages(b, a) : compareMessages);
     const items = matching.slice(0, query.limit);
     const last = items[items.length - 1];
-    return { items, next: matching.length > query.limit && last ? encodeCursor([last.ts, last.id]) : null };
+    return { items, next: matching.length > query.limit && last ? encodeCursor([last.ts, last.id, last.from]) : null };
   }
 
   async purgeExpired(now: Date, olderThan?: Date, keepAfter: (FeedPosition | null)[] = []): Promise<number> {

@@ -77,14 +77,14 @@ export class ChunkReader {
     return found;
   }
 
-  /** The first stored message with this id. */
-  get(id: string): MessageRecord | undefined {
+  /** The message with this id from `from`, or without `from` the first stored with this id. */
+  get(id: string, from?: string): MessageRecord | undefined {
     let first: MessageRecord | undefined;
     for (const chunk of this.sql.chunksOfId.all(id)) {
       const data = this.sql.data.get(chunk);
       if (!data) continue;
       for (const record of readRecords(data)) {
-        if (record.id === id && (!first || record.seq < first.seq)) first = record;
+        if (record.id === id && (from === undefined || record.from === from) && (!first || record.seq < first.seq)) first = record;
       }
     }
     return first;

@@ -24,7 +24,7 @@ export class ChunkWriter {
   readonly compact: (records: MessageRecord[], seqFirst: number, seqLast: number) => void;
   private readonly purgeChunks: (chunks: number[], now: number, olderThan: number, upTo: number) => number;
 
-  constructor(private readonly db: Database) {
+  constructor(db: Database) {
     this.sql = {
       chunk: db.prepare('INSERT INTO chunks (sender, type, recipient, ts_min, ts_max, seq_min, expires_min, count, compaction, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       id: db.prepare('INSERT OR IGNORE INTO ids (id, chunk) VALUES (?, ?)'),

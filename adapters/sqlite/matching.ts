@@ -11,7 +11,7 @@ export interface Bounds {
   hi: number;
   /** Exclusive bound from `until`. */
   until: number;
-  cursor?: { ts: number; id: string };
+  cursor?: { ts: number; id: string; from: string };
 }
 
 const MAX_TIME = 8.64e15;
@@ -22,19 +22,28 @@ export function queryBounds(query: MessageQuery): Bounds {
   if (query.since) bounds.lo = Date.parse(query.since);
   if (query.until) bounds.until = Date.parse(query.until);
   if (query.cursor) {
-    const [ts, id] = decodeCursor(query.cursor, ['string', 'string']) as [string, string];
+    const [ts, id, from] = decodeCursor(query.cursor, ['string', 'string', 'string']) as [string, string, string];
     const ms = Date.parse(ts);
     if (!(Math.abs(ms) <= MAX_TIME)) throw new NitrogenError('NITROGEN_ERR_VALIDATION', 'cursor: is not a cursor this server issued', { details: { field: 'cursor' } });
-    bounds.cursor = { ts: ms, id };
+    bounds.cursor = { ts: ms, id, from };
     if (desc) bounds.hi = ms;
     else bounds.lo = Math.max(bounds.lo, ms);
   }
   return bounds;
 }
 
-/** (ts, id) order, the order of queries; ids compare as strings, as core/query.ts does. */
+/** (ts, id, from) order, the total order of queries; ids and senders compare as strings, as core/query.ts does. */
 export function compareRecords(a: MessageRecord, b: MessageRecord): number {
-  return a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  if (a.ts !== b.ts) return a.ts - b.ts;
+  if (a.id !== b.id) return a.id < b.id ? -1 : 1;
+  return a.from < b.from ? -1 : a.from > b.from ? 1 : 0;
+}
+
+/** How (ts, id, from) compares with a cursor's. */
+function compareToCursor(r: MessageRecord, c: { ts: number; id: string; from: string }): number {
+  if (r.ts !== c.ts) return r.ts - c.ts;
+  if (r.id !== c.id) return r.id < c.id ? -1 : 1;
+  return r.from < c.from ? -1 : r.from > c.from ? 1 : 0;
 }
 
 export function hitOrder(desc: boolean): (a: MessageRecord, b: MessageRecord) => number {
@@ -45,7 +54,7 @@ export function hitOrder(desc: boolean): (a: MessageRecord, b: MessageRecord) =>
 export function recordMatches(r: MessageRecord, query: MessageQuery, bounds: Bounds): boolean {
   if (r.ts < bounds.lo || r.ts > bounds.hi || r.ts >= bounds.until) return false;
   const c = bounds.cursor;
-  if (c && r.ts === c.ts && (bounds.desc ? r.id >= c.id : r.id <= c.id)) return false;
+  if (c && r.ts === c.ts && (bounds.desc ? compareToCursor(r, c) >= 0 : compareToCursor(r, c) <= 0)) return false;
   if (query.from && !query.from.includes(r.from)) return false;
   if (query.to && (r.to === null || !query.to.includes(r.to))) return false;
   if (query.type && !query.type.includes(r.type)) return false;

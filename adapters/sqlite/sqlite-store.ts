@@ -197,8 +197,8 @@ export class SqliteStore implements Store {
     return this.reader.transaction(() => read(this.chunks.compacted()))();
   }
 
-  async get(id: string): Promise<Message | null> {
-    return this.snapshot((compacted) => (this.chunks.get(id) ?? this.tail.get(id, compacted))?.read() ?? null);
+  async get(id: string, from?: string): Promise<Message | null> {
+    return this.snapshot((compacted) => (this.chunks.get(id, from) ?? this.tail.get(id, compacted, from))?.read() ?? null);
   }
 
   async query(query: MessageQuery): Promise<Page<Message>> {
@@ -209,7 +209,7 @@ export class SqliteStore implements Store {
       return { more: found.length > query.limit, items: found.slice(0, query.limit).map((hit) => hit.read()) };
     });
     const last = hits.items[hits.items.length - 1];
-    return { items: hits.items, next: hits.more && last ? encodeCursor([last.ts, last.id]) : null };
+    return { items: hits.items, next: hits.more && last ? encodeCursor([last.ts, last.id, last.from]) : null };
   }
 
   async purgeExpired(now: Date, olderThan?: Date, keepAfter: (FeedPosition | null)[] = []): Promise<number> {

@@ -74,13 +74,15 @@ export class Tail implements KeySource {
     return dropped;
   }
 
-  /** The first visible message with this id after sequence number `compacted`. */
-  get(id: string, compacted: number): MessageRecord | undefined {
+  /** The first visible message after sequence number `compacted` with this id (and from `from`, when given). */
+  get(id: string, compacted: number, from?: string): MessageRecord | undefined {
     const bytes = Buffer.from(id);
     let hit: MessageRecord | undefined;
     this.scan(compacted, (frame, at) => {
       if (!recordHasId(frame, at, bytes)) return true;
-      hit = readRecord(frame, at);
+      const record = readRecord(frame, at);
+      if (from !== undefined && record.from !== from) return true;
+      hit = record;
       return false;
     });
     return hit;

@@ -38,18 +38,22 @@ export class LoadGenerator {
     return generator;
   }
 
-  /** Sends for `warmup` seconds unmeasured, then measures `seconds`, and the CPU the server process `server` uses meanwhile. */
-  async run(warmup: number, seconds: number, server: number): Promise<LoadResult> {
+  /**
+   * Sends for `warmup` seconds unmeasured, then measures `seconds`, and the CPU the server
+   * process (pid `server`, when given) uses meanwhile.
+   */
+  async run(warmup: number, seconds: number, server?: number): Promise<LoadResult> {
     this.child.send({ op: 'start' });
     await sleep(warmup * 1000);
     this.child.send({ op: 'mark' });
-    const cpu = [processCpu(server), processCpu(this.child.pid!), processCpu(server, server)];
+    const cpu = (pid: number | undefined, thread?: number) => (pid === undefined ? NaN : processCpu(pid, thread));
+    const before = [cpu(server), cpu(server, server), cpu(this.child.pid)];
     await sleep(seconds * 1000);
     const { report } = await this.request<{ report: LoadReport & { p50: number; p99: number; max: number } }>('report', 'report');
     const perMessage = (seconds: number) => (seconds * 1e6) / Math.max(1, report.acked);
     return {
-      ...report, rate: report.acked / report.seconds, serverCpuUs: perMessage(processCpu(server) - cpu[0]!),
-      serverMainCpuUs: perMessage(processCpu(server, server) - cpu[2]!), loadCpuUs: perMessage(processCpu(this.child.pid!) - cpu[1]!),
+      ...report, rate: report.acked / report.seconds, serverCpuUs: perMessage(cpu(server) - before[0]!),
+      serverMainCpuUs: perMessage(cpu(server, server) - before[1]!), loadCpuUs: perMessage(cpu(this.child.pid) - before[2]!),
     };
   }
 

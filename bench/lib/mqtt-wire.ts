@@ -1,7 +1,8 @@
 /**
  * Just enough MQTT 3.1.1 to drive load without a client library in the way: CONNECT and
- * PUBLISH encoded by hand (MQTT 3.1.1 §3.1, §3.3), PUBACK and CONNACK recognised by their
- * first byte. A benchmark's load generator must cost far less than the server it measures.
+ * PUBLISH encoded by hand (MQTT 3.1.1 §3.1, §3.3), incoming packets split by their fixed
+ * header (§2.2) and recognised by their first byte. A benchmark's load generator must cost
+ * far less than the server it measures.
  */
 function remainingLength(n: number): number[] {
   const out: number[] = [];
@@ -14,7 +15,8 @@ function remainingLength(n: number): number[] {
   return out;
 }
 
-function utf8Field(s: string): Buffer {
+/** A UTF-8 string field: two length bytes, then the bytes (§1.5.3). Encode a topic once, reuse it. */
+export function utf8Field(s: string): Buffer {
   const b = Buffer.from(s, 'utf8');
   const out = Buffer.alloc(2 + b.length);
   out.writeUInt16BE(b.length, 0);
@@ -45,3 +47,47 @@ export const PINGREQ = Buffer.from([0xc0, 0x00]);
 export const CONNACK = 0x20;
 export const PUBACK = 0x40;
 export const PINGRESP = 0xd0;
+
+/**
+ * One PUBLISH with its own payload, in a single allocation: QoS 0, or QoS 1 with `packetId`
+ * (1-65535). `topic` is the topic name already encoded by `utf8Field`.
+ */
+export function publishPacket(topic: Buffer, payload: string, qos: 0 | 1, packetId = 0): Buffer {
+  const payloadBytes = Buffer.byteLength(payload);
+  const length = topic.length + (qos === 1 ? 2 : 0) + payloadBytes;
+  const lengthBytes = remainingLength(length);
+  const packet = Buffer.allocUnsafe(1 + lengthBytes.length + length);
+  packet[0] = 0x30 | (qos << 1);
+  let offset = 1;
+  for (const b of lengthBytes) packet[offset++] = b;
+  offset += topic.copy(packet, offset);
+  if (qos === 1) offset = packet.writeUInt16BE(packetId, offset);
+  packet.write(payload, offset, 'utf8');
+  return packet;
+}
+
+/**
+ * Splits received bytes into whole packets (§2.2): calls `onPacket` with each packet's type
+ * (the high nibble of its first byte, e.g. `PUBACK`) and where its variable header starts, and
+ * returns the bytes of an unfinished packet to put in front of the next chunk (or null).
+ */
+export function readPackets(buf: Buffer, onPacket: (type: number, buf: Buffer, start: number, length: number) => void): Buffer | null {
+  let offset = 0;
+  while (offset + 2 <= buf.length) {
+    let length = 0;
+    let multiplier = 1;
+    let i = offset + 1;
+    let byte = 0x80;
+    while (byte & 0x80 && i < buf.length) {
+      byte = buf[i++]!;
+      length += (byte & 0x7f) * multiplier;
+      multiplier *= 128;
+    }
+    if (byte & 0x80 || i + length > buf.length) break;
+    onPacket(buf[offset]! & 0xf0, buf, i, length);
+    offset = i + length;
+  }
+  return offset < buf.length ? buf.subarray(offset) : null;
+}
+
+export const DISCONNECT = Buffer.from([0xe0, 0x00]);

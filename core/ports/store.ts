@@ -39,8 +39,9 @@ export interface FeedBatch {
  *   (`from`, `id`) is already stored is skipped, not duplicated and not an error. Scoping the
  *   key by sender keeps one principal's client-chosen ids from ever shadowing another's.
  * - Read-your-writes: once `append` resolved, `get`, `query` and `readFeed` see the messages.
- * - `query` orders by (`ts`, `id`) ascending or descending; following `next` visits every
- *   matching message once, also while other messages are being appended.
+ * - `query` orders by (`ts`, `id`, `from`) ascending or descending — a total order, since
+ *   (`from`, `id`) is unique; following `next` visits every matching message once, also while
+ *   other messages are being appended.
  * - `purgeExpired(now, olderThan?, keepAfter?)` deletes messages whose `expires` is before
  *   `now`, and when `olderThan` is given those whose `ts` is before it; it returns how many it
  *   deleted. Messages after any position in `keepAfter` are kept, expired or not: a feed
@@ -53,8 +54,8 @@ export interface Store extends Lifecycle {
   /** Appends the group commit may run at once: 1 (default) for a single writer, more for networked stores. */
   readonly appendConcurrency?: number;
   append(batch: Message[]): Promise<void>;
-  /** The message with this id; when senders chose the same id, the first one stored. */
-  get(id: string): Promise<Message | null>;
+  /** The message with this id from `from`; without `from`, the first stored with this id. */
+  get(id: string, from?: string): Promise<Message | null>;
   query(query: MessageQuery): Promise<Page<Message>>;
   purgeExpired(now: Date, olderThan?: Date, keepAfter?: (FeedPosition | null)[]): Promise<number>;
   readFeed(after: FeedPosition | null, limit: number): Promise<FeedBatch>;

@@ -1,11 +1,12 @@
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { decodeJwt } from 'jose';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { Gauge, type Registry as MetricsRegistry } from 'prom-client';
 import type { MessageBus, Origin } from '../../core/bus.js';
 import type { Endpoints } from '../../core/endpoints.js';
 import { NitrogenError, isNitrogenError } from '../../core/errors.js';
 import type { Ingestor } from '../../core/ingest.js';
+import { endpointUrl, listen } from '../../core/listen.js';
 import type { Logger } from '../../core/logger.js';
 import { encodeMessage, parseJson, type Message } from '../../core/message.js';
 import type { PrincipalEvents } from '../../core/principal-events.js';
@@ -126,15 +127,8 @@ export class MqttTransport {
     const server = createServer(broker.handle);
     this.server = server;
     const host = this.options.host ?? this.deps.host;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const { port } = server.address() as AddressInfo;
-    this.deps.endpoints.mqtt = this.options.publicUrl ?? `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const port = await listen(server, this.options.port, host);
+    this.deps.endpoints.mqtt = this.options.publicUrl ?? endpointUrl('mqtt', host, port);
     this.deps.logger.info({ endpoint: this.deps.endpoints.mqtt }, 'MQTT listening');
   }
 
@@ -142,11 +136,13 @@ export class MqttTransport {
     this.unsubscribe?.();
     this.deps.principalEvents.off('revoked', this.onRevoked);
     clearInterval(this.expiryTimer);
-    // Stop accepting first; commits already running finish in the core's group commit.
+    // Stop accepting, then close the connected clients (server.close() waits for them to end);
+    // commits already running finish in the core's group commit.
     const server = this.server;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     const broker = this.broker;
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
+    await closed;
   }
 
   private authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void {

@@ -2,8 +2,8 @@ import Router from '@koa/router';
 import { decodeJwt } from 'jose';
 import Koa from 'koa';
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { NitrogenError, isNitrogenError } from '../../core/errors.js';
+import { endpointUrl, listen } from '../../core/listen.js';
 import type { RestDeps, RestOptions, RestState } from './context.js';
 import { messageRoutes } from './routes/messages.js';
 import { permissionRoutes } from './routes/permissions.js';
@@ -78,15 +78,8 @@ export class RestTransport {
     this.server = server;
     server.keepAliveTimeout = 65_000;
     const host = this.options.host ?? this.deps.config.host;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const { port } = server.address() as AddressInfo;
-    this.deps.endpoints.rest = this.options.publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}${API_BASE}`;
+    const port = await listen(server, this.options.port, host);
+    this.deps.endpoints.rest = this.options.publicUrl ?? endpointUrl('http', host, port) + API_BASE;
     this.deps.logger.info({ endpoint: this.deps.endpoints.rest }, 'REST listening');
   }
 

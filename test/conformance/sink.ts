@@ -6,7 +6,7 @@ import type { Sink } from '../../core/ports/sink.js';
 /**
  * The Sink port's conformance suite, run by every Sink adapter against a real downstream.
  * `open` returns a started sink; `received` reads what the downstream got (decoded back into
- * envelopes); `outage` makes the downstream unreachable until the returned function is called.
+ * envelopes); `outage` makes the downstream refuse or be unreachable until the returned function is called.
  */
 export interface SinkHarness {
   open(): Promise<Sink>;
@@ -52,7 +52,7 @@ export function sinkConformance(label: string, harness: SinkHarness): void {
     });
 
     if (harness.outage) {
-      it('rejects as retryable while the downstream is unreachable, and delivers once it is back', async () => {
+      it('rejects as retryable while the downstream cannot take messages, and delivers once it can', async () => {
         const restore = await harness.outage!();
         const m = message();
         try {

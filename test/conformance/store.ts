@@ -73,6 +73,8 @@ export function storeConformance(label: string, harness: StoreHarness): void {
       await store.append([a]);
       await store.append([b]);
       assert.deepEqual((await store.get('shared-id'))!.body, 'a', 'get answers the first stored');
+      assert.deepEqual((await store.get('shared-id', 'car-2'))!.body, 'b', 'or the one of the sender asked for');
+      assert.equal(await store.get('shared-id', 'car-3'), null);
       assert.deepEqual((await all(store, { order: 'asc', from: ['car-2'] }, 10)).map((m) => m.body), ['b']);
       assert.equal((await store.readFeed(null, 10)).messages.length, 2);
     });
@@ -135,6 +137,15 @@ export function storeConformance(label: string, harness: StoreHarness): void {
         for (const limit of [1, 2, 4, 100]) {
           assert.deepEqual(ids(await all(store, { order: 'asc' }, limit)), expected, `asc, limit ${limit}`);
           assert.deepEqual(ids(await all(store, { order: 'desc' }, limit)), [...expected].reverse(), `desc, limit ${limit}`);
+        }
+      });
+
+      it('pages exactly through messages that share ts and id (different senders)', async () => {
+        const twins = ['car-b', 'car-a', 'car-c'].map((from) => msg({ ts: at(8), id: 'twin', from }));
+        await store.append(twins);
+        for (const order of ['asc', 'desc'] as const) {
+          const walked = (await all(store, { order, since: at(8) }, 1)).map((m) => m.from);
+          assert.deepEqual(walked, order === 'asc' ? ['car-a', 'car-b', 'car-c'] : ['car-c', 'car-b', 'car-a']);
         }
       });
 

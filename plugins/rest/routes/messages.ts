@@ -41,7 +41,8 @@ export function messageRoutes(router: Router, deps: RestDeps, options: RestOptio
   });
 
   router.get('/messages/:id', async (ctx: RestContext) => {
-    const message = await store.get(ctx.params.id!);
+    // The caller's own message first: another sender may have chosen the same id.
+    const message = (await store.get(ctx.params.id!, principalOf(ctx).id)) ?? (await store.get(ctx.params.id!));
     // A message the caller may not view answers as absent: its existence is not told either.
     if (!message || !mayRead(identity, principalOf(ctx), 'view', message)) {
       throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no message '${ctx.params.id}'`);

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { NitrogenError } from '../../../core/errors.js';
 import { PRINCIPAL_ID_PATTERN } from '../../../core/message.js';
 import { ADMIN_ID } from '../../../core/permissions.js';
-import { ACTIONS, type Action, type Permission } from '../../../core/ports/principal.js';
+import { ACTIONS, type Action, type Permission, type Principal } from '../../../core/ports/principal.js';
 import { parseIsoTime } from '../../../core/time.js';
 import { readJson } from '../body.js';
 import { checkParams } from '../params.js';
@@ -51,15 +51,20 @@ function parsePermission(body: unknown): Permission {
 export function permissionRoutes(router: Router, deps: RestDeps, options: RestOptions): void {
   const { identity, registry } = deps;
 
+  /** A caller sees the records about itself, and those for principals it administers. */
+  function mayList(actor: Principal, p: Permission): boolean {
+    return (
+      identity.authorize(actor, 'admin', null) ||
+      p.issuedTo === actor.id ||
+      p.principalFor === actor.id ||
+      (p.principalFor !== null && identity.authorize(actor, 'admin', p.principalFor))
+    );
+  }
+
   router.get('/permissions', async (ctx: RestContext) => {
     checkParams(ctx.query, []);
     const actor = principalOf(ctx);
-    const all = await registry.listPermissions();
-    // Each caller sees the records about itself, and those for principals it administers.
-    const visible = identity.authorize(actor, 'admin', null)
-      ? all
-      : all.filter((p) => p.issuedTo === actor.id || p.principalFor === actor.id || (p.principalFor !== null && identity.authorize(actor, 'admin', p.principalFor)));
-    ctx.body = { permissions: visible };
+    ctx.body = { permissions: (await registry.listPermissions()).filter((p) => mayList(actor, p)) };
   });
 
   router.post('/permissions', async (ctx: RestContext) => {
@@ -77,8 +82,7 @@ export function permissionRoutes(router: Router, deps: RestDeps, options: RestOp
     const actor = principalOf(ctx);
     const permission = (await registry.listPermissions()).find((p) => p.id === ctx.params.id);
     // A record the caller could not list answers as absent.
-    const visible = permission && (permission.issuedTo === actor.id || permission.principalFor === actor.id || identity.authorize(actor, 'admin', permission.principalFor));
-    if (!permission || !visible) throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no permission '${ctx.params.id}'`);
+    if (!permission || !mayList(actor, permission)) throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no permission '${ctx.params.id}'`);
     requireAllowed(identity, actor, 'admin', permission.principalFor);
     await registry.deletePermission(permission.id);
     await identity.permissionsChanged();

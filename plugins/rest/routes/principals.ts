@@ -131,9 +131,15 @@ export function principalRoutes(router: Router, deps: RestDeps, options: RestOpt
     if (patch.enabled === false) deps.principalEvents.revoke(id, 'disabled');
   });
 
+  /** The bootstrap admin's credentials are its own: no permission record reaches them. */
+  function guardAdminCredentials(ctx: RestContext, id: string): void {
+    if (id === ADMIN_ID && principalOf(ctx).id !== ADMIN_ID) throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', "only the admin principal changes the admin's credentials");
+  }
+
   router.post('/principals/:id/secret', async (ctx: RestContext) => {
     const id = ctx.params.id!;
     requireAllowed(identity, principalOf(ctx), 'admin', id);
+    guardAdminCredentials(ctx, id);
     await find(id);
     const { secret, secretHash } = identity.newSecret();
     ctx.body = { principal: publicPrincipal(await registry.updatePrincipal(id, { secretHash })), secret };
@@ -145,9 +151,13 @@ export function principalRoutes(router: Router, deps: RestDeps, options: RestOpt
     const actor = principalOf(ctx);
     // A person changes their own password; an administrator may set it.
     if (actor.id !== id) requireAllowed(identity, actor, 'admin', id);
+    guardAdminCredentials(ctx, id);
     const record = await find(id);
     if (record.type !== 'user') throw invalid('id', 'only user principals have a password; rotate a device or app secret with POST /principals/:id/secret');
-    const { password } = ((await readJson(ctx.req, options.maxBodyBytes)) ?? {}) as { password?: unknown };
+    const body = await readJson(ctx.req, options.maxBodyBytes);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('body', 'must be {"password": string}');
+    for (const key of Object.keys(body)) if (key !== 'password') throw invalid(key, 'is not a field here (password is)');
+    const { password } = body as { password?: unknown };
     if (typeof password !== 'string' || password.length < MIN_PASSWORD) throw invalid('password', `must be at least ${MIN_PASSWORD} characters`);
     await registry.updatePrincipal(id, { secretHash: await identity.hashPassword(password) });
     deps.principalEvents.revoke(id, 'password changed');

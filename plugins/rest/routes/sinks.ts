@@ -38,16 +38,20 @@ export function sinkRoutes(router: Router, deps: RestDeps, options: RestOptions)
 
   router.post('/sinks/:name/replay', async (ctx: RestContext) => {
     const runner = find(ctx);
-    const body = (await readJson(ctx.req, options.maxBodyBytes)) as Record<string, unknown>;
+    const input = await readJson(ctx.req, options.maxBodyBytes);
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      throw new NitrogenError('NITROGEN_ERR_VALIDATION', 'body: must be a JSON object {since?, until?}', { details: { field: 'body' } });
+    }
+    const body = input as Record<string, unknown>;
     const range: { since?: string; until?: string } = {};
     for (const field of ['since', 'until'] as const) {
-      const value = body?.[field];
+      const value = body[field];
       if (value === undefined) continue;
       const ms = parseIsoTime(value);
       if (Number.isNaN(ms)) throw new NitrogenError('NITROGEN_ERR_VALIDATION', `${field}: must be an ISO-8601 time with Z or an offset`, { details: { field } });
       range[field] = new Date(ms).toISOString();
     }
-    for (const key of Object.keys(body ?? {})) {
+    for (const key of Object.keys(body)) {
       if (key !== 'since' && key !== 'until') throw new NitrogenError('NITROGEN_ERR_VALIDATION', `${key}: is not a replay field (since, until)`, { details: { field: key } });
     }
     ctx.status = 202;
