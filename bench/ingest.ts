@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { tempDir } from '../test/helpers/temp.js';
 import { LoadGenerator, carTelemetry, type LoadResult } from './lib/load.js';
 import { flags, printHeader } from './lib/machine.js';
@@ -35,9 +36,10 @@ async function measureNitrogen(): Promise<LoadResult & { stored: number; ackedTo
   const dir = tempDir('nitrogen-bench-');
   // --profile <dir>: CPU profiles of the server's threads, for `node --cpu-prof`-style analysis.
   const nodeArgs = options.profile ? ['--cpu-prof', '--cpu-prof-dir', options.profile] : [];
-  // --store none: the same server keeping nothing, to see what the rest of the pipeline allows on this machine.
+  // --store discard: the same server keeping nothing, to see what the rest of the pipeline allows on this machine.
   const config = join(dir.path, 'nitrogen.config.json');
-  writeFileSync(config, JSON.stringify({ store: { use: options.store } }));
+  const store = options.store === 'discard' ? fileURLToPath(new URL('./lib/discard-store.js', import.meta.url)) : options.store;
+  writeFileSync(config, JSON.stringify({ store: { use: store } }));
   const server = await spawnServer({ NITROGEN_DATA_DIR: dir.path, NITROGEN_CONFIG: config, NITROGEN_ADMIN_SECRET: SECRET, NITROGEN_LOG_LEVEL: 'warn' }, process.cwd(), nodeArgs);
   try {
     const token = await adminToken(server.rest, SECRET);
