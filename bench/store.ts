@@ -13,7 +13,7 @@ import { flags, printHeader } from './lib/machine.js';
  * Reports appends per second, the CPU per message of the main thread and of the whole process
  * (every thread), then the latency of a few queries.
  */
-const options = flags({ senders: 1000, batch: 4000, seconds: 10, queries: 50 });
+const options = flags({ senders: 1000, batch: 4000, seconds: 10, queries: 50, uncompacted: false });
 printHeader('Embedded store: durable appends, then queries');
 console.log(`load:    ${options.senders} senders, ${options.batch} messages per append, ${options.seconds}s`);
 
@@ -50,7 +50,8 @@ function threadCpu(): Map<string, number> {
 }
 
 const dir = tempDir('nitrogen-store-bench-');
-const store = new SqliteStore(dir.path, { file: 'messages.db' });
+// --uncompacted: no compaction while appending (a tail as large as the run), to see what the journal alone costs.
+const store = new SqliteStore(dir.path, options.uncompacted ? { file: 'messages.db', tailBytes: 2 ** 31, compactBytes: 2 ** 40, compactDelayMs: 3_600_000 } : { file: 'messages.db' });
 await store.start();
 try {
   const cpu = process.cpuUsage();

@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
-import { buildChunks } from './chunks.js';
-import { readRecords, type MessageRecord } from './record.js';
+import { buildChunks, type CompactionInput } from './chunks.js';
+import { readRecords, recordId, type MessageRecord } from './record.js';
 
 /** Rows per multi-row INSERT into `ids`: one statement run instead of a hundred saves most of the binding overhead. */
 const IDS_PER_INSERT = 128;
@@ -21,7 +21,7 @@ export class ChunkWriter {
   private readonly sql;
   private readonly idsMany;
   private readonly idsParams = new Array<string | number>(IDS_PER_INSERT * 2);
-  readonly compact: (records: MessageRecord[], seqFirst: number, seqLast: number) => void;
+  readonly compact: (input: CompactionInput, seqFirst: number, seqLast: number) => void;
   private readonly purgeChunks: (chunks: number[], now: number, olderThan: number, upTo: number) => number;
 
   constructor(db: Database) {
@@ -44,7 +44,7 @@ export class ChunkWriter {
       dropEmptyCompactions: db.prepare('DELETE FROM compactions WHERE count <= 0'),
     };
     this.idsMany = db.prepare(`INSERT OR IGNORE INTO ids (id, chunk) VALUES ${Array(IDS_PER_INSERT).fill('(?, ?)').join(', ')}`);
-    this.compact = db.transaction((records: MessageRecord[], seqFirst: number, seqLast: number) => this.writeCompaction(records, seqFirst, seqLast));
+    this.compact = db.transaction((input: CompactionInput, seqFirst: number, seqLast: number) => this.writeCompaction(input, seqFirst, seqLast));
     this.purgeChunks = db.transaction((chunks: number[], now: number, olderThan: number, upTo: number) => {
       let purged = 0;
       for (const chunk of chunks) purged += this.purgeChunk(chunk, now, olderThan, upTo);
@@ -75,29 +75,29 @@ export class ChunkWriter {
     return this.purgeChunks(chunks, now, olderThan, upTo);
   }
 
-  private writeCompaction(records: MessageRecord[], seqFirst: number, seqLast: number): void {
+  private writeCompaction(input: CompactionInput, seqFirst: number, seqLast: number): void {
     let first = 0;
     let last = 0;
-    buildChunks(records, (c) => {
-      last = Number(this.sql.chunk.run(c.sender, c.type, c.recipient, c.tsMin, c.tsMax, c.seqMin, c.expiresMin, c.items.length, seqLast, c.data).lastInsertRowid);
+    const { offsets, chunkOf } = buildChunks(input, (c) => {
+      last = Number(this.sql.chunk.run(c.sender, c.type, c.recipient, c.tsMin, c.tsMax, c.seqMin, c.expiresMin, c.count, seqLast, c.data).lastInsertRowid);
       if (first === 0) first = last;
-      for (const item of c.items) item.chunk = last;
       for (const tag of c.tags) this.sql.tag.run(tag, c.tsMin, c.tsMax, last);
+      return last;
     });
     // In sequence order, which is id order for the server's time-ordered ids: appends at the
     // index's right edge, where SQLite fills pages instead of splitting them.
     const params = this.idsParams;
     const per = params.length / 2;
     let i = 0;
-    for (; i + per <= records.length; i += per) {
+    for (; i + per <= offsets.length; i += per) {
       for (let k = 0; k < per; k++) {
-        params[2 * k] = records[i + k]!.id;
-        params[2 * k + 1] = records[i + k]!.chunk;
+        params[2 * k] = recordId(input.buf, offsets[i + k]!);
+        params[2 * k + 1] = chunkOf[i + k]!;
       }
       this.idsMany.run(params);
     }
-    for (; i < records.length; i++) this.sql.id.run(records[i]!.id, records[i]!.chunk);
-    if (first > 0) this.sql.compaction.run(seqLast, seqFirst, first, last, records.length);
+    for (; i < offsets.length; i++) this.sql.id.run(recordId(input.buf, offsets[i]!), chunkOf[i]);
+    if (first > 0) this.sql.compaction.run(seqLast, seqFirst, first, last, offsets.length);
     this.sql.watermark.run(seqLast);
   }
 

@@ -1,7 +1,7 @@
 /** What the store tells its compactor thread; requests with an `id` get one reply each. */
 export type CompactorRequest =
-  /** Frames that became durable, in order, as [offset, length] in the ring. */
-  | { op: 'durable'; frames: Array<[number, number]> }
+  /** Frames that became durable, in order, as [offset in the ring, length, first seq, last seq]. */
+  | { op: 'durable'; frames: Array<[number, number, number, number]> }
   | { op: 'compact'; id: number }
   | { op: 'checkpoint'; id: number; consumer: string; position: number }
   | { op: 'purge'; id: number; now: number; olderThan: number; upTo: number }

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { ChunkWriter } from './chunk-writer.js';
 import type { CompactorOptions } from './compactor-protocol.js';
 import { JournalReader } from './journal-reader.js';
-import { FRAME_HEADER, readRecords, type MessageRecord } from './record.js';
+import { FRAME_HEADER } from './record.js';
 import { MESSAGE_SCHEMA, configureDurable } from './schema.js';
 
 /** A compaction takes whole frames until it holds at least this many messages. */
@@ -21,8 +21,8 @@ export class Compactor {
   private readonly db: Database.Database;
   private readonly writer: ChunkWriter;
   private readonly ring: Buffer;
-  /** Durable frames waiting in the ring, oldest first: [offset, length]. */
-  private readonly frames: Array<[number, number]> = [];
+  /** Durable frames waiting in the ring, oldest first: [offset, length, first seq, last seq]. */
+  private readonly frames: Array<[number, number, number, number]> = [];
   /** Bytes of the frames waiting. */
   waitingBytes = 0;
   /** Every message up to here is in chunks. */
@@ -31,9 +31,7 @@ export class Compactor {
   constructor(private readonly options: CompactorOptions) {
     this.db = new Database(options.file);
     configureDurable(this.db);
-    // A compaction writes megabytes: checkpoint the WAL less often than every 4 MiB, and keep
-    // the index pages it touches in memory.
-    this.db.pragma('wal_autocheckpoint = 8192');
+    // Keep the index pages compactions touch (one per sender in chunks_sender) in memory.
     this.db.pragma('cache_size = -65536');
     this.db.exec(MESSAGE_SCHEMA);
     this.writer = new ChunkWriter(this.db);
@@ -49,19 +47,17 @@ export class Compactor {
   recover(): { nextSeq: number; recovered: number } {
     const reader = new JournalReader(this.options.journal);
     let recovered = 0;
-    for (let records; (records = reader.read(MAX_COMPACTION)).length > 0; ) {
-      const fresh = records.filter((r) => r.seq > this.compacted);
-      if (fresh.length === 0) continue;
-      this.writer.compact(fresh, fresh[0]!.seq, fresh[fresh.length - 1]!.seq);
-      this.compacted = fresh[fresh.length - 1]!.seq;
-      recovered += fresh.length;
+    for (let batch; (batch = reader.read(MAX_COMPACTION, this.compacted)); ) {
+      this.writer.compact(batch, batch.firstSeq, batch.lastSeq);
+      this.compacted = batch.lastSeq;
+      recovered += batch.lastSeq - batch.firstSeq + 1;
     }
     reader.removeAll();
     return { nextSeq: Math.max(this.compacted + 1, reader.endSeq), recovered };
   }
 
   /** Frames that became durable, in order, where they are in the ring. */
-  durable(frames: Array<[number, number]>): void {
+  durable(frames: Array<[number, number, number, number]>): void {
     for (const frame of frames) {
       this.frames.push(frame);
       this.waitingBytes += frame[1];
@@ -71,15 +67,15 @@ export class Compactor {
   /** Compacts the oldest waiting frames (at most one compaction's worth); returns whether there were any. */
   compactOnce(): boolean {
     if (this.frames.length === 0) return false;
-    const records: MessageRecord[] = [];
+    const spans: number[] = [];
     let taken = 0;
     // The ring's frames were written by this process and are read straight from memory: no CRC to check.
-    while (taken < this.frames.length && records.length < MAX_COMPACTION) {
+    while (taken < this.frames.length && this.frames[taken]![2] - this.frames[0]![2] < MAX_COMPACTION) {
       const [offset, length] = this.frames[taken++]!;
-      for (const record of readRecords(this.ring, offset + FRAME_HEADER, offset + length)) records.push(record);
+      spans.push(offset + FRAME_HEADER, offset + length);
     }
-    const last = records[records.length - 1]!.seq;
-    this.writer.compact(records, records[0]!.seq, last);
+    const last = this.frames[taken - 1]![3];
+    this.writer.compact({ buf: this.ring, spans }, this.frames[0]![2], last);
     for (const [, length] of this.frames.splice(0, taken)) this.waitingBytes -= length;
     this.compacted = last;
     return true;

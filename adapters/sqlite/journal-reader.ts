@@ -1,10 +1,17 @@
 import { closeSync, existsSync, openSync, readSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import type { CompactionInput } from './chunks.js';
 import { segmentName, segmentSeq } from './journal.js';
-import { FRAME_HEADER, readFrame, readRecords, type MessageRecord } from './record.js';
+import { FRAME_HEADER, readFrame, recordLength, recordSeq } from './record.js';
 
 /** Frames are one append each; no append comes near this. */
 const MAX_FRAME = 2 ** 31 - 1;
+
+/** Frames read back, ready for compaction. */
+export interface JournalBatch extends CompactionInput {
+  firstSeq: number;
+  lastSeq: number;
+}
 
 /**
  * Reads the journal back at start (on the compactor thread): every segment in order, frame by
@@ -19,9 +26,8 @@ export class JournalReader {
   private offset = 0;
   /** The sequence number the next record must carry, once the first is known. */
   private nextSeq = 0;
-  /** Frames of one read() go here one after another; the next read() reuses the space. */
+  /** A batch's frames go here one after another (compaction wants one buffer); the next batch reuses it. */
   private arena = Buffer.allocUnsafe(0);
-  private used = 0;
   private readonly header = Buffer.allocUnsafe(FRAME_HEADER);
 
   constructor(private readonly dir: string) {
@@ -33,21 +39,38 @@ export class JournalReader {
     return this.nextSeq;
   }
 
-  /** Whole frames, in order, until at least `max` messages; empty at the end of the journal. */
-  read(max: number): MessageRecord[] {
-    const records: MessageRecord[] = [];
-    this.used = 0;
-    while (records.length < max) {
-      const frame = this.nextFrame();
-      if (!frame) break;
-      const framed = readRecords(frame, FRAME_HEADER);
-      if (framed.length === 0 || (this.nextSeq > 0 && framed[0]!.seq !== this.nextSeq)) throw this.damaged('out-of-sequence');
-      for (const record of framed) records.push(record);
-      this.nextSeq = framed[framed.length - 1]!.seq + 1;
-      this.offset += frame.length;
-      this.used += frame.length;
+  /** The next whole frames after sequence number `after`, until at least `max` messages; null at the end of the journal. */
+  read(max: number, after: number): JournalBatch | null {
+    const spans: number[] = [];
+    let used = 0;
+    let firstSeq = 0;
+    let lastSeq = 0;
+    while (lastSeq - firstSeq < max) {
+      const length = this.frameLength();
+      if (length === 0) break;
+      if (used + length > this.arena.length) {
+        if (spans.length > 0) break; // the rest goes in the next batch
+        // The previous batch is compacted by now: its space can go.
+        this.arena = Buffer.allocUnsafe(Math.max(length, this.arena.length * 2, 1 << 20));
+      }
+      const frame = this.readInto(this.arena, used, length);
+      if (typeof readFrame(frame, 0) === 'string') {
+        if (this.index === this.segments.length - 1) break;
+        throw this.damaged('bad');
+      }
+      let last = 0;
+      for (let at = FRAME_HEADER; at < frame.length; at += recordLength(frame, at)) last = recordSeq(frame, at);
+      const first = recordSeq(frame, FRAME_HEADER);
+      if (this.nextSeq > 0 && first !== this.nextSeq) throw this.damaged('out-of-sequence');
+      this.nextSeq = last + 1;
+      this.offset += length;
+      if (last <= after) continue; // compacted before the crash; its space is reused
+      if (spans.length === 0) firstSeq = first;
+      lastSeq = last;
+      spans.push(used + FRAME_HEADER, used + length);
+      used += length;
     }
-    return records;
+    return spans.length > 0 ? { buf: this.arena, spans, firstSeq, lastSeq } : null;
   }
 
   /** Deletes every segment: once what they held is compacted, the journal starts afresh. */
@@ -61,18 +84,19 @@ export class JournalReader {
     this.fd = null;
   }
 
-  /** The frame at the current position (header included), going on to the next segment at the end of one. */
-  private nextFrame(): Buffer | null {
+  /**
+   * The length of the frame at the current position (header included), going on to the next
+   * segment at the end of one; 0 at the end of the journal.
+   */
+  private frameLength(): number {
     while (this.index < this.segments.length) {
       const header = this.readInto(this.header, 0, FRAME_HEADER);
-      const last = this.index === this.segments.length - 1;
       if (header.length > 0) {
-        const length = header.length === FRAME_HEADER ? header.readUInt32LE(4) : 0;
-        // A length beyond any frame the writer makes is damage: do not try to allocate it.
-        const whole = length > 0 && length <= MAX_FRAME ? this.readFrameBytes(FRAME_HEADER + length) : header;
-        const frame = readFrame(whole, 0);
-        if (typeof frame !== 'string') return whole;
-        if (!last) throw this.damaged(frame);
+        // A length beyond any frame the writer makes is damage: never allocate it.
+        const length = header.length === FRAME_HEADER ? header.readUInt32LE(4) : MAX_FRAME;
+        if (length < MAX_FRAME - FRAME_HEADER) return FRAME_HEADER + length;
+        if (this.index === this.segments.length - 1) return 0;
+        throw this.damaged('bad');
       }
       // The end of a segment: the next one must carry on where it stopped.
       this.close();
@@ -80,16 +104,7 @@ export class JournalReader {
       this.offset = 0;
       if (this.index < this.segments.length && this.nextSeq > 0 && this.segments[this.index] !== this.nextSeq) throw this.damaged('missing');
     }
-    return null;
-  }
-
-  private readFrameBytes(length: number): Buffer {
-    if (this.arena.length < this.used + length) {
-      // Earlier frames of this read keep the old arena alive while their records need it.
-      this.arena = Buffer.allocUnsafe(Math.max(this.used + length, this.arena.length * 2, 1 << 20));
-      this.used = 0;
-    }
-    return this.readInto(this.arena, this.used, length);
+    return 0;
   }
 
   private readInto(buf: Buffer, at: number, length: number): Buffer {

@@ -42,6 +42,9 @@ export class MessageRecord {
 
 const FIXED = 4 + 8 * 4 + 2 * 5;
 const NO_TO = 0xffff;
+
+/** Where a record's header fields are, for readers that skip decoding it (compaction). */
+export const RECORD = { seq: 4, ts: 12, expires: 20, idLength: 36, fromLength: 38, typeLength: 40, toLength: 42, tagCount: 44, strings: FIXED, noTo: NO_TO } as const;
 const MAX_FIELD = 0xfffe;
 
 /** Frame header: u32 magic · u32 payload length · u32 CRC-32 of the payload. */
@@ -122,6 +125,16 @@ function readField(buf: Buffer, at: number, length: number): string {
 /** The `ts` of the record at `at`, without decoding it. */
 export function recordTs(buf: Buffer, at: number): number {
   return buf.readDoubleLE(at + 12);
+}
+
+/** The id of the record at `at`. */
+export function recordId(buf: Buffer, at: number): string {
+  return readField(buf, at + FIXED, buf.readUInt16LE(at + 36));
+}
+
+/** The sequence number of the record at `at`. */
+export function recordSeq(buf: Buffer, at: number): number {
+  return buf.readDoubleLE(at + 4);
 }
 
 /** The length of the record at `at`. */

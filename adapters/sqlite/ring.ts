@@ -23,7 +23,7 @@ export class FrameRing {
 
   /** The largest frame the ring takes: a quarter, so that one never waits for the whole ring to drain. */
   get maxFrame(): number {
-    return this.capacity >> 2;
+    return Math.floor(this.capacity / 4);
   }
 
   offset(position: number): number {

@@ -102,7 +102,7 @@ export class SqliteStore implements Store {
   /** Frames are durable: readers may see them, and the compactor may take them. */
   private durable(frames: TailFrame[]): void {
     this.tail.durableThrough(frames[frames.length - 1]!.lastSeq);
-    this.compactor?.post({ op: 'durable', frames: frames.map((f) => [this.ring.offset(f.position), f.frame.length]) });
+    this.compactor?.post({ op: 'durable', frames: frames.map((f) => [this.ring.offset(f.position), f.frame.length, f.firstSeq, f.lastSeq]) });
   }
 
   /** Messages up to `seq` are in chunks: their frames leave the tail, the ring and the journal. */
