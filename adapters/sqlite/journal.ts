@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { constants, mkdirSync } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
@@ -26,15 +26,15 @@ interface Pending<F extends JournalFrame> {
 }
 
 /**
- * The acknowledgement path: an append-only log of frames, each written and fdatasynced before
- * the appends in it resolve. Frames queued while a write is in flight go out together in the
- * next `writev` + `fdatasync` — a second group commit under GroupCommit's, which also gathers
- * appends that callers make concurrently. Writes run on libuv's thread pool, so the event loop
- * never waits for the disk.
+ * The acknowledgement path: an append-only log of frames, each on disk before the appends in
+ * it resolve (the file is opened O_DSYNC: a write returns once its data is durable, as with
+ * fdatasync). Frames queued while a write is in flight go out together in the next `writev` —
+ * a second group commit under GroupCommit's, which also gathers appends that callers make
+ * concurrently. Writes run on libuv's thread pool, so the event loop never waits for the disk.
  *
  * Frames reach the disk in the order they were queued (sequence order), one write at a time:
- * when a frame is durable, every frame before it is too. After a failed write or sync nothing
- * is trusted any more (a failed fsync may have dropped pages): the journal refuses every later
+ * when a frame is durable, every frame before it is too. After a failed write nothing is
+ * trusted any more (a failed sync may have dropped pages): the journal refuses every later
  * append, and a restart recovers what reached the disk.
  */
 export class Journal<F extends JournalFrame = JournalFrame> {
@@ -89,9 +89,10 @@ export class Journal<F extends JournalFrame = JournalFrame> {
         let bytes = 0;
         for (const p of batch) bytes += p.frame.frame.length;
         if (this.size > 0 && this.size + bytes > this.segmentBytes) await this.rotate(batch[0]!.frame.firstSeq);
+        // O_DSYNC: the write returns once the data is on disk, like write + fdatasync in one
+        // trip through the thread pool, which is one turn of a busy event loop less per commit.
         const { bytesWritten } = await this.file!.writev(batch.map((p) => p.frame.frame));
         if (bytesWritten !== bytes) throw new Error(`short journal write: ${bytesWritten} of ${bytes} bytes`);
-        await this.file!.datasync();
         this.size += bytes;
         this.durableSeq = batch[batch.length - 1]!.frame.lastSeq;
         this.segments[this.segments.length - 1]!.lastSeq = this.durableSeq;
@@ -117,7 +118,7 @@ export class Journal<F extends JournalFrame = JournalFrame> {
   /** Starts a new segment; its directory entry is synced before any frame in it counts as durable. */
   private async rotate(firstSeq: number): Promise<void> {
     await this.file?.close();
-    this.file = await open(join(this.dir, segmentName(firstSeq)), 'wx');
+    this.file = await open(join(this.dir, segmentName(firstSeq)), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DSYNC);
     this.size = 0;
     this.segments.push({ firstSeq, lastSeq: firstSeq - 1 });
     await syncDirectory(this.dir);

@@ -155,12 +155,19 @@ class Load {
   start(): void {
     this.running = true;
     if (this.config.rate > 0) {
-      // Pace in 5 ms steps: each connection earns its share of the total rate.
-      const perConnectionPerTick = (this.config.rate / this.connections.length) * 0.005;
+      // Each connection earns its share of the total rate for the time that really passed (a
+      // timer fires late on a busy machine), starting from a random fraction of a message so
+      // that the connections' sends spread out instead of going in waves.
+      const perConnectionPerMs = this.config.rate / this.connections.length / 1000;
+      for (const c of this.connections) c.tokens = Math.random();
+      let last = performance.now();
       const timer = setInterval(() => {
         if (!this.running) return clearInterval(timer);
+        const now = performance.now();
+        const earned = (now - last) * perConnectionPerMs;
+        last = now;
         for (const c of this.connections) {
-          c.tokens = Math.min(c.tokens + perConnectionPerTick, this.config.window);
+          c.tokens = Math.min(c.tokens + earned, this.config.window);
           this.pump(c);
         }
       }, 5);
