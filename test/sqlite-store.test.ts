@@ -1,4 +1,6 @@
+import Database from 'better-sqlite3';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { MemoryStore } from '../adapters/memory/index.js';
 import { SqliteStore } from '../adapters/sqlite/index.js';
 import { isNitrogenError } from '../core/errors.js';
@@ -117,6 +119,35 @@ describe('SQLite store', function () {
     await store.append([m('b'), m('c'), m('d')]);
     assert.deepEqual((await store.readFeed(null, 10)).messages.map((x) => `${x.from}/${x.id}`), ['car-1/a', 'car-1/b', 'car-1/c', 'car-2/a', 'car-1/d']);
     assert.deepEqual((await store.readFeed(position, 10)).messages.map((x) => x.id), ['d'], 'positions keep counting after a restart');
+  });
+
+  it('moves the messages of a database written before chunks into chunks, keeping their feed positions', async () => {
+    // The schema of the store before chunks: a row per message, numbered by an AUTOINCREMENT seq.
+    const old = new Database(join(dir.path, 'messages.db'));
+    old.exec(`CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, ts INTEGER NOT NULL, sender TEXT NOT NULL, recipient TEXT, type TEXT NOT NULL, expires INTEGER, committed INTEGER NOT NULL, envelope TEXT NOT NULL);
+      CREATE TABLE message_tags (tag TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (tag, seq)) WITHOUT ROWID;
+      CREATE TABLE checkpoints (consumer TEXT PRIMARY KEY, position INTEGER NOT NULL);`);
+    const insert = old.prepare('INSERT INTO messages (seq, id, ts, sender, type, committed, envelope) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const stored: Message[] = [];
+    // Gaps, as purges leave them.
+    for (const seq of [1, 2, 5, 6, 7, 12]) {
+      const m: Message = { id: `old-${seq}`, type: 'telemetry', from: `car-${seq % 2}`, ts: iso(BASE + seq * 1000), body: { seq }, tags: ['t'] };
+      insert.run(seq, m.id, BASE + seq * 1000, m.from, m.type, BASE, JSON.stringify(m));
+      stored.push(m);
+    }
+    old.prepare('INSERT INTO checkpoints (consumer, position) VALUES (?, ?)').run('sink:a', 6);
+    old.close();
+    store = new SqliteStore(dir.path, { file: 'messages.db' });
+    await store.start();
+    assert.deepEqual(await everything(store, { order: 'asc', tags: ['t'] }, 2), stored);
+    assert.deepEqual(await store.get('old-5'), stored[2]);
+    assert.equal(await store.getCheckpoint('sink:a'), '6');
+    assert.deepEqual((await store.readFeed('6', 10)).messages.map((m) => m.id), ['old-7', 'old-12']);
+    await store.append([{ id: 'new', type: 'telemetry', from: 'car-1', ts: iso(BASE), body: null }]);
+    assert.deepEqual((await store.readFeed('12', 10)), { messages: [await store.get('new')], position: '13' }, 'new messages are numbered after the old');
+    const check = new Database(join(dir.path, 'messages.db'), { readonly: true });
+    assert.equal(check.prepare<[], { n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE name IN ('messages', 'message_tags')").get()!.n, 0, 'the old tables are gone');
+    check.close();
   });
 
   it('waits for compaction when its tail is full, and takes everything in the end', async () => {

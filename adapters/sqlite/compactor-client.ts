@@ -35,9 +35,9 @@ export class CompactorClient {
   }
 
   /** Starts the thread; resolves once it has recovered what the journal held, with the next sequence number. */
-  static async start(options: CompactorOptions, on: CompactorNews): Promise<{ client: CompactorClient; nextSeq: number; recovered: number }> {
+  static async start(options: CompactorOptions, on: CompactorNews): Promise<{ client: CompactorClient; nextSeq: number; recovered: number; migrated: number }> {
     const client = new CompactorClient(options, on);
-    const ready = await new Promise<{ nextSeq: number; recovered: number }>((resolve, reject) => {
+    const ready = await new Promise<{ nextSeq: number; recovered: number; migrated: number }>((resolve, reject) => {
       client.worker.on('message', (event: CompactorEvent) => {
         if (event.op === 'ready') resolve(event);
         else if (event.op === 'failed' && event.fatal) reject(new NitrogenError('NITROGEN_ERR_STORE', `SQLite store could not start: ${event.error}`));

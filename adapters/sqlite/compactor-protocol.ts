@@ -9,7 +9,7 @@ export type CompactorRequest =
 
 /** What the compactor thread tells the store. */
 export type CompactorEvent =
-  | { op: 'ready'; nextSeq: number; recovered: number }
+  | { op: 'ready'; nextSeq: number; recovered: number; migrated: number }
   | { op: 'compacted'; seq: number }
   | { op: 'failed'; error: string; fatal: boolean }
   | { op: 'reply'; id: number; ok: true; result?: number }

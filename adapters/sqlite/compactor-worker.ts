@@ -15,7 +15,7 @@ const RETRY_MS = 1000;
 let compactor: Compactor;
 try {
   compactor = new Compactor(options);
-  post({ op: 'ready', ...compactor.recover() });
+  post({ op: 'ready', ...compactor.recover(), migrated: compactor.migrated });
 } catch (err) {
   post({ op: 'failed', error: (err as Error).message, fatal: true });
   process.exit(1);

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { ChunkWriter } from './chunk-writer.js';
 import type { CompactorOptions } from './compactor-protocol.js';
 import { JournalReader } from './journal-reader.js';
+import { migrateMessagesTable } from './migrate.js';
 import { FRAME_HEADER } from './record.js';
 import { MESSAGE_SCHEMA, configureDurable } from './schema.js';
 
@@ -27,6 +28,8 @@ export class Compactor {
   waitingBytes = 0;
   /** Every message up to here is in chunks. */
   compacted: number;
+  /** Messages moved at start from a database written before chunks (migrate.ts). */
+  readonly migrated: number;
 
   constructor(private readonly options: CompactorOptions) {
     this.db = new Database(options.file);
@@ -35,6 +38,7 @@ export class Compactor {
     this.db.pragma('cache_size = -65536');
     this.db.exec(MESSAGE_SCHEMA);
     this.writer = new ChunkWriter(this.db);
+    this.migrated = migrateMessagesTable(this.db, this.writer);
     this.compacted = this.writer.compacted();
     this.ring = Buffer.from(options.ring);
   }

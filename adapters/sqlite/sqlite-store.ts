@@ -69,7 +69,7 @@ export class SqliteStore implements Store {
     setup.exec(MESSAGE_SCHEMA);
     setup.close();
     this.ring = new FrameRing(this.options.tailBytes);
-    const { client, nextSeq, recovered } = await CompactorClient.start(
+    const { client, nextSeq, recovered, migrated } = await CompactorClient.start(
       { file: this.file, journal: this.journalDir, ring: this.ring.shared, compactBytes: this.options.compactBytes, compactDelayMs: this.options.compactDelayMs },
       {
         compacted: (seq) => this.compacted(seq),
@@ -82,6 +82,7 @@ export class SqliteStore implements Store {
     );
     this.compactor = client;
     if (recovered > 0) this.logger?.info({ recovered }, 'compacted the messages the journal held from before the restart');
+    if (migrated > 0) this.logger?.info({ migrated }, 'moved the messages of a database written before chunks into chunks');
     this.lastSeq = nextSeq - 1;
     this.reader = new Database(this.file, { readonly: true });
     this.chunks = new ChunkReader(this.reader);
