@@ -29,8 +29,9 @@ const PROBE = 64;
 const FEED_CACHE = 2;
 
 /**
- * Reads chunks on the main thread's read-only connection. Callers run these inside one read
- * transaction together with `compacted()`, so what they read and the tail's part never overlap.
+ * Reads chunks on the main thread's read-only connection (WAL lets it read beside the
+ * compactor's writes). Callers run these inside one read transaction together with
+ * `compacted()`, so that what they read here and what they read in the tail never overlap.
  */
 export class ChunkReader {
   private readonly sql;
@@ -199,9 +200,8 @@ export class ChunkReader {
       const compaction = this.sql.compactionAfter.get(position);
       if (!compaction) break;
       const sorted = this.compaction(compaction);
-      let i = firstAfter(sorted, position);
-      while (i < sorted.length && hits.length < limit) hits.push(sorted[i++]!);
-      position = i < sorted.length ? sorted[i - 1]!.seq : compaction.seq_last;
+      for (let i = firstAfter(sorted, position); i < sorted.length && hits.length < limit; i++) hits.push(sorted[i]!);
+      position = compaction.seq_last;
     }
     return hits;
   }
@@ -210,7 +210,11 @@ export class ChunkReader {
   countAfter(after: number): number {
     const compaction = this.sql.compactionAfter.get(after);
     if (!compaction) return 0;
-    const here = compaction.seq_first > after ? compaction.count : this.compaction(compaction).length - firstAfter(this.compaction(compaction), after);
+    let here = compaction.count;
+    if (compaction.seq_first <= after) {
+      const sorted = this.compaction(compaction);
+      here = sorted.length - firstAfter(sorted, after);
+    }
     return here + this.sql.countAfter.get(compaction.seq_last)!;
   }
 

@@ -14,8 +14,8 @@ interface StoredChunk {
 }
 
 /**
- * The store's only writer of messages.db, on the compactor thread: writes compactions, purges,
- * and feed checkpoints. Each method is one transaction.
+ * The store's only writer of its database, on the compactor thread: compactions, purges and
+ * feed checkpoints, each in one transaction.
  */
 export class ChunkWriter {
   private readonly sql;
@@ -41,14 +41,15 @@ export class ChunkWriter {
       deleteId: db.prepare('DELETE FROM ids WHERE id = ? AND chunk = ?'),
       deleteTag: db.prepare('DELETE FROM chunk_tags WHERE tag = ? AND ts_min = ? AND ts_max = ? AND chunk = ?'),
       shrinkCompaction: db.prepare('UPDATE compactions SET count = count - ? WHERE seq_last = ?'),
-      dropEmptyCompactions: db.prepare('DELETE FROM compactions WHERE count <= 0'),
+      dropEmptyCompaction: db.prepare('DELETE FROM compactions WHERE seq_last = ? AND count <= 0'),
     };
+    // OR IGNORE although no conflict can happen (a chunk's ids are new): a statement that may
+    // abort half-way makes SQLite keep a statement journal, which cost more than the inserts.
     this.idsMany = db.prepare(`INSERT OR IGNORE INTO ids (id, chunk) VALUES ${Array(IDS_PER_INSERT).fill('(?, ?)').join(', ')}`);
     this.compact = db.transaction((input: CompactionInput, seqFirst: number, seqLast: number) => this.writeCompaction(input, seqFirst, seqLast));
     this.purgeChunks = db.transaction((chunks: number[], now: number, olderThan: number, upTo: number) => {
       let purged = 0;
       for (const chunk of chunks) purged += this.purgeChunk(chunk, now, olderThan, upTo);
-      this.sql.dropEmptyCompactions.run();
       return purged;
     });
   }
@@ -62,7 +63,7 @@ export class ChunkWriter {
     this.sql.checkpoint.run(consumer, position);
   }
 
-  /** Chunks that may hold messages to purge, in slices small enough to keep compaction flowing. */
+  /** Chunks that may hold messages to purge (the caller purges them a slice at a time). */
   purgeCandidates(now: number, olderThan: number, upTo: number): number[] {
     const chunks = new Set<number>();
     for (const row of this.sql.expiring.all(now, upTo)) chunks.add(row.chunk);
@@ -128,6 +129,7 @@ export class ChunkWriter {
       for (const tag of tagsOf(kept)) this.sql.tag.run(tag, tsMin, tsMax, chunk);
     }
     this.sql.shrinkCompaction.run(removed.length, stored.compaction);
+    this.sql.dropEmptyCompaction.run(stored.compaction);
     return removed.length;
   }
 }

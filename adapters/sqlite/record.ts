@@ -1,21 +1,29 @@
 import { crc32 } from 'node:zlib';
 import { encodeMessage, type Message } from '../../core/message.js';
 
-/**
- * The binary form of a stored message, shared by the journal and the chunks: a small header with
- * what indexing, filtering and ordering need, then the envelope's JSON text untouched. Compaction
- * moves records from the journal into chunks byte for byte, and nothing but a query's results
- * is ever parsed as JSON.
+/*
+ * The binary form of a stored message, shared by the journal and the chunks: a small header
+ * with what indexing, filtering and ordering need, then the envelope's JSON text untouched.
+ * Compaction moves records from the journal into chunks byte for byte, and nothing but a read's
+ * results is ever parsed as JSON.
  *
  * Record (little-endian): u32 length of the whole record · f64 seq · f64 ts (ms) · f64 expires
  * (ms, NaN when none) · f64 committed (ms) · u16 byte lengths of id, from, type, to (0xffff: no
  * `to`) · u16 tag count · the four strings (UTF-8) · per tag u16 length + bytes · envelope JSON.
  */
+
+/** Where a record's header fields are, for readers that skip decoding it. */
+export const RECORD = {
+  seq: 4, ts: 12, expires: 20, committed: 28, idLength: 36, fromLength: 38, typeLength: 40, toLength: 42, tagCount: 44,
+  /** Where the strings start. */
+  strings: 46,
+  /** The `to` length of a message without `to`. */
+  noTo: 0xffff,
+} as const;
+const MAX_FIELD = 0xfffe;
+
 /** A stored message: its header decoded, its JSON left in `buf` until `read()` parses it. */
 export class MessageRecord {
-  /** The chunk compaction put it in. */
-  chunk = 0;
-
   constructor(
     /** The buffer it lives in (a frame in the ring, a chunk), and where in it. */
     readonly buf: Buffer,
@@ -40,13 +48,6 @@ export class MessageRecord {
   }
 }
 
-const FIXED = 4 + 8 * 4 + 2 * 5;
-const NO_TO = 0xffff;
-
-/** Where a record's header fields are, for readers that skip decoding it (compaction). */
-export const RECORD = { seq: 4, ts: 12, expires: 20, idLength: 36, fromLength: 38, typeLength: 40, toLength: 42, tagCount: 44, strings: FIXED, noTo: NO_TO } as const;
-const MAX_FIELD = 0xfffe;
-
 /** Frame header: u32 magic · u32 payload length · u32 CRC-32 of the payload. */
 export const FRAME_HEADER = 12;
 const MAGIC = 0x314a464e; // "NFJ1"
@@ -62,7 +63,7 @@ function writeField(buf: Buffer, at: number, lengthAt: number, value: string): n
 export function recordBound(m: Message): number {
   let chars = encodeMessage(m).length + m.id.length + m.from.length + m.type.length + (m.to?.length ?? 0);
   if (m.tags) for (const tag of m.tags) chars += tag.length + 1;
-  return FIXED + chars * 3;
+  return RECORD.strings + chars * 3;
 }
 
 /** One-entry cache of Date.parse: the messages of a group commit mostly share their ts string. */
@@ -84,17 +85,17 @@ export function encodeFrame(messages: readonly Message[], firstSeq: number, comm
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i]!;
     const start = (starts[i] = at);
-    buf.writeDoubleLE(firstSeq + i, at + 4);
-    buf.writeDoubleLE(parseTs(m.ts), at + 12);
-    buf.writeDoubleLE(m.expires === undefined ? NaN : Date.parse(m.expires), at + 20);
-    buf.writeDoubleLE(committed, at + 28);
-    buf.writeUInt16LE(m.tags?.length ?? 0, at + 44);
-    at += FIXED;
-    at = writeField(buf, at, start + 36, m.id);
-    at = writeField(buf, at, start + 38, m.from);
-    at = writeField(buf, at, start + 40, m.type);
-    if (m.to === undefined) buf.writeUInt16LE(NO_TO, start + 42);
-    else at = writeField(buf, at, start + 42, m.to);
+    buf.writeDoubleLE(firstSeq + i, at + RECORD.seq);
+    buf.writeDoubleLE(parseTs(m.ts), at + RECORD.ts);
+    buf.writeDoubleLE(m.expires === undefined ? NaN : Date.parse(m.expires), at + RECORD.expires);
+    buf.writeDoubleLE(committed, at + RECORD.committed);
+    buf.writeUInt16LE(m.tags?.length ?? 0, at + RECORD.tagCount);
+    at += RECORD.strings;
+    at = writeField(buf, at, start + RECORD.idLength, m.id);
+    at = writeField(buf, at, start + RECORD.fromLength, m.from);
+    at = writeField(buf, at, start + RECORD.typeLength, m.type);
+    if (m.to === undefined) buf.writeUInt16LE(RECORD.noTo, start + RECORD.toLength);
+    else at = writeField(buf, at, start + RECORD.toLength, m.to);
     for (const tag of m.tags ?? []) at = writeField(buf, at + 2, at, tag);
     at += buf.write(encodeMessage(m), at, 'utf8');
     buf.writeUInt32LE(at - start, start);
@@ -124,17 +125,17 @@ function readField(buf: Buffer, at: number, length: number): string {
 
 /** The `ts` of the record at `at`, without decoding it. */
 export function recordTs(buf: Buffer, at: number): number {
-  return buf.readDoubleLE(at + 12);
+  return buf.readDoubleLE(at + RECORD.ts);
 }
 
 /** The id of the record at `at`. */
 export function recordId(buf: Buffer, at: number): string {
-  return readField(buf, at + FIXED, buf.readUInt16LE(at + 36));
+  return readField(buf, at + RECORD.strings, buf.readUInt16LE(at + RECORD.idLength));
 }
 
 /** The sequence number of the record at `at`. */
 export function recordSeq(buf: Buffer, at: number): number {
-  return buf.readDoubleLE(at + 4);
+  return buf.readDoubleLE(at + RECORD.seq);
 }
 
 /** The length of the record at `at`. */
@@ -144,24 +145,25 @@ export function recordLength(buf: Buffer, at: number): number {
 
 /** Whether the record at `at` has this id (given as UTF-8), without decoding it. */
 export function recordHasId(buf: Buffer, at: number, id: Buffer): boolean {
-  const length = buf.readUInt16LE(at + 36);
-  return length === id.length && buf.compare(id, 0, length, at + FIXED, at + FIXED + length) === 0;
+  const length = buf.readUInt16LE(at + RECORD.idLength);
+  const start = at + RECORD.strings;
+  return length === id.length && buf.compare(id, 0, length, start, start + length) === 0;
 }
 
 /** Decodes the header of the record at `at`. */
 export function readRecord(buf: Buffer, at: number): MessageRecord {
-  const idLength = buf.readUInt16LE(at + 36);
-  const fromLength = buf.readUInt16LE(at + 38);
-  const typeLength = buf.readUInt16LE(at + 40);
-  const toLength = buf.readUInt16LE(at + 42);
-  const tagCount = buf.readUInt16LE(at + 44);
-  let p = at + FIXED;
+  const idLength = buf.readUInt16LE(at + RECORD.idLength);
+  const fromLength = buf.readUInt16LE(at + RECORD.fromLength);
+  const typeLength = buf.readUInt16LE(at + RECORD.typeLength);
+  const toLength = buf.readUInt16LE(at + RECORD.toLength);
+  const tagCount = buf.readUInt16LE(at + RECORD.tagCount);
+  let p = at + RECORD.strings;
   const id = readField(buf, p, idLength);
   const from = readField(buf, (p += idLength), fromLength);
   const type = readField(buf, (p += fromLength), typeLength);
   p += typeLength;
   let to: string | null = null;
-  if (toLength !== NO_TO) {
+  if (toLength !== RECORD.noTo) {
     to = readField(buf, p, toLength);
     p += toLength;
   }
@@ -174,7 +176,9 @@ export function readRecord(buf: Buffer, at: number): MessageRecord {
       p += 2 + n;
     }
   }
-  return new MessageRecord(buf, at, at + buf.readUInt32LE(at), p, buf.readDoubleLE(at + 4), buf.readDoubleLE(at + 12), buf.readDoubleLE(at + 20), buf.readDoubleLE(at + 28), id, from, type, to, tags);
+  const seq = buf.readDoubleLE(at + RECORD.seq);
+  const ts = buf.readDoubleLE(at + RECORD.ts);
+  return new MessageRecord(buf, at, at + buf.readUInt32LE(at), p, seq, ts, buf.readDoubleLE(at + RECORD.expires), buf.readDoubleLE(at + RECORD.committed), id, from, type, to, tags);
 }
 
 /** Every record between `start` and `end` (a frame's records, or a chunk). */

@@ -34,10 +34,10 @@ export const SQLITE_STORE_DEFAULTS = { tailBytes: 128 * 2 ** 20, compactBytes: 1
 const MAX_TIME = 8.64e15;
 
 /**
- * The embedded default Store. An append is durable when its frame is in the journal and
- * fdatasynced; a compactor thread later moves messages into chunks in SQLite (WAL,
- * synchronous=FULL), indexed per chunk. Until then the tail answers for them from memory, so
- * reads see every acknowledged message. Sequence numbers (commit order) are feed positions.
+ * The embedded default Store. An append resolves once its frame is on disk in the journal; a
+ * compactor thread later moves messages into chunks in SQLite (WAL, synchronous=FULL), indexed
+ * per chunk. Until then the tail answers for them from memory, so reads see every
+ * acknowledged message. Sequence numbers (commit order) are feed positions.
  * The design, and what is durable when: docs/adapters/sqlite.md.
  */
 export class SqliteStore implements Store {
@@ -94,7 +94,7 @@ export class SqliteStore implements Store {
     const journal = this.journal;
     this.journal = undefined;
     await journal?.close().catch((err) => this.logger?.warn({ err }, 'SQLite journal failed to close'));
-    // The compactor empties the journal before it exits: the next start has nothing to recover.
+    // The compactor compacts what the journal holds before it exits: the next start has nothing to redo.
     await this.compactor?.close();
     this.compactor = undefined;
     if (this.reader?.open) this.reader.close();

@@ -2,7 +2,7 @@ import type { MessageQuery } from '../../core/ports/store.js';
 import { KeyIndex, type KeySource } from './key-index.js';
 import { hitOrder, recordMatches, type Bounds } from './matching.js';
 import type { JournalFrame } from './journal.js';
-import { readRecord, recordHasId, type MessageRecord } from './record.js';
+import { readRecord, recordHasId, recordTs, type MessageRecord } from './record.js';
 
 /** One append's journal frame (in the ring), kept until compaction has moved it into chunks. */
 export interface TailFrame extends JournalFrame {
@@ -92,6 +92,9 @@ export class Tail implements KeySource {
   query(query: MessageQuery, bounds: Bounds, compacted: number, want: number): MessageRecord[] {
     const hits: MessageRecord[] = [];
     this.scan(compacted, (frame, at) => {
+      // The time bounds first, from the raw header: most of a large tail fails them.
+      const ts = recordTs(frame, at);
+      if (ts < bounds.lo || ts > bounds.hi || ts >= bounds.until) return true;
       const record = readRecord(frame, at);
       if (recordMatches(record, query, bounds)) hits.push(record);
       return true;
