@@ -88,7 +88,14 @@ export class SinkRunner {
   private idleWake?: () => void;
   /** End every wait (idle, backoff, replay); `stop()` calls them. */
   private readonly stopWakers = new Set<() => void>();
+  /** Where the next read starts: after everything the sink accepted. */
   private position: FeedPosition | null = null;
+  /** The checkpoint last written durably; a restart resumes here, so retention keeps what follows. */
+  private checkpoint: FeedPosition | null = null;
+  /** The checkpoint writer, while it runs: it overlaps the next send. */
+  private writing?: Promise<void>;
+  /** The latest position waiting to be written; older ones waiting are skipped. */
+  private nextCheckpoint?: FeedPosition;
   private delivered = 0;
   private deadLettered = 0;
   private lastError: string | null = null;
@@ -111,7 +118,7 @@ export class SinkRunner {
   }
 
   async start(): Promise<void> {
-    this.position = await this.store.getCheckpoint(this.checkpointName);
+    this.position = this.checkpoint = await this.store.getCheckpoint(this.checkpointName);
     this.running = true;
     this.loop = this.run().catch((err) => {
       if (!(err instanceof Stopped)) this.logger.error({ err, sink: this.sink.name }, 'sink runner stopped by an error');
@@ -127,17 +134,18 @@ export class SinkRunner {
     this.running = false;
     for (const wake of [...this.stopWakers]) wake();
     await Promise.all([this.loop, ...this.replayTasks]);
+    await this.writing;
   }
 
   status(): SinkStatus {
     return {
-      name: this.sink.name, position: this.position, delivered: this.delivered, deadLettered: this.deadLettered,
+      name: this.sink.name, position: this.checkpoint, delivered: this.delivered, deadLettered: this.deadLettered,
       retrying: this.retrying, lastError: this.lastError, replays: this.replays.map((r) => ({ ...r })),
     };
   }
 
   lag(): Promise<{ count: number; oldestTs: string | null }> | undefined {
-    return this.store.feedLag?.(this.position);
+    return this.store.feedLag?.(this.checkpoint);
   }
 
   /** Waits `ms`; `stop()` ends every wait, `notify()` only an idle one. */
@@ -187,10 +195,29 @@ export class SinkRunner {
     }
     const selected = batch.messages.filter((m) => sinkMatches(this.filter, m));
     if (selected.length > 0) await this.deliver(selected);
-    if (batch.position !== null) {
-      await this.store.setCheckpoint(this.checkpointName, batch.position);
-      this.position = batch.position;
+    if (batch.position !== null) this.advance(batch.position);
+  }
+
+  /** Moves the read position at once; the checkpoint follows in the background, one write at a time. */
+  private advance(position: FeedPosition): void {
+    this.position = position;
+    this.nextCheckpoint = position;
+    this.writing ??= this.writeCheckpoints();
+  }
+
+  private async writeCheckpoints(): Promise<void> {
+    while (this.nextCheckpoint !== undefined) {
+      const position = this.nextCheckpoint;
+      this.nextCheckpoint = undefined;
+      try {
+        await this.store.setCheckpoint(this.checkpointName, position);
+        this.checkpoint = position;
+      } catch (err) {
+        // A later write carries a later position; until then a restart re-sends (at-least-once).
+        this.logger.warn({ err, sink: this.sink.name }, 'could not write the sink checkpoint');
+      }
     }
+    this.writing = undefined;
   }
 
   /** Sends until the sink accepted every message (dead-lettering those refused for good). */

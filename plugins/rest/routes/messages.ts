@@ -41,6 +41,7 @@ export function messageRoutes(router: Router, deps: RestDeps, options: RestOptio
   });
 
   router.get('/messages/:id', async (ctx: RestContext) => {
+    checkParams(ctx.query, []);
     // The caller's own message first: another sender may have chosen the same id.
     const message = (await store.get(ctx.params.id!, principalOf(ctx).id)) ?? (await store.get(ctx.params.id!));
     // A message the caller may not view answers as absent: its existence is not told either.

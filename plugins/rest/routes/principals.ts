@@ -108,6 +108,7 @@ export function principalRoutes(router: Router, deps: RestDeps, options: RestOpt
   }
 
   router.get('/principals/:id', async (ctx: RestContext) => {
+    checkParams(ctx.query, []);
     requireAllowed(identity, principalOf(ctx), 'view', ctx.params.id!);
     ctx.body = { principal: publicPrincipal(await find(ctx.params.id!)) };
   });

@@ -23,11 +23,14 @@ export function sinkRoutes(router: Router, deps: RestDeps, options: RestOptions)
 
   router.get('/sinks', async (ctx: RestContext) => {
     requireAllowed(identity, principalOf(ctx), 'admin', null);
+    checkParams(ctx.query, []);
     ctx.body = { sinks: await Promise.all(sinkRunners.map(describe)) };
   });
 
   router.get('/sinks/:name', async (ctx: RestContext) => {
-    ctx.body = { sink: await describe(find(ctx)) };
+    const runner = find(ctx);
+    checkParams(ctx.query, []);
+    ctx.body = { sink: await describe(runner) };
   });
 
   router.get('/sinks/:name/dead-letters', async (ctx: RestContext) => {

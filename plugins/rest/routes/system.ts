@@ -1,5 +1,6 @@
 import type Router from '@koa/router';
 import type { RestDeps } from '../context.js';
+import { checkParams } from '../params.js';
 
 /** Unauthenticated routes: discovery, liveness and metrics. */
 export function systemRoutes(router: Router, deps: RestDeps, started: number): void {
@@ -15,6 +16,7 @@ export function systemRoutes(router: Router, deps: RestDeps, started: number): v
 
 export function headwaiterRoute(router: Router, deps: RestDeps): void {
   router.get('/headwaiter', (ctx) => {
+    checkParams(ctx.query, []);
     ctx.body = { endpoints: { rest: deps.endpoints.rest ?? null, mqtt: deps.endpoints.mqtt ?? null } };
   });
 }
