@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { MemoryRegistry, MemoryStore } from '../adapters/memory/index.js';
 import { SqliteRegistry, SqliteStore } from '../adapters/sqlite/index.js';
 import { DefaultIdentity, DefaultIdentityOptions } from '../core/default-identity.js';
+import type { Message } from '../core/message.js';
 import { createLogger } from '../core/logger.js';
 import type { Registry } from '../core/ports/registry.js';
 import type { Store } from '../core/ports/store.js';
@@ -48,6 +49,27 @@ function sqliteHarness<T extends Store | Registry>(make: (dir: string) => T) {
 }
 
 storeConformance('sqlite', sqliteHarness((dir) => new SqliteStore(dir, { file: 'messages.db' })));
+
+/**
+ * The SQLite store answers from its journal's tail until compaction moves messages into chunks
+ * (seconds later): these compact after every append, or every other one, so that the suite
+ * also reads from chunks, and from both at once.
+ */
+class CompactingSqliteStore extends SqliteStore {
+  private appends = 0;
+
+  constructor(dir: string, private readonly every: number) {
+    super(dir, { file: 'messages.db' });
+  }
+
+  override async append(batch: Message[]): Promise<void> {
+    await super.append(batch);
+    if (++this.appends % this.every === 0) await this.compact();
+  }
+}
+
+storeConformance('sqlite, compacted after each append', sqliteHarness((dir) => new CompactingSqliteStore(dir, 1)));
+storeConformance('sqlite, compacted after every other append', sqliteHarness((dir) => new CompactingSqliteStore(dir, 2)));
 registryConformance('sqlite', sqliteHarness((dir) => new SqliteRegistry(dir, { file: 'registry.db' })));
 
 const identityDirs = new Map<object, { path: string; remove(): void }>();

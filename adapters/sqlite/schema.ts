@@ -11,37 +11,66 @@ export function configureDurable(db: Database): void {
   db.pragma('busy_timeout = 5000');
 }
 
-// `seq` is AUTOINCREMENT so a purged tail never gives its numbers to new messages:
-// sinks' checkpoints are seq values and must only ever move forward.
+/**
+ * The message store's tables (see docs/adapters/sqlite.md). Messages reach them by compaction
+ * from the journal, grouped in chunks: the messages of one sender, type and recipient from one
+ * compaction, at most CHUNK_SPAN_MS apart in `ts`, sorted by (ts, id). Indexes cover chunks,
+ * not messages, except `ids` (idempotency and `get`). Every index on time holds both ends of a
+ * chunk's range, so a scan skips chunks that cannot match without reading them.
+ */
 export const MESSAGE_SCHEMA = `
-CREATE TABLE IF NOT EXISTS messages (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL,
-  ts INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS chunks (
+  chunk INTEGER PRIMARY KEY,
   sender TEXT NOT NULL,
-  recipient TEXT,
   type TEXT NOT NULL,
-  expires INTEGER,
-  committed INTEGER NOT NULL,
-  envelope TEXT NOT NULL
+  recipient TEXT,
+  ts_min INTEGER NOT NULL,
+  ts_max INTEGER NOT NULL,
+  seq_min INTEGER NOT NULL,
+  expires_min INTEGER,
+  count INTEGER NOT NULL,
+  compaction INTEGER NOT NULL,
+  data BLOB NOT NULL
 );
--- Idempotency key (DESIGN.md §5.1): the id, scoped by sender; also serves lookups by id.
-CREATE UNIQUE INDEX IF NOT EXISTS messages_id ON messages (id, sender);
-CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts, id, sender);
-CREATE INDEX IF NOT EXISTS messages_sender_ts ON messages (sender, ts, id);
-CREATE INDEX IF NOT EXISTS messages_recipient_ts ON messages (recipient, ts, id, sender) WHERE recipient IS NOT NULL;
-CREATE INDEX IF NOT EXISTS messages_type_ts ON messages (type, ts, id, sender);
-CREATE INDEX IF NOT EXISTS messages_expires ON messages (expires) WHERE expires IS NOT NULL;
-CREATE TABLE IF NOT EXISTS message_tags (
+CREATE INDEX IF NOT EXISTS chunks_ts ON chunks (ts_min, ts_max);
+CREATE INDEX IF NOT EXISTS chunks_sender ON chunks (sender, ts_min, ts_max);
+CREATE INDEX IF NOT EXISTS chunks_type ON chunks (type, ts_min, ts_max);
+CREATE INDEX IF NOT EXISTS chunks_recipient ON chunks (recipient, ts_min, ts_max) WHERE recipient IS NOT NULL;
+CREATE INDEX IF NOT EXISTS chunks_expires ON chunks (expires_min) WHERE expires_min IS NOT NULL;
+CREATE TABLE IF NOT EXISTS chunk_tags (
   tag TEXT NOT NULL,
-  seq INTEGER NOT NULL,
-  PRIMARY KEY (tag, seq)
+  ts_min INTEGER NOT NULL,
+  ts_max INTEGER NOT NULL,
+  chunk INTEGER NOT NULL,
+  PRIMARY KEY (tag, ts_min, ts_max, chunk)
 ) WITHOUT ROWID;
+-- One entry per message: the idempotency key is (sender, id) and a chunk has one sender.
+CREATE TABLE IF NOT EXISTS ids (
+  id TEXT NOT NULL,
+  chunk INTEGER NOT NULL,
+  PRIMARY KEY (id, chunk)
+) WITHOUT ROWID;
+-- One row per compaction: the feed reads a compaction's chunks together, in sequence order.
+CREATE TABLE IF NOT EXISTS compactions (
+  seq_last INTEGER PRIMARY KEY,
+  seq_first INTEGER NOT NULL,
+  chunk_first INTEGER NOT NULL,
+  chunk_last INTEGER NOT NULL,
+  count INTEGER NOT NULL
+);
+-- 'compacted': every message up to this sequence number is in chunks (the journal's watermark).
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS checkpoints (
   consumer TEXT PRIMARY KEY,
   position INTEGER NOT NULL
 );
 `;
+
+/** A chunk's messages are less than this far apart in `ts`, which bounds how far a time scan looks back. */
+export const CHUNK_SPAN_MS = 10_000;
 
 export const REGISTRY_SCHEMA = `
 CREATE TABLE IF NOT EXISTS principals (
@@ -68,6 +97,3 @@ CREATE TABLE IF NOT EXISTS permissions (
 CREATE INDEX IF NOT EXISTS permissions_issued_to ON permissions (issued_to);
 CREATE INDEX IF NOT EXISTS permissions_principal_for ON permissions (principal_for);
 `;
-
-/** One message as the writer inserts it: [id, ts ms, from, to, type, expires ms, envelope JSON, tags]. */
-export type MessageRow = [string, number, string, string | null, string, number | null, string, string[] | null];

@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SqliteStore } from '../../adapters/sqlite/index.js';
 import { tempDir } from '../../test/helpers/temp.js';
 import type { LoadClient } from './load-worker.js';
@@ -40,7 +41,10 @@ export interface NitrogenOptions {
   /** Arguments for node, e.g. `--cpu-prof`. */
   nodeArgs?: string[];
   prefix?: string;
-  /** The store plugin: `sqlite` (the embedded default, durable) or e.g. `memory` to see the pipeline without a disk. */
+  /**
+   * The store plugin: `sqlite` (the embedded default, durable), e.g. `memory`, or `discard`
+   * (keeps nothing: the ceiling the rest of the pipeline allows on the machine).
+   */
   store?: string;
 }
 
@@ -51,7 +55,8 @@ export interface NitrogenOptions {
 export async function startNitrogen({ connections, nodeArgs = [], prefix = 'car', store = 'sqlite' }: NitrogenOptions): Promise<NitrogenTarget> {
   const dir = tempDir('nitrogen-bench-');
   const config = join(dir.path, 'nitrogen.config.json');
-  writeFileSync(config, JSON.stringify({ store: { use: store } }));
+  const use = store === 'discard' ? fileURLToPath(new URL('./discard-store.js', import.meta.url)) : store;
+  writeFileSync(config, JSON.stringify({ store: { use } }));
   const server = await spawnServer({ NITROGEN_CONFIG: config, NITROGEN_DATA_DIR: dir.path, NITROGEN_ADMIN_SECRET: ADMIN_SECRET, NITROGEN_LOG_LEVEL: 'warn' }, dir.path, nodeArgs);
   try {
     const token = await adminToken(server.rest, ADMIN_SECRET);
