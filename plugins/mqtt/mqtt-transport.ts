@@ -280,14 +280,17 @@ export class MqttTransport {
     if (!broker || broker.closed) return;
     const tag = origin.transport === 'mqtt' ? (origin.tag as MqttOriginTag) : undefined;
     for (const m of messages) {
-      const payload = Buffer.from(encodeMessage(m));
-      this.publish(messagesTopic(m.from, m.type), payload, tag);
-      if (m.to !== undefined) this.publish(commandsTopic(m.to, m.type), payload, tag);
+      // Encoded only when needed: for MQTT telemetry aedes already forwards the envelope itself.
+      let payload: Buffer | undefined;
+      const encoded = () => (payload ??= Buffer.from(encodeMessage(m)));
+      this.publish(messagesTopic(m.from, m.type), encoded, tag);
+      if (m.to !== undefined) this.publish(commandsTopic(m.to, m.type), encoded, tag);
     }
   }
 
-  private publish(topic: string, payload: Buffer, tag: MqttOriginTag | undefined): void {
+  private publish(topic: string, encoded: () => Buffer, tag: MqttOriginTag | undefined): void {
     if (topic === tag?.forwardedTopic) return;
+    const payload = encoded();
     const retain = tag?.retain === true && topic.includes('/messages/');
     this.broker!.publish({ cmd: 'publish', topic, payload, qos: 1, retain, dup: false }, (err) => {
       if (err) this.deps.logger.warn({ err, topic }, 'mqtt fan-out failed');
