@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { exited, spawnServer, type ServerProcess } from '../../test/helpers/process.js';
+import { SERVER_NODE_FLAGS, exited, spawnServer, type ServerProcess } from '../../test/helpers/process.js';
 
 export { spawnServer, exited, type ServerProcess };
 
@@ -14,9 +14,9 @@ export function spawnBareKoa(): Promise<{ child: ChildProcess; port: number }> {
   return spawnPeer('./bare-koa.js');
 }
 
-/** Runs a peer script (relative to this file) that prints `PORT <n>` once it listens. */
+/** Runs a peer script (relative to this file) that prints `PORT <n>` once it listens, with the server's Node.js flags. */
 function spawnPeer(script: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, fileURLToPath(new URL(script, import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
