@@ -7,7 +7,7 @@ import { carTelemetry } from './lib/load.js';
 import { flags, printHeader } from './lib/machine.js';
 
 /**
- * `node dist/bench/store.js`: the embedded store alone, driven like the server's group commit
+ * `npm run bench:sqlite`: the embedded store alone, driven like the server's group commit
  * drives it (one append in flight, `--batch` messages from `--senders` devices each), so its
  * cost per message can be compared without MQTT, the load generator or the event loop's other work.
  * Reports appends per second, the CPU per message of the main thread and of the whole process
