@@ -150,6 +150,20 @@ export function recordHasId(buf: Buffer, at: number, id: Buffer): boolean {
   return length === id.length && buf.compare(id, 0, length, start, start + length) === 0;
 }
 
+/** Whether the record at `at` was sent by one of `senders` (UTF-8 bytes), without decoding it. */
+export function recordFromAny(buf: Buffer, at: number, senders: readonly Buffer[]): boolean {
+  const length = buf.readUInt16LE(at + RECORD.fromLength);
+  const start = at + RECORD.strings + buf.readUInt16LE(at + RECORD.idLength);
+  for (const sender of senders) if (sender.length === length && sameBytes(buf, start, sender)) return true;
+  return false;
+}
+
+/** Byte by byte: for short strings cheaper than a call into `Buffer.compare`. */
+function sameBytes(buf: Buffer, start: number, bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) if (buf[start + i] !== bytes[i]) return false;
+  return true;
+}
+
 /** Decodes the header of the record at `at`. */
 export function readRecord(buf: Buffer, at: number): MessageRecord {
   const idLength = buf.readUInt16LE(at + RECORD.idLength);
