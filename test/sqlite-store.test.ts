@@ -1,5 +1,7 @@
 import Database from 'better-sqlite3';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MemoryStore } from '../adapters/memory/index.js';
 import { SqliteStore } from '../adapters/sqlite/index.js';
@@ -169,5 +171,23 @@ describe('SQLite store', function () {
     await assert.rejects(store.append([big]), (err) => isNitrogenError(err, 'NITROGEN_ERR_STORE'));
     await store.append([{ ...big, id: 'small', body: 'x' }]);
     assert.equal((await store.get('small'))?.body, 'x');
+  });
+
+  it('refuses a second owner while one runs, and takes over from one that died', async () => {
+    store = new SqliteStore(dir.path, { file: 'messages.db' });
+    await store.start();
+    await store.append([{ id: 'a', type: 'telemetry', from: 'car-1', ts: iso(BASE), body: 1 }]);
+    const second = new SqliteStore(dir.path, { file: 'messages.db' });
+    await assert.rejects(second.start(), (err) => isNitrogenError(err, 'NITROGEN_ERR_STORE') && /in use by process/.test((err as Error).message));
+    // The refused one touched nothing: the owner goes on, and its journal is still its own.
+    await store.append([{ id: 'b', type: 'telemetry', from: 'car-1', ts: iso(BASE + 1), body: 2 }]);
+    await store.stop();
+
+    // A claim left by a process that no longer runs (a SIGKILLed server) is taken over.
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    writeFileSync(join(dir.path, 'messages.journal.owner'), dead);
+    store = new SqliteStore(dir.path, { file: 'messages.db' });
+    await store.start();
+    assert.deepEqual((await store.query({ order: 'asc', limit: 10 })).items.map((m) => m.id), ['a', 'b']);
   });
 });

@@ -11,6 +11,7 @@ import { CompactorClient } from './compactor-client.js';
 import { Journal } from './journal.js';
 import { KeyIndex, keyHash, type KeySource } from './key-index.js';
 import { hitOrder, queryBounds } from './matching.js';
+import { claimStore } from './owner-lock.js';
 import { FRAME_HEADER, encodeFrame, recordBound, type MessageRecord } from './record.js';
 import { FrameRing } from './ring.js';
 import { MESSAGE_SCHEMA, configureDurable } from './schema.js';
@@ -55,6 +56,7 @@ export class SqliteStore implements Store {
   private lastSeq = 0;
   /** The last frame queued: when it is durable, so is everything appended before. */
   private lastFrame: Promise<void> = Promise.resolve();
+  private releaseClaim?: () => void;
 
   constructor(dataDir: string, options: SqliteStoreOptions, private readonly logger?: Logger) {
     this.file = resolve(dataDir, options.file);
@@ -63,6 +65,16 @@ export class SqliteStore implements Store {
   }
 
   async start(): Promise<void> {
+    this.releaseClaim = claimStore(`${this.journalDir}.owner`);
+    try {
+      await this.open();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private async open(): Promise<void> {
     // The schema first, so that the read-only connection can prepare its statements at once.
     const setup = new Database(this.file);
     configureDurable(setup);
@@ -98,6 +110,8 @@ export class SqliteStore implements Store {
     await this.compactor?.close();
     this.compactor = undefined;
     if (this.reader?.open) this.reader.close();
+    this.releaseClaim?.();
+    this.releaseClaim = undefined;
   }
 
   /** Frames are durable: readers may see them, and the compactor may take them. */
