@@ -8,6 +8,7 @@ import { NitrogenError } from '../../core/errors.js';
  * whose process no longer runs (after a crash or SIGKILL) is taken over. Returns the release.
  */
 export function claimStore(path: string): () => void {
+  if (claimedHere.has(path)) throw inUse(path, process.pid);
   for (let attempt = 0; ; attempt++) {
     try {
       const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
@@ -16,19 +17,28 @@ export function claimStore(path: string): () => void {
       } finally {
         closeSync(fd);
       }
+      claimedHere.add(path);
       return () => release(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
       const owner = ownerOf(path);
-      if (owner !== null && running(owner)) {
-        throw new NitrogenError('NITROGEN_ERR_STORE', `the SQLite store is in use by process ${owner} (${path}); if no such server runs, delete that file`);
-      }
+      // Our own pid in a file we did not write: left by an earlier life with the same pid
+      // (a container's server is often pid 1 every time).
+      if (owner !== null && owner !== process.pid && running(owner)) throw inUse(path, owner);
       unlinkSync(path);
     }
   }
 }
 
+/** Paths this process holds: another store in the same process is refused too. */
+const claimedHere = new Set<string>();
+
+function inUse(path: string, owner: number): NitrogenError {
+  return new NitrogenError('NITROGEN_ERR_STORE', `the SQLite store is in use by process ${owner} (${path}); if no such server runs, delete that file`);
+}
+
 function release(path: string): void {
+  claimedHere.delete(path);
   try {
     if (ownerOf(path) === process.pid) unlinkSync(path);
   } catch {
