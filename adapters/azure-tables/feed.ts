@@ -1,4 +1,5 @@
 import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
+import { BatchingWriter } from '../../core/batching-writer.js';
 import { encodeMessage, type Message } from '../../core/message.js';
 import { mapLimit, statusOf, storeError } from './connection.js';
 import { getOrNull, readText, textProperties } from './entities.js';
@@ -24,8 +25,6 @@ interface Entry {
   /** The envelopes' JSON text. */
   items: string[];
   batch: string;
-  resolve: () => void;
-  reject: (err: unknown) => void;
 }
 
 /** A record names its batch only when it is the batch's last, as the marker row does. */
@@ -83,8 +82,13 @@ function pack(rows: Row[]): Row[][] {
  * batch is in the feed, and where its last record is.
  */
 export class AzureFeed {
-  private queue: Entry[] = [];
-  private writing = false;
+  private readonly writer = new BatchingWriter<Entry>(async (entries) => {
+    try {
+      for (const group of pack(rowsOf(entries))) await this.write(group);
+    } catch (err) {
+      throw storeError('write the feed', err);
+    }
+  });
   /** The highest record number known to exist; undefined until read. */
   private head?: number;
 
@@ -92,28 +96,7 @@ export class AzureFeed {
 
   /** Resolves once records holding `messages` are durable in the feed. */
   publish(messages: Message[], batch: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ items: messages.map(encodeMessage), batch, resolve, reject });
-      void this.drain();
-    });
-  }
-
-  private async drain(): Promise<void> {
-    if (this.writing) return;
-    this.writing = true;
-    try {
-      while (this.queue.length > 0) {
-        const entries = this.queue.splice(0);
-        try {
-          for (const group of pack(rowsOf(entries))) await this.write(group);
-          for (const e of entries) e.resolve();
-        } catch (err) {
-          for (const e of entries) e.reject(storeError('write the feed', err));
-        }
-      }
-    } finally {
-      this.writing = false;
-    }
+    return this.writer.push({ items: messages.map(encodeMessage), batch });
   }
 
   private async write(rows: Row[]): Promise<void> {

@@ -1,4 +1,5 @@
 import { MongoBulkWriteError, type Collection } from 'mongodb';
+import { BatchingWriter } from '../../core/batching-writer.js';
 import { encodeMessage, type Message } from '../../core/message.js';
 import { DUPLICATE_KEY, storeError } from './connection.js';
 import type { RecordPosition } from '../../core/feed-position.js';
@@ -18,10 +19,7 @@ export interface FeedDoc {
 interface Entry {
   items: string[];
   batch: string;
-  resolve: () => void;
-  reject: (err: unknown) => void;
 }
-
 
 function recordsOf(entries: Entry[]): Array<Omit<FeedDoc, '_id' | 'at'>> {
   const records: Array<Omit<FeedDoc, '_id' | 'at'>> = [];
@@ -52,36 +50,20 @@ function recordsOf(entries: Entry[]): Array<Omit<FeedDoc, '_id' | 'at'>> {
  * documents that retention (or the TTL index) may have deleted.
  */
 export class MongoFeed {
-  private queue: Entry[] = [];
-  private writing = false;
+  private readonly writer = new BatchingWriter<Entry>(async (entries) => {
+    try {
+      await this.write(recordsOf(entries));
+    } catch (err) {
+      throw storeError('write the feed', err);
+    }
+  });
   private head?: number;
 
   constructor(private readonly feed: Collection<FeedDoc>) {}
 
   /** Resolves once records holding `messages` are durable in the feed. */
   publish(messages: Message[], batch: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ items: messages.map(encodeMessage), batch, resolve, reject });
-      void this.drain();
-    });
-  }
-
-  private async drain(): Promise<void> {
-    if (this.writing) return;
-    this.writing = true;
-    try {
-      while (this.queue.length > 0) {
-        const entries = this.queue.splice(0);
-        try {
-          await this.write(recordsOf(entries));
-          for (const e of entries) e.resolve();
-        } catch (err) {
-          for (const e of entries) e.reject(storeError('write the feed', err));
-        }
-      }
-    } finally {
-      this.writing = false;
-    }
+    return this.writer.push({ items: messages.map(encodeMessage), batch });
   }
 
   private async write(records: Array<Omit<FeedDoc, '_id' | 'at'>>): Promise<void> {

@@ -1,6 +1,7 @@
 import { constants, mkdirSync } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { BatchingWriter } from '../../core/batching-writer.js';
 
 /** Journal segments are named by the first sequence number they hold, so they sort by name. */
 export function segmentName(firstSeq: number): string {
@@ -17,12 +18,6 @@ export interface JournalFrame {
   frame: Buffer;
   firstSeq: number;
   lastSeq: number;
-}
-
-interface Pending<F extends JournalFrame> {
-  frame: F;
-  resolve: () => void;
-  reject: (err: Error) => void;
 }
 
 /**
@@ -42,8 +37,7 @@ export class Journal<F extends JournalFrame = JournalFrame> {
   private size = 0;
   /** Segments on disk, oldest first; the last one is written to. */
   private readonly segments: Array<{ firstSeq: number; lastSeq: number }> = [];
-  private queue: Pending<F>[] = [];
-  private writing?: Promise<void>;
+  private readonly writer = new BatchingWriter<F>((frames) => this.write(frames));
   private failure?: Error;
   /** Every frame up to this sequence number is durable. */
   durableSeq: number;
@@ -68,42 +62,33 @@ export class Journal<F extends JournalFrame = JournalFrame> {
   /** Queues a frame; resolves when it is durable. */
   append(frame: F): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      this.queue.push({ frame, resolve, reject });
-      this.writing ??= this.drain().finally(() => (this.writing = undefined));
-    });
+    return this.writer.push(frame);
   }
 
   /** Waits for queued frames, then closes the segment. */
   async close(): Promise<void> {
-    await this.writing;
+    await this.writer.idle();
     await this.file?.close();
     this.file = undefined;
   }
 
-  private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0);
-      try {
-        if (this.failure) throw this.failure;
-        let bytes = 0;
-        for (const p of batch) bytes += p.frame.frame.length;
-        if (this.size > 0 && this.size + bytes > this.segmentBytes) await this.rotate(batch[0]!.frame.firstSeq);
-        // O_DSYNC: the write returns once the data is on disk, like write + fdatasync in one
-        // trip through the thread pool, which is one turn of a busy event loop less per commit.
-        const { bytesWritten } = await this.file!.writev(batch.map((p) => p.frame.frame));
-        if (bytesWritten !== bytes) throw new Error(`short journal write: ${bytesWritten} of ${bytes} bytes`);
-        this.size += bytes;
-        this.durableSeq = batch[batch.length - 1]!.frame.lastSeq;
-        this.segments[this.segments.length - 1]!.lastSeq = this.durableSeq;
-      } catch (err) {
-        this.failure ??= err instanceof Error ? err : new Error(String(err));
-        for (const p of batch) p.reject(this.failure);
-        continue;
-      }
-      for (const p of batch) p.resolve();
-      this.onDurable(batch.map((p) => p.frame));
+  private async write(frames: F[]): Promise<void> {
+    try {
+      if (this.failure) throw this.failure;
+      let bytes = 0;
+      for (const f of frames) bytes += f.frame.length;
+      if (this.size > 0 && this.size + bytes > this.segmentBytes) await this.rotate(frames[0]!.firstSeq);
+      // O_DSYNC: the write returns once the data is on disk, like write + fdatasync in one
+      // trip through the thread pool, which is one turn of a busy event loop less per commit.
+      const { bytesWritten } = await this.file!.writev(frames.map((f) => f.frame));
+      if (bytesWritten !== bytes) throw new Error(`short journal write: ${bytesWritten} of ${bytes} bytes`);
+      this.size += bytes;
+      this.durableSeq = frames[frames.length - 1]!.lastSeq;
+      this.segments[this.segments.length - 1]!.lastSeq = this.durableSeq;
+    } catch (err) {
+      throw (this.failure ??= err instanceof Error ? err : new Error(String(err)));
     }
+    this.onDurable(frames);
   }
 
   /** Deletes the segments (but the one written to) whose every message is compacted. */
