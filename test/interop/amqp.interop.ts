@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import {
   Client, LinkError, Policy, SaslError, SessionError, type ClientPolicy, type Connection, type PolicyOverrides,
 } from '../../adapters/amqp/index.js';
+import { brokerUrl } from './broker-url.js';
 import { CuttableProxy } from './proxy.js';
 
 interface Broker {
@@ -44,12 +45,7 @@ for (const broker of brokers) {
     };
 
     before(function () {
-      const value = process.env[broker.env];
-      if (!value) {
-        if (process.env.CI === 'true') throw new Error(`${broker.env} is not set: run .ci/interop-brokers.sh and source the file it writes`);
-        this.skip();
-      }
-      url = value!;
+      url = brokerUrl(this, broker.env);
     });
     afterEach(async () => { await Promise.all(open.splice(0).map((c) => c.close())); });
 

@@ -10,6 +10,7 @@ import type { Message } from '../../core/message.js';
 import { exited, spawnServer } from '../helpers/process.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
+import { brokerUrl } from './broker-url.js';
 import { Collector, DeviceLoad, Gate, rabbitmqctl } from '../sinks-amqp/interop-kit.js';
 import { storedMessages, until } from '../sinks-amqp/util.js';
 
@@ -59,12 +60,7 @@ for (const broker of brokers) {
     let collector: Collector | undefined;
 
     before(function () {
-      const value = process.env[broker.env];
-      if (!value) {
-        if (process.env.CI === 'true') throw new Error(`${broker.env} is not set: run .ci/interop-brokers.sh and source the file it writes`);
-        this.skip();
-      }
-      url = value!;
+      url = brokerUrl(this, broker.env);
     });
     afterEach(async () => {
       collector?.close();
