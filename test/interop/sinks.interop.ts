@@ -11,7 +11,8 @@ import { exited, spawnServer } from '../helpers/process.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
 import { brokerUrl } from './broker-url.js';
-import { Collector, DeviceLoad, Gate, rabbitmqctl } from '../sinks-amqp/interop-kit.js';
+import { CuttableProxy } from './proxy.js';
+import { Collector, DeviceLoad, rabbitmqctl } from '../sinks-amqp/interop-kit.js';
 import { storedMessages, until } from '../sinks-amqp/util.js';
 
 interface Broker {
@@ -95,7 +96,7 @@ for (const broker of brokers) {
     it('delivers every acknowledged message across a broker outage under load', async () => {
       const q = queue();
       const { hostname, port } = new URL(url);
-      const gate = broker.outage === 'gate' ? await Gate.start({ host: hostname, port: Number(port) }) : undefined;
+      const gate = broker.outage === 'gate' ? await CuttableProxy.start({ host: hostname, port: Number(port) }) : undefined;
       const sinkUrl = gate ? `amqp://127.0.0.1:${gate.port}` : url;
       collector = new Collector(url, broker.address(q));
       t = await startServer({ sinks: [sinkConfig(broker.address(q), sinkUrl)] });

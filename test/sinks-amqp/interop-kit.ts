@@ -3,7 +3,6 @@
 // between Nitrogen and a broker, and RabbitMQ's own stop_app/start_app.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { promisify } from 'node:util';
 import { connectAsync, type MqttClient } from 'mqtt';
 import rhea, { type Connection, type Message as RheaMessage } from 'rhea';
@@ -87,43 +86,6 @@ export class Collector {
 
   close(): void {
     this.connection.close();
-  }
-}
-
-/** A TCP relay to a broker that a test can close (cutting every connection and refusing new ones) and open again. */
-export class Gate {
-  private readonly sockets = new Set<net.Socket>();
-  private server!: net.Server;
-  private closed = false;
-  port = 0;
-
-  static async start(target: { host: string; port: number }): Promise<Gate> {
-    const gate = new Gate();
-    gate.server = net.createServer((client) => {
-      if (gate.closed) { client.destroy(); return; }
-      const upstream = net.connect(target);
-      for (const s of [client, upstream]) { gate.sockets.add(s); s.on('error', () => undefined); s.on('close', () => gate.sockets.delete(s)); }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-    await new Promise<void>((resolve) => gate.server.listen(0, '127.0.0.1', resolve));
-    gate.port = (gate.server.address() as net.AddressInfo).port;
-    return gate;
-  }
-
-  close(): void {
-    this.closed = true;
-    for (const s of this.sockets) s.destroy();
-  }
-
-  open(): void {
-    this.closed = false;
-  }
-
-  async stop(): Promise<void> {
-    this.close();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
 
