@@ -12,8 +12,13 @@ import { sinkRoutes } from './routes/sinks.js';
 import { headwaiterRoute, systemRoutes } from './routes/system.js';
 
 export const API_BASE = '/api/v1';
-/** Routes under the base path that need no access token. */
-const PUBLIC_ROUTES = new Set([`${API_BASE}/principals/auth`, `${API_BASE}/headwaiter`]);
+/**
+ * The only paths served without an access token, compared exactly. Everything else, known
+ * route or not, in any letter case, needs a token first: login is checked by default, not by
+ * a list of what to protect, and the routers match case-sensitively so no other spelling of a
+ * protected path reaches its handler.
+ */
+const PUBLIC_PATHS = new Set([`${API_BASE}/principals/auth`, `${API_BASE}/headwaiter`, '/health', '/metrics']);
 
 /**
  * The REST transport (DESIGN.md §5.2) on koa. Every error leaves as
@@ -29,13 +34,13 @@ export class RestTransport {
     this.app.proxy = false;
     this.app.use(this.errors());
     this.app.use(this.authenticate());
-    const api = new Router({ prefix: API_BASE });
+    const api = new Router({ prefix: API_BASE, sensitive: true });
     principalRoutes(api, deps, options);
     messageRoutes(api, deps, options, this.streams);
     permissionRoutes(api, deps, options);
     sinkRoutes(api, deps, options);
     headwaiterRoute(api, deps);
-    const root = new Router();
+    const root = new Router({ sensitive: true });
     systemRoutes(root, deps, Date.now());
     this.app.use(api.routes());
     this.app.use(root.routes());
@@ -63,7 +68,7 @@ export class RestTransport {
 
   private authenticate(): Koa.Middleware<RestState> {
     return async (ctx, next) => {
-      if (!ctx.path.startsWith(API_BASE + '/') || PUBLIC_ROUTES.has(ctx.path)) return next();
+      if (PUBLIC_PATHS.has(ctx.path)) return next();
       const header = ctx.get('authorization');
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match) throw new NitrogenError('NITROGEN_ERR_UNAUTHENTICATED', 'an Authorization: Bearer <accessToken> header is required');
