@@ -19,6 +19,8 @@ export const ErrorCodes = {
   NITROGEN_ERR_PAYLOAD_TOO_LARGE: { status: 413, expose: true },
   NITROGEN_ERR_BATCH_TOO_LARGE: { status: 413, expose: true },
   NITROGEN_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, expose: true },
+  NITROGEN_ERR_RATE_LIMITED: { status: 429, expose: true },
+  NITROGEN_ERR_QUOTA_EXCEEDED: { status: 429, expose: true },
   NITROGEN_ERR_OVERLOADED: { status: 503, expose: true },
   NITROGEN_ERR_UNAVAILABLE: { status: 503, expose: true },
   NITROGEN_ERR_STORE: { status: 500, expose: false },
