@@ -6,7 +6,7 @@ import { createLogger } from '../core/logger.js';
 import { NitrogenServer } from '../core/server.js';
 
 /**
- * `npm start`: the server with the configuration of DESIGN.md §5.4 (the embedded default when
+ * `npm start`: the server with the configuration of docs/configuration.md (the embedded default when
  * there is none). SIGTERM and SIGINT stop it gracefully: transports stop accepting, in-flight
  * commits finish, stores close.
  */

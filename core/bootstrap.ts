@@ -8,7 +8,7 @@ import { verifySecret } from './secrets.js';
 import { randomBytes } from 'node:crypto';
 
 /**
- * Makes sure the bootstrap principal `admin` exists (DESIGN.md §5.4). With a configured secret
+ * Makes sure the bootstrap principal `admin` exists (docs/configuration.md). With a configured secret
  * its hash is set (and replaced when the secret changed); without one, a random secret is made
  * on the first start and written to `<dataDir>/admin.secret` with mode 0600.
  * Returns the path of that file when one was written.

@@ -33,7 +33,7 @@ const DEFAULT_PLUGINS = [
   { use: 'rest', options: {} },
 ];
 
-/** The configuration schema (DESIGN.md §5.4); documented in docs/configuration.md. */
+/** The configuration schema documented in docs/configuration.md. */
 export const ConfigSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   dataDir: z.string().min(1).default('./data'),
@@ -49,7 +49,7 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       maxMessageBytes: z.number().int().positive().default(256 * 1024),
       maxBatch: z.number().int().positive().default(1000),
-      /** Query `limit` default and cap (DESIGN.md §5.1). */
+      /** Query `limit` default and cap (docs/api.md). */
       defaultQueryLimit: z.number().int().positive().default(100),
       maxQueryLimit: z.number().int().positive().default(1000),
     })
@@ -102,7 +102,7 @@ function withPluginPort(plugins: NitrogenConfigInput['plugins'], use: string, po
 
 /**
  * Reads `nitrogen.config.json` from the working directory (or the file named by
- * NITROGEN_CONFIG), applies the environment overrides of DESIGN.md §5.4 and validates.
+ * NITROGEN_CONFIG), applies the environment overrides of docs/configuration.md and validates.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): NitrogenConfig {
   const file = env.NITROGEN_CONFIG ? resolve(cwd, env.NITROGEN_CONFIG) : resolve(cwd, 'nitrogen.config.json');

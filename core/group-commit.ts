@@ -24,7 +24,7 @@ export interface CommitObserver {
 /**
  * Group commit: submissions that arrive while a commit is running (or in the same turn of
  * the event loop) are appended together in the next one, so a durable fsync is shared by
- * every message in it and durability does not cost throughput (DESIGN.md §4).
+ * every message in it and durability does not cost throughput (docs/architecture.md, "Delivery").
  */
 export class GroupCommit {
   private queue: Submission[] = [];

@@ -18,7 +18,7 @@ export interface IngestOptions {
 }
 
 /**
- * The ingestion pipeline every transport shares (DESIGN.md §4):
+ * The ingestion pipeline every transport shares (docs/architecture.md, "Delivery"):
  * validate → authorize → group commit → acknowledge (the returned promise) → fan out.
  * Nothing of a batch is committed when any message in it is invalid or not allowed.
  */

@@ -1,6 +1,6 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 
-/** Paths never written to logs, wherever they appear (DESIGN: nothing secret in logs). */
+/** Paths never written to logs, wherever they appear (docs/security.md: nothing secret in logs). */
 const REDACT = [
   'secret', '*.secret', 'password', '*.password', 'secretHash', '*.secretHash',
   'accessToken', '*.accessToken', 'authorization', '*.authorization', 'req.headers.authorization',

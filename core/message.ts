@@ -3,7 +3,7 @@ import { NitrogenError } from './errors.js';
 import { parseIsoTime } from './time.js';
 
 /**
- * The message envelope of DESIGN.md §5.1, as stored, queried and forwarded.
+ * The message envelope of docs/api.md, as stored, queried and forwarded.
  * Every field is already validated and normalized (ISO-8601 times in UTC, `from` set).
  */
 export interface Message {

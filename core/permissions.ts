@@ -1,6 +1,6 @@
 import type { Action, Permission, PrincipalRef } from './ports/principal.js';
 
-/** The bootstrap principal (DESIGN.md §5.4): allowed everything, whatever the records say. */
+/** The bootstrap principal (docs/configuration.md): allowed everything, whatever the records say. */
 export const ADMIN_ID = 'admin';
 
 /** Actions every principal holds on itself: it may send as itself and read its own messages. */

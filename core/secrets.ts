@@ -4,7 +4,7 @@ function scrypt(password: string, salt: Buffer, keylen: number, options: ScryptO
   return new Promise((resolve, reject) => scryptCallback(password, salt, keylen, options, (err, key) => (err ? reject(err) : resolve(key))));
 }
 
-// Stretching adds nothing to a random 256-bit secret (DESIGN.md §3), so server-made secrets
+// Stretching adds nothing to a random 256-bit secret (docs/architecture.md, "Identity"), so server-made secrets
 // are kept as a plain SHA-256 digest: verifying 30,000 connecting cars costs microseconds each.
 const SECRET_BYTES = 32;
 // scrypt for secrets a person chose: N=2^15, r=8 (about 32 MiB and tens of ms per check).

@@ -115,7 +115,7 @@ export class NitrogenServer {
     const coreMetrics = new CoreMetrics(metrics);
     const bus = new MessageBus((err) => this.logger.error({ err }, 'a message listener failed'));
     const filters = config.sinks.map((entry) => entry.filter);
-    // ack "sink" (DESIGN.md §4): a pass-through server acknowledges once every sink accepted.
+    // ack "sink" (docs/architecture.md, "Delivery"): a pass-through server acknowledges once every sink accepted.
     const commit = config.ack === 'sink' ? (batch: Message[]) => Promise.all([store.append(batch), sendToSinks(sinks, filters, batch)]).then(() => {}) : (batch: Message[]) => store.append(batch);
     const commits = new GroupCommit(commit, { ...config.ingest, concurrency: store.appendConcurrency ?? 1 }, {
       committed: (count, seconds) => {

@@ -74,7 +74,7 @@ export class SinkMetrics {
 }
 
 /**
- * Feeds one sink from the store's durable feed (DESIGN.md §4): reads after the sink's
+ * Feeds one sink from the store's durable feed (docs/architecture.md, "Delivery"): reads after the sink's
  * checkpoint, sends what its filter selects in batches, and moves the checkpoint only once the
  * sink accepted. A sink that is down delays delivery, with retries backing off up to
  * `retryMaxMs`; it never loses a message, and after a restart delivery resumes from the

@@ -1,7 +1,7 @@
 import type { Database } from 'better-sqlite3';
 
 /**
- * Durability settings of DESIGN.md §4: WAL, and `synchronous=FULL` so every commit is fsynced
+ * Durability settings (docs/architecture.md, "Delivery"): WAL, and `synchronous=FULL` so every commit is fsynced
  * before it returns (the WAL is synced at each commit), which group commit keeps cheap.
  */
 export function configureDurable(db: Database): void {

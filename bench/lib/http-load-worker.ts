@@ -58,7 +58,7 @@ async function connection(slot: number): Promise<void> {
       if (measuring) latencies.push(performance.now() - started);
     } else {
       statuses.set(status, (statuses.get(status) ?? 0) + 1);
-      // 503 is backpressure (DESIGN.md §4): wait a little instead of hammering.
+      // 503 is backpressure (docs/architecture.md, "Delivery"): wait a little instead of hammering.
       if (status === '503') await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }

@@ -1,8 +1,8 @@
-/** The kinds of principal Nitrogen knows (DESIGN.md §3). */
+/** The kinds of principal Nitrogen knows (docs/architecture.md, "Identity"). */
 export type PrincipalType = 'device' | 'app' | 'user';
 export const PRINCIPAL_TYPES: readonly PrincipalType[] = ['device', 'app', 'user'];
 
-/** What a principal may do to another principal (DESIGN.md §3). */
+/** What a principal may do to another principal (docs/architecture.md, "Identity"). */
 export type Action = 'send' | 'subscribe' | 'view' | 'admin' | 'impersonate';
 export const ACTIONS: readonly Action[] = ['send', 'subscribe', 'view', 'admin', 'impersonate'];
 

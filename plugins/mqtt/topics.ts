@@ -1,6 +1,6 @@
 import { PRINCIPAL_ID_PATTERN, TYPE_PATTERN } from '../../core/message.js';
 
-/** The topic scheme of DESIGN.md §5.3, one row per form a client may publish to. */
+/** The topic scheme of docs/api.md, one row per form a client may publish to. */
 export type PublishTopic =
   /** `devices/{id}/messages`: payload is an envelope or an array of envelopes. */
   | { kind: 'envelopes'; principal: string }

@@ -37,7 +37,7 @@ function timeParam(query: Query, name: string): string | undefined {
   return new Date(ms).toISOString();
 }
 
-/** `limit`: defaults to `fallback`; larger values than `max` are capped, not refused (DESIGN.md §5.1). */
+/** `limit`: defaults to `fallback`; larger values than `max` are capped, not refused (docs/api.md). */
 export function limitParam(query: Query, fallback: number, max: number): number {
   const raw = singleParam(query, 'limit');
   if (raw === undefined) return fallback;

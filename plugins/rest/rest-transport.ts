@@ -21,7 +21,7 @@ export const API_BASE = '/api/v1';
 const PUBLIC_PATHS = new Set([`${API_BASE}/principals/auth`, `${API_BASE}/headwaiter`, '/health', '/metrics']);
 
 /**
- * The REST transport (DESIGN.md §5.2) on koa. Every error leaves as
+ * The REST transport (docs/api.md) on koa. Every error leaves as
  * `{"error": {"code", "message"}}` with the status its code maps to (core/errors.ts).
  */
 export class RestTransport {

@@ -26,7 +26,7 @@ export interface SimulatorSummary extends FleetRun {
   reused: number;
 }
 
-/** The reference workload of DESIGN.md §1 at its 60% peak: two messages a second per driving car. */
+/** The reference workload at its 60% peak: two messages a second per driving car. */
 export const defaults = {
   rest: 'http://127.0.0.1:3000/api/v1',
   adminSecretFile: 'data/admin.secret',
