@@ -89,24 +89,32 @@ export class Authenticator {
     }
   }
 
-  /** An access token. */
-  async token(token: string, origin: Origin): Promise<Authentication> {
+  /** An access token; with `principalId`, it must be that principal's (MQTT's user name). */
+  async token(token: string, origin: Origin, principalId?: string): Promise<Authentication> {
     try {
       const authentication = await this.identity.authenticateToken(token);
+      if (principalId !== undefined && authentication.principal.id !== principalId) {
+        throw new NitrogenError('NITROGEN_ERR_BAD_CREDENTIALS', 'the token belongs to another principal');
+      }
       this.outcomes.token.ok.inc();
       return authentication;
     } catch (err) {
       if (!isNitrogenError(err) || err.status >= 500) throw err;
-      const client = this.addresses.resolve(origin.remoteAddress, origin.forwardedFor);
-      try {
-        this.limiter.failed(client.sharedProxy ? undefined : client.key);
-      } catch (limited) {
-        this.outcomes.token.limited.inc();
-        throw limited;
-      }
-      this.outcomes.token.refused.inc();
-      throw err;
+      throw this.tokenRefused(err, origin);
     }
+  }
+
+  /** Counts a refused token against its address: the refusal, or RATE_LIMITED once the address is over. */
+  private tokenRefused(err: NitrogenError, origin: Origin): NitrogenError {
+    const client = this.addresses.resolve(origin.remoteAddress, origin.forwardedFor);
+    try {
+      this.limiter.failed(client.sharedProxy ? undefined : client.key);
+    } catch (limited) {
+      this.outcomes.token.limited.inc();
+      return limited as NitrogenError;
+    }
+    this.outcomes.token.refused.inc();
+    return err;
   }
 
   /**
@@ -114,9 +122,6 @@ export class Authenticator {
    * that same principal (the Identity tells which by its shape).
    */
   async password(id: string, password: string, origin: Origin): Promise<Authentication> {
-    if (!this.identity.isAccessToken(password)) return this.secret(id, password, origin);
-    const authentication = await this.token(password, origin);
-    if (authentication.principal.id !== id) throw new NitrogenError('NITROGEN_ERR_BAD_CREDENTIALS', 'the token belongs to another principal');
-    return authentication;
+    return this.identity.isAccessToken(password) ? this.token(password, origin, id) : this.secret(id, password, origin);
   }
 }

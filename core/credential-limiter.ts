@@ -9,7 +9,7 @@ const failureLimit = z.strictObject({
   failures: z.number().int().min(1).max(1_000_000),
   per: duration.refine((value) => durationAtLeast(value, 1000), 'must be at least 1s'),
 });
-export type FailureLimit = z.output<typeof failureLimit>;
+type FailureLimit = z.output<typeof failureLimit>;
 
 export const FailureLimits = z.strictObject({
   /** Per principal id, known or not: what one account can be guessed at. */

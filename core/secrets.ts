@@ -4,7 +4,7 @@ import { createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypt
 // are kept as a plain SHA-256 digest: verifying 30,000 connecting cars costs microseconds each.
 const SECRET_BYTES = 32;
 // scrypt for secrets a person chose: N=2^15, r=8 (about 32 MiB and tens of ms per check).
-export const SCRYPT = { N: 32768, r: 8, p: 1, keylen: 32, maxmem: 64 * 1024 * 1024 };
+const SCRYPT = { N: 32768, r: 8, p: 1, keylen: 32, maxmem: 64 * 1024 * 1024 };
 
 /** A stored digest, parsed: what verifying a secret against it takes. */
 export type Digest =
