@@ -46,19 +46,20 @@ let lastMs = 0;
 let counter = 0;
 let msPrefix = '';
 
-// CSPRNG bytes drawn 4 KiB at a time: one system call per 512 ids instead of one per id.
-const RANDOM_BYTES_PER_ID = 8;
-const randomPool = Buffer.allocUnsafe(RANDOM_BYTES_PER_ID * 512);
-let poolOffset = randomPool.length;
+// CSPRNG bytes drawn 4 KiB at a time and hex-encoded at once: one system call and one encoding
+// per 512 ids instead of one per id.
+const RANDOM_HEX_PER_ID = 16;
+const randomPool = Buffer.allocUnsafe(4096);
+let randomHexPool = '';
+let poolOffset = 0;
 
 function randomHex(): string {
-  if (poolOffset === randomPool.length) {
+  if (poolOffset === randomHexPool.length) {
     randomFillSync(randomPool);
+    randomHexPool = randomPool.toString('hex');
     poolOffset = 0;
   }
-  const hex = randomPool.toString('hex', poolOffset, poolOffset + RANDOM_BYTES_PER_ID);
-  poolOffset += RANDOM_BYTES_PER_ID;
-  return hex;
+  return randomHexPool.slice(poolOffset, (poolOffset += RANDOM_HEX_PER_ID));
 }
 
 /** A new time-ordered, unguessable message id; ids made later by this process sort after earlier ones. */
