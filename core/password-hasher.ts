@@ -42,6 +42,7 @@ export class PasswordHasher implements Lifecycle {
   private nextId = 1;
   private stopped = false;
   private mostRunning = 0;
+  private mostQueued = 0;
   private readonly refused?: Counter;
 
   constructor(private readonly options: HashingOptions, metrics?: MetricsRegistry) {
@@ -63,9 +64,9 @@ export class PasswordHasher implements Lifecycle {
     return (await this.enqueue(this.trusted, { op: 'hash', password })) as string;
   }
 
-  /** Hashes running and waiting now, and the most that ever ran at once (never above `concurrency`). */
-  stats(): { running: number; queued: number; mostRunning: number } {
-    return { running: this.slots.filter((s) => s.running).length, queued: this.logins.length + this.trusted.length, mostRunning: this.mostRunning };
+  /** Hashes running and waiting now, and the most that ever did at once (never above `concurrency`, and `maxQueue` per queue). */
+  stats(): { running: number; queued: number; mostRunning: number; mostQueued: number } {
+    return { running: this.slots.filter((s) => s.running).length, queued: this.logins.length + this.trusted.length, mostRunning: this.mostRunning, mostQueued: this.mostQueued };
   }
 
   async stop(): Promise<void> {
@@ -86,6 +87,7 @@ export class PasswordHasher implements Lifecycle {
     }
     return new Promise((resolve, reject) => {
       queue.push({ job, resolve, reject });
+      this.mostQueued = Math.max(this.mostQueued, queue.length);
       this.dispatch();
     });
   }
