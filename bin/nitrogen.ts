@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { defaultCatalog } from '../catalog.js';
+import type { AdminSecretSource } from '../core/bootstrap.js';
 import { loadConfig } from '../core/config.js';
 import { isNitrogenError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
@@ -36,11 +37,19 @@ async function main(): Promise<void> {
     `  REST: ${server.endpoints.rest ?? '(disabled)'}`,
     `  MQTT: ${server.endpoints.mqtt ?? '(disabled)'}`,
     `  data: ${config.dataDir}`,
-    server.adminSecretFile
-      ? `  admin secret: written to ${server.adminSecretFile} (principal id "admin")`
-      : `  admin: principal id "admin", secret ${config.adminSecret ? 'from NITROGEN_ADMIN_SECRET' : `in ${config.dataDir}/admin.secret (from the first start)`}`,
+    `  admin: ${adminBanner(server.adminSecret)}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** Where the admin secret is, as the bootstrap found it: never a file that does not hold it. */
+function adminBanner(source: AdminSecretSource | undefined): string {
+  switch (source?.kind) {
+    case 'generated': return `principal id "admin", secret written to ${source.file}`;
+    case 'file': return `principal id "admin", secret in ${source.file} (written at the first start)`;
+    case 'configured': return 'principal id "admin", secret from NITROGEN_ADMIN_SECRET or adminSecret in the configuration';
+    default: return 'principal id "admin", secret set earlier (by configuration or through the API); set NITROGEN_ADMIN_SECRET to replace it';
+  }
 }
 
 main().catch((err: unknown) => {

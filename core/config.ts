@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { NitrogenError } from './errors.js';
 import { duration, durationAtLeast } from './duration.js';
+import { CredentialsOptions } from './authenticator.js';
+import { QuotaOptions } from './ingest-quota.js';
 
 
 const component = z.strictObject({
@@ -37,7 +39,8 @@ const DEFAULT_PLUGINS = [
 export const ConfigSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   dataDir: z.string().min(1).default('./data'),
-  adminSecret: z.string().min(12).optional(),
+  // Blank padding is no secret: 12 spaces would pass a plain length check.
+  adminSecret: z.string().refine((s) => s.trim().length >= 12, 'must hold at least 12 characters besides surrounding whitespace').optional(),
   /** `store`: acknowledge after the store commit; `sink`: after the sinks accepted (no store). */
   ack: z.enum(['store', 'sink']).default('store'),
   store: component.default({ use: 'sqlite', options: {} }),
@@ -63,6 +66,10 @@ export const ConfigSchema = z.strictObject({
       maxCommitBatch: z.number().int().positive().default(5_000),
     })
     .default({ maxPending: 100_000, maxCommitBatch: 5_000 }),
+  /** Failed-credential limits, trusted proxies and password hashing (core/authenticator.ts). */
+  credentials: CredentialsOptions.default(CredentialsOptions.parse({})),
+  /** Per-principal ingestion quota (core/ingest-quota.ts). */
+  quota: QuotaOptions.default(QuotaOptions.parse({})),
   retention: z
     .strictObject({ ttl: duration.optional(), purgeInterval: duration.refine((v) => durationAtLeast(v, 1000), 'must be at least 1s').default('1m') })
     .default({ purgeInterval: '1m' }),
@@ -70,6 +77,9 @@ export const ConfigSchema = z.strictObject({
 }).superRefine((config, ctx) => {
   if (config.ack === 'store' && config.store.use === 'none') {
     ctx.addIssue({ code: 'custom', path: ['store', 'use'], message: '"none" keeps nothing, so it needs ack: "sink" (acknowledged once the sinks accepted)' });
+  }
+  if (config.quota.bytes.burst < config.limits.maxMessageBytes) {
+    ctx.addIssue({ code: 'custom', path: ['quota', 'bytes', 'burst'], message: `must be at least limits.maxMessageBytes (${config.limits.maxMessageBytes}), or the largest message allowed could never be sent` });
   }
   if (config.ack === 'sink' && config.sinks.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['ack'], message: '"sink" acknowledges once sinks accepted a message, so it needs at least one sink' });

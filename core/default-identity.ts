@@ -6,15 +6,18 @@ import { z } from 'zod';
 import { duration, durationAtLeast, parseDuration } from './duration.js';
 import { NitrogenError } from './errors.js';
 import type { Logger } from './logger.js';
-import { PermissionIndex } from './permissions.js';
-import type { AccessToken, Identity } from './ports/identity.js';
+import type { PasswordHasher } from './password-hasher.js';
+import { ADMIN_ID, PermissionIndex } from './permissions.js';
+import type { AccessToken, Authentication, Identity, IssueOptions } from './ports/identity.js';
 import { publicPrincipal, type Action, type Principal, type PrincipalRecord, type PrincipalRef } from './ports/principal.js';
 import type { Registry } from './ports/registry.js';
-import { newSecret, scryptHash, verifySecret } from './secrets.js';
+import { newSecret, parseDigest, sha256Hash, sha256Matches } from './secrets.js';
 
 export const DefaultIdentityOptions = z.strictObject({
   /** Lifetime of access tokens. */
   tokenTtl: duration.default('1d'),
+  /** Lifetime of tokens obtained by impersonation (at most `tokenTtl`). */
+  impersonationTtl: duration.default('1h'),
   /** HS256 key shared by every instance; without it a key is made once in `<dataDir>/token.key`. */
   tokenSecret: z.string().min(32).optional(),
   /** How often permission records are reloaded to see changes made by other instances. */
@@ -23,6 +26,20 @@ export const DefaultIdentityOptions = z.strictObject({
 export type DefaultIdentityOptions = z.output<typeof DefaultIdentityOptions>;
 
 const ISSUER = 'nitrogen';
+/** A compact JWS: three base64url parts, the header a JSON object (`eyJ` is `{"`). */
+const JWT_SHAPE = /^eyJ[\w-]*\.[\w-]+\.[\w-]+$/;
+/** Checked in place of a missing digest, so an unknown id costs what a known device costs. */
+const DUMMY_DIGEST = sha256Hash('nitrogen-dummy-secret');
+
+/** RFC 8693 §4.1 `act`: who obtained an impersonation token, with the stamp of its record then. */
+interface ActClaim {
+  sub: string;
+  stamp: string;
+}
+
+function invalid(message: string): NitrogenError {
+  return new NitrogenError('NITROGEN_ERR_TOKEN_INVALID', message);
+}
 
 /**
  * Binds a token to the principal record it was issued for: a principal deleted and registered
@@ -34,8 +51,9 @@ function tokenStamp(record: PrincipalRecord): string {
 
 /**
  * The default Identity: SHA-256 digests for server-made secrets and scrypt for passwords
- * (core/secrets.ts), HS256 JWT access tokens with expiry (jose), and Nitrogen permission
- * records evaluated in memory (core/permissions.ts).
+ * (core/secrets.ts, hashed on the core's bounded PasswordHasher threads), HS256 JWT access
+ * tokens that must carry an expiry (jose), and Nitrogen permission records evaluated in memory
+ * (core/permissions.ts).
  */
 export class DefaultIdentity implements Identity {
   private key!: Uint8Array;
@@ -43,6 +61,7 @@ export class DefaultIdentity implements Identity {
   private refreshTimer?: NodeJS.Timeout;
   private reloading?: Promise<void>;
   private readonly tokenTtlMs: number;
+  private readonly impersonationTtlMs: number;
   private readonly refreshMs: number;
 
   constructor(
@@ -50,8 +69,10 @@ export class DefaultIdentity implements Identity {
     private readonly options: DefaultIdentityOptions,
     private readonly dataDir: string,
     private readonly logger: Logger,
+    private readonly hasher: PasswordHasher,
   ) {
     this.tokenTtlMs = parseDuration(options.tokenTtl);
+    this.impersonationTtlMs = Math.min(this.tokenTtlMs, parseDuration(options.impersonationTtl));
     this.refreshMs = parseDuration(options.permissionRefresh);
   }
 
@@ -77,45 +98,72 @@ export class DefaultIdentity implements Identity {
     return key;
   }
 
-  async authenticateSecret(id: string, secret: string): Promise<Principal> {
+  async authenticateSecret(id: string, secret: string): Promise<Authentication> {
     const record = await this.registry.getPrincipal(id);
-    if (!(await verifySecret(secret, record?.secretHash)) || !record) {
-      throw new NitrogenError('NITROGEN_ERR_BAD_CREDENTIALS', 'unknown principal or wrong secret');
-    }
+    const stored = record?.secretHash ?? DUMMY_DIGEST;
+    const digest = parseDigest(stored);
+    let matches = false;
+    if (digest.kind === 'sha256') matches = sha256Matches(secret, digest.expected);
+    else if (digest.kind === 'scrypt') matches = await this.hasher.verify(secret, stored);
+    if (!matches || !record) throw new NitrogenError('NITROGEN_ERR_BAD_CREDENTIALS', 'unknown principal or wrong secret');
     if (!record.enabled) throw new NitrogenError('NITROGEN_ERR_PRINCIPAL_DISABLED', `principal '${id}' is disabled`);
-    return publicPrincipal(record);
+    return { principal: publicPrincipal(record), expiresAt: null };
   }
 
-  async authenticateToken(token: string): Promise<Principal> {
-    let subject: string | undefined;
-    let stamp: unknown;
+  isAccessToken(credential: string): boolean {
+    return JWT_SHAPE.test(credential);
+  }
+
+  async authenticateToken(token: string): Promise<Authentication> {
+    let claims: { sub?: string; exp?: number; stamp?: unknown; act?: unknown };
     try {
-      const { payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'], issuer: ISSUER });
-      subject = payload.sub;
-      stamp = payload.stamp;
+      // A token without `exp` would never end: it is refused like a forged one.
+      ({ payload: claims } = await jwtVerify(token, this.key, { algorithms: ['HS256'], issuer: ISSUER, requiredClaims: ['exp', 'sub'] }));
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw new NitrogenError('NITROGEN_ERR_TOKEN_EXPIRED', 'access token expired');
       throw new NitrogenError('NITROGEN_ERR_TOKEN_INVALID', 'access token is not valid', { cause: err });
     }
-    const record = subject ? await this.registry.getPrincipal(subject) : null;
-    if (!record) throw new NitrogenError('NITROGEN_ERR_TOKEN_INVALID', 'access token names no principal');
-    if (stamp !== tokenStamp(record)) throw new NitrogenError('NITROGEN_ERR_TOKEN_INVALID', 'access token was revoked: the principal was re-created or its secret changed');
+    const record = await this.registry.getPrincipal(claims.sub!);
+    if (!record) throw invalid('access token names no principal');
+    if (claims.stamp !== tokenStamp(record)) throw invalid('access token was revoked: the principal was re-created or its secret changed');
     if (!record.enabled) throw new NitrogenError('NITROGEN_ERR_PRINCIPAL_DISABLED', `principal '${record.id}' is disabled`);
-    return publicPrincipal(record);
+    const authentication: Authentication = { principal: publicPrincipal(record), expiresAt: claims.exp! * 1000 };
+    if (claims.act !== undefined) authentication.actor = await this.checkActor(claims.act, record.id);
+    return authentication;
   }
 
-  async issueToken(principal: Principal): Promise<AccessToken> {
+  /** An impersonation token holds only while its actor exists unchanged, is enabled and may still impersonate. */
+  private async checkActor(act: unknown, subject: string): Promise<string> {
+    const claim = act as Partial<ActClaim> | null;
+    if (typeof claim?.sub !== 'string' || typeof claim.stamp !== 'string') throw invalid('access token has a malformed act claim');
+    const actor = await this.registry.getPrincipal(claim.sub);
+    if (!actor || claim.stamp !== tokenStamp(actor)) throw invalid(`access token was revoked: its impersonator '${claim.sub}' was deleted or its secret changed`);
+    if (!actor.enabled) throw invalid(`access token was revoked: its impersonator '${claim.sub}' is disabled`);
+    const allowed = this.authorize(actor, 'impersonate', subject) && (subject !== ADMIN_ID || actor.id === ADMIN_ID);
+    if (!allowed) throw invalid(`access token was revoked: '${claim.sub}' may no longer impersonate '${subject}'`);
+    return actor.id;
+  }
+
+  async issueToken(principal: Principal, options: IssueOptions = {}): Promise<AccessToken> {
     const record = await this.registry.getPrincipal(principal.id);
     if (!record) throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no principal '${principal.id}'`);
-    const expiresAt = Date.now() + this.tokenTtlMs;
-    const accessToken = await new SignJWT({ typ: principal.type, stamp: tokenStamp(record) })
+    const claims: { typ: string; stamp: string; act?: ActClaim } = { typ: principal.type, stamp: tokenStamp(record) };
+    let ttl = this.tokenTtlMs;
+    if (options.actor) {
+      const actor = await this.registry.getPrincipal(options.actor.id);
+      if (!actor) throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no principal '${options.actor.id}'`);
+      claims.act = { sub: actor.id, stamp: tokenStamp(actor) };
+      ttl = this.impersonationTtlMs;
+    }
+    const expiresAt = Math.floor((Date.now() + ttl) / 1000);
+    const accessToken = await new SignJWT(claims)
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(principal.id)
       .setIssuer(ISSUER)
       .setIssuedAt()
-      .setExpirationTime(Math.floor(expiresAt / 1000))
+      .setExpirationTime(expiresAt)
       .sign(this.key);
-    return { accessToken, expiresAt: new Date(Math.floor(expiresAt / 1000) * 1000).toISOString() };
+    return { accessToken, expiresAt: new Date(expiresAt * 1000).toISOString() };
   }
 
   newSecret(): { secret: string; secretHash: string } {
@@ -123,7 +171,7 @@ export class DefaultIdentity implements Identity {
   }
 
   hashPassword(password: string): Promise<string> {
-    return scryptHash(password);
+    return this.hasher.hash(password);
   }
 
   authorize(actor: PrincipalRef, action: Action, target: string | null): boolean {

@@ -1,6 +1,7 @@
 import type { MessageBus, Origin } from './bus.js';
 import { NitrogenError, isNitrogenError } from './errors.js';
 import type { GroupCommit } from './group-commit.js';
+import type { IngestQuota } from './ingest-quota.js';
 import { bodyMessage, encodeMessage, parseEnvelope, type Message, type MessageLimits } from './message.js';
 import type { CoreMetrics } from './metrics.js';
 import type { Identity } from './ports/identity.js';
@@ -13,7 +14,10 @@ export interface IngestOptions {
   to?: string;
   /** Passed to bus listeners, so a transport can skip what it delivers itself. */
   originTag?: unknown;
-  /** Refuse at once with NITROGEN_ERR_OVERLOADED when saturated, instead of waiting. */
+  /**
+   * Refuse at once with NITROGEN_ERR_OVERLOADED when saturated, and with
+   * NITROGEN_ERR_QUOTA_EXCEEDED when the sender is over its quota, instead of waiting.
+   */
   rejectWhenBusy?: boolean;
 }
 
@@ -29,7 +33,11 @@ export class Ingestor {
     private readonly bus: MessageBus,
     private readonly limits: MessageLimits,
     private readonly metrics: CoreMetrics,
+    private readonly quota: IngestQuota,
   ) {}
+
+  /** Batches charged ahead of a sender's quota, and how long (ms) their commit waits. Rare: a WeakMap miss is all the hot path pays. */
+  private readonly held = new WeakMap<Message[], number>();
 
   private readonly counters = new Map<string, { inc(n: number): void }>();
 
@@ -56,21 +64,24 @@ export class Ingestor {
     for (let i = 0; i < inputs.length; i++) {
       messages[i] = parseEnvelope(inputs[i], { sender: sender.id, type: options.type, to: options.to, now, index: batch ? i : undefined });
     }
-    return this.checked(sender, messages);
+    return this.checked(sender, messages, options, now);
   }
 
   /** Like `prepare`, for a payload that is the body of one message of `options.type`. */
   prepareBody(sender: Principal, bodyJson: string, body: unknown, options: IngestOptions & { type: string }): Message[] {
-    return this.checked(sender, [bodyMessage({ sender: sender.id, type: options.type, to: options.to, now: Date.now(), bodyJson, body })]);
+    const now = Date.now();
+    return this.checked(sender, [bodyMessage({ sender: sender.id, type: options.type, to: options.to, now, bodyJson, body })], options, now);
   }
 
-  /** Size limits, and permission to address each recipient. */
-  private checked(sender: Principal, messages: Message[]): Message[] {
+  /** Size limits, permission to address each recipient, and the sender's quota. */
+  private checked(sender: Principal, messages: Message[], options: IngestOptions, now: number): Message[] {
     const batch = messages.length > 1;
     let recipients: Set<string> | undefined;
+    let size = 0;
     for (let i = 0; i < messages.length; i++) {
       const message = messages[i]!;
       const text = encodeMessage(message);
+      size += text.length;
       // UTF-8 takes at most 3 bytes per UTF-16 unit, so most messages skip the byte count.
       if (text.length * 3 > this.limits.maxMessageBytes && Buffer.byteLength(text) > this.limits.maxMessageBytes) {
         throw new NitrogenError('NITROGEN_ERR_PAYLOAD_TOO_LARGE', `${batch ? `[${i}]: ` : ''}a message may take at most ${this.limits.maxMessageBytes} bytes`);
@@ -83,11 +94,16 @@ export class Ingestor {
         throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', `'${sender.id}' may not send to '${to}'`);
       }
     }
+    // Charged last, for what will be committed. MQTT cannot answer "later", so it is held back.
+    const hold = this.quota.charge(sender.id, messages.length, size, now, !options.rejectWhenBusy);
+    if (hold > 0) this.held.set(messages, hold);
     return messages;
   }
 
   /** Commits prepared messages durably, then fans them out; resolves when they may be acknowledged. */
   async commit(messages: Message[], options: IngestOptions): Promise<Message[]> {
+    const hold = this.held.get(messages);
+    if (hold !== undefined) await new Promise((resolve) => setTimeout(resolve, hold));
     await this.commits.submit(messages, { reject: options.rejectWhenBusy });
     this.counter(options.transport).inc(messages.length);
     const origin: Origin = { transport: options.transport, tag: options.originTag };

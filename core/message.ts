@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { NitrogenError } from './errors.js';
 import { parseIsoTime } from './time.js';
 
@@ -36,15 +36,33 @@ const TAGS_MAX = 32;
 const RESPONSE_TO_MAX = 100;
 const ENVELOPE_FIELDS = new Set(['id', 'type', 'from', 'to', 'ts', 'body', 'tags', 'responseTo', 'expires']);
 
-// Ids are 28 hex digits: 12 of milliseconds, 4 of a per-millisecond counter and 12 of a
-// per-process random node, so they sort by creation time and do not collide across instances.
-const NODE_ID = randomBytes(6).toString('hex');
+// Ids are 32 hex digits: 12 of milliseconds and 4 of a per-millisecond counter, so ids sort by
+// creation time, then 16 of fresh randomness (64 bits) per id. The random part is what makes an id
+// impossible to name before the server hands it out: with predictable ids another sender could
+// store its own message under a device's next id first, and `GET /messages/:id` (which answers
+// with the first message stored under an id) would hand out the forgery. It also keeps ids from
+// different processes apart.
 let lastMs = 0;
 let counter = 0;
-
 let msPrefix = '';
 
-/** A new time-ordered message id; ids made later by this process sort after earlier ones. */
+// CSPRNG bytes drawn 4 KiB at a time and hex-encoded at once: one system call and one encoding
+// per 512 ids instead of one per id.
+const RANDOM_HEX_PER_ID = 16;
+const randomPool = Buffer.allocUnsafe(4096);
+let randomHexPool = '';
+let poolOffset = 0;
+
+function randomHex(): string {
+  if (poolOffset === randomHexPool.length) {
+    randomFillSync(randomPool);
+    randomHexPool = randomPool.toString('hex');
+    poolOffset = 0;
+  }
+  return randomHexPool.slice(poolOffset, (poolOffset += RANDOM_HEX_PER_ID));
+}
+
+/** A new time-ordered, unguessable message id; ids made later by this process sort after earlier ones. */
 export function newMessageId(now = Date.now()): string {
   if (now > lastMs) {
     lastMs = now;
@@ -57,7 +75,7 @@ export function newMessageId(now = Date.now()): string {
   }
   // Thousands of ids share a millisecond at full load: format its digits once.
   if (msPrefix === '') msPrefix = lastMs.toString(16).padStart(12, '0');
-  return msPrefix + (counter + 0x10000).toString(16).slice(1) + NODE_ID;
+  return msPrefix + (counter + 0x10000).toString(16).slice(1) + randomHex();
 }
 
 let isoMs = -1;

@@ -1,8 +1,9 @@
 import 'reflect-metadata';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
-import { bootstrapAdmin } from './bootstrap.js';
+import { Authenticator } from './authenticator.js';
+import { bootstrapAdmin, type AdminSecretSource } from './bootstrap.js';
 import { MessageBus } from './bus.js';
 import { parseConfig, type NitrogenConfig, type NitrogenConfigInput } from './config.js';
 import { DefaultIdentity, DefaultIdentityOptions } from './default-identity.js';
@@ -11,8 +12,10 @@ import { Endpoints } from './endpoints.js';
 import { NitrogenError, wrapError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
 import { Ingestor } from './ingest.js';
+import { IngestQuota } from './ingest-quota.js';
 import { createLogger, type Logger } from './logger.js';
 import { CoreMetrics, createMetricsRegistry } from './metrics.js';
+import { PasswordHasher } from './password-hasher.js';
 import { checkPlugin, definePlugin, resolvePlugin, type PluginCatalog, type PluginKind } from './plugin.js';
 import type { Identity } from './ports/identity.js';
 import type { Lifecycle } from './ports/lifecycle.js';
@@ -31,8 +34,8 @@ export const defaultIdentityPlugin = definePlugin({
   name: 'default',
   kind: 'identity',
   options: DefaultIdentityOptions,
-  needs: [Tokens.Registry],
-  create: ({ container, dataDir, logger }, options) => new DefaultIdentity(container.resolve(Tokens.Registry), options, dataDir, logger),
+  needs: [Tokens.Registry, Tokens.PasswordHasher],
+  create: ({ container, dataDir, logger }, options) => new DefaultIdentity(container.resolve(Tokens.Registry), options, dataDir, logger, container.resolve(Tokens.PasswordHasher)),
 });
 
 export interface ServerOptions {
@@ -58,8 +61,10 @@ export class NitrogenServer {
   readonly container: DependencyContainer;
   readonly logger: Logger;
   readonly endpoints = new Endpoints();
-  /** Path of the generated admin secret, when the first start wrote one. */
+  /** Path of the generated admin secret, when this start wrote one. */
   adminSecretFile?: string;
+  /** Where the admin's secret is, for the start banner. */
+  adminSecret?: AdminSecretSource;
   private readonly started: Started[] = [];
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   private purgeTimer?: NodeJS.Timeout;
@@ -86,7 +91,7 @@ export class NitrogenServer {
 
   private async startAll(): Promise<void> {
     const { config, container } = this;
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    this.privateDataDir();
     const metrics = createMetricsRegistry();
     container.register(Tokens.Config, { useValue: config });
     container.register(Tokens.Logger, { useValue: this.logger });
@@ -98,12 +103,17 @@ export class NitrogenServer {
     container.register(Tokens.Store, { useValue: store });
     const registry = await this.load<Registry>('registry', config.registry.use, config.registry.options, 'registry');
     container.register(Tokens.Registry, { useValue: registry });
+    const hasher = new PasswordHasher(config.credentials.hashing, metrics);
+    await this.startComponent('password-hasher', hasher);
+    container.register(Tokens.PasswordHasher, { useValue: hasher });
     const identity = await this.load<Identity>('identity', config.identity.use, config.identity.options, 'identity');
     container.register(Tokens.Identity, { useValue: identity });
+    container.register(Tokens.Authenticator, { useValue: new Authenticator(identity, config.credentials, this.logger, metrics) });
     const presence = new Presence(registry, this.logger);
     await this.startComponent('presence', presence);
     container.register(Tokens.Presence, { useValue: presence });
-    this.adminSecretFile = await bootstrapAdmin(registry, identity, config.dataDir, config.adminSecret, this.logger);
+    this.adminSecret = await bootstrapAdmin(registry, identity, config.dataDir, config.adminSecret, this.logger);
+    if (this.adminSecret.kind === 'generated') this.adminSecretFile = this.adminSecret.file;
 
     const sinks: Sink[] = [];
     for (const [i, entry] of config.sinks.entries()) {
@@ -126,7 +136,7 @@ export class NitrogenServer {
     });
     this.track('group-commit', { stop: () => commits.close() });
     container.register(Tokens.Bus, { useValue: bus });
-    container.register(Tokens.Ingestor, { useValue: new Ingestor(identity, commits, bus, config.limits, coreMetrics) });
+    container.register(Tokens.Ingestor, { useValue: new Ingestor(identity, commits, bus, config.limits, coreMetrics, new IngestQuota(config.quota)) });
 
     const runners: SinkRunner[] = [];
     container.register(Tokens.SinkRunners, { useValue: runners });
@@ -145,6 +155,23 @@ export class NitrogenServer {
 
     for (const [i, entry] of config.plugins.entries()) {
       await this.load('transport', entry.use, entry.options, `plugins.${i}`);
+    }
+  }
+
+  /**
+   * The data directory holds secret digests and the token key: only this user may enter it.
+   * A directory that already exists is tightened too (its files may have been made before).
+   */
+  private privateDataDir(): void {
+    const dir = this.config.dataDir;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const mode = statSync(dir).mode & 0o777;
+    if ((mode & 0o077) === 0) return;
+    try {
+      chmodSync(dir, mode & 0o700);
+      this.logger.warn({ dataDir: dir, was: mode.toString(8) }, 'data directory was open to other users; its mode is now 0700');
+    } catch (err) {
+      this.logger.warn({ dataDir: dir, mode: mode.toString(8), err }, 'data directory is open to other users and its mode could not be changed');
     }
   }
 

@@ -13,6 +13,8 @@ import type { Presence } from './presence.js';
 import type { SinkRunner } from './sink-runner.js';
 import type { DeadLetters } from './dead-letters.js';
 import type { PrincipalEvents } from './principal-events.js';
+import type { Authenticator } from './authenticator.js';
+import type { PasswordHasher } from './password-hasher.js';
 
 /**
  * Dependency-injection tokens. Ports and core services are resolved by these tokens, never by
@@ -33,6 +35,10 @@ export const Tokens = {
   SinkRunners: Symbol('nitrogen.SinkRunners') as InjectionToken<SinkRunner[]>,
   DeadLetters: Symbol('nitrogen.DeadLetters') as InjectionToken<DeadLetters>,
   PrincipalEvents: Symbol('nitrogen.PrincipalEvents') as InjectionToken<PrincipalEvents>,
+  /** Bounded password hashing off the event loop; for any Identity that stores passwords. */
+  PasswordHasher: Symbol('nitrogen.PasswordHasher') as InjectionToken<PasswordHasher>,
+  /** Rate-limited credential checks in front of the Identity port; what transports call. */
+  Authenticator: Symbol('nitrogen.Authenticator') as InjectionToken<Authenticator>,
 } as const;
 
 export function tokenName(token: InjectionToken<unknown>): string {

@@ -1,9 +1,10 @@
-import { SignJWT } from 'jose';
+import { SignJWT, decodeJwt } from 'jose';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MemoryRegistry, MemoryStore } from '../adapters/memory/index.js';
 import { SqliteRegistry, SqliteStore } from '../adapters/sqlite/index.js';
 import { DefaultIdentity, DefaultIdentityOptions } from '../core/default-identity.js';
+import { HashingOptions, PasswordHasher } from '../core/password-hasher.js';
 import type { Message } from '../core/message.js';
 import { createLogger } from '../core/logger.js';
 import type { Registry } from '../core/ports/registry.js';
@@ -72,23 +73,33 @@ storeConformance('sqlite, compacted after each append', sqliteHarness((dir) => n
 storeConformance('sqlite, compacted after every other append', sqliteHarness((dir) => new CompactingSqliteStore(dir, 2)));
 registryConformance('sqlite', sqliteHarness((dir) => new SqliteRegistry(dir, { file: 'registry.db' })));
 
-const identityDirs = new Map<object, { path: string; remove(): void }>();
+const identityDirs = new Map<object, { path: string; remove(): void; hasher: PasswordHasher }>();
 
 identityConformance('default identity over the memory registry', {
   open: async () => {
     const dir = tempDir();
     const registry = new MemoryRegistry();
-    const identity = new DefaultIdentity(registry, DefaultIdentityOptions.parse({}), dir.path, createLogger('silent'));
+    const hasher = new PasswordHasher(HashingOptions.parse({}));
+    const identity = new DefaultIdentity(registry, DefaultIdentityOptions.parse({}), dir.path, createLogger('silent'), hasher);
     await identity.start();
-    identityDirs.set(identity, dir);
+    identityDirs.set(identity, { ...dir, hasher });
     return { identity, registry };
   },
   close: async ({ identity }) => {
     await identity.stop!();
-    identityDirs.get(identity)?.remove();
+    const parts = identityDirs.get(identity);
+    await parts?.hasher.stop();
+    parts?.remove();
   },
   expiredToken: async (identity, id) => {
     const key = readFileSync(join(identityDirs.get(identity)!.path, 'token.key'), 'utf8').trim();
     return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(id).setIssuer('nitrogen').setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(Buffer.from(key));
+  },
+  tokenWithoutExpiry: async (identity, id) => {
+    // Everything a real token has, its stamp included, but `exp`.
+    const key = readFileSync(join(identityDirs.get(identity)!.path, 'token.key'), 'utf8').trim();
+    const real = await identity.issueToken({ id, type: 'device', tags: [], createdAt: '', enabled: true });
+    const { stamp, typ } = decodeJwt(real.accessToken) as { stamp: string; typ: string };
+    return new SignJWT({ stamp, typ }).setProtectedHeader({ alg: 'HS256' }).setSubject(id).setIssuer('nitrogen').setIssuedAt().sign(Buffer.from(key));
   },
 });

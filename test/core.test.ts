@@ -60,7 +60,7 @@ describe('message envelope', () => {
     const m = parseEnvelope({ type: 'telemetry', body: { a: 1 }, ts: '2026-01-01T01:00:00+01:00', tags: ['x'] }, ctx);
     assert.equal(m.from, 'car-1');
     assert.equal(m.ts, '2026-01-01T00:00:00.000Z');
-    assert.match(m.id, /^[0-9a-f]{28}$/);
+    assert.match(m.id, /^[0-9a-f]{32}$/);
     assert.deepEqual(parseEnvelope({ type: 't' }, ctx).body, null);
   });
 

@@ -189,7 +189,7 @@ describe('REST API', function () {
       assert.equal(one.status, 201);
       const [m] = one.body.messages;
       assert.equal(m.from, car!.id);
-      assert.match(m.id, /^[0-9a-f]{28}$/);
+      assert.match(m.id, /^[0-9a-f]{32}$/);
       assert.ok(Date.parse(m.ts) <= Date.now());
       assert.deepEqual((await t.api('GET', `/messages/${m.id}`, { token: carToken })).body.message, m);
       const batch = await t.api('POST', '/messages', { token: carToken, body: [{ type: 'location', body: { lat: 1 } }, { type: 'location', body: { lat: 2 }, id: 'client-chosen-1' }] });

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { decodeCursor, encodeCursor } from '../../core/cursor.js';
 import { NitrogenError } from '../../core/errors.js';
@@ -52,6 +53,17 @@ function toPermission(row: PermissionRow): Permission {
 }
 
 /**
+ * The registry holds secret digests: its files are for this user alone (0600), whatever the
+ * umask and the data directory's mode. A new database file is made empty with that mode first,
+ * since SQLite gives its -wal and -shm files the mode of the database file; files made by an
+ * earlier version are tightened.
+ */
+function privateFiles(file: string): void {
+  if (!existsSync(file)) closeSync(openSync(file, 'wx', 0o600));
+  for (const path of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(path) && (statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+}
+
+/**
  * The embedded default Registry on SQLite, on the main thread: registry writes are rare
  * (registration, permission changes) next to message writes, and reads are index lookups.
  */
@@ -65,6 +77,7 @@ export class SqliteRegistry implements Registry {
   }
 
   async start(): Promise<void> {
+    privateFiles(this.file);
     this.db = new Database(this.file);
     configureDurable(this.db);
     this.db.exec(REGISTRY_SCHEMA);

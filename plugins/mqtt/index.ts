@@ -7,7 +7,7 @@ export const mqttPlugin = definePlugin({
   name: 'mqtt',
   kind: 'transport',
   description: 'MQTT 3.1.1 on aedes: device ingest, live subscriptions, commands',
-  needs: [Tokens.Identity, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.PrincipalEvents],
+  needs: [Tokens.Identity, Tokens.Authenticator, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.PrincipalEvents],
   options: z.strictObject({
     port: z.number().int().min(0).max(65535).default(1883),
     host: z.string().min(1).optional(),
@@ -17,6 +17,7 @@ export const mqttPlugin = definePlugin({
   create: ({ container, config, logger, metrics }, options) =>
     new MqttTransport(options, {
       identity: container.resolve(Tokens.Identity),
+      authenticator: container.resolve(Tokens.Authenticator),
       ingestor: container.resolve(Tokens.Ingestor),
       bus: container.resolve(Tokens.Bus),
       endpoints: container.resolve(Tokens.Endpoints),

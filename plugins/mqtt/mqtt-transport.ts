@@ -1,7 +1,7 @@
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
-import { decodeJwt } from 'jose';
 import { createServer, type Server } from 'node:net';
 import { Gauge, type Registry as MetricsRegistry } from 'prom-client';
+import type { Authenticator } from '../../core/authenticator.js';
 import type { MessageBus, Origin } from '../../core/bus.js';
 import type { Endpoints } from '../../core/endpoints.js';
 import { NitrogenError, isNitrogenError } from '../../core/errors.js';
@@ -26,6 +26,7 @@ export interface MqttOptions {
 
 export interface MqttDeps {
   identity: Identity;
+  authenticator: Authenticator;
   ingestor: Ingestor;
   bus: MessageBus;
   endpoints: Endpoints;
@@ -47,7 +48,6 @@ interface MqttOriginTag {
   retain: boolean;
 }
 
-const JWT_SHAPE = /^eyJ[\w-]*\.[\w-]+\.[\w-]+$/;
 // MQTT 3.1.1 §3.2.2.3 CONNACK return codes.
 const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
@@ -55,6 +55,14 @@ const NOT_AUTHORIZED = 5;
 
 function refusal(code: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode: code }) as AuthenticateError;
+}
+
+/** Rate limits and a busy password hasher are the server's state, not the client's credentials. */
+const RETRY_LATER = new Set(['NITROGEN_ERR_RATE_LIMITED', 'NITROGEN_ERR_OVERLOADED', 'NITROGEN_ERR_UNAVAILABLE']);
+
+function connackCode(code: string): number {
+  if (RETRY_LATER.has(code)) return SERVER_UNAVAILABLE;
+  return code === 'NITROGEN_ERR_PRINCIPAL_DISABLED' ? NOT_AUTHORIZED : BAD_USERNAME_OR_PASSWORD;
 }
 
 /**
@@ -66,6 +74,8 @@ export class MqttTransport {
   private broker?: Aedes;
   private server?: Server;
   private readonly principals = new WeakMap<Client, Principal>();
+  /** For a connection opened with an impersonation token: the impersonator, whose revocation ends it too. */
+  private readonly actors = new WeakMap<Client, string>();
   private readonly lastTopic = new WeakMap<Client, { topic: string; parsed: PublishTopic | null }>();
   /** Open connections per principal, to end them when the principal is revoked. */
   private readonly sessions = new Map<string, Set<Client>>();
@@ -100,20 +110,21 @@ export class MqttTransport {
     broker.on('client', (client) => {
       this.connected++;
       this.connections.inc();
-      const principal = this.principals.get(client);
-      if (!principal) return;
-      let set = this.sessions.get(principal.id);
-      if (!set) this.sessions.set(principal.id, (set = new Set()));
-      set.add(client);
+      for (const id of this.sessionIds(client)) {
+        let set = this.sessions.get(id);
+        if (!set) this.sessions.set(id, (set = new Set()));
+        set.add(client);
+      }
     });
     broker.on('clientDisconnect', (client) => {
       this.connected--;
       this.connections.dec();
       this.tokenExpiry.delete(client);
-      const principal = this.principals.get(client);
-      const set = principal && this.sessions.get(principal.id);
-      set?.delete(client);
-      if (set?.size === 0) this.sessions.delete(principal!.id);
+      for (const id of this.sessionIds(client)) {
+        const set = this.sessions.get(id);
+        set?.delete(client);
+        if (set?.size === 0) this.sessions.delete(id);
+      }
     });
     this.deps.principalEvents.on('revoked', this.onRevoked);
     this.expiryTimer = setInterval(() => {
@@ -145,29 +156,34 @@ export class MqttTransport {
     await closed;
   }
 
+  /** The principals whose revocation closes this connection: its own, and its impersonator's. */
+  private sessionIds(client: Client): string[] {
+    const principal = this.principals.get(client);
+    if (!principal) return [];
+    const actor = this.actors.get(client);
+    return actor === undefined ? [principal.id] : [principal.id, actor];
+  }
+
   private authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void {
     if (!username || !password) {
       done(refusal(BAD_USERNAME_OR_PASSWORD, 'username and password are required'), false);
       return;
     }
-    const secret = password.toString('utf8');
-    const isToken = JWT_SHAPE.test(secret);
-    const check = isToken ? this.deps.identity.authenticateToken(secret) : this.deps.identity.authenticateSecret(username, secret);
-    check.then(
-      (principal) => {
-        if (principal.id !== username) {
-          done(refusal(BAD_USERNAME_OR_PASSWORD, 'the token belongs to another principal'), false);
-          return;
-        }
+    const remoteAddress = (client.conn as { remoteAddress?: string }).remoteAddress;
+    this.deps.authenticator.password(username, password.toString('utf8'), { remoteAddress }).then(
+      ({ principal, expiresAt, actor }) => {
         this.principals.set(client, principal);
-        if (isToken) this.tokenExpiry.set(client, (decodeJwt(secret).exp ?? Infinity) * 1000);
+        if (actor !== undefined) this.actors.set(client, actor);
+        if (expiresAt !== null) this.tokenExpiry.set(client, expiresAt);
         this.deps.presence.seenNow(principal.id);
         done(null, true);
       },
       (err: unknown) => {
-        const code = isNitrogenError(err, 'NITROGEN_ERR_PRINCIPAL_DISABLED') ? NOT_AUTHORIZED : BAD_USERNAME_OR_PASSWORD;
-        this.deps.logger.info({ clientId: client.id, username, code: isNitrogenError(err) ? err.code : 'NITROGEN_ERR_INTERNAL' }, 'mqtt connect refused');
-        done(refusal(code, (err as Error).message), false);
+        const code = isNitrogenError(err) ? err.code : 'NITROGEN_ERR_INTERNAL';
+        // A flood of refusals is logged once by the limiter, not once per attempt.
+        const level = RETRY_LATER.has(code) ? 'debug' : 'info';
+        this.deps.logger[level]({ clientId: client.id, username, code }, 'mqtt connect refused');
+        done(refusal(connackCode(code), (err as Error).message), false);
       },
     );
   }

@@ -1,5 +1,6 @@
 import type { ParameterizedContext } from 'koa';
 import type { Registry as MetricsRegistry } from 'prom-client';
+import type { Authenticator, Origin } from '../../core/authenticator.js';
 import type { MessageBus } from '../../core/bus.js';
 import type { NitrogenConfig } from '../../core/config.js';
 import type { Endpoints } from '../../core/endpoints.js';
@@ -19,6 +20,7 @@ import type { PrincipalEvents } from '../../core/principal-events.js';
 /** What the REST routes need: ports and core services only, never adapters. */
 export interface RestDeps {
   identity: Identity;
+  authenticator: Authenticator;
   registry: Registry;
   store: Store;
   ingestor: Ingestor;
@@ -47,9 +49,16 @@ export interface RestState {
   principal: Principal;
   /** When the caller's access token expires (ms since the epoch). */
   tokenExpires: number;
+  /** The impersonator, when the caller's token was obtained by impersonation. */
+  actor?: string;
 }
 
 export type RestContext = ParameterizedContext<RestState> & { params: Record<string, string> };
+
+/** Where a request came from, for the per-address credential limit (behind a trusted proxy: X-Forwarded-For). */
+export function originOf(ctx: ParameterizedContext<RestState>): Origin {
+  return { remoteAddress: ctx.req.socket.remoteAddress, forwardedFor: ctx.get('x-forwarded-for') || undefined };
+}
 
 export function principalOf(ctx: RestContext): Principal {
   return ctx.state.principal;

@@ -7,7 +7,7 @@ export const restPlugin = definePlugin({
   name: 'rest',
   kind: 'transport',
   description: 'REST API (koa): registration, auth, ingest, query, SSE stream, permissions, health, metrics',
-  needs: [Tokens.Identity, Tokens.Registry, Tokens.Store, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.SinkRunners, Tokens.DeadLetters, Tokens.PrincipalEvents],
+  needs: [Tokens.Identity, Tokens.Authenticator, Tokens.Registry, Tokens.Store, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.SinkRunners, Tokens.DeadLetters, Tokens.PrincipalEvents],
   options: z.strictObject({
     port: z.number().int().min(0).max(65535).default(3000),
     host: z.string().min(1).optional(),
@@ -18,6 +18,7 @@ export const restPlugin = definePlugin({
   create: ({ container, config, logger, metrics }, options) =>
     new RestTransport(options, {
       identity: container.resolve(Tokens.Identity),
+      authenticator: container.resolve(Tokens.Authenticator),
       registry: container.resolve(Tokens.Registry),
       store: container.resolve(Tokens.Store),
       ingestor: container.resolve(Tokens.Ingestor),

@@ -1,10 +1,9 @@
 import Router from '@koa/router';
-import { decodeJwt } from 'jose';
 import Koa from 'koa';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { NitrogenError, isNitrogenError } from '../../core/errors.js';
 import { endpointUrl, listen } from '../../core/listen.js';
-import type { RestDeps, RestOptions, RestState } from './context.js';
+import { originOf, type RestDeps, type RestOptions, type RestState } from './context.js';
 import { messageRoutes } from './routes/messages.js';
 import { permissionRoutes } from './routes/permissions.js';
 import { principalRoutes } from './routes/principals.js';
@@ -72,8 +71,10 @@ export class RestTransport {
       const header = ctx.get('authorization');
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match) throw new NitrogenError('NITROGEN_ERR_UNAUTHENTICATED', 'an Authorization: Bearer <accessToken> header is required');
-      ctx.state.principal = await this.deps.identity.authenticateToken(match[1]!);
-      ctx.state.tokenExpires = (decodeJwt(match[1]!).exp ?? Infinity) * 1000;
+      const { principal, expiresAt, actor } = await this.deps.authenticator.token(match[1]!, originOf(ctx));
+      ctx.state.principal = principal;
+      ctx.state.tokenExpires = expiresAt ?? Infinity;
+      if (actor !== undefined) ctx.state.actor = actor;
       return next();
     };
   }

@@ -46,7 +46,7 @@ export function openStream(ctx: RestContext, deps: RestDeps, filter: MessageFilt
   const expiry = setTimeout(() => res.destroy(), Math.min(ctx.state.tokenExpires - Date.now(), 2 ** 31 - 1));
   expiry.unref();
   const onRevoked = (id: string) => {
-    if (id === actor.id) res.destroy();
+    if (id === actor.id || id === ctx.state.actor) res.destroy();
   };
   deps.principalEvents.on('revoked', onRevoked);
   streams.add(res);

@@ -41,9 +41,13 @@ export function messageRoutes(router: Router, deps: RestDeps, options: RestOptio
   });
 
   router.get('/messages/:id', async (ctx: RestContext) => {
-    checkParams(ctx.query, []);
-    // The caller's own message first: another sender may have chosen the same id.
-    const message = (await store.get(ctx.params.id!, principalOf(ctx).id)) ?? (await store.get(ctx.params.id!));
+    checkParams(ctx.query, ['from']);
+    const id = ctx.params.id!;
+    const from = singleParam(ctx.query, 'from');
+    // (from, id) is the key. Without `from`: the caller's own message, else the first stored
+    // under the id; a server-made id cannot be named before it is handed out, so no other
+    // sender can have stored a message under it first.
+    const message = from !== undefined ? await store.get(id, from) : ((await store.get(id, principalOf(ctx).id)) ?? (await store.get(id)));
     // A message the caller may not view answers as absent: its existence is not told either.
     if (!message || !mayRead(identity, principalOf(ctx), 'view', message)) {
       throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no message '${ctx.params.id}'`);

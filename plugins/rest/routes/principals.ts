@@ -6,7 +6,7 @@ import { PRINCIPAL_TYPES, publicPrincipal, type PrincipalRecord, type PrincipalT
 import type { PrincipalPatch } from '../../../core/ports/registry.js';
 import { randomBytes } from 'node:crypto';
 import { readJson } from '../body.js';
-import { principalOf, requireAllowed, type RestContext, type RestDeps, type RestOptions } from '../context.js';
+import { originOf, principalOf, requireAllowed, type RestContext, type RestDeps, type RestOptions } from '../context.js';
 import { checkParams, limitParam, singleParam } from '../params.js';
 
 const REGISTRATION_FIELDS = new Set(['type', 'id', 'name', 'tags', 'password']);
@@ -65,7 +65,7 @@ export function principalRoutes(router: Router, deps: RestDeps, options: RestOpt
     const body = await readJson(ctx.req, options.maxBodyBytes);
     const { id, secret } = (body ?? {}) as { id?: unknown; secret?: unknown };
     if (typeof id !== 'string' || typeof secret !== 'string') throw invalid('body', 'must be {"id": string, "secret": string}');
-    const principal = await identity.authenticateSecret(id, secret);
+    const { principal } = await deps.authenticator.secret(id, secret, originOf(ctx));
     deps.presence.seenNow(principal.id);
     ctx.body = { ...(await identity.issueToken(principal)), principal };
   });
@@ -167,12 +167,14 @@ export function principalRoutes(router: Router, deps: RestDeps, options: RestOpt
 
   router.post('/principals/:id/impersonate', async (ctx: RestContext) => {
     const id = ctx.params.id!;
+    // One level only: a token obtained by impersonation must not outlive its impersonator by making another.
+    if (ctx.state.actor !== undefined) throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', 'a token obtained by impersonation cannot impersonate');
     requireAllowed(identity, principalOf(ctx), 'impersonate', id);
     // Impersonation must not reach the bootstrap superuser: no record can grant that.
     if (id === ADMIN_ID && principalOf(ctx).id !== ADMIN_ID) throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', 'the admin principal cannot be impersonated');
     const principal = publicPrincipal(await find(id));
     if (!principal.enabled) throw new NitrogenError('NITROGEN_ERR_PRINCIPAL_DISABLED', `principal '${id}' is disabled`);
-    ctx.body = { ...(await identity.issueToken(principal)), principal };
+    ctx.body = { ...(await identity.issueToken(principal, { actor: principalOf(ctx) })), principal };
   });
 
   router.delete('/principals/:id', async (ctx: RestContext) => {
