@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import { decodeJwt } from 'jose';
 import Koa from 'koa';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { NitrogenError, isNitrogenError } from '../../core/errors.js';
 import { endpointUrl, listen } from '../../core/listen.js';
 import type { BodyLimits, RestDeps, RestOptions, RestState } from './context.js';
@@ -15,6 +15,10 @@ import { headwaiterRoute, systemRoutes } from './routes/system.js';
 import { OpenStreams } from './stream.js';
 
 export const API_BASE = '/api/v1';
+
+function hasUnreadBody(req: IncomingMessage): boolean {
+  return !req.readableEnded && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0);
+}
 /**
  * The only paths served without an access token, compared exactly. Everything else, known
  * route or not, in any letter case, needs a token first: login is checked by default, not by
@@ -80,6 +84,10 @@ export class RestTransport {
         const message = error.expose ? error.message : 'internal error';
         ctx.body = { error: { code: error.code, message, ...(error.expose && error.details ? { details: error.details } : {}) } };
       }
+      // Answered before its body was read (401, 413, 415…): node stops reading a request once
+      // its response is sent, so on a kept-alive connection the client would stall mid-upload
+      // until keepAliveTimeout. Closing after the answer frees the connection at once.
+      if (hasUnreadBody(ctx.req)) ctx.set('Connection', 'close');
     };
   }
 

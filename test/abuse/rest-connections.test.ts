@@ -15,17 +15,24 @@ import { RawConnection, startLoggedServer } from './rest-support.js';
 
 const MiB = 1024 * 1024;
 
-/** POSTs `total` bytes to `path` in chunks, without Content-Length; resolves with the answer and how much was sent. */
-function chunkedUpload(t: TestServer, path: string, total: number, headers: Record<string, string> = {}): Promise<{ status: number; body: any; sent: number }> {
+/** POSTs `total` bytes to `path` in chunks, without Content-Length; resolves with the answer. */
+function chunkedUpload(t: TestServer, path: string, total: number): Promise<{ status: number; body: any; connection?: string }> {
   return new Promise((resolve, reject) => {
     let sent = 0;
-    const req = request(`${t.restUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+    let answered = false;
+    const req = request(`${t.restUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      answered = true;
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text), sent }));
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text), connection: res.headers.connection }));
     });
-    req.on('error', reject);
+    // Writing on after the server answered and closed fails (EPIPE): the answer is what counts.
+    let failure: Error | undefined;
+    req.on('error', (err) => (failure = err));
+    req.on('close', () => {
+      if (failure && !answered) reject(failure);
+    });
     const chunk = Buffer.alloc(64 * 1024, 0x20);
     const pump = () => {
       while (sent < total) {
@@ -47,13 +54,26 @@ describe('abuse: REST connections, body limits and timeouts', () => {
       assert.equal(declared.status, 413);
       assert.equal(declared.body.error.code, 'NITROGEN_ERR_PAYLOAD_TOO_LARGE');
       assert.match(declared.body.error.message, /4096 bytes/);
-      // Streamed without a length: refused once 4 KiB arrived; the rest is discarded, not buffered.
+      // The issue's attack: 40 uploads of 15 MiB started and held. Each is answered from its
+      // headers and its connection closed by the server, so none holds memory or a descriptor.
+      const held = await Promise.all(Array.from({ length: 40 }, () => RawConnection.open(t)));
+      for (const connection of held) {
+        connection.socket.write(`POST /api/v1/principals/auth HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${15 * MiB}\r\n\r\n{"id":"${'x'.repeat(1000)}`);
+      }
+      for (const connection of held) {
+        const answer = await connection.response();
+        assert.equal(answer.status, 413);
+        assert.match(answer.headers, /Connection: close/i);
+      }
+      // Streamed without a length: refused once 4 KiB arrived, and the connection closed.
       const streamed = await chunkedUpload(t, '/principals/auth', 15 * MiB);
       assert.equal(streamed.status, 413);
       assert.equal(streamed.body.error.code, 'NITROGEN_ERR_PAYLOAD_TOO_LARGE');
+      assert.equal(streamed.connection, 'close');
       // Unauthenticated requests elsewhere are refused from the headers, before any body.
       const protectedRoute = await chunkedUpload(t, '/messages', 2 * MiB);
       assert.equal(protectedRoute.status, 401);
+      assert.equal(protectedRoute.connection, 'close');
       // An authenticated caller still sends a 1 MiB batch.
       const batch = Array.from({ length: 500 }, (_, i) => ({ type: 'telemetry', body: { i, pad: 'x'.repeat(2000) } }));
       const big = await t.api('POST', '/messages', { body: batch });
