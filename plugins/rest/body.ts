@@ -33,6 +33,8 @@ export class RequestAborted extends Error {
  */
 function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    // Gone before the route got here (while authenticating): no event would come.
+    if (req.destroyed) return reject(new RequestAborted());
     const chunks: Buffer[] = [];
     let size = 0;
     const done = (outcome: () => void) => {
