@@ -69,9 +69,10 @@ export function createHttpServer(options: RestOptions, handler: RequestListener,
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     logger.debug({ code: err.code }, 'REST client error');
-    // Like node's default: answer only when nothing was written on this connection yet, since a
-    // response may be half sent on a keep-alive connection.
-    if (!socket.writable || socket.bytesWritten > 0 || err.code === 'ECONNRESET') {
+    // As node's default handler decides: answer unless a response is already on its way on this
+    // connection (its headers sent), which an answer here would corrupt.
+    const inFlight = (socket as Socket & { _httpMessage?: { headersSent: boolean } | null })._httpMessage;
+    if (!socket.writable || inFlight?.headersSent || err.code === 'ECONNRESET') {
       socket.destroy();
       return;
     }
