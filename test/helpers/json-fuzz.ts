@@ -27,9 +27,9 @@ const KEYS = [
 
 const SPACE = ['', '', '', ' ', '\n', '\t', '\r\n  '];
 
-/** A valid JSON text, nesting at most `maxDepth` (and sometimes far more: deep texts are part of the attack). */
-export function jsonText(r: Random, maxDepth = 6): string {
-  if (r.int(40) === 0) return deepText(r);
+/** A valid JSON text nesting at most `maxDepth`; with `deep`, sometimes far more (deep texts are part of the attack). */
+export function jsonText(r: Random, maxDepth = 6, deep = true): string {
+  if (deep && r.int(40) === 0) return deepText(r);
   return value(r, maxDepth);
 }
 
