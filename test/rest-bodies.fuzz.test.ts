@@ -38,7 +38,7 @@ describe('fuzz: REST request bodies', function () {
 
   it('answers random JSON bodies on every route well-formed, never 5xx', async () => {
     const r = new Random(fuzzSeed(0x5eed_b0d1));
-    for (let i = 0; i < fuzzCases(150); i++) {
+    for (let i = 0; i < fuzzCases(300); i++) {
       const route = r.pick(routes);
       const text = route.body(r);
       const res = await send(r, route.method, route.path, route.token(), text);
