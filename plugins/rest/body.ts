@@ -44,7 +44,7 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size <= maxBytes) chunks.push(chunk);
-      // Node discards the rest, within requestTimeout, so the client can still read the 413.
+      // The rest is never read: the 413 closes the connection (rest-transport.ts, errors()).
       else done(() => reject(tooLarge(maxBytes)));
     };
     const onEnd = () => done(() => resolve(Buffer.concat(chunks, size)));

@@ -76,14 +76,15 @@ export function createHttpServer(options: RestOptions, handler: RequestListener,
       socket.destroy();
       return;
     }
-    socket.end(rawResponse(protocolError(err, options)), () => socket.destroy());
+    socket.end(rawResponse(protocolError(err, options, headersTimeout, requestTimeout)), () => socket.destroy());
   });
   return server;
 }
 
-function protocolError(err: NodeJS.ErrnoException, options: RestOptions): NitrogenError {
+function protocolError(err: NodeJS.ErrnoException, options: RestOptions, headersTimeout: number, requestTimeout: number): NitrogenError {
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    return new NitrogenError('NITROGEN_ERR_REQUEST_TIMEOUT', `the request was not received in time (headersTimeout ${options.headersTimeout}, requestTimeout ${options.requestTimeout})`);
+    // Node does not say which of the two ran out.
+    return new NitrogenError('NITROGEN_ERR_REQUEST_TIMEOUT', `the request was not received in time (headersTimeout ${headersTimeout} ms, requestTimeout ${requestTimeout} ms)`);
   }
   if (err.code === 'HPE_HEADER_OVERFLOW') {
     return new NitrogenError('NITROGEN_ERR_VALIDATION', `the request line and headers exceed ${options.maxHeaderBytes} bytes (maxHeaderBytes)`, { details: { limit: 'maxHeaderBytes' } });

@@ -15,10 +15,6 @@ import { headwaiterRoute, systemRoutes } from './routes/system.js';
 import { OpenStreams } from './stream.js';
 
 export const API_BASE = '/api/v1';
-
-function hasUnreadBody(req: IncomingMessage): boolean {
-  return !req.readableEnded && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0);
-}
 /**
  * The only paths served without an access token, compared exactly. Everything else, known
  * route or not, in any letter case, needs a token first: login is checked by default, not by
@@ -26,6 +22,11 @@ function hasUnreadBody(req: IncomingMessage): boolean {
  * protected path reaches its handler.
  */
 const PUBLIC_PATHS = new Set([`${API_BASE}/principals/auth`, `${API_BASE}/headwaiter`, '/health', '/metrics']);
+
+/** A request announced a body (RFC 9112 §6.3) that has not been read to its end. */
+function hasUnreadBody(req: IncomingMessage): boolean {
+  return !req.readableEnded && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0);
+}
 
 /**
  * The REST transport (docs/api.md) on koa. Every error leaves as
