@@ -64,14 +64,18 @@ export class RawConnection {
     });
   }
 
-  /** Writes `text` one character every `everyMs` until the server closes the connection. */
-  drip(text: string, everyMs: number): void {
-    let at = 0;
+  /**
+   * Writes `text` one character every `everyMs` until the server closes the connection; the
+   * result tells how many characters went out.
+   */
+  drip(text: string, everyMs: number): { sent: number } {
+    const progress = { sent: 0 };
     const timer = setInterval(() => {
-      if (this.socket.destroyed || at >= text.length) clearInterval(timer);
-      else this.socket.write(text[at++]!);
+      if (this.socket.destroyed || progress.sent >= text.length) clearInterval(timer);
+      else this.socket.write(text[progress.sent++]!);
     }, everyMs);
     this.socket.once('close', () => clearInterval(timer));
+    return progress;
   }
 
   /**
