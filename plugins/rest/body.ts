@@ -10,13 +10,13 @@ import type { BodyLimits } from './context.js';
  */
 export async function readJson(ctx: { req: IncomingMessage; state: { bodyLimits: BodyLimits } }): Promise<unknown> {
   const { req } = ctx;
-  const { maxBytes, maxDepth } = ctx.state.bodyLimits;
+  const limits = ctx.state.bodyLimits;
   checkMediaType(req.headers['content-type']);
   const declared = Number(req.headers['content-length']);
-  if (declared > maxBytes) throw tooLarge(maxBytes);
-  const body = await readBody(req, maxBytes);
+  if (declared > limits.maxBytes) throw tooLarge(limits);
+  const body = await readBody(req, limits);
   if (body.length === 0) throw new NitrogenError('NITROGEN_ERR_VALIDATION', 'a JSON body is required');
-  return parseJson(body.toString('utf8'), maxDepth);
+  return parseJson(body.toString('utf8'), limits.maxDepth);
 }
 
 /** The client went away before its request was whole: there is no one to answer. */
@@ -31,7 +31,7 @@ export class RequestAborted extends Error {
  * Listens to the stream rather than iterating it: leaving a `for await` early destroys the
  * request, and with it the socket the 413 has to be written to.
  */
-function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     // Gone before the route got here (while authenticating): no event would come.
     if (req.destroyed) return reject(new RequestAborted());
@@ -43,9 +43,9 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size <= maxBytes) chunks.push(chunk);
+      if (size <= limits.maxBytes) chunks.push(chunk);
       // The rest is never read: the 413 closes the connection (rest-transport.ts, errors()).
-      else done(() => reject(tooLarge(maxBytes)));
+      else done(() => reject(tooLarge(limits)));
     };
     const onEnd = () => done(() => resolve(Buffer.concat(chunks, size)));
     const onGone = () => done(() => reject(new RequestAborted()));
@@ -75,6 +75,6 @@ function unsupported(message: string): NitrogenError {
   return new NitrogenError('NITROGEN_ERR_UNSUPPORTED_MEDIA_TYPE', message);
 }
 
-function tooLarge(limit: number): NitrogenError {
-  return new NitrogenError('NITROGEN_ERR_PAYLOAD_TOO_LARGE', `request body exceeds ${limit} bytes`, { details: { max: limit } });
+function tooLarge({ maxBytes, bytesOption }: BodyLimits): NitrogenError {
+  return new NitrogenError('NITROGEN_ERR_PAYLOAD_TOO_LARGE', `request body exceeds ${maxBytes} bytes (${bytesOption})`, { details: { limit: bytesOption, max: maxBytes } });
 }

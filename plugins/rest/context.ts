@@ -62,6 +62,8 @@ export interface RestOptions {
 /** How much of a request body `readJson` accepts: chosen per request by whether it is authenticated. */
 export interface BodyLimits {
   maxBytes: number;
+  /** The option `maxBytes` comes from, named in a 413. */
+  bytesOption: 'maxAuthBodyBytes' | 'maxBodyBytes';
   maxDepth: number;
 }
 

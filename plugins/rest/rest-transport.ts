@@ -43,8 +43,8 @@ export class RestTransport {
 
   constructor(private readonly options: RestOptions, private readonly deps: RestDeps) {
     const maxDepth = deps.config.limits.maxJsonDepth;
-    this.publicBody = { maxBytes: options.maxAuthBodyBytes, maxDepth };
-    this.authenticatedBody = { maxBytes: options.maxBodyBytes, maxDepth };
+    this.publicBody = { maxBytes: options.maxAuthBodyBytes, bytesOption: 'maxAuthBodyBytes', maxDepth };
+    this.authenticatedBody = { maxBytes: options.maxBodyBytes, bytesOption: 'maxBodyBytes', maxDepth };
     this.saturated = new ThrottledWarning(deps.logger, 'REST requests refused with 503: ingestion is saturated (ingest.maxPending)');
     this.streams = new OpenStreams(options, deps.metrics);
     this.app.proxy = false;

@@ -54,6 +54,7 @@ describe('abuse: REST connections, body limits and timeouts', () => {
       assert.equal(declared.status, 413);
       assert.equal(declared.body.error.code, 'NITROGEN_ERR_PAYLOAD_TOO_LARGE');
       assert.match(declared.body.error.message, /4096 bytes/);
+      assert.equal(declared.body.error.details.limit, 'maxAuthBodyBytes');
       // The attack: 40 uploads of 15 MiB started and held. Each is answered from its
       // headers and its connection closed by the server, so none holds memory or a descriptor.
       const held = await Promise.all(Array.from({ length: 40 }, () => RawConnection.open(t)));
