@@ -55,8 +55,10 @@ export const ConfigSchema = z.strictObject({
       /** Query `limit` default and cap (docs/api.md). */
       defaultQueryLimit: z.number().int().positive().default(100),
       maxQueryLimit: z.number().int().positive().default(1000),
+      /** Deepest JSON nesting accepted; at most 1,000, well inside what JSON.stringify's stack encodes. */
+      maxJsonDepth: z.number().int().min(1).max(1000).default(64),
     })
-    .default({ maxMessageBytes: 256 * 1024, maxBatch: 1000, defaultQueryLimit: 100, maxQueryLimit: 1000 })
+    .default({ maxMessageBytes: 256 * 1024, maxBatch: 1000, defaultQueryLimit: 100, maxQueryLimit: 1000, maxJsonDepth: 64 })
     .refine((limits) => limits.defaultQueryLimit <= limits.maxQueryLimit, { message: 'must not exceed maxQueryLimit', path: ['defaultQueryLimit'] }),
   ingest: z
     .strictObject({

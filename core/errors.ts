@@ -15,6 +15,7 @@ export const ErrorCodes = {
   NITROGEN_ERR_SENDER_MISMATCH: { status: 403, expose: true },
   NITROGEN_ERR_PRINCIPAL_DISABLED: { status: 403, expose: true },
   NITROGEN_ERR_NOT_FOUND: { status: 404, expose: true },
+  NITROGEN_ERR_REQUEST_TIMEOUT: { status: 408, expose: true },
   NITROGEN_ERR_CONFLICT: { status: 409, expose: true },
   NITROGEN_ERR_PAYLOAD_TOO_LARGE: { status: 413, expose: true },
   NITROGEN_ERR_BATCH_TOO_LARGE: { status: 413, expose: true },

@@ -2,7 +2,7 @@ import type { MessageBus, Origin } from './bus.js';
 import { NitrogenError, isNitrogenError } from './errors.js';
 import type { GroupCommit } from './group-commit.js';
 import type { IngestQuota } from './ingest-quota.js';
-import { bodyMessage, encodeMessage, parseEnvelope, type Message, type MessageLimits } from './message.js';
+import { bodyMessage, encodeMessage, parseEnvelope, parseJson, type Message, type MessageLimits } from './message.js';
 import type { CoreMetrics } from './metrics.js';
 import type { Identity } from './ports/identity.js';
 import type { Principal } from './ports/principal.js';
@@ -50,6 +50,11 @@ export class Ingestor {
 
   get pending(): number {
     return this.commits.pending;
+  }
+
+  /** Parses a transport's payload under the JSON limits (`limits.maxJsonDepth`). */
+  parse(text: string): unknown {
+    return parseJson(text, this.limits.maxJsonDepth);
   }
 
   /** Validates and authorizes envelopes from `sender`; throws the first problem found. */

@@ -1,5 +1,6 @@
 import { randomFillSync } from 'node:crypto';
 import { NitrogenError } from './errors.js';
+import { nestsDeeperThan } from './json-depth.js';
 import { parseIsoTime } from './time.js';
 
 /**
@@ -23,9 +24,11 @@ export interface MessageLimits {
   maxMessageBytes: number;
   /** Most envelopes in one request or MQTT payload (default 1,000). */
   maxBatch: number;
+  /** Deepest nesting of arrays and objects in a JSON payload or request body (default 64). */
+  maxJsonDepth: number;
 }
 
-export const defaultMessageLimits: MessageLimits = { maxMessageBytes: 256 * 1024, maxBatch: 1000 };
+export const defaultMessageLimits: MessageLimits = { maxMessageBytes: 256 * 1024, maxBatch: 1000, maxJsonDepth: 64 };
 
 export const TYPE_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 /** Principal ids are MQTT topic levels too, so they exclude `/`, `+`, `#` and `$`. */
@@ -200,12 +203,24 @@ export function parseEnvelope(input: unknown, ctx: EnvelopeContext): Message {
   return message;
 }
 
-/** Parses JSON from a transport, turning syntax errors into NITROGEN_ERR_MALFORMED_JSON. */
-export function parseJson(text: string): unknown {
+/**
+ * Parses JSON from a transport. Invalid JSON is NITROGEN_ERR_MALFORMED_JSON; JSON nesting deeper
+ * than `maxDepth` is NITROGEN_ERR_VALIDATION naming `limits.maxJsonDepth` (core/json-depth.ts
+ * says why). Neither message quotes the payload: it may hold a secret, and messages are logged.
+ */
+export function parseJson(text: string, maxDepth: number): unknown {
+  if (nestsDeeperThan(text, maxDepth)) {
+    throw new NitrogenError('NITROGEN_ERR_VALIDATION', `payload nests arrays and objects more than ${maxDepth} deep (limits.maxJsonDepth)`, {
+      details: { limit: 'limits.maxJsonDepth', max: maxDepth },
+    });
+  }
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new NitrogenError('NITROGEN_ERR_MALFORMED_JSON', `payload is not valid JSON: ${(err as Error).message}`);
+    // V8's message quotes the text around the fault ("Unexpected token 'p', "password=S"...");
+    // only its position is kept.
+    const position = /at position (\d+)/.exec((err as Error).message)?.[1];
+    throw new NitrogenError('NITROGEN_ERR_MALFORMED_JSON', `payload is not valid JSON${position === undefined ? '' : ` (at character ${position})`}`);
   }
 }
 
@@ -221,7 +236,29 @@ function remember(message: Message, text: string): string {
   return text;
 }
 
+/**
+ * What a message's body is served as when it cannot be encoded: a body nested thousands deep,
+ * stored before `limits.maxJsonDepth` was enforced, overflows JSON.stringify's stack. Serving
+ * this in its place keeps every page, stream and sink batch holding the message well-formed.
+ */
+export const UNENCODABLE_BODY = Object.freeze({
+  error: Object.freeze({
+    code: 'NITROGEN_ERR_VALIDATION',
+    message: 'this body nests too deeply to be encoded; it was stored before limits.maxJsonDepth was enforced',
+    details: Object.freeze({ limit: 'limits.maxJsonDepth' }),
+  }),
+});
+
 /** The JSON text of a message, computed once and shared by the store, subscribers and sinks. */
 export function encodeMessage(message: Message): string {
-  return ((message as { [ENCODED]?: string })[ENCODED]) ?? remember(message, JSON.stringify(message));
+  const cached = (message as { [ENCODED]?: string })[ENCODED];
+  if (cached !== undefined) return cached;
+  let text: string;
+  try {
+    text = JSON.stringify(message);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    text = JSON.stringify({ ...message, body: UNENCODABLE_BODY });
+  }
+  return remember(message, text);
 }

@@ -8,7 +8,7 @@ import { NitrogenError, isNitrogenError } from '../../core/errors.js';
 import type { Ingestor } from '../../core/ingest.js';
 import { endpointUrl, listen } from '../../core/listen.js';
 import type { Logger } from '../../core/logger.js';
-import { encodeMessage, parseJson, type Message } from '../../core/message.js';
+import { encodeMessage, type Message } from '../../core/message.js';
 import type { PrincipalEvents } from '../../core/principal-events.js';
 import type { Identity } from '../../core/ports/identity.js';
 import type { Principal } from '../../core/ports/principal.js';
@@ -229,7 +229,7 @@ export class MqttTransport {
   private ingestPublish(principal: Principal, topic: PublishTopic, packet: PublishPacket, done: (err?: Error | null) => void, fail: (err: unknown) => void): void {
     try {
       const text = packet.payload.toString('utf8');
-      const payload = parseJson(text);
+      const payload = this.deps.ingestor.parse(text);
       // Commands are not retained: a retained command would run again on every reconnect.
       if (topic.kind === 'command') packet.retain = false;
       const tag: MqttOriginTag = { retain: packet.retain };

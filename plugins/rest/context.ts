@@ -35,14 +35,38 @@ export interface RestDeps {
   logger: Logger;
 }
 
+/** The rest plugin's options (plugins/rest/index.ts validates them; docs/configuration.md lists them). */
 export interface RestOptions {
   port: number;
   host?: string;
   publicUrl?: string;
-  /** Largest request body accepted, in bytes. */
+  /** Largest request body accepted from an authenticated caller, in bytes. */
   maxBodyBytes: number;
+  /** Largest request body accepted before authentication (`POST /principals/auth`), in bytes. */
+  maxAuthBodyBytes: number;
+  /** Open connections beyond which a new one is answered 503 and closed. */
+  maxConnections: number;
+  /** Largest request head (request line and headers), in bytes. */
+  maxHeaderBytes: number;
+  /** Time to receive a request's headers: a duration (`"10s"`) or milliseconds. */
+  headersTimeout: string | number;
+  /** Time to receive a whole request, headers and body. */
+  requestTimeout: string | number;
+  /** Time an idle keep-alive connection is kept open between requests. */
+  keepAliveTimeout: string | number;
+  /** Open SSE streams in all, and per principal. */
+  maxStreams: number;
+  maxStreamsPerPrincipal: number;
   /** Seconds between SSE heartbeat comments. */
   heartbeatSeconds: number;
+}
+
+/** How much of a request body `readJson` accepts: chosen per request by whether it is authenticated. */
+export interface BodyLimits {
+  maxBytes: number;
+  /** The option `maxBytes` comes from, named in a 413. */
+  bytesOption: 'maxAuthBodyBytes' | 'maxBodyBytes';
+  maxDepth: number;
 }
 
 export interface RestState {
@@ -51,6 +75,7 @@ export interface RestState {
   tokenExpires: number;
   /** The impersonator, when the caller's token was obtained by impersonation. */
   actor?: string;
+  bodyLimits: BodyLimits;
 }
 
 export type RestContext = ParameterizedContext<RestState> & { params: Record<string, string> };

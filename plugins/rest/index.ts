@@ -1,20 +1,44 @@
 import { z } from 'zod';
+import { duration, parseDuration } from '../../core/duration.js';
 import { definePlugin } from '../../core/plugin.js';
 import { Tokens } from '../../core/tokens.js';
 import { RestTransport } from './rest-transport.js';
+
+/** A duration in ms, or NaN for a bad one (which `duration` itself reports). */
+function milliseconds(value: string | number): number {
+  try {
+    return parseDuration(value);
+  } catch {
+    return Number.NaN;
+  }
+}
 
 export const restPlugin = definePlugin({
   name: 'rest',
   kind: 'transport',
   description: 'REST API (koa): registration, auth, ingest, query, SSE stream, permissions, health, metrics',
   needs: [Tokens.Identity, Tokens.Authenticator, Tokens.Registry, Tokens.Store, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.SinkRunners, Tokens.DeadLetters, Tokens.PrincipalEvents],
-  options: z.strictObject({
-    port: z.number().int().min(0).max(65535).default(3000),
-    host: z.string().min(1).optional(),
-    publicUrl: z.string().url().optional(),
-    maxBodyBytes: z.number().int().positive().default(16 * 1024 * 1024),
-    heartbeatSeconds: z.number().positive().default(15),
-  }),
+  // Defaults and meanings: docs/configuration.md, `rest`; why each limit exists: docs/security.md, REST.
+  options: z
+    .strictObject({
+      port: z.number().int().min(0).max(65535).default(3000),
+      host: z.string().min(1).optional(),
+      publicUrl: z.string().url().optional(),
+      maxBodyBytes: z.number().int().positive().default(16 * 1024 * 1024),
+      maxAuthBodyBytes: z.number().int().min(256).default(4096),
+      maxConnections: z.number().int().positive().default(4096),
+      maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
+      headersTimeout: duration.default('10s'),
+      requestTimeout: duration.default('30s'),
+      keepAliveTimeout: duration.default('65s'),
+      maxStreams: z.number().int().positive().default(1000),
+      maxStreamsPerPrincipal: z.number().int().positive().default(10),
+      heartbeatSeconds: z.number().positive().default(15),
+    })
+    .refine((o) => milliseconds(o.headersTimeout) > 0 && milliseconds(o.headersTimeout) <= milliseconds(o.requestTimeout), {
+      message: 'must be more than 0 and at most requestTimeout',
+      path: ['headersTimeout'],
+    }),
   create: ({ container, config, logger, metrics }, options) =>
     new RestTransport(options, {
       identity: container.resolve(Tokens.Identity),

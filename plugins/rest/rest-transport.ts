@@ -1,14 +1,17 @@
 import Router from '@koa/router';
 import Koa from 'koa';
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { NitrogenError, isNitrogenError } from '../../core/errors.js';
 import { endpointUrl, listen } from '../../core/listen.js';
-import { originOf, type RestDeps, type RestOptions, type RestState } from './context.js';
+import { originOf, type BodyLimits, type RestDeps, type RestOptions, type RestState } from './context.js';
+import { createHttpServer } from './http-server.js';
+import { isClientGone, logRequestError, ThrottledWarning } from './logging.js';
 import { messageRoutes } from './routes/messages.js';
 import { permissionRoutes } from './routes/permissions.js';
 import { principalRoutes } from './routes/principals.js';
 import { sinkRoutes } from './routes/sinks.js';
 import { headwaiterRoute, systemRoutes } from './routes/system.js';
+import { OpenStreams } from './stream.js';
 
 export const API_BASE = '/api/v1';
 /**
@@ -19,6 +22,11 @@ export const API_BASE = '/api/v1';
  */
 const PUBLIC_PATHS = new Set([`${API_BASE}/principals/auth`, `${API_BASE}/headwaiter`, '/health', '/metrics']);
 
+/** A request announced a body (RFC 9112 §6.3) that has not been read to its end. */
+function hasUnreadBody(req: IncomingMessage): boolean {
+  return !req.readableEnded && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0);
+}
+
 /**
  * The REST transport (docs/api.md) on koa. Every error leaves as
  * `{"error": {"code", "message"}}` with the status its code maps to (core/errors.ts).
@@ -26,18 +34,32 @@ const PUBLIC_PATHS = new Set([`${API_BASE}/principals/auth`, `${API_BASE}/headwa
 export class RestTransport {
   private server?: Server;
   private readonly app = new Koa<RestState>();
-  /** Open SSE responses, closed on stop. */
-  private readonly streams = new Set<ServerResponse>();
+  private readonly streams: OpenStreams;
+  /** Before authentication a body is only a login: a few hundred bytes. */
+  private readonly publicBody: BodyLimits;
+  private readonly authenticatedBody: BodyLimits;
+  private readonly saturated: ThrottledWarning;
 
   constructor(private readonly options: RestOptions, private readonly deps: RestDeps) {
+    const maxDepth = deps.config.limits.maxJsonDepth;
+    this.publicBody = { maxBytes: options.maxAuthBodyBytes, bytesOption: 'maxAuthBodyBytes', maxDepth };
+    this.authenticatedBody = { maxBytes: options.maxBodyBytes, bytesOption: 'maxBodyBytes', maxDepth };
+    this.saturated = new ThrottledWarning(deps.logger, 'REST requests refused with 503: ingestion is saturated (ingest.maxPending)');
+    this.streams = new OpenStreams(options, deps.metrics);
     this.app.proxy = false;
+    // Errors koa meets outside the middleware, such as a response cut off by the client.
+    this.app.on('error', (err: unknown) => {
+      if (isClientGone(err)) deps.logger.debug({ code: (err as NodeJS.ErrnoException).code }, 'REST client went away during the response');
+      else deps.logger.error({ err }, 'REST response failed');
+    });
     this.app.use(this.errors());
     this.app.use(this.authenticate());
+    this.app.use(this.bodyLimits());
     const api = new Router({ prefix: API_BASE, sensitive: true });
-    principalRoutes(api, deps, options);
+    principalRoutes(api, deps);
     messageRoutes(api, deps, options, this.streams);
-    permissionRoutes(api, deps, options);
-    sinkRoutes(api, deps, options);
+    permissionRoutes(api, deps);
+    sinkRoutes(api, deps);
     headwaiterRoute(api, deps);
     const root = new Router({ sensitive: true });
     systemRoutes(root, deps, Date.now());
@@ -53,8 +75,8 @@ export class RestTransport {
       try {
         await next();
       } catch (err) {
+        logRequestError(this.deps.logger, { method: ctx.method, path: ctx.path }, err, this.saturated);
         const known = isNitrogenError(err) ? err : undefined;
-        if (!known || known.status >= 500) this.deps.logger.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
         const error = known ?? new NitrogenError('NITROGEN_ERR_INTERNAL', 'internal error', { cause: err });
         ctx.status = error.status;
         if (error.retryAfter !== undefined) ctx.set('Retry-After', String(error.retryAfter));
@@ -62,6 +84,10 @@ export class RestTransport {
         const message = error.expose ? error.message : 'internal error';
         ctx.body = { error: { code: error.code, message, ...(error.expose && error.details ? { details: error.details } : {}) } };
       }
+      // Answered before its body was read (401, 413, 415…): node stops reading a request once
+      // its response is sent, so on a kept-alive connection the client would stall mid-upload
+      // until keepAliveTimeout. Closing after the answer frees the connection at once.
+      if (hasUnreadBody(ctx.req)) ctx.set('Connection', 'close');
     };
   }
 
@@ -79,10 +105,17 @@ export class RestTransport {
     };
   }
 
+  /** After `authenticate`, which reads only headers: a body is read under the limits of who sent it. */
+  private bodyLimits(): Koa.Middleware<RestState> {
+    return (ctx, next) => {
+      ctx.state.bodyLimits = ctx.state.principal ? this.authenticatedBody : this.publicBody;
+      return next();
+    };
+  }
+
   async start(): Promise<void> {
-    const server = createServer(this.app.callback());
+    const server = createHttpServer(this.options, this.app.callback(), this.deps.logger, this.deps.metrics);
     this.server = server;
-    server.keepAliveTimeout = 65_000;
     const host = this.options.host ?? this.deps.config.host;
     const port = await listen(server, this.options.port, host);
     this.deps.endpoints.rest = this.options.publicUrl ?? endpointUrl('http', host, port) + API_BASE;
@@ -98,7 +131,7 @@ export class RestTransport {
     const force = setTimeout(() => server.closeAllConnections(), 5000);
     force.unref();
     // SSE streams never go idle by themselves.
-    for (const stream of this.streams) stream.destroy();
+    for (const stream of this.streams.responses) stream.destroy();
     await closed;
     clearTimeout(force);
   }

@@ -1,20 +1,31 @@
 import type Router from '@koa/router';
-import type { ServerResponse } from 'node:http';
 import { NitrogenError } from '../../../core/errors.js';
+import { encodeMessage, type Message } from '../../../core/message.js';
 import type { MessageQuery } from '../../../core/ports/store.js';
 import { readJson } from '../body.js';
 import { mayRead, principalOf, type RestContext, type RestDeps, type RestOptions } from '../context.js';
 import { FILTER_PARAMS, checkParams, limitParam, messageFilter, orderParam, singleParam } from '../params.js';
-import { openStream } from '../stream.js';
+import { openStream, type OpenStreams } from '../stream.js';
 
-export function messageRoutes(router: Router, deps: RestDeps, options: RestOptions, streams: Set<ServerResponse>): void {
+/**
+ * Message responses are written from each message's own encoding (core/message.ts), not by koa's
+ * JSON.stringify of the whole page: the text is cached for messages just ingested, and a stored
+ * message that cannot be encoded is served with its body replaced instead of failing the page.
+ */
+function respondWithMessages(ctx: RestContext, fields: { messages: readonly Message[] } | { message: Message }, next?: string | null): void {
+  ctx.type = 'application/json';
+  if ('message' in fields) ctx.body = `{"message":${encodeMessage(fields.message)}}`;
+  else ctx.body = `{"messages":[${fields.messages.map(encodeMessage).join(',')}]${next === undefined ? '' : `,"next":${JSON.stringify(next)}`}}`;
+}
+
+export function messageRoutes(router: Router, deps: RestDeps, options: RestOptions, streams: OpenStreams): void {
   const { identity, store, ingestor, config } = deps;
 
   router.post('/messages', async (ctx: RestContext) => {
-    const body = await readJson(ctx.req, options.maxBodyBytes);
+    const body = await readJson(ctx);
     const messages = await ingestor.ingest(principalOf(ctx), Array.isArray(body) ? body : [body], { transport: 'rest', rejectWhenBusy: true });
     ctx.status = 201;
-    ctx.body = { messages };
+    respondWithMessages(ctx, { messages });
   });
 
   router.get('/messages', async (ctx: RestContext) => {
@@ -31,7 +42,7 @@ export function messageRoutes(router: Router, deps: RestDeps, options: RestOptio
     if (scope !== 'all') query.scope = { from: [...scope], to: [actor.id] };
     const page = await store.query(query);
     // The scope narrows the scan; this check applies denials a wildcard grant leaves open.
-    ctx.body = { messages: page.items.filter((m) => mayRead(identity, actor, 'view', m)), next: page.next };
+    respondWithMessages(ctx, { messages: page.items.filter((m) => mayRead(identity, actor, 'view', m)) }, page.next ?? null);
   });
 
   // Before /messages/:id, which would otherwise take "stream" for an id.
@@ -52,6 +63,6 @@ export function messageRoutes(router: Router, deps: RestDeps, options: RestOptio
     if (!message || !mayRead(identity, principalOf(ctx), 'view', message)) {
       throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no message '${ctx.params.id}'`);
     }
-    ctx.body = { message };
+    respondWithMessages(ctx, { message });
   });
 }

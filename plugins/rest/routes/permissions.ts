@@ -7,7 +7,7 @@ import { ACTIONS, type Action, type Permission, type Principal } from '../../../
 import { parseIsoTime } from '../../../core/time.js';
 import { readJson } from '../body.js';
 import { checkParams } from '../params.js';
-import { principalOf, requireAllowed, type RestContext, type RestDeps, type RestOptions } from '../context.js';
+import { principalOf, requireAllowed, type RestContext, type RestDeps } from '../context.js';
 
 const FIELDS = new Set(['issuedTo', 'principalFor', 'action', 'authorized', 'priority', 'expires']);
 
@@ -48,7 +48,7 @@ function parsePermission(body: unknown): Permission {
   return permission;
 }
 
-export function permissionRoutes(router: Router, deps: RestDeps, options: RestOptions): void {
+export function permissionRoutes(router: Router, deps: RestDeps): void {
   const { identity, registry } = deps;
 
   /** A caller sees the records about itself, and those for principals it administers. */
@@ -68,7 +68,7 @@ export function permissionRoutes(router: Router, deps: RestDeps, options: RestOp
   });
 
   router.post('/permissions', async (ctx: RestContext) => {
-    const permission = parsePermission(await readJson(ctx.req, options.maxBodyBytes));
+    const permission = parsePermission(await readJson(ctx));
     // Granting on a principal takes `admin` on it; a grant for any principal takes system admin.
     requireAllowed(identity, principalOf(ctx), 'admin', permission.principalFor);
     if (permission.issuedTo === ADMIN_ID) throw invalid('issuedTo', 'the admin principal needs no permissions');

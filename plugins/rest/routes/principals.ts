@@ -6,7 +6,7 @@ import { PRINCIPAL_TYPES, publicPrincipal, type PrincipalRecord, type PrincipalT
 import type { PrincipalPatch } from '../../../core/ports/registry.js';
 import { randomBytes } from 'node:crypto';
 import { readJson } from '../body.js';
-import { originOf, principalOf, requireAllowed, type RestContext, type RestDeps, type RestOptions } from '../context.js';
+import { originOf, principalOf, requireAllowed, type RestContext, type RestDeps } from '../context.js';
 import { checkParams, limitParam, singleParam } from '../params.js';
 
 const REGISTRATION_FIELDS = new Set(['type', 'id', 'name', 'tags', 'password']);
@@ -58,11 +58,11 @@ function parseRegistration(input: unknown, where: string, deps: RestDeps, now: s
   return { record, secret };
 }
 
-export function principalRoutes(router: Router, deps: RestDeps, options: RestOptions): void {
+export function principalRoutes(router: Router, deps: RestDeps): void {
   const { identity, registry, config } = deps;
 
   router.post('/principals/auth', async (ctx) => {
-    const body = await readJson(ctx.req, options.maxBodyBytes);
+    const body = await readJson(ctx);
     const { id, secret } = (body ?? {}) as { id?: unknown; secret?: unknown };
     if (typeof id !== 'string' || typeof secret !== 'string') throw invalid('body', 'must be {"id": string, "secret": string}');
     const { principal } = await deps.authenticator.secret(id, secret, originOf(ctx));
@@ -72,7 +72,7 @@ export function principalRoutes(router: Router, deps: RestDeps, options: RestOpt
 
   router.post('/principals', async (ctx: RestContext) => {
     requireAllowed(identity, principalOf(ctx), 'admin', null);
-    const body = await readJson(ctx.req, options.maxBodyBytes);
+    const body = await readJson(ctx);
     const inputs = Array.isArray(body) ? body : [body];
     if (inputs.length === 0) throw invalid('body', 'no principals given');
     if (inputs.length > config.limits.maxBatch) {
@@ -116,7 +116,7 @@ export function principalRoutes(router: Router, deps: RestDeps, options: RestOpt
   router.patch('/principals/:id', async (ctx: RestContext) => {
     const id = ctx.params.id!;
     requireAllowed(identity, principalOf(ctx), 'admin', id);
-    const body = await readJson(ctx.req, options.maxBodyBytes);
+    const body = await readJson(ctx);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('body', 'must be a JSON object');
     const raw = body as Record<string, unknown>;
     const patch: PrincipalPatch = {};
@@ -155,7 +155,7 @@ export function principalRoutes(router: Router, deps: RestDeps, options: RestOpt
     guardAdminCredentials(ctx, id);
     const record = await find(id);
     if (record.type !== 'user') throw invalid('id', 'only user principals have a password; rotate a device or app secret with POST /principals/:id/secret');
-    const body = await readJson(ctx.req, options.maxBodyBytes);
+    const body = await readJson(ctx);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('body', 'must be {"password": string}');
     for (const key of Object.keys(body)) if (key !== 'password') throw invalid(key, 'is not a field here (password is)');
     const { password } = body as { password?: unknown };

@@ -3,11 +3,11 @@ import { NitrogenError } from '../../../core/errors.js';
 import type { SinkRunner } from '../../../core/sink-runner.js';
 import { parseIsoTime } from '../../../core/time.js';
 import { readJson } from '../body.js';
-import { principalOf, requireAllowed, type RestContext, type RestDeps, type RestOptions } from '../context.js';
+import { principalOf, requireAllowed, type RestContext, type RestDeps } from '../context.js';
 import { checkParams, limitParam } from '../params.js';
 
 /** Sink status, dead letters and replay: for operators, so every route needs system `admin`. */
-export function sinkRoutes(router: Router, deps: RestDeps, options: RestOptions): void {
+export function sinkRoutes(router: Router, deps: RestDeps): void {
   const { identity, sinkRunners, deadLetters } = deps;
 
   function find(ctx: RestContext): SinkRunner {
@@ -41,7 +41,7 @@ export function sinkRoutes(router: Router, deps: RestDeps, options: RestOptions)
 
   router.post('/sinks/:name/replay', async (ctx: RestContext) => {
     const runner = find(ctx);
-    const input = await readJson(ctx.req, options.maxBodyBytes);
+    const input = await readJson(ctx);
     if (typeof input !== 'object' || input === null || Array.isArray(input)) {
       throw new NitrogenError('NITROGEN_ERR_VALIDATION', 'body: must be a JSON object {since?, until?}', { details: { field: 'body' } });
     }
