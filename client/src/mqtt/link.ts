@@ -1,0 +1,166 @@
+import { Backoff, type BackoffOptions } from '../backoff.js';
+import type { ClientError } from '../errors.js';
+import { MqttConnection, type StreamOpener } from './connection.js';
+import type { IncomingPublish } from './packet-reader.js';
+import { SUBACK_FAILURE } from './packets.js';
+
+export interface LinkOptions {
+  /** How to open a connection; asked at each attempt (it may have to find the endpoint first). */
+  opener(): Promise<StreamOpener>;
+  clientId: string;
+  username: string;
+  /** The CONNECT password for each attempt: a secret, or a token fresh enough. */
+  password(): Promise<string>;
+  /** When the password in use is due for renewal (a token's), to reconnect with a new one before it expires; null if never. */
+  passwordRenewAt(): number | null;
+  keepaliveSeconds: number;
+  connectTimeoutMs: number;
+  maxPacketBytes: number;
+  backoff: BackoffOptions;
+  /** A connection that held this long resets the backoff. */
+  resetAfterMs: number;
+}
+
+export interface LinkHandlers {
+  online(connection: MqttConnection): void;
+  /** The connection is gone (`error` null when we closed it); the link tries again unless closed. */
+  offline(error: Error | null): void;
+  /** CONNECT was refused (CONNACK 4, 5) or could not be made; the link tries again after a delay. */
+  failed(error: ClientError | Error): void;
+  puback(packetId: number): void;
+  publish(message: IncomingPublish): void;
+  /** A filter that was granted before was refused when subscribed again after a reconnect. */
+  refusedAgain(filter: string): void;
+}
+
+/**
+ * An MQTT session that stays up: it connects, and when the connection is lost or refused it
+ * tries again after a backoff with jitter, subscribing again to every filter it holds (sessions
+ * are clean, so the server forgets them). With a token as password it reconnects with a new one
+ * shortly before the old one expires.
+ */
+export class MqttLink {
+  private connection: MqttConnection | null = null;
+  private readonly backoff: Backoff;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private swapTimer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+  private connectedAt = 0;
+  /** Topic filters held, with how many subscriptions hold each. */
+  private readonly filters = new Map<string, number>();
+
+  constructor(
+    private readonly options: LinkOptions,
+    private readonly handlers: LinkHandlers,
+  ) {
+    this.backoff = new Backoff(options.backoff);
+  }
+
+  get online(): boolean {
+    return this.connection?.open ?? false;
+  }
+
+  start(): void {
+    void this.attempt();
+  }
+
+  /** Holds `filters`; resolves with their SUBACK return codes once subscribed (at once when offline: they go with the next connection). */
+  async subscribe(filters: string[]): Promise<number[] | null> {
+    const fresh = filters.filter((f) => !this.filters.has(f));
+    for (const f of filters) this.filters.set(f, (this.filters.get(f) ?? 0) + 1);
+    if (!this.connection?.open) return null;
+    if (fresh.length === 0) return filters.map(() => 1);
+    const codes = await this.connection.subscribe(fresh);
+    const byFilter = new Map(fresh.map((f, i) => [f, codes[i] ?? SUBACK_FAILURE]));
+    for (const [f, code] of byFilter) if (code === SUBACK_FAILURE) this.filters.delete(f);
+    return filters.map((f) => byFilter.get(f) ?? 1);
+  }
+
+  release(filters: string[]): void {
+    const gone: string[] = [];
+    for (const f of filters) {
+      const n = (this.filters.get(f) ?? 0) - 1;
+      if (n > 0) this.filters.set(f, n);
+      else if (this.filters.delete(f)) gone.push(f);
+    }
+    if (gone.length > 0 && this.connection?.open) this.connection.unsubscribe(gone).catch(() => {});
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.swapTimer);
+    this.connection?.close();
+    this.connection = null;
+  }
+
+  private async attempt(): Promise<void> {
+    if (this.closed) return;
+    const o = this.options;
+    let connection: MqttConnection;
+    try {
+      const open = await o.opener();
+      const password = await o.password();
+      if (this.closed) return;
+      connection = await MqttConnection.open(open, { clientId: o.clientId, username: o.username, password, keepaliveSeconds: o.keepaliveSeconds, connectTimeoutMs: o.connectTimeoutMs, maxPacketBytes: o.maxPacketBytes }, {
+        onPuback: (id) => this.handlers.puback(id),
+        onPublish: (message) => this.handlers.publish(message),
+        onClose: (error) => this.lost(connection, error),
+      });
+    } catch (err) {
+      if (this.closed) return;
+      this.handlers.failed(err as Error);
+      return this.retryLater();
+    }
+    if (this.closed) return connection.close();
+    this.connection = connection;
+    this.connectedAt = Date.now();
+    this.scheduleSwap();
+    this.handlers.online(connection);
+    void this.resubscribe(connection);
+  }
+
+  private async resubscribe(connection: MqttConnection): Promise<void> {
+    const filters = [...this.filters.keys()];
+    if (filters.length === 0) return;
+    try {
+      const codes = await connection.subscribe(filters);
+      filters.forEach((f, i) => {
+        if ((codes[i] ?? SUBACK_FAILURE) !== SUBACK_FAILURE) return;
+        this.filters.delete(f);
+        this.handlers.refusedAgain(f);
+      });
+    } catch {
+      // the connection went away meanwhile: the next one subscribes again
+    }
+  }
+
+  private lost(connection: MqttConnection, error: Error | null): void {
+    if (this.connection !== connection) return;
+    this.connection = null;
+    clearTimeout(this.swapTimer);
+    if (Date.now() - this.connectedAt >= this.options.resetAfterMs) this.backoff.reset();
+    this.handlers.offline(error);
+    if (this.closed) return;
+    // Closed by us to swap tokens: at once; else after a delay.
+    if (error === null) void this.attempt();
+    else this.retryLater();
+  }
+
+  private retryLater(): void {
+    if (this.closed) return;
+    this.retryTimer = setTimeout(() => void this.attempt(), this.backoff.next());
+  }
+
+  /** The server closes a connection whose token expired: swap it for a new one when it is due for renewal. */
+  private scheduleSwap(): void {
+    const renewAt = this.options.passwordRenewAt();
+    if (renewAt === null) return;
+    // setTimeout takes at most 2^31-1 ms; a longer wait is cut short and checked again.
+    this.swapTimer = setTimeout(() => {
+      if (Date.now() < renewAt) return this.scheduleSwap();
+      this.connection?.close();
+    }, Math.min(Math.max(0, renewAt - Date.now()), 2 ** 31 - 1));
+    this.swapTimer.unref?.();
+  }
+}

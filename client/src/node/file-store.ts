@@ -1,0 +1,394 @@
+import { closeSync, fdatasync, fsyncSync, ftruncate, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, write, writeFileSync, writeSync } from 'node:fs';
+import { uptime } from 'node:os';
+import { dirname } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { ClientError } from '../errors.js';
+import type { QueueStore, StoredRecord } from '../queue/queue-store.js';
+
+/**
+ * The queue file: an 8-byte header, then records appended one after another.
+ *
+ *   record = length (u32 BE, of the payload) | crc32 (u32 BE, of kind and payload) | kind (u8) | payload
+ *   kind 1, a message: id length (u8) | id | the envelope as JSON (UTF-8)
+ *   kind 2, removed:   u32 BE, how many message records from the start of the file are gone
+ *
+ * A message is removed by appending a `removed` record (only the last one counts), never by
+ * rewriting: appends are all the file sees while the device runs. A crash can leave a torn or
+ * half-written record only at the end; it is cut off when the file is opened. When everything
+ * in the file is removed it is truncated, and when removed records take more room than live
+ * ones it is rewritten with only the live ones (to a new file, renamed over the old one).
+ */
+const HEADER = Buffer.from('N2QUEUE1', 'latin1');
+const RECORD_HEAD = 9;
+const MESSAGE = 1;
+const REMOVED = 2;
+/** An empty queue's file is truncated once it has grown past this. */
+const TRUNCATE_AT = 64 * 1024;
+/** Removed records are rewritten away once they take this much and more than the live ones. */
+const REWRITE_AT = 4 * 1024 * 1024;
+
+export type FsyncPolicy = 'always' | 'never' | number;
+
+export interface FileStoreOptions {
+  path: string;
+  fsync: FsyncPolicy;
+  /** A fault of the file: the session reports it; the queue goes on in memory. */
+  onError(error: ClientError): void;
+  /** The file had a damaged tail, cut off at open. */
+  onRepaired(droppedBytes: number): void;
+}
+
+function encodeRecord(kind: number, payload: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(RECORD_HEAD + payload.length);
+  out.writeUInt32BE(payload.length, 0);
+  out.writeUInt32BE(crc32(payload, crc32(Buffer.of(kind))), 4);
+  out[8] = kind;
+  payload.copy(out, RECORD_HEAD);
+  return out;
+}
+
+function messageRecord(r: StoredRecord): Buffer {
+  const id = Buffer.from(r.id, 'latin1'); // ids are ASCII: [A-Za-z0-9._:~-]
+  const payload = Buffer.allocUnsafe(1 + id.length + r.bytes);
+  payload[0] = id.length;
+  id.copy(payload, 1);
+  payload.write(r.json, 1 + id.length, 'utf8');
+  return encodeRecord(MESSAGE, payload);
+}
+
+function removedRecord(count: number): Buffer {
+  const payload = Buffer.allocUnsafe(4);
+  payload.writeUInt32BE(count, 0);
+  return encodeRecord(REMOVED, payload);
+}
+
+/** Reads a queue file: its live records, and where its undamaged part ends. */
+function parse(file: Buffer, path: string): { records: StoredRecord[]; goodLength: number } {
+  if (file.length < HEADER.length || !file.subarray(0, HEADER.length).equals(HEADER)) {
+    throw new ClientError('NITROGEN_CLIENT_BAD_OPTIONS', `queue.file: ${path} is not a Nitrogen queue file`, { option: 'queue.file' });
+  }
+  const messages: StoredRecord[] = [];
+  let removed = 0;
+  let at = HEADER.length;
+  while (at + RECORD_HEAD <= file.length) {
+    const length = file.readUInt32BE(at);
+    const end = at + RECORD_HEAD + length;
+    if (end > file.length) break;
+    const kind = file[at + 8]!;
+    const payload = file.subarray(at + RECORD_HEAD, end);
+    if (crc32(payload, crc32(Buffer.of(kind))) !== file.readUInt32BE(at + 4)) break;
+    if (kind === MESSAGE) {
+      const idLength = payload[0]!;
+      const json = payload.toString('utf8', 1 + idLength);
+      messages.push({ id: payload.toString('latin1', 1, 1 + idLength), json, bytes: payload.length - 1 - idLength });
+    } else if (kind === REMOVED && length === 4) removed = payload.readUInt32BE(0);
+    else break;
+    at = end;
+  }
+  return { records: messages.slice(removed), goodLength: at };
+}
+
+function ioError(path: string, what: string, cause: unknown): ClientError {
+  return new ClientError('NITROGEN_CLIENT_QUEUE_IO', `queue file ${path}: ${what}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, { path }, undefined, { cause });
+}
+
+/**
+ * The durable queue of a device on Node. Appends made in one turn of the event loop go out in
+ * one write (group commit). `fsync` says when a record counts as kept (`queued()` resolves):
+ * `'always'` after the write and an fdatasync, so it survives a power cut; a number of
+ * milliseconds after the write, with an fdatasync at most that long after; `'never'` after the
+ * write, leaving the rest to the system. A write, once done, survives a crash of the process in
+ * every case: the data is in the kernel.
+ */
+export class FileStore implements QueueStore {
+  private fd = -1;
+  private readonly lockPath: string;
+  /** Records in the file or about to be, oldest first; the first `removedInFile` are gone. */
+  private inFile: StoredRecord[] = [];
+  private removedInFile = 0;
+  /** The count the file's last `removed` record holds. */
+  private markedRemoved = 0;
+  private fileBytes = HEADER.length;
+  /** On-disk size of the removed records still in the file. */
+  private deadBytes = 0;
+  private pending: Buffer[] = [];
+  private pendingDurable: Array<() => void> = [];
+  private writing = false;
+  private flushQueued = false;
+  private dirty = false;
+  private syncTimer: ReturnType<typeof setInterval> | undefined;
+  private idleWaiters: Array<() => void> = [];
+  private broken = false;
+
+  constructor(private readonly options: FileStoreOptions) {
+    this.lockPath = `${options.path}.lock`;
+  }
+
+  async load(): Promise<StoredRecord[]> {
+    const { path } = this.options;
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw ioError(path, 'cannot create its directory', err);
+    }
+    this.lock();
+    let file: Buffer;
+    try {
+      file = readFileSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(path, 'cannot read', err);
+      file = HEADER;
+    }
+    const { records, goodLength } = parse(file, path);
+    if (goodLength < file.length) this.options.onRepaired(file.length - goodLength);
+    // Start from a file holding exactly the live records: counting is simpler from there on.
+    this.rewriteSync(records);
+    this.inFile = records.slice();
+    if (typeof this.options.fsync === 'number') {
+      this.syncTimer = setInterval(() => this.syncIfDirty(), this.options.fsync);
+      this.syncTimer.unref();
+    }
+    return records;
+  }
+
+  append(record: StoredRecord, onDurable: () => void): void {
+    if (this.broken || this.fd < 0) return onDurable(); // the fault was reported; the queue goes on in memory
+    this.inFile.push(record);
+    this.pending.push(messageRecord(record));
+    this.pendingDurable.push(onDurable);
+    this.scheduleFlush();
+  }
+
+  removeOldest(count: number): void {
+    if (this.broken || this.fd < 0) return;
+    for (let i = 0; i < count; i++) {
+      const r = this.inFile[this.removedInFile++]!;
+      this.deadBytes += RECORD_HEAD + 1 + r.id.length + r.bytes;
+    }
+    this.scheduleFlush();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.syncTimer);
+    if (this.fd < 0) return;
+    await this.idle();
+    try {
+      fsyncSync(this.fd);
+      closeSync(this.fd);
+    } catch {
+      // best effort: what was written is in the kernel
+    }
+    this.fd = -1;
+    OPEN_HERE.delete(this.options.path);
+    try {
+      unlinkSync(this.lockPath);
+    } catch {
+      // already gone
+    }
+  }
+
+  private hasWork(): boolean {
+    return this.pending.length > 0 || this.removedInFile !== this.markedRemoved;
+  }
+
+  /** Resolves once everything appended and removed so far is written. */
+  private idle(): Promise<void> {
+    if (this.broken || (!this.writing && !this.hasWork())) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      if (!this.writing) this.flushNow();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushQueued || this.writing) return;
+    this.flushQueued = true;
+    queueMicrotask(() => {
+      this.flushQueued = false;
+      if (!this.writing) this.flushNow();
+    });
+  }
+
+  /** One write of everything pending: new records, then how many are removed. */
+  private flushNow(): void {
+    if (this.fd < 0 || this.broken) return;
+    if (!this.hasWork()) return this.wakeIdle();
+    const live = this.inFile.length - this.removedInFile;
+    if (live === 0 && this.fileBytes + this.pendingBytes() > TRUNCATE_AT) return this.truncate();
+    if (this.deadBytes > REWRITE_AT && this.deadBytes > this.fileBytes + this.pendingBytes() - this.deadBytes) return this.rewrite();
+    if (this.removedInFile !== this.markedRemoved) {
+      this.pending.push(removedRecord(this.removedInFile));
+      this.markedRemoved = this.removedInFile;
+    }
+    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+    const durable = this.pendingDurable;
+    this.pending = [];
+    this.pendingDurable = [];
+    this.writing = true;
+    write(this.fd, data, (err) => {
+      if (err) return this.fail('cannot write', err, durable);
+      this.fileBytes += data.length;
+      if (this.options.fsync !== 'always') return this.written(durable);
+      fdatasync(this.fd, (syncErr) => (syncErr ? this.fail('cannot fsync', syncErr, durable) : this.written(durable)));
+    });
+  }
+
+  private written(durable: Array<() => void>): void {
+    this.writing = false;
+    if (this.options.fsync !== 'always') this.dirty = true;
+    for (const done of durable) done();
+    this.flushNow();
+  }
+
+  private wakeIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private pendingBytes(): number {
+    let n = 0;
+    for (const b of this.pending) n += b.length;
+    return n;
+  }
+
+  /** Everything is removed: the file goes back to its header, and pending records are moot. */
+  private truncate(): void {
+    const durable = this.pendingDurable;
+    this.inFile = [];
+    this.removedInFile = this.markedRemoved = 0;
+    this.pending = [];
+    this.pendingDurable = [];
+    this.deadBytes = 0;
+    this.writing = true;
+    ftruncate(this.fd, HEADER.length, (err) => {
+      if (err) return this.fail('cannot truncate', err, durable);
+      this.fileBytes = HEADER.length;
+      this.written(durable);
+    });
+  }
+
+  /** Only live records, to a new file renamed over the old one: rare, and bounded by the queue's size. */
+  private rewrite(): void {
+    const live = this.inFile.slice(this.removedInFile);
+    const durable = this.pendingDurable;
+    this.pending = [];
+    this.pendingDurable = [];
+    try {
+      closeSync(this.fd);
+      this.rewriteSync(live);
+    } catch (err) {
+      return this.fail('cannot rewrite', err, durable);
+    }
+    this.inFile = live;
+    this.removedInFile = this.markedRemoved = 0;
+    this.deadBytes = 0;
+    for (const done of durable) done();
+    this.wakeIdle();
+  }
+
+  private rewriteSync(records: StoredRecord[]): void {
+    const { path } = this.options;
+    const temp = `${path}.new`;
+    try {
+      const data = Buffer.concat([HEADER, ...records.map(messageRecord)]);
+      writeFileSync(temp, data, { mode: 0o600 });
+      const tempFd = openSync(temp, 'r+');
+      fsyncSync(tempFd);
+      closeSync(tempFd);
+      renameSync(temp, path);
+      syncDirectory(dirname(path));
+      this.fd = openSync(path, 'a');
+      this.fileBytes = data.length;
+    } catch (err) {
+      this.fd = -1;
+      throw ioError(path, 'cannot write', err);
+    }
+  }
+
+  private syncIfDirty(): void {
+    if (!this.dirty || this.writing || this.fd < 0 || this.broken) return;
+    this.dirty = false;
+    fdatasync(this.fd, (err) => err && this.fail('cannot fsync', err, []));
+  }
+
+  private fail(what: string, err: unknown, durable: Array<() => void>): void {
+    this.writing = false;
+    this.broken = true;
+    this.options.onError(ioError(this.options.path, what, err));
+    for (const done of durable) done();
+    this.wakeIdle();
+  }
+
+  /** One process per queue file: a lock file holding the owner's pid; a dead owner's lock is taken over. */
+  private lock(): void {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(this.lockPath, 'wx', 0o600);
+        writeSync(fd, String(process.pid));
+        closeSync(fd);
+        OPEN_HERE.add(this.options.path);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(this.lockPath, 'cannot create the lock', err);
+      }
+      const owner = Number(readLockOwner(this.lockPath));
+      if (owner > 0 && (owner === process.pid ? OPEN_HERE.has(this.options.path) : alive(owner) && !fromBeforeBoot(this.lockPath))) {
+        throw new ClientError('NITROGEN_CLIENT_QUEUE_LOCKED', `queue file ${this.options.path} is in use by process ${owner}`, { pid: owner, path: this.options.path });
+      }
+      try {
+        unlinkSync(this.lockPath);
+      } catch {
+        // another process took it over first: the next attempt says so
+      }
+    }
+    throw new ClientError('NITROGEN_CLIENT_QUEUE_LOCKED', `queue file ${this.options.path}: the lock ${this.lockPath} keeps reappearing`, { path: this.options.path });
+  }
+}
+
+/** Queue files this process has open: a lock naming our own pid is stale unless listed here. */
+const OPEN_HERE = new Set<string>();
+
+/** A lock written before the machine booted names a process of an earlier boot, whatever runs under that pid now. */
+function fromBeforeBoot(path: string): boolean {
+  try {
+    return statSync(path).mtimeMs < Date.now() - uptime() * 1000;
+  } catch {
+    return false;
+  }
+}
+
+function readLockOwner(path: string): string {
+  try {
+    const buf = Buffer.alloc(32);
+    const fd = openSync(path, 'r');
+    const n = readSync(fd, buf, 0, 32, 0);
+    closeSync(fd);
+    return buf.toString('latin1', 0, n);
+  } catch {
+    return '';
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A rename is durable once its directory is synced (Linux); elsewhere this may be refused. */
+function syncDirectory(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // some systems cannot fsync a directory; the rename is then as durable as they make it
+  }
+}

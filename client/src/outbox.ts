@@ -1,0 +1,251 @@
+import { ClientError, closedError } from './errors.js';
+import type { QueueStore, StoredRecord } from './queue/queue-store.js';
+
+const QUEUED = 0;
+const SENT = 1;
+const DONE = 2;
+
+/**
+ * One message on its way: what `send` returns. It is awaitable (it resolves with the message id
+ * once the server acknowledged the message durably) but creates no promise unless awaited: a
+ * device that sends and forgets pays nothing for it, and a failure nobody awaits is reported
+ * through the session's `rejected` and `dropped` events instead of as an unhandled rejection.
+ */
+export class Sending implements PromiseLike<string> {
+  /** @internal */ state = QUEUED;
+  /** @internal */ durable = false;
+  private error: Error | null = null;
+  private delivered: { promise: Promise<string>; resolve(id: string): void; reject(error: Error): void } | null = null;
+  private kept: { promise: Promise<void>; resolve(): void; reject(error: Error): void } | null = null;
+
+  constructor(
+    readonly id: string,
+    /** @internal */ readonly json: string,
+    /** @internal */ readonly bytes: number,
+  ) {}
+
+  then<A = string, B = never>(onDelivered?: ((id: string) => A | PromiseLike<A>) | null, onFailed?: ((error: Error) => B | PromiseLike<B>) | null): Promise<A | B> {
+    return this.deliveredPromise().then(onDelivered, onFailed);
+  }
+
+  catch<B = never>(onFailed: (error: Error) => B | PromiseLike<B>): Promise<string | B> {
+    return this.deliveredPromise().catch(onFailed);
+  }
+
+  /** Resolves once the message is in the queue as durably as the queue keeps it (file: written, and fsynced as `queue.fsync` says). */
+  queued(): Promise<void> {
+    if (!this.kept) {
+      if (this.durable) return Promise.resolve();
+      if (this.error) return Promise.reject(this.error);
+      let resolve!: () => void;
+      let reject!: (error: Error) => void;
+      const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+      this.kept = { promise, resolve, reject };
+    }
+    return this.kept.promise;
+  }
+
+  /** @internal */ markDurable(): void {
+    this.durable = true;
+    this.kept?.resolve();
+  }
+
+  /** @internal */ settle(error: Error | null): void {
+    this.state = DONE;
+    this.error = error;
+    if (error) {
+      this.delivered?.reject(error);
+      if (!this.durable) this.kept?.reject(error);
+    } else this.delivered?.resolve(this.id);
+  }
+
+  private deliveredPromise(): Promise<string> {
+    if (!this.delivered) {
+      if (this.state === DONE) return this.error ? Promise.reject(this.error) : Promise.resolve(this.id);
+      let resolve!: (id: string) => void;
+      let reject!: (error: Error) => void;
+      const promise = new Promise<string>((res, rej) => ((resolve = res), (reject = rej)));
+      this.delivered = { promise, resolve, reject };
+    }
+    return this.delivered.promise;
+  }
+}
+
+/** What carries queued messages to the server: MQTT (QoS 1 PUBLISHes) or REST (POST /messages). */
+export interface Carrier {
+  /** How many more messages it takes now (0 while offline or with a full window). */
+  room(): number;
+  send(message: Sending): void;
+  /** After a run of `send`s: a carrier that batches sends the batch now. */
+  flush(): void;
+}
+
+export interface QueueLimits {
+  maxMessages: number;
+  maxBytes: number;
+  whenFull: 'reject' | 'drop-oldest';
+}
+
+export interface OutboxEvents {
+  rejected(id: string, error: ClientError): void;
+  dropped(id: string): void;
+  /** The queue became empty. */
+  drained(): void;
+}
+
+/**
+ * The outgoing queue: messages in the order they were sent, each removed only once the server
+ * acknowledged it (or refused it for good, or it was dropped to make room). The carrier takes
+ * messages from the front as it has room; when its connection is lost, whatever it had in flight
+ * goes back to being unsent and is sent again, in order, under the same id, so the server stores
+ * it once (its idempotency key is the sender and the id).
+ */
+export class Outbox {
+  private entries: Sending[] = [];
+  /** Index of the oldest message not yet removed, and of the oldest not yet given to the carrier. */
+  private head = 0;
+  private next = 0;
+  private totalBytes = 0;
+  private carrier: Carrier | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly store: QueueStore,
+    private readonly limits: QueueLimits,
+    private readonly events: OutboxEvents,
+  ) {}
+
+  /** Takes back what an earlier process left in the store: those messages go first. */
+  async restore(): Promise<number> {
+    const records: StoredRecord[] = await this.store.load();
+    for (const r of records) {
+      const entry = new Sending(r.id, r.json, r.bytes);
+      entry.durable = true;
+      this.entries.push(entry);
+      this.totalBytes += r.bytes;
+    }
+    return records.length;
+  }
+
+  get size(): number {
+    return this.entries.length - this.head;
+  }
+
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  /** Queues a message; throws NITROGEN_CLIENT_QUEUE_FULL when it cannot make room. */
+  enqueue(id: string, json: string, bytes: number): Sending {
+    if (this.closed) throw closedError('send');
+    this.makeRoom(bytes);
+    const entry = new Sending(id, json, bytes);
+    this.entries.push(entry);
+    this.totalBytes += bytes;
+    this.store.append(entry, () => entry.markDurable());
+    this.pump();
+    return entry;
+  }
+
+  /** Sets (or, with null, takes away) the carrier, and gives it what it has room for. */
+  attach(carrier: Carrier | null): void {
+    this.carrier = carrier;
+    this.pump();
+  }
+
+  /** Gives the carrier the next messages, as many as it has room for. */
+  pump(): void {
+    const carrier = this.carrier;
+    if (!carrier || this.next >= this.entries.length) return;
+    let room = carrier.room();
+    if (room <= 0) return;
+    while (room > 0 && this.next < this.entries.length) {
+      const entry = this.entries[this.next++]!;
+      if (entry.state === DONE) continue; // refused out of turn, still behind an older one
+      room--;
+      entry.state = SENT;
+      carrier.send(entry);
+    }
+    carrier.flush();
+  }
+
+  /** The server acknowledged `entry`; it leaves the queue with everything before it that is done. */
+  delivered(entry: Sending): void {
+    if (entry.state === DONE) return; // dropped while in flight
+    entry.settle(null);
+    this.removeDone();
+  }
+
+  /** The server refused `entry` for good: it leaves the queue, and its sender learns why. */
+  refused(entry: Sending, error: ClientError): void {
+    if (entry.state === DONE) return;
+    entry.settle(error);
+    this.events.rejected(entry.id, error);
+    this.removeDone();
+  }
+
+  /** The carrier lost its connection: what it had in flight is sent again, first. */
+  rewind(): void {
+    for (let i = this.head; i < this.next; i++) {
+      const entry = this.entries[i]!;
+      if (entry.state === SENT) entry.state = QUEUED;
+    }
+    this.next = this.head;
+    while (this.next < this.entries.length && this.entries[this.next]!.state === DONE) this.next++;
+  }
+
+  /** The oldest message the carrier has in flight, if any. */
+  oldestInFlight(): Sending | null {
+    for (let i = this.head; i < this.next; i++) if (this.entries[i]!.state === SENT) return this.entries[i]!;
+    return null;
+  }
+
+  /** Stops taking messages; those not delivered fail with NITROGEN_CLIENT_CLOSED (and stay in a queue file). */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.carrier = null;
+    const error = closedError('send');
+    for (let i = this.head; i < this.entries.length; i++) if (this.entries[i]!.state !== DONE) this.entries[i]!.settle(error);
+    await this.store.close();
+  }
+
+  private makeRoom(bytes: number): void {
+    const { maxMessages, maxBytes, whenFull } = this.limits;
+    if (bytes > maxBytes) throw full('queue.maxBytes', `the message alone (${bytes} bytes) is larger than queue.maxBytes (${maxBytes})`);
+    while (this.size + 1 > maxMessages || this.totalBytes + bytes > maxBytes) {
+      const limit = this.size + 1 > maxMessages ? 'queue.maxMessages' : 'queue.maxBytes';
+      if (whenFull === 'reject') throw full(limit, `the queue is full: ${this.size} messages, ${this.totalBytes} bytes (${limit} ${limit === 'queue.maxMessages' ? maxMessages : maxBytes})`);
+      const oldest = this.entries[this.head]!;
+      oldest.settle(new ClientError('NITROGEN_CLIENT_DROPPED', `message ${oldest.id} was dropped unsent to make room (${limit})`, { limit, id: oldest.id }));
+      this.events.dropped(oldest.id);
+      this.removeDone();
+    }
+  }
+
+  private removeDone(): void {
+    let removed = 0;
+    while (this.head < this.entries.length && this.entries[this.head]!.state === DONE) {
+      this.totalBytes -= this.entries[this.head]!.bytes;
+      this.head++;
+      removed++;
+    }
+    if (removed === 0) return;
+    if (this.next < this.head) this.next = this.head;
+    this.store.removeOldest(removed);
+    // Forget removed entries now and then, not at each removal: amortized O(1).
+    if (this.head >= 1024 && this.head * 2 >= this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.next -= this.head;
+      this.head = 0;
+    } else if (this.head === this.entries.length) {
+      this.entries.length = 0;
+      this.head = this.next = 0;
+    }
+    if (this.size === 0) this.events.drained();
+    this.pump();
+  }
+}
+
+function full(limit: string, message: string): ClientError {
+  return new ClientError('NITROGEN_CLIENT_QUEUE_FULL', message, { limit });
+}
