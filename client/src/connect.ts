@@ -51,7 +51,6 @@ export async function connectWith(platform: Platform, options: ConnectOptions): 
   const outbox = new Outbox(store, s.limits, {
     rejected: (id, error) => session?.handle.rejected(id, error),
     dropped: (id) => session?.handle.dropped(id),
-    drained: () => session?.handle.drained(),
   });
   await outbox.restore();
 

@@ -57,38 +57,54 @@ function strings(value: unknown, field: string, max: number, maxLength: number):
   return value as string[];
 }
 
+/** The id to send `message` under: its own, checked, or a new one. */
+export function outgoingId(message: OutgoingMessage, newId: () => string): string {
+  if (message.id === undefined) return newId();
+  if (typeof message.id !== 'string' || !ID.test(message.id)) throw invalid('id', '[A-Za-z0-9._:~-]{1,128}');
+  return message.id;
+}
+
 /**
- * The envelope to send, as JSON, with the id it goes under. The id is the caller's or a new one
- * (`newId`); `ts` is the time of the call unless given, so the stored time is when the device
- * took the sample, not when a queued message finally reached the server.
+ * The envelope to send under `id`, as JSON. `ts` is the time of the call unless given, so the
+ * stored time is when the device took the sample, not when a queued message finally reached
+ * the server. The JSON is written here, field by field: only the body (and strings that may need
+ * escaping) go through JSON.stringify, not an envelope object made for the purpose.
  */
-export function encodeOutgoing(message: OutgoingMessage, newId: () => string, maxMessageBytes: number): { id: string; json: string; bytes: number } {
+export function encodeOutgoing(message: OutgoingMessage, id: string): string {
   if (typeof message !== 'object' || message === null) throw invalid('message', 'an object');
-  for (const key of Object.keys(message)) if (!FIELDS.has(key)) throw invalid(key, 'unknown field (from is always the session principal)');
-  if (typeof message.type !== 'string' || !TYPE.test(message.type)) throw invalid('type', '[A-Za-z0-9._-]{1,64}');
-  const id = message.id ?? newId();
-  if (typeof id !== 'string' || !ID.test(id)) throw invalid('id', '[A-Za-z0-9._:~-]{1,128}');
-  const envelope: Record<string, unknown> = { id, type: message.type, ts: message.ts === undefined ? new Date().toISOString() : time(message.ts, 'ts') };
+  for (const key in message) if (!FIELDS.has(key)) throw invalid(key, 'unknown field (from is always the session principal)');
+  const { type } = message;
+  if (typeof type !== 'string' || !TYPE.test(type)) throw invalid('type', '[A-Za-z0-9._-]{1,64}');
+  // Ids, types and principal ids match patterns without anything JSON escapes.
+  let json = `{"id":"${id}","type":"${type}","ts":${message.ts === undefined ? `"${new Date().toISOString()}"` : JSON.stringify(time(message.ts, 'ts'))}`;
   if (message.to !== undefined) {
     if (typeof message.to !== 'string' || !PRINCIPAL_ID.test(message.to)) throw invalid('to', 'a principal id');
-    envelope.to = message.to;
+    json += `,"to":"${message.to}"`;
   }
-  if (message.body !== undefined) envelope.body = message.body;
-  if (message.tags !== undefined) envelope.tags = strings(message.tags, 'tags', 32, 64);
-  if (message.responseTo !== undefined) envelope.responseTo = strings(message.responseTo, 'responseTo', 100, 128);
-  if (message.expires !== undefined) envelope.expires = time(message.expires, 'expires');
-  let json: string;
-  try {
-    json = JSON.stringify(envelope);
-  } catch (err) {
-    throw invalid('body', `not serializable as JSON (${(err as Error).message})`);
+  if (message.tags !== undefined) json += `,"tags":${JSON.stringify(strings(message.tags, 'tags', 32, 64))}`;
+  if (message.responseTo !== undefined) json += `,"responseTo":${JSON.stringify(strings(message.responseTo, 'responseTo', 100, 128))}`;
+  if (message.expires !== undefined) json += `,"expires":${JSON.stringify(time(message.expires, 'expires'))}`;
+  if (message.body !== undefined) {
+    let body: string | undefined;
+    try {
+      body = JSON.stringify(message.body);
+    } catch (err) {
+      throw invalid('body', `not serializable as JSON (${(err as Error).message})`);
+    }
+    // undefined: a function or a symbol, which JSON cannot say.
+    if (body === undefined) throw invalid('body', 'not serializable as JSON');
+    json += `,"body":${body}`;
   }
-  if (json === undefined) throw invalid('body', 'not serializable as JSON');
+  return json + '}';
+}
+
+/** Its size in UTF-8, refused beyond `maxMessageBytes` as the server would refuse it. */
+export function checkedSize(json: string, maxMessageBytes: number): number {
   const bytes = utf8Length(json);
   if (bytes > maxMessageBytes) {
     throw new ClientError('NITROGEN_ERR_PAYLOAD_TOO_LARGE', `the message takes ${bytes} bytes as JSON, more than maxMessageBytes (${maxMessageBytes})`, { limit: 'maxMessageBytes' });
   }
-  return { id, json, bytes };
+  return bytes;
 }
 
 /** The reply type for a command type: `unlock` → `unlock-result`, within the 64 characters a type may have. */

@@ -1,4 +1,5 @@
 import { ClientError, closedError } from './errors.js';
+import { Deque } from './deque.js';
 import type { QueueStore, StoredRecord } from './queue/queue-store.js';
 
 const QUEUED = 0;
@@ -15,7 +16,8 @@ export class Sending implements PromiseLike<string> {
   /** @internal */ state = QUEUED;
   /** @internal */ durable = false;
   private error: Error | null = null;
-  private delivered: { promise: Promise<string>; resolve(id: string): void; reject(error: Error): void } | null = null;
+  /** What `then` is waiting with: most sends have none or one, so an array only for more. */
+  private waiters: Waiter | Waiter[] | null = null;
   private kept: { promise: Promise<void>; resolve(): void; reject(error: Error): void } | null = null;
 
   constructor(
@@ -24,12 +26,27 @@ export class Sending implements PromiseLike<string> {
     /** @internal */ readonly bytes: number,
   ) {}
 
+  /** One promise per call, as cheap as awaiting anything; the callbacks run on a later microtask, as a promise's do. */
   then<A = string, B = never>(onDelivered?: ((id: string) => A | PromiseLike<A>) | null, onFailed?: ((error: Error) => B | PromiseLike<B>) | null): Promise<A | B> {
-    return this.deliveredPromise().then(onDelivered, onFailed);
+    return new Promise<A | B>((resolve, reject) => {
+      const waiter: Waiter = (error, id) => {
+        try {
+          if (error === null) resolve(onDelivered ? onDelivered(id) : (id as A));
+          else if (onFailed) resolve(onFailed(error));
+          else reject(error);
+        } catch (err) {
+          reject(err);
+        }
+      };
+      if (this.state === DONE) queueMicrotask(() => waiter(this.error, this.id));
+      else if (this.waiters === null) this.waiters = waiter;
+      else if (Array.isArray(this.waiters)) this.waiters.push(waiter);
+      else this.waiters = [this.waiters, waiter];
+    });
   }
 
   catch<B = never>(onFailed: (error: Error) => B | PromiseLike<B>): Promise<string | B> {
-    return this.deliveredPromise().catch(onFailed);
+    return this.then(null, onFailed);
   }
 
   /** Resolves once the message is in the queue as durably as the queue keeps it (file: written, and fsynced as `queue.fsync` says). */
@@ -53,23 +70,16 @@ export class Sending implements PromiseLike<string> {
   /** @internal */ settle(error: Error | null): void {
     this.state = DONE;
     this.error = error;
-    if (error) {
-      this.delivered?.reject(error);
-      if (!this.durable) this.kept?.reject(error);
-    } else this.delivered?.resolve(this.id);
-  }
-
-  private deliveredPromise(): Promise<string> {
-    if (!this.delivered) {
-      if (this.state === DONE) return this.error ? Promise.reject(this.error) : Promise.resolve(this.id);
-      let resolve!: (id: string) => void;
-      let reject!: (error: Error) => void;
-      const promise = new Promise<string>((res, rej) => ((resolve = res), (reject = rej)));
-      this.delivered = { promise, resolve, reject };
-    }
-    return this.delivered.promise;
+    if (error && !this.durable) this.kept?.reject(error);
+    const waiters = this.waiters;
+    if (waiters === null) return;
+    this.waiters = null;
+    const id = this.id;
+    queueMicrotask(Array.isArray(waiters) ? () => waiters.forEach((w) => w(error, id)) : () => waiters(error, id));
   }
 }
+
+type Waiter = (error: Error | null, id: string) => void;
 
 /** What carries queued messages to the server: MQTT (QoS 1 PUBLISHes) or REST (POST /messages). */
 export interface Carrier {
@@ -89,8 +99,6 @@ export interface QueueLimits {
 export interface OutboxEvents {
   rejected(id: string, error: ClientError): void;
   dropped(id: string): void;
-  /** The queue became empty. */
-  drained(): void;
 }
 
 /**
@@ -101,13 +109,13 @@ export interface OutboxEvents {
  * it once (its idempotency key is the sender and the id).
  */
 export class Outbox {
-  private entries: Sending[] = [];
-  /** Index of the oldest message not yet removed, and of the oldest not yet given to the carrier. */
-  private head = 0;
+  /** The queue, oldest first; `next` counts those at its front already given to the carrier (or done). */
+  private readonly entries = new Deque<Sending>();
   private next = 0;
   private totalBytes = 0;
   private carrier: Carrier | null = null;
   private closed = false;
+  private drainWaiters: Array<() => void> | null = null;
 
   constructor(
     private readonly store: QueueStore,
@@ -128,7 +136,7 @@ export class Outbox {
   }
 
   get size(): number {
-    return this.entries.length - this.head;
+    return this.entries.length;
   }
 
   get bytes(): number {
@@ -142,9 +150,15 @@ export class Outbox {
     const entry = new Sending(id, json, bytes);
     this.entries.push(entry);
     this.totalBytes += bytes;
-    this.store.append(entry, () => entry.markDurable());
+    this.store.append(entry);
     this.pump();
     return entry;
+  }
+
+  /** Resolves once the queue is empty. */
+  drained(): Promise<void> {
+    if (this.entries.length === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.drainWaiters ??= []).push(resolve));
   }
 
   /** Sets (or, with null, takes away) the carrier, and gives it what it has room for. */
@@ -160,7 +174,7 @@ export class Outbox {
     let room = carrier.room();
     if (room <= 0) return;
     while (room > 0 && this.next < this.entries.length) {
-      const entry = this.entries[this.next++]!;
+      const entry = this.entries.at(this.next++);
       if (entry.state === DONE) continue; // refused out of turn, still behind an older one
       room--;
       entry.state = SENT;
@@ -186,17 +200,17 @@ export class Outbox {
 
   /** The carrier lost its connection: what it had in flight is sent again, first. */
   rewind(): void {
-    for (let i = this.head; i < this.next; i++) {
-      const entry = this.entries[i]!;
+    for (let i = 0; i < this.next; i++) {
+      const entry = this.entries.at(i);
       if (entry.state === SENT) entry.state = QUEUED;
     }
-    this.next = this.head;
-    while (this.next < this.entries.length && this.entries[this.next]!.state === DONE) this.next++;
+    this.next = 0;
+    while (this.next < this.entries.length && this.entries.at(this.next).state === DONE) this.next++;
   }
 
   /** The oldest message the carrier has in flight, if any. */
   oldestInFlight(): Sending | null {
-    for (let i = this.head; i < this.next; i++) if (this.entries[i]!.state === SENT) return this.entries[i]!;
+    for (let i = 0; i < this.next; i++) if (this.entries.at(i).state === SENT) return this.entries.at(i);
     return null;
   }
 
@@ -205,7 +219,7 @@ export class Outbox {
     this.closed = true;
     this.carrier = null;
     const error = closedError('send');
-    for (let i = this.head; i < this.entries.length; i++) if (this.entries[i]!.state !== DONE) this.entries[i]!.settle(error);
+    for (let i = 0; i < this.entries.length; i++) if (this.entries.at(i).state !== DONE) this.entries.at(i).settle(error);
     await this.store.close();
   }
 
@@ -215,7 +229,7 @@ export class Outbox {
     while (this.size + 1 > maxMessages || this.totalBytes + bytes > maxBytes) {
       const limit = this.size + 1 > maxMessages ? 'queue.maxMessages' : 'queue.maxBytes';
       if (whenFull === 'reject') throw full(limit, `the queue is full: ${this.size} messages, ${this.totalBytes} bytes (${limit} ${limit === 'queue.maxMessages' ? maxMessages : maxBytes})`);
-      const oldest = this.entries[this.head]!;
+      const oldest = this.entries.at(0);
       oldest.settle(new ClientError('NITROGEN_CLIENT_DROPPED', `message ${oldest.id} was dropped unsent to make room (${limit})`, { limit, id: oldest.id }));
       this.events.dropped(oldest.id);
       this.removeDone();
@@ -224,24 +238,18 @@ export class Outbox {
 
   private removeDone(): void {
     let removed = 0;
-    while (this.head < this.entries.length && this.entries[this.head]!.state === DONE) {
-      this.totalBytes -= this.entries[this.head]!.bytes;
-      this.head++;
+    while (this.entries.length > 0 && this.entries.at(0).state === DONE) {
+      this.totalBytes -= this.entries.shift()!.bytes;
       removed++;
     }
     if (removed === 0) return;
-    if (this.next < this.head) this.next = this.head;
+    this.next = Math.max(0, this.next - removed);
     this.store.removeOldest(removed);
-    // Forget removed entries now and then, not at each removal: amortized O(1).
-    if (this.head >= 1024 && this.head * 2 >= this.entries.length) {
-      this.entries = this.entries.slice(this.head);
-      this.next -= this.head;
-      this.head = 0;
-    } else if (this.head === this.entries.length) {
-      this.entries.length = 0;
-      this.head = this.next = 0;
+    if (this.entries.length === 0 && this.drainWaiters) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = null;
+      for (const wake of waiters) wake();
     }
-    if (this.size === 0) this.events.drained();
     this.pump();
   }
 }

@@ -1,6 +1,6 @@
 import { Inbox, type CommandHandler } from './commands.js';
 import { Emitter } from './emitter.js';
-import { encodeOutgoing, type Message, type OutgoingMessage } from './envelope.js';
+import { checkedSize, encodeOutgoing, outgoingId, type Message, type OutgoingMessage } from './envelope.js';
 import { ClientError, closedError } from './errors.js';
 import { CompiledFilter, type MessageFilter } from './filter.js';
 import { newMessageId } from './ids.js';
@@ -56,7 +56,6 @@ export class Session extends Emitter<SessionEvents> {
   private readonly inbox: Inbox;
   private readonly subscriptions = new Set<Subscription>();
   private closed = false;
-  private drainWaiters: Array<() => void> = [];
   /** @internal */ connected = false;
 
   /** @internal */
@@ -87,14 +86,14 @@ export class Session extends Emitter<SessionEvents> {
    */
   send<Body>(message: OutgoingMessage<Body>): Sending {
     if (this.closed) throw closedError('send');
-    const { id, json, bytes } = encodeOutgoing(message, newMessageId, this.parts.settings.maxMessageBytes);
-    return this.parts.outbox.enqueue(id, json, bytes);
+    const id = outgoingId(message, newMessageId);
+    const json = encodeOutgoing(message, id);
+    return this.parts.outbox.enqueue(id, json, checkedSize(json, this.parts.settings.maxMessageBytes));
   }
 
   /** Resolves once every queued message is acknowledged (or refused or dropped). */
   drained(): Promise<void> {
-    if (this.parts.outbox.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    return this.parts.outbox.drained();
   }
 
   /**
@@ -194,11 +193,6 @@ export class Session extends Emitter<SessionEvents> {
     warning: (message: string) => this.emit('warning', message),
     rejected: (id: string, error: ClientError) => this.emit('rejected', id, error),
     dropped: (id: string) => this.emit('dropped', id),
-    drained: () => {
-      const waiters = this.drainWaiters;
-      this.drainWaiters = [];
-      for (const w of waiters) w();
-    },
     /** The MQTT connection closed with this message the oldest in flight and nothing acknowledged: ask REST whether the server refuses it. */
     suspect: async (message: Sending) => {
       try {

@@ -24,8 +24,9 @@ export interface ByteStream {
 /** Opens a stream; `onData` chunks are valid only during the call. `onClose` is called once. */
 export type StreamOpener = (handlers: { onData(chunk: Buffer): void; onClose(error: Error | null): void }) => ByteStream;
 
-export interface ConnectionHandlers {
-  onPuback(packetId: number): void;
+export interface ConnectionHandlers<Token> {
+  /** The PUBACK of the PUBLISH that was given `token`. */
+  onPuback(token: Token): void;
   onPublish(message: IncomingPublish): void;
   /** Once, after CONNACK 0; `error` is null when we closed it ourselves. */
   onClose(error: Error | null): void;
@@ -49,20 +50,20 @@ export function connackError(returnCode: number): ClientError {
  * Per message it does no more than encode, write and, on PUBACK, call back with the packet id:
  * no timer is touched and no clock read on the hot path.
  */
-export class MqttConnection {
+export class MqttConnection<Token = unknown> {
   private stream!: ByteStream;
   private readonly reader: PacketReader;
   private state: 'connecting' | 'open' | 'closed' = 'connecting';
   private nextId = 0;
   /** Ids of SUBSCRIBE and UNSUBSCRIBE packets awaiting their answer. */
   private readonly requests = new Map<number, { resolve(codes: number[]): void; reject(error: Error): void }>();
-  /** Ids of our unacknowledged PUBLISHes, so a new packet never reuses one [MQTT-2.3.1-2]. */
-  private readonly publishIds = new Set<number>();
+  /** Our unacknowledged PUBLISHes by packet id, so a new packet never reuses one [MQTT-2.3.1-2]. */
+  private readonly publishes = new Map<number, Token>();
   private keepaliveTimer: ReturnType<typeof setInterval> | undefined;
   private sentSinceTick = true;
   private receivedSinceTick = true;
   private pingOutstanding = false;
-  private handlers: ConnectionHandlers | null = null;
+  private handlers: ConnectionHandlers<Token> | null = null;
   private settleConnect: ((error: Error | null) => void) | null = null;
 
   private constructor(private readonly options: ConnectionOptions) {
@@ -70,8 +71,8 @@ export class MqttConnection {
   }
 
   /** Connects and resolves after CONNACK 0; rejects with the refusal, the network error or a timeout. */
-  static open(open: StreamOpener, options: ConnectionOptions, handlers: ConnectionHandlers): Promise<MqttConnection> {
-    const connection = new MqttConnection(options);
+  static open<Token>(open: StreamOpener, options: ConnectionOptions, handlers: ConnectionHandlers<Token>): Promise<MqttConnection<Token>> {
+    const connection = new MqttConnection<Token>(options);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
         () => connection.fail(new ClientError('NITROGEN_CLIENT_TIMEOUT', `no CONNACK within ${options.connectTimeoutMs} ms`, { limit: 'connectTimeoutMs' })),
@@ -94,12 +95,16 @@ export class MqttConnection {
     return this.state === 'open';
   }
 
-  /** QoS 1 PUBLISH; returns its packet id, which `onPuback` will report. */
-  publish(topic: Buffer, payload: string, payloadBytes: number): number {
+  /** QoS 1 PUBLISH; `onPuback` reports `token` when the server acknowledges it. */
+  publish(topic: Buffer, payload: string, payloadBytes: number, token: Token): void {
     const id = this.allocateId();
-    this.publishIds.add(id);
+    this.publishes.set(id, token);
     this.write(encodePublish(topic, payload, 1, id, payloadBytes));
-    return id;
+  }
+
+  /** PUBLISHes awaiting their PUBACK. */
+  get inFlight(): number {
+    return this.publishes.size;
   }
 
   /** Subscribes at QoS 1; resolves with the SUBACK return codes, one per filter (0x80: refused). */
@@ -137,7 +142,7 @@ export class MqttConnection {
 
   private allocateId(): number {
     do this.nextId = this.nextId === 65_535 ? 1 : this.nextId + 1;
-    while (this.publishIds.has(this.nextId) || this.requests.has(this.nextId));
+    while (this.publishes.has(this.nextId) || this.requests.has(this.nextId));
     return this.nextId;
   }
 
@@ -175,8 +180,10 @@ export class MqttConnection {
     switch (type) {
       case PacketType.PUBACK: {
         const id = buf.readUInt16BE(start);
-        if (!this.publishIds.delete(id)) throw new ProtocolViolation(`PUBACK for packet id ${id}, which is not awaiting one`);
-        this.handlers!.onPuback(id);
+        const token = this.publishes.get(id);
+        if (token === undefined) throw new ProtocolViolation(`PUBACK for packet id ${id}, which is not awaiting one`);
+        this.publishes.delete(id);
+        this.handlers!.onPuback(token);
         return;
       }
       case PacketType.PUBLISH: {
@@ -239,7 +246,7 @@ export class MqttConnection {
     const failure = error ?? new ClientError('NITROGEN_CLIENT_CLOSED', 'the connection was closed');
     for (const waiting of this.requests.values()) waiting.reject(failure);
     this.requests.clear();
-    this.publishIds.clear();
+    this.publishes.clear();
     if (this.settleConnect) this.settleConnect(failure);
     else if (wasOpen) this.handlers!.onClose(error);
   }

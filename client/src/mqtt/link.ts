@@ -21,13 +21,13 @@ export interface LinkOptions {
   resetAfterMs: number;
 }
 
-export interface LinkHandlers {
-  online(connection: MqttConnection): void;
+export interface LinkHandlers<Token> {
+  online(connection: MqttConnection<Token>): void;
   /** The connection is gone (`error` null when we closed it); the link tries again unless closed. */
   offline(error: Error | null): void;
   /** CONNECT was refused (CONNACK 4, 5) or could not be made; the link tries again after a delay. */
   failed(error: ClientError | Error): void;
-  puback(packetId: number): void;
+  puback(token: Token): void;
   publish(message: IncomingPublish): void;
   /** A filter that was granted before was refused when subscribed again after a reconnect. */
   refusedAgain(filter: string): void;
@@ -39,8 +39,8 @@ export interface LinkHandlers {
  * are clean, so the server forgets them). With a token as password it reconnects with a new one
  * shortly before the old one expires.
  */
-export class MqttLink {
-  private connection: MqttConnection | null = null;
+export class MqttLink<Token> {
+  private connection: MqttConnection<Token> | null = null;
   private readonly backoff: Backoff;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private swapTimer: ReturnType<typeof setTimeout> | undefined;
@@ -51,7 +51,7 @@ export class MqttLink {
 
   constructor(
     private readonly options: LinkOptions,
-    private readonly handlers: LinkHandlers,
+    private readonly handlers: LinkHandlers<Token>,
   ) {
     this.backoff = new Backoff(options.backoff);
   }
@@ -97,13 +97,13 @@ export class MqttLink {
   private async attempt(): Promise<void> {
     if (this.closed) return;
     const o = this.options;
-    let connection: MqttConnection;
+    let connection: MqttConnection<Token>;
     try {
       const open = await o.opener();
       const password = await o.password();
       if (this.closed) return;
-      connection = await MqttConnection.open(open, { clientId: o.clientId, username: o.username, password, keepaliveSeconds: o.keepaliveSeconds, connectTimeoutMs: o.connectTimeoutMs, maxPacketBytes: o.maxPacketBytes }, {
-        onPuback: (id) => this.handlers.puback(id),
+      connection = await MqttConnection.open<Token>(open, { clientId: o.clientId, username: o.username, password, keepaliveSeconds: o.keepaliveSeconds, connectTimeoutMs: o.connectTimeoutMs, maxPacketBytes: o.maxPacketBytes }, {
+        onPuback: this.handlers.puback,
         onPublish: (message) => this.handlers.publish(message),
         onClose: (error) => this.lost(connection, error),
       });
@@ -120,7 +120,7 @@ export class MqttLink {
     void this.resubscribe(connection);
   }
 
-  private async resubscribe(connection: MqttConnection): Promise<void> {
+  private async resubscribe(connection: MqttConnection<Token>): Promise<void> {
     const filters = [...this.filters.keys()];
     if (filters.length === 0) return;
     try {
@@ -135,7 +135,7 @@ export class MqttLink {
     }
   }
 
-  private lost(connection: MqttConnection, error: Error | null): void {
+  private lost(connection: MqttConnection<Token>, error: Error | null): void {
     if (this.connection !== connection) return;
     this.connection = null;
     clearTimeout(this.swapTimer);

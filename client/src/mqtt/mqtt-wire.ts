@@ -36,10 +36,9 @@ interface Route {
  * messages to subscriptions.
  */
 export class MqttWire implements Carrier {
-  readonly link: MqttLink;
+  readonly link: MqttLink<Sending>;
   private readonly topic: Buffer;
-  private connection: MqttConnection | null = null;
-  private readonly inFlight = new Map<number, Sending>();
+  private connection: MqttConnection<Sending> | null = null;
   private acked = 0;
   private readonly routes = new Set<Route>();
 
@@ -55,18 +54,18 @@ export class MqttWire implements Carrier {
       online: (connection) => this.online(connection),
       offline: (error) => this.offline(error),
       failed: (error) => events.failed(error),
-      puback: (packetId) => this.puback(packetId),
+      puback: this.puback,
       publish: (message) => this.deliver(message),
       refusedAgain: (filter) => events.error(new ClientError('NITROGEN_ERR_FORBIDDEN', `the server refused the subscription to ${filter} after a reconnect; it was dropped`, { topic: filter })),
     });
   }
 
   room(): number {
-    return this.connection ? this.window - this.inFlight.size : 0;
+    return this.connection ? this.window - this.connection.inFlight : 0;
   }
 
   send(message: Sending): void {
-    this.inFlight.set(this.connection!.publish(this.topic, message.json, message.bytes), message);
+    this.connection!.publish(this.topic, message.json, message.bytes, message);
   }
 
   flush(): void {}
@@ -100,7 +99,7 @@ export class MqttWire implements Carrier {
     return { ready: ready.promise, close: async () => close() };
   }
 
-  private online(connection: MqttConnection): void {
+  private online(connection: MqttConnection<Sending>): void {
     this.connection = connection;
     this.acked = 0;
     this.events.online();
@@ -108,22 +107,19 @@ export class MqttWire implements Carrier {
   }
 
   private offline(error: Error | null): void {
-    const suspect = this.inFlight.size > 0 && this.acked === 0 ? this.outbox.oldestInFlight() : null;
+    // The connection counts what it had in flight until it is closed: the outbox knows too.
+    const suspect = this.acked === 0 ? this.outbox.oldestInFlight() : null;
     this.connection = null;
-    this.inFlight.clear();
     this.outbox.attach(null);
     this.outbox.rewind();
     this.events.offline(error);
     if (suspect && error !== null) this.events.suspect(suspect);
   }
 
-  private puback(packetId: number): void {
-    const message = this.inFlight.get(packetId);
-    if (!message) return; // the connection checks ids; this one was dropped from the queue meanwhile
-    this.inFlight.delete(packetId);
+  private readonly puback = (message: Sending): void => {
     this.acked++;
-    this.outbox.delivered(message);
-  }
+    this.outbox.delivered(message); // nothing, if it was dropped from the queue meanwhile
+  };
 
   private deliver(incoming: IncomingPublish): void {
     if (this.routes.size === 0) return;

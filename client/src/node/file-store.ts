@@ -3,7 +3,7 @@ import { uptime } from 'node:os';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { ClientError } from '../errors.js';
-import type { QueueStore, StoredRecord } from '../queue/queue-store.js';
+import type { AppendedRecord, QueueStore, StoredRecord } from '../queue/queue-store.js';
 
 /**
  * The queue file: an 8-byte header, then records appended one after another.
@@ -112,7 +112,7 @@ export class FileStore implements QueueStore {
   /** On-disk size of the removed records still in the file. */
   private deadBytes = 0;
   private pending: Buffer[] = [];
-  private pendingDurable: Array<() => void> = [];
+  private pendingDurable: AppendedRecord[] = [];
   private writing = false;
   private flushQueued = false;
   private dirty = false;
@@ -151,11 +151,11 @@ export class FileStore implements QueueStore {
     return records;
   }
 
-  append(record: StoredRecord, onDurable: () => void): void {
-    if (this.broken || this.fd < 0) return onDurable(); // the fault was reported; the queue goes on in memory
+  append(record: AppendedRecord): void {
+    if (this.broken || this.fd < 0) return record.markDurable(); // the fault was reported; the queue goes on in memory
     this.inFile.push(record);
     this.pending.push(messageRecord(record));
-    this.pendingDurable.push(onDurable);
+    this.pendingDurable.push(record);
     this.scheduleFlush();
   }
 
@@ -233,10 +233,10 @@ export class FileStore implements QueueStore {
     });
   }
 
-  private written(durable: Array<() => void>): void {
+  private written(durable: AppendedRecord[]): void {
     this.writing = false;
     if (this.options.fsync !== 'always') this.dirty = true;
-    for (const done of durable) done();
+    for (const record of durable) record.markDurable();
     this.flushNow();
   }
 
@@ -283,7 +283,7 @@ export class FileStore implements QueueStore {
     this.inFile = live;
     this.removedInFile = this.markedRemoved = 0;
     this.deadBytes = 0;
-    for (const done of durable) done();
+    for (const record of durable) record.markDurable();
     this.wakeIdle();
   }
 
@@ -312,11 +312,11 @@ export class FileStore implements QueueStore {
     fdatasync(this.fd, (err) => err && this.fail('cannot fsync', err, []));
   }
 
-  private fail(what: string, err: unknown, durable: Array<() => void>): void {
+  private fail(what: string, err: unknown, durable: AppendedRecord[]): void {
     this.writing = false;
     this.broken = true;
     this.options.onError(ioError(this.options.path, what, err));
-    for (const done of durable) done();
+    for (const record of durable) record.markDurable();
     this.wakeIdle();
   }
 

@@ -5,6 +5,11 @@ export interface StoredRecord {
   bytes: number;
 }
 
+/** A record being appended: told once it is kept as the store promises. */
+export interface AppendedRecord extends StoredRecord {
+  markDurable(): void;
+}
+
 /**
  * Where the outgoing queue is kept. The outbox holds the queue's order and state in memory;
  * a store only makes it outlive the process: the memory store does nothing, the file store
@@ -13,8 +18,8 @@ export interface StoredRecord {
 export interface QueueStore {
   /** Records an earlier process left undelivered, oldest first. */
   load(): Promise<StoredRecord[]>;
-  /** Appends a record; `onDurable` is called once it is kept as the store promises. */
-  append(record: StoredRecord, onDurable: () => void): void;
+  /** Appends a record, and calls its `markDurable` once it is kept as the store promises. */
+  append(record: AppendedRecord): void;
   /** The oldest `count` records are gone for good (delivered, refused or dropped). */
   removeOldest(count: number): void;
   /** Writes what is pending and releases the store. */
@@ -27,8 +32,8 @@ export class MemoryStore implements QueueStore {
     return [];
   }
 
-  append(_record: StoredRecord, onDurable: () => void): void {
-    onDurable();
+  append(record: AppendedRecord): void {
+    record.markDurable();
   }
 
   removeOldest(): void {}
