@@ -15,10 +15,10 @@ const DONE = 2;
 export class Sending implements PromiseLike<string> {
   /** @internal */ state = QUEUED;
   /** @internal */ durable = false;
-  private error: Error | null = null;
+  private error: ClientError | null = null;
   /** What `then` is waiting with: most sends have none or one, so an array only for more. */
   private waiters: Waiter | Waiter[] | null = null;
-  private kept: { promise: Promise<void>; resolve(): void; reject(error: Error): void } | null = null;
+  private kept: { promise: Promise<void>; resolve(): void; reject(error: ClientError): void } | null = null;
 
   constructor(
     readonly id: string,
@@ -27,7 +27,7 @@ export class Sending implements PromiseLike<string> {
   ) {}
 
   /** One promise per call, as cheap as awaiting anything; the callbacks run on a later microtask, as a promise's do. */
-  then<A = string, B = never>(onDelivered?: ((id: string) => A | PromiseLike<A>) | null, onFailed?: ((error: Error) => B | PromiseLike<B>) | null): Promise<A | B> {
+  then<A = string, B = never>(onDelivered?: ((id: string) => A | PromiseLike<A>) | null, onFailed?: ((error: ClientError) => B | PromiseLike<B>) | null): Promise<A | B> {
     return new Promise<A | B>((resolve, reject) => {
       const waiter: Waiter = (error, id) => {
         try {
@@ -45,7 +45,7 @@ export class Sending implements PromiseLike<string> {
     });
   }
 
-  catch<B = never>(onFailed: (error: Error) => B | PromiseLike<B>): Promise<string | B> {
+  catch<B = never>(onFailed: (error: ClientError) => B | PromiseLike<B>): Promise<string | B> {
     return this.then(null, onFailed);
   }
 
@@ -55,7 +55,7 @@ export class Sending implements PromiseLike<string> {
       if (this.durable) return Promise.resolve();
       if (this.error) return Promise.reject(this.error);
       let resolve!: () => void;
-      let reject!: (error: Error) => void;
+      let reject!: (error: ClientError) => void;
       const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
       this.kept = { promise, resolve, reject };
     }
@@ -67,7 +67,7 @@ export class Sending implements PromiseLike<string> {
     this.kept?.resolve();
   }
 
-  /** @internal */ settle(error: Error | null): void {
+  /** @internal */ settle(error: ClientError | null): void {
     this.state = DONE;
     this.error = error;
     if (error && !this.durable) this.kept?.reject(error);
@@ -79,7 +79,7 @@ export class Sending implements PromiseLike<string> {
   }
 }
 
-type Waiter = (error: Error | null, id: string) => void;
+type Waiter = (error: ClientError | null, id: string) => void;
 
 /** What carries queued messages to the server: MQTT (QoS 1 PUBLISHes) or REST (POST /messages). */
 export interface Carrier {

@@ -213,7 +213,8 @@ export class Session extends Emitter<SessionEvents> {
       backoff: s.backoff,
       resetAfterMs: s.resetAfterMs,
       maxEventBytes: s.maxEventBytes,
-      onInterrupted: () => {},
+      // The server or the network ended the stream; one that broke the protocol is worth telling.
+      onInterrupted: (error) => error instanceof ClientError && error.code === 'NITROGEN_CLIENT_PROTOCOL' && this.emit('error', error),
       onRefused: (error) => this.emit('error', error),
     });
   }

@@ -95,6 +95,9 @@ export class MqttConnection<Token = unknown> {
     return this.state === 'open';
   }
 
+  /** Why it closed, once it has (null: closed by us). */
+  closeError: Error | null = null;
+
   /** QoS 1 PUBLISH; `onPuback` reports `token` when the server acknowledges it. */
   publish(topic: Buffer, payload: string, payloadBytes: number, token: Token): void {
     const id = this.allocateId();
@@ -242,6 +245,7 @@ export class MqttConnection<Token = unknown> {
   private finish(error: Error | null): void {
     const wasOpen = this.state === 'open';
     this.state = 'closed';
+    this.closeError = error;
     clearInterval(this.keepaliveTimer);
     const failure = error ?? new ClientError('NITROGEN_CLIENT_CLOSED', 'the connection was closed');
     for (const waiting of this.requests.values()) waiting.reject(failure);

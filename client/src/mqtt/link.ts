@@ -1,5 +1,5 @@
 import { Backoff, type BackoffOptions } from '../backoff.js';
-import type { ClientError } from '../errors.js';
+import { ClientError } from '../errors.js';
 import { MqttConnection, type StreamOpener } from './connection.js';
 import type { IncomingPublish } from './packet-reader.js';
 import { SUBACK_FAILURE } from './packets.js';
@@ -113,6 +113,11 @@ export class MqttLink<Token> {
       return this.retryLater();
     }
     if (this.closed) return connection.close();
+    if (!connection.open) {
+      // Closed in the same read as its CONNACK (a server that accepts, then breaks the protocol or hangs up).
+      this.handlers.failed(connection.closeError ?? new ClientError('NITROGEN_CLIENT_UNREACHABLE', 'the server closed the connection'));
+      return this.retryLater();
+    }
     this.connection = connection;
     this.connectedAt = Date.now();
     this.scheduleSwap();
