@@ -50,7 +50,7 @@ export async function connectWith(platform: Platform, options: ConnectOptions): 
   const store = s.queueFile !== undefined ? platform.fileStore!(s, report) : new MemoryStore();
   const outbox = new Outbox(store, s.limits, {
     rejected: (id, error) => session?.handle.rejected(id, error),
-    dropped: (id) => session?.handle.dropped(id),
+    dropped: (id, error) => session?.handle.dropped(id, error),
   });
   await outbox.restore();
 

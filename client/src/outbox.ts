@@ -98,7 +98,8 @@ export interface QueueLimits {
 
 export interface OutboxEvents {
   rejected(id: string, error: ClientError): void;
-  dropped(id: string): void;
+  /** A message left unsent: the new one, refused (NITROGEN_CLIENT_QUEUE_FULL), or the oldest, dropped for it (NITROGEN_CLIENT_DROPPED). */
+  dropped(id: string, error: ClientError): void;
 }
 
 /**
@@ -143,11 +144,20 @@ export class Outbox {
     return this.totalBytes;
   }
 
-  /** Queues a message; throws NITROGEN_CLIENT_QUEUE_FULL when it cannot make room. */
+  /**
+   * Queues a message. When the queue is full and may not drop the oldest, the message is not
+   * queued: what comes back has failed with NITROGEN_CLIENT_QUEUE_FULL (a device sending from a
+   * timer is told, not thrown at).
+   */
   enqueue(id: string, json: string, bytes: number): Sending {
     if (this.closed) throw closedError('send');
-    this.makeRoom(bytes);
     const entry = new Sending(id, json, bytes);
+    const full = this.makeRoom(bytes);
+    if (full) {
+      entry.settle(full);
+      this.events.dropped(id, full);
+      return entry;
+    }
     this.entries.push(entry);
     this.totalBytes += bytes;
     this.store.append(entry);
@@ -223,17 +233,20 @@ export class Outbox {
     await this.store.close();
   }
 
-  private makeRoom(bytes: number): void {
+  /** Drops the oldest as the limits say; returns the error for the new message when it cannot have room. */
+  private makeRoom(bytes: number): ClientError | null {
     const { maxMessages, maxBytes, whenFull } = this.limits;
-    if (bytes > maxBytes) throw full('queue.maxBytes', `the message alone (${bytes} bytes) is larger than queue.maxBytes (${maxBytes})`);
+    if (bytes > maxBytes) return full('queue.maxBytes', `the message alone (${bytes} bytes) is larger than queue.maxBytes (${maxBytes})`);
     while (this.size + 1 > maxMessages || this.totalBytes + bytes > maxBytes) {
       const limit = this.size + 1 > maxMessages ? 'queue.maxMessages' : 'queue.maxBytes';
-      if (whenFull === 'reject') throw full(limit, `the queue is full: ${this.size} messages, ${this.totalBytes} bytes (${limit} ${limit === 'queue.maxMessages' ? maxMessages : maxBytes})`);
+      if (whenFull === 'reject') return full(limit, `the queue is full: ${this.size} messages, ${this.totalBytes} bytes (${limit} ${limit === 'queue.maxMessages' ? maxMessages : maxBytes})`);
       const oldest = this.entries.at(0);
-      oldest.settle(new ClientError('NITROGEN_CLIENT_DROPPED', `message ${oldest.id} was dropped unsent to make room (${limit})`, { limit, id: oldest.id }));
-      this.events.dropped(oldest.id);
+      const dropped = new ClientError('NITROGEN_CLIENT_DROPPED', `message ${oldest.id} was dropped unsent to make room (${limit})`, { limit, id: oldest.id });
+      oldest.settle(dropped);
+      this.events.dropped(oldest.id, dropped);
       this.removeDone();
     }
+    return null;
   }
 
   private removeDone(): void {

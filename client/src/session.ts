@@ -21,8 +21,12 @@ export interface SessionEvents {
   error(error: ClientError): void;
   /** The server refused a queued message for good; it left the queue. */
   rejected(id: string, error: ClientError): void;
-  /** A queued message was dropped unsent to make room (`queue.whenFull: 'drop-oldest'`). */
-  dropped(id: string): void;
+  /**
+   * A message left unsent because the queue was full: the new one (`error.code`
+   * NITROGEN_CLIENT_QUEUE_FULL, `queue.whenFull: 'reject'`) or the oldest, dropped for it
+   * (NITROGEN_CLIENT_DROPPED, `'drop-oldest'`).
+   */
+  dropped(id: string, error: ClientError): void;
   /** The queue file had a damaged end (a crash mid-write) that was cut off. */
   warning(message: string): void;
 }
@@ -82,7 +86,8 @@ export class Session extends Emitter<SessionEvents> {
   /**
    * Queues a message for sending. Returns at once; the result resolves with the message id once
    * the server has durably stored it, and `.queued()` once it is in the queue (with a queue file:
-   * written, and fsynced as `queue.fsync` says). Throws at once for an invalid message or a full queue.
+   * written, and fsynced as `queue.fsync` says). Throws at once for an invalid message; when the
+   * queue is full the message fails (NITROGEN_CLIENT_QUEUE_FULL) and the `dropped` event says so.
    */
   send<Body>(message: OutgoingMessage<Body>): Sending {
     if (this.closed) throw closedError('send');
@@ -192,7 +197,7 @@ export class Session extends Emitter<SessionEvents> {
     error: (error: ClientError) => this.emit('error', error),
     warning: (message: string) => this.emit('warning', message),
     rejected: (id: string, error: ClientError) => this.emit('rejected', id, error),
-    dropped: (id: string) => this.emit('dropped', id),
+    dropped: (id: string, error: ClientError) => this.emit('dropped', id, error),
     /** The MQTT connection closed with this message the oldest in flight and nothing acknowledged: ask REST whether the server refuses it. */
     suspect: async (message: Sending) => {
       try {
