@@ -86,7 +86,10 @@ export async function connectWith(platform: Platform, options: ConnectOptions): 
       resetAfterMs: s.resetAfterMs,
     }, s.inflight, outbox, {
       online: () => (settle(null), session?.handle.online()),
-      offline: (error) => session?.handle.offline(error),
+      offline: (error) => {
+        session?.handle.offline(error);
+        if (error instanceof ClientError && error.code === 'NITROGEN_CLIENT_PROTOCOL') session?.handle.error(error);
+      },
       failed: (error) => {
         if (first && s.waitForServer) return settle(error);
         session?.handle.offline(error);
