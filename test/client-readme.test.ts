@@ -66,6 +66,13 @@ describe('client: the README\'s device and app in ten lines', function () {
 
     const carProcess = run(dir, 'device', local(device), { CAR_SECRET: car!.secret });
     children.push(carProcess.child);
+    // Commands reach a device that is connected and subscribed: the device subscribes as it
+    // connects, before its second reading (a second later, on the same connection), so once that
+    // is stored its handler is in place.
+    while ((await t.api('GET', '/messages?from=car-1&limit=2')).body.messages.length < 2) {
+      if (carProcess.child.exitCode !== null) assert.fail(`the device exited:\n${carProcess.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     const dashProcess = run(dir, 'app', local(app), { DASH_SECRET: dash!.secret });
     children.push(dashProcess.child);
     await dashProcess.printed("{ unlocked: 'driver' }");
