@@ -34,6 +34,8 @@ const TYPE = /^[A-Za-z0-9._-]{1,64}$/;
 const ID = /^[A-Za-z0-9._:~-]{1,128}$/;
 const PRINCIPAL_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const FIELDS = new Set(['type', 'body', 'id', 'to', 'ts', 'tags', 'responseTo', 'expires']);
+/** Characters a time may hold that JSON never escapes: such a time is quoted as it is. */
+const PLAIN_TIME = /^[0-9TZ:.,+ -]{10,40}$/;
 
 function invalid(field: string, rule: string): ClientError {
   return new ClientError('NITROGEN_ERR_VALIDATION', `${field}: ${rule}`, { field });
@@ -76,7 +78,8 @@ export function encodeOutgoing(message: OutgoingMessage, id: string): string {
   const { type } = message;
   if (typeof type !== 'string' || !TYPE.test(type)) throw invalid('type', '[A-Za-z0-9._-]{1,64}');
   // Ids, types and principal ids match patterns without anything JSON escapes.
-  let json = `{"id":"${id}","type":"${type}","ts":${message.ts === undefined ? `"${new Date().toISOString()}"` : JSON.stringify(time(message.ts, 'ts'))}`;
+  const ts = message.ts === undefined ? new Date().toISOString() : time(message.ts, 'ts');
+  let json = `{"id":"${id}","type":"${type}","ts":${PLAIN_TIME.test(ts) ? `"${ts}"` : JSON.stringify(ts)}`;
   if (message.to !== undefined) {
     if (typeof message.to !== 'string' || !PRINCIPAL_ID.test(message.to)) throw invalid('to', 'a principal id');
     json += `,"to":"${message.to}"`;

@@ -26,23 +26,16 @@ export class Sending implements PromiseLike<string> {
     /** @internal */ readonly bytes: number,
   ) {}
 
-  /** One promise per call, as cheap as awaiting anything; the callbacks run on a later microtask, as a promise's do. */
   then<A = string, B = never>(onDelivered?: ((id: string) => A | PromiseLike<A>) | null, onFailed?: ((error: ClientError) => B | PromiseLike<B>) | null): Promise<A | B> {
-    return new Promise<A | B>((resolve, reject) => {
-      const waiter: Waiter = (error, id) => {
-        try {
-          if (error === null) resolve(onDelivered ? onDelivered(id) : (id as A));
-          else if (onFailed) resolve(onFailed(error));
-          else reject(error);
-        } catch (err) {
-          reject(err);
-        }
-      };
-      if (this.state === DONE) queueMicrotask(() => waiter(this.error, this.id));
-      else if (this.waiters === null) this.waiters = waiter;
+    if (this.state === DONE) return (this.error ? Promise.reject(this.error) : Promise.resolve(this.id)).then(onDelivered, onFailed);
+    // Settled by `settle`; the callbacks run as a promise's do, on a later microtask. (Node's
+    // queueMicrotask would cost an async resource per message.)
+    return new Promise<string>((resolve, reject) => {
+      const waiter: Waiter = (error, id) => (error ? reject(error) : resolve(id));
+      if (this.waiters === null) this.waiters = waiter;
       else if (Array.isArray(this.waiters)) this.waiters.push(waiter);
       else this.waiters = [this.waiters, waiter];
-    });
+    }).then(onDelivered, onFailed);
   }
 
   catch<B = never>(onFailed: (error: ClientError) => B | PromiseLike<B>): Promise<string | B> {
@@ -74,8 +67,8 @@ export class Sending implements PromiseLike<string> {
     const waiters = this.waiters;
     if (waiters === null) return;
     this.waiters = null;
-    const id = this.id;
-    queueMicrotask(Array.isArray(waiters) ? () => waiters.forEach((w) => w(error, id)) : () => waiters(error, id));
+    if (Array.isArray(waiters)) for (const w of waiters) w(error, this.id);
+    else waiters(error, this.id);
   }
 }
 
