@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClientError } from '../src/errors.js';
@@ -97,7 +97,7 @@ describe('the queue file (Node)', () => {
     const path = join(dir, 'q');
     writeFileSync(path, 'hello');
     await assert.rejects(store(path).store.load(), (err: ClientError) => err.code === 'NITROGEN_CLIENT_BAD_OPTIONS' && err.details?.option === 'queue.file');
-    rmSync(`${path}.lock`);
+    assert.ok(!existsSync(`${path}.lock`), 'a store that failed to open holds no lock');
 
     const other = join(dir, 'held');
     const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });

@@ -1,27 +1,10 @@
-import { closeSync, fdatasync, fsyncSync, ftruncate, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, write, writeFileSync, writeSync } from 'node:fs';
-import { uptime } from 'node:os';
+import { closeSync, fdatasync, fsyncSync, ftruncate, mkdirSync, openSync, readFileSync, renameSync, write, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { crc32 } from 'node:zlib';
-import { ClientError } from '../errors.js';
+import type { ClientError } from '../errors.js';
 import type { AppendedRecord, QueueStore, StoredRecord } from '../queue/queue-store.js';
+import { HEADER, RECORD_HEAD, ioError, messageRecord, parse, removedRecord } from './queue-file.js';
+import { lockQueue } from './queue-lock.js';
 
-/**
- * The queue file: an 8-byte header, then records appended one after another.
- *
- *   record = length (u32 BE, of the payload) | crc32 (u32 BE, of kind and payload) | kind (u8) | payload
- *   kind 1, a message: id length (u8) | id | the envelope as JSON (UTF-8)
- *   kind 2, removed:   u32 BE, how many message records from the start of the file are gone
- *
- * A message is removed by appending a `removed` record (only the last one counts), never by
- * rewriting: appends are all the file sees while the device runs. A crash can leave a torn or
- * half-written record only at the end; it is cut off when the file is opened. When everything
- * in the file is removed it is truncated, and when removed records take more room than live
- * ones it is rewritten with only the live ones (to a new file, renamed over the old one).
- */
-const HEADER = Buffer.from('N2QUEUE1', 'latin1');
-const RECORD_HEAD = 9;
-const MESSAGE = 1;
-const REMOVED = 2;
 /** An empty queue's file is truncated once it has grown past this. */
 const TRUNCATE_AT = 64 * 1024;
 /** Removed records are rewritten away once they take this much and more than the live ones. */
@@ -38,60 +21,6 @@ export interface FileStoreOptions {
   onRepaired(droppedBytes: number): void;
 }
 
-function encodeRecord(kind: number, payload: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(RECORD_HEAD + payload.length);
-  out.writeUInt32BE(payload.length, 0);
-  out.writeUInt32BE(crc32(payload, crc32(Buffer.of(kind))), 4);
-  out[8] = kind;
-  payload.copy(out, RECORD_HEAD);
-  return out;
-}
-
-function messageRecord(r: StoredRecord): Buffer {
-  const id = Buffer.from(r.id, 'latin1'); // ids are ASCII: [A-Za-z0-9._:~-]
-  const payload = Buffer.allocUnsafe(1 + id.length + r.bytes);
-  payload[0] = id.length;
-  id.copy(payload, 1);
-  payload.write(r.json, 1 + id.length, 'utf8');
-  return encodeRecord(MESSAGE, payload);
-}
-
-function removedRecord(count: number): Buffer {
-  const payload = Buffer.allocUnsafe(4);
-  payload.writeUInt32BE(count, 0);
-  return encodeRecord(REMOVED, payload);
-}
-
-/** Reads a queue file: its live records, and where its undamaged part ends. */
-function parse(file: Buffer, path: string): { records: StoredRecord[]; goodLength: number } {
-  if (file.length < HEADER.length || !file.subarray(0, HEADER.length).equals(HEADER)) {
-    throw new ClientError('NITROGEN_CLIENT_BAD_OPTIONS', `queue.file: ${path} is not a Nitrogen queue file`, { option: 'queue.file' });
-  }
-  const messages: StoredRecord[] = [];
-  let removed = 0;
-  let at = HEADER.length;
-  while (at + RECORD_HEAD <= file.length) {
-    const length = file.readUInt32BE(at);
-    const end = at + RECORD_HEAD + length;
-    if (end > file.length) break;
-    const kind = file[at + 8]!;
-    const payload = file.subarray(at + RECORD_HEAD, end);
-    if (crc32(payload, crc32(Buffer.of(kind))) !== file.readUInt32BE(at + 4)) break;
-    if (kind === MESSAGE) {
-      const idLength = payload[0]!;
-      const json = payload.toString('utf8', 1 + idLength);
-      messages.push({ id: payload.toString('latin1', 1, 1 + idLength), json, bytes: payload.length - 1 - idLength });
-    } else if (kind === REMOVED && length === 4) removed = payload.readUInt32BE(0);
-    else break;
-    at = end;
-  }
-  return { records: messages.slice(removed), goodLength: at };
-}
-
-function ioError(path: string, what: string, cause: unknown): ClientError {
-  return new ClientError('NITROGEN_CLIENT_QUEUE_IO', `queue file ${path}: ${what}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, { path }, undefined, { cause });
-}
-
 /**
  * The durable queue of a device on Node. Appends made in one turn of the event loop go out in
  * one write (group commit). `fsync` says when a record counts as kept (`queued()` resolves):
@@ -102,7 +31,7 @@ function ioError(path: string, what: string, cause: unknown): ClientError {
  */
 export class FileStore implements QueueStore {
   private fd = -1;
-  private readonly lockPath: string;
+  private unlock: (() => void) | null = null;
   /** Records in the file or about to be, oldest first; the first `removedInFile` are gone. */
   private inFile: StoredRecord[] = [];
   private removedInFile = 0;
@@ -120,9 +49,7 @@ export class FileStore implements QueueStore {
   private idleWaiters: Array<() => void> = [];
   private broken = false;
 
-  constructor(private readonly options: FileStoreOptions) {
-    this.lockPath = `${options.path}.lock`;
-  }
+  constructor(private readonly options: FileStoreOptions) {}
 
   async load(): Promise<StoredRecord[]> {
     const { path } = this.options;
@@ -131,18 +58,25 @@ export class FileStore implements QueueStore {
     } catch (err) {
       throw ioError(path, 'cannot create its directory', err);
     }
-    this.lock();
-    let file: Buffer;
+    this.unlock = lockQueue(path);
+    let records: StoredRecord[];
     try {
-      file = readFileSync(path);
+      let file: Buffer;
+      try {
+        file = readFileSync(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(path, 'cannot read', err);
+        file = HEADER;
+      }
+      const parsed = parse(file, path);
+      records = parsed.records;
+      if (parsed.goodLength < file.length) this.options.onRepaired(file.length - parsed.goodLength);
+      // Start from a file holding exactly the live records: counting is simpler from there on.
+      this.rewriteSync(records);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(path, 'cannot read', err);
-      file = HEADER;
+      this.unlock();
+      throw err;
     }
-    const { records, goodLength } = parse(file, path);
-    if (goodLength < file.length) this.options.onRepaired(file.length - goodLength);
-    // Start from a file holding exactly the live records: counting is simpler from there on.
-    this.rewriteSync(records);
     this.inFile = records.slice();
     if (typeof this.options.fsync === 'number') {
       this.syncTimer = setInterval(() => this.syncIfDirty(), this.options.fsync);
@@ -179,12 +113,7 @@ export class FileStore implements QueueStore {
       // best effort: what was written is in the kernel
     }
     this.fd = -1;
-    OPEN_HERE.delete(this.options.path);
-    try {
-      unlinkSync(this.lockPath);
-    } catch {
-      // already gone
-    }
+    this.unlock?.();
   }
 
   private hasWork(): boolean {
@@ -320,63 +249,6 @@ export class FileStore implements QueueStore {
     this.wakeIdle();
   }
 
-  /** One process per queue file: a lock file holding the owner's pid; a dead owner's lock is taken over. */
-  private lock(): void {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fd = openSync(this.lockPath, 'wx', 0o600);
-        writeSync(fd, String(process.pid));
-        closeSync(fd);
-        OPEN_HERE.add(this.options.path);
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(this.lockPath, 'cannot create the lock', err);
-      }
-      const owner = Number(readLockOwner(this.lockPath));
-      if (owner > 0 && (owner === process.pid ? OPEN_HERE.has(this.options.path) : alive(owner) && !fromBeforeBoot(this.lockPath))) {
-        throw new ClientError('NITROGEN_CLIENT_QUEUE_LOCKED', `queue file ${this.options.path} is in use by process ${owner}`, { pid: owner, path: this.options.path });
-      }
-      try {
-        unlinkSync(this.lockPath);
-      } catch {
-        // another process took it over first: the next attempt says so
-      }
-    }
-    throw new ClientError('NITROGEN_CLIENT_QUEUE_LOCKED', `queue file ${this.options.path}: the lock ${this.lockPath} keeps reappearing`, { path: this.options.path });
-  }
-}
-
-/** Queue files this process has open: a lock naming our own pid is stale unless listed here. */
-const OPEN_HERE = new Set<string>();
-
-/** A lock written before the machine booted names a process of an earlier boot, whatever runs under that pid now. */
-function fromBeforeBoot(path: string): boolean {
-  try {
-    return statSync(path).mtimeMs < Date.now() - uptime() * 1000;
-  } catch {
-    return false;
-  }
-}
-
-function readLockOwner(path: string): string {
-  try {
-    const buf = Buffer.alloc(32);
-    const fd = openSync(path, 'r');
-    const n = readSync(fd, buf, 0, 32, 0);
-    closeSync(fd);
-    return buf.toString('latin1', 0, n);
-  } catch {
-    return '';
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** A rename is durable once its directory is synced (Linux); elsewhere this may be refused. */
