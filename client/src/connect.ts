@@ -102,13 +102,7 @@ export async function connectWith(platform: Platform, options: ConnectOptions): 
     });
     session = new Session({
       settings: s, rest, tokens, outbox, restCarrier: null, connect: (o) => connectWith(platform, o),
-      mqtt: {
-        subscribe: (filter, handler) => mqttWire.subscribe(filter, handler),
-        get online() {
-          return mqttWire.link.online;
-        },
-        close: () => mqttWire.link.close(),
-      },
+      mqtt: { subscribe: (filter, handler) => mqttWire.subscribe(filter, handler), close: () => mqttWire.link.close() },
     });
     mqttWire.link.start();
   } else {

@@ -25,10 +25,6 @@ export class Emitter<Events extends { [K in keyof Events]: (...args: any[]) => v
     return this.on(event, wrapped);
   }
 
-  listenerCount(event: keyof Events): number {
-    return this.listeners[event]?.length ?? 0;
-  }
-
   protected emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): void {
     const list = this.listeners[event];
     if (!list) return;

@@ -133,10 +133,6 @@ export class Outbox {
     return this.entries.length;
   }
 
-  get bytes(): number {
-    return this.totalBytes;
-  }
-
   /**
    * Queues a message. When the queue is full and may not drop the oldest, the message is not
    * queued: what comes back has failed with NITROGEN_CLIENT_QUEUE_FULL (a device sending from a

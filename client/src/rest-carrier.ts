@@ -75,7 +75,7 @@ export class RestCarrier implements Carrier {
     let json = '[';
     for (let i = 0; i < batch.length; i++) json += (i > 0 ? ',' : '') + batch[i]!.json;
     try {
-      await this.rest.send('POST', '/messages', json + ']', { signal: this.stop.signal });
+      await this.rest.post('/messages', json + ']', { signal: this.stop.signal });
       this.recovered();
       for (const m of batch) this.outbox.delivered(m);
       this.limit = this.maxBatch;

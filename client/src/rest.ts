@@ -53,10 +53,6 @@ export class Rest {
     private readonly tokens: Tokens | null,
   ) {}
 
-  get url(): string {
-    return this.options.url;
-  }
-
   async call<T>(method: string, path: string, body?: unknown, options: CallOptions = {}): Promise<T> {
     const res = await this.send(method, path, body === undefined ? undefined : JSON.stringify(body), options);
     if (res.status === 204) return undefined as T;
@@ -65,6 +61,11 @@ export class Rest {
     } catch (err) {
       throw new ClientError('NITROGEN_CLIENT_PROTOCOL', `${method} ${path}: the answer is not JSON`, undefined, res.status, { cause: err });
     }
+  }
+
+  /** A request whose answer only matters by its status: the body is read (so the connection is reused) and dropped. */
+  async post(path: string, json: string, options: CallOptions = {}): Promise<void> {
+    await (await this.send('POST', path, json, options)).arrayBuffer();
   }
 
   /** The response of a successful request (2xx), unread; anything else as an error. */

@@ -44,7 +44,7 @@ export interface SessionParts {
   tokens: Tokens;
   outbox: Outbox;
   /** The MQTT side, when the session uses one. */
-  mqtt: { subscribe(filter: CompiledFilter, handler: MessageHandler): Subscription; online: boolean; close(): void } | null;
+  mqtt: { subscribe(filter: CompiledFilter, handler: MessageHandler): Subscription; close(): void } | null;
   restCarrier: RestCarrier | null;
   /** `connect` of the same platform, for impersonation. */
   connect(options: ConnectOptions): Promise<Session>;
@@ -201,7 +201,7 @@ export class Session extends Emitter<SessionEvents> {
     /** The MQTT connection closed with this message the oldest in flight and nothing acknowledged: ask REST whether the server refuses it. */
     suspect: async (message: Sending) => {
       try {
-        await this.parts.rest.send('POST', '/messages', message.json);
+        await this.parts.rest.post('/messages', message.json);
         this.parts.outbox.delivered(message);
       } catch (err) {
         if (refusesMessage(err)) this.parts.outbox.refused(message, err);

@@ -4,7 +4,7 @@ import { ClientError } from './errors.js';
 import type { CompiledFilter } from './filter.js';
 import type { Rest } from './rest.js';
 import { SseParser, readEvents } from './sse.js';
-import { deferred, type MessageHandler, type Subscription } from './subscription.js';
+import { callHandler, deferred, type MessageHandler, type Subscription } from './subscription.js';
 
 export interface SseOptions {
   backoff: BackoffOptions;
@@ -38,7 +38,7 @@ export function sseSubscribe(rest: Rest, filter: CompiledFilter, handler: Messag
       } catch {
         throw new ClientError('NITROGEN_CLIENT_PROTOCOL', 'an SSE message event whose data is not JSON');
       }
-      handler(message);
+      callHandler(handler, message);
     });
 
   const run = async () => {

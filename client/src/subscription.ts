@@ -18,3 +18,17 @@ export function deferred(): { promise: Promise<void>; resolve(): void; reject(er
   promise.catch(() => {});
   return { promise, resolve, reject };
 }
+
+/**
+ * Calls an application's handler: an error it throws is the application's, so it surfaces as an
+ * uncaught error on a later turn, not inside the client (where it would end a connection).
+ */
+export function callHandler<T>(handler: (value: T) => void, value: T): void {
+  try {
+    handler(value);
+  } catch (err) {
+    setTimeout(() => {
+      throw err;
+    });
+  }
+}

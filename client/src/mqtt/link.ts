@@ -48,6 +48,8 @@ export class MqttLink<Token> {
   private connectedAt = 0;
   /** Topic filters held, with how many subscriptions hold each. */
   private readonly filters = new Map<string, number>();
+  /** Subscriptions made while offline, answered by the SUBACK of the next connection. */
+  private waiting: Array<{ filters: string[]; resolve(codes: number[]): void; reject(error: Error): void }> = [];
 
   constructor(
     private readonly options: LinkOptions,
@@ -56,19 +58,15 @@ export class MqttLink<Token> {
     this.backoff = new Backoff(options.backoff);
   }
 
-  get online(): boolean {
-    return this.connection?.open ?? false;
-  }
-
   start(): void {
     void this.attempt();
   }
 
-  /** Holds `filters`; resolves with their SUBACK return codes once subscribed (at once when offline: they go with the next connection). */
-  async subscribe(filters: string[]): Promise<number[] | null> {
+  /** Holds `filters`; resolves with their SUBACK return codes once subscribed (offline: once the next connection subscribed them). */
+  async subscribe(filters: string[]): Promise<number[]> {
     const fresh = filters.filter((f) => !this.filters.has(f));
     for (const f of filters) this.filters.set(f, (this.filters.get(f) ?? 0) + 1);
-    if (!this.connection?.open) return null;
+    if (!this.connection?.open) return new Promise((resolve, reject) => this.waiting.push({ filters, resolve, reject }));
     if (fresh.length === 0) return filters.map(() => 1);
     const codes = await this.connection.subscribe(fresh);
     const byFilter = new Map(fresh.map((f, i) => [f, codes[i] ?? SUBACK_FAILURE]));
@@ -88,6 +86,7 @@ export class MqttLink<Token> {
 
   close(): void {
     this.closed = true;
+    for (const w of this.waiting.splice(0)) w.reject(new ClientError('NITROGEN_CLIENT_CLOSED', 'the session closed before it could subscribe'));
     clearTimeout(this.retryTimer);
     clearTimeout(this.swapTimer);
     this.connection?.close();
@@ -121,22 +120,31 @@ export class MqttLink<Token> {
     this.connection = connection;
     this.connectedAt = Date.now();
     this.scheduleSwap();
-    this.handlers.online(connection);
+    // SUBSCRIBE first: the server handles packets in order, so a command queued while offline is
+    // published after the subscription that will receive its reply.
     void this.resubscribe(connection);
+    this.handlers.online(connection);
   }
 
   private async resubscribe(connection: MqttConnection<Token>): Promise<void> {
     const filters = [...this.filters.keys()];
     if (filters.length === 0) return;
+    const waiting = this.waiting;
+    this.waiting = [];
+    const fresh = new Set(waiting.flatMap((w) => w.filters));
     try {
       const codes = await connection.subscribe(filters);
-      filters.forEach((f, i) => {
-        if ((codes[i] ?? SUBACK_FAILURE) !== SUBACK_FAILURE) return;
+      const byFilter = new Map(filters.map((f, i) => [f, codes[i] ?? SUBACK_FAILURE]));
+      for (const [f, code] of byFilter) {
+        if (code !== SUBACK_FAILURE) continue;
         this.filters.delete(f);
-        this.handlers.refusedAgain(f);
-      });
+        // Refused now, though granted before: a permission was taken away meanwhile.
+        if (!fresh.has(f)) this.handlers.refusedAgain(f);
+      }
+      for (const w of waiting) w.resolve(w.filters.map((f) => byFilter.get(f) ?? SUBACK_FAILURE));
     } catch {
-      // the connection went away meanwhile: the next one subscribes again
+      // The connection went away meanwhile: the next one subscribes again, and answers them.
+      this.waiting.push(...waiting);
     }
   }
 

@@ -2,7 +2,7 @@ import type { Message } from '../envelope.js';
 import { ClientError } from '../errors.js';
 import type { CompiledFilter } from '../filter.js';
 import type { Carrier, Outbox, Sending } from '../outbox.js';
-import { deferred, type MessageHandler, type Subscription } from '../subscription.js';
+import { callHandler, deferred, type MessageHandler, type Subscription } from '../subscription.js';
 import type { MqttConnection } from './connection.js';
 import { MqttLink, type LinkOptions } from './link.js';
 import type { IncomingPublish } from './packet-reader.js';
@@ -80,10 +80,7 @@ export class MqttWire implements Carrier {
     this.routes.add(route);
     this.link.subscribe(topics).then(
       (codes) => {
-        if (codes === null || !codes.includes(SUBACK_FAILURE)) {
-          // Offline: subscribed with the next connection. Ready now: messages then reach the handler.
-          return ready.resolve();
-        }
+        if (!codes.includes(SUBACK_FAILURE)) return ready.resolve();
         const refused = topics.filter((_, i) => codes[i] === SUBACK_FAILURE);
         close();
         ready.reject(new ClientError('NITROGEN_ERR_FORBIDDEN', `the server refused the subscription to ${refused.join(', ')}`, { topics: refused }));
@@ -137,7 +134,7 @@ export class MqttWire implements Carrier {
         }
         if (typeof message !== 'object' || message === null || typeof message.id !== 'string') return this.events.malformed(incoming.topic);
       }
-      if (route.filter.matches(message)) route.handler(message);
+      if (route.filter.matches(message)) callHandler(route.handler, message);
     }
   }
 }

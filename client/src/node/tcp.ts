@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { ClientError } from '../errors.js';
+import { ClientError, badOption } from '../errors.js';
 import type { StreamOpener } from '../mqtt/connection.js';
 
 /**
@@ -12,6 +12,8 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /** MQTT over TCP (`mqtt://host:port`, port 1883 by default). */
 export function tcpOpener(url: URL): StreamOpener {
+  // TLS (`mqtts://`) and WebSockets come with the server's support for them: an opener each, beside this one.
+  if (url.protocol !== 'mqtt:') throw badOption('mqtt', `${url.protocol}// is not supported yet: only mqtt:// (TCP)`);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = url.port ? Number(url.port) : 1883;
   return ({ onData, onClose }) => {
