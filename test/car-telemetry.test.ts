@@ -140,6 +140,15 @@ describe('samples/car-telemetry', function () {
     assert.equal(await storedCount('car', CARS), first.acked + second.acked);
   });
 
+  it('drives the same fleet over raw sockets (--link raw, the benchmarks\' load generator)', async () => {
+    const raw = await runFleet({ link: 'raw', rest: server.restUrl, adminSecret: ADMIN_SECRET, cars: 3, driving: 1, duration: 1.5, prefix: 'raw', credentials: join(dir.path, 'raw.json') });
+    assert.deepEqual(raw.errors, {});
+    assert.equal(raw.connected, 3);
+    assert.ok(raw.acked > 0);
+    assert.equal(raw.acked, raw.sent);
+    assert.equal(await storedCount('raw', 3), raw.acked);
+  });
+
   it('counts a connection the server drops, reconnects, and does not retry credentials it refuses', async () => {
     const reportsHere: IntervalReport[] = [];
     let disabled: Promise<{ status: number }> | undefined;

@@ -24,7 +24,9 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 export class RawCarLink implements CarLink {
   readonly dropReason = `the oldest of its last ${WINDOW} QoS 1 PUBLISHes was still unacknowledged`;
   /** performance.now() of the last packet sent, for the keepalive. */
-  lastSendAt = 0;
+  private lastSendAt = 0;
+  private keepaliveMs = 60_000;
+  private topic: Buffer | null = null;
   private inflight = 0;
   private socket: Socket | null = null;
   private pending: Buffer | null = null;
@@ -35,10 +37,6 @@ export class RawCarLink implements CarLink {
   private connected = false;
 
   constructor(private readonly listener: LinkListener) {}
-
-
-  private topic: Buffer | null = null;
-  private keepaliveMs = 60_000;
 
   open(endpoint: Endpoint, localAddress: string | undefined, id: string, secret: string, keepaliveS: number): void {
     const url = new URL(endpoint.mqtt);

@@ -90,7 +90,7 @@ export class LibraryLink implements CarLink {
       if (refused === undefined || this.session !== session) return;
       this.session = null;
       this.listener.onRefused(refused);
-      void session.close();
+      void session.close().then(() => this.listener.onClosed(null, 0, false));
     });
     this.listener.onConnected();
   }
