@@ -66,7 +66,7 @@ describe('samples/car-telemetry', function () {
     server = await startServer({ ...SAMPLE_CONFIG, plugins, log: { level: 'silent' } });
     window = { start: Date.now(), end: 0 };
     // A car's first trip ends anywhere from its start on (it is already under way): trips of a
-    // million minutes on average make one that ends within the run's 3 s a 1-in-10^7 chance.
+    // million minutes on average make one that ends within the run's 3 s a one-in-a-million chance.
     first = await runFleet({ rest: server.restUrl, adminSecret: ADMIN_SECRET, cars: CARS, driving: 1, duration: 3, tripMinutes: 1_000_000, reportEvery: 1, credentials, onReport: (r) => reports.push(r) });
     window.end = Date.now();
   });
