@@ -52,24 +52,32 @@ export class SinkMetrics {
     this.delivered = new Counter({ name: 'nitrogen_sink_delivered_total', help: 'Messages a sink accepted', labelNames: ['sink'], registers: [registry] });
     this.retried = new Counter({ name: 'nitrogen_sink_retries_total', help: 'Failed sink sends that will be retried', labelNames: ['sink'], registers: [registry] });
     this.deadLettered = new Counter({ name: 'nitrogen_sink_dead_lettered_total', help: 'Messages a sink refused for good', labelNames: ['sink'], registers: [registry] });
-    const lagSeconds = new Gauge({ name: 'nitrogen_sink_lag_seconds', help: 'Age of the oldest committed message the sink has not yet passed', labelNames: ['sink'], registers: [] });
+    // Both lag gauges are computed at scrape time from the store, so they are right even while
+    // the sink is stuck. prom-client collects every metric of a scrape at once: the two share
+    // one read of the lags, made by whichever collects first, and each sets its own values.
+    let reading: Promise<Array<{ sink: string; count: number; seconds: number }>> | undefined;
+    const lags = () =>
+      (reading ??= Promise.all(runners().map(async (runner) => ({ runner, lag: await runner.lag() }))).then(
+        (all) => all.flatMap(({ runner, lag }) => (lag ? [{ sink: runner.sink.name, count: lag.count, seconds: lag.oldestTs ? Math.max(0, (Date.now() - Date.parse(lag.oldestTs)) / 1000) : 0 }] : [])),
+      ).finally(() => (reading = undefined)));
     new Gauge({
       name: 'nitrogen_sink_lag_messages',
       help: 'Committed messages the sink has not yet passed',
       labelNames: ['sink'],
       registers: [registry],
-      // Computed at scrape time from the store, so it is right even while the sink is stuck;
-      // it sets both lag gauges, so this one is registered first.
       async collect() {
-        for (const runner of runners()) {
-          const lag = await runner.lag();
-          if (!lag) continue;
-          this.set({ sink: runner.sink.name }, lag.count);
-          lagSeconds.set({ sink: runner.sink.name }, lag.oldestTs ? Math.max(0, (Date.now() - Date.parse(lag.oldestTs)) / 1000) : 0);
-        }
+        for (const lag of await lags()) this.set({ sink: lag.sink }, lag.count);
       },
     });
-    registry.registerMetric(lagSeconds);
+    new Gauge({
+      name: 'nitrogen_sink_lag_seconds',
+      help: 'Age of the oldest committed message the sink has not yet passed',
+      labelNames: ['sink'],
+      registers: [registry],
+      async collect() {
+        for (const lag of await lags()) this.set({ sink: lag.sink }, lag.seconds);
+      },
+    });
   }
 }
 

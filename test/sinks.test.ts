@@ -87,8 +87,11 @@ describe('sinks fed from the store', function () {
       sink.down = true;
       for (let i = 0; i < 5; i++) await send(Array.from({ length: 20 }, (_, k) => ({ type: 'telemetry', id: `m-${i}-${k}` })));
       await until(() => sink.sends >= 3);
+      // The first scrape has both lag gauges (prom-client collects them at once).
       const lagging = (await t.api('GET', '/metrics')).body as string;
       assert.match(lagging, /nitrogen_sink_lag_messages\{sink="flaky"\} 100/);
+      const lagSeconds = Number(/^nitrogen_sink_lag_seconds\{sink="flaky"\} (\S+)$/m.exec(lagging)?.[1]);
+      assert.ok(lagSeconds > 0 && lagSeconds < 60, `lag ${lagSeconds} s`);
       assert.match(lagging, /nitrogen_sink_retries_total\{sink="flaky"\} [1-9]/);
       assert.equal(sink.accepted.length, 0);
       await t.stop();
