@@ -13,6 +13,7 @@ import type { Presence } from './presence.js';
 import type { SinkRunner } from './sink-runner.js';
 import type { DeadLetters } from './dead-letters.js';
 import type { PrincipalEvents } from './principal-events.js';
+import type { Health } from './health.js';
 
 /**
  * Dependency-injection tokens. Ports and core services are resolved by these tokens, never by
@@ -33,6 +34,7 @@ export const Tokens = {
   SinkRunners: Symbol('nitrogen.SinkRunners') as InjectionToken<SinkRunner[]>,
   DeadLetters: Symbol('nitrogen.DeadLetters') as InjectionToken<DeadLetters>,
   PrincipalEvents: Symbol('nitrogen.PrincipalEvents') as InjectionToken<PrincipalEvents>,
+  Health: Symbol('nitrogen.Health') as InjectionToken<Health>,
 } as const;
 
 export function tokenName(token: InjectionToken<unknown>): string {

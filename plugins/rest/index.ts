@@ -7,7 +7,7 @@ export const restPlugin = definePlugin({
   name: 'rest',
   kind: 'transport',
   description: 'REST API (koa): registration, auth, ingest, query, SSE stream, permissions, health, metrics',
-  needs: [Tokens.Identity, Tokens.Registry, Tokens.Store, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.SinkRunners, Tokens.DeadLetters, Tokens.PrincipalEvents],
+  needs: [Tokens.Identity, Tokens.Registry, Tokens.Store, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.SinkRunners, Tokens.DeadLetters, Tokens.PrincipalEvents, Tokens.Health],
   options: z.strictObject({
     port: z.number().int().min(0).max(65535).default(3000),
     host: z.string().min(1).optional(),
@@ -27,6 +27,7 @@ export const restPlugin = definePlugin({
       sinkRunners: container.resolve(Tokens.SinkRunners),
       deadLetters: container.resolve(Tokens.DeadLetters),
       principalEvents: container.resolve(Tokens.PrincipalEvents),
+      health: container.resolve(Tokens.Health),
       config,
       metrics,
       logger,

@@ -18,7 +18,7 @@ export const API_BASE = '/api/v1';
  * a list of what to protect, and the routers match case-sensitively so no other spelling of a
  * protected path reaches its handler.
  */
-const PUBLIC_PATHS = new Set([`${API_BASE}/principals/auth`, `${API_BASE}/headwaiter`, '/health', '/metrics']);
+const PUBLIC_PATHS = new Set([`${API_BASE}/principals/auth`, `${API_BASE}/headwaiter`, '/health', '/ready', '/metrics']);
 
 /**
  * The REST transport (docs/api.md) on koa. Every error leaves as
