@@ -70,7 +70,7 @@ export const ConfigSchema = z.strictObject({
   /** How often components are probed for GET /ready, and how long a probe may take before it counts as down. */
   health: z
     .strictObject({
-      probeInterval: duration.refine((v) => durationAtLeast(v, 100), 'must be at least 100ms').default('5s'),
+      probeInterval: duration.refine((v) => durationAtLeast(v, 10), 'must be at least 10ms').default('5s'),
       probeTimeout: duration.refine((v) => durationAtLeast(v, 10), 'must be at least 10ms').default('2s'),
     })
     .default({ probeInterval: '5s', probeTimeout: '2s' }),

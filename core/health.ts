@@ -89,7 +89,7 @@ export class Health {
     const entry = this.watched.get(name);
     if (!entry || entry.sources.get(source) === health) return;
     entry.sources.set(source, health);
-    let worst = OK;
+    let worst: ComponentHealth = health;
     for (const seen of entry.sources.values()) if (SEVERITY[seen.status] > SEVERITY[worst.status]) worst = seen;
     if (entry.current.status !== worst.status) entry.since = new Date().toISOString();
     entry.current = worst;
