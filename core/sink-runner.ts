@@ -244,7 +244,7 @@ export class SinkRunner {
         const index = isNitrogenError(err, 'NITROGEN_ERR_SINK_REJECTED') ? err.details?.index : undefined;
         if (typeof index === 'number' && index >= 0 && index < pending.length) {
           this.accepted(index);
-          this.deadLetter(pending[index]!, (err as Error).message);
+          await this.deadLetter(pending[index]!, (err as Error).message);
           pending = pending.slice(index + 1);
           continue;
         }
@@ -262,8 +262,8 @@ export class SinkRunner {
     this.metrics.delivered.inc({ sink: this.sink.name }, count);
   }
 
-  private deadLetter(message: Message, reason: string): void {
-    this.deadLetters.record(this.sink.name, message, reason);
+  private async deadLetter(message: Message, reason: string): Promise<void> {
+    await this.deadLetters.record(this.sink.name, message, reason);
     this.deadLettered++;
     this.metrics.deadLettered.inc({ sink: this.sink.name });
     this.logger.error({ sink: this.sink.name, messageId: message.id, reason }, 'sink rejected a message; dead-lettered');

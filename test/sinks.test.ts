@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { DeadLetters } from '../core/dead-letters.js';
 import { NitrogenError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
 import { definePlugin } from '../core/plugin.js';
@@ -117,6 +120,22 @@ describe('sinks fed from the store', function () {
     assert.equal(letters.body.deadLetters[0].message.type, 'poison');
     assert.match(letters.body.deadLetters[0].reason, /refused type poison/);
     assert.match((await t.api('GET', '/metrics')).body, /nitrogen_sink_dead_lettered_total\{sink="strict"\} 1/);
+  });
+
+  it('writes dead letters off the event loop, in the order they were refused, each on disk before it resolves', async () => {
+    const dir = tempDir();
+    try {
+      const letters = new DeadLetters(dir.path);
+      const message = (i: number): Message => ({ id: `m-${i}`, type: 'poison', from: 'car-1', ts: new Date(Date.UTC(2026, 0, 1)).toISOString(), body: { i } });
+      const writes = Array.from({ length: 50 }, (_, i) => letters.record('strict', message(i), `refused ${i}`));
+      // Nothing is written while the event loop runs on: the writes wait for the thread pool.
+      assert.deepEqual(letters.list('strict'), []);
+      await Promise.all(writes);
+      assert.deepEqual(letters.list('strict', 1000).map((l) => [l.message.id, l.reason]), Array.from({ length: 50 }, (_, i) => [`m-${i}`, `refused ${i}`]));
+      assert.equal(statSync(join(dir.path, 'dead-letters', 'strict.ndjson')).mode & 0o777, 0o600);
+    } finally {
+      dir.remove();
+    }
   });
 
   it('replays a stored time range into a sink', async () => {
