@@ -1,4 +1,4 @@
-import { utf8Field } from '../../bench/lib/mqtt-wire.js';
+import { utf8Field } from './mqtt-wire.js';
 import { Car } from './car.js';
 import type { CarCredentials } from './credentials.js';
 import { LatencyHistogram, type Percentiles } from './histogram.js';
