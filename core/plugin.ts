@@ -80,21 +80,20 @@ export async function resolvePlugin(kind: PluginKind, use: string, catalog: Plug
 }
 
 /**
- * Checks a plugin's needs and options without creating anything: returns the parsed options and
- * every problem found, each naming the entry (`plugins.0.options.port: …`).
+ * Checks a plugin's needs and options without creating anything: returns the parsed options,
+ * the needs nothing provides, and the problems of the options, each naming the entry
+ * (`plugins.0.options.port: …`).
  */
-export function checkPlugin(plugin: Plugin<any>, isProvided: (token: InjectionToken<unknown>) => boolean, options: unknown, where: string): { options: unknown; problems: string[] } {
-  const problems: string[] = [];
-  for (const token of plugin.needs ?? []) {
-    if (!isProvided(token)) problems.push(`${where}: plugin '${plugin.name}' needs ${tokenName(token)}, which nothing provides before it`);
-  }
-  if (!plugin.options) return { options, problems };
+export function checkPlugin(plugin: Plugin<any>, isProvided: (token: InjectionToken<unknown>) => boolean, options: unknown, where: string): { options: unknown; missing: string[]; problems: string[] } {
+  // What the plugin needs is a fault of the plugin or of its place, not of the options.
+  const missing = (plugin.needs ?? []).filter((token) => !isProvided(token)).map((token) => `${where}: plugin '${plugin.name}' needs ${tokenName(token)}, which nothing provides before it`);
+  if (!plugin.options) return { options, missing, problems: [] };
   try {
     const parsed = plugin.options.safeParse(options ?? {});
-    if (parsed.success) return { options: parsed.data, problems };
-    return { options, problems: [...problems, ...describeIssues(plugin.options, parsed.error.issues, [...where.split('.'), 'options'])] };
+    if (parsed.success) return { options: parsed.data, missing, problems: [] };
+    return { options, missing, problems: describeIssues(plugin.options, parsed.error.issues, [...where.split('.'), 'options']) };
   } catch (err) {
     // A schema whose own code throws still gets the entry named.
-    return { options, problems: [...problems, `${where}.options: ${(err as Error).message}`] };
+    return { options, missing, problems: [`${where}.options: ${(err as Error).message}`] };
   }
 }

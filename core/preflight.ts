@@ -63,11 +63,13 @@ export async function planPlugins(
   config: Parameters<typeof entries>[0],
   catalog: PluginCatalog,
   isProvided: (token: InjectionToken<unknown>) => boolean = () => false,
-): Promise<{ plan?: Plan; problems: string[]; onlyUnresolved: boolean }> {
+): Promise<{ plan?: Plan; problems: string[]; onlyPluginFaults: boolean }> {
   const uses = entries(config);
   // Per entry, so problems come in configuration order although plugins load at once.
   const planned: Array<PlannedPlugin | undefined> = [];
   const problems: string[][] = uses.map(() => []);
+  // Plugins that cannot be found or loaded, or that need what nothing provides: NITROGEN_ERR_PLUGIN when alone.
+  let pluginFaults = 0;
   await Promise.all(
     uses.map(async (entry, i) => {
       let plugin: Plugin<any>;
@@ -75,20 +77,21 @@ export async function planPlugins(
         plugin = await resolvePlugin(entry.kind, entry.use, catalog, entry.where);
       } catch (err) {
         problems[i]!.push(isNitrogenError(err) ? err.message : `${entry.where}: ${(err as Error).message}`);
+        pluginFaults++;
         return;
       }
       const provided = new Set(PROVIDED_BEFORE[entry.kind]);
       const checked = checkPlugin(plugin, (token) => provided.has(token) || isProvided(token), entry.options, entry.where);
-      problems[i]!.push(...checked.problems);
+      problems[i]!.push(...checked.missing, ...checked.problems);
+      pluginFaults += checked.missing.length;
       planned[i] = { kind: entry.kind, where: entry.where, use: entry.use, plugin, options: checked.options, name: entry.name ?? plugin.name };
     }),
   );
-  const unresolved = uses.filter((_, i) => !planned[i]).length;
   nameSinks(planned, uses, problems);
   const found = problems.flat();
-  if (found.length > 0) return { problems: found, onlyUnresolved: found.length === unresolved };
+  if (found.length > 0) return { problems: found, onlyPluginFaults: found.length === pluginFaults };
   const byKind = (kind: PluginKind) => planned.filter((p): p is PlannedPlugin => p?.kind === kind);
-  return { plan: { store: byKind('store')[0]!, registry: byKind('registry')[0]!, identity: byKind('identity')[0]!, sinks: byKind('sink'), transports: byKind('transport') }, problems: [], onlyUnresolved: false };
+  return { plan: { store: byKind('store')[0]!, registry: byKind('registry')[0]!, identity: byKind('identity')[0]!, sinks: byKind('sink'), transports: byKind('transport') }, problems: [], onlyPluginFaults: false };
 }
 
 /** Unnamed sinks whose `use` repeats are `{plugin}-{index}`; two sinks may not share a name (it keys the checkpoint). */
@@ -128,14 +131,15 @@ function wellFormedSlots(input: unknown): Parameters<typeof entries>[0] {
  * Validates a whole configuration, plugins included, and reports every problem at once:
  * those of the configuration object, of the environment (`extra`), and of each plugin entry
  * that is well-formed enough to be checked. Throws `NITROGEN_ERR_CONFIG` (`NITROGEN_ERR_PLUGIN`
- * when the only problems are plugins that cannot be found); returns the parsed configuration.
+ * when the only problems are plugins that cannot be loaded or need what nothing provides);
+ * returns the parsed configuration.
  */
 export async function checkConfig(input: unknown, catalog: PluginCatalog, source = 'configuration', extra: string[] = []): Promise<NitrogenConfig> {
   const { config, problems } = configProblems(input);
   const plugins = await planPlugins(config ?? wellFormedSlots(input), withDefaultIdentity(catalog));
   const all = [...extra, ...problems, ...plugins.problems];
   if (all.length === 0) return config!;
-  throw problemsError(extra.length + problems.length === 0 && plugins.onlyUnresolved ? 'NITROGEN_ERR_PLUGIN' : 'NITROGEN_ERR_CONFIG', source, all);
+  throw problemsError(extra.length + problems.length === 0 && plugins.onlyPluginFaults ? 'NITROGEN_ERR_PLUGIN' : 'NITROGEN_ERR_CONFIG', source, all);
 }
 
 /** The default Identity is part of the core: it needs nothing but the Registry port. */

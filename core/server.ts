@@ -85,9 +85,9 @@ export class NitrogenServer {
   /** Resolves every plugin and checks its needs and options; throws every problem at once. */
   private async plan(): Promise<Plan> {
     const parent = this.container;
-    const { plan, problems, onlyUnresolved } = await planPlugins(this.config, withDefaultIdentity(this.options.catalog), (token) => parent.isRegistered(token, true));
+    const { plan, problems, onlyPluginFaults } = await planPlugins(this.config, withDefaultIdentity(this.options.catalog), (token) => parent.isRegistered(token, true));
     if (plan) return plan;
-    throw problemsError(onlyUnresolved ? 'NITROGEN_ERR_PLUGIN' : 'NITROGEN_ERR_CONFIG', 'configuration', problems);
+    throw problemsError(onlyPluginFaults ? 'NITROGEN_ERR_PLUGIN' : 'NITROGEN_ERR_CONFIG', 'configuration', problems);
   }
 
   private async startAll(): Promise<void> {
