@@ -1,5 +1,4 @@
-import type { ZodType } from 'zod';
-import type { core } from 'zod';
+import type { ZodType, core } from 'zod';
 import { NitrogenError, type ErrorCode } from './errors.js';
 
 /**
