@@ -121,13 +121,24 @@ describe('README', function () {
   it('stops the server when npm start gets SIGTERM, as Docker and systemd send it', async () => {
     const origin = new URL(rest).origin;
     assert.equal((await fetch(`${origin}/health`)).status, 200);
+    assert.ok(serverPid, `the server's pid is in its log:\n${out}`);
     npm.kill('SIGTERM');
     await exited(npm);
-    // The server itself got the signal: it logged that it was stopping, and its ports are closed.
-    await until('the server stopping', () => out, (text) => /"msg":"stopping"/.test(text));
+    // The server itself got the signal: it logged that it was stopping, it ended, and its ports are closed.
+    await until('the server process ending', () => (alive(serverPid!) ? 'running' : 'gone'), (state) => state === 'gone');
+    assert.match(out, /"msg":"stopping"/);
     await assert.rejects(fetch(`${origin}/health`), 'the server still answers after npm exited');
   });
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 async function post(url: string, body: unknown, token?: string): Promise<any> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
