@@ -43,7 +43,7 @@ async function until(what: string, text: () => string, check: (text: string) => 
  */
 describe('README', function () {
   this.timeout(120_000);
-  const dir = tempDir();
+  let dir: ReturnType<typeof tempDir>;
   let npm: ChildProcess;
   let out = '';
   let rest: string;
@@ -51,6 +51,7 @@ describe('README', function () {
   let serverPid: number | undefined;
 
   before(async () => {
+    dir = tempDir();
     const env: NodeJS.ProcessEnv = { ...process.env, NITROGEN_DATA_DIR: join(dir.path, 'data'), NITROGEN_REST_PORT: '0', NITROGEN_MQTT_PORT: '0', NITROGEN_LOG_LEVEL: 'info' };
     delete env.NITROGEN_ADMIN_SECRET;
     delete env.NITROGEN_CONFIG;
@@ -66,7 +67,7 @@ describe('README', function () {
   });
 
   after(async () => {
-    if (npm.exitCode === null && npm.signalCode === null) npm.kill('SIGKILL');
+    if (npm && npm.exitCode === null && npm.signalCode === null) npm.kill('SIGKILL');
     // A server that outlived npm would keep its ports: end it however the test went.
     if (serverPid) {
       try {
@@ -75,7 +76,7 @@ describe('README', function () {
         // already gone
       }
     }
-    dir.remove();
+    dir?.remove();
   });
 
   it('runs the First steps as written: register a device, send over MQTT and REST, read back, follow live', async function () {
