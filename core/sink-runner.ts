@@ -55,11 +55,13 @@ export class SinkMetrics {
     // Both lag gauges are computed at scrape time from the store, so they are right even while
     // the sink is stuck. prom-client collects every metric of a scrape at once: the two share
     // one read of the lags, made by whichever collects first, and each sets its own values.
-    let reading: Promise<Array<{ sink: string; count: number; seconds: number }>> | undefined;
-    const lags = () =>
-      (reading ??= Promise.all(runners().map(async (runner) => ({ runner, lag: await runner.lag() }))).then(
-        (all) => all.flatMap(({ runner, lag }) => (lag ? [{ sink: runner.sink.name, count: lag.count, seconds: lag.oldestTs ? Math.max(0, (Date.now() - Date.parse(lag.oldestTs)) / 1000) : 0 }] : [])),
-      ).finally(() => (reading = undefined)));
+    const readLags = async () => {
+      const all = await Promise.all(runners().map(async (runner) => ({ sink: runner.sink.name, lag: await runner.lag() })));
+      const ageSeconds = (ts: string | null) => (ts ? Math.max(0, (Date.now() - Date.parse(ts)) / 1000) : 0);
+      return all.flatMap(({ sink, lag }) => (lag ? [{ sink, count: lag.count, seconds: ageSeconds(lag.oldestTs) }] : []));
+    };
+    let reading: ReturnType<typeof readLags> | undefined;
+    const lags = () => (reading ??= readLags().finally(() => (reading = undefined)));
     new Gauge({
       name: 'nitrogen_sink_lag_messages',
       help: 'Committed messages the sink has not yet passed',
