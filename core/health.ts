@@ -65,9 +65,18 @@ interface Watched {
 export const OK: ComponentHealth = { status: 'ok' };
 const SEVERITY: Record<HealthStatus, number> = { ok: 0, degraded: 1, down: 2 };
 
-/** The status of a failure, with its error code (the message may hold details meant for logs only). */
+/** A reason of bounded length: the answer of GET /ready stays small whatever an error says. */
+export function brief(text: string): string {
+  return text.length > 300 ? `${text.slice(0, 299)}…` : text;
+}
+
+/**
+ * The status of a failure. A NitrogenError's message is written for operators (adapters keep
+ * credentials out of it); anything else is named by its code only, its message being a driver's.
+ */
 export function failed(what: string, err: unknown): ComponentHealth {
-  return { status: 'down', reason: `${what} (${isNitrogenError(err) ? err.code : ((err as { code?: string })?.code ?? 'error')})` };
+  const why = isNitrogenError(err) ? `${err.code}: ${err.message}` : ((err as { code?: string })?.code ?? 'an unexpected error');
+  return { status: 'down', reason: brief(`${what}: ${why}`) };
 }
 
 export class Health {

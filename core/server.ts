@@ -10,7 +10,7 @@ import { parseDuration } from './duration.js';
 import { Endpoints } from './endpoints.js';
 import { NitrogenError, wrapError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
-import { Health, OK, failed, healthMetrics, reportsHealth, type ComponentHealth } from './health.js';
+import { Health, OK, brief, failed, healthMetrics, reportsHealth, type ComponentHealth } from './health.js';
 import { Ingestor } from './ingest.js';
 import { createLogger, type Logger } from './logger.js';
 import type { Message } from './message.js';
@@ -236,7 +236,7 @@ async function sinkHealth(runner: SinkRunner): Promise<ComponentHealth> {
   const status = runner.status();
   const lag = await runner.lag();
   const details = lag ? { lagMessages: lag.count, oldestUndelivered: lag.oldestTs } : undefined;
-  if (status.retrying) return { status: 'down', reason: `sends are failing and being retried: ${status.lastError}`, details };
+  if (status.retrying) return { status: 'down', reason: brief(`sends are failing and being retried: ${status.lastError}`), details };
   const own = reportsHealth(runner.sink) ? await runner.sink.health() : OK;
   return { ...own, details: { ...own.details, ...details } };
 }
