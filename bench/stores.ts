@@ -7,8 +7,8 @@ import { MongoStoreOptions } from '../adapters/mongodb/mongo-store.js';
 import { SqliteStore } from '../adapters/sqlite/index.js';
 import { newMessageId, type Message } from '../core/message.js';
 import type { Store } from '../core/ports/store.js';
-import { startAzurite } from '../test/helpers/azurite.js';
-import { tempDir } from '../test/helpers/temp.js';
+import { startAzurite } from './lib/azurite.js';
+import { tempDir } from './lib/temp-dir.js';
 import { flags, printHeader } from './lib/machine.js';
 
 /**

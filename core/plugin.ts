@@ -5,6 +5,7 @@ import type { Registry as MetricsRegistry } from 'prom-client';
 import type { ZodType } from 'zod';
 import type { NitrogenConfig } from './config.js';
 import { NitrogenError } from './errors.js';
+import { describeIssues } from './problems.js';
 import type { Logger } from './logger.js';
 import { tokenName } from './tokens.js';
 
@@ -78,16 +79,21 @@ export async function resolvePlugin(kind: PluginKind, use: string, catalog: Plug
   return candidate as Plugin<any>;
 }
 
-/** Checks a plugin's needs and options; returns the parsed options. */
-export function checkPlugin(plugin: Plugin<any>, container: DependencyContainer, options: unknown, where: string): unknown {
-  for (const token of plugin.needs ?? []) {
-    if (!container.isRegistered(token, true)) {
-      throw new NitrogenError('NITROGEN_ERR_PLUGIN', `${where}: plugin '${plugin.name}' needs ${tokenName(token)}, which nothing provides`);
-    }
+/**
+ * Checks a plugin's needs and options without creating anything: returns the parsed options,
+ * the needs nothing provides, and the problems of the options, each naming the entry
+ * (`plugins.0.options.port: …`).
+ */
+export function checkPlugin(plugin: Plugin<any>, isProvided: (token: InjectionToken<unknown>) => boolean, options: unknown, where: string): { options: unknown; missing: string[]; problems: string[] } {
+  // What the plugin needs is a fault of the plugin or of its place, not of the options.
+  const missing = (plugin.needs ?? []).filter((token) => !isProvided(token)).map((token) => `${where}: plugin '${plugin.name}' needs ${tokenName(token)}, which nothing provides before it`);
+  if (!plugin.options) return { options, missing, problems: [] };
+  try {
+    const parsed = plugin.options.safeParse(options ?? {});
+    if (parsed.success) return { options: parsed.data, missing, problems: [] };
+    return { options, missing, problems: describeIssues(plugin.options, parsed.error.issues, [...where.split('.'), 'options']) };
+  } catch (err) {
+    // A schema whose own code throws still gets the entry named.
+    return { options, missing, problems: [`${where}.options: ${(err as Error).message}`] };
   }
-  if (!plugin.options) return options;
-  const parsed = plugin.options.safeParse(options ?? {});
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => `${[where, 'options', ...issue.path].join('.')}: ${issue.message}`);
-  throw new NitrogenError('NITROGEN_ERR_CONFIG', problems.join('; '), { details: { problems } });
 }

@@ -15,6 +15,7 @@ import type { DeadLetters } from './dead-letters.js';
 import type { PrincipalEvents } from './principal-events.js';
 import type { Authenticator } from './authenticator.js';
 import type { PasswordHasher } from './password-hasher.js';
+import type { Health } from './health.js';
 
 /**
  * Dependency-injection tokens. Ports and core services are resolved by these tokens, never by
@@ -39,6 +40,7 @@ export const Tokens = {
   PasswordHasher: Symbol('nitrogen.PasswordHasher') as InjectionToken<PasswordHasher>,
   /** Rate-limited credential checks in front of the Identity port; what transports call. */
   Authenticator: Symbol('nitrogen.Authenticator') as InjectionToken<Authenticator>,
+  Health: Symbol('nitrogen.Health') as InjectionToken<Health>,
 } as const;
 
 export function tokenName(token: InjectionToken<unknown>): string {

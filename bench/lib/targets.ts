@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SqliteStore } from '../../adapters/sqlite/index.js';
-import { tempDir } from '../../test/helpers/temp.js';
+import { tempDir } from './temp-dir.js';
 import type { LoadClient } from './load-worker.js';
 import type { Target } from './point.js';
 import { adminToken, registerDevices, spawnBareAedes, spawnServer, stopProcess, type ServerProcess } from './servers.js';

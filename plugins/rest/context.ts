@@ -16,6 +16,7 @@ import type { Presence } from '../../core/presence.js';
 import type { SinkRunner } from '../../core/sink-runner.js';
 import type { DeadLetters } from '../../core/dead-letters.js';
 import type { PrincipalEvents } from '../../core/principal-events.js';
+import type { Health } from '../../core/health.js';
 
 /** What the REST routes need: ports and core services only, never adapters. */
 export interface RestDeps {
@@ -30,6 +31,7 @@ export interface RestDeps {
   sinkRunners: SinkRunner[];
   deadLetters: DeadLetters;
   principalEvents: PrincipalEvents;
+  health: Health;
   config: NitrogenConfig;
   metrics: MetricsRegistry;
   logger: Logger;

@@ -20,7 +20,7 @@ export const API_BASE = '/api/v1';
  * a list of what to protect, and the routers match case-sensitively so no other spelling of a
  * protected path reaches its handler.
  */
-const PUBLIC_PATHS = new Set([`${API_BASE}/principals/auth`, `${API_BASE}/headwaiter`, '/health', '/metrics']);
+const PUBLIC_PATHS = new Set([`${API_BASE}/principals/auth`, `${API_BASE}/headwaiter`, '/health', '/ready', '/metrics']);
 
 /** A request announced a body (RFC 9112 §6.3) that has not been read to its end. */
 function hasUnreadBody(req: IncomingMessage): boolean {

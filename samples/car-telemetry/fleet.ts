@@ -1,4 +1,4 @@
-import { utf8Field } from '../../bench/lib/mqtt-wire.js';
+import { utf8Field } from './mqtt-wire.js';
 import { Car } from './car.js';
 import type { CarCredentials } from './credentials.js';
 import { LatencyHistogram, type Percentiles } from './histogram.js';
@@ -17,6 +17,8 @@ export interface FleetSettings {
   reportEvery: number;
   signal?: AbortSignal;
   onReport?: (report: IntervalReport) => void;
+  /** Each error as it is counted (the summary totals them by kind). */
+  onError?: (kind: string, count: number) => void;
 }
 
 /** One line of live figures, every `reportEvery` seconds. */
@@ -188,6 +190,7 @@ export class Fleet {
   error(kind: string, n = 1): void {
     this.errors.set(kind, (this.errors.get(kind) ?? 0) + n);
     this.errorCount += n;
+    this.settings.onError?.(kind, n);
   }
 
   acked(latencyMs: number): void {

@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { CONNACK, DISCONNECT, PINGREQ, PUBACK, connectPacket, publishPacket, readPackets } from '../../bench/lib/mqtt-wire.js';
+import { CONNACK, DISCONNECT, PINGREQ, PUBACK, connectPacket, publishPacket, readPackets } from './mqtt-wire.js';
 
 export interface MqttEndpoint {
   host: string;
@@ -30,7 +30,7 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /**
  * One device's MQTT 3.1.1 connection over a raw socket, with the encoding of
- * bench/lib/mqtt-wire.ts. At tens of thousands of connections a full client library per car
+ * mqtt-wire.ts. At tens of thousands of connections a full client library per car
  * would cost more than the server it measures; this keeps per connection a socket, a
  * 16-slot send-time table for ack latency, and a few numbers.
  */

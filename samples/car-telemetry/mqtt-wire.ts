@@ -1,8 +1,9 @@
 /**
  * Just enough MQTT 3.1.1 to drive load without a client library in the way: CONNECT and
  * PUBLISH encoded by hand (MQTT 3.1.1 §3.1, §3.3), incoming packets split by their fixed
- * header (§2.2) and recognised by their first byte. A benchmark's load generator must cost
- * far less than the server it measures.
+ * header (§2.2) and recognised by their first byte. A simulator of many cars, or a benchmark's
+ * load generator, must cost far less than the server it drives. It lives with the sample, so
+ * the sample stands alone; the benchmarks borrow it.
  */
 function remainingLength(n: number): number[] {
   const out: number[] = [];
