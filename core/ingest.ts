@@ -19,7 +19,8 @@ export interface IngestOptions {
 
 /**
  * The ingestion pipeline every transport shares (docs/architecture.md, "Delivery"):
- * validate → authorize → group commit → acknowledge (the returned promise) → fan out.
+ * validate → authorize → group commit → acknowledge (the caller, once `commit` resolves) → fan out
+ * (`fanOut`, called by the transport after its acknowledgement).
  * Nothing of a batch is committed when any message in it is invalid or not allowed.
  */
 export class Ingestor {
@@ -86,15 +87,24 @@ export class Ingestor {
     return messages;
   }
 
-  /** Commits prepared messages durably, then fans them out; resolves when they may be acknowledged. */
+  /**
+   * Commits prepared messages durably; resolves when they may be acknowledged. Nothing is
+   * delivered yet: the transport acknowledges, then calls `fanOut`, so live subscribers never
+   * delay an acknowledgement (commit → acknowledge → fan out).
+   */
   async commit(messages: Message[], options: IngestOptions): Promise<Message[]> {
     await this.commits.submit(messages, { reject: options.rejectWhenBusy });
     this.counter(options.transport).inc(messages.length);
-    const origin: Origin = { transport: options.transport, tag: options.originTag };
-    this.bus.publish(messages, origin);
     return messages;
   }
 
+  /** Hands committed and acknowledged messages to live subscribers and the sink runners. */
+  fanOut(messages: readonly Message[], options: IngestOptions): void {
+    const origin: Origin = { transport: options.transport, tag: options.originTag };
+    this.bus.publish(messages, origin);
+  }
+
+  /** `prepare` then `commit`: the caller acknowledges, then calls `fanOut`. */
   async ingest(sender: Principal, inputs: readonly unknown[], options: IngestOptions): Promise<Message[]> {
     try {
       return await this.commit(this.prepare(sender, inputs, options), options);
