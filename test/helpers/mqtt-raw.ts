@@ -134,12 +134,17 @@ export class RawClient {
     });
   }
 
-  /** Connects and sends CONNECT; resolves with the CONNACK return code, or undefined when closed without one. */
-  static async open(url: string, options: ConnectOptions): Promise<{ client: RawClient; code: number | undefined }> {
+  /** Connects and sends CONNECT; resolves with the CONNACK (code undefined when closed without one). */
+  static async open(url: string, options: ConnectOptions): Promise<{ client: RawClient; code: number | undefined; sessionPresent: boolean }> {
     const client = await RawClient.connect(url);
     client.send(connectPacket(options));
     const connack = await client.next((p) => p.type === CONNACK);
-    return { client, code: connackCode(connack) };
+    return { client, code: connackCode(connack), sessionPresent: connack?.body[0] === 1 };
+  }
+
+  /** The PUBLISH packets received so far, decoded. */
+  publishes(): Array<{ topic: string; payload: Buffer; packetId?: number }> {
+    return this.received.filter((p) => p.type === PUBLISH).map(publishOf);
   }
 
   get isOpen(): boolean {
