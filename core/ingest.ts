@@ -3,6 +3,7 @@ import { NitrogenError, isNitrogenError } from './errors.js';
 import type { GroupCommit } from './group-commit.js';
 import { bodyMessage, encodeMessage, parseEnvelope, type Message, type MessageLimits } from './message.js';
 import type { CoreMetrics } from './metrics.js';
+import { ADMIN_ID } from './permissions.js';
 import type { Identity } from './ports/identity.js';
 import type { Principal } from './ports/principal.js';
 
@@ -79,8 +80,9 @@ export class Ingestor {
       if (message.to !== undefined && message.to !== sender.id) (recipients ??= new Set()).add(message.to);
     }
     for (const to of recipients ?? []) {
-      // A principal may also answer one that may send to it: a device replies to its app.
-      if (!this.identity.authorize(sender, 'send', to) && !this.identity.authorize({ id: to }, 'send', sender.id)) {
+      // A principal may also answer one that may send to it: a device replies to its app. Not
+      // the bootstrap admin, which may send to everyone without a record: anyone could address it.
+      if (!this.identity.authorize(sender, 'send', to) && (to === ADMIN_ID || !this.identity.authorize({ id: to }, 'send', sender.id))) {
         throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', `'${sender.id}' may not send to '${to}'`);
       }
     }

@@ -1,5 +1,5 @@
 import { Aedes, type Client } from 'aedes';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { MessageBus } from '../../core/bus.js';
 import { parseDuration } from '../../core/duration.js';
@@ -53,6 +53,8 @@ export class MqttTransport {
   private readonly retained: RetainedQuota;
   private readonly slowReaders: SlowReaders;
   private unsubscribe?: () => void;
+  /** Open sockets, to end at stop those aedes does not know yet (no CONNECT so far). */
+  private readonly sockets = new Set<Socket>();
   private readonly onRevoked = (id: string, reason: string) => {
     this.sessions.revoke(id, reason);
     // A deleted principal's retained messages go with it; an id registered again starts empty.
@@ -115,8 +117,10 @@ export class MqttTransport {
     deps.logger.info({ endpoint: deps.endpoints.mqtt }, 'MQTT listening');
   }
 
-  private accept(broker: Aedes, conn: Parameters<Aedes['handle']>[0]): Client {
-    const { options, slowReaders } = this;
+  private accept(broker: Aedes, conn: Socket): Client {
+    const { options, slowReaders, sockets } = this;
+    sockets.add(conn);
+    conn.once('close', () => sockets.delete(conn));
     return adoptClient(broker.handle(conn), {
       packetLimit: (connected) => (connected ? options.maxPacketBytes : options.maxConnectBytes),
       packetTooLarge: (client, length, connected) => {
@@ -140,6 +144,7 @@ export class MqttTransport {
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     const broker = this.broker;
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
     await closed;
   }
 

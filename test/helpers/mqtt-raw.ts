@@ -9,6 +9,7 @@ export const CONNACK = 0x20;
 export const PUBLISH = 0x30;
 export const PUBACK = 0x40;
 export const SUBACK = 0x90;
+export const UNSUBACK = 0xb0;
 export const PINGRESP = 0xd0;
 
 export function remainingLength(n: number): Buffer {
@@ -52,9 +53,11 @@ export function connectPacket(o: ConnectOptions): Buffer {
   if (o.username !== undefined) flags |= 0x80;
   if (o.password !== undefined) flags |= 0x40;
   const keepalive = o.keepalive ?? 60;
-  const variable = Buffer.concat([utf8(o.protocolName ?? 'MQTT'), Buffer.from([o.protocolLevel ?? 4, flags, keepalive >> 8, keepalive & 0xff])]);
+  // MQTT 5 adds a properties length (here 0) after the keep alive, and before the will fields.
+  const v5 = o.protocolLevel === 5 ? [Buffer.from([0])] : [];
+  const variable = Buffer.concat([utf8(o.protocolName ?? 'MQTT'), Buffer.from([o.protocolLevel ?? 4, flags, keepalive >> 8, keepalive & 0xff]), ...v5]);
   const fields = [utf8(o.clientId)];
-  if (o.will) fields.push(utf8(o.will.topic), utf8(o.will.payload));
+  if (o.will) fields.push(...v5, utf8(o.will.topic), utf8(o.will.payload));
   if (o.username !== undefined) fields.push(utf8(o.username));
   if (o.password !== undefined) fields.push(utf8(o.password));
   return packet(0x10, Buffer.concat([variable, ...fields]));
@@ -74,6 +77,13 @@ export function subscribePacket(packetId: number, filters: Array<{ topic: string
   const id = Buffer.alloc(2);
   id.writeUInt16BE(packetId);
   return packet(0x82, Buffer.concat([id, ...filters.map((f) => Buffer.concat([utf8(f.topic), Buffer.from([f.qos ?? 0])]))]));
+}
+
+/** §3.10 UNSUBSCRIBE. */
+export function unsubscribePacket(packetId: number, filters: string[]): Buffer {
+  const id = Buffer.alloc(2);
+  id.writeUInt16BE(packetId);
+  return packet(0xa2, Buffer.concat([id, ...filters.map((f) => utf8(f))]));
 }
 
 /** §3.4 PUBACK. */
@@ -136,8 +146,9 @@ export class RawClient {
 
   /** Connects and sends CONNECT; resolves with the CONNACK (code undefined when closed without one). */
   static async open(url: string, options: ConnectOptions): Promise<{ client: RawClient; code: number | undefined; sessionPresent: boolean }> {
+    const connect = connectPacket(options);
     const client = await RawClient.connect(url);
-    client.send(connectPacket(options));
+    client.send(connect);
     const connack = await client.next((p) => p.type === CONNACK);
     return { client, code: connackCode(connack), sessionPresent: connack?.body[0] === 1 };
   }
