@@ -109,12 +109,6 @@ export class SessionStore extends MemoryPersistence {
     await super.incomingStorePacket(client, { ...packet, payload: EMPTY });
   }
 
-  /** Messages queued for `clientId`, for the metrics and the tests. */
-  queued(clientId: string): { messages: number; bytes: number } {
-    const queue = this.queues.get(clientId);
-    return { messages: queue?.packets.length ?? 0, bytes: queue?.bytes ?? 0 };
-  }
-
   /** Forgets a session entirely: subscriptions, queue, QoS 2 state and will. */
   async endSession(clientId: string): Promise<void> {
     const client = { id: clientId } as Client;
