@@ -68,6 +68,6 @@ export class RetainedQuota {
 
   private refuse(limit: MqttLimit, message: string): never {
     this.limitHit(limit);
-    throw new NitrogenError('NITROGEN_ERR_QUOTA_EXCEEDED', message);
+    throw new NitrogenError('NITROGEN_ERR_QUOTA_EXCEEDED', message, { details: { limit } });
   }
 }
