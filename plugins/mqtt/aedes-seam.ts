@@ -48,8 +48,8 @@ export interface ClientHooks {
   packetLimit(connected: boolean): number;
   /** A packet over that limit arrived; the connection is closed. */
   packetTooLarge(client: Client, length: number, connected: boolean): void;
-  /** True when a delivery to the client is to be skipped: it does not read what it is sent. */
-  skipDelivery(client: Client): boolean;
+  /** True when the client does not read what it is sent: deliveries to it are skipped. */
+  overBuffered(client: Client): boolean;
   /** An unsupported protocol level was answered with CONNACK 1. */
   protocolRefused(client: Client): void;
 }
@@ -69,6 +69,7 @@ interface ParserInternals {
   _parseLength(): boolean;
   _emitError(err: Error): void;
   prependListener(event: 'error', listener: (err: Error) => void): void;
+  prependListener(event: 'packet', listener: () => void): void;
 }
 
 /** Fits a new connection's aedes Client to the transport's caps, before it has read a byte. */
@@ -87,12 +88,16 @@ export function adoptClient(client: Client, hooks: ClientHooks): Client {
   // skipped QoS 1 delivery to a persistent session stays in its queue (session-store.ts).
   const deliver0 = internals.deliver0;
   const deliverQoS = internals.deliverQoS;
-  internals.deliver0 = (packet, done) => (hooks.skipDelivery(client) ? setImmediate(done) : deliver0(packet, done));
-  internals.deliverQoS = (packet, done) => (hooks.skipDelivery(client) ? setImmediate(done) : deliverQoS(packet, done));
+  internals.deliver0 = (packet, done) => (hooks.overBuffered(client) ? setImmediate(done) : deliver0(packet, done));
+  internals.deliverQoS = (packet, done) => (hooks.overBuffered(client) ? setImmediate(done) : deliverQoS(packet, done));
+
+  // A client that publishes without reading its PUBACKs (or pings without reading PINGRESPs) is
+  // a reader that stopped too: every packet it sends checks what it has left unread.
+  const parser = internals._parser;
+  parser.prependListener('packet', () => hooks.overBuffered(client));
 
   // mqtt-packet buffers a whole packet before parsing it and accepts any length up to 256 MiB
   // (MQTT 3.1.1 §2.2.3): refuse a packet over the limit as soon as its length is read.
-  const parser = internals._parser;
   const parseLength = parser._parseLength;
   parser._parseLength = function checkedLength(this: ParserInternals): boolean {
     if (!parseLength.call(this)) return false;

@@ -128,7 +128,7 @@ export class MqttTransport {
         this.limitHit(limit);
         this.deps.logger.debug({ clientId: client.id, length, limit: options[limit] }, `mqtt packet over mqtt option ${limit}; closing connection`);
       },
-      skipDelivery: (client) => slowReaders.isOver(client),
+      overBuffered: (client) => slowReaders.isOver(client),
       protocolRefused: () => this.metrics.connectsRefused.inc({ reason: 'protocol' }),
     });
   }

@@ -6,7 +6,6 @@ import type { MqttMetrics } from './metrics.js';
 import type { SessionStore } from './session-store.js';
 
 // MQTT 3.1.1 §3.2.2.3 CONNACK return codes.
-export const UNACCEPTABLE_PROTOCOL = 1;
 export const IDENTIFIER_REJECTED = 2;
 export const SERVER_UNAVAILABLE = 3;
 export const BAD_USERNAME_OR_PASSWORD = 4;
