@@ -46,8 +46,8 @@ export function dropWill(client: Client): void {
 export interface ClientHooks {
   /** The largest packet a client may send before its CONNACK (`connected` false) or after it. */
   packetLimit(connected: boolean): number;
-  /** A packet over that limit arrived; the connection is closed. */
-  packetTooLarge(client: Client, length: number, connected: boolean): void;
+  /** A packet over that limit arrived: the error the connection is closed with. */
+  packetTooLarge(length: number, connected: boolean): Error;
   /** True when the client does not read what it is sent: deliveries to it are skipped. */
   overBuffered(client: Client): boolean;
   /** An unsupported protocol level was answered with CONNACK 1. */
@@ -104,8 +104,7 @@ export function adoptClient(client: Client, hooks: ClientHooks): Client {
     const connected = internals.connackSent;
     const limit = hooks.packetLimit(connected);
     if (this.packet.length <= limit) return true;
-    hooks.packetTooLarge(client, this.packet.length, connected);
-    this._emitError(new Error(`a packet of ${this.packet.length} bytes is over the limit of ${limit}`));
+    this._emitError(hooks.packetTooLarge(this.packet.length, connected));
     return false;
   };
 

@@ -123,10 +123,11 @@ export class MqttTransport {
     conn.once('close', () => sockets.delete(conn));
     return adoptClient(broker.handle(conn), {
       packetLimit: (connected) => (connected ? options.maxPacketBytes : options.maxConnectBytes),
-      packetTooLarge: (client, length, connected) => {
+      // The error closes the connection, and is logged at debug like every client error.
+      packetTooLarge: (length, connected) => {
         const limit = connected ? 'maxPacketBytes' : 'maxConnectBytes';
         this.limitHit(limit);
-        this.deps.logger.debug({ clientId: client.id, length, limit: options[limit] }, `mqtt packet over mqtt option ${limit}; closing connection`);
+        return new Error(`a packet of ${length} bytes is over the mqtt option ${limit} (${options[limit]})`);
       },
       overBuffered: (client) => slowReaders.isOver(client),
       protocolRefused: () => this.metrics.connectsRefused.inc({ reason: 'protocol' }),
