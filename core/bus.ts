@@ -11,8 +11,9 @@ export type BusListener = (messages: readonly Message[], origin: Origin) => void
 
 /**
  * In-process fan-out of committed messages to live subscribers (MQTT, SSE, commands).
- * Listeners run synchronously after a commit and must not throw; a listener that does is
- * reported through `onListenerError` and the others still run.
+ * Listeners run synchronously when a transport fans out what it has acknowledged
+ * (`Ingestor.fanOut`) and must not throw; a listener that does is reported through
+ * `onListenerError` and the others still run.
  */
 export class MessageBus {
   private readonly listeners = new Set<BusListener>();

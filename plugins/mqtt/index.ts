@@ -1,19 +1,14 @@
-import { z } from 'zod';
 import { definePlugin } from '../../core/plugin.js';
 import { Tokens } from '../../core/tokens.js';
 import { MqttTransport } from './mqtt-transport.js';
+import { MqttOptions } from './options.js';
 
 export const mqttPlugin = definePlugin({
   name: 'mqtt',
   kind: 'transport',
   description: 'MQTT 3.1.1 on aedes: device ingest, live subscriptions, commands',
   needs: [Tokens.Identity, Tokens.Authenticator, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.PrincipalEvents],
-  options: z.strictObject({
-    port: z.number().int().min(0).max(65535).default(1883),
-    host: z.string().min(1).optional(),
-    publicUrl: z.string().url().optional(),
-    maxConnections: z.number().int().positive().default(100_000),
-  }),
+  options: MqttOptions,
   create: ({ container, config, logger, metrics }, options) =>
     new MqttTransport(options, {
       identity: container.resolve(Tokens.Identity),

@@ -26,6 +26,9 @@ export function messageRoutes(router: Router, deps: RestDeps, options: RestOptio
     const messages = await ingestor.ingest(principalOf(ctx), Array.isArray(body) ? body : [body], { transport: 'rest', rejectWhenBusy: true });
     ctx.status = 201;
     respondWithMessages(ctx, { messages });
+    // Commit → acknowledge → fan out: koa writes the 201 when this handler's promise settles,
+    // before the next turn of the event loop.
+    setImmediate(() => ingestor.fanOut(messages, { transport: 'rest' }));
   });
 
   router.get('/messages', async (ctx: RestContext) => {
