@@ -6,9 +6,9 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import rhea from 'rhea';
-import { Client, Policy } from '../adapters/amqp/index.js';
-import { Writer } from '../adapters/amqp/codec/encoder.js';
-import { decodeMessage, encodeMessage, type Message } from '../adapters/amqp/message.js';
+import { Client, Policy } from '../src/index.js';
+import { Writer } from '../src/codec/encoder.js';
+import { decodeMessage, encodeMessage, type Message } from '../src/message.js';
 
 const WINDOW = 1000; // unsettled sends in flight, for every client alike
 const require = createRequire(import.meta.url);
@@ -16,7 +16,7 @@ const require = createRequire(import.meta.url);
 interface Peer { url: string; received(): Promise<number>; stop(): void }
 
 async function startPeer(): Promise<Peer> {
-  const child = fork(fileURLToPath(new URL('./amqp-peer.js', import.meta.url)), { stdio: 'inherit' });
+  const child = fork(fileURLToPath(new URL('./peer.js', import.meta.url)), { stdio: 'inherit' });
   const port = await new Promise<number>((resolve) => child.once('message', (m: { port: number }) => resolve(m.port)));
   return {
     url: `amqp://127.0.0.1:${port}`,

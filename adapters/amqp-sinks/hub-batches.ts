@@ -2,8 +2,8 @@
 // event an encoded AMQP message in its own data section (the format the Azure SDKs send;
 // Event Hubs "AMQP 1.0 protocol guide", batching). A batch message carries one partition key,
 // in its message annotations as on each of its events, so events are grouped by key first.
-import type { Message } from '../../../core/message.js';
-import { encodeMessage, Writer, type Message as AmqpMessage } from '../index.js';
+import type { Message } from '../../core/message.js';
+import { encodeMessage, Writer, type Message as AmqpMessage } from '@nitrogen/amqp';
 import { toAmqpMessage } from './mapping.js';
 
 export const BATCH_FORMAT = 0x80013700;

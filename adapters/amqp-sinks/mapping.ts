@@ -2,8 +2,8 @@
 // The body is the whole envelope as UTF-8 JSON in one data section (AMQP 1.0 §3.2.6):
 // every AMQP 1.0 client reads a data section as bytes, whereas an amqp-value map would
 // need an AMQP-typed decoder and could not hold every JSON number exactly.
-import { encodeMessage as envelopeJson, type Message as Envelope } from '../../../core/message.js';
-import type { Message as AmqpMessage } from '../index.js';
+import { encodeMessage as envelopeJson, type Message as Envelope } from '../../core/message.js';
+import type { Message as AmqpMessage } from '@nitrogen/amqp';
 
 export const CONTENT_TYPE = 'application/json';
 

@@ -2,10 +2,10 @@
 // rhea decodes to the same value; what rhea encodes, we decode to it.
 import assert from 'node:assert/strict';
 import rhea from 'rhea';
-import { Writer } from '../../adapters/amqp/codec/encoder.js';
-import { Reader } from '../../adapters/amqp/codec/decoder.js';
-import { AmqpSymbol, Char, Decimal, Described, Uuid, types } from '../../adapters/amqp/codec/types.js';
-import { decodeMessage, encodeMessage, type Message } from '../../adapters/amqp/message.js';
+import { Writer } from '../src/codec/encoder.js';
+import { Reader } from '../src/codec/decoder.js';
+import { AmqpSymbol, Char, Decimal, Described, Uuid, types } from '../src/codec/types.js';
+import { decodeMessage, encodeMessage, type Message } from '../src/message.js';
 
 // rhea's codec API is untyped JavaScript.
 /* eslint-disable @typescript-eslint/no-explicit-any */

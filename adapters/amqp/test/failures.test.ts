@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import type { EventContext } from 'rhea';
 import {
   Client, ConnectionError, DisconnectedError, LinkError, Policy, SaslError, type Connection,
-} from '../../adapters/amqp/index.js';
-import { Writer } from '../../adapters/amqp/codec/encoder.js';
-import { AMQP_HEADER, writeFrame } from '../../adapters/amqp/frames.js';
-import { OpenType } from '../../adapters/amqp/performatives.js';
-import { RheaPeer } from './peer.js';
+} from '../src/index.js';
+import { Writer } from '../src/codec/encoder.js';
+import { AMQP_HEADER, writeFrame } from '../src/frames.js';
+import { OpenType } from '../src/performatives.js';
+import { RheaPeer } from './helpers/rhea-peer.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const closedWith = (conn: Connection): Promise<Error | undefined> => new Promise((resolve) => conn.once('closed', resolve));
@@ -91,7 +91,7 @@ describe('AMQP client failure handling', () => {
     const port = (server.address() as net.AddressInfo).port;
     peer = undefined as unknown as RheaPeer;
     try {
-      const c = new (await import('../../adapters/amqp/connection.js')).Connection(
+      const c = new (await import('../src/connection.js')).Connection(
         { host: '127.0.0.1', port, tls: false },
         Policy.derive(Policy.Default, { sasl: 'none', idleTimeout: 150, reconnect: { enabled: false } }),
       );

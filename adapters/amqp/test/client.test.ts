@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import type { EventContext } from 'rhea';
-import { Client, DeliveryError, Policy, SendQueueFullError, type Connection, type Delivery } from '../../adapters/amqp/index.js';
-import { RheaPeer } from './peer.js';
+import { Client, DeliveryError, Policy, SendQueueFullError, type Connection, type Delivery } from '../src/index.js';
+import { RheaPeer } from './helpers/rhea-peer.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const until = async (cond: () => boolean, ms = 5000): Promise<void> => {
@@ -72,7 +72,7 @@ describe('AMQP client against an in-process rhea peer', () => {
       peer.container.on('message', (ctx: EventContext) => { formats.push((ctx.delivery as unknown as { format: number }).format); });
       conn = await Client.connect(peer.url);
       const sender = await conn.createSender('raw');
-      const { Writer, encodeMessage } = await import('../../adapters/amqp/index.js');
+      const { Writer, encodeMessage } = await import('../src/index.js');
       const w = new Writer();
       encodeMessage(w, { body: 'pre-encoded' });
       await sender.sendRaw(w.toBuffer(), { messageFormat: 0x80013700 });

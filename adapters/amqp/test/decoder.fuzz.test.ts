@@ -3,13 +3,13 @@
 // never another exception, a hang, or an allocation sized by the input's claims.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { Reader } from '../../adapters/amqp/codec/decoder.js';
-import { Writer } from '../../adapters/amqp/codec/encoder.js';
-import { DecodeError } from '../../adapters/amqp/errors.js';
-import { AMQP_HEADER, decodeFrameBody, FrameParser, FramingError, writeFrame } from '../../adapters/amqp/frames.js';
-import { decodeMessage, encodeMessage } from '../../adapters/amqp/message.js';
-import { AttachType, FlowType, OpenType, TransferType } from '../../adapters/amqp/performatives.js';
-import { AmqpError, Connection, Policy } from '../../adapters/amqp/index.js';
+import { Reader } from '../src/codec/decoder.js';
+import { Writer } from '../src/codec/encoder.js';
+import { DecodeError } from '../src/errors.js';
+import { AMQP_HEADER, decodeFrameBody, FrameParser, FramingError, writeFrame } from '../src/frames.js';
+import { decodeMessage, encodeMessage } from '../src/message.js';
+import { AttachType, FlowType, OpenType, TransferType } from '../src/performatives.js';
+import { AmqpError, Connection, Policy } from '../src/index.js';
 
 /** xorshift32: reproducible randomness, so a failure can be replayed from its seed. */
 function rng(seed: number): () => number {

@@ -1,10 +1,10 @@
 import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import { z } from 'zod';
-import type { Logger } from '../../../core/logger.js';
-import type { Message } from '../../../core/message.js';
-import { definePlugin } from '../../../core/plugin.js';
-import type { Sink } from '../../../core/ports/sink.js';
-import { Client, Policy, Sasl, type ClientPolicy, type Connection, type Sender } from '../index.js';
+import type { Logger } from '../../core/logger.js';
+import type { Message } from '../../core/message.js';
+import { definePlugin } from '../../core/plugin.js';
+import type { Sink } from '../../core/ports/sink.js';
+import { Client, Policy, Sasl, type ClientPolicy, type Connection, type Sender } from '@nitrogen/amqp';
 import { CbsClient, sasToken } from './cbs.js';
 import { parseConnectionString, type HubAddress } from './connection-string.js';
 import { Downstream, withDeadline } from './downstream.js';

@@ -1,6 +1,6 @@
 // Maps what the AMQP client reports into the Sink port's two errors (core/ports/sink.ts).
-import { NitrogenError } from '../../../core/errors.js';
-import { Condition, DeliveryError, EncodeError, LinkError } from '../index.js';
+import { NitrogenError } from '../../core/errors.js';
+import { Condition, DeliveryError, EncodeError, LinkError } from '@nitrogen/amqp';
 
 /** A message the sink refuses to send for good, before the peer sees it (e.g. too large). */
 export class Unsendable extends Error {}

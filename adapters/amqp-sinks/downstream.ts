@@ -3,8 +3,8 @@
 // has a durable feed and a runner that retries with backoff, so the simplest correct thing
 // is to fail what was in flight at once and build everything anew on the next send. For
 // Event Hubs this is also required: a new connection needs a CBS token before its link.
-import type { Logger } from '../../../core/logger.js';
-import type { Connection, Sender } from '../index.js';
+import type { Logger } from '../../core/logger.js';
+import type { Connection, Sender } from '@nitrogen/amqp';
 
 export interface Link {
   connection: Connection;

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import type { Logger } from '../../../core/logger.js';
-import type { Message } from '../../../core/message.js';
-import { definePlugin } from '../../../core/plugin.js';
-import type { Sink } from '../../../core/ports/sink.js';
-import { Client, parseUrl, Policy, type ClientPolicy, type PolicyOverrides } from '../index.js';
+import type { Logger } from '../../core/logger.js';
+import type { Message } from '../../core/message.js';
+import { definePlugin } from '../../core/plugin.js';
+import type { Sink } from '../../core/ports/sink.js';
+import { Client, parseUrl, Policy, type ClientPolicy, type PolicyOverrides } from '@nitrogen/amqp';
 import { Downstream, withDeadline, type Link } from './downstream.js';
 import { toAmqpMessage } from './mapping.js';
 import { loadTls, sendTimeoutMs, tlsOptions } from './options.js';

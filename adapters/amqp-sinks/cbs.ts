@@ -6,7 +6,7 @@
 // token as an amqp-value string; the reply, correlated by correlation-id = our message-id,
 // carries status-code 200 or 202 on success and status-description otherwise.
 import { createHmac, randomUUID } from 'node:crypto';
-import { AmqpError, Condition, type Connection, type Receiver, type Sender } from '../index.js';
+import { AmqpError, Condition, type Connection, type Receiver, type Sender } from '@nitrogen/amqp';
 
 export const SAS_TOKEN_TYPE = 'servicebus.windows.net:sastoken';
 
