@@ -35,17 +35,18 @@ function blParser(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
   };
 }
 
-function rate(label: string, input: Buffer[], frames: number, make: () => (chunk: Buffer) => void): number {
+/** Frames per second of one parser over the chunks, for about `ms` after a warm-up. */
+function rate(input: Buffer[], frames: number, make: () => (chunk: Buffer) => void, ms = 400): number {
   const run = (): void => { const push = make(); for (const c of input) push(c); };
-  for (let i = 0; i < 3; i++) run(); // warm-up
+  for (let i = 0; i < 3; i++) run();
   const start = process.hrtime.bigint();
   let rounds = 0;
-  while (Number(process.hrtime.bigint() - start) < 1e9) { run(); rounds++; }
-  const secs = Number(process.hrtime.bigint() - start) / 1e9;
-  const perSec = (rounds * frames) / secs;
-  console.log(`  ${label}: ${Math.round(perSec).toLocaleString('en-US')} frames/s`);
-  return perSec;
+  while (Number(process.hrtime.bigint() - start) < ms * 1e6) { run(); rounds++; }
+  return (rounds * frames) / (Number(process.hrtime.bigint() - start) / 1e9);
 }
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 const cases: Array<[string, number, number, number]> = [
   ['150-byte frames in 64 KiB chunks (a receiver under load)', 150, 20_000, 65536],
@@ -53,15 +54,19 @@ const cases: Array<[string, number, number, number]> = [
   ['256 KiB frames in 64 KiB chunks (large messages)', 262144, 64, 65536],
 ];
 
-console.log('# Frame parser: ours vs bl');
+// The machine is shared: runs alternate between the two parsers and the medians are compared.
+console.log('# Frame parser: ours vs bl (frames/s, median of 7 alternating runs of 0.4 s)');
 for (const [label, size, count, chunkSize] of cases) {
   const input = chunks(stream(count, size), chunkSize);
-  console.log(label);
-  const ours = rate('ours (FrameParser)', input, count, () => {
-    const p = new FrameParser(() => undefined);
-    p.maxFrameSize = 1 << 20;
-    return (c) => p.push(c);
-  });
-  const bl = rate('bl (BufferList)', input, count, () => blParser(() => undefined));
-  console.log(`  ours/bl: ${(ours / bl).toFixed(2)}x`);
+  const ours: number[] = [];
+  const bl: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    ours.push(rate(input, count, () => {
+      const p = new FrameParser(() => undefined);
+      p.maxFrameSize = 1 << 20;
+      return (c) => p.push(c);
+    }));
+    bl.push(rate(input, count, () => blParser(() => undefined)));
+  }
+  console.log(`${label}: ours ${fmt(median(ours))} | bl ${fmt(median(bl))} | ours/bl ${(median(ours) / median(bl)).toFixed(2)}x`);
 }
