@@ -12,14 +12,14 @@ import { Writer } from './codec/encoder.js';
 import type { Composite } from './codec/described.js';
 import { AmqpError, Condition, ConnectionError, OperationTimeoutError, type ErrorCondition } from './errors.js';
 import {
-  AMQP_HEADER, decodeFrameBody, describeFrame, FrameParser, FramingError, FrameType, MIN_MAX_FRAME_SIZE, SASL_HEADER,
-  writeEmptyFrame, writeFrame, type FrameBody,
+  AMQP_HEADER, describeFrame, FrameDecoder, FrameParser, FramingError, FrameType, MIN_MAX_FRAME_SIZE, SASL_HEADER,
+  writeEmptyFrame, writeFrame,
 } from './frames.js';
 import { Heartbeat } from './heartbeat.js';
 import { log } from './log.js';
-import { BeginType, CloseType, OpenType, type Open } from './performatives.js';
+import { CloseType, OpenType, Performatives, type Open } from './performatives.js';
 import type { ClientPolicy } from './policy.js';
-import { Sasl, SaslClient } from './sasl.js';
+import { Sasl, SaslClient, SaslFrames } from './sasl.js';
 import type { Endpoint } from './endpoint.js';
 import { Session } from './session.js';
 import type { Sender, SenderOptions } from './sender.js';
@@ -27,6 +27,9 @@ import type { Receiver, ReceiverOptions } from './receiver.js';
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closing' | 'closed';
 type Socket = net.Socket | tls.TLSSocket;
+
+const amqpFrames = new FrameDecoder('AMQP', Performatives);
+const saslFrames = new FrameDecoder('SASL', SaslFrames);
 
 export class Connection extends EventEmitter {
   state: ConnectionState = 'connecting';
@@ -134,6 +137,10 @@ export class Connection extends EventEmitter {
       : net.connect({ host, port });
     socket.setNoDelay(true);
     this.socket = socket;
+    this.sasl = null;
+    this.parser = null;
+    this.headerPending = null;
+    this.headerBytes = null;
     this.writable = true;
     this.out.reset();
     const opened = new Promise<void>((resolve, reject) => { this.opened = { resolve, reject }; });
@@ -152,8 +159,7 @@ export class Connection extends EventEmitter {
     if (mech === 'none') { this.startAmqp(); return; }
     const { username, password } = this.endpoint;
     const mechanism = mech !== 'auto' ? mech : username !== undefined ? Sasl.plain(username, password ?? '') : Sasl.anonymous();
-    this.sasl = new SaslClient(mechanism, this.hostname(), (c, body) => this.sendFrame(0, c, body, undefined, FrameType.Sasl));
-    this.sasl.done.then(() => { this.sasl = null; this.startAmqp(); }, (e: Error) => this.fatal(e as AmqpError));
+    this.sasl = new SaslClient(mechanism, this.hostname(), (c, body) => this.sendFrame(0, c, body, undefined, FrameType.Sasl), (e) => this.fatal(e));
     this.parser = new FrameParser((t, ch, f, s) => this.onFrame(t, ch, f, s));
     this.parser.maxFrameSize = 4096; // SASL frames are small (§5.3.1)
     this.headerPending = SASL_HEADER;
@@ -181,8 +187,11 @@ export class Connection extends EventEmitter {
     this.heartbeat.received = true;
     if (log.raw.enabled) log.raw('<- %s', chunk.toString('hex'));
     try {
-      if (this.headerPending) chunk = this.checkHeader(chunk);
-      if (chunk.length > 0) this.parser?.push(chunk);
+      // One chunk may carry the end of SASL and the start of AMQP: the parser hands back what follows the outcome.
+      while (chunk.length > 0 && this.parser !== null) {
+        if (this.headerPending) chunk = this.checkHeader(chunk);
+        if (chunk.length > 0) chunk = this.parser.push(chunk);
+      }
     } catch (e) {
       this.fatal(e instanceof AmqpError ? e : new ConnectionError({ condition: Condition.InternalError, description: String(e) }));
     }
@@ -201,26 +210,35 @@ export class Connection extends EventEmitter {
     return all.subarray(8);
   }
 
-  private onFrame(type: number, channel: number, frame: Buffer, bodyStart: number): void {
-    const f = decodeFrameBody(frame, bodyStart);
-    if (log.frames.enabled) log.frames(describeFrame('<-', channel, f));
-    if (f === null) return; // heartbeat
-    if (type === FrameType.Sasl) {
-      if (!this.sasl) throw new ConnectionError({ condition: Condition.IllegalState, description: 'unexpected SASL frame' });
-      void this.sasl.onFrame(f.composite.name, f.body);
-      return;
+  /** One whole frame; true when the bytes after it are no longer SASL frames. */
+  private onFrame(type: number, channel: number, frame: Buffer, bodyStart: number): boolean {
+    if (this.sasl !== null) {
+      // §5.3.2: until the outcome, only SASL frames may arrive.
+      if (type !== FrameType.Sasl) throw protocolError(`AMQP frame (type ${type}) before the SASL outcome`);
+      const f = saslFrames.decode(frame, bodyStart);
+      if (log.frames.enabled) log.frames(describeFrame('<-', channel, f && f.name, f?.body));
+      if (f === null || !this.sasl.onFrame(f)) return false;
+      this.sasl = null;
+      this.startAmqp();
+      return true;
     }
-    const c = f.composite;
-    if (c === OpenType) return this.onOpen(f.body as unknown as Open);
-    if (c === CloseType) return this.onClose(f.body.error as ErrorCondition | undefined);
-    if (this.state === 'closing') return; // §2.4.3: after our close, only the peer's close matters
-    const session = c === BeginType ? this.sessions[(f.body.remoteChannel as number | undefined) ?? -1] : this.byRemoteChannel.get(channel);
-    if (!session) throw new ConnectionError({ condition: Condition.IllegalState, description: `${c.name} on unknown channel ${channel}` });
-    if (c === BeginType) this.byRemoteChannel.set(channel, session);
+    if (type !== FrameType.Amqp) throw protocolError(`frame of type ${type} on an AMQP connection`);
+    const f = amqpFrames.decode(frame, bodyStart);
+    if (log.frames.enabled) log.frames(describeFrame('<-', channel, f && f.name, f?.body, f?.payload.length));
+    if (f === null) return false; // heartbeat
+    if (f.name === 'open') { this.onOpen(f.body); return false; }
+    if (f.name === 'close') { this.onClose(f.body.error); return false; }
+    if (this.remote === null) throw protocolError(`${f.name} before open`); // §2.4.1: open comes first
+    if (this.state === 'closing') return false; // §2.4.3: after our close, only the peer's close matters
+    const session = f.name === 'begin' ? this.sessions[f.body.remoteChannel ?? -1] : this.byRemoteChannel.get(channel);
+    if (!session) throw new ConnectionError({ condition: Condition.IllegalState, description: `${f.name} on unknown channel ${channel}` });
+    if (f.name === 'begin') this.byRemoteChannel.set(channel, session);
     session.onFrame(f, channel);
+    return false;
   }
 
   private onOpen(open: Open): void {
+    if (this.remote !== null) throw protocolError('a second open');
     if ((open.maxFrameSize ?? 0) < MIN_MAX_FRAME_SIZE) {
       throw new FramingError(`peer max-frame-size ${open.maxFrameSize} is below the minimum ${MIN_MAX_FRAME_SIZE}`);
     }
@@ -307,8 +325,8 @@ export class Connection extends EventEmitter {
 
   // ---- output ----
 
-  sendFrame(channel: number, c: Composite, body: object, payload?: Uint8Array, type: number = FrameType.Amqp): void {
-    if (log.frames.enabled) log.frames(describeFrame('->', channel, { composite: c, body: body as Record<string, unknown>, payload: Buffer.from(payload ?? []) } as FrameBody));
+  sendFrame<T extends object>(channel: number, c: Composite<T>, body: T, payload?: Uint8Array, type: number = FrameType.Amqp): void {
+    if (log.frames.enabled) log.frames(describeFrame('->', channel, c.name, body, payload?.length));
     writeFrame(this.out, type, channel, c, body, payload);
     this.scheduleFlush();
   }
@@ -348,3 +366,6 @@ export class Connection extends EventEmitter {
     void this.defaultSession?.then((s) => { if (s === session) this.defaultSession = null; }, () => undefined);
   }
 }
+
+const protocolError = (description: string): ConnectionError =>
+  new ConnectionError({ condition: Condition.NotAllowed, description }, 'ERR_AMQP_PROTOCOL');

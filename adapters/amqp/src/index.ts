@@ -1,4 +1,4 @@
-// Public API of Nitrogen's AMQP 1.0 client. See docs/amqp.md.
+// Public API of @nitrogen/amqp, an AMQP 1.0 client. See README.md.
 export { Client } from './client.js';
 export { Connection, type ConnectionState } from './connection.js';
 export { parseUrl, type Endpoint } from './endpoint.js';
@@ -18,5 +18,3 @@ export { FramingError } from './frames.js';
 export { Writer } from './codec/encoder.js';
 export { Reader, decode } from './codec/decoder.js';
 export { AmqpSymbol, Char, Decimal, Described, Typed, Uuid, types, type TypeName } from './codec/types.js';
-export { define, compositeOf, type Composite, type FieldRow } from './codec/described.js';
-export * as performatives from './performatives.js';

@@ -8,7 +8,7 @@ import { DecodeError } from './errors.js';
 
 /** §3.2.1 header */
 export interface Header { durable?: boolean; priority?: number; ttl?: number; firstAcquirer?: boolean; deliveryCount?: number }
-export const HeaderType = define('header', 0x70, 'amqp:header:list', [
+const HeaderType = define<Header>('header', 0x70, 'amqp:header:list', [
   ['durable', 'boolean', OPTIONAL, false],
   ['priority', 'ubyte', OPTIONAL, 4],
   ['ttl', 'uint'], // milliseconds
@@ -24,7 +24,7 @@ export interface Properties {
   correlationId?: MessageId; contentType?: string; contentEncoding?: string;
   absoluteExpiryTime?: Date; creationTime?: Date; groupId?: string; groupSequence?: number; replyToGroupId?: string;
 }
-export const PropertiesType = define('properties', 0x73, 'amqp:properties:list', [
+const PropertiesType = define<Properties>('properties', 0x73, 'amqp:properties:list', [
   ['message-id', 'message-id'],
   ['user-id', 'binary'],
   ['to', 'string'],
@@ -99,10 +99,10 @@ export function decodeMessage(payload: Buffer): Message {
     const code = sectionCode(r);
     const value = r.read();
     switch (code) {
-      case Section.header: m.header = fromList(HeaderType, value) as Header; break;
+      case Section.header: m.header = fromList(HeaderType, value); break;
       case Section.deliveryAnnotations: m.deliveryAnnotations = asMap(value, 'delivery-annotations'); break;
       case Section.messageAnnotations: m.messageAnnotations = asMap(value, 'message-annotations'); break;
-      case Section.properties: m.properties = fromList(PropertiesType, value) as Properties; break;
+      case Section.properties: m.properties = fromList(PropertiesType, value); break;
       case Section.applicationProperties: m.applicationProperties = asMap(value, 'application-properties'); break;
       case Section.data:
         if (!Buffer.isBuffer(value)) throw new DecodeError('data section is not binary');

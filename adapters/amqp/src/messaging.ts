@@ -1,21 +1,22 @@
 // Messaging composites of AMQP 1.0 part 3: delivery states and outcomes
-// (§3.4) and the source and target termini (§3.5).
+// (§3.4) and the source and target termini (§3.5). Their tables register
+// themselves by name, for the fields of performatives that hold them.
 import { define, MANDATORY, MULTIPLE, OPTIONAL } from './codec/described.js';
 import type { ErrorCondition } from './errors.js';
 
 /** §3.4.1 received */
-export const ReceivedType = define('received', 0x23, 'amqp:received:list', [
+define('received', 0x23, 'amqp:received:list', [
   ['section-number', 'uint', MANDATORY],
   ['section-offset', 'ulong', MANDATORY],
 ], true);
 /** §3.4.2 accepted */
-export const AcceptedType = define('accepted', 0x24, 'amqp:accepted:list', [], true);
+define('accepted', 0x24, 'amqp:accepted:list', [], true);
 /** §3.4.3 rejected */
-export const RejectedType = define('rejected', 0x25, 'amqp:rejected:list', [['error', 'error']], true);
+define('rejected', 0x25, 'amqp:rejected:list', [['error', 'error']], true);
 /** §3.4.4 released */
-export const ReleasedType = define('released', 0x26, 'amqp:released:list', [], true);
+define('released', 0x26, 'amqp:released:list', [], true);
 /** §3.4.5 modified */
-export const ModifiedType = define('modified', 0x27, 'amqp:modified:list', [
+define('modified', 0x27, 'amqp:modified:list', [
   ['delivery-failed', 'boolean'],
   ['undeliverable-here', 'boolean'],
   ['message-annotations', 'fields'],
@@ -34,7 +35,7 @@ export interface Source {
   dynamicNodeProperties?: Record<string, unknown>; distributionMode?: string; filter?: Record<string, unknown>;
   defaultOutcome?: unknown; outcomes?: string[]; capabilities?: string[];
 }
-export const SourceType = define('source', 0x28, 'amqp:source:list', [
+define<Source>('source', 0x28, 'amqp:source:list', [
   ['address', '*'],
   ['durable', 'uint', OPTIONAL, 0], // §3.5.5 terminus-durability: 0 none, 1 configuration, 2 unsettled-state
   ['expiry-policy', 'symbol', OPTIONAL, 'session-end'],
@@ -53,7 +54,7 @@ export interface Target {
   address?: string; durable?: number; expiryPolicy?: string; timeout?: number; dynamic?: boolean;
   dynamicNodeProperties?: Record<string, unknown>; capabilities?: string[];
 }
-export const TargetType = define('target', 0x29, 'amqp:target:list', [
+define<Target>('target', 0x29, 'amqp:target:list', [
   ['address', '*'],
   ['durable', 'uint', OPTIONAL, 0],
   ['expiry-policy', 'symbol', OPTIONAL, 'session-end'],

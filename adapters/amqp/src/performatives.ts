@@ -1,15 +1,16 @@
 // The transport performatives of AMQP 1.0 §2.7 and the error type of §2.8.14,
 // as data tables. The interfaces beside them are the JavaScript shape of each
 // (camelCase keys); defaults from the spec are filled in on decode.
-import { define, MANDATORY, MULTIPLE, OPTIONAL, type Composite } from './codec/described.js';
+import { define, MANDATORY, MULTIPLE, OPTIONAL } from './codec/described.js';
 import type { ErrorCondition } from './errors.js';
+import type { FrameTable } from './frames.js';
 import type { DeliveryState, Source, Target } from './messaging.js';
 import './messaging.js'; // attach and transfer fields refer to its composites by name
 
 export type Fields = Record<string, unknown>;
 
 /** §2.8.14 */
-export const ErrorType = define('error', 0x1d, 'amqp:error:list', [
+define<ErrorCondition>('error', 0x1d, 'amqp:error:list', [
   ['condition', 'symbol', MANDATORY],
   ['description', 'string'],
   ['info', 'fields'],
@@ -21,7 +22,7 @@ export interface Open {
   outgoingLocales?: string[]; incomingLocales?: string[]; offeredCapabilities?: string[]; desiredCapabilities?: string[];
   properties?: Fields;
 }
-export const OpenType = define('open', 0x10, 'amqp:open:list', [
+export const OpenType = define<Open>('open', 0x10, 'amqp:open:list', [
   ['container-id', 'string', MANDATORY],
   ['hostname', 'string'],
   ['max-frame-size', 'uint', OPTIONAL, 4294967295],
@@ -39,7 +40,7 @@ export interface Begin {
   remoteChannel?: number; nextOutgoingId: number; incomingWindow: number; outgoingWindow: number; handleMax?: number;
   offeredCapabilities?: string[]; desiredCapabilities?: string[]; properties?: Fields;
 }
-export const BeginType = define('begin', 0x11, 'amqp:begin:list', [
+export const BeginType = define<Begin>('begin', 0x11, 'amqp:begin:list', [
   ['remote-channel', 'ushort'],
   ['next-outgoing-id', 'uint', MANDATORY],
   ['incoming-window', 'uint', MANDATORY],
@@ -63,7 +64,7 @@ export interface Attach {
   initialDeliveryCount?: number; maxMessageSize?: bigint | number;
   offeredCapabilities?: string[]; desiredCapabilities?: string[]; properties?: Fields;
 }
-export const AttachType = define('attach', 0x12, 'amqp:attach:list', [
+export const AttachType = define<Attach>('attach', 0x12, 'amqp:attach:list', [
   ['name', 'string', MANDATORY],
   ['handle', 'uint', MANDATORY],
   ['role', 'boolean', MANDATORY],
@@ -86,7 +87,7 @@ export interface Flow {
   handle?: number; deliveryCount?: number; linkCredit?: number; available?: number;
   drain?: boolean; echo?: boolean; properties?: Fields;
 }
-export const FlowType = define('flow', 0x13, 'amqp:flow:list', [
+export const FlowType = define<Flow>('flow', 0x13, 'amqp:flow:list', [
   ['next-incoming-id', 'uint'],
   ['incoming-window', 'uint', MANDATORY],
   ['next-outgoing-id', 'uint', MANDATORY],
@@ -105,7 +106,7 @@ export interface Transfer {
   handle: number; deliveryId?: number; deliveryTag?: Buffer; messageFormat?: number; settled?: boolean;
   more?: boolean; rcvSettleMode?: number; state?: DeliveryState; resume?: boolean; aborted?: boolean; batchable?: boolean;
 }
-export const TransferType = define('transfer', 0x14, 'amqp:transfer:list', [
+export const TransferType = define<Transfer>('transfer', 0x14, 'amqp:transfer:list', [
   ['handle', 'uint', MANDATORY],
   ['delivery-id', 'uint'],
   ['delivery-tag', 'binary'],
@@ -123,7 +124,7 @@ export const TransferType = define('transfer', 0x14, 'amqp:transfer:list', [
 export interface Disposition {
   role: boolean; first: number; last?: number; settled?: boolean; state?: DeliveryState; batchable?: boolean;
 }
-export const DispositionType = define('disposition', 0x15, 'amqp:disposition:list', [
+export const DispositionType = define<Disposition>('disposition', 0x15, 'amqp:disposition:list', [
   ['role', 'boolean', MANDATORY],
   ['first', 'uint', MANDATORY],
   ['last', 'uint'],
@@ -134,23 +135,28 @@ export const DispositionType = define('disposition', 0x15, 'amqp:disposition:lis
 
 /** §2.7.7 */
 export interface Detach { handle: number; closed?: boolean; error?: ErrorCondition }
-export const DetachType = define('detach', 0x16, 'amqp:detach:list', [
+export const DetachType = define<Detach>('detach', 0x16, 'amqp:detach:list', [
   ['handle', 'uint', MANDATORY],
   ['closed', 'boolean', OPTIONAL, false],
   ['error', 'error'],
 ]);
 
 /** §2.7.8, §2.7.9 */
-export interface End { error?: ErrorCondition }
-export interface Close { error?: ErrorCondition }
-export const EndType = define('end', 0x17, 'amqp:end:list', [['error', 'error']]);
-export const CloseType = define('close', 0x18, 'amqp:close:list', [['error', 'error']]);
+interface End { error?: ErrorCondition }
+interface Close { error?: ErrorCondition }
+export const EndType = define<End>('end', 0x17, 'amqp:end:list', [['error', 'error']]);
+export const CloseType = define<Close>('close', 0x18, 'amqp:close:list', [['error', 'error']]);
 
-export type Performative =
-  | { kind: 'open'; body: Open } | { kind: 'begin'; body: Begin } | { kind: 'attach'; body: Attach }
-  | { kind: 'flow'; body: Flow } | { kind: 'transfer'; body: Transfer } | { kind: 'disposition'; body: Disposition }
-  | { kind: 'detach'; body: Detach } | { kind: 'end'; body: End } | { kind: 'close'; body: Close };
-
-export const PERFORMATIVES: readonly Composite[] = [
-  OpenType, BeginType, AttachType, FlowType, TransferType, DispositionType, DetachType, EndType, CloseType,
-];
+/**
+ * Every performative by name with the JavaScript shape of its body: the table
+ * AMQP frames are decoded by, and the shape of the handler tables they are
+ * dispatched to.
+ */
+export interface PerformativeBodies {
+  open: Open; begin: Begin; attach: Attach; flow: Flow; transfer: Transfer;
+  disposition: Disposition; detach: Detach; end: End; close: Close;
+}
+export const Performatives: FrameTable<PerformativeBodies> = {
+  open: OpenType, begin: BeginType, attach: AttachType, flow: FlowType, transfer: TransferType,
+  disposition: DispositionType, detach: DetachType, end: EndType, close: CloseType,
+};

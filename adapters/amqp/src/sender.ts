@@ -203,7 +203,7 @@ export class Sender extends Link {
     const s = this.session;
     s.nextOutgoingId = (s.nextOutgoingId + 1) >>> 0;
     s.remoteIncomingWindow--;
-    if (log.frames.enabled) log.frames(describeFrame('->', s.channel, { composite: TransferType, body: transfer as unknown as Record<string, unknown>, payload: Buffer.alloc(payloadSize) }));
+    if (log.frames.enabled) log.frames(describeFrame('->', s.channel, 'transfer', transfer, payloadSize));
   }
 
   /** §3.4: the receiver's outcome for one of our deliveries. */

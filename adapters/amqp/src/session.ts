@@ -4,13 +4,13 @@
 // Session object begins again with fresh counters and re-attaches its links.
 import { Condition, OperationTimeoutError, SessionError, type AmqpError, type ErrorCondition } from './errors.js';
 import type { Connection } from './connection.js';
-import type { FrameBody } from './frames.js';
+import { dispatch, type Frame, type FrameHandlers } from './frames.js';
 import type { Link } from './link.js';
 import { log } from './log.js';
 import type { DeliveryState } from './messaging.js';
 import {
-  AttachType, BeginType, DetachType, DispositionType, EndType, FlowType, TransferType,
-  type Attach, type Begin, type Detach, type Disposition, type Flow, type Transfer,
+  BeginType, DispositionType, EndType, FlowType,
+  type Attach, type Begin, type Disposition, type Flow, type PerformativeBodies, type Transfer,
 } from './performatives.js';
 import { Receiver, type ReceiverOptions } from './receiver.js';
 import { Sender, type SenderOptions } from './sender.js';
@@ -22,6 +22,9 @@ export interface Tracked {
 }
 
 interface PendingDisposition { role: boolean; first: number; last: number; settled: boolean; state: DeliveryState | undefined }
+
+/** The performatives that belong to a session; open and close stay with the connection. */
+type SessionBodies = Omit<PerformativeBodies, 'open' | 'close'>;
 
 export class Session {
   state: 'unmapped' | 'beginning' | 'mapped' | 'ending' | 'ended' = 'unmapped';
@@ -111,37 +114,40 @@ export class Session {
 
   // ---- incoming frames ----
 
-  onFrame(f: FrameBody, remoteChannel: number): void {
-    const c = f.composite;
+  /** §2.7: what each performative does to the session, by name; the context is the peer's channel. */
+  private readonly handlers: FrameHandlers<SessionBodies, number> = {
+    begin: (b, _payload, remoteChannel) => this.onBegin(b, remoteChannel),
+    attach: (a) => this.onAttach(a),
+    flow: (f) => this.onFlow(f),
+    transfer: (t, payload) => this.onTransfer(t, payload),
+    disposition: (d) => this.onDisposition(d),
+    detach: (d) => this.remoteHandles.get(d.handle)?.onDetach(d),
+    end: (e) => this.onEnd(e.error),
+  };
+
+  onFrame(f: Frame<SessionBodies>, remoteChannel: number): void {
     // After our end (§2.5.5), frames in flight from the peer are discarded until its end arrives.
-    if (this.state === 'ending' && c !== EndType) return;
-    if (c === TransferType) { this.onTransfer(f.body as unknown as Transfer, f.payload); return; }
-    if (c === DispositionType) { this.onDisposition(f.body as unknown as Disposition); return; }
-    if (c === FlowType) { this.onFlow(f.body as unknown as Flow); return; }
-    if (c === AttachType) {
-      const a = f.body as unknown as Attach;
-      const link = [...this.handles.values()].find((l) => l.name === a.name && l.role !== a.role);
-      if (!link) { this.error(Condition.NotFound, `attach for unknown link ${a.name}`); return; }
-      this.remoteHandles.set(a.handle, link);
-      link.onAttach(a);
-      return;
-    }
-    if (c === DetachType) { const d = f.body as unknown as Detach; this.remoteHandles.get(d.handle)?.onDetach(d); return; }
-    if (c === BeginType) {
-      const b = f.body as unknown as Begin;
-      this.remoteChannel = remoteChannel;
-      this.nextIncomingId = b.nextOutgoingId;
-      this.remoteIncomingWindow = b.incomingWindow;
-      this.remoteOutgoingWindow = b.outgoingWindow;
-      this.state = 'mapped';
-      log.connection('session %d mapped to remote channel %d', this.channel, remoteChannel);
-      this.began?.resolve();
-      this.began = null;
-      if (this.connection.epoch > 1) for (const l of this.links) if (l.wantsAttach) void l.attach().catch(() => undefined);
-      return;
-    }
-    if (c === EndType) { this.onEnd(f.body.error as ErrorCondition | undefined); return; }
-    this.error(Condition.NotAllowed, `unexpected ${c.name} on a session`);
+    if (this.state === 'ending' && f.name !== 'end') return;
+    dispatch(this.handlers, f, remoteChannel);
+  }
+
+  private onBegin(b: Begin, remoteChannel: number): void {
+    this.remoteChannel = remoteChannel;
+    this.nextIncomingId = b.nextOutgoingId;
+    this.remoteIncomingWindow = b.incomingWindow;
+    this.remoteOutgoingWindow = b.outgoingWindow;
+    this.state = 'mapped';
+    log.connection('session %d mapped to remote channel %d', this.channel, remoteChannel);
+    this.began?.resolve();
+    this.began = null;
+    if (this.connection.epoch > 1) for (const l of this.links) if (l.wantsAttach) void l.attach().catch(() => undefined);
+  }
+
+  private onAttach(a: Attach): void {
+    const link = [...this.handles.values()].find((l) => l.name === a.name && l.role !== a.role);
+    if (!link) { this.error(Condition.NotFound, `attach for unknown link ${a.name}`); return; }
+    this.remoteHandles.set(a.handle, link);
+    link.onAttach(a);
   }
 
   private onTransfer(t: Transfer, payload: Buffer): void {

@@ -12,16 +12,16 @@ import { AmqpSymbol, Described, Uuid } from './types.js';
  * 'message-id' (§3.2.11-14); '*' (any value, composites converted by
  * descriptor); or the name of another composite ('error', 'source', ...).
  */
-export type FieldType =
+type FieldType =
   | 'boolean' | 'ubyte' | 'ushort' | 'uint' | 'ulong' | 'symbol' | 'string' | 'binary' | 'timestamp'
   | 'fields' | 'map' | 'message-id' | '*' | 'delivery-state' | 'error' | 'source' | 'target';
 
 export const MANDATORY = 'mandatory';
 export const MULTIPLE = 'multiple';
 export const OPTIONAL = undefined;
-export type FieldRow = readonly [name: string, type: FieldType, flag?: typeof MANDATORY | typeof MULTIPLE, defaultValue?: unknown];
+type FieldRow = readonly [name: string, type: FieldType, flag?: typeof MANDATORY | typeof MULTIPLE, defaultValue?: unknown];
 
-export interface Field {
+interface Field {
   name: string;
   key: string;
   type: FieldType;
@@ -30,7 +30,8 @@ export interface Field {
   default: unknown;
 }
 
-export interface Composite {
+/** A composite's table; `T` is the JavaScript shape its fields decode to and encode from. */
+export interface Composite<T extends object = object> {
   name: string;
   /** Low 32 bits of the numeric descriptor (domain 0x00000000 = AMQP). */
   code: number;
@@ -38,6 +39,8 @@ export interface Composite {
   fields: Field[];
   /** Delivery states carry their name as `type` in JavaScript, so one field can hold any of them. */
   tagged: boolean;
+  /** Never set: carries `T` so a table and the objects it describes stay tied together in the types. */
+  readonly shape?: T;
 }
 
 const byCode = new Map<number, Composite>();
@@ -47,19 +50,17 @@ const bySymbol = new Map<string, Composite>();
 const camel = (name: string): string => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /** Declares a composite from its table; `symbol` is the symbolic descriptor, e.g. amqp:open:list. */
-export function define(name: string, code: number, symbol: string, rows: readonly FieldRow[], tagged = false): Composite {
+export function define<T extends object>(name: string, code: number, symbol: string, rows: readonly FieldRow[], tagged = false): Composite<T> {
   const fields = rows.map(([fieldName, type, flag, def]) => ({
     name: fieldName, key: camel(fieldName), type,
     mandatory: flag === MANDATORY, multiple: flag === MULTIPLE, default: def,
   }));
-  const c: Composite = { name, code, symbol, fields, tagged };
+  const c: Composite<T> = { name, code, symbol, fields, tagged };
   byCode.set(code, c);
   byName.set(name, c);
   bySymbol.set(symbol, c);
   return c;
 }
-
-export function compositeByName(name: string): Composite | undefined { return byName.get(name); }
 
 /** The composite a descriptor (ulong or symbol) names, if we know it. */
 export function compositeOf(descriptor: unknown): Composite | undefined {
@@ -70,8 +71,8 @@ export function compositeOf(descriptor: unknown): Composite | undefined {
 
 // ---- encoding ----
 
-export function encodeComposite(w: Writer, c: Composite, obj: object): void {
-  const o = obj as Record<string, unknown>;
+export function encodeComposite<T extends object>(w: Writer, c: Composite<T>, obj: T): void {
+  const o = obj as Record<string, unknown>; // read field by field, as the table names them
   const fields = c.fields;
   w.ensure(3);
   w.buf[w.pos] = 0x00; w.buf[w.pos + 1] = 0x53; w.buf[w.pos + 2] = c.code; // smallulong descriptor
@@ -129,8 +130,12 @@ function encodeField(w: Writer, f: Field, v: unknown): void {
 
 // ---- decoding ----
 
-/** Turns the (already decoded) list of a composite into its JavaScript object. */
-export function fromList(c: Composite, items: unknown): Record<string, unknown> {
+/**
+ * Turns the (already decoded) list of a composite into its JavaScript object.
+ * Every field is checked against its row (type, mandatory, default), which is
+ * what makes the result a `T`.
+ */
+export function fromList<T extends object>(c: Composite<T>, items: unknown): T {
   if (!Array.isArray(items)) throw new DecodeError(`${c.name}: described value is not a list`);
   const fields = c.fields;
   const o: Record<string, unknown> = c.tagged ? { type: c.name } : {};
@@ -144,7 +149,7 @@ export function fromList(c: Composite, items: unknown): Record<string, unknown> 
       o[f.key] = f.multiple ? (Array.isArray(raw) ? raw : [raw]).map((x) => convert(c, f, x)) : convert(c, f, raw);
     }
   }
-  return o;
+  return o as T;
 }
 
 /** Checks one decoded field value against its declared type, converting at the edge. */
@@ -170,7 +175,7 @@ function convert(c: Composite, f: Field, v: unknown): unknown {
 }
 
 /** A Described with a known descriptor becomes its composite's object; anything else is returned as is. */
-export function fromDescribed(v: unknown): unknown {
+function fromDescribed(v: unknown): unknown {
   if (!(v instanceof Described)) return v;
   const c = compositeOf(v.descriptor);
   return c ? fromList(c, v.value) : v;

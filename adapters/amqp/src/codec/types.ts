@@ -17,9 +17,9 @@ export type TypeName =
   | 'binary' | 'string' | 'symbol'
   | 'list' | 'map' | 'array';
 
-export type Category = 'fixed' | 'variable' | 'compound' | 'array';
+type Category = 'fixed' | 'variable' | 'compound' | 'array';
 
-export interface TypeCode {
+interface TypeCode {
   code: number;
   name: TypeName;
   category: Category;
