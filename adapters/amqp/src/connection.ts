@@ -1,9 +1,11 @@
 // The connection (AMQP 1.0 §2.4): socket, protocol headers, SASL, open/close,
-// heartbeats, and reconnection. A Connection outlives its sockets: when a
-// socket drops and policy allows, it reconnects with backoff, begins its
-// sessions again and re-attaches their links, so senders and receivers held
-// by the application keep working. Outgoing frames are appended to one
-// buffer and written once per event-loop turn.
+// heartbeats, and reconnection. A Connection outlives its sockets: once it
+// has been open, a dropped socket is replaced (with backoff) and its sessions
+// begin again and re-attach their links, so senders and receivers held by the
+// application keep working. Connecting, the first time and after a drop, is
+// one bounded step: socket, SASL, open and the sessions' begin, all within
+// connectTimeout. Outgoing frames are appended to one buffer and written once
+// per event-loop turn.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -12,10 +14,11 @@ import { Writer } from './codec/encoder.js';
 import type { Composite } from './codec/described.js';
 import { AmqpError, Condition, ConnectionError, OperationTimeoutError, type ErrorCondition } from './errors.js';
 import {
-  AMQP_HEADER, describeFrame, FrameDecoder, FrameParser, FramingError, FrameType, MIN_MAX_FRAME_SIZE, SASL_HEADER,
+  AMQP_HEADER, describeFrame, FrameDecoder, FramingError, FrameType, MIN_MAX_FRAME_SIZE, SASL_HEADER,
   writeEmptyFrame, writeFrame,
 } from './frames.js';
 import { Heartbeat } from './heartbeat.js';
+import { Inbound } from './inbound.js';
 import { log } from './log.js';
 import { CloseType, OpenType, Performatives, type Open } from './performatives.js';
 import type { ClientPolicy } from './policy.js';
@@ -28,8 +31,17 @@ import type { Receiver, ReceiverOptions } from './receiver.js';
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closing' | 'closed';
 type Socket = net.Socket | tls.TLSSocket;
 
+/** How far a socket got; errors and timeouts say what was awaited. */
+type Stage = 'socket' | 'sasl' | 'open' | 'begin' | 'up';
+const AWAITING: Record<Stage, string> = {
+  socket: 'the TCP/TLS connection', sasl: 'the SASL exchange', open: "the peer's open",
+  begin: "the peer's begin (it had sent open)", up: '',
+};
+
 const amqpFrames = new FrameDecoder('AMQP', Performatives);
 const saslFrames = new FrameDecoder('SASL', SaslFrames);
+/** §5.3.1: SASL frames are small; this bounds what a peer can make us hold before AMQP begins. */
+const SASL_MAX_FRAME_SIZE = 4096;
 
 export class Connection extends EventEmitter {
   state: ConnectionState = 'connecting';
@@ -45,32 +57,50 @@ export class Connection extends EventEmitter {
 
   readonly out = new Writer(64 * 1024);
   private socket: Socket | null = null;
-  private parser: FrameParser | null = null;
+  private stage: Stage = 'socket';
+  private readonly inbound = new Inbound((t, ch, f, s) => this.onFrame(t, ch, f, s));
   private sasl: SaslClient | null = null;
-  private headerPending: Buffer | null = null;
-  private headerBytes: Buffer | null = null;
   private flushScheduled = false;
   private readonly sessions: Array<Session | undefined> = [];
   private readonly byRemoteChannel = new Map<number, Session>();
   private defaultSession: Promise<Session> | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  private connectTimer: NodeJS.Timeout | null = null;
   private readonly heartbeat = new Heartbeat(
     () => { writeEmptyFrame(this.out); this.flush(); },
     (ms) => this.fatal(new ConnectionError({ condition: Condition.ResourceLimitExceeded, description: `no frame from peer within idle-time-out ${ms} ms` }, 'ERR_AMQP_IDLE_TIMEOUT')),
   );
   private opened: { resolve: () => void; reject: (e: Error) => void } | null = null;
   private closed: { resolve: () => void } | null = null;
+ /** True once the first open() completed: from then on a dropped socket is replaced. */
+  private established = false;
+  /** Reconnect attempts since the connection was last up for reconnect.resetAfter. */
   private attempts = 0;
+  /** When the current socket finished connecting (sessions begun); 0 while connecting. */
+  private upSince = 0;
 
   constructor(readonly endpoint: Endpoint, readonly policy: ClientPolicy) {
     super();
     this.containerId = policy.containerId || `nitrogen-${randomUUID()}`;
   }
 
-  /** Connects, authenticates and exchanges open; rejects on the first failure (no retry for the first connect). */
+  /**
+   * Connects, authenticates, exchanges open and begins the default session,
+   * within connectTimeout. The first connect is one attempt: it rejects with
+   * what stopped it (and the connection is closed); reconnection applies only
+   * to a connection that has been open.
+   */
   async open(): Promise<this> {
-    await this.establish();
-    await this.session();
+    try {
+      await this.establish();
+      await this.session();
+    } catch (e) {
+      const err = e instanceof AmqpError ? e : new ConnectionError({ condition: Condition.InternalError, description: String(e) });
+      this.abandon(err);
+      throw this.error ?? err;
+    }
+    this.established = true;
+    this.connected();
     return this;
   }
 
@@ -116,7 +146,7 @@ export class Connection extends EventEmitter {
     const wasOpen = this.state === 'open';
     this.state = 'closing';
     const reason = new ConnectionError({ condition: Condition.ConnectionForced, description: 'connection closed locally' }, 'ERR_AMQP_CLOSED');
-    for (const s of this.sessions) s?.fail(reason, true);
+    for (const s of this.sessions) s?.fail(reason, true, true);
     if (!wasOpen || !this.socket) { this.socket?.destroy(); this.finish(reason); return; }
     const done = new Promise<void>((resolve) => { this.closed = { resolve }; });
     this.sendFrame(0, CloseType, { error });
@@ -127,6 +157,7 @@ export class Connection extends EventEmitter {
 
   // ---- socket lifecycle ----
 
+  /** Opens a socket and runs it up to the peer's open; the connect timer runs until connected(). */
   private establish(): Promise<void> {
     this.epoch++;
     this.state = this.state === 'reconnecting' ? 'reconnecting' : 'connecting';
@@ -137,15 +168,17 @@ export class Connection extends EventEmitter {
       : net.connect({ host, port });
     socket.setNoDelay(true);
     this.socket = socket;
+    this.stage = 'socket';
     this.sasl = null;
-    this.parser = null;
-    this.headerPending = null;
-    this.headerBytes = null;
+    this.inbound.reset();
     this.writable = true;
     this.out.reset();
     const opened = new Promise<void>((resolve, reject) => { this.opened = { resolve, reject }; });
-    const timer = setTimeout(() => this.fatal(new OperationTimeoutError(`connect to ${host}:${port} timed out`)), this.policy.connectTimeout);
-    opened.then(() => clearTimeout(timer), () => clearTimeout(timer));
+    const ms = this.policy.connectTimeout;
+    this.connectTimer = setTimeout(() => {
+      this.connectTimer = null;
+      this.fatal(new OperationTimeoutError(`connect to ${host}:${port} timed out after ${ms} ms waiting for ${AWAITING[this.stage]}`));
+    }, ms);
     socket.once(this.endpoint.tls ? 'secureConnect' : 'connect', () => this.onConnected());
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => { this.writable = true; this.pumpAll(); });
@@ -154,15 +187,29 @@ export class Connection extends EventEmitter {
     return opened;
   }
 
+  /** The socket is up to date: the connect timer stops, and the connection counts as up from now. */
+  private connected(): void {
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
+    this.stage = 'up';
+    this.upSince = Date.now();
+  }
+
+  /** The first connect failed: close for good, with its reason. */
+  private abandon(err: AmqpError): void {
+    if (this.state === 'closed') return;
+    this.finish(err);
+    this.socket?.destroy();
+  }
+
   private onConnected(): void {
     const mech = this.policy.sasl;
     if (mech === 'none') { this.startAmqp(); return; }
+    this.stage = 'sasl';
     const { username, password } = this.endpoint;
     const mechanism = mech !== 'auto' ? mech : username !== undefined ? Sasl.plain(username, password ?? '') : Sasl.anonymous();
     this.sasl = new SaslClient(mechanism, this.hostname(), (c, body) => this.sendFrame(0, c, body, undefined, FrameType.Sasl), (e) => this.fatal(e));
-    this.parser = new FrameParser((t, ch, f, s) => this.onFrame(t, ch, f, s));
-    this.parser.maxFrameSize = 4096; // SASL frames are small (§5.3.1)
-    this.headerPending = SASL_HEADER;
+    this.inbound.expect(SASL_HEADER, SASL_MAX_FRAME_SIZE);
     this.writeRaw(SASL_HEADER);
   }
 
@@ -170,8 +217,9 @@ export class Connection extends EventEmitter {
 
   /** §2.4.1: protocol header, then our open, pipelined. */
   private startAmqp(): void {
-    this.parser = new FrameParser((t, ch, f, s) => this.onFrame(t, ch, f, s));
-    this.headerPending = AMQP_HEADER;
+    this.stage = 'open';
+    // Frames up to the minimum until our open is out (§2.7.1), then as large as we announced.
+    this.inbound.expect(AMQP_HEADER, MIN_MAX_FRAME_SIZE);
     this.writeRaw(AMQP_HEADER);
     const p = this.policy;
     this.sendFrame(0, OpenType, {
@@ -179,35 +227,17 @@ export class Connection extends EventEmitter {
       idleTimeOut: p.idleTimeout || undefined, offeredCapabilities: p.offeredCapabilities, desiredCapabilities: p.desiredCapabilities,
       properties: p.properties,
     });
-    // We may now receive frames as large as we announced.
-    this.parser.maxFrameSize = p.maxFrameSize;
+    this.inbound.maxFrameSize = p.maxFrameSize;
   }
 
   private onData(chunk: Buffer): void {
     this.heartbeat.received = true;
     if (log.raw.enabled) log.raw('<- %s', chunk.toString('hex'));
     try {
-      // One chunk may carry the end of SASL and the start of AMQP: the parser hands back what follows the outcome.
-      while (chunk.length > 0 && this.parser !== null) {
-        if (this.headerPending) chunk = this.checkHeader(chunk);
-        if (chunk.length > 0) chunk = this.parser.push(chunk);
-      }
+      this.inbound.push(chunk);
     } catch (e) {
       this.fatal(e instanceof AmqpError ? e : new ConnectionError({ condition: Condition.InternalError, description: String(e) }));
     }
-  }
-
-  /** §2.2: the peer answers with its protocol header; a different one means it refuses ours. */
-  private checkHeader(chunk: Buffer): Buffer {
-    const expected = this.headerPending!;
-    const all = this.headerBytes ? Buffer.concat([this.headerBytes, chunk]) : chunk;
-    if (all.length < 8) { this.headerBytes = all; return Buffer.alloc(0); }
-    this.headerBytes = null;
-    this.headerPending = null;
-    if (!all.subarray(0, 8).equals(expected)) {
-      throw new ConnectionError({ condition: Condition.NotImplemented, description: `peer answered protocol header ${all.subarray(0, 8).toString('hex')}` }, 'ERR_AMQP_PROTOCOL');
-    }
-    return all.subarray(8);
   }
 
   /** One whole frame; true when the bytes after it are no longer SASL frames. */
@@ -244,14 +274,21 @@ export class Connection extends EventEmitter {
     }
     this.remote = open;
     this.state = 'open';
-    this.attempts = 0;
+    this.stage = 'begin';
     log.connection('open: peer %s, max-frame-size %d, idle-time-out %s', open.containerId, open.maxFrameSize, open.idleTimeOut);
     this.heartbeat.start(open.idleTimeOut ?? 0, this.policy.idleTimeout);
     this.emit('open');
     this.opened?.resolve();
     this.opened = null;
-    // After a reconnect, every session begins again (and re-attaches its links once mapped).
-    if (this.epoch > 1) for (const s of this.sessions) if (s) void s.begin().catch(() => undefined);
+    if (this.established) void this.restoreSessions();
+  }
+
+  /** After a reconnect, every session begins again (and re-attaches its links once mapped). */
+  private async restoreSessions(): Promise<void> {
+    const epoch = this.epoch;
+    // A session the peer refuses to begin again fails on its own; the connection is up all the same.
+    await Promise.allSettled(this.sessions.filter((s) => s !== undefined).map((s) => s.begin()));
+    if (epoch === this.epoch && this.state === 'open') this.connected();
   }
 
   /** The peer closed the connection (§2.4.3): answer, then drop the socket. */
@@ -288,25 +325,34 @@ export class Connection extends EventEmitter {
     if (socket !== this.socket) return;
     this.socket = null;
     this.heartbeat.stop();
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
     this.byRemoteChannel.clear();
-    const reason = this.dropReason ?? { err: new ConnectionError({ condition: Condition.ConnectionForced, description: 'socket closed' }, 'ERR_AMQP_SOCKET'), retry: true };
+    const reason = this.dropReason ?? { err: this.socketClosed(), retry: true };
     this.dropReason = null;
+    if (this.state === 'closed') return;
     if (this.state === 'closing') { this.finish(reason.err); return; }
     if (this.opened) { this.opened.reject(reason.err); this.opened = null; }
-    const wasUp = this.remote !== null || this.state === 'reconnecting';
     this.remote = null;
     const r = this.policy.reconnect;
-    if (wasUp && reason.retry && r.enabled && this.attempts < r.maxAttempts) {
-      this.state = 'reconnecting';
-      for (const s of this.sessions) s?.onTransportLost(reason.err);
-      const delay = Math.min(r.maxDelay, r.initialDelay * r.multiplier ** this.attempts) * (1 + r.jitter * (Math.random() * 2 - 1));
-      this.attempts++;
-      log.connection('disconnected (%s); reconnect attempt %d in %d ms', reason.err.message, this.attempts, Math.round(delay));
-      this.emit('disconnected', reason.err);
-      this.reconnectTimer = setTimeout(() => { this.reconnectTimer = null; this.establish().catch(() => undefined); }, delay);
-      return;
-    }
-    this.finish(reason.err);
+    if (!this.established || !reason.retry || !r.enabled || this.attempts >= r.maxAttempts) { this.finish(reason.err); return; }
+    // Backoff starts over only after a connection that lasted: a peer that breaks every connection sees it grow.
+    if (this.upSince !== 0 && Date.now() - this.upSince >= r.resetAfter) this.attempts = 0;
+    this.upSince = 0;
+    this.state = 'reconnecting';
+    for (const s of this.sessions) s?.onTransportLost(reason.err);
+    const delay = Math.min(r.maxDelay, r.initialDelay * r.multiplier ** this.attempts) * (1 + r.jitter * (Math.random() * 2 - 1));
+    this.attempts++;
+    log.connection('disconnected (%s); reconnect attempt %d in %d ms', reason.err.message, this.attempts, Math.round(delay));
+    this.emit('disconnected', reason.err);
+    this.reconnectTimer = setTimeout(() => { this.reconnectTimer = null; this.establish().catch(() => undefined); }, delay);
+  }
+
+  /** The peer closed the socket without an AMQP close: say when, as that is most of what is known. */
+  private socketClosed(): ConnectionError {
+    const { host, port } = this.endpoint;
+    const when = this.stage === 'up' ? '' : ` while waiting for ${AWAITING[this.stage]}`;
+    return new ConnectionError({ condition: Condition.ConnectionForced, description: `socket to ${host}:${port} closed${when}` }, 'ERR_AMQP_SOCKET');
   }
 
   private finish(err: AmqpError): void {
@@ -315,6 +361,7 @@ export class Connection extends EventEmitter {
     this.state = 'closed';
     this.heartbeat.stop();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.connectTimer) clearTimeout(this.connectTimer);
     this.opened?.reject(err);
     this.opened = null;
     for (const s of this.sessions) s?.fail(err, true);

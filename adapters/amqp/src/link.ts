@@ -23,6 +23,8 @@ export abstract class Link {
   wantsAttach = true;
   /** Closed by the application (as opposed to by the peer or a failure). */
   protected closedLocally = false;
+  /** The peer's attach had a null terminus: a refusal, unless a flow follows (see onAttach). */
+  private nullTerminus = false;
   private attaching: { resolve: () => void; reject: (e: Error) => void } | null = null;
   private attached: Promise<void> = Promise.resolve();
   private detaching: (() => void) | null = null;
@@ -32,7 +34,7 @@ export abstract class Link {
   /** The role-specific attach fields: termini and settle modes. */
   protected abstract attachFields(): Partial<Attach>;
   protected abstract onAttached(remote: Attach): void;
-  abstract onFlow(flow: Flow): void;
+  protected abstract onFlow(flow: Flow): void;
   /** Rejects or re-queues what is pending when the link ends (final) or the socket drops. */
   protected abstract failPending(err: AmqpError, final: boolean): void;
 
@@ -43,6 +45,7 @@ export abstract class Link {
   attach(): Promise<void> {
     this.handle = this.session.allocateHandle(this);
     this.state = 'attaching';
+    this.nullTerminus = false;
     if (this.attaching === null) {
       const done = new Promise<void>((resolve, reject) => { this.attaching = { resolve, reject }; });
       this.attached = withTimeout(done, this.session.connection.policy.operationTimeout, `attach of ${this.name}`);
@@ -56,12 +59,31 @@ export abstract class Link {
     this.remote = a;
     this.remoteHandle = a.handle;
     // §2.6.3: a peer refusing the link attaches with a null terminus and then detaches with the reason.
-    if ((this.role ? a.source : a.target) === undefined) { log.link('%s refused by peer; awaiting detach', this.name); return; }
+    // Some peers (rhea's default listener) leave the terminus null and go on with a flow instead, and
+    // other clients proceed; so the frame after it decides: a detach refuses, a flow accepts.
+    if ((this.role ? a.source : a.target) === undefined) {
+      this.nullTerminus = true;
+      log.link('%s: peer attached with a null %s; refused if a detach follows, accepted if a flow does', this.name, this.role ? 'source' : 'target');
+      return;
+    }
+    this.completeAttach(a);
+  }
+
+  private completeAttach(a: Attach): void {
     this.state = 'attached';
     log.link('%s attached (handle %d, remote %d)', this.name, this.handle, a.handle);
     this.onAttached(a);
     this.attaching?.resolve();
     this.attaching = null;
+  }
+
+  /** A flow for this link (§2.7.4); the first one completes an attach that came with a null terminus. */
+  onLinkFlow(f: Flow): void {
+    if (this.state === 'attaching' && this.nullTerminus && this.remote !== null) {
+      log.link('%s: a flow followed the null %s: proceeding as attached', this.name, this.role ? 'source' : 'target');
+      this.completeAttach(this.remote);
+    }
+    if (this.state === 'attached') this.onFlow(f);
   }
 
   onDetach(d: Detach): void {
@@ -73,8 +95,9 @@ export abstract class Link {
     }
     // Detached by the peer: answer (§2.6.5) and fail whatever was waiting on the link.
     this.session.connection.sendFrame(this.session.channel, DetachType, { handle: this.handle, closed: d.closed });
-    const err = new LinkError(d.error ?? { condition: Condition.DetachForced, description: 'link detached by peer' });
-    log.link('%s detached by peer: %s', this.name, err.message);
+    const refused = this.state === 'attaching';
+    const err = new LinkError(d.error ?? { condition: Condition.DetachForced, description: refused ? 'link refused by peer' : 'link detached by peer' });
+    log.link(refused ? '%s refused by peer (detach after its attach): %s' : '%s detached by peer: %s', this.name, err.message);
     this.fail(err, true);
   }
 
@@ -99,7 +122,13 @@ export abstract class Link {
     this.failPending(err, false);
   }
 
-  fail(err: AmqpError, final: boolean): void {
+  /**
+   * The link cannot go on (final) or lost its socket (not final). `local`: the
+   * application ended it (closing the link, session or connection), which ends
+   * a receiver's iteration instead of failing it.
+   */
+  fail(err: AmqpError, final: boolean, local = false): void {
+    if (local) this.closedLocally = true;
     this.attaching?.reject(err);
     this.attaching = null;
     if (final) {

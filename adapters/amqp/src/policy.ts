@@ -17,6 +17,11 @@ export interface ReconnectPolicy {
   jitter: number;
   /** Attempts after a drop before giving up (Infinity: never). */
   maxAttempts: number;
+  /**
+   * How long a connection must stay up (connected, sessions begun) before the
+   * backoff starts over from initialDelay; a peer that breaks sooner sees it grow.
+   */
+  resetAfter: number;
 }
 
 export interface SenderPolicy {
@@ -63,7 +68,7 @@ export interface ClientPolicy {
   /** §2.5.6 session windows, in transfer frames. */
   incomingWindow: number;
   outgoingWindow: number;
-  /** TCP/TLS connect plus open exchange, in ms. */
+  /** Connecting, in ms: TCP/TLS, SASL, open and the sessions' begin (the first time and after a drop). */
   connectTimeout: number;
   /** Attach and detach round trips, in ms. */
   operationTimeout: number;
@@ -107,7 +112,7 @@ const Default: ClientPolicy = {
   operationTimeout: 30_000,
   sasl: 'auto',
   tls: {},
-  reconnect: { enabled: true, initialDelay: 100, maxDelay: 30_000, multiplier: 2, jitter: 0.2, maxAttempts: Infinity },
+  reconnect: { enabled: true, initialDelay: 100, maxDelay: 30_000, multiplier: 2, jitter: 0.2, maxAttempts: Infinity, resetAfter: 10_000 },
   sender: {
     settleMode: 'unsettled', rcvSettleMode: 'first', maxQueued: 10_000,
     unsettledOnReconnect: 'resend', target: {}, messageFormat: 0,

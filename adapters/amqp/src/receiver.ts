@@ -175,7 +175,7 @@ export class Receiver extends Link {
     this.session.sendFlow({ handle: this.handle, deliveryCount: this.deliveryCount, linkCredit: this.credit });
   }
 
-  onFlow(f: Flow): void {
+  protected onFlow(f: Flow): void {
     if (f.echo) this.sendFlow();
   }
 

@@ -74,6 +74,7 @@ const outOfOrder = (what: string): ConnectionError =>
 export class SaslClient {
   /** mechanisms: waiting for the server's list; answering: our init or response is being prepared; sent: it went out. */
   private state: 'mechanisms' | 'answering' | 'sent' | 'done' = 'mechanisms';
+  private initSent = false;
 
   constructor(
     private readonly mechanism: SaslMechanism,
@@ -93,11 +94,14 @@ export class SaslClient {
         if (!offered.includes(this.mechanism.name)) {
           throw new SaslError(SaslCode.Auth, `server does not offer ${this.mechanism.name} (offers ${offered.join(', ') || 'nothing'})`);
         }
-        this.answer(() => this.mechanism.initialResponse(), (initialResponse) => this.send(SaslInitType, { mechanism: this.mechanism.name, initialResponse, hostname: this.hostname }));
+        this.answer(() => this.mechanism.initialResponse(), (initialResponse) => {
+          this.initSent = true;
+          this.send(SaslInitType, { mechanism: this.mechanism.name, initialResponse, hostname: this.hostname });
+        });
         return false;
       }
       case 'sasl-challenge': {
-        if (this.state !== 'sent') throw outOfOrder(`sasl-challenge before our ${this.state === 'mechanisms' ? 'sasl-init' : 'answer'}`);
+        if (this.state !== 'sent') throw outOfOrder(`sasl-challenge before our ${this.awaited()}`);
         const challenge = this.mechanism.challenge?.bind(this.mechanism);
         if (!challenge) throw new SaslError(SaslCode.Auth, `${this.mechanism.name} cannot answer a challenge`);
         this.answer(() => challenge(f.body.challenge), (response) => this.send(SaslResponseType, { response: response ?? Buffer.alloc(0) }));
@@ -105,7 +109,7 @@ export class SaslClient {
       }
       case 'sasl-outcome': {
         // §5.3.2: the outcome answers our init (or last response); earlier, the server skipped the exchange.
-        if (this.state !== 'sent') throw outOfOrder(`sasl-outcome before our ${this.state === 'mechanisms' ? 'sasl-init' : 'answer'}`);
+        if (this.state !== 'sent') throw outOfOrder(`sasl-outcome before our ${this.awaited()}`);
         const code = f.body.code;
         log.sasl('outcome %d (%s)', code, CODE_TEXT[code] ?? 'unknown');
         if (code !== SaslCode.Ok) throw new SaslError(code, `SASL ${this.mechanism.name} refused: ${CODE_TEXT[code] ?? `code ${code}`}`);
@@ -114,6 +118,8 @@ export class SaslClient {
       }
     }
   }
+
+  private awaited(): string { return this.initSent ? 'sasl-response' : 'sasl-init'; }
 
   /** Runs a mechanism step (possibly asynchronous) and sends its result, unless the exchange failed meanwhile. */
   private answer(step: () => Buffer | undefined | Promise<Buffer | undefined>, send: (data: Buffer | undefined) => void): void {

@@ -221,7 +221,7 @@ export class Sender extends Link {
   }
 
   /** §2.6.7: the receiver's view of the link gives us our credit. */
-  onFlow(f: Flow): void {
+  protected onFlow(f: Flow): void {
     const theirCount = f.deliveryCount ?? 0; // absent until they have seen our initial-delivery-count, which is 0
     this.credit = Math.max(0, (theirCount + (f.linkCredit ?? 0) - this.deliveryCount) | 0);
     this.drainRequested = f.drain ?? false;

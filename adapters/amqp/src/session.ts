@@ -88,7 +88,9 @@ export class Session {
 
   /** Ends the session (§2.5.5) after its links. */
   async end(error?: ErrorCondition): Promise<void> {
-    if (this.state !== 'mapped') { this.state = 'ended'; this.connection.releaseChannel(this); return; }
+    const reason = new SessionError({ condition: Condition.ConnectionForced, description: 'session ended locally' });
+    if (this.state !== 'mapped') { this.state = 'ended'; this.fail(reason, true, true); this.connection.releaseChannel(this); return; }
+    this.fail(reason, true, true);
     this.state = 'ending';
     const done = new Promise<void>((resolve) => { this.ended = resolve; });
     this.connection.sendFrame(this.channel, EndType, { error });
@@ -192,7 +194,7 @@ export class Session {
     if (f.handle !== undefined) {
       const link = this.remoteHandles.get(f.handle);
       if (!link) { this.error(Condition.UnattachedHandle, `flow on handle ${f.handle}`); return; }
-      link.onFlow(f);
+      link.onLinkFlow(f);
     } else {
       if (f.echo) this.sendFlow();
       this.pump();
@@ -266,14 +268,14 @@ export class Session {
     for (const l of this.links) l.onTransportLost(err);
   }
 
-  /** The session cannot go on: reject everything waiting on it. */
-  fail(err: AmqpError, final: boolean): void {
+  /** The session cannot go on: reject everything waiting on it (`local`: the application ended it). */
+  fail(err: AmqpError, final: boolean, local = false): void {
     this.began?.reject(err);
     this.began = null;
     this.ended?.();
     this.outgoing.clear();
     this.incoming.clear();
-    for (const l of [...this.links]) l.fail(err, final);
+    for (const l of [...this.links]) l.fail(err, final, local);
   }
 }
 
