@@ -10,12 +10,11 @@ import { AMQP_HEADER, FrameDecoder, FrameParser, FramingError, writeFrame } from
 import { decodeMessage, encodeMessage } from '../src/message.js';
 import { AttachType, FlowType, OpenType, Performatives, TransferType } from '../src/performatives.js';
 import { AmqpError, Connection, Policy } from '../src/index.js';
+import { fuzzCases, fuzzSeed, Random } from './helpers/fuzz.js';
 
-/** xorshift32: reproducible randomness, so a failure can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 4294967296; };
-}
+/** Reproducible randomness (helpers/fuzz.ts); each test's title names its seed, to replay with NITROGEN_FUZZ_SEED. */
+const rng = (seed: number): (() => number) => { const random = new Random(seed); return () => random.next(); };
+const seed = fuzzSeed(0xa11ce);
 const randomBytes = (r: () => number, n: number): Buffer => Buffer.from(Array.from({ length: n }, () => Math.floor(r() * 256)));
 
 function corpus(): Buffer[] {
@@ -48,10 +47,10 @@ function expectTyped(fn: () => unknown): void {
   }
 }
 
-describe('AMQP decoder fuzzing', () => {
-  it('random bytes decode to a value or a DecodeError (20,000 inputs)', () => {
-    const r = rng(0xa11ce);
-    for (let i = 0; i < 20000; i++) {
+describe(`AMQP decoder fuzzing (seed ${seed})`, () => {
+  it(`random bytes decode to a value or a DecodeError (${fuzzCases(20000)} inputs)`, () => {
+    const r = rng(seed);
+    for (let i = 0; i < fuzzCases(20000); i++) {
       const input = randomBytes(r, 1 + Math.floor(r() * 64));
       expectTyped(() => new Reader(input).read());
       expectTyped(() => decodeMessage(input));
@@ -59,13 +58,13 @@ describe('AMQP decoder fuzzing', () => {
   });
 
   it('truncated and corrupted messages and performatives give DecodeError', () => {
-    const r = rng(42);
+    const r = rng(seed + 1);
     for (const valid of corpus()) {
       for (let cut = 0; cut < valid.length; cut++) {
         expectTyped(() => decodeMessage(valid.subarray(0, cut)));
         expectTyped(() => decodeFrameBody(valid.subarray(0, Math.max(8, cut)), 8));
       }
-      for (let i = 0; i < 3000; i++) {
+      for (let i = 0; i < fuzzCases(3000); i++) {
         const bad = Buffer.from(valid);
         for (let k = 1 + Math.floor(r() * 4); k > 0; k--) bad[Math.floor(r() * bad.length)] = Math.floor(r() * 256);
         expectTyped(() => decodeMessage(bad));
@@ -100,8 +99,8 @@ describe('AMQP decoder fuzzing', () => {
   });
 
   it('the frame parser survives random chunking of random streams with typed errors only', () => {
-    const r = rng(7);
-    for (let i = 0; i < 2000; i++) {
+    const r = rng(seed + 2);
+    for (let i = 0; i < fuzzCases(2000); i++) {
       const parser = new FrameParser((_t, _c, frame, start) => expectTyped(() => decodeFrameBody(frame, start)));
       parser.maxFrameSize = 4096;
       const stream = r() < 0.5 ? randomBytes(r, 200) : Buffer.concat([...corpus().slice(1), randomBytes(r, 20)]);
@@ -113,9 +112,9 @@ describe('AMQP decoder fuzzing', () => {
     }
   });
 
-  it('a connection fed garbage by its peer closes cleanly with a typed error (40 peers)', async () => {
-    const r = rng(99);
-    for (let round = 0; round < 40; round++) {
+  it(`a connection fed garbage by its peer closes cleanly with a typed error (${fuzzCases(40)} peers)`, async () => {
+    const r = rng(seed + 3);
+    for (let round = 0; round < fuzzCases(40); round++) {
       const garbage = round % 2 === 0
         ? randomBytes(r, 64 + Math.floor(r() * 512))
         : (() => { const b = Buffer.concat(corpus().slice(1)); for (let k = 0; k < 6; k++) b[Math.floor(r() * b.length)] = Math.floor(r() * 256); return b; })();
