@@ -218,21 +218,20 @@ export class Connection extends EventEmitter {
   /** §2.4.1: protocol header, then our open, pipelined. */
   private startAmqp(): void {
     this.stage = 'open';
-    // Frames up to the minimum until our open is out (§2.7.1), then as large as we announced.
-    this.inbound.expect(AMQP_HEADER, MIN_MAX_FRAME_SIZE);
-    this.writeRaw(AMQP_HEADER);
     const p = this.policy;
+    // Our open goes out with the header (pipelined), so frames may be as large as it announces (§2.7.1).
+    this.inbound.expect(AMQP_HEADER, p.maxFrameSize);
+    this.writeRaw(AMQP_HEADER);
     this.sendFrame(0, OpenType, {
       containerId: this.containerId, hostname: this.hostname(), maxFrameSize: p.maxFrameSize, channelMax: p.channelMax,
       idleTimeOut: p.idleTimeout || undefined, offeredCapabilities: p.offeredCapabilities, desiredCapabilities: p.desiredCapabilities,
       properties: p.properties,
     });
-    this.inbound.maxFrameSize = p.maxFrameSize;
   }
 
   private onData(chunk: Buffer): void {
     this.heartbeat.received = true;
-    if (log.raw.enabled) log.raw('<- %s', chunk.toString('hex'));
+    if (log.socket.enabled) log.socket('<- %d bytes', chunk.length);
     try {
       this.inbound.push(chunk);
     } catch (e) {
@@ -397,7 +396,7 @@ export class Connection extends EventEmitter {
     if (!this.socket || this.socket.destroyed) { this.out.reset(); return; }
     const chunk = this.out.toBuffer();
     this.out.reset();
-    if (log.raw.enabled) log.raw('-> %s', chunk.toString('hex'));
+    if (log.socket.enabled) log.socket('-> %d bytes', chunk.length);
     this.heartbeat.wrote = true;
     if (!this.socket.write(chunk)) this.writable = false;
   }

@@ -191,9 +191,12 @@ export function writeEmptyFrame(w: Writer): void {
   w.pos += FRAME_HEADER_SIZE;
 }
 
-/** A readable line for the nitrogen:amqp:frames log. */
+/** A readable line for the nitrogen:amqp:frames log; SASL data (credentials) shows as its length. */
 export function describeFrame(direction: '->' | '<-', channel: number, name: string | null, body?: object, payloadLength = 0): string {
   if (name === null) return `${direction} [${channel}] empty (heartbeat)`;
-  const shown = inspect(body, { depth: 4, breakLength: Infinity, maxStringLength: 120 });
+  const safe = name.startsWith('sasl-') && body !== undefined
+    ? Object.fromEntries(Object.entries(body).map(([k, v]) => [k, Buffer.isBuffer(v) ? `<${v.length} bytes>` : v]))
+    : body;
+  const shown = inspect(safe, { depth: 4, breakLength: Infinity, maxStringLength: 120 });
   return `${direction} [${channel}] ${name} ${shown}${payloadLength ? ` +${payloadLength} payload bytes` : ''}`;
 }

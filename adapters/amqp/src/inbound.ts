@@ -29,9 +29,6 @@ export class Inbound {
     this.parser.maxFrameSize = maxFrameSize;
   }
 
-  /** Raises the frame size accepted from now on (once our open announced it). */
-  set maxFrameSize(size: number) { if (this.parser) this.parser.maxFrameSize = size; }
-
   /** Forgets everything (a new socket). */
   reset(): void {
     this.parser = null;
