@@ -149,7 +149,10 @@ export const Policy = {
    * this preset refills only once credit and buffer are used up.
    */
   RabbitMQ: derive(Default, { name: 'rabbitmq', maxFrameSize: 131072, receiver: { refillAt: 0 } }),
-  /** ActiveMQ 5 / Artemis: 1 MiB frames, 30 s idle timeout. */
-  ActiveMQ: derive(Default, { name: 'activemq', maxFrameSize: 1024 * 1024, idleTimeout: 30_000 }),
+  /**
+   * ActiveMQ Classic 5.x: what the broker announces in its open, 128 KiB
+   * frames (131,072 bytes) and a 15 s idle-time-out (ours, asked of it, the same).
+   */
+  ActiveMQ: derive(Default, { name: 'activemq', maxFrameSize: 131_072, idleTimeout: 15_000 }),
   derive,
 };

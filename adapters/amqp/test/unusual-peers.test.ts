@@ -185,6 +185,25 @@ describe('AMQP client against unusual and hostile peers', () => {
     });
   });
 
+  describe('presets', () => {
+    it('Policy.ActiveMQ asks for what ActiveMQ 5 announces in its open (131,072-byte frames, 15 s idle-time-out)', async () => {
+      const activemq = { containerId: 'localhost', maxFrameSize: 131_072, channelMax: 32_767, idleTimeOut: 15_000 };
+      let ours: Record<string, unknown> = {};
+      peer = await ScriptedPeer.start(async (s) => {
+        await s.saslUntilOutcome();
+        s.write(frame('sasl-outcome', { code: 0 }));
+        await s.header();
+        s.write(AMQP_HEADER, frame('open', activemq));
+        ours = (await s.next('open')).body;
+        await s.next('begin');
+        s.write(frame('begin', { remoteChannel: 0, nextOutgoingId: 0, incomingWindow: 100, outgoingWindow: 100 }));
+      });
+      open.push(await new Connection(peer.endpoint, Policy.ActiveMQ).open());
+      assert.equal(ours.maxFrameSize, activemq.maxFrameSize);
+      assert.equal(ours.idleTimeOut, activemq.idleTimeOut);
+    });
+  });
+
   describe('ending a receiver\'s iteration', () => {
     let rheaPeer: RheaPeer;
     beforeEach(async () => { rheaPeer = await RheaPeer.start(); });
