@@ -1,6 +1,14 @@
-// `npm run bench:amqp`: acked-send throughput of our client, rhea and amqp10
-// against the same peer (a separate process), and encode/decode rates of a
-// typical telemetry message with our codec and rhea's.
+// `npm run bench` (here) or `npm run bench:amqp` (repository root): acked-send
+// throughput of this client and rhea (and amqp10 on request) against the same
+// rhea peer in a child process, for each peer setting asked for: the credit
+// the peer grants, the window of unsettled sends, and whether the peer's
+// sockets set TCP_NODELAY (rhea's default is not to). Then the codec rates of
+// a typical telemetry message, ours and rhea's.
+//
+//   --rows 5000/1000/on,1000/1000/off   peer credit / unsettled window / peer TCP_NODELAY (on|off)
+//   --n 30000 --size 100 --runs 3        messages per run, body bytes, alternating runs (medians are reported)
+//   --clients ours,rhea                  add amqp10 to compare with the seed's client
+//   --codec on                           off skips the codec rates
 import { fork } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -10,13 +18,30 @@ import { Client, Policy } from '../src/index.js';
 import { Writer } from '../src/codec/encoder.js';
 import { decodeMessage, encodeMessage, type Message } from '../src/message.js';
 
-const WINDOW = 1000; // unsettled sends in flight, for every client alike
 const require = createRequire(import.meta.url);
+
+/** The issue's table: credit / window / peer TCP_NODELAY. */
+const DEFAULT_ROWS = '5000/1000/on,1000/2000/on,5000/1000/off,1000/1000/off,1000/2000/off';
+
+function flag(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+interface Row { credit: number; window: number; noDelay: boolean }
+const rows: Row[] = flag('rows', DEFAULT_ROWS).split(',').map((r) => {
+  const [credit, window, nd] = r.split('/');
+  return { credit: Number(credit), window: Number(window), noDelay: nd === 'on' };
+});
+const N = Number(flag('n', '30000'));
+const SIZE = Number(flag('size', '100'));
+const RUNS = Number(flag('runs', '3'));
+const CLIENTS = flag('clients', 'ours,rhea').split(',');
 
 interface Peer { url: string; received(): Promise<number>; stop(): void }
 
-async function startPeer(): Promise<Peer> {
-  const child = fork(fileURLToPath(new URL('./peer.js', import.meta.url)), { stdio: 'inherit' });
+async function startPeer(credit: number, noDelay: boolean): Promise<Peer> {
+  const child = fork(fileURLToPath(new URL('./peer.js', import.meta.url)), [String(credit), noDelay ? 'nodelay' : 'delay'], { stdio: 'inherit' });
   const port = await new Promise<number>((resolve) => child.once('message', (m: { port: number }) => resolve(m.port)));
   return {
     url: `amqp://127.0.0.1:${port}`,
@@ -25,8 +50,10 @@ async function startPeer(): Promise<Peer> {
   };
 }
 
+type Run = (url: string, body: Buffer, n: number, window: number) => Promise<number>;
+
 /** Runs one client's send benchmark and checks the peer really got every message. */
-async function measured(peer: Peer, n: number, run: () => Promise<number>, extra = 0): Promise<number> {
+async function measured(peer: Peer, n: number, run: () => Promise<number>, extra: number): Promise<number> {
   const before = await peer.received();
   const r = await run();
   const got = (await peer.received()) - before;
@@ -34,8 +61,8 @@ async function measured(peer: Peer, n: number, run: () => Promise<number>, extra
   return r;
 }
 
-async function ours(url: string, body: Buffer, n: number): Promise<number> {
-  const conn = await Client.connect(url, Policy.Default, { sender: { maxQueued: WINDOW * 2 } });
+const ours: Run = async (url, body, n, window) => {
+  const conn = await Client.connect(url, Policy.Default, { sender: { maxQueued: window * 2 } });
   const sender = await conn.createSender('bench');
   await sender.send({ body }); // warm the link
   const start = process.hrtime.bigint();
@@ -44,14 +71,14 @@ async function ours(url: string, body: Buffer, n: number): Promise<number> {
     let acked = 0;
     const onAck = (): void => { if (++acked === n) resolve(); else if (sent < n) send(); };
     const send = (): void => { sent++; sender.send({ body }).then(onAck, reject); };
-    for (let i = 0; i < WINDOW && sent < n; i++) send();
+    for (let i = 0; i < window && sent < n; i++) send();
   });
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
   await conn.close();
   return n / secs;
-}
+};
 
-async function viaRhea(url: string, body: Buffer, n: number): Promise<number> {
+const viaRhea: Run = async (url, body, n, window) => {
   const container = rhea.create_container();
   const { port } = new URL(url);
   const conn = container.connect({ host: '127.0.0.1', port: Number(port), reconnect: false });
@@ -62,7 +89,7 @@ async function viaRhea(url: string, body: Buffer, n: number): Promise<number> {
     let sent = 0;
     let acked = 0;
     const pump = (): void => {
-      while (sent < n && sent - acked < WINDOW && sender.sendable()) { sender.send({ body: rhea.message.data_section(body) }); sent++; }
+      while (sent < n && sent - acked < window && sender.sendable()) { sender.send({ body: rhea.message.data_section(body) }); sent++; }
     };
     sender.on('sendable', pump);
     sender.on('accepted', () => { if (++acked === n) resolve(); else pump(); });
@@ -71,9 +98,9 @@ async function viaRhea(url: string, body: Buffer, n: number): Promise<number> {
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
   conn.close();
   return n / secs;
-}
+};
 
-async function viaAmqp10(url: string, body: Buffer, n: number): Promise<number> {
+const viaAmqp10: Run = async (url, body, n, window) => {
   const amqp10 = require('amqp10');
   const client = new amqp10.Client(amqp10.Policy.merge({ senderLink: { attach: { maxMessageSize: 0 } } }, amqp10.Policy.DefaultPolicy));
   await client.connect(url);
@@ -84,12 +111,16 @@ async function viaAmqp10(url: string, body: Buffer, n: number): Promise<number> 
     let acked = 0;
     const onAck = (): void => { if (++acked === n) resolve(); else if (sent < n) send(); };
     const send = (): void => { sent++; sender.send(body).then(onAck, reject); };
-    for (let i = 0; i < WINDOW && sent < n; i++) send();
+    for (let i = 0; i < window && sent < n; i++) send();
   });
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
   await client.disconnect();
   return n / secs;
-}
+};
+
+const RUNNERS: Record<string, { run: Run; extra: number }> = {
+  ours: { run: ours, extra: 1 }, rhea: { run: viaRhea, extra: 0 }, amqp10: { run: viaAmqp10, extra: 0 },
+};
 
 function telemetry(i: number): Message {
   return {
@@ -129,28 +160,34 @@ function codec(): Record<string, number> {
 }
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 
 async function main(): Promise<void> {
   const cpus = os.cpus();
   console.log(`# AMQP client benchmark — ${new Date().toISOString()}`);
-  console.log(`command: npm run bench:amqp`);
+  console.log(`command: npm run bench:amqp -- ${process.argv.slice(2).join(' ') || '(defaults)'}`);
   console.log(`machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, ${os.platform()} ${os.release()}`);
-  console.log(`send: acked (unsettled) sends, ${WINDOW} in flight, to a rhea peer in a child process on 127.0.0.1; best of 3 runs\n`);
-  const peer = await startPeer();
-  try {
-    for (const [label, size, n] of [['100 B', 100, 50000], ['1 KiB', 1024, 30000]] as const) {
-      const body = Buffer.alloc(size, 0x61);
-      const best = { ours: 0, rhea: 0, amqp10: 0 };
-      for (let run = 0; run < 3; run++) {
-        best.ours = Math.max(best.ours, await measured(peer, n, () => ours(peer.url, body, n), 1));
-        best.rhea = Math.max(best.rhea, await measured(peer, n, () => viaRhea(peer.url, body, n)));
-        best.amqp10 = Math.max(best.amqp10, await measured(peer, 20000, () => viaAmqp10(peer.url, body, 20000)));
+  console.log(`send: acked (unsettled) sends of ${SIZE}-byte bodies, n=${N}, to a rhea peer in a child process on 127.0.0.1; median of ${RUNS} runs, clients alternating\n`);
+  const body = Buffer.alloc(SIZE, 0x61);
+  console.log(`| peer credit | unsettled window | peer TCP_NODELAY | ${CLIENTS.join(' | ')} | ${CLIENTS.slice(1).map((c) => `ours/${c}`).join(' | ')} |`);
+  console.log(`|---:|---:|---|${CLIENTS.map(() => '---:').join('|')}|${CLIENTS.slice(1).map(() => '---:').join('|')}|`);
+  for (const row of rows) {
+    const peer = await startPeer(row.credit, row.noDelay);
+    try {
+      const results: Record<string, number[]> = Object.fromEntries(CLIENTS.map((c) => [c, []]));
+      for (let run = 0; run < RUNS; run++) {
+        for (const c of run % 2 === 0 ? CLIENTS : [...CLIENTS].reverse()) {
+          const { run: fn, extra } = RUNNERS[c];
+          results[c].push(await measured(peer, N, () => fn(peer.url, body, N, row.window), extra));
+        }
       }
-      console.log(`send ${label} (n=${n}; amqp10 n=20000): ours ${fmt(best.ours)} msg/s | rhea ${fmt(best.rhea)} msg/s | amqp10 ${fmt(best.amqp10)} msg/s | ours/rhea ${(best.ours / best.rhea).toFixed(2)}x | ours/amqp10 ${(best.ours / best.amqp10).toFixed(1)}x`);
+      const med = Object.fromEntries(CLIENTS.map((c) => [c, median(results[c])]));
+      console.log(`| ${fmt(row.credit)} | ${fmt(row.window)} | ${row.noDelay ? 'on' : 'off'} | ${CLIENTS.map((c) => `${fmt(med[c])}/s`).join(' | ')} | ${CLIENTS.slice(1).map((c) => (med.ours / med[c]).toFixed(2)).join(' | ')} |`);
+    } finally {
+      peer.stop();
     }
-  } finally {
-    peer.stop();
   }
+  if (flag('codec', 'on') === 'off') return;
   console.log('\ncodec: typical telemetry message (properties, message-annotations, application-properties, 90-byte JSON data section)');
   const c = codec();
   for (const [k, v] of Object.entries(c)) console.log(`  ${k}: ${fmt(v)} msg/s`);
