@@ -58,9 +58,11 @@ export class Connection extends EventEmitter {
   readonly out = new Writer(64 * 1024);
   private socket: Socket | null = null;
   private stage: Stage = 'socket';
-  private readonly inbound = new Inbound((t, ch, f, s) => this.onFrame(t, ch, f, s));
+  private readonly inbound = new Inbound((t, ch, f, s) => this.onFrame(t, ch, f, s), (h) => { if (h === AMQP_HEADER) this.owesReply(); });
   private sasl: SaslClient | null = null;
   private flushScheduled = false;
+  /** The peer's AMQP header or a performative was read, and nothing has been written since (see flush). */
+  private replyOwed = false;
   private readonly sessions: Array<Session | undefined> = [];
   private readonly byRemoteChannel = new Map<number, Session>();
   private defaultSession: Promise<Session> | null = null;
@@ -255,6 +257,7 @@ export class Connection extends EventEmitter {
     const f = amqpFrames.decode(frame, bodyStart);
     if (log.frames.enabled) log.frames(describeFrame('<-', channel, f && f.name, f?.body, f?.payload.length));
     if (f === null) return false; // heartbeat
+    this.owesReply();
     if (f.name === 'open') { this.onOpen(f.body); return false; }
     if (f.name === 'close') { this.onClose(f.body.error); return false; }
     if (this.remote === null) throw protocolError(`${f.name} before open`); // §2.4.1: open comes first
@@ -388,17 +391,38 @@ export class Connection extends EventEmitter {
     setImmediate(() => this.flush());
   }
 
-  /** Writes everything buffered as one chunk. */
+  /**
+   * Writes everything buffered as one chunk. If the peer's header or a
+   * performative came in and this turn has nothing to answer it with, an
+   * empty frame (§2.4.5) goes out
+   * instead: it carries our TCP acknowledgement at once. Without it the
+   * kernel holds the ACK back (delayed ACK, 40 ms on Linux), and a peer with
+   * Nagle's algorithm on (no TCP_NODELAY, rhea's default) holds its next small
+   * frame until that ACK comes: typically the flow that grants the credit we
+   * are waiting for. Empty frames are never answered, so two peers doing this
+   * cannot ping-pong.
+   */
   flush(): void {
     this.flushScheduled = false;
     for (const s of this.sessions) s?.flushDispositions();
-    if (this.out.pos === 0) return;
+    const owed = this.replyOwed;
+    this.replyOwed = false;
+    if (this.out.pos === 0) {
+      if (!owed || this.stage === 'socket' || this.stage === 'sasl') return; // only once our open is out
+      writeEmptyFrame(this.out);
+    }
     if (!this.socket || this.socket.destroyed) { this.out.reset(); return; }
     const chunk = this.out.toBuffer();
     this.out.reset();
     if (log.socket.enabled) log.socket('-> %d bytes', chunk.length);
     this.heartbeat.wrote = true;
     if (!this.socket.write(chunk)) this.writable = false;
+  }
+
+  private owesReply(): void {
+    if (this.replyOwed) return;
+    this.replyOwed = true;
+    this.scheduleFlush();
   }
 
   private pumpAll(): void {

@@ -19,7 +19,7 @@ export class Inbound {
   /** A header split across chunks: its first bytes. */
   private headerStart: Buffer | null = null;
 
-  constructor(private readonly onFrame: InboundFrameHandler) {}
+  constructor(private readonly onFrame: InboundFrameHandler, private readonly onHeader: (header: Buffer) => void) {}
 
   /** Expects `header` next (§2.2), then frames of at most `maxFrameSize` bytes. */
   expect(header: Buffer, maxFrameSize: number): void {
@@ -57,6 +57,7 @@ export class Inbound {
         description: `peer answered protocol header ${all.subarray(0, HEADER_SIZE).toString('hex')} to ${expected.toString('hex')}`,
       }, 'ERR_AMQP_PROTOCOL');
     }
+    this.onHeader(expected);
     return all.subarray(HEADER_SIZE);
   }
 }

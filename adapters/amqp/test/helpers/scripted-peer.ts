@@ -57,21 +57,28 @@ export class PeerSocket {
   /** The client's next frame, skipping heartbeats; fails if it is not `name` (when given). */
   async next(name?: string): Promise<PeerFrame> {
     for (;;) {
-      await this.bytes(8);
-      const size = this.pending.readUInt32BE(0);
-      await this.bytes(size);
-      const raw = this.pending.subarray(0, size);
-      this.pending = this.pending.subarray(size);
-      const start = raw[4] * 4;
-      if (start === size) continue;
-      const r = new Reader(raw, start + 1);
-      const composite = compositeOf(r.read());
-      if (composite === undefined) throw new Error('client sent an unknown performative');
-      const f = { type: raw[5], channel: raw.readUInt16BE(6), name: composite.name, body: fromList(composite, r.read()) as Record<string, unknown>, payload: raw.subarray(r.pos) };
-      this.frames.push(f);
+      const f = await this.nextOrEmpty();
+      if (f === 'empty') continue;
       if (name !== undefined && f.name !== name) throw new Error(`expected ${name} from the client, got ${f.name}`);
       return f;
     }
+  }
+
+  /** The client's next frame, or 'empty' for an empty frame (a heartbeat, §2.4.5). */
+  async nextOrEmpty(): Promise<PeerFrame | 'empty'> {
+    await this.bytes(8);
+    const size = this.pending.readUInt32BE(0);
+    await this.bytes(size);
+    const raw = this.pending.subarray(0, size);
+    this.pending = this.pending.subarray(size);
+    const start = raw[4] * 4;
+    if (start === size) return 'empty';
+    const r = new Reader(raw, start + 1);
+    const composite = compositeOf(r.read());
+    if (composite === undefined) throw new Error('client sent an unknown performative');
+    const f = { type: raw[5], channel: raw.readUInt16BE(6), name: composite.name, body: fromList(composite, r.read()) as Record<string, unknown>, payload: raw.subarray(r.pos) };
+    this.frames.push(f);
+    return f;
   }
 
   /** Writes the buffers as one TCP write. */
