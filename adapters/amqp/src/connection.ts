@@ -4,22 +4,21 @@
 // begin again and re-attach their links, so senders and receivers held by the
 // application keep working. Connecting, the first time and after a drop, is
 // one bounded step: socket, SASL, open and the sessions' begin, all within
-// connectTimeout. Outgoing frames are appended to one buffer and written once
-// per event-loop turn.
+// connectTimeout. What it writes goes through Outbound (outbound.ts), what
+// it reads through Inbound (inbound.ts).
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import { randomUUID } from 'node:crypto';
-import { Writer } from './codec/encoder.js';
 import type { Composite } from './codec/described.js';
+import type { Writer } from './codec/encoder.js';
 import { AmqpError, Condition, ConnectionError, OperationTimeoutError, type ErrorCondition } from './errors.js';
-import {
-  AMQP_HEADER, describeFrame, FrameDecoder, FramingError, FrameType, MIN_MAX_FRAME_SIZE, SASL_HEADER,
-  writeEmptyFrame, writeFrame,
-} from './frames.js';
+import { AMQP_HEADER, describeFrame, FrameDecoder, FramingError, FrameType, MIN_MAX_FRAME_SIZE, SASL_HEADER } from './frames.js';
+import { Backoff } from './backoff.js';
 import { Heartbeat } from './heartbeat.js';
 import { Inbound } from './inbound.js';
 import { log } from './log.js';
+import { Outbound } from './outbound.js';
 import { CloseType, OpenType, Performatives, type Open } from './performatives.js';
 import type { ClientPolicy } from './policy.js';
 import { Sasl, SaslClient, SaslFrames } from './sasl.js';
@@ -50,40 +49,36 @@ export class Connection extends EventEmitter {
   remote: Open | null = null;
   /** Incremented with every new socket; deliveries from an earlier one can no longer be settled. */
   epoch = 0;
-  /** False while the socket's buffer is full; senders stop until it drains. */
-  writable = true;
   /** Why the connection ended, once closed. */
   error: AmqpError | undefined;
 
-  readonly out = new Writer(64 * 1024);
   private socket: Socket | null = null;
   private stage: Stage = 'socket';
-  private readonly inbound = new Inbound((t, ch, f, s) => this.onFrame(t, ch, f, s), (h) => { if (h === AMQP_HEADER) this.owesReply(); });
+  private readonly inbound = new Inbound((t, ch, f, s) => this.onFrame(t, ch, f, s), (h) => { if (h === AMQP_HEADER) this.outbound.owesReply(); });
+  private readonly outbound = new Outbound(
+    () => { for (const s of this.sessions) s?.flushDispositions(); },
+    () => { this.heartbeat.wrote = true; },
+  );
   private sasl: SaslClient | null = null;
-  private flushScheduled = false;
-  /** The peer's AMQP header or a performative was read, and nothing has been written since (see flush). */
-  private replyOwed = false;
   private readonly sessions: Array<Session | undefined> = [];
   private readonly byRemoteChannel = new Map<number, Session>();
   private defaultSession: Promise<Session> | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private connectTimer: NodeJS.Timeout | null = null;
   private readonly heartbeat = new Heartbeat(
-    () => { writeEmptyFrame(this.out); this.flush(); },
+    () => this.outbound.heartbeat(),
     (ms) => this.fatal(new ConnectionError({ condition: Condition.ResourceLimitExceeded, description: `no frame from peer within idle-time-out ${ms} ms` }, 'ERR_AMQP_IDLE_TIMEOUT')),
   );
   private opened: { resolve: () => void; reject: (e: Error) => void } | null = null;
   private closed: { resolve: () => void } | null = null;
- /** True once the first open() completed: from then on a dropped socket is replaced. */
+  /** True once the first open() completed: from then on a dropped socket is replaced. */
   private established = false;
-  /** Reconnect attempts since the connection was last up for reconnect.resetAfter. */
-  private attempts = 0;
-  /** When the current socket finished connecting (sessions begun); 0 while connecting. */
-  private upSince = 0;
+  private readonly backoff: Backoff;
 
   constructor(readonly endpoint: Endpoint, readonly policy: ClientPolicy) {
     super();
     this.containerId = policy.containerId || `nitrogen-${randomUUID()}`;
+    this.backoff = new Backoff(policy.reconnect);
   }
 
   /**
@@ -105,6 +100,11 @@ export class Connection extends EventEmitter {
     this.connected();
     return this;
   }
+
+  /** The output buffer senders encode transfers into (sent at the end of the turn). */
+  get out(): Writer { return this.outbound.out; }
+  /** False while the socket's buffer is full; senders stop until it drains. */
+  get writable(): boolean { return this.outbound.writable; }
 
   get maxFrameSize(): number { return Math.min(this.remote?.maxFrameSize ?? MIN_MAX_FRAME_SIZE, 0xffffffff); }
 
@@ -173,8 +173,7 @@ export class Connection extends EventEmitter {
     this.stage = 'socket';
     this.sasl = null;
     this.inbound.reset();
-    this.writable = true;
-    this.out.reset();
+    this.outbound.use(socket);
     const opened = new Promise<void>((resolve, reject) => { this.opened = { resolve, reject }; });
     const ms = this.policy.connectTimeout;
     this.connectTimer = setTimeout(() => {
@@ -183,7 +182,7 @@ export class Connection extends EventEmitter {
     }, ms);
     socket.once(this.endpoint.tls ? 'secureConnect' : 'connect', () => this.onConnected());
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => { this.writable = true; this.pumpAll(); });
+    socket.on('drain', () => { this.outbound.writable = true; this.pumpAll(); });
     socket.on('error', (e) => this.fatal(new ConnectionError({ condition: Condition.ConnectionForced, description: e.message }, 'ERR_AMQP_SOCKET')));
     socket.on('close', () => this.onSocketClosed(socket));
     return opened;
@@ -194,7 +193,7 @@ export class Connection extends EventEmitter {
     if (this.connectTimer) clearTimeout(this.connectTimer);
     this.connectTimer = null;
     this.stage = 'up';
-    this.upSince = Date.now();
+    this.backoff.up();
   }
 
   /** The first connect failed: close for good, with its reason. */
@@ -212,7 +211,7 @@ export class Connection extends EventEmitter {
     const mechanism = mech !== 'auto' ? mech : username !== undefined ? Sasl.plain(username, password ?? '') : Sasl.anonymous();
     this.sasl = new SaslClient(mechanism, this.hostname(), (c, body) => this.sendFrame(0, c, body, undefined, FrameType.Sasl), (e) => this.fatal(e));
     this.inbound.expect(SASL_HEADER, SASL_MAX_FRAME_SIZE);
-    this.writeRaw(SASL_HEADER);
+    this.outbound.raw(SASL_HEADER);
   }
 
   private hostname(): string { return this.policy.hostname || this.endpoint.host; }
@@ -223,12 +222,13 @@ export class Connection extends EventEmitter {
     const p = this.policy;
     // Our open goes out with the header (pipelined), so frames may be as large as it announces (§2.7.1).
     this.inbound.expect(AMQP_HEADER, p.maxFrameSize);
-    this.writeRaw(AMQP_HEADER);
+    this.outbound.raw(AMQP_HEADER);
     this.sendFrame(0, OpenType, {
       containerId: this.containerId, hostname: this.hostname(), maxFrameSize: p.maxFrameSize, channelMax: p.channelMax,
       idleTimeOut: p.idleTimeout || undefined, offeredCapabilities: p.offeredCapabilities, desiredCapabilities: p.desiredCapabilities,
       properties: p.properties,
     });
+    this.outbound.mayReply = true;
   }
 
   private onData(chunk: Buffer): void {
@@ -257,7 +257,7 @@ export class Connection extends EventEmitter {
     const f = amqpFrames.decode(frame, bodyStart);
     if (log.frames.enabled) log.frames(describeFrame('<-', channel, f && f.name, f?.body, f?.payload.length));
     if (f === null) return false; // heartbeat
-    this.owesReply();
+    this.outbound.owesReply();
     if (f.name === 'open') { this.onOpen(f.body); return false; }
     if (f.name === 'close') { this.onClose(f.body.error); return false; }
     if (this.remote === null) throw protocolError(`${f.name} before open`); // §2.4.1: open comes first
@@ -298,7 +298,7 @@ export class Connection extends EventEmitter {
     log.connection('peer closed: %o', error);
     if (this.state === 'closing') { this.socket?.end(); return; }
     this.sendFrame(0, CloseType, {});
-    this.flush();
+    this.outbound.flush();
     const err = new ConnectionError(error ?? { condition: Condition.ConnectionForced, description: 'closed by peer' });
     // Only amqp:connection:forced (e.g. broker restart) is worth a reconnect; others are answers.
     this.drop(err, error === undefined || error.condition === Condition.ConnectionForced);
@@ -309,7 +309,7 @@ export class Connection extends EventEmitter {
     log.connection('error: %s', err.message);
     if (this.socket && !this.socket.destroyed && this.remote) {
       this.sendFrame(0, CloseType, { error: { condition: err.condition, description: err.description } });
-      this.flush();
+      this.outbound.flush();
     }
     const transient = err.code === 'ERR_AMQP_SOCKET' || err.condition === Condition.ResourceLimitExceeded;
     this.drop(err, transient);
@@ -336,16 +336,11 @@ export class Connection extends EventEmitter {
     if (this.state === 'closing') { this.finish(reason.err); return; }
     if (this.opened) { this.opened.reject(reason.err); this.opened = null; }
     this.remote = null;
-    const r = this.policy.reconnect;
-    if (!this.established || !reason.retry || !r.enabled || this.attempts >= r.maxAttempts) { this.finish(reason.err); return; }
-    // Backoff starts over only after a connection that lasted: a peer that breaks every connection sees it grow.
-    if (this.upSince !== 0 && Date.now() - this.upSince >= r.resetAfter) this.attempts = 0;
-    this.upSince = 0;
+    const delay = this.established && reason.retry ? this.backoff.next() : undefined;
+    if (delay === undefined) { this.finish(reason.err); return; }
     this.state = 'reconnecting';
     for (const s of this.sessions) s?.onTransportLost(reason.err);
-    const delay = Math.min(r.maxDelay, r.initialDelay * r.multiplier ** this.attempts) * (1 + r.jitter * (Math.random() * 2 - 1));
-    this.attempts++;
-    log.connection('disconnected (%s); reconnect attempt %d in %d ms', reason.err.message, this.attempts, Math.round(delay));
+    log.connection('disconnected (%s); reconnect attempt %d in %d ms', reason.err.message, this.backoff.attempt, Math.round(delay));
     this.emit('disconnected', reason.err);
     this.reconnectTimer = setTimeout(() => { this.reconnectTimer = null; this.establish().catch(() => undefined); }, delay);
   }
@@ -375,55 +370,11 @@ export class Connection extends EventEmitter {
   // ---- output ----
 
   sendFrame<T extends object>(channel: number, c: Composite<T>, body: T, payload?: Uint8Array, type: number = FrameType.Amqp): void {
-    if (log.frames.enabled) log.frames(describeFrame('->', channel, c.name, body, payload?.length));
-    writeFrame(this.out, type, channel, c, body, payload);
-    this.scheduleFlush();
+    this.outbound.frame(type, channel, c, body, payload);
   }
 
-  private writeRaw(bytes: Buffer): void {
-    this.out.bytes(bytes);
-    this.scheduleFlush();
-  }
-
-  scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
-  }
-
-  /**
-   * Writes everything buffered as one chunk. If the peer's header or a
-   * performative came in and this turn has nothing to answer it with, an
-   * empty frame (§2.4.5) goes out
-   * instead: it carries our TCP acknowledgement at once. Without it the
-   * kernel holds the ACK back (delayed ACK, 40 ms on Linux), and a peer with
-   * Nagle's algorithm on (no TCP_NODELAY, rhea's default) holds its next small
-   * frame until that ACK comes: typically the flow that grants the credit we
-   * are waiting for. Empty frames are never answered, so two peers doing this
-   * cannot ping-pong.
-   */
-  flush(): void {
-    this.flushScheduled = false;
-    for (const s of this.sessions) s?.flushDispositions();
-    const owed = this.replyOwed;
-    this.replyOwed = false;
-    if (this.out.pos === 0) {
-      if (!owed || this.stage === 'socket' || this.stage === 'sasl') return; // only once our open is out
-      writeEmptyFrame(this.out);
-    }
-    if (!this.socket || this.socket.destroyed) { this.out.reset(); return; }
-    const chunk = this.out.toBuffer();
-    this.out.reset();
-    if (log.socket.enabled) log.socket('-> %d bytes', chunk.length);
-    this.heartbeat.wrote = true;
-    if (!this.socket.write(chunk)) this.writable = false;
-  }
-
-  private owesReply(): void {
-    if (this.replyOwed) return;
-    this.replyOwed = true;
-    this.scheduleFlush();
-  }
+  /** Makes sure what is buffered goes out at the end of this turn. */
+  scheduleFlush(): void { this.outbound.schedule(); }
 
   private pumpAll(): void {
     for (const s of this.sessions) s?.pump();
