@@ -2,12 +2,15 @@
 // throughput of this client and rhea (and amqp10 on request) against the same
 // rhea peer in a child process, for each peer setting asked for: the credit
 // the peer grants, the window of unsettled sends, and whether the peer's
-// sockets set TCP_NODELAY (rhea's default is not to). Then the codec rates of
-// a typical telemetry message, ours and rhea's.
+// sockets set TCP_NODELAY (rhea's default is not to). Then the latency of a
+// fresh connection (connect, attach, one acked send) with the peer's
+// TCP_NODELAY off and on, and the codec rates of a typical telemetry message,
+// ours and rhea's.
 //
 //   --rows 5000/1000/on,1000/1000/off   peer credit / unsettled window / peer TCP_NODELAY (on|off)
 //   --n 30000 --size 100 --runs 3        messages per run, body bytes, alternating runs (medians are reported)
 //   --clients ours,rhea                  add amqp10 to compare with the seed's client
+//   --connect on                         off skips the connect latency (connect, attach, one acked send)
 //   --codec on                           off skips the codec rates
 import { fork } from 'node:child_process';
 import os from 'node:os';
@@ -96,7 +99,9 @@ const viaRhea: Run = async (url, body, n, window) => {
     pump();
   });
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
+  const closed = new Promise((r) => conn.once('connection_close', r));
   conn.close();
+  await closed;
   return n / secs;
 };
 
@@ -116,6 +121,32 @@ const viaAmqp10: Run = async (url, body, n, window) => {
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
   await client.disconnect();
   return n / secs;
+};
+
+/** Milliseconds to connect, attach a sender and have one message accepted, on a fresh connection. */
+const connectOurs = async (url: string): Promise<number> => {
+  const started = performance.now();
+  const conn = await Client.connect(url);
+  const sender = await conn.createSender('bench');
+  await sender.send({ body: Buffer.alloc(SIZE, 0x61) });
+  const ms = performance.now() - started;
+  await conn.close();
+  return ms;
+};
+
+const connectRhea = async (url: string): Promise<number> => {
+  const started = performance.now();
+  const container = rhea.create_container();
+  const conn = container.connect({ host: '127.0.0.1', port: Number(new URL(url).port), reconnect: false });
+  const sender = conn.open_sender('bench');
+  await new Promise((r) => sender.once('sendable', r));
+  sender.send({ body: rhea.message.data_section(Buffer.alloc(SIZE, 0x61)) });
+  await new Promise((r) => sender.once('accepted', r));
+  const ms = performance.now() - started;
+  const closed = new Promise((r) => conn.once('connection_close', r));
+  conn.close();
+  await closed;
+  return ms;
 };
 
 const RUNNERS: Record<string, { run: Run; extra: number }> = {
@@ -185,6 +216,21 @@ async function main(): Promise<void> {
       console.log(`| ${fmt(row.credit)} | ${fmt(row.window)} | ${row.noDelay ? 'on' : 'off'} | ${CLIENTS.map((c) => `${fmt(med[c])}/s`).join(' | ')} | ${CLIENTS.slice(1).map((c) => (med.ours / med[c]).toFixed(2)).join(' | ')} |`);
     } finally {
       peer.stop();
+    }
+  }
+  if (flag('connect', 'on') === 'on') {
+    console.log('\nconnect: a fresh connection, a sender attached and one message accepted; median of 15, clients alternating\n');
+    console.log('| peer TCP_NODELAY | ours | rhea |');
+    console.log('|---|---:|---:|');
+    for (const noDelay of [false, true]) {
+      const peer = await startPeer(1000, noDelay);
+      try {
+        const times: { ours: number[]; rhea: number[] } = { ours: [], rhea: [] };
+        for (let i = 0; i < 15; i++) { times.ours.push(await connectOurs(peer.url)); times.rhea.push(await connectRhea(peer.url)); }
+        console.log(`| ${noDelay ? 'on' : 'off'} | ${median(times.ours).toFixed(1)} ms | ${median(times.rhea).toFixed(1)} ms |`);
+      } finally {
+        peer.stop();
+      }
     }
   }
   if (flag('codec', 'on') === 'off') return;

@@ -110,7 +110,7 @@ export class Receiver extends Link {
     this.sendFlow();
   }
 
-  /** The next delivery; null once the link is closed locally; rejects with LinkError if the peer detached it. */
+  /** The next delivery; null once the application closed the link, its session or its connection; rejects with the error if the peer ended them. */
   receive(): Promise<Delivery | null> {
     const d = this.buffer.shift();
     if (d !== undefined) { this.maybeTopUp(); return Promise.resolve(d); }
