@@ -39,7 +39,10 @@ const AWAITING: Record<Stage, string> = {
 
 const amqpFrames = new FrameDecoder('AMQP', Performatives);
 const saslFrames = new FrameDecoder('SASL', SaslFrames);
-/** §5.3.1: SASL frames are small; this bounds what a peer can make us hold before AMQP begins. */
+/**
+ * §5.3.1 caps a SASL frame at MIN-MAX-FRAME-SIZE (512 bytes); we accept up to 4 KiB, for servers with
+ * long mechanism lists or challenges, which still bounds what a peer can make us hold before AMQP begins.
+ */
 const SASL_MAX_FRAME_SIZE = 4096;
 
 export class Connection extends EventEmitter {
