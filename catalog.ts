@@ -19,8 +19,8 @@ export const defaultCatalog: PluginCatalog = {
     'azure-tables': async () => (await import('./adapters/azure-tables/index.js')).azureTablesRegistryPlugin,
   },
   sink: {
-    amqp: async () => (await import('./adapters/amqp/sinks/index.js')).amqpSinkPlugin,
-    eventhubs: async () => (await import('./adapters/amqp/sinks/index.js')).eventHubsSinkPlugin,
+    amqp: async () => (await import('./adapters/amqp-sinks/index.js')).amqpSinkPlugin,
+    eventhubs: async () => (await import('./adapters/amqp-sinks/index.js')).eventHubsSinkPlugin,
   },
   transport: {
     mqtt: async () => (await import('./plugins/mqtt/index.js')).mqttPlugin,
