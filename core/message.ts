@@ -33,10 +33,10 @@ export const defaultMessageLimits: MessageLimits = { maxMessageBytes: 256 * 1024
 export const TYPE_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 /** Principal ids are MQTT topic levels too, so they exclude `/`, `+`, `#` and `$`. */
 export const PRINCIPAL_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
-const MESSAGE_ID_PATTERN = /^[A-Za-z0-9._:~-]{1,128}$/;
-const TAG_MAX_LENGTH = 64;
-const TAGS_MAX = 32;
-const RESPONSE_TO_MAX = 100;
+export const MESSAGE_ID_PATTERN = /^[A-Za-z0-9._:~-]{1,128}$/;
+export const TAG_MAX_LENGTH = 64;
+export const TAGS_MAX = 32;
+export const RESPONSE_TO_MAX = 100;
 const ENVELOPE_FIELDS = new Set(['id', 'type', 'from', 'to', 'ts', 'body', 'tags', 'responseTo', 'expires']);
 
 // Ids are 32 hex digits: 12 of milliseconds and 4 of a per-millisecond counter, so ids sort by
