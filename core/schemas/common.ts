@@ -59,7 +59,7 @@ export function pageLimit(fallback: number, max: number) {
     .refine(Number.isInteger, { error: LIMIT_RULE })
     .transform((limit) => Math.min(limit, max))
     .default(fallback)
-    .meta({ description: `Page size; larger values than ${max} are capped at ${max}, not refused.`, type: 'integer', minimum: 1, default: fallback });
+    .meta({ description: `Page size, ${fallback} when absent; larger values than ${max} are capped at ${max}, not refused.`, type: 'integer', minimum: 1, default: fallback });
 }
 
 export const Cursor = z.string().meta({ description: 'The `next` of the previous page.' });

@@ -23,7 +23,7 @@ export const Envelope = z
       from: PrincipalId.optional().meta({ description: 'The authenticated sender; any other value is refused with 403 NITROGEN_ERR_SENDER_MISMATCH.' }),
       to: PrincipalId.optional().meta({ description: 'The principal a command or reply is addressed to.' }),
       ts: IsoTime.optional(),
-      body: z.unknown().meta({ description: 'Any JSON value; null when absent.' }),
+      body: z.unknown().optional().meta({ description: 'Any JSON value; null when absent.' }),
       tags: Tags.optional(),
       responseTo: ResponseTo.optional().meta({ description: 'Ids of the messages this answers.' }),
       expires: IsoTime.optional().meta({ description: 'The store may drop the message after this time.' }),

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ErrorCodes, type ErrorCode } from '../../core/errors.js';
 import { isList } from './params.js';
 import type { Route } from './route.js';
-import { errorBody } from './schemas/responses.js';
+import { ErrorBody } from './schemas/responses.js';
 
 type Json = Record<string, unknown>;
 
@@ -27,15 +27,13 @@ export function openApiDocument(routes: readonly Route[], base: string): Json {
     delete json.$schema;
     const defs = (json.$defs ?? {}) as Record<string, Json>;
     delete json.$defs;
-    const id = z.globalRegistry.get(schema)?.id;
-    if (id !== undefined) defs[id] = json;
     for (const [name, definition] of Object.entries(defs)) {
       const rewritten = refsToComponents(definition);
       // One name, one schema: a name used for two shapes (an input and an output) is a mistake.
       if (components[name] && JSON.stringify(components[name]) !== JSON.stringify(rewritten)) throw new Error(`OpenAPI: two schemas named ${name}`);
       components[name] = rewritten;
     }
-    return id !== undefined ? { $ref: `#/components/schemas/${id}` } : refsToComponents(json);
+    return refsToComponents(json);
   }
 
   function parameters(spec: Route): Json[] {
@@ -69,7 +67,7 @@ export function openApiDocument(routes: readonly Route[], base: string): Json {
     const byStatus = new Map<number, ErrorCode[]>();
     for (const code of codes) byStatus.set(ErrorCodes[code].status, [...(byStatus.get(ErrorCodes[code].status) ?? []), code]);
     for (const [status, list] of [...byStatus].sort(([a], [b]) => a - b)) {
-      const error = schemaOf(errorBody(list.sort()), 'output');
+      const error = { allOf: [schemaOf(ErrorBody, 'output'), { properties: { error: { properties: { code: { enum: list.sort() } } } } }] };
       const answer = out[status];
       const declared = (answer?.content as Record<string, { schema: Json }> | undefined)?.['application/json']?.schema;
       // A status a route answers itself (503 from /ready) may also be a transport's error.

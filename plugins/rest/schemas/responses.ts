@@ -7,18 +7,16 @@ import { Principal } from '../../../core/schemas/principals.js';
 
 /** What the REST routes answer, as schemas: the OpenAPI document's responses, and what the tests hold real answers to. */
 
-/** The error shape, with the codes one status of one route may carry. */
-export function errorBody(codes: readonly ErrorCode[]) {
-  const exposed = codes.some((code) => ErrorCodes[code].expose);
-  return z.strictObject({
+/** The error shape of every route; the OpenAPI document narrows `code` per route and status. */
+export const ErrorBody = z
+  .strictObject({
     error: z.strictObject({
-      code: z.enum(codes as [ErrorCode, ...ErrorCode[]]),
-      message: z.string(),
-      // Internal errors (500, 502) send neither their message nor details.
-      ...(exposed ? { details: z.record(z.string(), z.unknown()).optional() } : {}),
+      code: z.enum(Object.keys(ErrorCodes) as [ErrorCode, ...ErrorCode[]]).meta({ description: 'A stable code; docs/errors.md lists them.' }),
+      message: z.string().meta({ description: '"internal error" for status 500 and 502.' }),
+      details: z.record(z.string(), z.unknown()).optional().meta({ description: 'More to say, such as the field that failed (`field`) or the limit that was hit (`limit`); never for status 500 and 502.' }),
     }),
-  });
-}
+  })
+  .meta({ id: 'Error' });
 
 export const TokenGrant = z
   .strictObject({ accessToken: z.string(), expiresAt: UtcTime, principal: Principal })
