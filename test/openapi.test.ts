@@ -4,7 +4,9 @@
 // its schema accepts (Ajv, JSON Schema 2020-12). An operation no case reaches fails the suite,
 // so a new route comes with its cases; a route without schemas cannot be mounted at all.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { z } from 'zod';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -118,6 +120,15 @@ describe('OpenAPI document', function () {
     }
     // Every schema the document refers to is in it.
     for (const [, name] of JSON.stringify(doc).matchAll(/"#\/components\/schemas\/([^"]+)"/g)) assert.ok(doc.components.schemas[name!], `missing schema ${name}`);
+  });
+
+  it('lists the same routes as the route table of docs/api.md', () => {
+    const table = readFileSync(join(process.cwd(), 'docs/api.md'), 'utf8');
+    const documented = new Set([...table.matchAll(/^\| \[`([A-Z]+) ([^`]+)`\]/gm)].map((m) => `${m[1]} ${m[2]}`));
+    const described = new Set(
+      Object.entries(doc.paths).flatMap(([path, operations]) => Object.keys(operations).map((method) => `${method.toUpperCase()} ${path.replace(/^\/api\/v1/, '').replace(/\{(\w+)\}/g, ':$1')}`)),
+    );
+    assert.deepEqual([...described].sort(), [...documented].sort());
   });
 
   it('cannot mount a route that does not describe what it reads', () => {
