@@ -9,7 +9,7 @@ import { ISO_8601, parseIsoTime } from '../time.js';
  * client reads after the field's name (`tags: must be …`), so a schema is also the error text.
  */
 
-export const PRINCIPAL_ID_RULE = 'must match [A-Za-z0-9._-]{1,128}';
+const PRINCIPAL_ID_RULE = 'must match [A-Za-z0-9._-]{1,128}';
 export const PrincipalId = z.string({ error: PRINCIPAL_ID_RULE }).regex(PRINCIPAL_ID_PATTERN, { error: PRINCIPAL_ID_RULE }).meta({
   description: 'A principal id. Ids are MQTT topic levels too, so `/`, `+`, `#` and `$` are excluded.',
 });
@@ -35,7 +35,7 @@ export const Tags = z.array(Tag, { error: TAGS_RULE }).max(TAGS_MAX, { error: TA
  * A time as Nitrogen reads it (core/time.ts): ISO-8601 with `Z` or an offset, a real day, in
  * years 1970-9999. Parsed to the UTC form with milliseconds it is stored and returned as.
  */
-export const TIME_RULE = 'must be an ISO-8601 time with Z or an offset';
+const TIME_RULE = 'must be an ISO-8601 time with Z or an offset';
 export const IsoTime = z
   .string({ error: TIME_RULE })
   .max(40, { error: TIME_RULE })

@@ -66,7 +66,6 @@ export interface RouteSpec<P extends z.ZodObject = z.ZodObject, Q extends z.ZodO
 }
 
 // The table holds routes of many shapes; each was checked against its own when defined.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Route = RouteSpec<any, any, any>;
 
 /** Defines a route, inferring its input types from its schemas. */

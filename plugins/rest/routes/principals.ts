@@ -4,7 +4,7 @@ import { Credentials, PasswordChange, PrincipalChanges, Registration } from '../
 import { originOf, principalOf, type RestDeps } from '../context.js';
 import { route, type Route } from '../route.js';
 import { NoQuery, principalQuery } from '../schemas/queries.js';
-import { OnePrincipal, PrincipalPage, Registered, RotatedSecret, TokenGrant } from '../schemas/responses.js';
+import { OnePrincipal, PrincipalPage, RegisteredPrincipals, RotatedSecret, TokenGrant } from '../schemas/responses.js';
 import { jsonBody, parseWith, type BodySpec } from '../validation.js';
 
 const ById = z.strictObject({ id: z.string().meta({ description: 'A principal id.' }) });
@@ -55,7 +55,7 @@ export function principalRoutes(deps: RestDeps): Route[] {
       summary: 'Register one principal, or an array of them (all or none)',
       description: 'Needs `admin` on the system, checked before the body is read. A `secret` is answered for every principal that did not choose a password: the only time it is shown.',
       body: registrations(deps),
-      responses: { 201: { description: 'The principals, in request order', body: Registered } },
+      responses: { 201: { description: 'The principals, in request order', body: RegisteredPrincipals } },
       errors: ['NITROGEN_ERR_FORBIDDEN', 'NITROGEN_ERR_CONFLICT', 'NITROGEN_ERR_BATCH_TOO_LARGE', 'NITROGEN_ERR_OVERLOADED'],
       async handle(ctx, input) {
         principals.authorizeRegistration(principalOf(ctx));

@@ -22,7 +22,7 @@ export const TokenGrant = z
   .strictObject({ accessToken: z.string(), expiresAt: UtcTime, principal: Principal })
   .meta({ id: 'TokenGrant', description: 'An access token, when it expires, and whose it is.' });
 
-export const Registered = z.strictObject({
+export const RegisteredPrincipals = z.strictObject({
   principals: z.array(z.strictObject({ principal: Principal, secret: z.string().optional().meta({ description: 'The server-made secret: shown only here.' }) })),
 });
 export const PrincipalPage = z.strictObject({ principals: z.array(Principal), next: NextCursor });
