@@ -28,6 +28,8 @@ import { planPlugins, withDefaultIdentity, type Plan, type PlannedPlugin } from 
 import { problemsError } from './problems.js';
 import { Presence } from './presence.js';
 import { PrincipalEvents } from './principal-events.js';
+import { Principals } from './principals.js';
+import { PermissionRecords } from './permission-records.js';
 import { SinkMetrics, SinkRunner, sinkMatches } from './sink-runner.js';
 import { Tokens } from './tokens.js';
 
@@ -126,6 +128,8 @@ export class NitrogenServer {
     const presence = new Presence(registry, this.logger);
     await this.startComponent('presence', presence);
     container.register(Tokens.Presence, { useValue: presence });
+    container.register(Tokens.Principals, { useValue: new Principals(identity, registry, container.resolve(Tokens.PrincipalEvents), config.limits) });
+    container.register(Tokens.PermissionRecords, { useValue: new PermissionRecords(identity, registry) });
     this.adminSecret = await bootstrapAdmin(registry, identity, config.dataDir, config.adminSecret, this.logger);
     if (this.adminSecret.kind === 'generated') this.adminSecretFile = this.adminSecret.file;
 

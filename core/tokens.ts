@@ -16,6 +16,8 @@ import type { PrincipalEvents } from './principal-events.js';
 import type { Authenticator } from './authenticator.js';
 import type { PasswordHasher } from './password-hasher.js';
 import type { Health } from './health.js';
+import type { PermissionRecords } from './permission-records.js';
+import type { Principals } from './principals.js';
 
 /**
  * Dependency-injection tokens. Ports and core services are resolved by these tokens, never by
@@ -41,6 +43,10 @@ export const Tokens = {
   /** Rate-limited credential checks in front of the Identity port; what transports call. */
   Authenticator: Symbol('nitrogen.Authenticator') as InjectionToken<Authenticator>,
   Health: Symbol('nitrogen.Health') as InjectionToken<Health>,
+  /** The use cases on principals (core/principals.ts): what transports and tools call to register, change, delete… */
+  Principals: Symbol('nitrogen.Principals') as InjectionToken<Principals>,
+  /** The use cases on permission records (core/permission-records.ts). */
+  PermissionRecords: Symbol('nitrogen.PermissionRecords') as InjectionToken<PermissionRecords>,
 } as const;
 
 export function tokenName(token: InjectionToken<unknown>): string {

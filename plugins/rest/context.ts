@@ -4,12 +4,11 @@ import type { Authenticator, Origin } from '../../core/authenticator.js';
 import type { MessageBus } from '../../core/bus.js';
 import type { NitrogenConfig } from '../../core/config.js';
 import type { Endpoints } from '../../core/endpoints.js';
-import { NitrogenError } from '../../core/errors.js';
 import type { Ingestor } from '../../core/ingest.js';
 import type { Logger } from '../../core/logger.js';
 import type { Message } from '../../core/message.js';
 import type { Identity } from '../../core/ports/identity.js';
-import type { Action, Principal } from '../../core/ports/principal.js';
+import type { Principal } from '../../core/ports/principal.js';
 import type { Registry } from '../../core/ports/registry.js';
 import type { Store } from '../../core/ports/store.js';
 import type { Presence } from '../../core/presence.js';
@@ -17,6 +16,8 @@ import type { SinkRunner } from '../../core/sink-runner.js';
 import type { DeadLetters } from '../../core/dead-letters.js';
 import type { PrincipalEvents } from '../../core/principal-events.js';
 import type { Health } from '../../core/health.js';
+import type { PermissionRecords } from '../../core/permission-records.js';
+import type { Principals } from '../../core/principals.js';
 
 /** What the REST routes need: ports and core services only, never adapters. */
 export interface RestDeps {
@@ -32,6 +33,8 @@ export interface RestDeps {
   deadLetters: DeadLetters;
   principalEvents: PrincipalEvents;
   health: Health;
+  principals: Principals;
+  permissionRecords: PermissionRecords;
   config: NitrogenConfig;
   metrics: MetricsRegistry;
   logger: Logger;
@@ -89,13 +92,6 @@ export function originOf(ctx: ParameterizedContext<RestState>): Origin {
 
 export function principalOf(ctx: RestContext): Principal {
   return ctx.state.principal;
-}
-
-export function requireAllowed(identity: Identity, actor: Principal, action: Action, target: string | null): void {
-  if (!identity.authorize(actor, action, target)) {
-    const what = target === null ? action : `${action} on '${target}'`;
-    throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', `'${actor.id}' may not ${what}`);
-  }
 }
 
 /** A caller reads a message it sent, one addressed to it, or one from a principal it may `action`. */

@@ -17,7 +17,7 @@ export const restPlugin = definePlugin({
   name: 'rest',
   kind: 'transport',
   description: 'REST API (koa): registration, auth, ingest, query, SSE stream, permissions, health, metrics',
-  needs: [Tokens.Identity, Tokens.Authenticator, Tokens.Registry, Tokens.Store, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.SinkRunners, Tokens.DeadLetters, Tokens.PrincipalEvents, Tokens.Health],
+  needs: [Tokens.Identity, Tokens.Authenticator, Tokens.Registry, Tokens.Store, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.SinkRunners, Tokens.DeadLetters, Tokens.PrincipalEvents, Tokens.Health, Tokens.Principals, Tokens.PermissionRecords],
   // Defaults and meanings: docs/configuration.md, `rest`; why each limit exists: docs/security.md, REST.
   options: z
     .strictObject({
@@ -53,6 +53,8 @@ export const restPlugin = definePlugin({
       deadLetters: container.resolve(Tokens.DeadLetters),
       principalEvents: container.resolve(Tokens.PrincipalEvents),
       health: container.resolve(Tokens.Health),
+      principals: container.resolve(Tokens.Principals),
+      permissionRecords: container.resolve(Tokens.PermissionRecords),
       config,
       metrics,
       logger,
