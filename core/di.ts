@@ -15,7 +15,5 @@ export {
   instanceCachingFactory,
   Lifecycle,
   type DependencyContainer,
-  type Disposable,
-  type FactoryFunction,
   type InjectionToken,
 } from 'tsyringe';

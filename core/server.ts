@@ -7,7 +7,7 @@ import { parseDuration } from './duration.js';
 import type { Endpoints } from './endpoints.js';
 import { NitrogenError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
-import { Health, OK, brief, reportsHealth, type ComponentHealth } from './health.js';
+import { OK, brief, reportsHealth, type ComponentHealth, type Health } from './health.js';
 import { createLogger, type Logger } from './logger.js';
 import type { PluginCatalog, PluginComponents, PluginKind } from './plugin.js';
 import type { Lifecycle } from './ports/lifecycle.js';
@@ -103,6 +103,7 @@ export class NitrogenServer {
     health.watch('registry', 'registry', { critical: true, probe: reportsHealth(registry) ? () => registry.health() : () => registry.getPrincipal('admin').then(() => OK) });
     await this.startComponent('password-hasher', container.resolve(Tokens.PasswordHasher));
     const identity = await this.load(Tokens.Identity, plan.identity);
+    // Core services are built at their step, transports or not: their metrics exist from the start.
     container.resolve(Tokens.Authenticator);
     health.watch('identity', 'identity', { critical: true, probe: reportsHealth(identity) ? () => identity.health() : undefined });
     await this.startComponent('presence', container.resolve(Tokens.Presence));
