@@ -1,7 +1,7 @@
-import type { InjectionToken } from 'tsyringe';
 import { ComponentSchema, ConfigSchema, SinkSchema, configProblems, type NitrogenConfig } from './config.js';
 import { isNitrogenError } from './errors.js';
 import { DefaultIdentity, DefaultIdentityOptions } from './default-identity.js';
+import type { InjectionToken } from './di.js';
 import { checkPlugin, definePlugin, resolvePlugin, type Plugin, type PluginCatalog, type PluginKind } from './plugin.js';
 import { problemsError } from './problems.js';
 import { Tokens } from './tokens.js';
@@ -12,24 +12,24 @@ import { Tokens } from './tokens.js';
  * file to the data directory. All problems are reported at once.
  */
 
-/** One configured plugin, resolved and with its options parsed. */
-export interface PlannedPlugin {
-  kind: PluginKind;
+/** One configured plugin, resolved and with its options parsed (by its own schema: typed only inside the plugin). */
+export interface PlannedPlugin<K extends PluginKind = PluginKind> {
+  kind: K;
   /** The entry's path in the configuration: `store`, `sinks.1`, `plugins.0`. */
   where: string;
   use: string;
-  plugin: Plugin<any>;
+  plugin: Plugin<K, any>;
   options: unknown;
   /** The instance name: a sink's `name`, else `{plugin}-{index}` for a repeated sink, else the plugin's. */
   name: string;
 }
 
 export interface Plan {
-  store: PlannedPlugin;
-  registry: PlannedPlugin;
-  identity: PlannedPlugin;
-  sinks: PlannedPlugin[];
-  transports: PlannedPlugin[];
+  store: PlannedPlugin<'store'>;
+  registry: PlannedPlugin<'registry'>;
+  identity: PlannedPlugin<'identity'>;
+  sinks: PlannedPlugin<'sink'>[];
+  transports: PlannedPlugin<'transport'>[];
 }
 
 type Entry = { kind: PluginKind; where: string; use: string; options: unknown; name?: string };
@@ -72,7 +72,7 @@ export async function planPlugins(
   let pluginFaults = 0;
   await Promise.all(
     uses.map(async (entry, i) => {
-      let plugin: Plugin<any>;
+      let plugin: Plugin<PluginKind, any>;
       try {
         plugin = await resolvePlugin(entry.kind, entry.use, catalog, entry.where);
       } catch (err) {
@@ -90,7 +90,8 @@ export async function planPlugins(
   nameSinks(planned, uses, problems);
   const found = problems.flat();
   if (found.length > 0) return { problems: found, onlyPluginFaults: found.length === pluginFaults };
-  const byKind = (kind: PluginKind) => planned.filter((p): p is PlannedPlugin => p?.kind === kind);
+  // resolvePlugin checked that each plugin's kind is its entry's.
+  const byKind = <K extends PluginKind>(kind: K) => planned.filter((p): p is PlannedPlugin<K> => p?.kind === kind);
   return { plan: { store: byKind('store')[0]!, registry: byKind('registry')[0]!, identity: byKind('identity')[0]!, sinks: byKind('sink'), transports: byKind('transport') }, problems: [], onlyPluginFaults: false };
 }
 

@@ -1,4 +1,4 @@
-import type { InjectionToken } from 'tsyringe';
+import type { InjectionToken } from './di.js';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { NitrogenConfig } from './config.js';
@@ -20,12 +20,17 @@ import type { PermissionRecords } from './permission-records.js';
 import type { Principals } from './principals.js';
 
 /**
- * Dependency-injection tokens. Ports and core services are resolved by these tokens, never by
- * class, so an adapter can stand in for any of them (tsyringe `useValue` / `useFactory`).
+ * Dependency-injection tokens, each typed by what it resolves to (tsyringe checks a
+ * registration against it). Ports and core services are resolved by these tokens, never by
+ * class, so an adapter can stand in for any of them. docs/plugins.md says from which step of
+ * the start each one resolves.
  */
 export const Tokens = {
   Config: Symbol('nitrogen.Config') as InjectionToken<NitrogenConfig>,
+  /** The server's logger; in a plugin's own container, that plugin instance's (tagged with its name). */
   Logger: Symbol('nitrogen.Logger') as InjectionToken<Logger>,
+  /** In a plugin's own container: the instance name (`PluginContext.name`). */
+  PluginName: Symbol('nitrogen.PluginName') as InjectionToken<string>,
   Metrics: Symbol('nitrogen.Metrics') as InjectionToken<MetricsRegistry>,
   Store: Symbol('nitrogen.Store') as InjectionToken<Store>,
   Registry: Symbol('nitrogen.Registry') as InjectionToken<Registry>,

@@ -1,16 +1,19 @@
 import { Aedes, type Client } from 'aedes';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Registry as MetricsRegistry } from 'prom-client';
+import type { Authenticator } from '../../core/authenticator.js';
 import type { MessageBus } from '../../core/bus.js';
+import type { NitrogenConfig } from '../../core/config.js';
+import { inject, injectable, type InjectionToken } from '../../core/di.js';
 import { parseDuration } from '../../core/duration.js';
 import type { Endpoints } from '../../core/endpoints.js';
 import type { Ingestor } from '../../core/ingest.js';
 import { endpointUrl, listen } from '../../core/listen.js';
 import type { Logger } from '../../core/logger.js';
-import type { PrincipalEvents } from '../../core/principal-events.js';
-import type { Authenticator } from '../../core/authenticator.js';
 import type { Identity } from '../../core/ports/identity.js';
 import type { Presence } from '../../core/presence.js';
+import type { PrincipalEvents } from '../../core/principal-events.js';
+import { Tokens } from '../../core/tokens.js';
 import { adoptClient } from './aedes-seam.js';
 import { ConnectHandler } from './connect.js';
 import { FanOut } from './fan-out.js';
@@ -23,18 +26,31 @@ import { Sessions } from './sessions.js';
 import { SlowReaders } from './slow-readers.js';
 import { SubscribeHandler } from './subscribe.js';
 
-export interface MqttDeps {
-  identity: Identity;
-  authenticator: Authenticator;
-  ingestor: Ingestor;
-  bus: MessageBus;
-  endpoints: Endpoints;
-  presence: Presence;
-  principalEvents: PrincipalEvents;
-  logger: Logger;
-  metrics: MetricsRegistry;
-  host: string;
+/** What the MQTT transport needs from the core, injected by the plugin's container. */
+@injectable()
+export class MqttDeps {
+  /** The server's `host`, where the transport listens unless its own option says otherwise. */
+  readonly host: string;
+
+  constructor(
+    @inject(Tokens.Identity) readonly identity: Identity,
+    @inject(Tokens.Authenticator) readonly authenticator: Authenticator,
+    @inject(Tokens.Ingestor) readonly ingestor: Ingestor,
+    @inject(Tokens.Bus) readonly bus: MessageBus,
+    @inject(Tokens.Endpoints) readonly endpoints: Endpoints,
+    @inject(Tokens.Presence) readonly presence: Presence,
+    @inject(Tokens.PrincipalEvents) readonly principalEvents: PrincipalEvents,
+    /** The plugin instance's logger. */
+    @inject(Tokens.Logger) readonly logger: Logger,
+    @inject(Tokens.Metrics) readonly metrics: MetricsRegistry,
+    @inject(Tokens.Config) config: NitrogenConfig,
+  ) {
+    this.host = config.host;
+  }
 }
+
+/** The mqtt plugin's options, as its container holds them for the transport. */
+export const MqttOptionsToken = Symbol('nitrogen.mqtt.Options') as InjectionToken<MqttOptions>;
 
 /** CONNACK return codes (MQTT 3.1.1 §3.2.2.3) as the refusal metric names them. */
 const REFUSALS: Record<number, ConnectRefusal> = { 1: 'protocol', 2: 'identifier', 3: 'unavailable', 4: 'credentials', 5: 'not-authorized' };
@@ -46,6 +62,7 @@ const EMPTY = Buffer.alloc(0);
  * (slow-readers.ts, retained.ts, and the packet limits in aedes-seam.ts) and the fan-out of
  * committed messages (fan-out.ts). This file wires them to aedes and a TCP server.
  */
+@injectable()
 export class MqttTransport {
   private broker?: Aedes;
   private server?: Server;
@@ -63,7 +80,7 @@ export class MqttTransport {
     if (reason === 'deleted') for (const topic of this.retained.take(id)) this.clearRetained(topic);
   };
 
-  constructor(private readonly options: MqttOptions, private readonly deps: MqttDeps) {
+  constructor(@inject(MqttOptionsToken) private readonly options: MqttOptions, @inject(MqttDeps) private readonly deps: MqttDeps) {
     const limitHit = this.limitHit.bind(this);
     this.metrics = new MqttMetrics(deps.metrics);
     this.store = new SessionStore(options, limitHit);
