@@ -74,7 +74,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   };
   // --no-sync: the cluster is thrown away; the server itself keeps fsync and synchronous_commit on.
   await exec('initdb', ['-D', data, '-U', 'nitrogen', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
-  const serverOptions = `-c listen_addresses='' -c unix_socket_directories='${socketDir}' -c max_connections=200`;
+  const serverOptions = `-c listen_addresses='' -c unix_socket_directories='${socketDir}' -c max_connections=200 -c deadlock_timeout=100ms`;
   await exec('pg_ctl', ['start', '-D', data, '-w', '-t', '60', '-l', join(dir.path, 'server.log'), '-o', serverOptions]);
   const version = Number((await run(join(bin, 'postgres'), ['--version'])).stdout.match(/(\d+)\.\d+/)?.[1]);
 
