@@ -66,20 +66,35 @@ export class PostgresFeed {
     );
   }
 
+  /**
+   * The last record read, parsed: a reader asking for fewer messages than a record holds comes
+   * back for the rest of it, which is then neither fetched nor parsed again. Records never
+   * change once committed, so a record number names its content for good.
+   */
+  private lastRead?: { seq: number; items: Message[] };
+
   /** The messages after `position` in feed order, each with its position: at least `limit` when there are. */
   async after(db: pg.Pool, position: RecordPosition, limit: number): Promise<Array<{ message: Message; position: RecordPosition }>> {
     const out: Array<{ message: Message; position: RecordPosition }> = [];
+    const take = (seq: number, items: Message[]) => {
+      for (let index = seq === position.seq ? position.index + 1 : 0; index < items.length; index++) out.push({ message: items[index]!, position: { seq, index } });
+    };
     let from = position.seq;
+    if (this.lastRead?.seq === position.seq) {
+      take(position.seq, this.lastRead.items);
+      from++;
+    }
     // Records hold up to ~1,000 small messages; a few at a time keeps a read near `limit`.
-    for (let take = 2; out.length < limit; take = Math.min(take * 2, 64)) {
-      const { rows } = await db.query<{ seq: string; items: string }>(`SELECT seq, items FROM ${this.schema}.feed WHERE seq >= $1 ORDER BY seq LIMIT $2`, [from, take]);
+    for (let count = 2; out.length < limit; count = Math.min(count * 2, 64)) {
+      const { rows } = await db.query<{ seq: string; items: string }>(`SELECT seq, items FROM ${this.schema}.feed WHERE seq >= $1 ORDER BY seq LIMIT $2`, [from, count]);
       for (const row of rows) {
         const seq = Number(row.seq);
         const items = JSON.parse(row.items) as Message[];
-        for (let index = seq === position.seq ? position.index + 1 : 0; index < items.length; index++) out.push({ message: items[index]!, position: { seq, index } });
+        take(seq, items);
+        this.lastRead = { seq, items };
         from = seq + 1;
       }
-      if (rows.length < take) break;
+      if (rows.length < count) break;
     }
     return out;
   }

@@ -18,6 +18,8 @@ export interface PostgresServer {
   /** A connection string for the superuser `nitrogen` (trust authentication, socket only). */
   url(database?: string): string;
   socketDir: string;
+  /** The cluster's data directory (its postmaster.pid names the server process). */
+  dataDir: string;
   version: number;
   stop(): Promise<void>;
 }
@@ -91,6 +93,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   return {
     url: (database = 'postgres') => `postgresql://nitrogen@/${database}?host=${encodeURIComponent(socketDir)}`,
     socketDir,
+    dataDir: data,
     version,
     stop: async () => {
       process.removeListener('exit', stopNow);
