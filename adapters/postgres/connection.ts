@@ -100,21 +100,37 @@ export async function connect(options: PostgresConnectionOptions, what: string, 
  */
 export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, attempts = 3): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    const client = await pool.connect();
-    let broken = false;
+    const client = await checkOut(pool);
     try {
       await client.query('BEGIN');
       const result = await work(client);
       await client.query('COMMIT');
       return result;
     } catch (err) {
-      // A failed ROLLBACK means the connection is unusable: it is destroyed, not reused.
-      await client.query('ROLLBACK').catch(() => (broken = true));
+      await client.query('ROLLBACK').catch(() => (client.broken = true));
       if (attempt >= attempts || !isRetryable(err)) throw err;
     } finally {
-      client.release(broken);
+      client.done();
     }
   }
+}
+
+/**
+ * A connection taken from the pool, with a listener for its `error` event while it is out:
+ * the pool listens only on idle connections, and an `error` nobody listens to (the server
+ * closing the socket mid-query) would end the process. A connection that failed is destroyed
+ * on release, not reused.
+ */
+export async function checkOut(pool: pg.Pool): Promise<pg.PoolClient & { broken: boolean; done(): void }> {
+  const client = (await pool.connect()) as pg.PoolClient & { broken: boolean; done(): void };
+  client.broken = false;
+  const onError = () => (client.broken = true);
+  client.on('error', onError);
+  client.done = () => {
+    client.off('error', onError);
+    client.release(client.broken);
+  };
+  return client;
 }
 
 /** Double-quotes an identifier already checked by the options' pattern. */

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { NitrogenError } from '../../core/errors.js';
-import { ident, storeError } from './connection.js';
+import { checkOut, ident, storeError } from './connection.js';
 
 /**
  * The tables, created at start when missing (docs/adapters/postgres.md has the reasons for
@@ -77,7 +77,7 @@ const VERSION = 1;
  */
 export async function migrate(pool: pg.Pool, schema: string, part: 'store' | 'registry'): Promise<void> {
   const s = ident(schema);
-  const client = await pool.connect();
+  const client = await checkOut(pool);
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`nitrogen schema ${schema}`]);
@@ -95,9 +95,9 @@ export async function migrate(pool: pg.Pool, schema: string, part: 'store' | 're
     await client.query(`INSERT INTO ${s}.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [`${part}.version`, String(VERSION)]);
     await client.query('COMMIT');
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
+    await client.query('ROLLBACK').catch(() => (client.broken = true));
     throw storeError(`create the ${part} tables in schema ${schema}`, err);
   } finally {
-    client.release();
+    client.done();
   }
 }

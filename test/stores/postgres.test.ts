@@ -187,11 +187,16 @@ if (postgresAvailable('PostgreSQL conformance')) {
         assert.equal((await store.readFeed(first.position, 10)).messages.length, 2);
       });
 
-      it('survives its idle connections being cut by the server', async () => {
-        await store.append([sharedMsg()]);
-        await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'nitrogen' AND datname = current_database()`);
+      it('survives the server cutting its connections, idle or in the middle of an append', async () => {
+        for (let round = 0; round < 3; round++) {
+          // Appends in flight when the server ends their sessions fail with NITROGEN_ERR_STORE; the
+          // process goes on (an error event on a connection out of the pool would end it).
+          const inFlight = Array.from({ length: 4 }, () => store.append([sharedMsg()]).then(() => null, (err: unknown) => err));
+          await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'nitrogen' AND datname = current_database()`);
+          for (const outcome of await Promise.all(inFlight)) assert.ok(outcome === null || isNitrogenError(outcome, 'NITROGEN_ERR_STORE'), String(outcome));
+        }
+        // The pool drops the dead connections and opens new ones.
         const m = sharedMsg({ from: 'car-after' });
-        // The pool drops the dead connections (without ending the process) and opens new ones.
         let stored = false;
         for (let attempt = 0; attempt < 20 && !stored; attempt++) {
           stored = await store.append([m]).then(() => true, (err) => (assert.ok(isNitrogenError(err, 'NITROGEN_ERR_STORE')), false));
