@@ -21,6 +21,8 @@ export interface PostgresServer {
   /** The cluster's data directory (its postmaster.pid names the server process). */
   dataDir: string;
   version: number;
+  /** Kills the server as a crash would (`pg_ctl stop -m immediate`: no checkpoint) and starts it again, recovering from its WAL. */
+  crashAndRestart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -77,7 +79,8 @@ export async function startPostgres(): Promise<PostgresServer> {
   // --no-sync: the cluster is thrown away; the server itself keeps fsync and synchronous_commit on.
   await exec('initdb', ['-D', data, '-U', 'nitrogen', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
   const serverOptions = `-c listen_addresses='' -c unix_socket_directories='${socketDir}' -c max_connections=200 -c deadlock_timeout=100ms`;
-  await exec('pg_ctl', ['start', '-D', data, '-w', '-t', '60', '-l', join(dir.path, 'server.log'), '-o', serverOptions]);
+  const start = () => exec('pg_ctl', ['start', '-D', data, '-w', '-t', '60', '-l', join(dir.path, 'server.log'), '-o', serverOptions]);
+  await start();
   const version = Number((await run(join(bin, 'postgres'), ['--version'])).stdout.match(/(\d+)\.\d+/)?.[1]);
 
   let stopped = false;
@@ -95,6 +98,10 @@ export async function startPostgres(): Promise<PostgresServer> {
     socketDir,
     dataDir: data,
     version,
+    crashAndRestart: async () => {
+      await exec('pg_ctl', ['stop', '-D', data, '-m', 'immediate', '-w']);
+      await start();
+    },
     stop: async () => {
       process.removeListener('exit', stopNow);
       stopNow();
