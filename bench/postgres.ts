@@ -1,10 +1,10 @@
-import { readFileSync, readdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { PostgresStore } from '../adapters/postgres/index.js';
 import { PostgresStoreOptions } from '../adapters/postgres/postgres-store.js';
 import { bodyMessage, type Message } from '../core/message.js';
 import { startPostgres } from '../test/stores/postgres-server.js';
+import { postgresCpu } from './lib/postgres.js';
 import { carTelemetry } from './lib/load.js';
 import { diskFacts, flags, fmt, numbers, printHeader } from './lib/machine.js';
 
@@ -32,34 +32,7 @@ function batch(size: number): Message[] {
   });
 }
 
-/** CPU seconds of a process: its own, with `children` also what its ended children used. */
-function processCpu(pid: number, children = false): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0)) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-/** Every PostgreSQL process's CPU seconds: the postmaster, its live children, its ended ones. */
-function postgresCpu(postmaster: number): number {
-  let total = processCpu(postmaster, true);
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster) total += processCpu(Number(entry));
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return total;
-}
-
 const server = await startPostgres();
-const postmaster = Number(readFileSync(`${server.dataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
 const admin = new pg.Pool({ connectionString: server.url(), max: 2 });
 const setting = async (name: string) => (await admin.query<{ v: string }>('SELECT current_setting($1) AS v', [name])).rows[0]!.v;
 console.log(`server:  PostgreSQL ${await setting('server_version')}, fsync ${await setting('fsync')}, synchronous_commit on (per session), wal_sync_method ${await setting('wal_sync_method')}, shared_buffers ${await setting('shared_buffers')}, unix socket`);
@@ -85,7 +58,7 @@ async function measure(label: string, stores: PostgresStore[], inFlight: number)
   let appended = 0;
   const wal = await walLsn();
   const cpu = process.cpuUsage();
-  const pgCpu = postgresCpu(postmaster);
+  const pgCpu = postgresCpu(server);
   const started = performance.now();
   const end = started + options.seconds * 1000;
   await Promise.all(stores.flatMap((store) => Array.from({ length: inFlight }, async () => {
@@ -99,7 +72,7 @@ async function measure(label: string, stores: PostgresStore[], inFlight: number)
   })));
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
-  const pgUsed = postgresCpu(postmaster) - pgCpu;
+  const pgUsed = postgresCpu(server) - pgCpu;
   latencies.sort((a, b) => a - b);
   return {
     label, rate: appended / seconds, p50: latencies[latencies.length >> 1]!, p99: latencies[Math.floor(latencies.length * 0.99)]!,
