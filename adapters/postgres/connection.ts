@@ -13,7 +13,10 @@ export const PostgresConnectionOptions = z.strictObject({
   poolSize: z.number().int().min(1).max(1000).default(10),
   /** How long `start()` (and taking a new connection later) waits for the server. */
   connectTimeout: duration.default('5s'),
-  /** The server cancels a statement running longer than this (a stuck lock, a runaway scan). */
+  /**
+   * The server cancels a statement running longer than this (a stuck lock, a runaway scan),
+   * and ends a session left idle this long in the middle of a transaction.
+   */
   statementTimeout: duration.default('30s'),
   /**
    * When a commit counts as done. `off` is not offered: an acknowledged message must survive a
@@ -40,9 +43,13 @@ function reason(err: unknown): string {
   return String((err as Error)?.message ?? err).split('\n')[0]!.replace(/\/\/[^@/\s]*@/g, '//');
 }
 
+/** The option behind a server error that a limit of ours caused, so the message names it. */
+const LIMITS: Record<string, string> = { '57014': 'options.statementTimeout', '25P03': 'options.statementTimeout (idle in transaction)' };
+
 export function storeError(what: string, err: unknown): NitrogenError {
   if (err instanceof NitrogenError) return err;
-  return new NitrogenError('NITROGEN_ERR_STORE', `PostgreSQL failed to ${what}: ${reason(err)}`, { cause: err });
+  const limit = LIMITS[sqlState(err) ?? ''];
+  return new NitrogenError('NITROGEN_ERR_STORE', `PostgreSQL failed to ${what}: ${reason(err)}${limit ? ` (${limit})` : ''}`, { cause: err });
 }
 
 /** The SQLSTATE of a server error, if it is one. */
@@ -64,6 +71,10 @@ export async function connect(options: PostgresConnectionOptions, what: string, 
       max: options.poolSize,
       connectionTimeoutMillis: timeout,
       statement_timeout: parseDuration(options.statementTimeout),
+      // A transaction whose client vanished without closing its socket (a silent network
+      // failure) would hold its locks, the feed head's among them, until TCP noticed: hours.
+      idle_in_transaction_session_timeout: parseDuration(options.statementTimeout),
+      keepAlive: true,
       application_name: 'nitrogen',
       options: `-c synchronous_commit=${options.synchronousCommit}`,
     });

@@ -214,7 +214,7 @@ if (postgresAvailable('PostgreSQL conformance')) {
           await holder.query(`LOCK TABLE ${schema}.feed_head`);
           await assert.rejects(slow.append([sharedMsg()]), (err) => {
             assert.ok(isNitrogenError(err, 'NITROGEN_ERR_STORE'), String(err));
-            assert.match(err.message, /PostgreSQL failed to store messages: canceling statement due to statement timeout/);
+            assert.match(err.message, /PostgreSQL failed to store messages: canceling statement due to statement timeout \(options\.statementTimeout\)/);
             assert.equal((err.cause as { code?: string }).code, '57014');
             return true;
           });
