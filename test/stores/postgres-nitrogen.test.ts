@@ -27,7 +27,7 @@ async function pageAll(server: TestServer, query: string, token?: string): Promi
   return out;
 }
 
-if (postgresAvailable('Nitrogen on PostgreSQL')) {
+if (postgresAvailable()) {
   describe('Nitrogen servers on PostgreSQL', function () {
     this.timeout(60_000);
     const servers: TestServer[] = [];

@@ -35,15 +35,18 @@ export function findPostgresBin(): string | null {
   return majors.length ? join(root, majors[0]!, 'bin') : null;
 }
 
+let skipNoticed = false;
+
 /**
  * Whether the PostgreSQL tests run: true with the binaries; without them, false outside CI
- * (after printing one line saying so) and an error in CI, where `.ci/run` installs them.
+ * (after printing, once per run, one line saying so) and an error in CI, where `.ci/run` installs them.
  */
-export function postgresAvailable(what: string): boolean {
+export function postgresAvailable(): boolean {
   if (findPostgresBin()) return true;
-  const missing = `${what}: no PostgreSQL binaries (initdb) under /usr/lib/postgresql/*/bin or PG_BIN; install the Debian package postgresql`;
+  const missing = 'PostgreSQL tests: no PostgreSQL binaries (initdb) under /usr/lib/postgresql/*/bin or PG_BIN; install the Debian package postgresql';
   if (process.env.CI === 'true') throw new Error(`${missing} (required in CI)`);
-  console.log(`${missing}: skipped`);
+  if (!skipNoticed) console.log(`${missing}: skipped`);
+  skipNoticed = true;
   return false;
 }
 

@@ -12,7 +12,7 @@ import { storeConformance } from '../conformance/store.js';
 import { drainFeed, sharedMsg, sharedStoreSuite } from './multi-instance.js';
 import { postgresAvailable, sharedPostgres, type PostgresServer } from './postgres-server.js';
 
-if (postgresAvailable('PostgreSQL conformance')) {
+if (postgresAvailable()) {
   describe('PostgreSQL adapters on a throwaway server', () => {
     let server: PostgresServer;
     let admin: pg.Pool;
