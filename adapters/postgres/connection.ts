@@ -48,7 +48,7 @@ const LIMITS: Record<string, string> = { '57014': 'options.statementTimeout', '2
 
 export function storeError(what: string, err: unknown): NitrogenError {
   if (err instanceof NitrogenError) return err;
-  const limit = LIMITS[sqlState(err) ?? ''];
+  const limit = /timeout/.test(reason(err)) ? LIMITS[sqlState(err) ?? ''] : undefined;
   return new NitrogenError('NITROGEN_ERR_STORE', `PostgreSQL failed to ${what}: ${reason(err)}${limit ? ` (${limit})` : ''}`, { cause: err });
 }
 

@@ -280,6 +280,12 @@ describe('PostgreSQL adapters without a server', () => {
     }
   });
 
+  it('refuse a connection string that is not one with NITROGEN_ERR_CONFIG, without repeating it', async () => {
+    const malformed = new PostgresStore(PostgresStoreOptions.parse({ url: 'postgresql://nitrogen:s3cret-pw@db:notaport/fleet' }));
+    await assert.rejects(malformed.start(), (err) => isNitrogenError(err, 'NITROGEN_ERR_CONFIG') && /options\.url/.test(err.message) && !err.message.includes('s3cret-pw'));
+    await malformed.stop();
+  });
+
   it('validate options, naming the field, and never offer synchronous_commit off', () => {
     assert.throws(() => PostgresStoreOptions.parse({ url: 'mysql://localhost' }), /postgres:\/\/ or postgresql:\/\//);
     assert.throws(() => PostgresStoreOptions.parse({ url: 'postgres://x', schema: 'Bad-Name' }), /schema/);
