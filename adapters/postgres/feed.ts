@@ -9,6 +9,14 @@ import type { Message } from '../../core/message.js';
  */
 export const RECORD_CHARS = 256 * 1024;
 
+/**
+ * Envelope characters per statement, for the message rows and the feed records alike. A group
+ * commit's batch is usually one statement of each; thousands of messages near `maxMessageBytes`
+ * are cut, since a JavaScript string, a PostgreSQL value and a protocol message each stop well
+ * below the gigabyte such a batch could reach.
+ */
+export const STATEMENT_CHARS = 16 * 1024 * 1024;
+
 export interface FeedRecord {
   n: number;
   /** The envelopes as one JSON array text. */
@@ -54,16 +62,25 @@ export function recordsOf(envelopes: string[]): FeedRecord[] {
 export class PostgresFeed {
   constructor(private readonly schema: string) {}
 
-  /** Inside the append's transaction, as its last statement: numbers and inserts the records. */
+  /**
+   * Inside the append's transaction, as its last statements: numbers and inserts the records.
+   * The first statement takes the head's lock, so records inserted by further statements (a
+   * batch larger than STATEMENT_CHARS) get the numbers right after, with no one in between.
+   */
   async publish(client: pg.ClientBase, records: FeedRecord[]): Promise<void> {
-    const values: unknown[] = [records.length];
-    const rows = records.map((r, i) => `(${i + 1}, $${values.push(r.n)}::integer, $${values.push(r.items)}::text)`);
-    await client.query(
-      `WITH head AS (UPDATE ${this.schema}.feed_head SET seq = seq + $1 RETURNING seq)
-       INSERT INTO ${this.schema}.feed (seq, at, batch, n, items)
-       SELECT head.seq - $1 + r.i, clock_timestamp(), pg_current_xact_id(), r.n, r.items FROM head, (VALUES ${rows.join(', ')}) AS r(i, n, items)`,
-      values,
-    );
+    for (let start = 0; start < records.length; ) {
+      let end = start;
+      for (let chars = 0; end < records.length && (end === start || chars + records[end]!.items.length <= STATEMENT_CHARS); end++) chars += records[end]!.items.length;
+      const values: unknown[] = [end - start];
+      const rows = records.slice(start, end).map((r, i) => `(${i + 1}, $${values.push(r.n)}::integer, $${values.push(r.items)}::text)`);
+      await client.query(
+        `WITH head AS (UPDATE ${this.schema}.feed_head SET seq = seq + $1 RETURNING seq)
+         INSERT INTO ${this.schema}.feed (seq, at, batch, n, items)
+         SELECT head.seq - $1 + r.i, clock_timestamp(), pg_current_xact_id(), r.n, r.items FROM head, (VALUES ${rows.join(', ')}) AS r(i, n, items)`,
+        values,
+      );
+      start = end;
+    }
   }
 
   /**

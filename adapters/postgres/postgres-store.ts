@@ -7,7 +7,7 @@ import { encodeMessage, type Message } from '../../core/message.js';
 import type { Page } from '../../core/ports/lifecycle.js';
 import type { FeedBatch, FeedPosition, MessageQuery, Store } from '../../core/ports/store.js';
 import { connect, ident, PostgresConnectionOptions, storeError, transaction } from './connection.js';
-import { PostgresFeed, recordsOf } from './feed.js';
+import { PostgresFeed, recordsOf, STATEMENT_CHARS } from './feed.js';
 import { buildQuery, columnTag, TAG_SEPARATOR } from './query.js';
 import { migrate } from './schema.js';
 
@@ -38,6 +38,24 @@ function joinEnvelopes(envelopes: string[]): string {
   for (let at = joined.indexOf('\u0001'); at !== -1 && separators < envelopes.length; at = joined.indexOf('\u0001', at + 1)) separators++;
   if (separators !== envelopes.length - 1) throw storeError('store messages', new Error('an envelope is not JSON text: it holds the character U+0001'));
   return joined;
+}
+
+/** `messages` cut into runs of at most STATEMENT_CHARS envelope characters (a larger envelope alone). */
+export function statementChunks(messages: Message[]): Message[][] {
+  const chunks: Message[][] = [];
+  let start = 0;
+  let chars = 0;
+  for (let i = 0; i < messages.length; i++) {
+    const size = encodeMessage(messages[i]!).length;
+    if (i > start && chars + size > STATEMENT_CHARS) {
+      chunks.push(messages.slice(start, i));
+      start = i;
+      chars = 0;
+    }
+    chars += size;
+  }
+  chunks.push(messages.slice(start));
+  return chunks;
 }
 
 /**
@@ -87,8 +105,33 @@ export class PostgresStore implements Store {
     const seen = new Set<string>();
     const unique = batch.filter((m) => !seen.has(senderAndId(m)) && seen.add(senderAndId(m))); // the first copy wins
     if (unique.length === 0) return;
+    const chunks = statementChunks(unique);
+    try {
+      await transaction(this.db, async (client) => {
+        let inserted = 0;
+        for (const chunk of chunks) inserted += await this.insertRows(client, chunk);
+        let fed = unique;
+        if (inserted !== unique.length) {
+          // Some were stored before (by an earlier append, or another instance's): they were fed then.
+          const { rows } = await client.query<{ id: string; sender: string }>(
+            `SELECT m.id, m.sender FROM ${this.schema}.messages m JOIN unnest($1::text[], $2::text[]) AS k(id, sender) ON m.id = k.id AND m.sender = k.sender
+             WHERE m.batch <> pg_current_xact_id()`,
+            [unique.map((m) => m.id), unique.map((m) => m.from)],
+          );
+          const earlier = new Set(rows.map((r) => `${r.sender}\u0000${r.id}`));
+          fed = unique.filter((m) => !earlier.has(senderAndId(m)));
+        }
+        if (fed.length > 0) await this.feed.publish(client, recordsOf(fed.map(encodeMessage)));
+      });
+    } catch (err) {
+      throw storeError('store messages', err);
+    }
+  }
+
+  /** One multi-row insert of `messages`, skipping keys already stored; returns how many it inserted. */
+  private async insertRows(client: pg.ClientBase, messages: Message[]): Promise<number> {
     const columns = { id: [] as string[], sender: [] as string[], ts: [] as string[], recipient: [] as (string | null)[], type: [] as string[], tags: [] as (string | null)[], expires: [] as (string | null)[], envelope: [] as string[] };
-    for (const m of unique) {
+    for (const m of messages) {
       columns.id.push(m.id);
       columns.sender.push(m.from);
       columns.ts.push(m.ts);
@@ -98,34 +141,15 @@ export class PostgresStore implements Store {
       columns.expires.push(m.expires ?? null);
       columns.envelope.push(encodeMessage(m));
     }
-    const envelopes = joinEnvelopes(columns.envelope);
-    const s = this.schema;
-    try {
-      await transaction(this.db, async (client) => {
-        const inserted = await client.query(
-          `INSERT INTO ${s}.messages (id, sender, ts, recipient, type, tags, expires, envelope)
-           SELECT id, sender, ts::timestamptz, recipient, type, string_to_array(tags, chr(1)), expires::timestamptz, envelope
-           FROM ROWS FROM (unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]), unnest(string_to_array($8::text, chr(1))))
-             AS m(id, sender, ts, recipient, type, tags, expires, envelope)
-           ON CONFLICT (id, sender) DO NOTHING`,
-          [columns.id, columns.sender, columns.ts, columns.recipient, columns.type, columns.tags, columns.expires, envelopes],
-        );
-        let fed = columns.envelope;
-        if (inserted.rowCount !== unique.length) {
-          // Some were stored before (by an earlier append, or another instance's): they were fed then.
-          const { rows } = await client.query<{ id: string; sender: string }>(
-            `SELECT m.id, m.sender FROM ${s}.messages m JOIN unnest($1::text[], $2::text[]) AS k(id, sender) ON m.id = k.id AND m.sender = k.sender
-             WHERE m.batch <> pg_current_xact_id()`,
-            [columns.id, columns.sender],
-          );
-          const earlier = new Set(rows.map((r) => `${r.sender}\u0000${r.id}`));
-          fed = unique.filter((m) => !earlier.has(senderAndId(m))).map(encodeMessage);
-        }
-        if (fed.length > 0) await this.feed.publish(client, recordsOf(fed));
-      });
-    } catch (err) {
-      throw storeError('store messages', err);
-    }
+    const result = await client.query(
+      `INSERT INTO ${this.schema}.messages (id, sender, ts, recipient, type, tags, expires, envelope)
+       SELECT id, sender, ts::timestamptz, recipient, type, string_to_array(tags, chr(1)), expires::timestamptz, envelope
+       FROM ROWS FROM (unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]), unnest(string_to_array($8::text, chr(1))))
+         AS m(id, sender, ts, recipient, type, tags, expires, envelope)
+       ON CONFLICT (id, sender) DO NOTHING`,
+      [columns.id, columns.sender, columns.ts, columns.recipient, columns.type, columns.tags, columns.expires, joinEnvelopes(columns.envelope)],
+    );
+    return result.rowCount ?? 0;
   }
 
   /** The message with this id; when several senders chose it, the one stored first. */

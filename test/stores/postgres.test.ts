@@ -4,7 +4,9 @@ import { createServer } from 'node:net';
 import pg from 'pg';
 import { PostgresRegistry, PostgresStore } from '../../adapters/postgres/index.js';
 import { PostgresConnectionOptions } from '../../adapters/postgres/connection.js';
-import { PostgresStoreOptions } from '../../adapters/postgres/postgres-store.js';
+import { PostgresStoreOptions, statementChunks } from '../../adapters/postgres/postgres-store.js';
+import { STATEMENT_CHARS } from '../../adapters/postgres/feed.js';
+import { encodeMessage } from '../../core/message.js';
 import { isNitrogenError } from '../../core/errors.js';
 import type { Store } from '../../core/ports/store.js';
 import { registryConformance } from '../conformance/registry.js';
@@ -135,6 +137,20 @@ if (postgresAvailable()) {
           blocker.release();
           await other.stop();
         }
+      });
+
+      it('appends a batch larger than one statement may carry in one transaction, numbered without a gap', async () => {
+        // 100 envelopes of 200 KiB: 20 MiB, cut into statements of at most 16 MiB each for rows and records.
+        const batch = Array.from({ length: 100 }, (_, i) => sharedMsg({ from: 'car-big', body: { i, blob: 'x'.repeat(200 * 1024) } }));
+        const chunks = statementChunks(batch);
+        assert.ok(chunks.length >= 2 && chunks.every((c) => c.reduce((n, m) => n + encodeMessage(m).length, 0) <= STATEMENT_CHARS));
+        assert.deepEqual(chunks.flat(), batch);
+        await store.append(batch);
+        assert.deepEqual((await drainFeed(store)).ids, batch.map((m) => m.id));
+        const numbers = (await admin.query<{ seq: string }>(`SELECT seq FROM ${schema}.feed ORDER BY seq`)).rows.map((r) => Number(r.seq));
+        assert.deepEqual(numbers, numbers.map((_, i) => i + 1));
+        assert.ok(numbers.length >= 100, 'a record of its own for each envelope too large to share one');
+        assert.deepEqual(await store.get(batch[99]!.id), batch[99]);
       });
 
       it('stores and finds tags PostgreSQL text cannot hold as they are', async () => {
