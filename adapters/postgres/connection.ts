@@ -129,19 +129,26 @@ export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient
 /**
  * A connection taken from the pool, with a listener for its `error` event while it is out:
  * the pool listens only on idle connections, and an `error` nobody listens to (the server
- * closing the socket mid-query) would end the process. A connection that failed is destroyed
- * on release, not reused.
+ * ending the session) would end the process. The listener is attached in the pool's callback,
+ * not after an `await`: the message completing a new connection and the server's notice that
+ * it ends that session can arrive in one read, and are parsed before any promise continues.
+ * A connection that failed is destroyed on release, not reused.
  */
-export async function checkOut(pool: pg.Pool): Promise<pg.PoolClient & { broken: boolean; done(): void }> {
-  const client = (await pool.connect()) as pg.PoolClient & { broken: boolean; done(): void };
-  client.broken = false;
-  const onError = () => (client.broken = true);
-  client.on('error', onError);
-  client.done = () => {
-    client.off('error', onError);
-    client.release(client.broken);
-  };
-  return client;
+export function checkOut(pool: pg.Pool): Promise<pg.PoolClient & { broken: boolean; done(): void }> {
+  return new Promise((resolve, reject) => {
+    pool.connect((err, taken) => {
+      if (err || !taken) return reject(err ?? new Error('the pool gave no connection'));
+      const client = taken as pg.PoolClient & { broken: boolean; done(): void };
+      client.broken = false;
+      const onError = () => (client.broken = true);
+      client.on('error', onError);
+      client.done = () => {
+        client.off('error', onError);
+        client.release(client.broken);
+      };
+      resolve(client);
+    });
+  });
 }
 
 /** Double-quotes an identifier already checked by the options' pattern. */
