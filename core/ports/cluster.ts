@@ -43,6 +43,8 @@ export interface Cluster extends Lifecycle {
   onMessages(listener: (batch: RemoteBatch) => void): void;
   broadcast(channel: string, data: unknown): Promise<void>;
   onEvent(listener: (channel: string, data: unknown, from: string) => void): void;
+  /** The bus came back after an outage: what was learned from its events meanwhile may be missing. */
+  onReconnect?(listener: () => void): void;
   readonly sessions?: SessionState;
   health(): ComponentHealth | Promise<ComponentHealth>;
 }
