@@ -123,6 +123,10 @@ export class RedisSessionState implements SessionState {
     return decodeDelivery(reply[0], reply[1]);
   }
 
+  async dropQueue(clientId: string): Promise<void> {
+    await this.call(this.redis.del(...['queue', 'queued', 'queue-ids', 'queue-sent', 'queue-bytes'].map((kind) => this.key(kind, clientId))));
+  }
+
   async queued(clientId: string): Promise<QueuedDelivery[]> {
     const [keys, sent] = await Promise.all([this.call(this.redis.lrange(this.key('queue', clientId), 0, -1)), this.call(this.redis.hgetall(this.key('queue-sent', clientId)))]);
     if (keys.length === 0) return [];

@@ -67,6 +67,8 @@ export interface SessionState {
   sent(clientId: string, key: string, messageId: number): Promise<boolean>;
   /** Removes the delivery sent with `messageId` (acknowledged), or the one named `key`; returns it. */
   acknowledge(clientId: string, by: { messageId: number } | { key: string }): Promise<QueuedDelivery | undefined>;
+  /** Drops everything queued for a client (a clean session starts with nothing queued). */
+  dropQueue(clientId: string): Promise<void>;
   /** What is queued for a client, oldest first. */
   queued(clientId: string): Promise<QueuedDelivery[]>;
 
