@@ -106,6 +106,7 @@ export class MqttTransport {
       this.sessions = new Sessions(this.store, options.maxSessions, this.metrics, deps.logger);
       this.retained = new RetainedQuota(options.maxRetainedMessages, options.maxRetainedBytes, limitHit);
     }
+    this.metrics.countPersistentSubscriptions(deps.metrics, async () => (await this.store.countOffline()).subsCount);
     this.slowReaders = new SlowReaders(options.maxBufferedBytes, parseDuration(options.slowReaderGrace), this.metrics, deps.logger);
   }
 
