@@ -43,22 +43,24 @@ async function redisCpuSeconds(): Promise<number> {
   return field('used_cpu_sys') + field('used_cpu_user');
 }
 
-async function bus(id: string, maxBatchBytes: number): Promise<RedisBus> {
-  const b = new RedisBus(RedisBusOptions.parse({ url: redis.url, prefix: 'bench:', maxBatchBytes }), { id, run: id }, logger, new Registry());
+async function bus(id: string, maxBatchBytes: number, listener?: (batch: RemoteBatch) => void): Promise<RedisBus> {
+  const b = new RedisBus(RedisBusOptions.parse({ url: redis.url, prefix: 'bench:', maxBatchBytes }), { id, run: id }, logger, new Registry(), listener !== undefined);
+  if (listener) b.onMessages(listener);
   await b.start();
   return b;
 }
 
 async function run(label: string, maxBatchBytes: number, receive: boolean): Promise<void> {
-  const publisher = await bus('pub', maxBatchBytes);
-  const receiver = receive ? await bus('sub', maxBatchBytes) : undefined;
   let received = 0;
-  const all = new Promise<void>((resolve) => {
-    receiver?.onMessages((batch: RemoteBatch) => {
-      received += batch.messages.length;
-      if (received >= messages.length) resolve();
-    });
-  });
+  let allReceived = () => {};
+  const all = new Promise<void>((resolve) => (allReceived = resolve));
+  const publisher = await bus('pub', maxBatchBytes);
+  const receiver = receive
+    ? await bus('sub', maxBatchBytes, (batch) => {
+        received += batch.messages.length;
+        if (received >= messages.length) allReceived();
+      })
+    : undefined;
   const redisBefore = await redisCpuSeconds();
   const cpu = process.cpuUsage();
   const started = performance.now();

@@ -41,9 +41,13 @@ export class MessageBus {
     return () => this.listeners.delete(listener);
   }
 
-  /** Sends what this instance publishes to the other instances, and delivers what they publish. */
-  connect(cluster: Cluster): void {
+  /**
+   * Sends what this instance publishes to the other instances and, with `receive`, delivers what
+   * they publish (an instance with no live subscribers needs none of it).
+   */
+  connect(cluster: Cluster, receive: boolean): void {
     this.cluster = cluster;
+    if (!receive) return;
     cluster.onMessages((batch: RemoteBatch) => {
       this.deliver(batch.messages, { transport: 'cluster', instance: batch.instance, run: batch.run, seq: batch.seq });
     });

@@ -130,7 +130,8 @@ export class NitrogenServer {
     const commits = container.resolve(GroupCommit);
     this.track('group-commit', { stop: () => commits.close() });
     const bus = container.resolve(Tokens.Bus);
-    bus.connect(cluster);
+    // Live subscribers (MQTT, SSE, devices' commands) are served by the ingestion and consumption roles.
+    bus.connect(cluster, config.cluster.roles.some((role) => role !== 'registry'));
     container.resolve(Tokens.Ingestor);
 
     const runners: SinkRunner[] = [];

@@ -14,5 +14,6 @@ export const redisBusPlugin = definePlugin({
   description: 'Redis: live fan-out of committed messages, principal events and persistent MQTT sessions across instances',
   options: RedisBusOptions,
   needs: [Tokens.Instance],
-  create: ({ container, logger, metrics }, options) => new RedisBus(options, container.resolve(Tokens.Instance), logger, metrics),
+  create: ({ container, config, logger, metrics }, options) =>
+    new RedisBus(options, container.resolve(Tokens.Instance), logger, metrics, config.cluster.roles.some((role) => role !== 'registry')),
 });

@@ -62,6 +62,8 @@ export class RedisBus implements Cluster {
     private readonly instance: InstanceIdentity,
     private readonly logger: Logger,
     metrics: MetricsRegistry,
+    /** Whether this instance delivers other instances' messages (it runs ingestion or consumption). */
+    private readonly receiveMessages = true,
   ) {
     this.metrics = {
       published: new Counter({ name: 'nitrogen_cluster_published_messages_total', help: 'Committed messages published to the other instances', registers: [metrics] }),
@@ -96,7 +98,8 @@ export class RedisBus implements Cluster {
   async start(): Promise<void> {
     try {
       await Promise.all([this.redis.connect(), this.subscriber.connect()]);
-      await this.subscriber.subscribe(this.messagesChannel, this.eventsChannel);
+      // An instance with no live subscribers (only the registry role) skips every batch.
+      await this.subscriber.subscribe(...(this.receiveMessages ? [this.messagesChannel, this.eventsChannel] : [this.eventsChannel]));
       await this.sessions.load();
     } catch (err) {
       throw new NitrogenError('NITROGEN_ERR_UNAVAILABLE', `cluster.bus: cannot reach Redis at ${safeUrl(this.options.url)}: ${(err as Error).message}`, { cause: err });
