@@ -24,6 +24,9 @@ export const defaultCatalog: PluginCatalog = {
     amqp: async () => (await import('./adapters/amqp-sinks/index.js')).amqpSinkPlugin,
     eventhubs: async () => (await import('./adapters/amqp-sinks/index.js')).eventHubsSinkPlugin,
   },
+  cluster: {
+    redis: async () => (await import('./adapters/redis/index.js')).redisBusPlugin,
+  },
   transport: {
     mqtt: async () => (await import('./plugins/mqtt/index.js')).mqttPlugin,
     rest: async () => (await import('./plugins/rest/index.js')).restPlugin,

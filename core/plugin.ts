@@ -2,11 +2,12 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { ZodType } from 'zod';
-import type { NitrogenConfig } from './config.js';
+import type { NitrogenConfig, Role } from './config.js';
 import type { DependencyContainer, InjectionToken } from './di.js';
 import { NitrogenError } from './errors.js';
 import { describeIssues } from './problems.js';
 import type { Logger } from './logger.js';
+import type { Cluster } from './ports/cluster.js';
 import type { Identity } from './ports/identity.js';
 import type { Registry } from './ports/registry.js';
 import type { Sink } from './ports/sink.js';
@@ -29,6 +30,8 @@ export interface PluginComponents {
   identity: Identity;
   sink: Sink;
   transport: Transport;
+  /** `cluster.bus`: what the instances of a deployment share (core/ports/cluster.ts). */
+  cluster: Cluster;
 }
 
 /** The slot a plugin fills: one of the ports, a sink, or a transport on the server's surface. */
@@ -62,6 +65,11 @@ export interface Plugin<K extends PluginKind = PluginKind, Options = unknown> {
   description?: string;
   options?: ZodType<Options>;
   needs?: InjectionToken<unknown>[];
+  /**
+   * For a transport: the roles it serves (`cluster.roles`); an instance that runs none of them
+   * does not start it. Without it, it runs on every instance.
+   */
+  roles?: readonly Role[];
   /** Returns the component of its kind; the server calls its start/stop. */
   create(context: PluginContext, options: Options): PluginComponents[K] | Promise<PluginComponents[K]>;
 }

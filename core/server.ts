@@ -10,6 +10,7 @@ import { GroupCommit } from './group-commit.js';
 import { OK, brief, reportsHealth, type ComponentHealth, type Health } from './health.js';
 import { createLogger, type Logger } from './logger.js';
 import type { PluginCatalog, PluginComponents, PluginKind } from './plugin.js';
+import { LocalCluster } from './ports/cluster.js';
 import type { Lifecycle } from './ports/lifecycle.js';
 import type { Sink } from './ports/sink.js';
 import type { Store } from './ports/store.js';
@@ -96,6 +97,14 @@ export class NitrogenServer {
     const plan = await this.plan();
     this.privateDataDir();
 
+    // First started, last stopped: transports and sinks stop before the bus they share.
+    const cluster = plan.cluster ? await this.load(Tokens.Cluster, plan.cluster) : new LocalCluster();
+    if (!plan.cluster) container.register(Tokens.Cluster, { useValue: cluster });
+    // Not critical: without the bus an instance still acknowledges durably; only live delivery to other instances waits.
+    else health.watch('cluster', 'cluster', { critical: false, probe: () => cluster.health() });
+    const principalEvents = container.resolve(Tokens.PrincipalEvents);
+    principalEvents.connect(cluster, this.logger);
+
     const store = await this.load(Tokens.Store, plan.store);
     // A read that every store answers cheaply, unless the store says how it is itself.
     health.watch('store', 'store', { critical: true, probe: reportsHealth(store) ? () => store.health() : () => store.getCheckpoint('nitrogen:health').then(() => OK) });
@@ -106,6 +115,10 @@ export class NitrogenServer {
     // Core services are built at their step, transports or not: their metrics exist from the start.
     container.resolve(Tokens.Authenticator);
     health.watch('identity', 'identity', { critical: true, probe: reportsHealth(identity) ? () => identity.health() : undefined });
+    // Another instance changed permission records: reload them now, not at the next refresh.
+    principalEvents.on('permissions', (local) => {
+      if (!local) identity.permissionsChanged().catch((err: unknown) => this.logger.warn({ err }, 'could not reload permission records'));
+    });
     await this.startComponent('presence', container.resolve(Tokens.Presence));
     this.adminSecret = await bootstrapAdmin(registry, identity, config.dataDir, config.adminSecret, this.logger);
     if (this.adminSecret.kind === 'generated') this.adminSecretFile = this.adminSecret.file;
@@ -117,6 +130,8 @@ export class NitrogenServer {
     const commits = container.resolve(GroupCommit);
     this.track('group-commit', { stop: () => commits.close() });
     const bus = container.resolve(Tokens.Bus);
+    // Live subscribers (MQTT, SSE, devices' commands) are served by the ingestion and consumption roles.
+    bus.connect(cluster, config.cluster.roles.some((role) => role !== 'registry'));
     container.resolve(Tokens.Ingestor);
 
     const runners: SinkRunner[] = [];
@@ -139,7 +154,13 @@ export class NitrogenServer {
     }
     this.schedulePurge(store, runners);
 
+    const roles = new Set(config.cluster.roles);
     for (const planned of plan.transports) {
+      const served = planned.plugin.roles;
+      if (served && !served.some((role) => roles.has(role))) {
+        this.logger.info({ transport: planned.name, serves: served, roles: [...roles] }, 'transport not started: this instance runs none of its roles');
+        continue;
+      }
       const transport = await this.create(planned);
       health.watch(`transport:${planned.name}`, 'transport', { critical: true, probe: reportsHealth(transport) ? () => transport.health() : undefined });
     }

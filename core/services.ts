@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Authenticator } from './authenticator.js';
 import { MessageBus } from './bus.js';
 import type { NitrogenConfig } from './config.js';
@@ -40,6 +42,7 @@ function service<T>(server: DependencyContainer, token: InjectionToken<T>, build
 export function registerCoreServices(server: DependencyContainer, config: NitrogenConfig, logger: Logger): void {
   server.register(Tokens.Config, { useValue: config });
   server.register(Tokens.Logger, { useValue: logger });
+  server.register(Tokens.Instance, { useValue: { id: config.cluster.instanceId ?? `${hostname()}-${process.pid}`, run: randomBytes(6).toString('hex') } });
   // No dependencies: one instance per server, the registration keeps it.
   server.register(Tokens.Endpoints, { useClass: Endpoints }, { lifecycle: Lifecycle.Singleton });
   server.register(Tokens.PrincipalEvents, { useClass: PrincipalEvents }, { lifecycle: Lifecycle.Singleton });
@@ -56,11 +59,11 @@ export function registerCoreServices(server: DependencyContainer, config: Nitrog
   service(server, Tokens.Authenticator, (c) => new Authenticator(c.resolve(Tokens.Identity), c.resolve(Tokens.Config).credentials, c.resolve(Tokens.Logger), c.resolve(Tokens.Metrics)));
   service(server, Tokens.Presence, (c) => new Presence(c.resolve(Tokens.Registry), c.resolve(Tokens.Logger)));
   service(server, Tokens.Principals, (c) => new Principals(c.resolve(Tokens.Identity), c.resolve(Tokens.Registry), c.resolve(Tokens.PrincipalEvents), c.resolve(Tokens.Config).limits));
-  service(server, Tokens.PermissionRecords, (c) => new PermissionRecords(c.resolve(Tokens.Identity), c.resolve(Tokens.Registry)));
+  service(server, Tokens.PermissionRecords, (c) => new PermissionRecords(c.resolve(Tokens.Identity), c.resolve(Tokens.Registry), c.resolve(Tokens.PrincipalEvents)));
   service(server, Tokens.DeadLetters, (c) => new DeadLetters(c.resolve(Tokens.Config).dataDir));
   service(server, Tokens.Bus, (c) => {
     const log = c.resolve(Tokens.Logger);
-    return new MessageBus((err) => log.error({ err }, 'a message listener failed'));
+    return new MessageBus(c.resolve(Tokens.Instance), (err) => log.error({ err }, 'a message listener failed'));
   });
   service(server, GroupCommit, groupCommit);
   service(server, Tokens.Ingestor, (c) => {

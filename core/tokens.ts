@@ -18,6 +18,7 @@ import type { PasswordHasher } from './password-hasher.js';
 import type { Health } from './health.js';
 import type { PermissionRecords } from './permission-records.js';
 import type { Principals } from './principals.js';
+import type { Cluster, InstanceIdentity } from './ports/cluster.js';
 
 /**
  * Dependency-injection tokens, each typed by what it resolves to (tsyringe checks a
@@ -52,6 +53,10 @@ export const Tokens = {
   Principals: Symbol('nitrogen.Principals') as InjectionToken<Principals>,
   /** The use cases on permission records (core/permission-records.ts). */
   PermissionRecords: Symbol('nitrogen.PermissionRecords') as InjectionToken<PermissionRecords>,
+  /** This instance among the deployment's: `cluster.instanceId` and a random id of this run. */
+  Instance: Symbol('nitrogen.Instance') as InjectionToken<InstanceIdentity>,
+  /** What the instances share besides store and registry: the configured `cluster.bus`, or one process alone. */
+  Cluster: Symbol('nitrogen.Cluster') as InjectionToken<Cluster>,
 } as const;
 
 export function tokenName(token: InjectionToken<unknown>): string {

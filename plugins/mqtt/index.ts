@@ -7,7 +7,8 @@ export const mqttPlugin = definePlugin({
   name: 'mqtt',
   kind: 'transport',
   description: 'MQTT 3.1.1 on aedes: device ingest, live subscriptions, commands',
-  needs: [Tokens.Identity, Tokens.Authenticator, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.PrincipalEvents],
+  roles: ['ingestion', 'consumption'],
+  needs: [Tokens.Cluster, Tokens.Instance, Tokens.Identity, Tokens.Authenticator, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.PrincipalEvents],
   options: MqttOptions,
   create: ({ container }, options) => container.register(MqttOptionsToken, { useValue: options }).resolve(MqttTransport),
 });

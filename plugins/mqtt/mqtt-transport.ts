@@ -10,19 +10,21 @@ import type { Endpoints } from '../../core/endpoints.js';
 import type { Ingestor } from '../../core/ingest.js';
 import { endpointUrl, listen } from '../../core/listen.js';
 import type { Logger } from '../../core/logger.js';
+import type { Cluster, InstanceIdentity } from '../../core/ports/cluster.js';
 import type { Identity } from '../../core/ports/identity.js';
 import type { Presence } from '../../core/presence.js';
 import type { PrincipalEvents } from '../../core/principal-events.js';
 import { Tokens } from '../../core/tokens.js';
-import { adoptClient } from './aedes-seam.js';
+import { adoptClient, clientOf } from './aedes-seam.js';
 import { ConnectHandler } from './connect.js';
 import { FanOut } from './fan-out.js';
 import { MqttMetrics, type ConnectRefusal } from './metrics.js';
 import type { MqttOptions } from './options.js';
 import { PublishHandler } from './publish.js';
-import { RetainedQuota } from './retained.js';
+import { RetainedQuota, SharedRetainedQuota, type RetainedLimiter } from './retained.js';
 import { SessionStore } from './session-store.js';
-import { Sessions } from './sessions.js';
+import { SharedSessionStore, SUBSCRIPTIONS_CHANGED } from './shared-session-store.js';
+import { CLIENT_CONNECTED, Sessions } from './sessions.js';
 import { SlowReaders } from './slow-readers.js';
 import { SubscribeHandler } from './subscribe.js';
 
@@ -31,6 +33,7 @@ import { SubscribeHandler } from './subscribe.js';
 export class MqttDeps {
   /** The server's `host`, where the transport listens unless its own option says otherwise. */
   readonly host: string;
+  readonly roles: ReadonlySet<string>;
 
   constructor(
     @inject(Tokens.Identity) readonly identity: Identity,
@@ -43,9 +46,12 @@ export class MqttDeps {
     /** The plugin instance's logger. */
     @inject(Tokens.Logger) readonly logger: Logger,
     @inject(Tokens.Metrics) readonly metrics: MetricsRegistry,
+    @inject(Tokens.Cluster) readonly cluster: Cluster,
+    @inject(Tokens.Instance) readonly instance: InstanceIdentity,
     @inject(Tokens.Config) config: NitrogenConfig,
   ) {
     this.host = config.host;
+    this.roles = new Set(config.cluster.roles);
   }
 }
 
@@ -68,32 +74,47 @@ export class MqttTransport {
   private server?: Server;
   private readonly metrics: MqttMetrics;
   private readonly store: SessionStore;
+  private readonly shared?: SharedSessionStore;
   private readonly sessions: Sessions;
-  private readonly retained: RetainedQuota;
+  private readonly retained: RetainedLimiter;
   private readonly slowReaders: SlowReaders;
   private unsubscribe?: () => void;
   /** Open sockets, to end at stop those aedes does not know yet (no CONNECT so far). */
   private readonly sockets = new Set<Socket>();
-  private readonly onRevoked = (id: string, reason: string) => {
-    this.sessions.revoke(id, reason);
+  private readonly onRevoked = (id: string, reason: string, local: boolean) => {
+    this.sessions.revoke(id, reason, local);
     // A deleted principal's retained messages go with it; an id registered again starts empty.
-    if (reason === 'deleted') for (const topic of this.retained.take(id)) this.clearRetained(topic);
+    // Shared ones are cleared once, by the instance where it was deleted.
+    if (reason !== 'deleted' || (this.shared && !local)) return;
+    const taken = this.retained.take(id);
+    if (Array.isArray(taken)) for (const topic of taken) this.clearRetained(topic);
+    else taken.then((topics) => topics.forEach((topic) => this.clearRetained(topic)), (err: unknown) => this.deps.logger.warn({ err }, 'could not clear retained messages'));
   };
 
   constructor(@inject(MqttOptionsToken) private readonly options: MqttOptions, @inject(MqttDeps) private readonly deps: MqttDeps) {
     const limitHit = this.limitHit.bind(this);
     this.metrics = new MqttMetrics(deps.metrics);
-    this.store = new SessionStore(options, limitHit);
-    this.sessions = new Sessions(this.store, options.maxSessions, this.metrics, deps.logger);
-    this.retained = new RetainedQuota(options.maxRetainedMessages, options.maxRetainedBytes, limitHit);
+    const { cluster, instance } = deps;
+    if (cluster.sessions) {
+      // Several instances: sessions, client ids and retained messages in the cluster's shared state.
+      const shared = new SharedSessionStore(options, limitHit, cluster.sessions, cluster, `n:${instance.id}:${instance.run}`, deps.logger);
+      this.store = this.shared = shared;
+      this.sessions = new Sessions(shared, options.maxSessions, this.metrics, deps.logger, { state: cluster.sessions, store: shared, cluster, connectionPrefix: `${instance.id}:${instance.run}` });
+      this.retained = new SharedRetainedQuota(cluster.sessions, options.maxRetainedMessages, options.maxRetainedBytes, limitHit);
+    } else {
+      this.store = new SessionStore(options, limitHit);
+      this.sessions = new Sessions(this.store, options.maxSessions, this.metrics, deps.logger);
+      this.retained = new RetainedQuota(options.maxRetainedMessages, options.maxRetainedBytes, limitHit);
+    }
+    this.metrics.countPersistentSubscriptions(deps.metrics, async () => (await this.store.countOffline()).subsCount);
     this.slowReaders = new SlowReaders(options.maxBufferedBytes, parseDuration(options.slowReaderGrace), this.metrics, deps.logger);
   }
 
   async start(): Promise<void> {
     const { deps, options, sessions } = this;
     const connect = new ConnectHandler({ authenticator: deps.authenticator, presence: deps.presence, sessions, logger: deps.logger });
-    const publish = new PublishHandler({ ingestor: deps.ingestor, sessions, store: this.store, retained: this.retained, logger: deps.logger });
-    const subscribe = new SubscribeHandler({ identity: deps.identity, sessions, maxSubscriptions: options.maxSubscriptions, metrics: this.metrics, logger: deps.logger });
+    const publish = new PublishHandler({ ingestor: deps.ingestor, sessions, store: this.store, retained: this.retained, logger: deps.logger, ingestion: deps.roles.has('ingestion'), clustered: this.shared !== undefined });
+    const subscribe = new SubscribeHandler({ identity: deps.identity, sessions, maxSubscriptions: options.maxSubscriptions, metrics: this.metrics, logger: deps.logger, roles: deps.roles });
     const broker = await Aedes.createBroker({
       persistence: this.store,
       // No delivery queue in mqemitter: with a concurrency limit, deliveries beyond it waited in an
@@ -122,8 +143,9 @@ export class MqttTransport {
     broker.on('connectionError', (_client, err) => deps.logger.debug({ err: err.message }, 'mqtt connection error before CONNECT'));
     sessions.start();
     deps.principalEvents.on('revoked', this.onRevoked);
-    const fanOut = new FanOut(broker, deps.logger);
+    const fanOut = new FanOut(broker, deps.logger, this.shared && deps.instance);
     this.unsubscribe = deps.bus.subscribe((messages, origin) => fanOut.forward(messages, origin));
+    if (this.shared) this.joinCluster(broker, this.shared);
 
     const server = createServer((conn) => this.accept(broker, conn));
     // Counted before any byte is read, authenticated or not: the cap holds against a flood.
@@ -166,6 +188,22 @@ export class MqttTransport {
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
     for (const socket of this.sockets) socket.destroy();
     await closed;
+  }
+
+  /** What other instances say about sessions: subscriptions changed, a client id connected there. */
+  private joinCluster(broker: Aedes, shared: SharedSessionStore): void {
+    const { cluster, logger } = this.deps;
+    cluster.onEvent((channel, data) => {
+      if (broker.closed) return;
+      if (channel === SUBSCRIPTIONS_CHANGED) shared.applyRemote(data);
+      else if (channel === CLIENT_CONNECTED) {
+        const { clientId, connection } = (data ?? {}) as { clientId?: unknown; connection?: unknown };
+        if (typeof clientId === 'string' && typeof connection === 'string') this.sessions.connectedElsewhere(clientOf(broker, clientId), connection);
+      }
+    });
+    cluster.onReconnect?.(() => {
+      if (!broker.closed) shared.reload().catch((err: unknown) => logger.warn({ err }, 'could not reload the persistent subscriptions'));
+    });
   }
 
   private limitHit(limit: Parameters<MqttMetrics['limitHit']>[0]): void {

@@ -1,3 +1,4 @@
+import type { Role } from '../../../core/config.js';
 import type { RestDeps, RestOptions } from '../context.js';
 import { openApiDocument } from '../openapi.js';
 import { route, type Route } from '../route.js';
@@ -15,7 +16,13 @@ import { headwaiterRoute, systemRoutes } from './system.js';
  * all (itself included) once, at construction: a schema that cannot be described stops the start.
  */
 export function restRoutes(base: string, deps: RestDeps, options: RestOptions, streams: OpenStreams, started: number): Route[] {
-  const routes: Route[] = [...principalRoutes(deps), ...messageRoutes(deps, options, streams), ...permissionRoutes(deps), ...sinkRoutes(deps), headwaiterRoute(deps), ...systemRoutes(deps, started)];
+  const roles = new Set<Role>(deps.config.cluster.roles);
+  const all: Route[] = [...principalRoutes(deps), ...messageRoutes(deps, options, streams), ...permissionRoutes(deps), ...sinkRoutes(deps), headwaiterRoute(deps), ...systemRoutes(deps, started)];
+  // An instance serves the routes of its roles (docs/cluster.md, "Roles"): the others answer 404.
+  const routes = all.filter((r) => {
+    const role = roleOf(r);
+    return role === undefined || roles.has(role);
+  });
   let document: Record<string, unknown> = {};
   routes.push(
     route({
@@ -32,4 +39,11 @@ export function restRoutes(base: string, deps: RestDeps, options: RestOptions, s
   );
   document = openApiDocument(routes, base);
   return routes;
+}
+
+/** The role a route belongs to; system routes (health, metrics, headwaiter, sinks) belong to every instance. */
+function roleOf(r: Route): Role | undefined {
+  if (r.path.startsWith('/principals') || r.path.startsWith('/permissions')) return 'registry';
+  if (r.path.startsWith('/messages')) return r.method === 'post' ? 'ingestion' : 'consumption';
+  return undefined;
 }
