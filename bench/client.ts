@@ -2,10 +2,10 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IntervalReport, SimulatorOptions, SimulatorSummary } from '../samples/car-telemetry/simulator.js';
-import { tempDir } from '../test/helpers/temp.js';
 import { flags, fmt, printHeader } from './lib/machine.js';
 import { exited } from './lib/servers.js';
 import { ADMIN_SECRET, startNitrogen } from './lib/targets.js';
+import { tempDir } from './lib/temp-dir.js';
 
 /**
  * `npm run bench:client`: what the client library costs a device, measured on the car-telemetry

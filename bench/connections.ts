@@ -2,7 +2,7 @@ import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IntervalReport, SimulatorOptions, SimulatorSummary } from '../samples/car-telemetry/simulator.js';
-import { tempDir } from '../test/helpers/temp.js';
+import { tempDir } from './lib/temp-dir.js';
 import { LoadGenerator, sleep } from './lib/load.js';
 import { MiB, flags, fmt, numbers, printHeader } from './lib/machine.js';
 import { CpuMeter, loadAverage, rssBytes } from './lib/proc.js';

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import rhea from 'rhea';
-import { tempDir } from '../test/helpers/temp.js';
+import { tempDir } from './lib/temp-dir.js';
 import { LoadGenerator, carTelemetry, sleep } from './lib/load.js';
 import { flags, printHeader } from './lib/machine.js';
 import { adminToken, registerDevices, spawnServer, stopProcess } from './lib/servers.js';

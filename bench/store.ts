@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { SqliteStore } from '../adapters/sqlite/index.js';
 import { bodyMessage, type Message } from '../core/message.js';
-import { tempDir } from '../test/helpers/temp.js';
+import { tempDir } from './lib/temp-dir.js';
 import { carTelemetry } from './lib/load.js';
 import { flags, printHeader } from './lib/machine.js';
 

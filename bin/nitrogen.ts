@@ -1,18 +1,21 @@
 #!/usr/bin/env node
 import { defaultCatalog } from '../catalog.js';
 import type { AdminSecretSource } from '../core/bootstrap.js';
-import { loadConfig } from '../core/config.js';
+import { readConfigInput } from '../core/config.js';
 import { isNitrogenError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
+import { checkConfig } from '../core/preflight.js';
 import { NitrogenServer } from '../core/server.js';
 
 /**
  * `npm start`: the server with the configuration of docs/configuration.md (the embedded default when
- * there is none). SIGTERM and SIGINT stop it gracefully: transports stop accepting, in-flight
- * commits finish, stores close.
+ * there is none). The whole configuration, plugins included, is checked before anything is
+ * written. SIGTERM and SIGINT stop it gracefully: it turns unready, transports stop accepting,
+ * in-flight commits finish, stores close.
  */
 async function main(): Promise<void> {
-  const config = loadConfig();
+  const { input, source, problems } = readConfigInput();
+  const config = await checkConfig(input, defaultCatalog, source, problems);
   const logger = createLogger(config.log.level);
   const server = new NitrogenServer(config, { catalog: defaultCatalog, logger });
   let stopping = false;
@@ -52,8 +55,15 @@ function adminBanner(source: AdminSecretSource | undefined): string {
   }
 }
 
+/** A NitrogenError is the user's to fix: its code and every problem, one a line; anything else is a bug: its stack. */
+function explain(err: unknown): string {
+  if (!isNitrogenError(err)) return (err as Error)?.stack ?? String(err);
+  const { problems, source } = err.details ?? {};
+  if (Array.isArray(problems) && problems.length > 1) return `${err.code}: ${problems.length} problems in ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`;
+  return `${err.code}: ${err.message}`;
+}
+
 main().catch((err: unknown) => {
-  const message = isNitrogenError(err) ? `${err.code}: ${err.message}` : (err as Error).stack ?? String(err);
-  process.stderr.write(`nitrogen failed to start: ${message}\n`);
+  process.stderr.write(`nitrogen failed to start: ${explain(err)}\n`);
   process.exit(1);
 });

@@ -5,14 +5,14 @@ import { NitrogenError } from './errors.js';
 import { duration, durationAtLeast } from './duration.js';
 import { CredentialsOptions } from './authenticator.js';
 import { QuotaOptions } from './ingest-quota.js';
+import { describeIssues, problemsError } from './problems.js';
 
-
-const component = z.strictObject({
+export const ComponentSchema = z.strictObject({
   use: z.string().min(1),
   options: z.record(z.string(), z.unknown()).default({}),
 });
 
-const sink = z.strictObject({
+export const SinkSchema = z.strictObject({
   use: z.string().min(1),
   /** Names the sink's checkpoint and metrics; defaults to the plugin's name (with its index when repeated). */
   name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
@@ -30,6 +30,27 @@ const sink = z.strictObject({
     .default({ batchSize: 500, lingerMs: 10, retryMinMs: 100, retryMaxMs: 30_000, pollMs: 1000 }),
 });
 
+/**
+ * What an instance serves (docs/cluster.md, "Roles"): `ingestion` takes messages (MQTT PUBLISH,
+ * REST POST /messages) and serves devices their commands, `registry` principals, permissions
+ * and authentication, `consumption` queries, SSE streams and MQTT subscriptions to others'
+ * messages. Every instance runs all three unless told otherwise.
+ */
+export const ROLES = ['ingestion', 'registry', 'consumption'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const ClusterSchema = z.strictObject({
+  /** Names this instance in logs, metrics and the bus; defaults to `<hostname>-<pid>`. */
+  instanceId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ -').optional(),
+  roles: z
+    .array(z.enum(ROLES))
+    .min(1)
+    .refine((roles) => new Set(roles).size === roles.length, 'must not repeat a role')
+    .default([...ROLES]),
+  /** The bus the instances share (`{ "use": "redis", "options": { "url": … } }`); without it the instance is alone. */
+  bus: ComponentSchema.optional(),
+});
+
 const DEFAULT_PLUGINS = [
   { use: 'mqtt', options: {} },
   { use: 'rest', options: {} },
@@ -43,11 +64,11 @@ export const ConfigSchema = z.strictObject({
   adminSecret: z.string().refine((s) => s.trim().length >= 12, 'must hold at least 12 characters besides surrounding whitespace').optional(),
   /** `store`: acknowledge after the store commit; `sink`: after the sinks accepted (no store). */
   ack: z.enum(['store', 'sink']).default('store'),
-  store: component.default({ use: 'sqlite', options: {} }),
-  registry: component.default({ use: 'sqlite', options: {} }),
-  identity: component.default({ use: 'default', options: {} }),
-  sinks: z.array(sink).default([]),
-  plugins: z.array(component).default(DEFAULT_PLUGINS),
+  store: ComponentSchema.default({ use: 'sqlite', options: {} }),
+  registry: ComponentSchema.default({ use: 'sqlite', options: {} }),
+  identity: ComponentSchema.default({ use: 'default', options: {} }),
+  sinks: z.array(SinkSchema).default([]),
+  plugins: z.array(ComponentSchema).default(DEFAULT_PLUGINS),
   limits: z
     .strictObject({
       maxMessageBytes: z.number().int().positive().default(256 * 1024),
@@ -75,7 +96,16 @@ export const ConfigSchema = z.strictObject({
   retention: z
     .strictObject({ ttl: duration.optional(), purgeInterval: duration.refine((v) => durationAtLeast(v, 1000), 'must be at least 1s').default('1m') })
     .default({ purgeInterval: '1m' }),
+  /** Several instances as one service (docs/cluster.md). */
+  cluster: ClusterSchema.default({ roles: [...ROLES] }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
+  /** How often components are probed for GET /ready, and how long a probe may take before it counts as down. */
+  health: z
+    .strictObject({
+      probeInterval: duration.refine((v) => durationAtLeast(v, 10), 'must be at least 10ms').default('5s'),
+      probeTimeout: duration.refine((v) => durationAtLeast(v, 10), 'must be at least 10ms').default('2s'),
+    })
+    .default({ probeInterval: '5s', probeTimeout: '2s' }),
 }).superRefine((config, ctx) => {
   if (config.ack === 'store' && config.store.use === 'none') {
     ctx.addIssue({ code: 'custom', path: ['store', 'use'], message: '"none" keeps nothing, so it needs ack: "sink" (acknowledged once the sinks accepted)' });
@@ -91,50 +121,92 @@ export const ConfigSchema = z.strictObject({
 export type NitrogenConfigInput = z.input<typeof ConfigSchema>;
 export type NitrogenConfig = z.output<typeof ConfigSchema>;
 
+/** Every problem of a configuration object, each naming its field; the parsed configuration when there is none. */
+export function configProblems(input: unknown): { config?: NitrogenConfig; problems: string[] } {
+  const result = ConfigSchema.safeParse(input ?? {});
+  return result.success ? { config: result.data, problems: [] } : { problems: describeIssues(ConfigSchema, result.error.issues) };
+}
+
 /** Validates a configuration object; the error names every bad field by its path. */
 export function parseConfig(input: unknown, source = 'configuration'): NitrogenConfig {
-  const result = ConfigSchema.safeParse(input ?? {});
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`);
-  throw new NitrogenError('NITROGEN_ERR_CONFIG', `invalid ${source}: ${problems.join('; ')}`, { details: { problems } });
+  const { config, problems } = configProblems(input);
+  if (config) return config;
+  throw problemsError('NITROGEN_ERR_CONFIG', source, problems);
 }
 
-function portFromEnv(name: string, value: string): number {
+function portFromEnv(name: string, value: string, problems: string[]): number | undefined {
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new NitrogenError('NITROGEN_ERR_CONFIG', `${name}: must be a port number 0-65535, got '${value}'`);
-  }
-  return port;
+  if (Number.isInteger(port) && port >= 0 && port <= 65535 && value.trim() !== '') return port;
+  problems.push(`${name}: must be a port number 0-65535, got '${value}'`);
+  return undefined;
 }
 
-function withPluginPort(plugins: NitrogenConfigInput['plugins'], use: string, port: number): NitrogenConfigInput['plugins'] {
-  if (!Array.isArray(plugins)) return plugins; // left for validation to report
+function withPluginPort(plugins: NitrogenConfigInput['plugins'], use: string, port: number | undefined): NitrogenConfigInput['plugins'] {
+  if (port === undefined || !Array.isArray(plugins)) return plugins; // left for validation to report
   return plugins.map((p) => (p?.use === use ? { ...p, options: { ...p.options, port } } : p));
+}
+
+/** Parses JSON, or says where it is broken: `file:line:column` and the line with a caret under the spot. */
+export function parseJsonFile(text: string, file: string): unknown {
+  // A byte-order mark is not JSON, but editors write one.
+  const json = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  try {
+    return JSON.parse(json);
+  } catch (err) {
+    const message = (err as Error).message;
+    const at = /at position (\d+)/.exec(message);
+    const offset = at ? Number(at[1]) : json.length;
+    const before = json.slice(0, offset).split('\n');
+    const line = before.length;
+    const column = before[before.length - 1]!.length + 1;
+    const text = json.split('\n')[line - 1] ?? '';
+    const reason = message.replace(/ in JSON at position \d+.*$/, '').replace(/ \(line \d+ column \d+\)$/, '');
+    throw new NitrogenError('NITROGEN_ERR_CONFIG', `${file}:${line}:${column}: not valid JSON: ${reason}\n  ${text}\n  ${' '.repeat(column - 1)}^`, { cause: err, details: { line, column } });
+  }
+}
+
+/** The configuration before validation: the file (if any) with the environment applied, and the problems of the environment. */
+export interface ConfigInput {
+  input: NitrogenConfigInput;
+  /** The file read, or "configuration" when there is none. */
+  source: string;
+  problems: string[];
 }
 
 /**
  * Reads `nitrogen.config.json` from the working directory (or the file named by
- * NITROGEN_CONFIG), applies the environment overrides of docs/configuration.md and validates.
+ * NITROGEN_CONFIG) and applies the environment overrides of docs/configuration.md. A file that
+ * is missing (when named) or is not JSON throws; problems of the environment are returned, to
+ * be reported with those of the file.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): NitrogenConfig {
+export function readConfigInput(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): ConfigInput {
   const file = env.NITROGEN_CONFIG ? resolve(cwd, env.NITROGEN_CONFIG) : resolve(cwd, 'nitrogen.config.json');
   let input: NitrogenConfigInput = {};
   if (existsSync(file)) {
-    try {
-      input = JSON.parse(readFileSync(file, 'utf8')) as NitrogenConfigInput;
-    } catch (err) {
-      throw new NitrogenError('NITROGEN_ERR_CONFIG', `${file}: ${(err as Error).message}`, { cause: err });
-    }
+    input = parseJsonFile(readFileSync(file, 'utf8'), file) as NitrogenConfigInput;
+    // Not an object: left for validation to report.
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) return { input, source: file, problems: [] };
   } else if (env.NITROGEN_CONFIG) {
     throw new NitrogenError('NITROGEN_ERR_CONFIG', `NITROGEN_CONFIG: no file at ${file}`);
   }
+  const problems: string[] = [];
   if (input.plugins === undefined) input = { ...input, plugins: DEFAULT_PLUGINS };
   if (env.NITROGEN_HOST) input.host = env.NITROGEN_HOST;
   if (env.NITROGEN_DATA_DIR) input.dataDir = env.NITROGEN_DATA_DIR;
   if (env.NITROGEN_ADMIN_SECRET) input.adminSecret = env.NITROGEN_ADMIN_SECRET;
   if (env.NITROGEN_LOG_LEVEL) input.log = { level: env.NITROGEN_LOG_LEVEL as 'info' };
-  if (env.NITROGEN_MQTT_PORT) input.plugins = withPluginPort(input.plugins, 'mqtt', portFromEnv('NITROGEN_MQTT_PORT', env.NITROGEN_MQTT_PORT));
-  if (env.NITROGEN_REST_PORT) input.plugins = withPluginPort(input.plugins, 'rest', portFromEnv('NITROGEN_REST_PORT', env.NITROGEN_REST_PORT));
-  const config = parseConfig(input, existsSync(file) ? file : 'configuration');
-  return { ...config, dataDir: resolve(cwd, config.dataDir) };
+  if (env.NITROGEN_MQTT_PORT) input.plugins = withPluginPort(input.plugins, 'mqtt', portFromEnv('NITROGEN_MQTT_PORT', env.NITROGEN_MQTT_PORT, problems));
+  if (env.NITROGEN_REST_PORT) input.plugins = withPluginPort(input.plugins, 'rest', portFromEnv('NITROGEN_REST_PORT', env.NITROGEN_REST_PORT, problems));
+  return { input, source: existsSync(file) ? file : 'configuration', problems };
+}
+
+/**
+ * `readConfigInput` then validation: the configuration `npm start` runs with. Plugin options are
+ * checked when the server starts (or all at once by `checkConfig` in core/preflight.ts).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): NitrogenConfig {
+  const { input, source, problems } = readConfigInput(env, cwd);
+  const checked = configProblems(input);
+  if (problems.length > 0 || !checked.config) throw problemsError('NITROGEN_ERR_CONFIG', source, [...problems, ...checked.problems]);
+  return { ...checked.config, dataDir: resolve(cwd, checked.config.dataDir) };
 }

@@ -1,9 +1,10 @@
-import type { MessageBus, Origin } from './bus.js';
+import type { MessageBus } from './bus.js';
 import { NitrogenError, isNitrogenError } from './errors.js';
 import type { GroupCommit } from './group-commit.js';
 import type { IngestQuota } from './ingest-quota.js';
 import { bodyMessage, encodeMessage, parseEnvelope, parseJson, type Message, type MessageLimits } from './message.js';
 import type { CoreMetrics } from './metrics.js';
+import { ADMIN_ID } from './permissions.js';
 import type { Identity } from './ports/identity.js';
 import type { Principal } from './ports/principal.js';
 
@@ -23,7 +24,8 @@ export interface IngestOptions {
 
 /**
  * The ingestion pipeline every transport shares (docs/architecture.md, "Delivery"):
- * validate → authorize → group commit → acknowledge (the returned promise) → fan out.
+ * validate → authorize → group commit → acknowledge (the caller, once `commit` resolves) → fan out
+ * (`fanOut`, called by the transport after its acknowledgement).
  * Nothing of a batch is committed when any message in it is invalid or not allowed.
  */
 export class Ingestor {
@@ -94,8 +96,9 @@ export class Ingestor {
       if (message.to !== undefined && message.to !== sender.id) (recipients ??= new Set()).add(message.to);
     }
     for (const to of recipients ?? []) {
-      // A principal may also answer one that may send to it: a device replies to its app.
-      if (!this.identity.authorize(sender, 'send', to) && !this.identity.authorize({ id: to }, 'send', sender.id)) {
+      // A principal may also answer one that may send to it: a device replies to its app. Not
+      // the bootstrap admin, which may send to everyone without a record: anyone could address it.
+      if (!this.identity.authorize(sender, 'send', to) && (to === ADMIN_ID || !this.identity.authorize({ id: to }, 'send', sender.id))) {
         throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', `'${sender.id}' may not send to '${to}'`);
       }
     }
@@ -105,17 +108,25 @@ export class Ingestor {
     return messages;
   }
 
-  /** Commits prepared messages durably, then fans them out; resolves when they may be acknowledged. */
+  /**
+   * Commits prepared messages durably; resolves when they may be acknowledged. Nothing is
+   * delivered yet: the transport acknowledges, then calls `fanOut`, so live subscribers never
+   * delay an acknowledgement (commit → acknowledge → fan out).
+   */
   async commit(messages: Message[], options: IngestOptions): Promise<Message[]> {
     const hold = this.held.get(messages);
     if (hold !== undefined) await new Promise((resolve) => setTimeout(resolve, hold));
     await this.commits.submit(messages, { reject: options.rejectWhenBusy });
     this.counter(options.transport).inc(messages.length);
-    const origin: Origin = { transport: options.transport, tag: options.originTag };
-    this.bus.publish(messages, origin);
     return messages;
   }
 
+  /** Hands committed and acknowledged messages to live subscribers and the sink runners. */
+  fanOut(messages: readonly Message[], options: IngestOptions): void {
+    this.bus.publish(messages, { transport: options.transport, tag: options.originTag });
+  }
+
+  /** `prepare` then `commit`: the caller acknowledges, then calls `fanOut`. */
   async ingest(sender: Principal, inputs: readonly unknown[], options: IngestOptions): Promise<Message[]> {
     try {
       return await this.commit(this.prepare(sender, inputs, options), options);

@@ -1,42 +1,26 @@
-import 'reflect-metadata';
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { container as rootContainer, type DependencyContainer } from 'tsyringe';
-import { Authenticator } from './authenticator.js';
 import { bootstrapAdmin, type AdminSecretSource } from './bootstrap.js';
-import { MessageBus } from './bus.js';
 import { parseConfig, type NitrogenConfig, type NitrogenConfigInput } from './config.js';
-import { DefaultIdentity, DefaultIdentityOptions } from './default-identity.js';
+import { rootContainer, type DependencyContainer, type InjectionToken } from './di.js';
 import { parseDuration } from './duration.js';
-import { Endpoints } from './endpoints.js';
-import { NitrogenError, wrapError } from './errors.js';
+import type { Endpoints } from './endpoints.js';
+import { NitrogenError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
-import { Ingestor } from './ingest.js';
-import { IngestQuota } from './ingest-quota.js';
+import { OK, brief, reportsHealth, type ComponentHealth, type Health } from './health.js';
 import { createLogger, type Logger } from './logger.js';
-import { CoreMetrics, createMetricsRegistry } from './metrics.js';
-import { PasswordHasher } from './password-hasher.js';
-import { checkPlugin, definePlugin, resolvePlugin, type PluginCatalog, type PluginKind } from './plugin.js';
-import type { Identity } from './ports/identity.js';
+import type { PluginCatalog, PluginComponents, PluginKind } from './plugin.js';
+import { LocalCluster } from './ports/cluster.js';
 import type { Lifecycle } from './ports/lifecycle.js';
-import type { Registry } from './ports/registry.js';
-import type { Sink, SinkFilter } from './ports/sink.js';
+import type { Sink } from './ports/sink.js';
 import type { Store } from './ports/store.js';
-import { SinkMetrics, SinkRunner, sinkMatches } from './sink-runner.js';
-import { DeadLetters } from './dead-letters.js';
-import type { Message } from './message.js';
-import { Presence } from './presence.js';
-import { PrincipalEvents } from './principal-events.js';
+import { planPlugins, withDefaultIdentity, type Plan, type PlannedPlugin } from './preflight.js';
+import { problemsError } from './problems.js';
+import { registerCoreServices } from './services.js';
+import { SinkMetrics, SinkRunner } from './sink-runner.js';
 import { Tokens } from './tokens.js';
 
-/** The default Identity is part of the core: it needs nothing but the Registry port. */
-export const defaultIdentityPlugin = definePlugin({
-  name: 'default',
-  kind: 'identity',
-  options: DefaultIdentityOptions,
-  needs: [Tokens.Registry, Tokens.PasswordHasher],
-  create: ({ container, dataDir, logger }, options) => new DefaultIdentity(container.resolve(Tokens.Registry), options, dataDir, logger, container.resolve(Tokens.PasswordHasher)),
-});
+export { defaultIdentityPlugin } from './preflight.js';
 
 export interface ServerOptions {
   /** Built-in plugins by name; the package's `defaultCatalog` holds the shipped adapters. */
@@ -52,20 +36,25 @@ interface Started {
 }
 
 /**
- * A Nitrogen server: loads the configured plugins into its own child container, starts them
- * in dependency order (store, registry, identity, presence, sinks, the ingestion pipeline and
- * the sink runners, transports) and stops them in reverse, so transports stop accepting
- * before in-flight commits are finished.
+ * A Nitrogen server: checks the whole configuration before anything is written, loads the
+ * configured plugins into its own child container, starts them in dependency order (store,
+ * registry, identity, presence, sinks, the ingestion pipeline and the sink runners,
+ * transports) and stops them in reverse, so transports stop accepting before in-flight
+ * commits are finished. `health` says how each component is doing (GET /ready).
  */
 export class NitrogenServer {
+  /** This server's container: a child of `ServerOptions.container`, else of tsyringe's root, which stays empty. */
   readonly container: DependencyContainer;
   readonly logger: Logger;
-  readonly endpoints = new Endpoints();
+  readonly endpoints: Endpoints;
+  readonly health: Health;
   /** Path of the generated admin secret, when this start wrote one. */
   adminSecretFile?: string;
-  /** Where the admin's secret is, for the start banner. */
+  /** Where the admin secret is, as the bootstrap found it (the start banner says so). */
   adminSecret?: AdminSecretSource;
   private readonly started: Started[] = [];
+  /** Each plugin instance's own container, disposed after the server's components stopped. */
+  private readonly scopes: DependencyContainer[] = [];
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   private purgeTimer?: NodeJS.Timeout;
 
@@ -75,6 +64,9 @@ export class NitrogenServer {
     this.config = { ...config, dataDir: resolve(config.dataDir) };
     this.logger = options.logger ?? createLogger(config.log.level);
     this.container = (options.container ?? rootContainer).createChildContainer();
+    registerCoreServices(this.container, this.config, this.logger);
+    this.endpoints = this.container.resolve(Tokens.Endpoints);
+    this.health = this.container.resolve(Tokens.Health);
   }
 
   async start(): Promise<void> {
@@ -83,79 +75,96 @@ export class NitrogenServer {
     try {
       await this.startAll();
       this.state = 'running';
+      this.health.setPhase('running');
     } catch (err) {
       await this.stop();
       throw err;
     }
   }
 
-  private async startAll(): Promise<void> {
-    const { config, container } = this;
-    this.privateDataDir();
-    const metrics = createMetricsRegistry();
-    container.register(Tokens.Config, { useValue: config });
-    container.register(Tokens.Logger, { useValue: this.logger });
-    container.register(Tokens.Metrics, { useValue: metrics });
-    container.register(Tokens.Endpoints, { useValue: this.endpoints });
-    container.register(Tokens.PrincipalEvents, { useValue: new PrincipalEvents() });
+  /** Resolves every plugin and checks its needs and options; throws every problem at once. */
+  private async plan(): Promise<Plan> {
+    // The core's own tokens are checked by step (preflight.ts); beyond them, what the embedding application provides.
+    const parent = this.options.container ?? rootContainer;
+    const { plan, problems, onlyPluginFaults } = await planPlugins(this.config, withDefaultIdentity(this.options.catalog), (token) => parent.isRegistered(token, true));
+    if (plan) return plan;
+    throw problemsError(onlyPluginFaults ? 'NITROGEN_ERR_PLUGIN' : 'NITROGEN_ERR_CONFIG', 'configuration', problems);
+  }
 
-    const store = await this.load<Store>('store', config.store.use, config.store.options, 'store');
-    container.register(Tokens.Store, { useValue: store });
-    const registry = await this.load<Registry>('registry', config.registry.use, config.registry.options, 'registry');
-    container.register(Tokens.Registry, { useValue: registry });
-    const hasher = new PasswordHasher(config.credentials.hashing, metrics);
-    await this.startComponent('password-hasher', hasher);
-    container.register(Tokens.PasswordHasher, { useValue: hasher });
-    const identity = await this.load<Identity>('identity', config.identity.use, config.identity.options, 'identity');
-    container.register(Tokens.Identity, { useValue: identity });
-    container.register(Tokens.Authenticator, { useValue: new Authenticator(identity, config.credentials, this.logger, metrics) });
-    const presence = new Presence(registry, this.logger);
-    await this.startComponent('presence', presence);
-    container.register(Tokens.Presence, { useValue: presence });
+  private async startAll(): Promise<void> {
+    const { config, container, health } = this;
+    // Nothing touches the data directory before the whole configuration passed.
+    const plan = await this.plan();
+    this.privateDataDir();
+
+    // First started, last stopped: transports and sinks stop before the bus they share.
+    const cluster = plan.cluster ? await this.load(Tokens.Cluster, plan.cluster) : new LocalCluster();
+    if (!plan.cluster) container.register(Tokens.Cluster, { useValue: cluster });
+    // Not critical: without the bus an instance still acknowledges durably; only live delivery to other instances waits.
+    else health.watch('cluster', 'cluster', { critical: false, probe: () => cluster.health() });
+    const principalEvents = container.resolve(Tokens.PrincipalEvents);
+    principalEvents.connect(cluster, this.logger);
+
+    const store = await this.load(Tokens.Store, plan.store);
+    // A read that every store answers cheaply, unless the store says how it is itself.
+    health.watch('store', 'store', { critical: true, probe: reportsHealth(store) ? () => store.health() : () => store.getCheckpoint('nitrogen:health').then(() => OK) });
+    const registry = await this.load(Tokens.Registry, plan.registry);
+    health.watch('registry', 'registry', { critical: true, probe: reportsHealth(registry) ? () => registry.health() : () => registry.getPrincipal('admin').then(() => OK) });
+    await this.startComponent('password-hasher', container.resolve(Tokens.PasswordHasher));
+    const identity = await this.load(Tokens.Identity, plan.identity);
+    // Core services are built at their step, transports or not: their metrics exist from the start.
+    container.resolve(Tokens.Authenticator);
+    health.watch('identity', 'identity', { critical: true, probe: reportsHealth(identity) ? () => identity.health() : undefined });
+    // Another instance changed permission records: reload them now, not at the next refresh.
+    principalEvents.on('permissions', (local) => {
+      if (!local) identity.permissionsChanged().catch((err: unknown) => this.logger.warn({ err }, 'could not reload permission records'));
+    });
+    await this.startComponent('presence', container.resolve(Tokens.Presence));
     this.adminSecret = await bootstrapAdmin(registry, identity, config.dataDir, config.adminSecret, this.logger);
     if (this.adminSecret.kind === 'generated') this.adminSecretFile = this.adminSecret.file;
 
     const sinks: Sink[] = [];
-    for (const [i, entry] of config.sinks.entries()) {
-      const repeated = config.sinks.filter((s) => s.use === entry.use).length > 1;
-      sinks.push(await this.load<Sink>('sink', entry.use, entry.options, `sinks.${i}`, (plugin) => entry.name ?? (repeated ? `${plugin}-${i}` : plugin)));
-    }
+    for (const planned of plan.sinks) sinks.push(await this.create(planned));
     container.register(Tokens.Sinks, { useValue: sinks });
 
-    const coreMetrics = new CoreMetrics(metrics);
-    const bus = new MessageBus((err) => this.logger.error({ err }, 'a message listener failed'));
-    const filters = config.sinks.map((entry) => entry.filter);
-    // ack "sink" (docs/architecture.md, "Delivery"): a pass-through server acknowledges once every sink accepted.
-    const commit = config.ack === 'sink' ? (batch: Message[]) => Promise.all([store.append(batch), sendToSinks(sinks, filters, batch)]).then(() => {}) : (batch: Message[]) => store.append(batch);
-    const commits = new GroupCommit(commit, { ...config.ingest, concurrency: store.appendConcurrency ?? 1 }, {
-      committed: (count, seconds) => {
-        coreMetrics.commitBatch.observe(count);
-        coreMetrics.commitSeconds.observe(seconds);
-      },
-      pendingChanged: (pending) => coreMetrics.pending.set(pending),
-    });
+    const commits = container.resolve(GroupCommit);
     this.track('group-commit', { stop: () => commits.close() });
-    container.register(Tokens.Bus, { useValue: bus });
-    container.register(Tokens.Ingestor, { useValue: new Ingestor(identity, commits, bus, config.limits, coreMetrics, new IngestQuota(config.quota)) });
+    const bus = container.resolve(Tokens.Bus);
+    // Live subscribers (MQTT, SSE, devices' commands) are served by the ingestion and consumption roles.
+    bus.connect(cluster, config.cluster.roles.some((role) => role !== 'registry'));
+    container.resolve(Tokens.Ingestor);
 
     const runners: SinkRunner[] = [];
     container.register(Tokens.SinkRunners, { useValue: runners });
-    const deadLetters = new DeadLetters(config.dataDir);
-    container.register(Tokens.DeadLetters, { useValue: deadLetters });
+    const deadLetters = container.resolve(Tokens.DeadLetters);
     if (config.ack === 'store') {
-      const sinkMetrics = new SinkMetrics(metrics, () => runners);
+      const sinkMetrics = new SinkMetrics(container.resolve(Tokens.Metrics), () => runners);
+      const filters = config.sinks.map((entry) => entry.filter);
       for (const [i, sink] of sinks.entries()) {
         const runner = new SinkRunner(sink, filters[i]!, store, deadLetters, this.logger, sinkMetrics, config.sinks[i]!.delivery);
         bus.subscribe(() => runner.notify());
         runners.push(runner);
         await this.startComponent(`sink-runner:${sink.name}`, runner);
+        // Fed from the store, a sink that is down delays its deliveries, not ingestion: never critical.
+        health.watch(`sink:${sink.name}`, 'sink', { critical: false, probe: () => sinkHealth(runner) });
       }
+    } else {
+      // Pass-through: the sinks are the acknowledgement, so one that fails stops ingestion.
+      for (const sink of sinks) health.watch(`sink:${sink.name}`, 'sink', { critical: true, probe: reportsHealth(sink) ? () => sink.health() : undefined });
     }
-    this.schedulePurge(store);
+    this.schedulePurge(store, runners);
 
-    for (const [i, entry] of config.plugins.entries()) {
-      await this.load('transport', entry.use, entry.options, `plugins.${i}`);
+    const roles = new Set(config.cluster.roles);
+    for (const planned of plan.transports) {
+      const served = planned.plugin.roles;
+      if (served && !served.some((role) => roles.has(role))) {
+        this.logger.info({ transport: planned.name, serves: served, roles: [...roles] }, 'transport not started: this instance runs none of its roles');
+        continue;
+      }
+      const transport = await this.create(planned);
+      health.watch(`transport:${planned.name}`, 'transport', { critical: true, probe: reportsHealth(transport) ? () => transport.health() : undefined });
     }
+    await health.monitor(parseDuration(config.health.probeInterval), parseDuration(config.health.probeTimeout));
   }
 
   /**
@@ -175,16 +184,33 @@ export class NitrogenServer {
     }
   }
 
-  /** Resolves, checks, creates and starts one plugin; it is stopped in reverse order later. */
-  private async load<T extends Lifecycle>(kind: PluginKind, use: string, options: unknown, where: string, naming = (plugin: string) => plugin): Promise<T> {
-    const catalog: PluginCatalog = { ...this.options.catalog, identity: { default: async () => defaultIdentityPlugin, ...this.options.catalog.identity } };
-    const plugin = await resolvePlugin(kind, use, catalog, where);
-    const parsed = checkPlugin(plugin, this.container, options, where);
-    const name = naming(plugin.name);
-    const metrics = this.container.resolve(Tokens.Metrics);
-    const component = await plugin.create({ container: this.container, config: this.config, logger: this.logger.child({ plugin: name }), metrics, dataDir: this.config.dataDir, name }, parsed);
-    await this.startComponent(`${kind}:${name}`, component as Lifecycle);
-    return component as T;
+  /** Creates and starts a port's plugin, then provides it under its token to everything created after it. */
+  private async load<K extends PluginKind>(token: InjectionToken<PluginComponents[K]>, planned: PlannedPlugin<K>): Promise<PluginComponents[K]> {
+    const component = await this.create(planned);
+    // A value: tsyringe resolves synchronously, and a plugin is created and started asynchronously.
+    this.container.register(token, { useValue: component });
+    return component;
+  }
+
+  /**
+   * Creates one planned plugin in a container of its own (a child of the server's, with its
+   * logger and name) and starts it; it is stopped in reverse order later.
+   */
+  private async create<K extends PluginKind>(planned: PlannedPlugin<K>): Promise<PluginComponents[K]> {
+    const { plugin, kind, name } = planned;
+    const logger = this.logger.child({ plugin: name });
+    const scope = this.container.createChildContainer();
+    this.scopes.push(scope);
+    scope.register(Tokens.Logger, { useValue: logger });
+    scope.register(Tokens.PluginName, { useValue: name });
+    const context = { container: scope, config: this.config, logger, metrics: this.container.resolve(Tokens.Metrics), dataDir: this.config.dataDir, name };
+    const component = await plugin.create(context, planned.options);
+    try {
+      await this.startComponent(`${kind}:${name}`, component);
+    } catch (err) {
+      throw explainStartFailure(err, planned);
+    }
+    return component;
   }
 
   private async startComponent(name: string, component: Lifecycle): Promise<void> {
@@ -197,13 +223,13 @@ export class NitrogenServer {
     this.started.push({ name, component });
   }
 
-  private schedulePurge(store: Store): void {
+  private schedulePurge(store: Store, runners: SinkRunner[]): void {
     const { ttl, purgeInterval } = this.config.retention;
     const ttlMs = ttl === undefined ? undefined : parseDuration(ttl);
     this.purgeTimer = setInterval(() => {
       const now = new Date();
       // What a sink has not yet passed stays, expired or not: retention never outruns delivery.
-      const keepAfter = this.container.resolve(Tokens.SinkRunners).map((runner) => runner.status().position);
+      const keepAfter = runners.map((runner) => runner.status().position);
       store.purgeExpired(now, ttlMs === undefined ? undefined : new Date(now.getTime() - ttlMs), keepAfter).catch((err) => this.logger.warn({ err }, 'retention purge failed'));
     }, parseDuration(purgeInterval));
     this.purgeTimer.unref();
@@ -213,6 +239,8 @@ export class NitrogenServer {
   async stop(): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
+    // Unready first, so a load balancer moves traffic away while transports drain.
+    this.health.setPhase('stopping');
     clearInterval(this.purgeTimer);
     for (const { name, component } of this.started.splice(0).reverse()) {
       try {
@@ -222,19 +250,37 @@ export class NitrogenServer {
       }
     }
     this.state = 'stopped';
-    this.container.clearInstances();
+    this.health.setPhase('stopped');
+    // Components stopped in order above; disposing ends the containers (a later resolve throws)
+    // and disposes what they constructed that is Disposable.
+    for (const scope of this.scopes.splice(0).reverse()) await scope.dispose();
+    await this.container.dispose();
   }
 }
 
-/** Sends a batch to every sink whose filter selects part of it; resolves when all accepted. */
-async function sendToSinks(sinks: Sink[], filters: SinkFilter[], batch: Message[]): Promise<void> {
-  await Promise.all(
-    sinks.map((sink, i) => {
-      const selected = batch.filter((m) => sinkMatches(filters[i]!, m));
-      // A sink that throws something else still answers as a sink failure, not a store one.
-      return selected.length > 0 ? sink.send(selected).catch((err: unknown) => Promise.reject(wrapError(err, 'NITROGEN_ERR_SINK_RETRYABLE', `sink ${sink.name} failed`))) : undefined;
-    }),
-  );
+/** A sink fed from the store: down while its sends fail (an authentication refused, a peer gone), with its lag. */
+async function sinkHealth(runner: SinkRunner): Promise<ComponentHealth> {
+  const status = runner.status();
+  const lag = await runner.lag();
+  const details = lag ? { lagMessages: lag.count, oldestUndelivered: lag.oldestTs } : undefined;
+  if (status.retrying) return { status: 'down', reason: brief(`sends are failing and being retried: ${status.lastError}`), details };
+  const own = reportsHealth(runner.sink) ? await runner.sink.health() : OK;
+  return { ...own, details: { ...own.details, ...details } };
+}
+
+/** A listener that could not bind says which setting chooses its address, instead of a stack trace. */
+function explainStartFailure(err: unknown, planned: PlannedPlugin): unknown {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (planned.kind !== 'transport' || e?.syscall !== 'listen') return err;
+  const envVar = ({ mqtt: 'NITROGEN_MQTT_PORT', rest: 'NITROGEN_REST_PORT' } as Record<string, string>)[planned.use];
+  const port = `choose another port: ${planned.where}.options.port in the configuration${envVar ? `, or ${envVar}` : ''} (0 picks a free one)`;
+  const why: Record<string, string> = {
+    EADDRINUSE: `is in use by another process; ${port}`,
+    EACCES: `needs privileges this process does not have (ports below 1024 do); ${port}`,
+    EADDRNOTAVAIL: 'is not an address of this machine; set "host" in the configuration, or NITROGEN_HOST',
+  };
+  const reason = why[e.code ?? ''] ?? `could not be used (${e.code}); ${port}`;
+  return new NitrogenError('NITROGEN_ERR_CONFIG', `${planned.where} (${planned.use}): cannot listen on ${e.address}:${e.port}: the address ${reason}`, { cause: err });
 }
 
 /** Validates the configuration and returns a server ready to `start()`. */

@@ -52,24 +52,34 @@ export class SinkMetrics {
     this.delivered = new Counter({ name: 'nitrogen_sink_delivered_total', help: 'Messages a sink accepted', labelNames: ['sink'], registers: [registry] });
     this.retried = new Counter({ name: 'nitrogen_sink_retries_total', help: 'Failed sink sends that will be retried', labelNames: ['sink'], registers: [registry] });
     this.deadLettered = new Counter({ name: 'nitrogen_sink_dead_lettered_total', help: 'Messages a sink refused for good', labelNames: ['sink'], registers: [registry] });
-    const lagSeconds = new Gauge({ name: 'nitrogen_sink_lag_seconds', help: 'Age of the oldest committed message the sink has not yet passed', labelNames: ['sink'], registers: [] });
+    // Both lag gauges are computed at scrape time from the store, so they are right even while
+    // the sink is stuck. prom-client collects every metric of a scrape at once: the two share
+    // one read of the lags, made by whichever collects first, and each sets its own values.
+    const readLags = async () => {
+      const all = await Promise.all(runners().map(async (runner) => ({ sink: runner.sink.name, lag: await runner.lag() })));
+      const ageSeconds = (ts: string | null) => (ts ? Math.max(0, (Date.now() - Date.parse(ts)) / 1000) : 0);
+      return all.flatMap(({ sink, lag }) => (lag ? [{ sink, count: lag.count, seconds: ageSeconds(lag.oldestTs) }] : []));
+    };
+    let reading: ReturnType<typeof readLags> | undefined;
+    const lags = () => (reading ??= readLags().finally(() => (reading = undefined)));
     new Gauge({
       name: 'nitrogen_sink_lag_messages',
       help: 'Committed messages the sink has not yet passed',
       labelNames: ['sink'],
       registers: [registry],
-      // Computed at scrape time from the store, so it is right even while the sink is stuck;
-      // it sets both lag gauges, so this one is registered first.
       async collect() {
-        for (const runner of runners()) {
-          const lag = await runner.lag();
-          if (!lag) continue;
-          this.set({ sink: runner.sink.name }, lag.count);
-          lagSeconds.set({ sink: runner.sink.name }, lag.oldestTs ? Math.max(0, (Date.now() - Date.parse(lag.oldestTs)) / 1000) : 0);
-        }
+        for (const lag of await lags()) this.set({ sink: lag.sink }, lag.count);
       },
     });
-    registry.registerMetric(lagSeconds);
+    new Gauge({
+      name: 'nitrogen_sink_lag_seconds',
+      help: 'Age of the oldest committed message the sink has not yet passed',
+      labelNames: ['sink'],
+      registers: [registry],
+      async collect() {
+        for (const lag of await lags()) this.set({ sink: lag.sink }, lag.seconds);
+      },
+    });
   }
 }
 
@@ -236,7 +246,7 @@ export class SinkRunner {
         const index = isNitrogenError(err, 'NITROGEN_ERR_SINK_REJECTED') ? err.details?.index : undefined;
         if (typeof index === 'number' && index >= 0 && index < pending.length) {
           this.accepted(index);
-          this.deadLetter(pending[index]!, (err as Error).message);
+          await this.deadLetter(pending[index]!, (err as Error).message);
           pending = pending.slice(index + 1);
           continue;
         }
@@ -254,8 +264,8 @@ export class SinkRunner {
     this.metrics.delivered.inc({ sink: this.sink.name }, count);
   }
 
-  private deadLetter(message: Message, reason: string): void {
-    this.deadLetters.record(this.sink.name, message, reason);
+  private async deadLetter(message: Message, reason: string): Promise<void> {
+    await this.deadLetters.record(this.sink.name, message, reason);
     this.deadLettered++;
     this.metrics.deadLettered.inc({ sink: this.sink.name });
     this.logger.error({ sink: this.sink.name, messageId: message.id, reason }, 'sink rejected a message; dead-lettered');

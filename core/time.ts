@@ -2,7 +2,7 @@
  * ISO-8601 date-times as Nitrogen accepts them: a date, or a date and time with `Z` or an
  * offset. A time without an offset would depend on the server's time zone, so it is refused.
  */
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2}))?$/;
+export const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2}))?$/;
 const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /** Milliseconds since the epoch, or NaN when `value` is not an ISO-8601 time in years 1970–9999. */

@@ -1,4 +1,4 @@
-import type { InjectionToken } from 'tsyringe';
+import type { InjectionToken } from './di.js';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { NitrogenConfig } from './config.js';
@@ -15,14 +15,23 @@ import type { DeadLetters } from './dead-letters.js';
 import type { PrincipalEvents } from './principal-events.js';
 import type { Authenticator } from './authenticator.js';
 import type { PasswordHasher } from './password-hasher.js';
+import type { Health } from './health.js';
+import type { PermissionRecords } from './permission-records.js';
+import type { Principals } from './principals.js';
+import type { Cluster, InstanceIdentity } from './ports/cluster.js';
 
 /**
- * Dependency-injection tokens. Ports and core services are resolved by these tokens, never by
- * class, so an adapter can stand in for any of them (tsyringe `useValue` / `useFactory`).
+ * Dependency-injection tokens, each typed by what it resolves to (tsyringe checks a
+ * registration against it). Ports and core services are resolved by these tokens, never by
+ * class, so an adapter can stand in for any of them. docs/plugins.md says from which step of
+ * the start each one resolves.
  */
 export const Tokens = {
   Config: Symbol('nitrogen.Config') as InjectionToken<NitrogenConfig>,
+  /** The server's logger; in a plugin's own container, that plugin instance's (tagged with its name). */
   Logger: Symbol('nitrogen.Logger') as InjectionToken<Logger>,
+  /** In a plugin's own container: the instance name (`PluginContext.name`). */
+  PluginName: Symbol('nitrogen.PluginName') as InjectionToken<string>,
   Metrics: Symbol('nitrogen.Metrics') as InjectionToken<MetricsRegistry>,
   Store: Symbol('nitrogen.Store') as InjectionToken<Store>,
   Registry: Symbol('nitrogen.Registry') as InjectionToken<Registry>,
@@ -39,6 +48,15 @@ export const Tokens = {
   PasswordHasher: Symbol('nitrogen.PasswordHasher') as InjectionToken<PasswordHasher>,
   /** Rate-limited credential checks in front of the Identity port; what transports call. */
   Authenticator: Symbol('nitrogen.Authenticator') as InjectionToken<Authenticator>,
+  Health: Symbol('nitrogen.Health') as InjectionToken<Health>,
+  /** The use cases on principals (core/principals.ts): what transports and tools call to register, change, delete… */
+  Principals: Symbol('nitrogen.Principals') as InjectionToken<Principals>,
+  /** The use cases on permission records (core/permission-records.ts). */
+  PermissionRecords: Symbol('nitrogen.PermissionRecords') as InjectionToken<PermissionRecords>,
+  /** This instance among the deployment's: `cluster.instanceId` and a random id of this run. */
+  Instance: Symbol('nitrogen.Instance') as InjectionToken<InstanceIdentity>,
+  /** What the instances share besides store and registry: the configured `cluster.bus`, or one process alone. */
+  Cluster: Symbol('nitrogen.Cluster') as InjectionToken<Cluster>,
 } as const;
 
 export function tokenName(token: InjectionToken<unknown>): string {

@@ -1,13 +1,31 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defaultCatalog } from '../catalog.js';
 import { loadConfig, parseConfig } from '../core/config.js';
+import { checkConfig } from '../core/preflight.js';
+import { createServer } from '../core/server.js';
 import { NitrogenError, isNitrogenError } from '../core/errors.js';
 import { GroupCommit } from '../core/group-commit.js';
 import { newMessageId, parseEnvelope, type Message } from '../core/message.js';
 import { PermissionIndex, evaluate, scope } from '../core/permissions.js';
 import type { Permission } from '../core/ports/principal.js';
+import { exited } from './helpers/process.js';
 import { tempDir } from './helpers/temp.js';
+
+const CLI = fileURLToPath(new URL('../bin/nitrogen.js', import.meta.url));
+
+function catchError(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  assert.fail('no error was thrown');
+}
 
 const configError = (field: string) => (err: unknown) => isNitrogenError(err, 'NITROGEN_ERR_CONFIG') && err.message.includes(field);
 
@@ -44,10 +62,139 @@ describe('configuration', () => {
       assert.equal(config.dataDir, join(dir.path, 'd'));
       assert.equal(config.adminSecret, 'a-long-admin-secret');
       writeFileSync(join(dir.path, 'other.json'), '{"store": {"use": "sqlite"}, ');
-      assert.throws(() => loadConfig({ NITROGEN_CONFIG: 'other.json' }, dir.path), configError('other.json'));
+      assert.throws(() => loadConfig({ NITROGEN_CONFIG: 'other.json' }, dir.path), configError('other.json:1:30: not valid JSON'));
       assert.throws(() => loadConfig({ NITROGEN_CONFIG: 'missing.json' }, dir.path), configError('NITROGEN_CONFIG'));
       assert.throws(() => loadConfig({ NITROGEN_MQTT_PORT: '70000' }, dir.path), configError('NITROGEN_MQTT_PORT'));
     } finally {
+      dir.remove();
+    }
+  });
+});
+
+describe('configuration problems', () => {
+  const problemsOf = (err: unknown): string[] => {
+    assert.ok(isNitrogenError(err), String(err));
+    return err.details!.problems as string[];
+  };
+
+  it('suggests the key meant by a misspelt one, and lists the known keys otherwise', () => {
+    const problems = problemsOf(catchError(() => parseConfig({ sink: [], limits: { maxbatch: 5 }, log: { lvl: 'info' }, colour: 'red' })));
+    assert.equal(problems.length, 4, problems.join('\n'));
+    assert.ok(problems.includes('sink: unknown key; did you mean "sinks"?'), problems.join('\n'));
+    assert.ok(problems.includes('limits.maxbatch: unknown key; did you mean "maxBatch"?'), problems.join('\n'));
+    assert.ok(problems.includes('log.lvl: unknown key (known: level)'), problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('colour: unknown key (known: host, dataDir,')), problems.join('\n'));
+  });
+
+  it('says where a file is not JSON: line, column and the line itself', () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, 'nitrogen.config.json'), '{\n  "store": { "use": "memory" },\n  "sinks": [] ,,\n}\n');
+      const err = catchError(() => loadConfig({}, dir.path));
+      assert.ok(isNitrogenError(err, 'NITROGEN_ERR_CONFIG'));
+      assert.deepEqual(err.details, { line: 3, column: 16 });
+      assert.match(err.message, /nitrogen\.config\.json:3:16: not valid JSON: .*\n {4}"sinks": \[\] ,,\n {17}\^$/);
+      // A byte-order mark, as some editors write, is not a problem.
+      writeFileSync(join(dir.path, 'nitrogen.config.json'), '\ufeff{"store": {"use": "memory"}}');
+      assert.equal(loadConfig({}, dir.path).store.use, 'memory');
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('reports the problems of the environment with those of the file', () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, 'nitrogen.config.json'), JSON.stringify({ limits: { maxBatch: 0 } }));
+      const problems = problemsOf(catchError(() => loadConfig({ NITROGEN_MQTT_PORT: 'x', NITROGEN_REST_PORT: '70000' }, dir.path)));
+      assert.deepEqual(problems.map((p) => p.split(':')[0]), ['NITROGEN_MQTT_PORT', 'NITROGEN_REST_PORT', 'limits.maxBatch']);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('checks every plugin before the server writes anything, and reports all problems at once', async () => {
+    const dir = tempDir();
+    const dataDir = join(dir.path, 'data');
+    try {
+      const server = createServer({
+        dataDir, log: { level: 'silent' },
+        sinks: [{ use: 'amqp', name: 'twin', options: { url: 'amqp://127.0.0.1:1', address: 'q' } }, { use: 'amqp', name: 'twin', options: { url: 'amqp://127.0.0.1:1', adress: 'q' } }],
+        plugins: [{ use: 'rest', options: { port: 0, maxBodyByte: 10 } }, { use: 'mqtt', options: { port: 'x' } }, { use: 'carrier-pigeon' }],
+      }, { catalog: defaultCatalog });
+      const err = await server.start().then(() => undefined, (e: unknown) => e);
+      assert.ok(isNitrogenError(err, 'NITROGEN_ERR_CONFIG'), String(err));
+      assert.deepEqual(problemsOf(err), [
+        'sinks.1.options.address: Invalid input: expected string, received undefined',
+        'sinks.1.options.adress: unknown key; did you mean "address"?',
+        "sinks.1.name: 'twin' is also the name of sinks.0; each sink needs its own (it names its checkpoint)",
+        'plugins.0.options.maxBodyByte: unknown key; did you mean "maxBodyBytes"?',
+        'plugins.1.options.port: Invalid input: expected number, received string',
+        "plugins.2: unknown transport 'carrier-pigeon' (built in: mqtt, rest; or give a module path or an installed package)",
+      ]);
+      assert.equal(existsSync(dataDir), false, 'nothing was written: no data directory, no admin.secret, no token.key, no database');
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('checks the plugins of a configuration whose other fields are wrong too (npm start)', async () => {
+    const err = await checkConfig({ limits: { maxBatch: -1 }, store: { use: 'memory', options: { file: 'x' } }, plugins: [{ use: 'rest', options: { prot: 1 } }, { use: 5 }] }, defaultCatalog, 'nitrogen.config.json', ['NITROGEN_HOST: example']).then(() => undefined, (e: unknown) => e);
+    assert.ok(isNitrogenError(err, 'NITROGEN_ERR_CONFIG'), String(err));
+    assert.deepEqual(problemsOf(err), [
+      'NITROGEN_HOST: example',
+      'plugins.1.use: Invalid input: expected string, received number',
+      'limits.maxBatch: Too small: expected number to be >0',
+      'plugins.0.options.prot: unknown key; did you mean "port"?',
+    ]);
+    assert.match(err.message, /^invalid nitrogen\.config\.json: /);
+    // Plugins that cannot be found, and nothing else: NITROGEN_ERR_PLUGIN.
+    await assert.rejects(checkConfig({ plugins: [{ use: 'carrier-pigeon' }] }, defaultCatalog), (e: unknown) => isNitrogenError(e, 'NITROGEN_ERR_PLUGIN'));
+    assert.equal((await checkConfig({ store: { use: 'memory' } }, defaultCatalog)).store.use, 'memory');
+  });
+});
+
+describe('npm start (bin/nitrogen.js)', function () {
+  this.timeout(20_000);
+
+  async function run(env: Record<string, string>, cwd: string): Promise<{ code: number | null; out: string }> {
+    const child = spawn(process.execPath, [CLI], { cwd, env: { ...process.env, NITROGEN_MQTT_PORT: '0', NITROGEN_REST_PORT: '0', NITROGEN_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (out += d));
+    const { code } = await exited(child);
+    return { code, out };
+  }
+
+  it('prints every configuration problem, one a line, and exits with 1 without writing anything', async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, 'nitrogen.config.json'), JSON.stringify({ sink: [], plugins: [{ use: 'rest', options: { maxBodyByte: 1 } }] }));
+      const { code, out } = await run({}, dir.path);
+      assert.equal(code, 1, out);
+      assert.equal(out, [
+        `nitrogen failed to start: NITROGEN_ERR_CONFIG: 2 problems in ${join(dir.path, 'nitrogen.config.json')}:`,
+        '  - sink: unknown key; did you mean "sinks"?',
+        '  - plugins.0.options.maxBodyByte: unknown key; did you mean "maxBodyBytes"?',
+        '',
+      ].join('\n'));
+      assert.deepEqual(readdirSync(dir.path), ['nitrogen.config.json']);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('names the setting that chooses a port that is taken, without a stack trace', async () => {
+    const dir = tempDir();
+    const taken = createNetServer();
+    try {
+      const port = await new Promise<number>((resolve) => taken.listen(0, '127.0.0.1', () => resolve((taken.address() as AddressInfo).port)));
+      const { code, out } = await run({ NITROGEN_MQTT_PORT: String(port) }, dir.path);
+      assert.equal(code, 1, out);
+      assert.match(out, new RegExp(`^nitrogen failed to start: NITROGEN_ERR_CONFIG: plugins\\.0 \\(mqtt\\): cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use by another process; choose another port: plugins\\.0\\.options\\.port in the configuration, or NITROGEN_MQTT_PORT \\(0 picks a free one\\)\n$`));
+      assert.doesNotMatch(out, /\n\s+at /, 'no stack trace');
+    } finally {
+      taken.close();
       dir.remove();
     }
   });

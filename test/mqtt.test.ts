@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import net from 'node:net';
-import { connectPacket, publishTemplate } from '../bench/lib/mqtt-wire.js';
+import { connectPacket, publishTemplate } from '../samples/car-telemetry/mqtt-wire.js';
 import { collect, nextMessage, startServer, type TestServer } from './helpers/server.js';
 
 function closed(client: MqttClient, ms = 3000): Promise<void> {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nitrogen/client';
@@ -26,7 +27,8 @@ describe('samples/basic-server', function () {
       await server.start();
       const url = server.endpoints.rest!;
       const admin = await connect({ url, id: 'admin', secret: ADMIN_SECRET, transport: 'rest' });
-      const [registered] = await admin.register([{ type: 'device', id: 'car-1' }]);
+      const [registered, dash] = await admin.register([{ type: 'device', id: 'car-1' }, { type: 'app', id: 'dash' }]);
+      await admin.request('POST', '/permissions', { issuedTo: 'dash', principalFor: 'car-1', action: 'send', authorized: true });
       await admin.close();
       const device = await startDevice({ url, id: 'car-1', secret: registered!.secret!, queueFile: join(dir.path, 'car-1.queue'), everyMs: 60_000 });
       try {
@@ -36,8 +38,8 @@ describe('samples/basic-server', function () {
         while (lines.length === 0) await once(out, 'data');
         assert.equal(lines.length, 1, lines.join('\n'));
         assert.match(lines[0]!, /^\[telemetry\] \S+ car-1 telemetry \{"speed":77\}$/);
-        // The device answers pings; the admin may command anyone.
-        const app = await connect({ url, id: 'admin', secret: ADMIN_SECRET });
+        // The device answers the pings of an app that may send to it (the reply rule; not admin's, which it may not address).
+        const app = await connect({ url, id: 'dash', secret: dash!.secret! });
         const reply = await app.command('car-1', 'ping', 'hello');
         assert.equal((reply.body as { pong: string }).pong, 'hello');
         await app.close();
@@ -78,5 +80,39 @@ describe('samples/basic-server', function () {
     } finally {
       dir.remove();
     }
+  });
+});
+
+describe('the direction of imports between the folders', () => {
+  const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+  /** Every relative import of every TypeScript file under `folder`, resolved from the project root. */
+  function importsUnder(folder: string): Array<{ file: string; target: string }> {
+    const found: Array<{ file: string; target: string }> = [];
+    for (const entry of readdirSync(join(ROOT, folder), { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile() || !entry.name.endsWith('.ts')) continue;
+      const path = join(entry.parentPath, entry.name);
+      for (const [, specifier] of readFileSync(path, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)) {
+        found.push({ file: relative(ROOT, path), target: relative(ROOT, resolve(entry.parentPath, specifier!)) });
+      }
+    }
+    return found;
+  }
+
+  it('keeps each sample standing alone: nothing from bench/ or test/', () => {
+    const wrong = importsUnder('samples').filter(({ target }) => /^(bench|test)\//.test(target));
+    assert.deepEqual(wrong, []);
+  });
+
+  it('has the samples import Nitrogen by its package name, as an application would: no relative import leaves a sample', () => {
+    const wrong = importsUnder('samples').filter(({ file, target }) => !target.startsWith(`${file.split('/').slice(0, 2).join('/')}/`));
+    assert.deepEqual(wrong, []);
+    const samples = readdirSync(join(ROOT, 'samples'), { recursive: true }).filter((f) => String(f).endsWith('.ts'));
+    const named = samples.filter((f) => /from '(nitrogen|nitrogen\/testing)'/.test(readFileSync(join(ROOT, 'samples', String(f)), 'utf8')));
+    assert.ok(named.length >= 2, `the samples that build a server import 'nitrogen' (found in: ${named.join(', ')})`);
+  });
+
+  it('keeps the benchmarks off the test helpers', () => {
+    const wrong = importsUnder('bench').filter(({ target }) => target.startsWith('test/'));
+    assert.deepEqual(wrong, []);
   });
 });

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { DeadLetters } from '../core/dead-letters.js';
 import { NitrogenError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
 import { definePlugin } from '../core/plugin.js';
@@ -34,10 +37,10 @@ const sinks = new Map<string, RecordingSink>();
 const recordingPlugin = definePlugin({ name: 'recording', kind: 'sink', create: ({ name }) => sinks.get(name) ?? sinks.set(name, new RecordingSink(name)).get(name)! });
 const catalog = { ...defaultCatalog, sink: { recording: async () => recordingPlugin } };
 
-async function until(check: () => boolean, ms = 5000): Promise<void> {
+async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`condition not met within ${ms} ms: ${check}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
@@ -75,7 +78,8 @@ describe('sinks fed from the store', function () {
     assert.equal(status.body.sink.delivered, 2);
     const metrics = (await t.api('GET', '/metrics')).body as string;
     assert.match(metrics, /nitrogen_sink_delivered_total\{sink="all"\} 3/);
-    assert.match(metrics, /nitrogen_sink_lag_messages\{sink="all"\} 0/);
+    // The lag counts from the durable checkpoint, written after the sink accepted: wait for it.
+    await until(async () => /^nitrogen_sink_lag_messages\{sink="all"\} 0$/m.test((await t.api('GET', '/metrics')).body));
   });
 
   it('keeps ingesting while a sink is down, and delivers everything when it is back, also after a restart', async () => {
@@ -86,8 +90,11 @@ describe('sinks fed from the store', function () {
       sink.down = true;
       for (let i = 0; i < 5; i++) await send(Array.from({ length: 20 }, (_, k) => ({ type: 'telemetry', id: `m-${i}-${k}` })));
       await until(() => sink.sends >= 3);
+      // The first scrape has both lag gauges (prom-client collects them at once).
       const lagging = (await t.api('GET', '/metrics')).body as string;
       assert.match(lagging, /nitrogen_sink_lag_messages\{sink="flaky"\} 100/);
+      const lagSeconds = Number(/^nitrogen_sink_lag_seconds\{sink="flaky"\} (\S+)$/m.exec(lagging)?.[1]);
+      assert.ok(lagSeconds > 0 && lagSeconds < 60, `lag ${lagSeconds} s`);
       assert.match(lagging, /nitrogen_sink_retries_total\{sink="flaky"\} [1-9]/);
       assert.equal(sink.accepted.length, 0);
       await t.stop();
@@ -113,6 +120,22 @@ describe('sinks fed from the store', function () {
     assert.equal(letters.body.deadLetters[0].message.type, 'poison');
     assert.match(letters.body.deadLetters[0].reason, /refused type poison/);
     assert.match((await t.api('GET', '/metrics')).body, /nitrogen_sink_dead_lettered_total\{sink="strict"\} 1/);
+  });
+
+  it('writes dead letters off the event loop, in the order they were refused, each on disk before it resolves', async () => {
+    const dir = tempDir();
+    try {
+      const letters = new DeadLetters(dir.path);
+      const message = (i: number): Message => ({ id: `m-${i}`, type: 'poison', from: 'car-1', ts: new Date(Date.UTC(2026, 0, 1)).toISOString(), body: { i } });
+      const writes = Array.from({ length: 50 }, (_, i) => letters.record('strict', message(i), `refused ${i}`));
+      // Nothing is written while the event loop runs on: the writes wait for the thread pool.
+      assert.deepEqual(letters.list('strict'), []);
+      await Promise.all(writes);
+      assert.deepEqual(letters.list('strict', 1000).map((l) => [l.message.id, l.reason]), Array.from({ length: 50 }, (_, i) => [`m-${i}`, `refused ${i}`]));
+      assert.equal(statSync(join(dir.path, 'dead-letters', 'strict.ndjson')).mode & 0o777, 0o600);
+    } finally {
+      dir.remove();
+    }
   });
 
   it('replays a stored time range into a sink', async () => {

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { resolve } from 'node:path';
 import { encodeCursor } from '../../core/cursor.js';
 import { NitrogenError } from '../../core/errors.js';
+import type { ComponentHealth } from '../../core/health.js';
 import type { Logger } from '../../core/logger.js';
 import type { Message } from '../../core/message.js';
 import type { Page } from '../../core/ports/lifecycle.js';
@@ -125,6 +126,13 @@ export class SqliteStore implements Store {
     const last = this.tail.compactedThrough(seq);
     if (last) this.ring.free(last.position + last.frame.length);
     this.journal?.release(seq);
+  }
+
+  /** For GET /ready (core/health.ts): down once the compactor thread is gone, when every append would fail. */
+  health(): ComponentHealth {
+    if (!this.journal || !this.compactor) return { status: 'down', reason: 'the store is not running' };
+    const failed = this.compactor.failed;
+    return failed ? { status: 'down', reason: `SQLite store is out of order: ${failed.message}` } : { status: 'ok' };
   }
 
   private running(): { journal: Journal<TailFrame>; compactor: CompactorClient } {

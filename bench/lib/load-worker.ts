@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { CONNACK, PINGREQ, PUBACK, connectPacket, publishTemplate, readPackets } from './mqtt-wire.js';
+import { CONNACK, PINGREQ, PUBACK, connectPacket, publishTemplate, readPackets } from '../../samples/car-telemetry/mqtt-wire.js';
 
 /**
  * The MQTT load generator, run as a child process so it never shares an event loop with the

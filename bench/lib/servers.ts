@@ -1,8 +1,56 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { SERVER_NODE_FLAGS, exited, spawnServer, type ServerProcess } from '../../test/helpers/process.js';
 
-export { spawnServer, exited, type ServerProcess };
+const CLI = fileURLToPath(new URL('../../bin/nitrogen.js', import.meta.url));
+
+/**
+ * The Node.js flags `npm start` runs the server with (package.json `scripts.start`;
+ * docs/configuration.md, "Node.js flags"). The peers measured beside it get the same.
+ */
+export const SERVER_NODE_FLAGS = ['--max-semi-space-size=64'];
+
+export interface ServerProcess {
+  child: ChildProcess;
+  rest: string;
+  mqtt: string;
+  output: () => string;
+}
+
+/** Runs the server as `npm start` does, in a child process, and resolves with its endpoints once it prints them. */
+export function spawnServer(env: Record<string, string>, cwd = process.cwd(), nodeArgs: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...nodeArgs, CLI], {
+    cwd,
+    env: { ...process.env, NITROGEN_MQTT_PORT: '0', NITROGEN_REST_PORT: '0', NITROGEN_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start within 60 s:\n${out}`));
+    }, 60_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${out}`));
+    });
+    child.stdout!.on('data', () => {
+      const rest = /REST: (\S+)/.exec(out)?.[1];
+      const mqtt = /MQTT: (\S+)/.exec(out)?.[1];
+      if (rest && mqtt) {
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        resolve({ child, rest, mqtt, output: () => out });
+      }
+    });
+  });
+}
+
+export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
 
 /** Starts bare aedes in its own process and resolves with its port. */
 export function spawnBareAedes(): Promise<{ child: ChildProcess; port: number }> {

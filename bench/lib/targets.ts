@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SqliteStore } from '../../adapters/sqlite/index.js';
-import { tempDir } from '../../test/helpers/temp.js';
+import { tempDir } from './temp-dir.js';
 import type { LoadClient } from './load-worker.js';
 import type { Target } from './point.js';
 import { adminToken, registerDevices, spawnBareAedes, spawnServer, stopProcess, type ServerProcess } from './servers.js';
@@ -46,20 +46,23 @@ export interface NitrogenOptions {
    * (keeps nothing: the ceiling the rest of the pipeline allows on the machine).
    */
   store?: string;
+  /** Configuration beyond the store's name (e.g. `store` and `registry` with options), and how to count what it stored. */
+  config?: Record<string, unknown>;
+  countStored?: () => Promise<number>;
 }
 
 /**
  * The real CLI with the embedded default configuration (SQLite store and registry in a fresh
  * data directory, MQTT and REST), only the store replaced when asked, and devices registered.
  */
-export async function startNitrogen({ connections, nodeArgs = [], prefix = 'car', store = 'sqlite' }: NitrogenOptions): Promise<NitrogenTarget> {
+export async function startNitrogen({ connections, nodeArgs = [], prefix = 'car', store = 'sqlite', config: extra = {}, countStored }: NitrogenOptions): Promise<NitrogenTarget> {
   const dir = tempDir('nitrogen-bench-');
   const config = join(dir.path, 'nitrogen.config.json');
   const use = store === 'discard' ? fileURLToPath(new URL('./discard-store.js', import.meta.url)) : store;
   // A few senders push here far beyond any device's quota (hundreds to thousands of messages a
   // second each), to find the pipeline's ceiling: the quota is lifted, though still charged.
   const unlimited = { perSecond: 1e12, burst: 1e12 };
-  writeFileSync(config, JSON.stringify({ store: { use }, quota: { messages: unlimited, bytes: unlimited } }));
+  writeFileSync(config, JSON.stringify({ store: { use }, quota: { messages: unlimited, bytes: unlimited }, ...extra }));
   const server = await spawnServer({ NITROGEN_CONFIG: config, NITROGEN_DATA_DIR: dir.path, NITROGEN_ADMIN_SECRET: ADMIN_SECRET, NITROGEN_LOG_LEVEL: 'warn' }, dir.path, nodeArgs);
   try {
     const token = await adminToken(server.rest, ADMIN_SECRET);
@@ -71,7 +74,7 @@ export async function startNitrogen({ connections, nodeArgs = [], prefix = 'car'
       stop: once(async () => {
         await stopProcess(server.child);
         try {
-          return { stored: store === 'sqlite' ? await storedMessages(dir.path) : null };
+          return { stored: countStored ? await countStored() : store === 'sqlite' ? await storedMessages(dir.path) : null };
         } finally {
           dir.remove();
         }

@@ -1,315 +1,217 @@
-import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
-import { createServer, type Server } from 'node:net';
-import { Gauge, type Registry as MetricsRegistry } from 'prom-client';
+import { Aedes, type Client } from 'aedes';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Registry as MetricsRegistry } from 'prom-client';
 import type { Authenticator } from '../../core/authenticator.js';
-import type { MessageBus, Origin } from '../../core/bus.js';
+import type { MessageBus } from '../../core/bus.js';
+import type { NitrogenConfig } from '../../core/config.js';
+import { inject, injectable, type InjectionToken } from '../../core/di.js';
+import { parseDuration } from '../../core/duration.js';
 import type { Endpoints } from '../../core/endpoints.js';
-import { NitrogenError, isNitrogenError } from '../../core/errors.js';
 import type { Ingestor } from '../../core/ingest.js';
 import { endpointUrl, listen } from '../../core/listen.js';
 import type { Logger } from '../../core/logger.js';
-import { encodeMessage, type Message } from '../../core/message.js';
-import type { PrincipalEvents } from '../../core/principal-events.js';
+import type { Cluster, InstanceIdentity } from '../../core/ports/cluster.js';
 import type { Identity } from '../../core/ports/identity.js';
-import type { Principal } from '../../core/ports/principal.js';
 import type { Presence } from '../../core/presence.js';
-import { commandsTopic, messagesTopic, parsePublishTopic, parseSubscription, topicOwner, type PublishTopic } from './topics.js';
+import type { PrincipalEvents } from '../../core/principal-events.js';
+import { Tokens } from '../../core/tokens.js';
+import { adoptClient, clientOf } from './aedes-seam.js';
+import { ConnectHandler } from './connect.js';
+import { FanOut } from './fan-out.js';
+import { MqttMetrics, type ConnectRefusal } from './metrics.js';
+import type { MqttOptions } from './options.js';
+import { PublishHandler } from './publish.js';
+import { RetainedQuota, SharedRetainedQuota, type RetainedLimiter } from './retained.js';
+import { SessionStore } from './session-store.js';
+import { SharedSessionStore, SUBSCRIPTIONS_CHANGED } from './shared-session-store.js';
+import { CLIENT_CONNECTED, Sessions } from './sessions.js';
+import { SlowReaders } from './slow-readers.js';
+import { SubscribeHandler } from './subscribe.js';
 
-export interface MqttOptions {
-  port: number;
-  host?: string;
-  /** URL advertised by /headwaiter; defaults to mqtt://host:port. */
-  publicUrl?: string;
-  /** Connections beyond this are refused (CONNACK 3, server unavailable): memory stays bounded. */
-  maxConnections: number;
+/** What the MQTT transport needs from the core, injected by the plugin's container. */
+@injectable()
+export class MqttDeps {
+  /** The server's `host`, where the transport listens unless its own option says otherwise. */
+  readonly host: string;
+  readonly roles: ReadonlySet<string>;
+
+  constructor(
+    @inject(Tokens.Identity) readonly identity: Identity,
+    @inject(Tokens.Authenticator) readonly authenticator: Authenticator,
+    @inject(Tokens.Ingestor) readonly ingestor: Ingestor,
+    @inject(Tokens.Bus) readonly bus: MessageBus,
+    @inject(Tokens.Endpoints) readonly endpoints: Endpoints,
+    @inject(Tokens.Presence) readonly presence: Presence,
+    @inject(Tokens.PrincipalEvents) readonly principalEvents: PrincipalEvents,
+    /** The plugin instance's logger. */
+    @inject(Tokens.Logger) readonly logger: Logger,
+    @inject(Tokens.Metrics) readonly metrics: MetricsRegistry,
+    @inject(Tokens.Cluster) readonly cluster: Cluster,
+    @inject(Tokens.Instance) readonly instance: InstanceIdentity,
+    @inject(Tokens.Config) config: NitrogenConfig,
+  ) {
+    this.host = config.host;
+    this.roles = new Set(config.cluster.roles);
+  }
 }
 
-export interface MqttDeps {
-  identity: Identity;
-  authenticator: Authenticator;
-  ingestor: Ingestor;
-  bus: MessageBus;
-  endpoints: Endpoints;
-  presence: Presence;
-  principalEvents: PrincipalEvents;
-  logger: Logger;
-  metrics: MetricsRegistry;
-  host: string;
-}
+/** The mqtt plugin's options, as its container holds them for the transport. */
+export const MqttOptionsToken = Symbol('nitrogen.mqtt.Options') as InjectionToken<MqttOptions>;
 
-/** The part of aedes's persistence that knows the QoS 2 packets awaiting PUBREL. */
-interface IncomingPackets {
-  incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown>;
-}
-
-/** What an MQTT commit tells the fan-out: the topic aedes forwards itself, and the retain flag. */
-interface MqttOriginTag {
-  forwardedTopic?: string;
-  retain: boolean;
-}
-
-// MQTT 3.1.1 §3.2.2.3 CONNACK return codes.
-const SERVER_UNAVAILABLE = 3;
-const BAD_USERNAME_OR_PASSWORD = 4;
-const NOT_AUTHORIZED = 5;
-
-function refusal(code: number, message: string): AuthenticateError {
-  return Object.assign(new Error(message), { returnCode: code }) as AuthenticateError;
-}
-
-/** Rate limits and a busy password hasher are the server's state, not the client's credentials. */
-const RETRY_LATER = new Set(['NITROGEN_ERR_RATE_LIMITED', 'NITROGEN_ERR_OVERLOADED', 'NITROGEN_ERR_UNAVAILABLE']);
-
-function connackCode(code: string): number {
-  if (RETRY_LATER.has(code)) return SERVER_UNAVAILABLE;
-  return code === 'NITROGEN_ERR_PRINCIPAL_DISABLED' ? NOT_AUTHORIZED : BAD_USERNAME_OR_PASSWORD;
-}
+/** CONNACK return codes (MQTT 3.1.1 §3.2.2.3) as the refusal metric names them. */
+const REFUSALS: Record<number, ConnectRefusal> = { 1: 'protocol', 2: 'identifier', 3: 'unavailable', 4: 'credentials', 5: 'not-authorized' };
+const EMPTY = Buffer.alloc(0);
 
 /**
- * The MQTT 3.1.1 transport on aedes. Each aedes hook is wired to the Identity port and the
- * ingestion pipeline: a QoS 1 PUBACK leaves only after the store commit, because aedes sends
- * it once `authorizePublish` calls back, and that hook commits first.
+ * The MQTT 3.1.1 transport on aedes: one handler per packet type (connect.ts, publish.ts,
+ * subscribe.ts), the sessions and client ids (sessions.ts, session-store.ts), the caps
+ * (slow-readers.ts, retained.ts, and the packet limits in aedes-seam.ts) and the fan-out of
+ * committed messages (fan-out.ts). This file wires them to aedes and a TCP server.
  */
+@injectable()
 export class MqttTransport {
   private broker?: Aedes;
   private server?: Server;
-  private readonly principals = new WeakMap<Client, Principal>();
-  /** For a connection opened with an impersonation token: the impersonator, whose revocation ends it too. */
-  private readonly actors = new WeakMap<Client, string>();
-  private readonly lastTopic = new WeakMap<Client, { topic: string; parsed: PublishTopic | null }>();
-  /** Open connections per principal, to end them when the principal is revoked. */
-  private readonly sessions = new Map<string, Set<Client>>();
-  /** Connections authenticated by an access token end when the token expires. */
-  private readonly tokenExpiry = new Map<Client, number>();
-  private expiryTimer?: NodeJS.Timeout;
-  private readonly onRevoked = (id: string, reason: string) => {
-    for (const client of this.sessions.get(id) ?? []) {
-      this.deps.logger.info({ principal: id, reason }, 'closing MQTT connection of a revoked principal');
-      client.close();
-    }
-  };
+  private readonly metrics: MqttMetrics;
+  private readonly store: SessionStore;
+  private readonly shared?: SharedSessionStore;
+  private readonly sessions: Sessions;
+  private readonly retained: RetainedLimiter;
+  private readonly slowReaders: SlowReaders;
   private unsubscribe?: () => void;
-  private readonly connections: Gauge;
-  private connected = 0;
+  /** Open sockets, to end at stop those aedes does not know yet (no CONNECT so far). */
+  private readonly sockets = new Set<Socket>();
+  private readonly onRevoked = (id: string, reason: string, local: boolean) => {
+    this.sessions.revoke(id, reason, local);
+    // A deleted principal's retained messages go with it; an id registered again starts empty.
+    // Shared ones are cleared once, by the instance where it was deleted.
+    if (reason !== 'deleted' || (this.shared && !local)) return;
+    const taken = this.retained.take(id);
+    if (Array.isArray(taken)) for (const topic of taken) this.clearRetained(topic);
+    else taken.then((topics) => topics.forEach((topic) => this.clearRetained(topic)), (err: unknown) => this.deps.logger.warn({ err }, 'could not clear retained messages'));
+  };
 
-  constructor(private readonly options: MqttOptions, private readonly deps: MqttDeps) {
-    this.connections = new Gauge({ name: 'nitrogen_mqtt_connections', help: 'Connected MQTT clients', registers: [deps.metrics] });
+  constructor(@inject(MqttOptionsToken) private readonly options: MqttOptions, @inject(MqttDeps) private readonly deps: MqttDeps) {
+    const limitHit = this.limitHit.bind(this);
+    this.metrics = new MqttMetrics(deps.metrics);
+    const { cluster, instance } = deps;
+    if (cluster.sessions) {
+      // Several instances: sessions, client ids and retained messages in the cluster's shared state.
+      const shared = new SharedSessionStore(options, limitHit, cluster.sessions, cluster, `n:${instance.id}:${instance.run}`, deps.logger);
+      this.store = this.shared = shared;
+      this.sessions = new Sessions(shared, options.maxSessions, this.metrics, deps.logger, { state: cluster.sessions, store: shared, cluster, connectionPrefix: `${instance.id}:${instance.run}` });
+      this.retained = new SharedRetainedQuota(cluster.sessions, options.maxRetainedMessages, options.maxRetainedBytes, limitHit);
+    } else {
+      this.store = new SessionStore(options, limitHit);
+      this.sessions = new Sessions(this.store, options.maxSessions, this.metrics, deps.logger);
+      this.retained = new RetainedQuota(options.maxRetainedMessages, options.maxRetainedBytes, limitHit);
+    }
+    this.metrics.countPersistentSubscriptions(deps.metrics, async () => (await this.store.countOffline()).subsCount);
+    this.slowReaders = new SlowReaders(options.maxBufferedBytes, parseDuration(options.slowReaderGrace), this.metrics, deps.logger);
   }
 
   async start(): Promise<void> {
+    const { deps, options, sessions } = this;
+    const connect = new ConnectHandler({ authenticator: deps.authenticator, presence: deps.presence, sessions, logger: deps.logger });
+    const publish = new PublishHandler({ ingestor: deps.ingestor, sessions, store: this.store, retained: this.retained, logger: deps.logger, ingestion: deps.roles.has('ingestion'), clustered: this.shared !== undefined });
+    const subscribe = new SubscribeHandler({ identity: deps.identity, sessions, maxSubscriptions: options.maxSubscriptions, metrics: this.metrics, logger: deps.logger, roles: deps.roles });
     const broker = await Aedes.createBroker({
-      preConnect: (_client, _packet, done) => {
-        done(this.connected >= this.options.maxConnections ? refusal(SERVER_UNAVAILABLE, 'too many connections') : null, this.connected < this.options.maxConnections);
-      },
-      authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
-      authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
-      authorizeSubscribe: (client, sub, done) => done(null, this.authorizeSubscribe(client, sub)),
-      authorizeForward: (client, packet) => this.authorizeForward(client, packet),
+      persistence: this.store,
+      // No delivery queue in mqemitter: with a concurrency limit, deliveries beyond it waited in an
+      // unbounded array, released by a recursion one stack frame per message deep once they
+      // could go (a stalled reader's 5,000 commands overflowed the stack and ended the process).
+      // Deliveries never wait for a socket (aedes-seam.ts), so none needs the queue.
+      concurrency: 0,
+      preConnect: (client, packet, done) => connect.preConnect(client, packet, done),
+      authenticate: (client, username, password, done) => connect.connect(client, username, password, done),
+      authorizePublish: (client, packet, done) => publish.authorizePublish(client, packet, done),
+      authorizeSubscribe: (client, sub, done) => done(null, subscribe.authorizeSubscribe(client, sub)),
+      authorizeForward: (client, packet) => subscribe.authorizeForward(client, packet),
     });
     this.broker = broker;
-    broker.on('client', (client) => {
-      this.connected++;
-      this.connections.inc();
-      for (const id of this.sessionIds(client)) {
-        let set = this.sessions.get(id);
-        if (!set) this.sessions.set(id, (set = new Set()));
-        set.add(client);
-      }
-    });
+    broker.on('client', () => this.metrics.connections.inc());
     broker.on('clientDisconnect', (client) => {
-      this.connected--;
-      this.connections.dec();
-      this.tokenExpiry.delete(client);
-      for (const id of this.sessionIds(client)) {
-        const set = this.sessions.get(id);
-        set?.delete(client);
-        if (set?.size === 0) this.sessions.delete(id);
-      }
+      this.metrics.connections.dec();
+      this.slowReaders.forget(client);
     });
-    this.deps.principalEvents.on('revoked', this.onRevoked);
-    this.expiryTimer = setInterval(() => {
-      const now = Date.now();
-      for (const [client, expires] of this.tokenExpiry) if (expires <= now) client.close();
-    }, 5000);
-    this.expiryTimer.unref();
-    broker.on('clientError', (client, err) => this.deps.logger.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
-    this.unsubscribe = this.deps.bus.subscribe((messages, origin) => this.forward(messages, origin));
+    broker.on('unsubscribe', (topics, client) => subscribe.unsubscribed(client, topics));
+    broker.on('connackSent', (packet) => {
+      if (packet.returnCode) this.metrics.connectsRefused.inc({ reason: REFUSALS[packet.returnCode] ?? 'unavailable' });
+    });
+    // Client mistakes and hostile peers, not server faults: debug.
+    broker.on('clientError', (client, err) => deps.logger.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
+    broker.on('connectionError', (_client, err) => deps.logger.debug({ err: err.message }, 'mqtt connection error before CONNECT'));
+    sessions.start();
+    deps.principalEvents.on('revoked', this.onRevoked);
+    const fanOut = new FanOut(broker, deps.logger, this.shared && deps.instance);
+    this.unsubscribe = deps.bus.subscribe((messages, origin) => fanOut.forward(messages, origin));
+    if (this.shared) this.joinCluster(broker, this.shared);
 
-    const server = createServer(broker.handle);
+    const server = createServer((conn) => this.accept(broker, conn));
+    // Counted before any byte is read, authenticated or not: the cap holds against a flood.
+    server.maxConnections = options.maxConnections;
+    server.on('drop', () => this.metrics.connectsRefused.inc({ reason: 'unavailable' }));
     this.server = server;
-    const host = this.options.host ?? this.deps.host;
-    const port = await listen(server, this.options.port, host);
-    this.deps.endpoints.mqtt = this.options.publicUrl ?? endpointUrl('mqtt', host, port);
-    this.deps.logger.info({ endpoint: this.deps.endpoints.mqtt }, 'MQTT listening');
+    const host = options.host ?? deps.host;
+    const port = await listen(server, options.port, host);
+    deps.endpoints.mqtt = options.publicUrl ?? endpointUrl('mqtt', host, port);
+    deps.logger.info({ endpoint: deps.endpoints.mqtt }, 'MQTT listening');
+  }
+
+  private accept(broker: Aedes, conn: Socket): Client {
+    const { options, slowReaders, sockets } = this;
+    sockets.add(conn);
+    conn.once('close', () => sockets.delete(conn));
+    return adoptClient(broker.handle(conn), {
+      packetLimit: (connected) => (connected ? options.maxPacketBytes : options.maxConnectBytes),
+      // The error closes the connection, and is logged at debug like every client error.
+      packetTooLarge: (length, connected) => {
+        const limit = connected ? 'maxPacketBytes' : 'maxConnectBytes';
+        this.limitHit(limit);
+        return new Error(`a packet of ${length} bytes is over the mqtt option ${limit} (${options[limit]})`);
+      },
+      overBuffered: (client) => slowReaders.isOver(client),
+      protocolRefused: () => this.metrics.connectsRefused.inc({ reason: 'protocol' }),
+    });
   }
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
     this.deps.principalEvents.off('revoked', this.onRevoked);
-    clearInterval(this.expiryTimer);
+    this.sessions.stop();
+    this.slowReaders.stop();
     // Stop accepting, then close the connected clients (server.close() waits for them to end);
     // commits already running finish in the core's group commit.
     const server = this.server;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     const broker = this.broker;
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
     await closed;
   }
 
-  /** The principals whose revocation closes this connection: its own, and its impersonator's. */
-  private sessionIds(client: Client): string[] {
-    const principal = this.principals.get(client);
-    if (!principal) return [];
-    const actor = this.actors.get(client);
-    return actor === undefined ? [principal.id] : [principal.id, actor];
-  }
-
-  private authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void {
-    if (!username || !password) {
-      done(refusal(BAD_USERNAME_OR_PASSWORD, 'username and password are required'), false);
-      return;
-    }
-    const remoteAddress = (client.conn as { remoteAddress?: string }).remoteAddress;
-    this.deps.authenticator.password(username, password.toString('utf8'), { remoteAddress }).then(
-      ({ principal, expiresAt, actor }) => {
-        this.principals.set(client, principal);
-        if (actor !== undefined) this.actors.set(client, actor);
-        if (expiresAt !== null) this.tokenExpiry.set(client, expiresAt);
-        this.deps.presence.seenNow(principal.id);
-        done(null, true);
-      },
-      (err: unknown) => {
-        const code = isNitrogenError(err) ? err.code : 'NITROGEN_ERR_INTERNAL';
-        // A flood of refusals is logged once by the limiter, not once per attempt.
-        const level = RETRY_LATER.has(code) ? 'debug' : 'info';
-        this.deps.logger[level]({ clientId: client.id, username, code }, 'mqtt connect refused');
-        done(refusal(connackCode(code), (err as Error).message), false);
-      },
-    );
-  }
-
-  /**
-   * Validates, authorizes and durably commits a PUBLISH before aedes acknowledges it. An error
-   * closes the connection: MQTT 3.1.1 has no negative PUBACK, and a refused message is never stored.
-   */
-  private authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {
-    const principal = client && this.principals.get(client);
-    if (!principal) {
-      done(new Error('not authenticated'));
-      return;
-    }
-    const fail = (err: unknown): void => {
-      const code = this.deps.ingestor.rejected('mqtt', err);
-      this.deps.logger.info({ clientId: client.id, principal: principal.id, topic: packet.topic, code, reason: (err as Error).message }, 'mqtt publish refused; closing connection');
-      done(err as Error);
-    };
-    try {
-      const topic = this.parseTopic(client, packet.topic);
-      if (!topic) throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', `cannot publish to '${packet.topic}'`);
-      const own = topic.principal === principal.id;
-      if (topic.kind !== 'command' && !own) {
-        throw new NitrogenError('NITROGEN_ERR_SENDER_MISMATCH', `'${principal.id}' may not publish as '${topic.principal}'`);
+  /** What other instances say about sessions: subscriptions changed, a client id connected there. */
+  private joinCluster(broker: Aedes, shared: SharedSessionStore): void {
+    const { cluster, logger } = this.deps;
+    cluster.onEvent((channel, data) => {
+      if (broker.closed) return;
+      if (channel === SUBSCRIPTIONS_CHANGED) shared.applyRemote(data);
+      else if (channel === CLIENT_CONNECTED) {
+        const { clientId, connection } = (data ?? {}) as { clientId?: unknown; connection?: unknown };
+        if (typeof clientId === 'string' && typeof connection === 'string') this.sessions.connectedElsewhere(clientOf(broker, clientId), connection);
       }
-      // [MQTT-3.3.1-10] an empty retained PUBLISH clears the retained message; nothing to store.
-      if (packet.retain && packet.payload.length === 0 && own) {
-        done(null);
-        return;
-      }
-      if (packet.qos === 2 && packet.dup) {
-        // A QoS 2 resend of a packet already stored: aedes answers it with PUBREC alone.
-        (this.broker as unknown as { persistence: IncomingPackets }).persistence.incomingGetPacket(client, packet).then(() => done(null), () => this.ingestPublish(principal, topic, packet, done, fail));
-        return;
-      }
-      this.ingestPublish(principal, topic, packet, done, fail);
-    } catch (err) {
-      fail(err);
-    }
-  }
-
-  private ingestPublish(principal: Principal, topic: PublishTopic, packet: PublishPacket, done: (err?: Error | null) => void, fail: (err: unknown) => void): void {
-    try {
-      const text = packet.payload.toString('utf8');
-      const payload = this.deps.ingestor.parse(text);
-      // Commands are not retained: a retained command would run again on every reconnect.
-      if (topic.kind === 'command') packet.retain = false;
-      const tag: MqttOriginTag = { retain: packet.retain };
-      const options = {
-        transport: 'mqtt',
-        type: topic.kind === 'envelopes' ? undefined : topic.type,
-        to: topic.kind === 'command' ? topic.principal : undefined,
-        originTag: tag,
-      };
-      const messages = topic.kind === 'envelopes'
-        ? this.deps.ingestor.prepare(principal, Array.isArray(payload) ? payload : [payload], options)
-        : this.deps.ingestor.prepareBody(principal, text, payload, { ...options, type: topic.type });
-      // One envelope: rewrite the packet so aedes forwards (and retains) the envelope itself.
-      // Several: park the packet on a topic no one can subscribe to; the bus delivers each.
-      if (messages.length === 1) {
-        const m = messages[0]!;
-        packet.topic = topic.kind === 'command' ? commandsTopic(m.to!, m.type) : messagesTopic(m.from, m.type);
-        packet.payload = Buffer.from(encodeMessage(m));
-        tag.forwardedTopic = packet.topic;
-      } else {
-        packet.topic = '$nitrogen/ingested';
-        packet.retain = false;
-      }
-      this.deps.ingestor.commit(messages, options).then(() => done(null), fail);
-    } catch (err) {
-      fail(err);
-    }
-  }
-
-  /** A device publishes to the same topic again and again: parse it once per client. */
-  private parseTopic(client: Client, topic: string): PublishTopic | null {
-    const cached = this.lastTopic.get(client);
-    if (cached?.topic === topic) return cached.parsed;
-    const parsed = parsePublishTopic(topic);
-    this.lastTopic.set(client, { topic, parsed });
-    return parsed;
-  }
-
-  private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {
-    const principal = this.principals.get(client);
-    const scope = parseSubscription(sub.topic);
-    if (!principal || !scope) return null;
-    // A wildcard id is allowed: authorizeForward then lets through only what the principal may read.
-    if (scope.principal === null || scope.principal === principal.id) return sub;
-    const identity = this.deps.identity;
-    if (scope.messages && !identity.authorize(principal, 'subscribe', scope.principal)) return null;
-    if (scope.commands && !identity.authorize(principal, 'impersonate', scope.principal)) return null;
-    return sub;
-  }
-
-  /** Checked at every delivery, so a revoked permission stops live subscriptions at once. */
-  private authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
-    const principal = this.principals.get(client);
-    const owner = topicOwner(packet.topic);
-    if (!principal || !owner) return null;
-    if (owner.principal === principal.id) return packet;
-    const action = owner.commands ? 'impersonate' : 'subscribe';
-    return this.deps.identity.authorize(principal, action, owner.principal) ? packet : null;
-  }
-
-  /** Publishes committed envelopes to MQTT subscribers, except what aedes forwards itself. */
-  private forward(messages: readonly Message[], origin: Origin): void {
-    const broker = this.broker;
-    if (!broker || broker.closed) return;
-    const tag = origin.transport === 'mqtt' ? (origin.tag as MqttOriginTag) : undefined;
-    for (const m of messages) {
-      // Encoded only when needed: for MQTT telemetry aedes already forwards the envelope itself.
-      let payload: Buffer | undefined;
-      const encoded = () => (payload ??= Buffer.from(encodeMessage(m)));
-      this.publish(messagesTopic(m.from, m.type), encoded, tag);
-      if (m.to !== undefined) this.publish(commandsTopic(m.to, m.type), encoded, tag);
-    }
-  }
-
-  private publish(topic: string, encoded: () => Buffer, tag: MqttOriginTag | undefined): void {
-    if (topic === tag?.forwardedTopic) return;
-    const payload = encoded();
-    const retain = tag?.retain === true && topic.includes('/messages/');
-    this.broker!.publish({ cmd: 'publish', topic, payload, qos: 1, retain, dup: false }, (err) => {
-      if (err) this.deps.logger.warn({ err, topic }, 'mqtt fan-out failed');
     });
+    cluster.onReconnect?.(() => {
+      if (!broker.closed) shared.reload().catch((err: unknown) => logger.warn({ err }, 'could not reload the persistent subscriptions'));
+    });
+  }
+
+  private limitHit(limit: Parameters<MqttMetrics['limitHit']>[0]): void {
+    this.metrics.limitHit(limit);
+  }
+
+  private clearRetained(topic: string): void {
+    // [MQTT-3.3.1-10] an empty retained message clears the topic.
+    this.store.storeRetained({ topic, payload: EMPTY }).catch((err: unknown) => this.deps.logger.warn({ err, topic }, 'could not clear a retained message'));
   }
 }

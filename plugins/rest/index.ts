@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { duration, parseDuration } from '../../core/duration.js';
 import { definePlugin } from '../../core/plugin.js';
 import { Tokens } from '../../core/tokens.js';
+import { RestOptionsToken } from './context.js';
 import { RestTransport } from './rest-transport.js';
 
 /** A duration in ms, or NaN for a bad one (which `duration` itself reports). */
@@ -17,7 +18,7 @@ export const restPlugin = definePlugin({
   name: 'rest',
   kind: 'transport',
   description: 'REST API (koa): registration, auth, ingest, query, SSE stream, permissions, health, metrics',
-  needs: [Tokens.Identity, Tokens.Authenticator, Tokens.Registry, Tokens.Store, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.SinkRunners, Tokens.DeadLetters, Tokens.PrincipalEvents],
+  needs: [Tokens.Identity, Tokens.Authenticator, Tokens.Registry, Tokens.Store, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.SinkRunners, Tokens.DeadLetters, Tokens.PrincipalEvents, Tokens.Health, Tokens.Principals, Tokens.PermissionRecords],
   // Defaults and meanings: docs/configuration.md, `rest`; why each limit exists: docs/security.md, REST.
   options: z
     .strictObject({
@@ -39,21 +40,5 @@ export const restPlugin = definePlugin({
       message: 'must be more than 0 and at most requestTimeout',
       path: ['headersTimeout'],
     }),
-  create: ({ container, config, logger, metrics }, options) =>
-    new RestTransport(options, {
-      identity: container.resolve(Tokens.Identity),
-      authenticator: container.resolve(Tokens.Authenticator),
-      registry: container.resolve(Tokens.Registry),
-      store: container.resolve(Tokens.Store),
-      ingestor: container.resolve(Tokens.Ingestor),
-      bus: container.resolve(Tokens.Bus),
-      endpoints: container.resolve(Tokens.Endpoints),
-      presence: container.resolve(Tokens.Presence),
-      sinkRunners: container.resolve(Tokens.SinkRunners),
-      deadLetters: container.resolve(Tokens.DeadLetters),
-      principalEvents: container.resolve(Tokens.PrincipalEvents),
-      config,
-      metrics,
-      logger,
-    }),
+  create: ({ container }, options) => container.register(RestOptionsToken, { useValue: options }).resolve(RestTransport),
 });

@@ -1,7 +1,5 @@
+import type { z } from 'zod';
 import { NitrogenError } from '../../core/errors.js';
-import { PRINCIPAL_ID_PATTERN, TYPE_PATTERN } from '../../core/message.js';
-import type { MessageQuery } from '../../core/ports/store.js';
-import { parseIsoTime } from '../../core/time.js';
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -9,68 +7,48 @@ function invalid(name: string, message: string): NitrogenError {
   return new NitrogenError('NITROGEN_ERR_VALIDATION', `${name}: ${message}`, { details: { field: name } });
 }
 
-/** Refuses query parameters a route does not know, so a typo is not silently ignored. */
-export function checkParams(query: Query, known: readonly string[]): void {
-  for (const name of Object.keys(query)) if (!known.includes(name)) throw invalid(name, `is not a parameter here (known: ${known.join(', ')})`);
+interface Wrapper {
+  def: { type: string; innerType?: Wrapper; in?: Wrapper };
 }
 
-/** A repeated or comma-separated parameter as a list of values each matching `pattern`. */
-export function listParam(query: Query, name: string, pattern: RegExp): string[] | undefined {
-  const raw = query[name];
-  if (raw === undefined) return undefined;
-  const values = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => v.split(','));
-  for (const value of values) if (!pattern.test(value)) throw invalid(name, `'${value}' is not valid`);
-  return values;
+/** Whether a parameter's schema takes a list (under optional, default, pipe): its values may be repeated or comma-separated. */
+export function isList(schema: z.ZodType): boolean {
+  let current: Wrapper | undefined = schema as unknown as Wrapper;
+  while (current) {
+    const def: Wrapper['def'] = current.def;
+    if (def.type === 'array') return true;
+    current = def.innerType ?? (def.type === 'pipe' ? def.in : undefined);
+  }
+  return false;
 }
 
-export function singleParam(query: Query, name: string): string | undefined {
-  const raw = query[name];
-  if (Array.isArray(raw)) throw invalid(name, 'may be given once');
-  return raw;
-}
-
-function timeParam(query: Query, name: string): string | undefined {
-  const raw = singleParam(query, name);
-  if (raw === undefined) return undefined;
-  const ms = parseIsoTime(raw);
-  if (Number.isNaN(ms)) throw invalid(name, 'must be an ISO-8601 time with Z or an offset');
-  return new Date(ms).toISOString();
-}
-
-/** `limit`: defaults to `fallback`; larger values than `max` are capped, not refused (docs/api.md). */
-export function limitParam(query: Query, fallback: number, max: number): number {
-  const raw = singleParam(query, 'limit');
-  if (raw === undefined) return fallback;
-  const limit = Number(raw);
-  if (!Number.isInteger(limit) || limit < 1) throw invalid('limit', 'must be a positive integer');
-  return Math.min(limit, max);
-}
-
-export const FILTER_PARAMS = ['from', 'to', 'type', 'tag', 'since', 'until'] as const;
-const TAG_PATTERN = /^[^,]{1,64}$/;
-
-export type MessageFilter = Omit<MessageQuery, 'order' | 'limit' | 'cursor' | 'scope'>;
-
-/** The message filters of `GET /messages` and `GET /messages/stream`. */
-export function messageFilter(query: Query): MessageFilter {
-  const filter: MessageFilter = {};
-  const from = listParam(query, 'from', PRINCIPAL_ID_PATTERN);
-  const to = listParam(query, 'to', PRINCIPAL_ID_PATTERN);
-  const type = listParam(query, 'type', TYPE_PATTERN);
-  const tags = listParam(query, 'tag', TAG_PATTERN);
-  const since = timeParam(query, 'since');
-  const until = timeParam(query, 'until');
-  if (from) filter.from = from;
-  if (to) filter.to = to;
-  if (type) filter.type = type;
-  if (tags) filter.tags = tags;
-  if (since) filter.since = since;
-  if (until) filter.until = until;
-  return filter;
-}
-
-export function orderParam(query: Query): 'asc' | 'desc' {
-  const order = singleParam(query, 'order') ?? 'asc';
-  if (order !== 'asc' && order !== 'desc') throw invalid('order', "must be 'asc' or 'desc'");
-  return order;
+/**
+ * Reads a query string with the route's schema, one parameter at a time in the schema's order,
+ * so the first bad parameter is the one named. A parameter the schema does not know is refused,
+ * so a typo is not silently ignored; a list takes repeated (`from=a&from=b`) or comma-separated
+ * (`from=a,b`) values; any other parameter may be given once.
+ */
+export function parseQuery<S extends z.ZodObject>(schema: S, query: Query): z.output<S> {
+  const shape = schema.shape as Record<string, z.ZodType>;
+  const known = Object.keys(shape);
+  for (const name of Object.keys(query)) if (!Object.hasOwn(shape, name)) throw invalid(name, `is not a parameter here (known: ${known.join(', ')})`);
+  const parsed: Record<string, unknown> = {};
+  for (const name of known) {
+    const field = shape[name]!;
+    const raw = query[name];
+    const list = isList(field);
+    let value: string | string[] | undefined;
+    if (raw === undefined) value = undefined;
+    else if (list) value = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => v.split(','));
+    else if (Array.isArray(raw)) throw invalid(name, 'may be given once');
+    else value = raw;
+    const result = field.safeParse(value);
+    if (!result.success) {
+      const issue = result.error.issues[0]!;
+      const at = issue.path[0];
+      throw invalid(name, list && Array.isArray(value) && typeof at === 'number' ? `'${value[at]}' is not valid` : issue.message);
+    }
+    if (result.data !== undefined) parsed[name] = result.data;
+  }
+  return parsed as z.output<S>;
 }

@@ -1,16 +1,13 @@
-import Router from '@koa/router';
 import Koa from 'koa';
 import type { IncomingMessage, Server } from 'node:http';
+import { inject, injectable } from '../../core/di.js';
 import { NitrogenError, isNitrogenError } from '../../core/errors.js';
 import { endpointUrl, listen } from '../../core/listen.js';
-import { originOf, type BodyLimits, type RestDeps, type RestOptions, type RestState } from './context.js';
+import { originOf, RestDeps, RestOptionsToken, type BodyLimits, type RestOptions, type RestState } from './context.js';
 import { createHttpServer } from './http-server.js';
 import { isClientGone, logRequestError, ThrottledWarning } from './logging.js';
-import { messageRoutes } from './routes/messages.js';
-import { permissionRoutes } from './routes/permissions.js';
-import { principalRoutes } from './routes/principals.js';
-import { sinkRoutes } from './routes/sinks.js';
-import { headwaiterRoute, systemRoutes } from './routes/system.js';
+import { routers } from './route.js';
+import { restRoutes } from './routes/index.js';
 import { OpenStreams } from './stream.js';
 
 export const API_BASE = '/api/v1';
@@ -20,7 +17,7 @@ export const API_BASE = '/api/v1';
  * a list of what to protect, and the routers match case-sensitively so no other spelling of a
  * protected path reaches its handler.
  */
-const PUBLIC_PATHS = new Set([`${API_BASE}/principals/auth`, `${API_BASE}/headwaiter`, '/health', '/metrics']);
+const PUBLIC_PATHS = new Set([`${API_BASE}/principals/auth`, `${API_BASE}/headwaiter`, `${API_BASE}/openapi.json`, '/health', '/ready', '/metrics']);
 
 /** A request announced a body (RFC 9112 §6.3) that has not been read to its end. */
 function hasUnreadBody(req: IncomingMessage): boolean {
@@ -30,7 +27,9 @@ function hasUnreadBody(req: IncomingMessage): boolean {
 /**
  * The REST transport (docs/api.md) on koa. Every error leaves as
  * `{"error": {"code", "message"}}` with the status its code maps to (core/errors.ts).
+ * Built by the plugin's container: its options and its dependencies are injected.
  */
+@injectable()
 export class RestTransport {
   private server?: Server;
   private readonly app = new Koa<RestState>();
@@ -40,7 +39,7 @@ export class RestTransport {
   private readonly authenticatedBody: BodyLimits;
   private readonly saturated: ThrottledWarning;
 
-  constructor(private readonly options: RestOptions, private readonly deps: RestDeps) {
+  constructor(@inject(RestOptionsToken) private readonly options: RestOptions, @inject(RestDeps) private readonly deps: RestDeps) {
     const maxDepth = deps.config.limits.maxJsonDepth;
     this.publicBody = { maxBytes: options.maxAuthBodyBytes, bytesOption: 'maxAuthBodyBytes', maxDepth };
     this.authenticatedBody = { maxBytes: options.maxBodyBytes, bytesOption: 'maxBodyBytes', maxDepth };
@@ -55,16 +54,7 @@ export class RestTransport {
     this.app.use(this.errors());
     this.app.use(this.authenticate());
     this.app.use(this.bodyLimits());
-    const api = new Router({ prefix: API_BASE, sensitive: true });
-    principalRoutes(api, deps);
-    messageRoutes(api, deps, options, this.streams);
-    permissionRoutes(api, deps);
-    sinkRoutes(api, deps);
-    headwaiterRoute(api, deps);
-    const root = new Router({ sensitive: true });
-    systemRoutes(root, deps, Date.now());
-    this.app.use(api.routes());
-    this.app.use(root.routes());
+    for (const router of routers(restRoutes(API_BASE, deps, options, this.streams, Date.now()), API_BASE)) this.app.use(router.routes());
     this.app.use((ctx) => {
       throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no route ${ctx.method} ${ctx.path}`);
     });

@@ -4,7 +4,7 @@ import { NitrogenError } from '../../core/errors.js';
 import { encodeMessage, type Message } from '../../core/message.js';
 import { matchesQuery } from '../../core/query.js';
 import { mayRead, principalOf, type RestContext, type RestDeps } from './context.js';
-import type { MessageFilter } from './params.js';
+import type { MessageFilter } from './schemas/queries.js';
 
 /** A subscriber that falls this far behind is disconnected rather than buffered without bound. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;

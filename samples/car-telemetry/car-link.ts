@@ -21,7 +21,7 @@ export interface LinkListener {
 
 /**
  * One car's connection. The sample's cars use the client library (`library-link.ts`); the
- * benchmarks can drive the same fleet over raw sockets (`bench/lib/raw-car-link.ts`) to compare.
+ * benchmarks drive the same fleet over raw sockets (`raw-link.ts`) to compare.
  */
 export interface CarLink {
   open(endpoint: Endpoint, localAddress: string | undefined, id: string, secret: string, keepaliveS: number): void;

@@ -16,6 +16,8 @@ export interface FleetSettings {
   reportEvery: number;
   signal?: AbortSignal;
   onReport?: (report: IntervalReport) => void;
+  /** Each error as it is counted (the summary totals them by kind). */
+  onError?: (kind: string, count: number) => void;
 }
 
 /** One line of live figures, every `reportEvery` seconds. */
@@ -196,6 +198,7 @@ export class Fleet {
   error(kind: string, n = 1): void {
     this.errors.set(kind, (this.errors.get(kind) ?? 0) + n);
     this.errorCount += n;
+    this.settings.onError?.(kind, n);
   }
 
   acked(latencyMs: number): void {

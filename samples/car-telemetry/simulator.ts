@@ -4,6 +4,7 @@ import type { LinkFactory } from './car-link.js';
 import { fleetCredentials, mqttEndpoint } from './credentials.js';
 import { Fleet, type FleetRun, type FleetSettings, type IntervalReport } from './fleet.js';
 import { LibraryLink } from './library-link.js';
+import { RawLink } from './raw-link.js';
 
 export type { IntervalReport } from './fleet.js';
 
@@ -22,7 +23,7 @@ export interface SimulatorOptions extends Partial<FleetSettings> {
   credentials?: string;
   /**
    * How cars connect: `'library'`, each a device of the client library (the default), or
-   * `'raw'`, the benchmarks' raw sockets (bench/lib/raw-car-link.ts), to compare their cost.
+   * `'raw'`, MQTT over raw sockets (raw-link.ts), the benchmarks' load generator, to compare their cost.
    */
   link?: 'library' | 'raw';
   /** Library cars: messages each holds while it cannot send, the oldest dropped beyond. */
@@ -97,8 +98,7 @@ export async function runFleet(input: SimulatorOptions = {}): Promise<SimulatorS
   const endpoint = { rest, mqtt: o.mqtt ?? (await mqttEndpoint(rest)) };
   const link: LinkFactory =
     o.link === 'raw'
-      ? // The load generator lives with the benchmarks; the sample does not need it otherwise.
-        await import('../../bench/lib/raw-car-link.js').then(({ RawCarLink }) => (listener) => new RawCarLink(listener))
+      ? (listener) => new RawLink(listener)
       : (listener) => new LibraryLink(listener, { queueMessages: o.queueMessages, queueDir: o.queueDir });
   const run = await new Fleet(credentials.cars, endpoint, o, link).run();
   return { ...run, cars: o.cars, registered: credentials.registered, reused: credentials.reused };

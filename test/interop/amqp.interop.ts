@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   Client, LinkError, Policy, SaslError, SessionError, type ClientPolicy, type Connection, type PolicyOverrides,
-} from '../../adapters/amqp/index.js';
+} from '@nitrogen/amqp';
 import { brokerUrl } from './broker-url.js';
 import { CuttableProxy } from './proxy.js';
 

@@ -1,13 +1,13 @@
-// The amqp sink against an in-process rhea broker (test/amqp/peer.ts): end to end from MQTT
+// The amqp sink against an in-process rhea broker (rhea-broker.ts): end to end from MQTT
 // devices through a real server to an independent rhea receiver, and how outcomes, a lost
 // connection, a silent peer and bad configuration reach the Sink port.
 import assert from 'node:assert/strict';
 import rhea, { type EventContext, type Message as RheaMessage } from 'rhea';
-import { AmqpSink, AmqpSinkOptions } from '../../adapters/amqp/sinks/index.js';
+import { AmqpSink, AmqpSinkOptions } from '../../adapters/amqp-sinks/index.js';
 import { isNitrogenError } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
 import type { Message } from '../../core/message.js';
-import { RheaPeer } from '../amqp/peer.js';
+import { RheaBroker } from './rhea-broker.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { fastDelivery, publishFromDevices, sinkStatus, storedMessages, until } from './util.js';
 
@@ -27,11 +27,11 @@ const envelope = (i: number, extra: Partial<Message> = {}): Message => ({ id: `m
 
 describe('amqp sink against an in-process rhea broker', function () {
   this.timeout(20_000);
-  let peer: RheaPeer;
+  let peer: RheaBroker;
   let t: TestServer | undefined;
   let sink: AmqpSink | undefined;
 
-  beforeEach(async () => { peer = await RheaPeer.start(); });
+  beforeEach(async () => { peer = await RheaBroker.start(); });
   afterEach(async () => {
     await t?.stop();
     await sink?.stop();

@@ -1,11 +1,11 @@
 // The Sink port's conformance suite on both AMQP sinks, each against its in-process peer:
 // what the peer received is decoded back into envelopes and compared with what was sent.
 import { Counter, Registry } from 'prom-client';
-import { AmqpSink, AmqpSinkOptions, EventHubsSink, EventHubsSinkOptions } from '../../adapters/amqp/sinks/index.js';
+import { AmqpSink, AmqpSinkOptions, EventHubsSink, EventHubsSinkOptions } from '../../adapters/amqp-sinks/index.js';
 import { createLogger } from '../../core/logger.js';
 import type { Message } from '../../core/message.js';
 import type { Sink } from '../../core/ports/sink.js';
-import { RheaPeer } from '../amqp/peer.js';
+import { RheaBroker } from './rhea-broker.js';
 import { sinkConformance } from '../conformance/sink.js';
 import { EventHubsPeer } from '../helpers/eventhubs-peer.js';
 import { until } from './util.js';
@@ -13,11 +13,11 @@ import { until } from './util.js';
 const envelopeOf = (amqpMessage: Record<string, unknown>) => JSON.parse(Buffer.from((amqpMessage.body as { content: Buffer }).content).toString('utf8')) as Message;
 
 {
-  let peer: RheaPeer;
+  let peer: RheaBroker;
   let seen = 0;
   sinkConformance('amqp sink, rhea peer', {
     open: async () => {
-      peer = await RheaPeer.start();
+      peer = await RheaBroker.start();
       seen = 0;
       const sink = new AmqpSink('conformance', AmqpSinkOptions.parse({ url: peer.url, address: 'q', sendTimeoutMs: 2000 }), createLogger('silent'));
       await sink.start();

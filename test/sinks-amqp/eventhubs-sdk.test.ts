@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { EventHubProducerClient } from '@azure/event-hubs';
 import type { Message as RheaMessage } from 'rhea';
-import { EventHubsSink, EventHubsSinkOptions } from '../../adapters/amqp/sinks/index.js';
+import { EventHubsSink, EventHubsSinkOptions } from '../../adapters/amqp-sinks/index.js';
 import { createLogger } from '../../core/logger.js';
 import { EventHubsPeer, type HubTransfer } from '../helpers/eventhubs-peer.js';
 import { Counter, Registry } from 'prom-client';

@@ -3,8 +3,8 @@
 // batch messages that the hub decodes back into the stored envelopes.
 import assert from 'node:assert/strict';
 import type { Message as RheaMessage } from 'rhea';
-import { Client, Policy, Sasl } from '../../adapters/amqp/index.js';
-import { EventHubsSinkOptions } from '../../adapters/amqp/sinks/index.js';
+import { Client, Policy, Sasl } from '@nitrogen/amqp';
+import { EventHubsSinkOptions } from '../../adapters/amqp-sinks/index.js';
 import type { Message } from '../../core/message.js';
 import { EventHubsPeer } from '../helpers/eventhubs-peer.js';
 import { startServer, type TestServer } from '../helpers/server.js';
