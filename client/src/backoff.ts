@@ -1,3 +1,5 @@
+import { ClientError } from './errors.js';
+
 export interface BackoffOptions {
   /** The first delay before trying again, in ms (default 500). */
   initialDelayMs: number;
@@ -23,6 +25,17 @@ export class Backoff {
     const ceiling = Math.min(this.options.maxDelayMs, this.options.initialDelayMs * 2 ** Math.min(this.attempt, 30));
     this.attempt++;
     return ceiling / 2 + this.random() * (ceiling / 2);
+  }
+
+  /**
+   * The next delay after `error`: at least what its `Retry-After` asked (429, 503), but never
+   * more than `maxDelayMs`, so a server asking for days (or more than a timer can hold, which
+   * Node would turn into 1 ms) cannot stall the session nor make it spin.
+   */
+  after(error: unknown): number {
+    const asked = error instanceof ClientError ? error.retryAfterMs : undefined;
+    const delay = this.next();
+    return asked === undefined ? delay : Math.max(delay, Math.min(asked, this.options.maxDelayMs));
   }
 
   reset(): void {

@@ -10,6 +10,7 @@
 export const ClientErrorCodes = {
   NITROGEN_CLIENT_BAD_OPTIONS: 'The options given to connect (or to a call) are invalid; the message names the option.',
   NITROGEN_CLIENT_UNREACHABLE: 'The server could not be reached (refused, reset, DNS, TLS, no answer in time).',
+  NITROGEN_CLIENT_ID_REJECTED: 'The server refused the MQTT client id (CONNACK 2): another principal holds it. The session does not try it again; connect with another `clientId`.',
   NITROGEN_CLIENT_PROTOCOL: 'The server broke MQTT 3.1.1, Server-Sent Events or the REST contract; the connection was closed.',
   NITROGEN_CLIENT_QUEUE_FULL: 'The outgoing queue holds `queue.maxMessages` messages or `queue.maxBytes` bytes and `queue.whenFull` is "reject"; `details.limit` names the limit.',
   NITROGEN_CLIENT_DROPPED: 'A queued message was dropped unsent to make room for a newer one (`queue.whenFull: "drop-oldest"`).',
@@ -38,13 +39,26 @@ export class ClientError extends Error {
     super(message, options);
   }
 
-  /** Whether trying again later may succeed: the server was busy or unreachable, not refusing. */
+  /** Whether trying again later may succeed: the server was busy, slow or unreachable, not refusing. */
   get retryable(): boolean {
-    return RETRYABLE.has(this.code) || (this.status !== undefined && (this.status === 429 || this.status >= 500));
+    return RETRYABLE.has(this.code) || (this.status !== undefined && (this.status === 408 || this.status === 429 || this.status >= 500));
+  }
+
+  /** The server's `Retry-After`, in ms, when it sent one. */
+  get retryAfterMs(): number | undefined {
+    const seconds = this.details?.retryAfter;
+    return typeof seconds === 'number' ? seconds * 1000 : undefined;
   }
 }
 
-const RETRYABLE = new Set<string>(['NITROGEN_CLIENT_UNREACHABLE', 'NITROGEN_CLIENT_TIMEOUT', 'NITROGEN_ERR_RATE_LIMITED', 'NITROGEN_ERR_OVERLOADED', 'NITROGEN_ERR_UNAVAILABLE']);
+const RETRYABLE = new Set<string>([
+  'NITROGEN_CLIENT_UNREACHABLE',
+  'NITROGEN_CLIENT_TIMEOUT',
+  'NITROGEN_ERR_REQUEST_TIMEOUT',
+  'NITROGEN_ERR_RATE_LIMITED',
+  'NITROGEN_ERR_OVERLOADED',
+  'NITROGEN_ERR_UNAVAILABLE',
+]);
 
 export function badOption(option: string, rule: string): ClientError {
   return new ClientError('NITROGEN_CLIENT_BAD_OPTIONS', `${option}: ${rule}`, { option });

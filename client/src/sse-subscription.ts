@@ -61,8 +61,7 @@ export function sseSubscribe(rest: Rest, filter: CompiledFilter, handler: Messag
       }
       options.onInterrupted(error);
       if (openedAt > 0 && Date.now() - openedAt >= options.resetAfterMs) backoff.reset();
-      const retryAfter = error instanceof ClientError && typeof error.details?.retryAfter === 'number' ? error.details.retryAfter * 1000 : 0;
-      await sleep(Math.max(retryAfter, backoff.next()), stop.signal);
+      await sleep(backoff.after(error), stop.signal);
     }
   };
   void run();

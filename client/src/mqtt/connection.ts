@@ -37,10 +37,25 @@ export interface ConnectionOptions extends ConnectFields {
   maxPacketBytes: number;
 }
 
-/** CONNACK with a non-zero return code, as the server's error code (docs/errors.md gives the pairs). */
+/**
+ * What each CONNACK refusal (MQTT 3.1.1 §3.2.2.3) is called here: the server's error code where
+ * it has one (docs/errors.md gives the pairs). Nitrogen answers 3 for "retry later" (too many
+ * failed logins for the id or the address, too many password checks waiting, its session state
+ * unreachable) and 2 for a client id another principal holds.
+ */
+const CONNACK_CODES: Readonly<Record<number, ClientError['code']>> = {
+  1: 'NITROGEN_CLIENT_PROTOCOL',
+  2: 'NITROGEN_CLIENT_ID_REJECTED',
+  3: 'NITROGEN_ERR_RATE_LIMITED',
+  4: 'NITROGEN_ERR_BAD_CREDENTIALS',
+  5: 'NITROGEN_ERR_PRINCIPAL_DISABLED',
+};
+
+/** CONNACK with a non-zero return code as a client error, `details.returnCode` the code. */
 export function connackError(returnCode: number): ClientError {
-  const code = returnCode === 4 ? 'NITROGEN_ERR_BAD_CREDENTIALS' : returnCode === 5 ? 'NITROGEN_ERR_PRINCIPAL_DISABLED' : returnCode === 3 ? 'NITROGEN_ERR_RATE_LIMITED' : 'NITROGEN_CLIENT_PROTOCOL';
-  return new ClientError(code, `the server refused the connection: CONNACK ${returnCode} (${CONNACK_REASONS[returnCode] ?? 'unknown return code'})`, { returnCode });
+  const reason = CONNACK_REASONS[returnCode] ?? 'unknown return code';
+  const hint = returnCode === 3 ? ': retry later' : returnCode === 2 ? ': another principal holds this client id' : '';
+  return new ClientError(CONNACK_CODES[returnCode] ?? 'NITROGEN_CLIENT_PROTOCOL', `the server refused the connection: CONNACK ${returnCode} (${reason})${hint}`, { returnCode });
 }
 
 /**

@@ -25,7 +25,10 @@ export interface LinkHandlers<Token> {
   online(connection: MqttConnection<Token>): void;
   /** The connection is gone (`error` null when we closed it); the link tries again unless closed. */
   offline(error: Error | null): void;
-  /** CONNECT was refused (CONNACK 4, 5) or could not be made; the link tries again after a delay. */
+  /**
+   * CONNECT could not be made, or was refused: after CONNACK 3 ("retry later"), 4 or 5 the link
+   * tries again after a delay; after CONNACK 2 never again, the client id being another's.
+   */
   failed(error: ClientError | Error): void;
   puback(token: Token): void;
   publish(message: IncomingPublish): void;
@@ -33,11 +36,16 @@ export interface LinkHandlers<Token> {
   refusedAgain(filter: string): void;
 }
 
+/** A refusal that trying again cannot change: the server binds a client id to the principal that holds it. */
+function refusedForGood(error: unknown): error is ClientError {
+  return error instanceof ClientError && error.code === 'NITROGEN_CLIENT_ID_REJECTED';
+}
+
 /**
  * An MQTT session that stays up: it connects, and when the connection is lost or refused it
  * tries again after a backoff with jitter, subscribing again to every filter it holds (sessions
  * are clean, so the server forgets them). With a token as password it reconnects with a new one
- * shortly before the old one expires.
+ * shortly before the old one expires. A client id the server refuses (CONNACK 2) ends it.
  */
 export class MqttLink<Token> {
   private connection: MqttConnection<Token> | null = null;
@@ -45,6 +53,8 @@ export class MqttLink<Token> {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private swapTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
+  /** Why the link stopped trying for good (CONNACK 2), if it did. */
+  private refusal: ClientError | null = null;
   private connectedAt = 0;
   /** Topic filters held, with how many subscriptions hold each. */
   private readonly filters = new Map<string, number>();
@@ -64,6 +74,7 @@ export class MqttLink<Token> {
 
   /** Holds `filters`; resolves with their SUBACK return codes once subscribed (offline: once the next connection subscribed them). */
   async subscribe(filters: string[]): Promise<number[]> {
+    if (this.refusal) throw this.refusal;
     const fresh = filters.filter((f) => !this.filters.has(f));
     for (const f of filters) this.filters.set(f, (this.filters.get(f) ?? 0) + 1);
     if (!this.connection?.open) return new Promise((resolve, reject) => this.waiting.push({ filters, resolve, reject }));
@@ -85,8 +96,12 @@ export class MqttLink<Token> {
   }
 
   close(): void {
+    this.stop(new ClientError('NITROGEN_CLIENT_CLOSED', 'the session closed before it could subscribe'));
+  }
+
+  private stop(reason: ClientError): void {
     this.closed = true;
-    for (const w of this.waiting.splice(0)) w.reject(new ClientError('NITROGEN_CLIENT_CLOSED', 'the session closed before it could subscribe'));
+    for (const w of this.waiting.splice(0)) w.reject(reason);
     clearTimeout(this.retryTimer);
     clearTimeout(this.swapTimer);
     this.connection?.close();
@@ -108,6 +123,10 @@ export class MqttLink<Token> {
       });
     } catch (err) {
       if (this.closed) return;
+      if (refusedForGood(err)) {
+        this.refusal = err;
+        this.stop(err);
+      }
       this.handlers.failed(err as Error);
       return this.retryLater();
     }
