@@ -17,7 +17,7 @@ export interface SessionEvents {
   online(): void;
   /** The connection was lost or could not be made; the session tries again. */
   offline(error: Error | null): void;
-  /** Something the application should know: refused credentials, a refused subscription, a queue file fault. */
+  /** Something the application should know: refused credentials, a refused client id, a refused subscription, a queue file fault. */
   error(error: ClientError): void;
   /** The server refused a queued message for good; it left the queue. */
   rejected(id: string, error: ClientError): void;
