@@ -5,6 +5,7 @@ import { NitrogenError } from './errors.js';
 import { duration, durationAtLeast } from './duration.js';
 import { CredentialsOptions } from './authenticator.js';
 import { QuotaOptions } from './ingest-quota.js';
+import { DeviceOptions } from './device-options.js';
 import { describeIssues, problemsError } from './problems.js';
 
 export const ComponentSchema = z.strictObject({
@@ -70,6 +71,10 @@ export const ConfigSchema = z.strictObject({
     .default({ maxPending: 100_000, maxCommitBatch: 5_000 }),
   /** Failed-credential limits, trusted proxies and password hashing (core/authenticator.ts). */
   credentials: CredentialsOptions.default(CredentialsOptions.parse({})),
+  /** Names this instance in presence (which instance a device is connected to); generated once into `<dataDir>/instance.id` when absent. */
+  instanceId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must match [A-Za-z0-9._-]{1,64}').optional(),
+  /** Onboarding, presence and device state (core/device-options.ts). */
+  devices: DeviceOptions.default(DeviceOptions.parse({})),
   /** Per-principal ingestion quota (core/ingest-quota.ts). */
   quota: QuotaOptions.default(QuotaOptions.parse({})),
   retention: z

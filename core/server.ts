@@ -32,6 +32,7 @@ import { Principals } from './principals.js';
 import { PermissionRecords } from './permission-records.js';
 import { SinkMetrics, SinkRunner, sinkMatches } from './sink-runner.js';
 import { Tokens } from './tokens.js';
+import { Devices, instanceId } from './devices.js';
 
 export { defaultIdentityPlugin } from './preflight.js';
 
@@ -130,6 +131,8 @@ export class NitrogenServer {
     container.register(Tokens.Presence, { useValue: presence });
     container.register(Tokens.Principals, { useValue: new Principals(identity, registry, container.resolve(Tokens.PrincipalEvents), config.limits) });
     container.register(Tokens.PermissionRecords, { useValue: new PermissionRecords(identity, registry) });
+    const devices = new Devices({ identity, registry, store, authenticator: container.resolve(Tokens.Authenticator), events: container.resolve(Tokens.PrincipalEvents), logger: this.logger }, config.devices);
+    container.register(Tokens.Devices, { useValue: devices });
     this.adminSecret = await bootstrapAdmin(registry, identity, config.dataDir, config.adminSecret, this.logger);
     if (this.adminSecret.kind === 'generated') this.adminSecretFile = this.adminSecret.file;
 
@@ -161,7 +164,10 @@ export class NitrogenServer {
     });
     this.track('group-commit', { stop: () => commits.close() });
     container.register(Tokens.Bus, { useValue: bus });
-    container.register(Tokens.Ingestor, { useValue: new Ingestor(identity, commits, bus, config.limits, coreMetrics, new IngestQuota(config.quota)) });
+    container.register(Tokens.Ingestor, { useValue: new Ingestor(identity, commits, bus, config.limits, coreMetrics, new IngestQuota(config.quota), devices.state) });
+    const ingestor = container.resolve(Tokens.Ingestor);
+    devices.state.attach((messages) => ingestor.record(messages, 'devices'));
+    await presence.attach({ instanceId: instanceId(config.instanceId, config.dataDir), events: config.devices.presenceEvents, flushMs: parseDuration(config.devices.presenceFlush), record: (messages) => ingestor.record(messages, 'presence') });
 
     const runners: SinkRunner[] = [];
     container.register(Tokens.SinkRunners, { useValue: runners });

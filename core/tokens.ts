@@ -18,6 +18,7 @@ import type { PasswordHasher } from './password-hasher.js';
 import type { Health } from './health.js';
 import type { PermissionRecords } from './permission-records.js';
 import type { Principals } from './principals.js';
+import type { Devices } from './devices.js';
 
 /**
  * Dependency-injection tokens. Ports and core services are resolved by these tokens, never by
@@ -47,6 +48,8 @@ export const Tokens = {
   Principals: Symbol('nitrogen.Principals') as InjectionToken<Principals>,
   /** The use cases on permission records (core/permission-records.ts). */
   PermissionRecords: Symbol('nitrogen.PermissionRecords') as InjectionToken<PermissionRecords>,
+  /** Onboarding (API keys, claim codes, certificates), last-known state and twins (core/devices.ts). */
+  Devices: Symbol('nitrogen.Devices') as InjectionToken<Devices>,
 } as const;
 
 export function tokenName(token: InjectionToken<unknown>): string {
