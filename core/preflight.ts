@@ -40,8 +40,8 @@ const PROVIDED_BEFORE: Record<PluginKind, InjectionToken<unknown>[]> = {
   store: CORE,
   registry: [...CORE, Tokens.Store],
   identity: [...CORE, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher],
-  sink: [...CORE, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher, Tokens.Identity, Tokens.Authenticator, Tokens.Presence, Tokens.Principals, Tokens.PermissionRecords],
-  transport: [...CORE, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher, Tokens.Identity, Tokens.Authenticator, Tokens.Presence, Tokens.Principals, Tokens.PermissionRecords, Tokens.Sinks, Tokens.Bus, Tokens.Ingestor, Tokens.SinkRunners, Tokens.DeadLetters],
+  sink: [...CORE, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher, Tokens.Identity, Tokens.Authenticator, Tokens.Presence, Tokens.Principals, Tokens.PermissionRecords, Tokens.Devices],
+  transport: [...CORE, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher, Tokens.Identity, Tokens.Authenticator, Tokens.Presence, Tokens.Principals, Tokens.PermissionRecords, Tokens.Devices, Tokens.Sinks, Tokens.Bus, Tokens.Ingestor, Tokens.SinkRunners, Tokens.DeadLetters],
 };
 
 function entries(config: Partial<Pick<NitrogenConfig, 'store' | 'registry' | 'identity' | 'sinks' | 'plugins'>>): Entry[] {

@@ -18,6 +18,9 @@ import type { PrincipalEvents } from '../../core/principal-events.js';
 import type { Health } from '../../core/health.js';
 import type { PermissionRecords } from '../../core/permission-records.js';
 import type { Principals } from '../../core/principals.js';
+import type { Devices } from '../../core/devices.js';
+import type { TlsOptions } from '../../core/tls.js';
+import type { CorsOptions } from './cors.js';
 
 /** What the REST routes need: ports and core services only, never adapters. */
 export interface RestDeps {
@@ -35,6 +38,7 @@ export interface RestDeps {
   health: Health;
   principals: Principals;
   permissionRecords: PermissionRecords;
+  devices: Devices;
   config: NitrogenConfig;
   metrics: MetricsRegistry;
   logger: Logger;
@@ -42,7 +46,14 @@ export interface RestDeps {
 
 /** The rest plugin's options (plugins/rest/index.ts validates them; docs/configuration.md lists them). */
 export interface RestOptions {
-  port: number;
+  /** Plain HTTP, or false for none. */
+  port: number | false;
+  /** HTTPS with `tls`, when set. */
+  tlsPort?: number;
+  tls?: TlsOptions;
+  cors: CorsOptions;
+  /** How long a stream ticket may be used: a duration or milliseconds. */
+  streamTicketTtl: string | number;
   host?: string;
   publicUrl?: string;
   /** Largest request body accepted from an authenticated caller, in bytes. */
