@@ -7,7 +7,7 @@ export const mqttPlugin = definePlugin({
   name: 'mqtt',
   kind: 'transport',
   description: 'MQTT 3.1.1 on aedes: device ingest, live subscriptions, commands',
-  needs: [Tokens.Identity, Tokens.Authenticator, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.PrincipalEvents],
+  needs: [Tokens.Identity, Tokens.Authenticator, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.PrincipalEvents, Tokens.Devices],
   options: MqttOptions,
   create: ({ container, config, logger, metrics }, options) =>
     new MqttTransport(options, {
@@ -18,6 +18,7 @@ export const mqttPlugin = definePlugin({
       endpoints: container.resolve(Tokens.Endpoints),
       presence: container.resolve(Tokens.Presence),
       principalEvents: container.resolve(Tokens.PrincipalEvents),
+      devices: container.resolve(Tokens.Devices),
       logger,
       metrics,
       host: config.host,
