@@ -123,9 +123,9 @@ export class Presence {
     if (connections === 0) this.emit(DISCONNECTED, id, state, reason);
   }
 
-  /** The presence of `id`: this instance's view first, else the registry's; null when it never connected. */
+  /** The presence of `id`: this instance's view first (also what is not yet written), else the registry's; null when it never connected. */
   async state(id: string): Promise<PresenceState | null> {
-    const here = this.live.get(id);
+    const here = this.live.get(id) ?? this.dirty.get(id);
     if (here) return { ...here };
     return ((await this.registry.getRecord(PRESENCE, id))?.value as PresenceState | undefined) ?? null;
   }

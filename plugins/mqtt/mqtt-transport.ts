@@ -132,6 +132,10 @@ export class MqttTransport {
   private ready(client: Client): void {
     const principal = this.sessions.principalOf(client);
     if (!principal) return;
+    const restored = Object.keys((client as unknown as { subscriptions?: Record<string, unknown> }).subscriptions ?? {});
+    if (restored.length > 0) this.sendDelta(client, restored);
+    // Presence is the devices': applications and people come and go without telling anyone.
+    if (principal.type !== 'device') return;
     const peer = this.peers.get(client.conn as Duplex);
     this.deps.presence.connected(principal.id, peer?.remoteAddress === undefined ? { transport: peer?.transport ?? 'mqtt' } : { transport: peer.transport, address: peer.remoteAddress });
     client.conn.once('close', () => {
@@ -139,8 +143,6 @@ export class MqttTransport {
       const clean = (client as unknown as { _disconnected?: boolean })._disconnected === true;
       this.deps.presence.disconnected(principal.id, clean ? 'disconnected' : 'connection lost');
     });
-    const restored = Object.keys((client as unknown as { subscriptions?: Record<string, unknown> }).subscriptions ?? {});
-    if (restored.length > 0) this.sendDelta(client, restored);
   }
 
   /**
