@@ -30,8 +30,12 @@ export const DeviceOptions = z.strictObject({
   maxApiKeysPerOwner: z.number().int().positive().default(100),
   /** Longest overlap a secret rotation may ask for (old and new secret both valid). */
   maxRotationOverlap: duration.default('30d'),
-  /** Commit `nitrogen.connected` / `nitrogen.disconnected` messages when a device's connection state changes. */
-  presenceEvents: z.boolean().default(true),
+  /**
+   * Commit `nitrogen.connected` / `nitrogen.disconnected` messages when a device's connection
+   * state changes. Off by default: they are messages from the device, which its queries and
+   * sinks would then see beside what it sent.
+   */
+  presenceEvents: z.boolean().default(false),
   /** How often presence changes are written to the registry (they are batched). */
   presenceFlush: duration.refine((value) => durationAtLeast(value, 10), 'must be at least 10ms').default('1s'),
   /** Message types per device kept in its last-known state; further types are not tracked. */

@@ -23,7 +23,7 @@ export function problemsError(code: ErrorCode, source: string, problems: string[
 function unknownKey(key: string, known: string[]): string {
   const close = closest(key, known);
   if (close) return `unknown key; did you mean "${close}"?`;
-  return known.length > 0 && known.length <= 16 ? `unknown key (known: ${known.join(', ')})` : 'unknown key';
+  return known.length > 0 && known.length <= 24 ? `unknown key (known: ${known.join(', ')})` : 'unknown key';
 }
 
 /** The known key nearest to `key`, if it is near enough to be a slip of the fingers. */

@@ -41,7 +41,7 @@ describe('Browser: EventSource with a stream ticket, across origins', function (
     page = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE));
     await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', resolve));
     const origin = `http://127.0.0.1:${(page.address() as AddressInfo).port}`;
-    t = await startServer({ plugins: [{ use: 'mqtt', options: { port: 0 } }, { use: 'rest', options: { port: 0, cors: { origins: [origin] } } }] });
+    t = await startServer({ plugins: [{ use: 'mqtt', options: { port: 0 } }, { use: 'rest', options: { port: 0, corsOrigins: [origin] } }] });
   });
   after(async () => {
     await t?.stop();

@@ -3,6 +3,7 @@
 // SIGKILL included. Real MQTT and HTTP against real servers.
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectAsync } from 'mqtt';
 import { exited, spawnServer } from './helpers/process.js';
@@ -17,7 +18,7 @@ describe('Presence, last-known state and twins', function () {
   let app: { id: string; secret: string };
 
   before(async () => {
-    t = await startServer({ instanceId: 'node-a' }, dir.path);
+    t = await startServer({ instanceId: 'node-a', devices: { presenceEvents: true } }, dir.path);
     [car, app] = await t.register([{ type: 'device', id: 'car-1' }, { type: 'app', id: 'dash' }]);
     await t.grant({ issuedTo: 'dash', principalFor: 'car-1', action: 'admin', authorized: true });
   });
@@ -102,7 +103,7 @@ describe('Presence, last-known state and twins', function () {
 
   it('keeps presence, last-known state, twins and connection events across a restart', async () => {
     await t.stop();
-    t = await startServer({ instanceId: 'node-a' }, dir.path);
+    t = await startServer({ instanceId: 'node-a', devices: { presenceEvents: true } }, dir.path);
     const state = (await t.api('GET', '/principals/car-1/state')).body;
     assert.equal(state.presence.connected, false);
     assert.deepEqual(state.latest.telemetry.body, { speed: 20 });
@@ -114,7 +115,8 @@ describe('Presence, last-known state and twins', function () {
 
   it('marks a device disconnected, with an event, when the instance that held it was killed', async () => {
     const data = tempDir();
-    const env = { NITROGEN_DATA_DIR: data.path, NITROGEN_ADMIN_SECRET: ADMIN_SECRET };
+    writeFileSync(join(data.path, 'nitrogen.config.json'), JSON.stringify({ devices: { presenceEvents: true } }));
+    const env = { NITROGEN_DATA_DIR: data.path, NITROGEN_ADMIN_SECRET: ADMIN_SECRET, NITROGEN_CONFIG: join(data.path, 'nitrogen.config.json') };
     try {
       let server = await spawnServer(env);
       const admin = await login(server.rest, 'admin', ADMIN_SECRET);

@@ -11,7 +11,7 @@ const MiB = 1024 * KiB;
  */
 export const MqttOptions = z.strictObject({
   /** MQTT over plain TCP; `false` turns it off. */
-  port: z.union([z.number().int().min(0).max(65535), z.literal(false)]).default(1883),
+  port: z.union([z.number().int().min(0).max(65535), z.literal(false)], { error: 'must be a port number 0-65535, or false for none' }).default(1883),
   /** MQTT over TLS (8883 is its registered port), with `tls`; clients may authenticate with a certificate. */
   tlsPort: z.number().int().min(0).max(65535).optional(),
   /** MQTT over WebSockets, and over WebSockets over TLS (with `tls`), on `wsPath`. */

@@ -20,7 +20,6 @@ import type { PermissionRecords } from '../../core/permission-records.js';
 import type { Principals } from '../../core/principals.js';
 import type { Devices } from '../../core/devices.js';
 import type { TlsOptions } from '../../core/tls.js';
-import type { CorsOptions } from './cors.js';
 
 /** What the REST routes need: ports and core services only, never adapters. */
 export interface RestDeps {
@@ -51,7 +50,8 @@ export interface RestOptions {
   /** HTTPS with `tls`, when set. */
   tlsPort?: number;
   tls?: TlsOptions;
-  cors: CorsOptions;
+  corsOrigins?: string[];
+  corsMaxAge: number;
   /** How long a stream ticket may be used: a duration or milliseconds. */
   streamTicketTtl: string | number;
   host?: string;

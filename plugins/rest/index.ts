@@ -23,12 +23,14 @@ export const restPlugin = definePlugin({
   options: z
     .strictObject({
       /** Plain HTTP; `false` turns it off (HTTPS only). */
-      port: z.union([z.number().int().min(0).max(65535), z.literal(false)]).default(3000),
+      port: z.union([z.number().int().min(0).max(65535), z.literal(false)], { error: 'must be a port number 0-65535, or false for none' }).default(3000),
       /** HTTPS, with `tls`; absent: no HTTPS listener. */
       tlsPort: z.number().int().min(0).max(65535).optional(),
       tls: TlsOptions.optional(),
-      /** Browser origins allowed to read answers (docs/configuration.md, "CORS"). */
-      cors: z.strictObject({ origins: z.array(z.string().min(1)).max(1000).default([]), maxAge: z.number().int().min(0).max(86_400).default(600) }).default({ origins: [], maxAge: 600 }),
+      /** Browser origins allowed to read answers (`*`: any); none when absent (docs/onboarding.md, "Browsers"). */
+      corsOrigins: z.array(z.string().min(1)).max(1000).optional(),
+      /** Seconds a browser may cache a preflight answer. */
+      corsMaxAge: z.number().int().min(0).max(86_400).default(600),
       /** How long a stream ticket (for EventSource) may be used. */
       streamTicketTtl: duration.default('30s'),
       host: z.string().min(1).optional(),

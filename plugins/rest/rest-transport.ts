@@ -58,7 +58,7 @@ export class RestTransport {
       if (isClientGone(err)) deps.logger.debug({ code: (err as NodeJS.ErrnoException).code }, 'REST client went away during the response');
       else deps.logger.error({ err }, 'REST response failed');
     });
-    this.app.use(cors(options.cors));
+    this.app.use(cors({ origins: options.corsOrigins ?? [], maxAge: options.corsMaxAge }));
     this.app.use(this.errors());
     this.app.use(this.authenticate());
     this.app.use(this.bodyLimits());
