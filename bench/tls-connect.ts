@@ -18,15 +18,15 @@ try {
   const ca = new BenchCa(dir.path);
   const target = await startNitrogen({ connections: options.devices, tls: ca.tls });
   try {
-    const started = performance.now();
-    const { key, certs } = ca.clients(target.clients.map((c) => c.clientId));
-    console.log(`certificates: ${fmt(certs.length)} client certificates (EC P-256) issued by a test CA in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     const registered = await fetch(`${target.server.rest}/certificate-authorities`, {
       method: 'POST',
       headers: { authorization: `Bearer ${target.token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ certificate: ca.caCert }),
     });
     if (registered.status !== 201) throw new Error(`registering the CA failed: ${registered.status} ${await registered.text()}`);
+    const started = performance.now();
+    const { key, certs } = ca.clients(target.clients.map((c) => c.clientId));
+    console.log(`certificates: ${fmt(certs.length)} client certificates (EC P-256) issued by a test CA in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     const plainPort = Number(new URL(target.server.mqtt).port);
     const runs: Array<{ name: string; port: number; tls: boolean; clients: LoadClient[] }> = [
       { name: 'TLS, client certificate, no password', port: target.port, tls: true, clients: target.clients.map((c, i) => ({ clientId: c.clientId, topic: c.topic, cert: certs[i]!, key })) },

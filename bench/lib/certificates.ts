@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { BenchTls } from './targets.js';
 
 function openssl(args: string[], cwd: string): void {
-  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 /**
