@@ -150,4 +150,32 @@ describe('Onboarding: API keys and claim codes', function () {
     assert.equal((await t.api('POST', '/api-keys', { token: annToken, body: { owner: factory!.id } })).status, 403);
     assert.equal((await t.api('POST', '/api-keys', { body: { owner: factory!.id } })).status, 201);
   });
+
+  it('rotates a secret with an overlap: old and new both hold, its tokens and connections stay, until a rotation without one', async () => {
+    const [car] = await t.register([{ type: 'device', id: 'rolling-car' }]);
+    const oldToken = await t.token(car!.id, car!.secret);
+    const connected = await t.mqtt(car!.id, car!.secret);
+    const rotated = await t.api('POST', '/principals/rolling-car/secret?overlap=1h');
+    assert.equal(rotated.status, 200);
+    const fresh = rotated.body.secret as string;
+    assert.notEqual(fresh, car!.secret);
+    // Both secrets log in, the token issued before still answers, the open connection still publishes.
+    await t.token(car!.id, car!.secret);
+    await t.token(car!.id, fresh);
+    assert.equal((await t.api('GET', '/principals/rolling-car', { token: oldToken })).status, 200);
+    await connected.publishAsync('devices/rolling-car/messages/telemetry', '{"v":1}', { qos: 1 });
+    const late = await t.mqtt(car!.id, car!.secret);
+    await late.endAsync();
+    assert.equal((await t.api('POST', '/principals/rolling-car/secret?overlap=31d')).status, 400);
+
+    // Without an overlap, everything of the old secrets ends at once.
+    const closed = new Promise<void>((resolve) => connected.once('close', () => resolve()));
+    const final = await t.api('POST', '/principals/rolling-car/secret');
+    await closed;
+    await connected.endAsync(true);
+    assert.equal((await t.api('POST', '/principals/auth', { token: null, body: { id: car!.id, secret: car!.secret } })).status, 401);
+    assert.equal((await t.api('POST', '/principals/auth', { token: null, body: { id: car!.id, secret: fresh } })).status, 401);
+    assert.equal((await t.api('GET', '/principals/rolling-car', { token: oldToken })).status, 401);
+    await t.token(car!.id, final.body.secret);
+  });
 });
