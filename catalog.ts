@@ -11,16 +11,21 @@ export const defaultCatalog: PluginCatalog = {
     sqlite: async () => (await import('./adapters/sqlite/index.js')).sqliteStorePlugin,
     mongodb: async () => (await import('./adapters/mongodb/index.js')).mongoStorePlugin,
     'azure-tables': async () => (await import('./adapters/azure-tables/index.js')).azureTablesStorePlugin,
+    postgres: async () => (await import('./adapters/postgres/index.js')).postgresStorePlugin,
   },
   registry: {
     memory: async () => (await import('./adapters/memory/index.js')).memoryRegistryPlugin,
     sqlite: async () => (await import('./adapters/sqlite/index.js')).sqliteRegistryPlugin,
     mongodb: async () => (await import('./adapters/mongodb/index.js')).mongoRegistryPlugin,
     'azure-tables': async () => (await import('./adapters/azure-tables/index.js')).azureTablesRegistryPlugin,
+    postgres: async () => (await import('./adapters/postgres/index.js')).postgresRegistryPlugin,
   },
   sink: {
     amqp: async () => (await import('./adapters/amqp-sinks/index.js')).amqpSinkPlugin,
     eventhubs: async () => (await import('./adapters/amqp-sinks/index.js')).eventHubsSinkPlugin,
+  },
+  cluster: {
+    redis: async () => (await import('./adapters/redis/index.js')).redisBusPlugin,
   },
   transport: {
     mqtt: async () => (await import('./plugins/mqtt/index.js')).mqttPlugin,

@@ -2,6 +2,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { diskFacts, flags, fmt, numbers, printHeader } from './lib/machine.js';
 import { POINT_HEADER, POINT_RULE, measureMqtt, pointProblems, pointRow, storeLine, type Point } from './lib/point.js';
+import { postgresCpu, startPostgresBench } from './lib/postgres.js';
 import { summarizeProfiles } from './lib/profile.js';
 import { startAedes, startNitrogen, type BenchTls } from './lib/targets.js';
 import { BenchCa } from './lib/certificates.js';
@@ -23,7 +24,11 @@ const sources = options.sources.split(',').filter(Boolean);
 printHeader('MQTT QoS 1 ingest: Nitrogen (embedded store, durable) vs bare aedes');
 console.log(`disk:    ${diskFacts()}`);
 console.log(`load:    ${options.connections} connections, ${fmt(options.inflight)} QoS 1 PUBLISHes in flight in total, ~200-byte car telemetry JSON on devices/{id}/messages/telemetry, ${options.warmup}s warm-up + ${options.seconds}s measured, ${sources.length ? `from ${sources.join(', ')}` : 'source address chosen by the kernel'}`);
-console.log(`peer:    bare aedes, its defaults (no authentication, in-memory persistence); Nitrogen: the CLI with the embedded default${options.store === 'sqlite' ? ' (PUBACK after the durable group commit)' : `, but store "${options.store}" (NOT the durable default)`}`);
+console.log(`peer:    bare aedes, its defaults (no authentication, in-memory persistence); Nitrogen: the CLI with the embedded default${options.store === 'sqlite' ? ' (PUBACK after the durable group commit)' : options.store === 'postgres' ? ', but store and registry on PostgreSQL (PUBACK after its durable commit)' : `, but store "${options.store}" (NOT the durable default)`}`);
+
+// --store postgres: store and registry on a throwaway local PostgreSQL, a schema per server run.
+const postgres = options.store === 'postgres' ? await startPostgresBench() : null;
+if (postgres) console.log(`store:   PostgreSQL ${postgres.server.version} on this machine (unix socket, fsync and synchronous_commit on), store and registry; PUBACK after its commit`);
 
 const windowFor = (connections: number) => Math.max(1, Math.min(1000, Math.round(options.inflight / connections)));
 
@@ -36,8 +41,18 @@ async function nitrogenPoint(connections: number, round: number, tls?: BenchTls)
     if (round === 1) rmSync(profileDir, { recursive: true, force: true });
     mkdirSync(profileDir, { recursive: true });
   }
-  const target = await startNitrogen({ connections, store: options.store, nodeArgs: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [], ...(tls ? { tls } : {}) });
-  return measureMqtt(target, { window: windowFor(connections), rate: 0, warmup: options.warmup, seconds: options.seconds, sources });
+  // A schema per server run: the TLS run of a point is a server of its own.
+  const schema = `ingest_${connections}_${round}${tls ? '_tls' : ''}`;
+  const target = await startNitrogen({
+    connections, store: options.store, nodeArgs: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+    ...(tls ? { tls } : {}),
+    ...(postgres ? { config: postgres.config(schema), countStored: () => postgres.stored(schema) } : {}),
+  });
+  const pgBefore = postgres ? postgresCpu(postgres.server) : 0;
+  const point = await measureMqtt(target, { window: windowFor(connections), rate: 0, warmup: options.warmup, seconds: options.seconds, sources });
+  // Over connecting, warm-up, window and drain, per acknowledged message: an upper bound for the window alone.
+  if (postgres) console.log(`PostgreSQL CPU over the whole run: ${(((postgresCpu(postgres.server) - pgBefore) * 1e6) / point.ackedTotal).toFixed(1)} µs per acknowledged message (${fmt(point.ackedTotal)})`);
+  return point;
 }
 
 async function aedesPoint(connections: number, tls?: BenchTls): Promise<Point> {
@@ -86,4 +101,6 @@ if (options.profile) {
     console.log(summarizeProfiles(resolve(options.profile, String(connections))).join('\n'));
   }
 }
+
 certificates?.remove();
+await postgres?.stop();

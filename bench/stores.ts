@@ -4,11 +4,14 @@ import { AzureTablesStore } from '../adapters/azure-tables/index.js';
 import { MemoryStore } from '../adapters/memory/index.js';
 import { MongoStore } from '../adapters/mongodb/index.js';
 import { MongoStoreOptions } from '../adapters/mongodb/mongo-store.js';
+import { PostgresStore } from '../adapters/postgres/index.js';
+import { PostgresStoreOptions } from '../adapters/postgres/postgres-store.js';
 import { SqliteStore } from '../adapters/sqlite/index.js';
 import { newMessageId, type Message } from '../core/message.js';
 import type { Store } from '../core/ports/store.js';
 import { startAzurite } from './lib/azurite.js';
 import { tempDir } from './lib/temp-dir.js';
+import { findPostgresBin, startPostgres } from './lib/postgres-server.js';
 import { flags, printHeader } from './lib/machine.js';
 
 /**
@@ -104,6 +107,20 @@ try {
   results.push(await measure('azure-tables (Azurite emulator)', azure, options.azureMessages));
 } finally {
   await azurite.stop();
+}
+
+if (findPostgresBin()) {
+  const server = await startPostgres();
+  try {
+    const postgres = new PostgresStore(PostgresStoreOptions.parse({ url: server.url() }));
+    await postgres.start();
+    results.push(await measure(`postgres ${server.version} (local, unix socket)`, postgres, options.messages));
+    await postgres.stop();
+  } finally {
+    await server.stop();
+  }
+} else {
+  console.log('postgres: skipped (no PostgreSQL binaries; install the Debian package postgresql)');
 }
 
 if (process.env.MONGODB_URL) {

@@ -31,6 +31,27 @@ export const SinkSchema = z.strictObject({
     .default({ batchSize: 500, lingerMs: 10, retryMinMs: 100, retryMaxMs: 30_000, pollMs: 1000 }),
 });
 
+/**
+ * What an instance serves (docs/cluster.md, "Roles"): `ingestion` takes messages (MQTT PUBLISH,
+ * REST POST /messages) and serves devices their commands, `registry` principals, permissions
+ * and authentication, `consumption` queries, SSE streams and MQTT subscriptions to others'
+ * messages. Every instance runs all three unless told otherwise.
+ */
+export const ROLES = ['ingestion', 'registry', 'consumption'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const ClusterSchema = z.strictObject({
+  /** Names this instance on the bus, in logs and in presence; made once into `<dataDir>/instance.id` when absent (core/services.ts). */
+  instanceId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ -').optional(),
+  roles: z
+    .array(z.enum(ROLES))
+    .min(1)
+    .refine((roles) => new Set(roles).size === roles.length, 'must not repeat a role')
+    .default([...ROLES]),
+  /** The bus the instances share (`{ "use": "redis", "options": { "url": … } }`); without it the instance is alone. */
+  bus: ComponentSchema.optional(),
+});
+
 const DEFAULT_PLUGINS = [
   { use: 'mqtt', options: {} },
   { use: 'rest', options: {} },
@@ -71,8 +92,6 @@ export const ConfigSchema = z.strictObject({
     .default({ maxPending: 100_000, maxCommitBatch: 5_000 }),
   /** Failed-credential limits, trusted proxies and password hashing (core/authenticator.ts). */
   credentials: CredentialsOptions.default(CredentialsOptions.parse({})),
-  /** Names this instance in presence (which instance a device is connected to); generated once into `<dataDir>/instance.id` when absent. */
-  instanceId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must match [A-Za-z0-9._-]{1,64}').optional(),
   /** Onboarding, presence and device state (core/device-options.ts). */
   devices: DeviceOptions.default(DeviceOptions.parse({})),
   /** Per-principal ingestion quota (core/ingest-quota.ts). */
@@ -80,6 +99,8 @@ export const ConfigSchema = z.strictObject({
   retention: z
     .strictObject({ ttl: duration.optional(), purgeInterval: duration.refine((v) => durationAtLeast(v, 1000), 'must be at least 1s').default('1m') })
     .default({ purgeInterval: '1m' }),
+  /** Several instances as one service (docs/cluster.md). */
+  cluster: ClusterSchema.default({ roles: [...ROLES] }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
   /** How often components are probed for GET /ready, and how long a probe may take before it counts as down. */
   health: z

@@ -1,6 +1,3 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { ApiKeys } from './api-keys.js';
 import type { Authenticator } from './authenticator.js';
 import { Certificates } from './certificates.js';
@@ -34,14 +31,4 @@ export class Devices {
     this.certificates = new Certificates(identity, registry, authenticator, deps.events);
     this.state = new DeviceState(identity, registry, deps.store, options);
   }
-}
-
-/** This instance's id: configured, or made once and kept in `<dataDir>/instance.id` so a restart keeps it. */
-export function instanceId(configured: string | undefined, dataDir: string): string {
-  if (configured !== undefined) return configured;
-  const file = join(dataDir, 'instance.id');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const id = `instance-${randomBytes(6).toString('hex')}`;
-  writeFileSync(file, id + '\n', { mode: 0o600 });
-  return id;
 }

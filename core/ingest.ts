@@ -1,4 +1,4 @@
-import type { MessageBus, Origin } from './bus.js';
+import type { MessageBus } from './bus.js';
 import { NitrogenError, isNitrogenError } from './errors.js';
 import type { GroupCommit } from './group-commit.js';
 import type { IngestQuota } from './ingest-quota.js';
@@ -145,8 +145,7 @@ export class Ingestor {
 
   /** Hands committed and acknowledged messages to live subscribers and the sink runners. */
   fanOut(messages: readonly Message[], options: IngestOptions): void {
-    const origin: Origin = { transport: options.transport, tag: options.originTag };
-    this.bus.publish(messages, origin);
+    this.bus.publish(messages, { transport: options.transport, tag: options.originTag });
   }
 
   /**

@@ -5,13 +5,14 @@ import { ADMIN_ID } from './permissions.js';
 import type { Identity } from './ports/identity.js';
 import type { Permission, Principal } from './ports/principal.js';
 import type { Registry } from './ports/registry.js';
+import type { PrincipalEvents } from './principal-events.js';
 import { DEFAULT_PRIORITY, type PermissionGrant } from './schemas/permissions.js';
 
 /**
  * The use cases on permission records — list, grant, revoke — with their checks. Creating or
  * deleting a record takes `admin` on its `principalFor` (on the system when that is null); a
  * change is in force when the use case resolves (`Identity.permissionsChanged`), for every
- * transport at once.
+ * transport at once, and other instances of a cluster reload their records when they hear of it.
  *
  * Throws NITROGEN_ERR_FORBIDDEN, NITROGEN_ERR_NOT_FOUND (also for a record the caller may not
  * see, so its existence is not told) and NITROGEN_ERR_VALIDATION (a record issued to `admin`).
@@ -20,6 +21,7 @@ export class PermissionRecords {
   constructor(
     private readonly identity: Identity,
     private readonly registry: Registry,
+    private readonly events: PrincipalEvents,
   ) {}
 
   /** The records `actor` may see, in evaluation order: all of them for a system admin, else those about itself and those for principals it administers. */
@@ -43,6 +45,7 @@ export class PermissionRecords {
     if (permission.issuedTo === ADMIN_ID) throw new NitrogenError('NITROGEN_ERR_VALIDATION', 'issuedTo: the admin principal needs no permissions', { details: { field: 'issuedTo' } });
     await this.registry.createPermission(permission);
     await this.identity.permissionsChanged();
+    this.events.permissionsChanged();
     return permission;
   }
 
@@ -53,6 +56,7 @@ export class PermissionRecords {
     requireAllowed(this.identity, actor, 'admin', permission.principalFor);
     await this.registry.deletePermission(permission.id);
     await this.identity.permissionsChanged();
+    this.events.permissionsChanged();
   }
 
   private visible(actor: Principal, p: Permission): boolean {

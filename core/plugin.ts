@@ -1,18 +1,49 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { DependencyContainer, InjectionToken } from 'tsyringe';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { ZodType } from 'zod';
-import type { NitrogenConfig } from './config.js';
+import type { NitrogenConfig, Role } from './config.js';
+import type { DependencyContainer, InjectionToken } from './di.js';
 import { NitrogenError } from './errors.js';
 import { describeIssues } from './problems.js';
 import type { Logger } from './logger.js';
+import type { Cluster } from './ports/cluster.js';
+import type { Identity } from './ports/identity.js';
+import type { Registry } from './ports/registry.js';
+import type { Sink } from './ports/sink.js';
+import type { Store } from './ports/store.js';
 import { tokenName } from './tokens.js';
 
+/**
+ * A transport puts the server on a protocol: `start()` listens, `stop()` stops accepting and
+ * closes its connections (the group commit then finishes what was accepted).
+ */
+export interface Transport {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** What a plugin of each kind creates: the compiler holds `create` to it. */
+export interface PluginComponents {
+  store: Store;
+  registry: Registry;
+  identity: Identity;
+  sink: Sink;
+  transport: Transport;
+  /** `cluster.bus`: what the instances of a deployment share (core/ports/cluster.ts). */
+  cluster: Cluster;
+}
+
 /** The slot a plugin fills: one of the ports, a sink, or a transport on the server's surface. */
-export type PluginKind = 'store' | 'registry' | 'identity' | 'sink' | 'transport';
+export type PluginKind = keyof PluginComponents;
 
 export interface PluginContext {
+  /**
+   * This plugin instance's own container, a child of the server's: it resolves every token the
+   * server provided before this slot, plus `Tokens.Logger` (this instance's logger) and
+   * `Tokens.PluginName`. Resolve the component's class from it (constructor injection), after
+   * registering what only this instance knows, such as its options.
+   */
   container: DependencyContainer;
   config: NitrogenConfig;
   logger: Logger;
@@ -28,28 +59,45 @@ export interface PluginContext {
  * plugin (fastify's idea): the kind must fit the slot, `needs` must already be provided and
  * the options must pass `options`, whose errors name the bad field.
  */
-export interface Plugin<Options = unknown> {
+export interface Plugin<K extends PluginKind = PluginKind, Options = unknown> {
   name: string;
-  kind: PluginKind;
+  kind: K;
   description?: string;
   options?: ZodType<Options>;
   needs?: InjectionToken<unknown>[];
-  /** Returns the component: a port implementation, a Sink, or a transport; its start/stop are called by the server. */
-  create(context: PluginContext, options: Options): object | Promise<object>;
+  /**
+   * For a transport: the roles it serves (`cluster.roles`); an instance that runs none of them
+   * does not start it. Without it, it runs on every instance.
+   */
+  roles?: readonly Role[];
+  /** Returns the component of its kind; the server calls its start/stop. */
+  create(context: PluginContext, options: Options): PluginComponents[K] | Promise<PluginComponents[K]>;
 }
 
-export function definePlugin<Options>(plugin: Plugin<Options>): Plugin<Options> {
+/** Types a plugin by its `kind` and `options` schema, so `create` must return that kind's component. */
+export function definePlugin<K extends PluginKind, Options = unknown>(plugin: Plugin<K, Options>): Plugin<K, Options> {
   return plugin;
 }
 
 /** Built-in plugins by kind and `use` name, loaded lazily so unused adapters cost nothing. */
-export type PluginCatalog = Partial<Record<PluginKind, Record<string, () => Promise<Plugin<any>>>>>;
+export type PluginCatalog = { [K in PluginKind]?: Record<string, () => Promise<Plugin<K, any>>> };
+
+/** A catalog is typed, but a module (or a JavaScript caller) can hand over anything: checked here, once. */
+function assertPluginOf<K extends PluginKind>(value: unknown, kind: K, where: string, use: string): asserts value is Plugin<K, any> {
+  const candidate = value as Partial<Plugin> | null | undefined;
+  if (!candidate || typeof candidate.create !== 'function' || typeof candidate.name !== 'string') {
+    throw new NitrogenError('NITROGEN_ERR_PLUGIN', `${where}: '${use}' does not export a plugin (an object with name, kind and create)`);
+  }
+  if (candidate.kind !== kind) {
+    throw new NitrogenError('NITROGEN_ERR_PLUGIN', `${where}: '${use}' is a ${candidate.kind} plugin, not a ${kind}`);
+  }
+}
 
 /**
  * Finds the plugin for a `use` value: a catalog name, else a module path (relative to the
  * working directory) or package name whose default export (or `plugin` export) is a Plugin.
  */
-export async function resolvePlugin(kind: PluginKind, use: string, catalog: PluginCatalog, where: string, cwd = process.cwd()): Promise<Plugin<any>> {
+export async function resolvePlugin<K extends PluginKind>(kind: K, use: string, catalog: PluginCatalog, where: string, cwd = process.cwd()): Promise<Plugin<K, any>> {
   const builtIn = catalog[kind]?.[use];
   let plugin: unknown;
   if (builtIn) {
@@ -69,14 +117,8 @@ export async function resolvePlugin(kind: PluginKind, use: string, catalog: Plug
       throw new NitrogenError('NITROGEN_ERR_PLUGIN', message, { cause: err });
     }
   }
-  const candidate = plugin as Partial<Plugin>;
-  if (!candidate || typeof candidate.create !== 'function' || typeof candidate.name !== 'string') {
-    throw new NitrogenError('NITROGEN_ERR_PLUGIN', `${where}: '${use}' does not export a plugin (an object with name, kind and create)`);
-  }
-  if (candidate.kind !== kind) {
-    throw new NitrogenError('NITROGEN_ERR_PLUGIN', `${where}: '${use}' is a ${candidate.kind} plugin, not a ${kind}`);
-  }
-  return candidate as Plugin<any>;
+  assertPluginOf(plugin, kind, where, use);
+  return plugin;
 }
 
 /**
@@ -84,7 +126,7 @@ export async function resolvePlugin(kind: PluginKind, use: string, catalog: Plug
  * the needs nothing provides, and the problems of the options, each naming the entry
  * (`plugins.0.options.port: …`).
  */
-export function checkPlugin(plugin: Plugin<any>, isProvided: (token: InjectionToken<unknown>) => boolean, options: unknown, where: string): { options: unknown; missing: string[]; problems: string[] } {
+export function checkPlugin(plugin: Plugin<PluginKind, any>, isProvided: (token: InjectionToken<unknown>) => boolean, options: unknown, where: string): { options: unknown; missing: string[]; problems: string[] } {
   // What the plugin needs is a fault of the plugin or of its place, not of the options.
   const missing = (plugin.needs ?? []).filter((token) => !isProvided(token)).map((token) => `${where}: plugin '${plugin.name}' needs ${tokenName(token)}, which nothing provides before it`);
   if (!plugin.options) return { options, missing, problems: [] };

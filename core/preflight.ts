@@ -1,7 +1,7 @@
-import type { InjectionToken } from 'tsyringe';
-import { ComponentSchema, ConfigSchema, SinkSchema, configProblems, type NitrogenConfig } from './config.js';
+import { ClusterSchema, ComponentSchema, ConfigSchema, SinkSchema, configProblems, type NitrogenConfig } from './config.js';
 import { isNitrogenError } from './errors.js';
 import { DefaultIdentity, DefaultIdentityOptions } from './default-identity.js';
+import type { InjectionToken } from './di.js';
 import { checkPlugin, definePlugin, resolvePlugin, type Plugin, type PluginCatalog, type PluginKind } from './plugin.js';
 import { problemsError } from './problems.js';
 import { Tokens } from './tokens.js';
@@ -12,40 +12,45 @@ import { Tokens } from './tokens.js';
  * file to the data directory. All problems are reported at once.
  */
 
-/** One configured plugin, resolved and with its options parsed. */
-export interface PlannedPlugin {
-  kind: PluginKind;
+/** One configured plugin, resolved and with its options parsed (by its own schema: typed only inside the plugin). */
+export interface PlannedPlugin<K extends PluginKind = PluginKind> {
+  kind: K;
   /** The entry's path in the configuration: `store`, `sinks.1`, `plugins.0`. */
   where: string;
   use: string;
-  plugin: Plugin<any>;
+  plugin: Plugin<K, any>;
   options: unknown;
   /** The instance name: a sink's `name`, else `{plugin}-{index}` for a repeated sink, else the plugin's. */
   name: string;
 }
 
 export interface Plan {
-  store: PlannedPlugin;
-  registry: PlannedPlugin;
-  identity: PlannedPlugin;
-  sinks: PlannedPlugin[];
-  transports: PlannedPlugin[];
+  store: PlannedPlugin<'store'>;
+  registry: PlannedPlugin<'registry'>;
+  identity: PlannedPlugin<'identity'>;
+  sinks: PlannedPlugin<'sink'>[];
+  transports: PlannedPlugin<'transport'>[];
+  /** The configured `cluster.bus`, if any. */
+  cluster?: PlannedPlugin<'cluster'>;
 }
 
 type Entry = { kind: PluginKind; where: string; use: string; options: unknown; name?: string };
 
-const CORE = [Tokens.Config, Tokens.Logger, Tokens.Metrics, Tokens.Endpoints, Tokens.PrincipalEvents, Tokens.Health];
+const CORE = [Tokens.Config, Tokens.Logger, Tokens.Metrics, Tokens.Endpoints, Tokens.PrincipalEvents, Tokens.Health, Tokens.Instance];
 /** What the server has registered when it creates each kind of plugin (docs/plugins.md, "Dependency injection"). */
 const PROVIDED_BEFORE: Record<PluginKind, InjectionToken<unknown>[]> = {
-  store: CORE,
-  registry: [...CORE, Tokens.Store],
-  identity: [...CORE, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher],
-  sink: [...CORE, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher, Tokens.Identity, Tokens.Authenticator, Tokens.Presence, Tokens.Principals, Tokens.PermissionRecords, Tokens.Devices],
-  transport: [...CORE, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher, Tokens.Identity, Tokens.Authenticator, Tokens.Presence, Tokens.Principals, Tokens.PermissionRecords, Tokens.Devices, Tokens.Sinks, Tokens.Bus, Tokens.Ingestor, Tokens.SinkRunners, Tokens.DeadLetters],
+  cluster: CORE,
+  store: [...CORE, Tokens.Cluster],
+  registry: [...CORE, Tokens.Cluster, Tokens.Store],
+  identity: [...CORE, Tokens.Cluster, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher],
+  sink: [...CORE, Tokens.Cluster, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher, Tokens.Identity, Tokens.Authenticator, Tokens.Presence, Tokens.Principals, Tokens.PermissionRecords, Tokens.Devices],
+  transport: [...CORE, Tokens.Cluster, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher, Tokens.Identity, Tokens.Authenticator, Tokens.Presence, Tokens.Principals, Tokens.PermissionRecords, Tokens.Devices, Tokens.Sinks, Tokens.Bus, Tokens.Ingestor, Tokens.SinkRunners, Tokens.DeadLetters],
 };
 
-function entries(config: Partial<Pick<NitrogenConfig, 'store' | 'registry' | 'identity' | 'sinks' | 'plugins'>>): Entry[] {
+function entries(config: Partial<Pick<NitrogenConfig, 'store' | 'registry' | 'identity' | 'sinks' | 'plugins' | 'cluster'>>): Entry[] {
   const slots: Entry[] = [];
+  const bus = config.cluster?.bus;
+  if (bus) slots.push({ kind: 'cluster', where: 'cluster.bus', use: bus.use, options: bus.options });
   for (const kind of ['store', 'registry', 'identity'] as const) {
     const entry = config[kind];
     if (entry) slots.push({ kind, where: kind, use: entry.use, options: entry.options });
@@ -72,7 +77,7 @@ export async function planPlugins(
   let pluginFaults = 0;
   await Promise.all(
     uses.map(async (entry, i) => {
-      let plugin: Plugin<any>;
+      let plugin: Plugin<PluginKind, any>;
       try {
         plugin = await resolvePlugin(entry.kind, entry.use, catalog, entry.where);
       } catch (err) {
@@ -90,8 +95,12 @@ export async function planPlugins(
   nameSinks(planned, uses, problems);
   const found = problems.flat();
   if (found.length > 0) return { problems: found, onlyPluginFaults: found.length === pluginFaults };
-  const byKind = (kind: PluginKind) => planned.filter((p): p is PlannedPlugin => p?.kind === kind);
-  return { plan: { store: byKind('store')[0]!, registry: byKind('registry')[0]!, identity: byKind('identity')[0]!, sinks: byKind('sink'), transports: byKind('transport') }, problems: [], onlyPluginFaults: false };
+  // resolvePlugin checked that each plugin's kind is its entry's.
+  const byKind = <K extends PluginKind>(kind: K) => planned.filter((p): p is PlannedPlugin<K> => p?.kind === kind);
+  const plan: Plan = { store: byKind('store')[0]!, registry: byKind('registry')[0]!, identity: byKind('identity')[0]!, sinks: byKind('sink'), transports: byKind('transport') };
+  const cluster = byKind('cluster')[0];
+  if (cluster) plan.cluster = cluster;
+  return { plan, problems: [], onlyPluginFaults: false };
 }
 
 /** Unnamed sinks whose `use` repeats are `{plugin}-{index}`; two sinks may not share a name (it keys the checkpoint). */
@@ -124,6 +133,7 @@ function wellFormedSlots(input: unknown): Parameters<typeof entries>[0] {
     identity: raw.identity === undefined ? defaults.identity : one(raw.identity),
     sinks: list(raw.sinks, SinkSchema),
     plugins: raw.plugins === undefined ? defaults.plugins : list(raw.plugins, ComponentSchema),
+    cluster: ClusterSchema.safeParse(raw.cluster ?? {}).data,
   };
 }
 

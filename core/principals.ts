@@ -177,6 +177,7 @@ export class Principals {
     if (id === ADMIN_ID) throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', 'the admin principal cannot be deleted');
     await this.registry.deletePrincipal(id);
     await this.identity.permissionsChanged();
+    this.events.permissionsChanged();
     this.events.revoke(id, 'deleted');
   }
 

@@ -1,38 +1,24 @@
-import 'reflect-metadata';
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { container as rootContainer, type DependencyContainer } from 'tsyringe';
-import { Authenticator } from './authenticator.js';
 import { bootstrapAdmin, type AdminSecretSource } from './bootstrap.js';
-import { MessageBus } from './bus.js';
 import { parseConfig, type NitrogenConfig, type NitrogenConfigInput } from './config.js';
-import { DeadLetters } from './dead-letters.js';
+import { rootContainer, type DependencyContainer, type InjectionToken } from './di.js';
 import { parseDuration } from './duration.js';
-import { Endpoints } from './endpoints.js';
-import { NitrogenError, wrapError } from './errors.js';
+import type { Endpoints } from './endpoints.js';
+import { NitrogenError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
-import { Health, OK, brief, failed, healthMetrics, reportsHealth, type ComponentHealth } from './health.js';
-import { Ingestor } from './ingest.js';
-import { IngestQuota } from './ingest-quota.js';
+import { OK, brief, reportsHealth, type ComponentHealth, type Health } from './health.js';
 import { createLogger, type Logger } from './logger.js';
-import type { Message } from './message.js';
-import { CoreMetrics, createMetricsRegistry } from './metrics.js';
-import { PasswordHasher } from './password-hasher.js';
-import type { PluginCatalog } from './plugin.js';
-import type { Identity } from './ports/identity.js';
+import type { PluginCatalog, PluginComponents, PluginKind } from './plugin.js';
+import { LocalCluster } from './ports/cluster.js';
 import type { Lifecycle } from './ports/lifecycle.js';
-import type { Registry } from './ports/registry.js';
-import type { Sink, SinkFilter } from './ports/sink.js';
+import type { Sink } from './ports/sink.js';
 import type { Store } from './ports/store.js';
 import { planPlugins, withDefaultIdentity, type Plan, type PlannedPlugin } from './preflight.js';
 import { problemsError } from './problems.js';
-import { Presence } from './presence.js';
-import { PrincipalEvents } from './principal-events.js';
-import { Principals } from './principals.js';
-import { PermissionRecords } from './permission-records.js';
-import { SinkMetrics, SinkRunner, sinkMatches } from './sink-runner.js';
+import { registerCoreServices } from './services.js';
+import { SinkMetrics, SinkRunner } from './sink-runner.js';
 import { Tokens } from './tokens.js';
-import { Devices, instanceId } from './devices.js';
 
 export { defaultIdentityPlugin } from './preflight.js';
 
@@ -57,15 +43,18 @@ interface Started {
  * commits are finished. `health` says how each component is doing (GET /ready).
  */
 export class NitrogenServer {
+  /** This server's container: a child of `ServerOptions.container`, else of tsyringe's root, which stays empty. */
   readonly container: DependencyContainer;
   readonly logger: Logger;
-  readonly endpoints = new Endpoints();
-  readonly health = new Health();
+  readonly endpoints: Endpoints;
+  readonly health: Health;
   /** Path of the generated admin secret, when this start wrote one. */
   adminSecretFile?: string;
   /** Where the admin secret is, as the bootstrap found it (the start banner says so). */
   adminSecret?: AdminSecretSource;
   private readonly started: Started[] = [];
+  /** Each plugin instance's own container, disposed after the server's components stopped. */
+  private readonly scopes: DependencyContainer[] = [];
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   private purgeTimer?: NodeJS.Timeout;
 
@@ -75,6 +64,9 @@ export class NitrogenServer {
     this.config = { ...config, dataDir: resolve(config.dataDir) };
     this.logger = options.logger ?? createLogger(config.log.level);
     this.container = (options.container ?? rootContainer).createChildContainer();
+    registerCoreServices(this.container, this.config, this.logger);
+    this.endpoints = this.container.resolve(Tokens.Endpoints);
+    this.health = this.container.resolve(Tokens.Health);
   }
 
   async start(): Promise<void> {
@@ -92,7 +84,8 @@ export class NitrogenServer {
 
   /** Resolves every plugin and checks its needs and options; throws every problem at once. */
   private async plan(): Promise<Plan> {
-    const parent = this.container;
+    // The core's own tokens are checked by step (preflight.ts); beyond them, what the embedding application provides.
+    const parent = this.options.container ?? rootContainer;
     const { plan, problems, onlyPluginFaults } = await planPlugins(this.config, withDefaultIdentity(this.options.catalog), (token) => parent.isRegistered(token, true));
     if (plan) return plan;
     throw problemsError(onlyPluginFaults ? 'NITROGEN_ERR_PLUGIN' : 'NITROGEN_ERR_CONFIG', 'configuration', problems);
@@ -103,78 +96,56 @@ export class NitrogenServer {
     // Nothing touches the data directory before the whole configuration passed.
     const plan = await this.plan();
     this.privateDataDir();
-    const metrics = createMetricsRegistry();
-    healthMetrics(metrics, health);
-    container.register(Tokens.Config, { useValue: config });
-    container.register(Tokens.Logger, { useValue: this.logger });
-    container.register(Tokens.Metrics, { useValue: metrics });
-    container.register(Tokens.Endpoints, { useValue: this.endpoints });
-    container.register(Tokens.PrincipalEvents, { useValue: new PrincipalEvents() });
-    container.register(Tokens.Health, { useValue: health });
 
-    const store = await this.load<Store>(plan.store);
-    container.register(Tokens.Store, { useValue: store });
+    // First started, last stopped: transports and sinks stop before the bus they share.
+    const cluster = plan.cluster ? await this.load(Tokens.Cluster, plan.cluster) : new LocalCluster();
+    if (!plan.cluster) container.register(Tokens.Cluster, { useValue: cluster });
+    // Not critical: without the bus an instance still acknowledges durably; only live delivery to other instances waits.
+    else health.watch('cluster', 'cluster', { critical: false, probe: () => cluster.health() });
+    const principalEvents = container.resolve(Tokens.PrincipalEvents);
+    principalEvents.connect(cluster, this.logger);
+
+    const store = await this.load(Tokens.Store, plan.store);
     // A read that every store answers cheaply, unless the store says how it is itself.
     health.watch('store', 'store', { critical: true, probe: reportsHealth(store) ? () => store.health() : () => store.getCheckpoint('nitrogen:health').then(() => OK) });
-    const registry = await this.load<Registry>(plan.registry);
-    container.register(Tokens.Registry, { useValue: registry });
+    const registry = await this.load(Tokens.Registry, plan.registry);
     health.watch('registry', 'registry', { critical: true, probe: reportsHealth(registry) ? () => registry.health() : () => registry.getPrincipal('admin').then(() => OK) });
-    const hasher = new PasswordHasher(config.credentials.hashing, metrics);
-    await this.startComponent('password-hasher', hasher);
-    container.register(Tokens.PasswordHasher, { useValue: hasher });
-    const identity = await this.load<Identity>(plan.identity);
-    container.register(Tokens.Identity, { useValue: identity });
-    container.register(Tokens.Authenticator, { useValue: new Authenticator(identity, config.credentials, this.logger, metrics) });
+    await this.startComponent('password-hasher', container.resolve(Tokens.PasswordHasher));
+    const identity = await this.load(Tokens.Identity, plan.identity);
+    // Core services are built at their step, transports or not: their metrics exist from the start.
+    container.resolve(Tokens.Authenticator);
     health.watch('identity', 'identity', { critical: true, probe: reportsHealth(identity) ? () => identity.health() : undefined });
-    const presence = new Presence(registry, this.logger);
-    await this.startComponent('presence', presence);
-    container.register(Tokens.Presence, { useValue: presence });
-    container.register(Tokens.Principals, { useValue: new Principals(identity, registry, container.resolve(Tokens.PrincipalEvents), config.limits) });
-    container.register(Tokens.PermissionRecords, { useValue: new PermissionRecords(identity, registry) });
-    const devices = new Devices({ identity, registry, store, authenticator: container.resolve(Tokens.Authenticator), events: container.resolve(Tokens.PrincipalEvents), logger: this.logger }, config.devices);
-    container.register(Tokens.Devices, { useValue: devices });
+    // Another instance changed permission records: reload them now, not at the next refresh.
+    principalEvents.on('permissions', (local) => {
+      if (!local) identity.permissionsChanged().catch((err: unknown) => this.logger.warn({ err }, 'could not reload permission records'));
+    });
+    await this.startComponent('presence', container.resolve(Tokens.Presence));
     this.adminSecret = await bootstrapAdmin(registry, identity, config.dataDir, config.adminSecret, this.logger);
     if (this.adminSecret.kind === 'generated') this.adminSecretFile = this.adminSecret.file;
 
     const sinks: Sink[] = [];
-    for (const planned of plan.sinks) sinks.push(await this.load<Sink>(planned));
+    for (const planned of plan.sinks) sinks.push(await this.create(planned));
     container.register(Tokens.Sinks, { useValue: sinks });
 
-    const coreMetrics = new CoreMetrics(metrics);
-    const bus = new MessageBus((err) => this.logger.error({ err }, 'a message listener failed'));
-    const filters = config.sinks.map((entry) => entry.filter);
-    // Every commit tells how the store is: a failed one leaves it degraded until one succeeds
-    // (the probe decides whether it is down; an unready instance would get no commit to retry).
-    const append = (batch: Message[]) =>
-      store.append(batch).then(
-        () => health.observe('store', OK, 'commits'),
-        (err: unknown) => {
-          health.observe('store', { ...failed('the last commit failed', err), status: 'degraded' }, 'commits');
-          throw err;
-        },
-      );
-    // ack "sink" (docs/architecture.md, "Delivery"): a pass-through server acknowledges once every sink accepted.
-    const commit = config.ack === 'sink' ? (batch: Message[]) => Promise.all([append(batch), sendToSinks(sinks, filters, batch, health)]).then(() => {}) : append;
-    const commits = new GroupCommit(commit, { ...config.ingest, concurrency: store.appendConcurrency ?? 1 }, {
-      committed: (count, seconds) => {
-        coreMetrics.commitBatch.observe(count);
-        coreMetrics.commitSeconds.observe(seconds);
-      },
-      pendingChanged: (pending) => coreMetrics.pending.set(pending),
-    });
+    const commits = container.resolve(GroupCommit);
     this.track('group-commit', { stop: () => commits.close() });
-    container.register(Tokens.Bus, { useValue: bus });
-    container.register(Tokens.Ingestor, { useValue: new Ingestor(identity, commits, bus, config.limits, coreMetrics, new IngestQuota(config.quota), devices.state) });
+    const bus = container.resolve(Tokens.Bus);
+    // Live subscribers (MQTT, SSE, devices' commands) are served by the ingestion and consumption roles.
+    bus.connect(cluster, config.cluster.roles.some((role) => role !== 'registry'));
     const ingestor = container.resolve(Tokens.Ingestor);
-    devices.state.attach((messages) => ingestor.record(messages, 'devices'));
-    await presence.attach({ instanceId: instanceId(config.instanceId, config.dataDir), events: config.devices.presenceEvents, flushMs: parseDuration(config.devices.presenceFlush), record: (messages) => ingestor.record(messages, 'presence') });
+    await container.resolve(Tokens.Presence).attach({
+      instanceId: container.resolve(Tokens.Instance).id,
+      events: config.devices.presenceEvents,
+      flushMs: parseDuration(config.devices.presenceFlush),
+      record: (messages) => ingestor.record(messages, 'presence'),
+    });
 
     const runners: SinkRunner[] = [];
     container.register(Tokens.SinkRunners, { useValue: runners });
-    const deadLetters = new DeadLetters(config.dataDir);
-    container.register(Tokens.DeadLetters, { useValue: deadLetters });
+    const deadLetters = container.resolve(Tokens.DeadLetters);
     if (config.ack === 'store') {
-      const sinkMetrics = new SinkMetrics(metrics, () => runners);
+      const sinkMetrics = new SinkMetrics(container.resolve(Tokens.Metrics), () => runners);
+      const filters = config.sinks.map((entry) => entry.filter);
       for (const [i, sink] of sinks.entries()) {
         const runner = new SinkRunner(sink, filters[i]!, store, deadLetters, this.logger, sinkMetrics, config.sinks[i]!.delivery);
         bus.subscribe(() => runner.notify());
@@ -187,10 +158,16 @@ export class NitrogenServer {
       // Pass-through: the sinks are the acknowledgement, so one that fails stops ingestion.
       for (const sink of sinks) health.watch(`sink:${sink.name}`, 'sink', { critical: true, probe: reportsHealth(sink) ? () => sink.health() : undefined });
     }
-    this.schedulePurge(store);
+    this.schedulePurge(store, runners);
 
+    const roles = new Set(config.cluster.roles);
     for (const planned of plan.transports) {
-      const transport = await this.load(planned);
+      const served = planned.plugin.roles;
+      if (served && !served.some((role) => roles.has(role))) {
+        this.logger.info({ transport: planned.name, serves: served, roles: [...roles] }, 'transport not started: this instance runs none of its roles');
+        continue;
+      }
+      const transport = await this.create(planned);
       health.watch(`transport:${planned.name}`, 'transport', { critical: true, probe: reportsHealth(transport) ? () => transport.health() : undefined });
     }
     await health.monitor(parseDuration(config.health.probeInterval), parseDuration(config.health.probeTimeout));
@@ -213,17 +190,33 @@ export class NitrogenServer {
     }
   }
 
-  /** Creates and starts one planned plugin; it is stopped in reverse order later. */
-  private async load<T extends Lifecycle>(planned: PlannedPlugin): Promise<T> {
+  /** Creates and starts a port's plugin, then provides it under its token to everything created after it. */
+  private async load<K extends PluginKind>(token: InjectionToken<PluginComponents[K]>, planned: PlannedPlugin<K>): Promise<PluginComponents[K]> {
+    const component = await this.create(planned);
+    // A value: tsyringe resolves synchronously, and a plugin is created and started asynchronously.
+    this.container.register(token, { useValue: component });
+    return component;
+  }
+
+  /**
+   * Creates one planned plugin in a container of its own (a child of the server's, with its
+   * logger and name) and starts it; it is stopped in reverse order later.
+   */
+  private async create<K extends PluginKind>(planned: PlannedPlugin<K>): Promise<PluginComponents[K]> {
     const { plugin, kind, name } = planned;
-    const metrics = this.container.resolve(Tokens.Metrics);
-    const component = await plugin.create({ container: this.container, config: this.config, logger: this.logger.child({ plugin: name }), metrics, dataDir: this.config.dataDir, name }, planned.options);
+    const logger = this.logger.child({ plugin: name });
+    const scope = this.container.createChildContainer();
+    this.scopes.push(scope);
+    scope.register(Tokens.Logger, { useValue: logger });
+    scope.register(Tokens.PluginName, { useValue: name });
+    const context = { container: scope, config: this.config, logger, metrics: this.container.resolve(Tokens.Metrics), dataDir: this.config.dataDir, name };
+    const component = await plugin.create(context, planned.options);
     try {
-      await this.startComponent(`${kind}:${name}`, component as Lifecycle);
+      await this.startComponent(`${kind}:${name}`, component);
     } catch (err) {
       throw explainStartFailure(err, planned);
     }
-    return component as T;
+    return component;
   }
 
   private async startComponent(name: string, component: Lifecycle): Promise<void> {
@@ -236,13 +229,13 @@ export class NitrogenServer {
     this.started.push({ name, component });
   }
 
-  private schedulePurge(store: Store): void {
+  private schedulePurge(store: Store, runners: SinkRunner[]): void {
     const { ttl, purgeInterval } = this.config.retention;
     const ttlMs = ttl === undefined ? undefined : parseDuration(ttl);
     this.purgeTimer = setInterval(() => {
       const now = new Date();
       // What a sink has not yet passed stays, expired or not: retention never outruns delivery.
-      const keepAfter = this.container.resolve(Tokens.SinkRunners).map((runner) => runner.status().position);
+      const keepAfter = runners.map((runner) => runner.status().position);
       store.purgeExpired(now, ttlMs === undefined ? undefined : new Date(now.getTime() - ttlMs), keepAfter).catch((err) => this.logger.warn({ err }, 'retention purge failed'));
     }, parseDuration(purgeInterval));
     this.purgeTimer.unref();
@@ -264,7 +257,10 @@ export class NitrogenServer {
     }
     this.state = 'stopped';
     this.health.setPhase('stopped');
-    this.container.clearInstances();
+    // Components stopped in order above; disposing ends the containers (a later resolve throws)
+    // and disposes what they constructed that is Disposable.
+    for (const scope of this.scopes.splice(0).reverse()) await scope.dispose();
+    await this.container.dispose();
   }
 }
 
@@ -291,25 +287,6 @@ function explainStartFailure(err: unknown, planned: PlannedPlugin): unknown {
   };
   const reason = why[e.code ?? ''] ?? `could not be used (${e.code}); ${port}`;
   return new NitrogenError('NITROGEN_ERR_CONFIG', `${planned.where} (${planned.use}): cannot listen on ${e.address}:${e.port}: the address ${reason}`, { cause: err });
-}
-
-/** Sends a batch to every sink whose filter selects part of it; resolves when all accepted. */
-async function sendToSinks(sinks: Sink[], filters: SinkFilter[], batch: Message[], health: Health): Promise<void> {
-  await Promise.all(
-    sinks.map((sink, i) => {
-      const selected = batch.filter((m) => sinkMatches(filters[i]!, m));
-      if (selected.length === 0) return undefined;
-      return sink.send(selected).then(
-        () => health.observe(`sink:${sink.name}`, OK, 'sends'),
-        (err: unknown) => {
-          // Degraded, not down: an unready instance would get no message to show the sink is back.
-          health.observe(`sink:${sink.name}`, { ...failed('the last send failed', err), status: 'degraded' }, 'sends');
-          // A sink that throws something else still answers as a sink failure, not a store one.
-          throw wrapError(err, 'NITROGEN_ERR_SINK_RETRYABLE', `sink ${sink.name} failed`);
-        },
-      );
-    }),
-  );
 }
 
 /** Validates the configuration and returns a server ready to `start()`. */

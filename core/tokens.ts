@@ -1,4 +1,4 @@
-import type { InjectionToken } from 'tsyringe';
+import type { InjectionToken } from './di.js';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { NitrogenConfig } from './config.js';
@@ -19,14 +19,20 @@ import type { Health } from './health.js';
 import type { PermissionRecords } from './permission-records.js';
 import type { Principals } from './principals.js';
 import type { Devices } from './devices.js';
+import type { Cluster, InstanceIdentity } from './ports/cluster.js';
 
 /**
- * Dependency-injection tokens. Ports and core services are resolved by these tokens, never by
- * class, so an adapter can stand in for any of them (tsyringe `useValue` / `useFactory`).
+ * Dependency-injection tokens, each typed by what it resolves to (tsyringe checks a
+ * registration against it). Ports and core services are resolved by these tokens, never by
+ * class, so an adapter can stand in for any of them. docs/plugins.md says from which step of
+ * the start each one resolves.
  */
 export const Tokens = {
   Config: Symbol('nitrogen.Config') as InjectionToken<NitrogenConfig>,
+  /** The server's logger; in a plugin's own container, that plugin instance's (tagged with its name). */
   Logger: Symbol('nitrogen.Logger') as InjectionToken<Logger>,
+  /** In a plugin's own container: the instance name (`PluginContext.name`). */
+  PluginName: Symbol('nitrogen.PluginName') as InjectionToken<string>,
   Metrics: Symbol('nitrogen.Metrics') as InjectionToken<MetricsRegistry>,
   Store: Symbol('nitrogen.Store') as InjectionToken<Store>,
   Registry: Symbol('nitrogen.Registry') as InjectionToken<Registry>,
@@ -50,6 +56,10 @@ export const Tokens = {
   PermissionRecords: Symbol('nitrogen.PermissionRecords') as InjectionToken<PermissionRecords>,
   /** Onboarding (API keys, claim codes, certificates), last-known state and twins (core/devices.ts). */
   Devices: Symbol('nitrogen.Devices') as InjectionToken<Devices>,
+  /** This instance among the deployment's: `cluster.instanceId` and a random id of this run. */
+  Instance: Symbol('nitrogen.Instance') as InjectionToken<InstanceIdentity>,
+  /** What the instances share besides store and registry: the configured `cluster.bus`, or one process alone. */
+  Cluster: Symbol('nitrogen.Cluster') as InjectionToken<Cluster>,
 } as const;
 
 export function tokenName(token: InjectionToken<unknown>): string {

@@ -25,9 +25,9 @@ describe('Onboarding: API keys and claim codes', function () {
 
   before(async () => {
     t = await startServer({ devices: { claimCodeTtl: '1s', registrations: { perKey: { count: 3, per: '1h' } }, claimAttempts: { perPrincipal: { failures: 3, per: '1h' } } } });
-    [factory, ann] = await t.register([{ type: 'app', id: 'factory-line' }, { type: 'app', id: 'ann' }]);
-    factoryToken = await t.token(factory!.id, factory!.secret);
-    annToken = await t.token(ann!.id, ann!.secret);
+    [factory, ann] = (await t.register([{ type: 'app', id: 'factory-line' }, { type: 'app', id: 'ann' }])) as [typeof factory, typeof ann];
+    factoryToken = await t.token(factory.id, factory.secret);
+    annToken = await t.token(ann.id, ann.secret);
   });
   after(() => t?.stop());
 

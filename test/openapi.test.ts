@@ -39,7 +39,7 @@ describe('OpenAPI document', function () {
 
   before(async () => {
     t = await startServer({ sinks: [{ use: 'log', name: 'archive', delivery: { pollMs: 50 } }] }, undefined, catalog);
-    [device] = await t.register([{ type: 'device', id: 'car-1', tags: ['eu'] }]);
+    device = (await t.register([{ type: 'device', id: 'car-1', tags: ['eu'] }]))[0]!;
     deviceToken = await t.token(device!.id, device!.secret);
     const res = await fetch(`${t.restUrl}/openapi.json`);
     assert.equal(res.status, 200);

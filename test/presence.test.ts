@@ -18,8 +18,8 @@ describe('Presence, last-known state and twins', function () {
   let app: { id: string; secret: string };
 
   before(async () => {
-    t = await startServer({ instanceId: 'node-a', devices: { presenceEvents: true } }, dir.path);
-    [car, app] = await t.register([{ type: 'device', id: 'car-1' }, { type: 'app', id: 'dash' }]);
+    t = await startServer({ cluster: { instanceId: 'node-a' }, devices: { presenceEvents: true } }, dir.path);
+    [car, app] = (await t.register([{ type: 'device', id: 'car-1' }, { type: 'app', id: 'dash' }])) as [typeof car, typeof app];
     await t.grant({ issuedTo: 'dash', principalFor: 'car-1', action: 'admin', authorized: true });
   });
   after(async () => {
@@ -103,7 +103,7 @@ describe('Presence, last-known state and twins', function () {
 
   it('keeps presence, last-known state, twins and connection events across a restart', async () => {
     await t.stop();
-    t = await startServer({ instanceId: 'node-a', devices: { presenceEvents: true } }, dir.path);
+    t = await startServer({ cluster: { instanceId: 'node-a' }, devices: { presenceEvents: true } }, dir.path);
     const state = (await t.api('GET', '/principals/car-1/state')).body;
     assert.equal(state.presence.connected, false);
     assert.deepEqual(state.latest.telemetry.body, { speed: 20 });

@@ -13,7 +13,7 @@ describe('REST API', function () {
 
   before(async () => {
     t = await startServer();
-    [car] = await t.register([{ type: 'device', id: 'car-1', name: 'Car 1', tags: ['eu'] }]);
+    car = (await t.register([{ type: 'device', id: 'car-1', name: 'Car 1', tags: ['eu'] }]))[0]!;
     carToken = await t.token(car!.id, car!.secret);
   });
 

@@ -93,6 +93,14 @@ describe('the direction of imports between the folders', () => {
     assert.deepEqual(wrong, []);
   });
 
+  it('has the samples import Nitrogen by its package name, as an application would: no relative import leaves a sample', () => {
+    const wrong = importsUnder('samples').filter(({ file, target }) => !target.startsWith(`${file.split('/').slice(0, 2).join('/')}/`));
+    assert.deepEqual(wrong, []);
+    const samples = readdirSync(join(ROOT, 'samples'), { recursive: true }).filter((f) => String(f).endsWith('.ts'));
+    const named = samples.filter((f) => /from '(nitrogen|nitrogen\/testing)'/.test(readFileSync(join(ROOT, 'samples', String(f)), 'utf8')));
+    assert.ok(named.length >= 2, `the samples that build a server import 'nitrogen' (found in: ${named.join(', ')})`);
+  });
+
   it('keeps the benchmarks off the test helpers', () => {
     const wrong = importsUnder('bench').filter(({ target }) => target.startsWith('test/'));
     assert.deepEqual(wrong, []);

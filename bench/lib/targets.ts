@@ -57,13 +57,16 @@ export interface NitrogenOptions {
   store?: string;
   /** MQTT over TLS with this certificate: the load connects to the TLS port. */
   tls?: BenchTls;
+  /** Configuration beyond the store's name (e.g. `store` and `registry` with options), and how to count what it stored. */
+  config?: Record<string, unknown>;
+  countStored?: () => Promise<number>;
 }
 
 /**
  * The real CLI with the embedded default configuration (SQLite store and registry in a fresh
  * data directory, MQTT and REST), only the store replaced when asked, and devices registered.
  */
-export async function startNitrogen({ connections, nodeArgs = [], prefix = 'car', store = 'sqlite', tls }: NitrogenOptions): Promise<NitrogenTarget> {
+export async function startNitrogen({ connections, nodeArgs = [], prefix = 'car', store = 'sqlite', tls, config: extra = {}, countStored }: NitrogenOptions): Promise<NitrogenTarget> {
   const dir = tempDir('nitrogen-bench-');
   const config = join(dir.path, 'nitrogen.config.json');
   const use = store === 'discard' ? fileURLToPath(new URL('./discard-store.js', import.meta.url)) : store;
@@ -71,7 +74,7 @@ export async function startNitrogen({ connections, nodeArgs = [], prefix = 'car'
   // second each), to find the pipeline's ceiling: the quota is lifted, though still charged.
   const unlimited = { perSecond: 1e12, burst: 1e12 };
   const plugins = tls ? { plugins: [{ use: 'mqtt', options: { tlsPort: 0, tls: { cert: tls.certFile, key: tls.keyFile } } }, { use: 'rest' }] } : {};
-  writeFileSync(config, JSON.stringify({ store: { use }, quota: { messages: unlimited, bytes: unlimited }, ...plugins }));
+  writeFileSync(config, JSON.stringify({ store: { use }, quota: { messages: unlimited, bytes: unlimited }, ...plugins, ...extra }));
   const server = await spawnServer({ NITROGEN_CONFIG: config, NITROGEN_DATA_DIR: dir.path, NITROGEN_ADMIN_SECRET: ADMIN_SECRET, NITROGEN_LOG_LEVEL: 'warn' }, dir.path, nodeArgs);
   try {
     const token = await adminToken(server.rest, ADMIN_SECRET);
@@ -84,7 +87,7 @@ export async function startNitrogen({ connections, nodeArgs = [], prefix = 'car'
       stop: once(async () => {
         await stopProcess(server.child);
         try {
-          return { stored: store === 'sqlite' ? await storedMessages(dir.path) : null };
+          return { stored: countStored ? await countStored() : store === 'sqlite' ? await storedMessages(dir.path) : null };
         } finally {
           dir.remove();
         }

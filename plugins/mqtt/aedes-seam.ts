@@ -117,3 +117,8 @@ export function adoptClient(client: Client, hooks: ClientHooks): Client {
   });
   return client;
 }
+
+/** The connected client with this id, from aedes' table of clients (not in its types). */
+export function clientOf(broker: unknown, clientId: string): Client | undefined {
+  return (broker as { clients: Record<string, Client | undefined> }).clients[clientId];
+}

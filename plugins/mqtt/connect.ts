@@ -62,7 +62,8 @@ export class ConnectHandler {
     this.authenticate(client, username, password, (err, ok) => {
       if (!ok) return done(err, ok);
       const refused = this.deps.sessions.admit(client);
-      done(refused, refused === null);
+      if (refused instanceof Promise) void refused.then((shared) => done(shared, shared === null));
+      else done(refused, refused === null);
     });
   }
 

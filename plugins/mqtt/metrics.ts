@@ -21,6 +21,18 @@ export class MqttMetrics {
     this.slowReadersDisconnected = new Counter({ name: 'nitrogen_mqtt_slow_readers_disconnected_total', help: 'MQTT clients disconnected for staying over maxBufferedBytes', registers: [registry] });
   }
 
+  /** `nitrogen_mqtt_persistent_subscriptions`: what this instance matches deliveries against, read at each scrape. */
+  countPersistentSubscriptions(registry: Registry, count: () => Promise<number>): void {
+    new Gauge({
+      name: 'nitrogen_mqtt_persistent_subscriptions',
+      help: 'QoS 1 and 2 subscriptions of persistent sessions (of the whole deployment, with a cluster) that queue messages',
+      registers: [registry],
+      async collect() {
+        this.set(await count());
+      },
+    });
+  }
+
   limitHit(limit: MqttLimit): void {
     this.limitHits.inc({ limit });
   }

@@ -1,7 +1,10 @@
 import { Aedes, type Client } from 'aedes';
 import type { Duplex } from 'node:stream';
 import type { Registry as MetricsRegistry } from 'prom-client';
+import type { Authenticator } from '../../core/authenticator.js';
 import type { MessageBus } from '../../core/bus.js';
+import type { NitrogenConfig } from '../../core/config.js';
+import { inject, injectable, type InjectionToken } from '../../core/di.js';
 import { parseDuration } from '../../core/duration.js';
 import type { Endpoints } from '../../core/endpoints.js';
 import type { Ingestor } from '../../core/ingest.js';
@@ -10,37 +13,56 @@ import { DELTA } from '../../core/device-state.js';
 import { encodeMessage, newMessageId } from '../../core/message.js';
 import { TlsFiles } from '../../core/tls.js';
 import type { Logger } from '../../core/logger.js';
-import type { PrincipalEvents } from '../../core/principal-events.js';
-import type { Authenticator } from '../../core/authenticator.js';
+import type { Cluster, InstanceIdentity } from '../../core/ports/cluster.js';
 import type { Identity } from '../../core/ports/identity.js';
 import type { Presence } from '../../core/presence.js';
-import { adoptClient } from './aedes-seam.js';
+import type { PrincipalEvents } from '../../core/principal-events.js';
+import { Tokens } from '../../core/tokens.js';
+import { adoptClient, clientOf } from './aedes-seam.js';
 import { ConnectHandler } from './connect.js';
 import { FanOut } from './fan-out.js';
 import { Listeners, type Peer } from './listeners.js';
 import { MqttMetrics, type ConnectRefusal } from './metrics.js';
 import type { MqttOptions } from './options.js';
 import { PublishHandler } from './publish.js';
-import { RetainedQuota } from './retained.js';
+import { RetainedQuota, SharedRetainedQuota, type RetainedLimiter } from './retained.js';
 import { SessionStore } from './session-store.js';
-import { Sessions } from './sessions.js';
+import { SharedSessionStore, SUBSCRIPTIONS_CHANGED } from './shared-session-store.js';
+import { CLIENT_CONNECTED, Sessions } from './sessions.js';
 import { SlowReaders } from './slow-readers.js';
 import { SubscribeHandler } from './subscribe.js';
 import { commandsTopic, filterMatches } from './topics.js';
 
-export interface MqttDeps {
-  identity: Identity;
-  authenticator: Authenticator;
-  ingestor: Ingestor;
-  bus: MessageBus;
-  endpoints: Endpoints;
-  presence: Presence;
-  principalEvents: PrincipalEvents;
-  devices: Devices;
-  logger: Logger;
-  metrics: MetricsRegistry;
-  host: string;
+/** What the MQTT transport needs from the core, injected by the plugin's container. */
+@injectable()
+export class MqttDeps {
+  /** The server's `host`, where the transport listens unless its own option says otherwise. */
+  readonly host: string;
+  readonly roles: ReadonlySet<string>;
+
+  constructor(
+    @inject(Tokens.Identity) readonly identity: Identity,
+    @inject(Tokens.Authenticator) readonly authenticator: Authenticator,
+    @inject(Tokens.Ingestor) readonly ingestor: Ingestor,
+    @inject(Tokens.Bus) readonly bus: MessageBus,
+    @inject(Tokens.Endpoints) readonly endpoints: Endpoints,
+    @inject(Tokens.Presence) readonly presence: Presence,
+    @inject(Tokens.PrincipalEvents) readonly principalEvents: PrincipalEvents,
+    @inject(Tokens.Devices) readonly devices: Devices,
+    /** The plugin instance's logger. */
+    @inject(Tokens.Logger) readonly logger: Logger,
+    @inject(Tokens.Metrics) readonly metrics: MetricsRegistry,
+    @inject(Tokens.Cluster) readonly cluster: Cluster,
+    @inject(Tokens.Instance) readonly instance: InstanceIdentity,
+    @inject(Tokens.Config) config: NitrogenConfig,
+  ) {
+    this.host = config.host;
+    this.roles = new Set(config.cluster.roles);
+  }
 }
+
+/** The mqtt plugin's options, as its container holds them for the transport. */
+export const MqttOptionsToken = Symbol('nitrogen.mqtt.Options') as InjectionToken<MqttOptions>;
 
 /** CONNACK return codes (MQTT 3.1.1 §3.2.2.3) as the refusal metric names them. */
 const REFUSALS: Record<number, ConnectRefusal> = { 1: 'protocol', 2: 'identifier', 3: 'unavailable', 4: 'credentials', 5: 'not-authorized' };
@@ -50,8 +72,9 @@ const EMPTY = Buffer.alloc(0);
  * The MQTT 3.1.1 transport on aedes: one handler per packet type (connect.ts, publish.ts,
  * subscribe.ts), the sessions and client ids (sessions.ts, session-store.ts), the caps
  * (slow-readers.ts, retained.ts, and the packet limits in aedes-seam.ts) and the fan-out of
- * committed messages (fan-out.ts). This file wires them to aedes and a TCP server.
+ * committed messages (fan-out.ts). This file wires them to aedes and its listeners (listeners.ts).
  */
+@injectable()
 export class MqttTransport {
   private broker?: Aedes;
   private listeners?: Listeners;
@@ -60,32 +83,47 @@ export class MqttTransport {
   private readonly peers = new WeakMap<Duplex, Peer>();
   private readonly metrics: MqttMetrics;
   private readonly store: SessionStore;
+  private readonly shared?: SharedSessionStore;
   private readonly sessions: Sessions;
-  private readonly retained: RetainedQuota;
+  private readonly retained: RetainedLimiter;
   private readonly slowReaders: SlowReaders;
   private unsubscribe?: () => void;
   /** Open connections, to end at stop those aedes does not know yet (no CONNECT so far). */
   private readonly sockets = new Set<Duplex>();
-  private readonly onRevoked = (id: string, reason: string) => {
-    this.sessions.revoke(id, reason);
+  private readonly onRevoked = (id: string, reason: string, local: boolean) => {
+    this.sessions.revoke(id, reason, local);
     // A deleted principal's retained messages go with it; an id registered again starts empty.
-    if (reason === 'deleted') for (const topic of this.retained.take(id)) this.clearRetained(topic);
+    // Shared ones are cleared once, by the instance where it was deleted.
+    if (reason !== 'deleted' || (this.shared && !local)) return;
+    const taken = this.retained.take(id);
+    if (Array.isArray(taken)) for (const topic of taken) this.clearRetained(topic);
+    else taken.then((topics) => topics.forEach((topic) => this.clearRetained(topic)), (err: unknown) => this.deps.logger.warn({ err }, 'could not clear retained messages'));
   };
 
-  constructor(private readonly options: MqttOptions, private readonly deps: MqttDeps) {
+  constructor(@inject(MqttOptionsToken) private readonly options: MqttOptions, @inject(MqttDeps) private readonly deps: MqttDeps) {
     const limitHit = this.limitHit.bind(this);
     this.metrics = new MqttMetrics(deps.metrics);
-    this.store = new SessionStore(options, limitHit);
-    this.sessions = new Sessions(this.store, options.maxSessions, this.metrics, deps.logger);
-    this.retained = new RetainedQuota(options.maxRetainedMessages, options.maxRetainedBytes, limitHit);
+    const { cluster, instance } = deps;
+    if (cluster.sessions) {
+      // Several instances: sessions, client ids and retained messages in the cluster's shared state.
+      const shared = new SharedSessionStore(options, limitHit, cluster.sessions, cluster, `n:${instance.id}:${instance.run}`, deps.logger);
+      this.store = this.shared = shared;
+      this.sessions = new Sessions(shared, options.maxSessions, this.metrics, deps.logger, { state: cluster.sessions, store: shared, cluster, connectionPrefix: `${instance.id}:${instance.run}` });
+      this.retained = new SharedRetainedQuota(cluster.sessions, options.maxRetainedMessages, options.maxRetainedBytes, limitHit);
+    } else {
+      this.store = new SessionStore(options, limitHit);
+      this.sessions = new Sessions(this.store, options.maxSessions, this.metrics, deps.logger);
+      this.retained = new RetainedQuota(options.maxRetainedMessages, options.maxRetainedBytes, limitHit);
+    }
+    this.metrics.countPersistentSubscriptions(deps.metrics, async () => (await this.store.countOffline()).subsCount);
     this.slowReaders = new SlowReaders(options.maxBufferedBytes, parseDuration(options.slowReaderGrace), this.metrics, deps.logger);
   }
 
   async start(): Promise<void> {
     const { deps, options, sessions } = this;
     const connect = new ConnectHandler({ authenticator: deps.authenticator, certificates: deps.devices.certificates, peers: this.peers, presence: deps.presence, sessions, logger: deps.logger });
-    const publish = new PublishHandler({ ingestor: deps.ingestor, sessions, store: this.store, retained: this.retained, logger: deps.logger });
-    const subscribe = new SubscribeHandler({ identity: deps.identity, sessions, maxSubscriptions: options.maxSubscriptions, metrics: this.metrics, logger: deps.logger });
+    const publish = new PublishHandler({ ingestor: deps.ingestor, sessions, store: this.store, retained: this.retained, logger: deps.logger, ingestion: deps.roles.has('ingestion'), clustered: this.shared !== undefined });
+    const subscribe = new SubscribeHandler({ identity: deps.identity, sessions, maxSubscriptions: options.maxSubscriptions, metrics: this.metrics, logger: deps.logger, roles: deps.roles });
     const broker = await Aedes.createBroker({
       persistence: this.store,
       // No delivery queue in mqemitter: with a concurrency limit, deliveries beyond it waited in an
@@ -116,8 +154,9 @@ export class MqttTransport {
     broker.on('connectionError', (_client, err) => deps.logger.debug({ err: err.message }, 'mqtt connection error before CONNECT'));
     sessions.start();
     deps.principalEvents.on('revoked', this.onRevoked);
-    const fanOut = new FanOut(broker, deps.logger);
+    const fanOut = new FanOut(broker, deps.logger, this.shared && deps.instance);
     this.unsubscribe = deps.bus.subscribe((messages, origin) => fanOut.forward(messages, origin));
+    if (this.shared) this.joinCluster(broker, this.shared);
 
     if (options.tls) this.tlsFiles = new TlsFiles(options.tls, deps.logger, 'mqtt');
     this.listeners = new Listeners(options, this.tlsFiles, (conn, peer) => this.accept(broker, conn, peer), () => this.metrics.connectsRefused.inc({ reason: 'unavailable' }));
@@ -196,6 +235,22 @@ export class MqttTransport {
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
     for (const socket of this.sockets) socket.destroy();
     await closed;
+  }
+
+  /** What other instances say about sessions: subscriptions changed, a client id connected there. */
+  private joinCluster(broker: Aedes, shared: SharedSessionStore): void {
+    const { cluster, logger } = this.deps;
+    cluster.onEvent((channel, data) => {
+      if (broker.closed) return;
+      if (channel === SUBSCRIPTIONS_CHANGED) shared.applyRemote(data);
+      else if (channel === CLIENT_CONNECTED) {
+        const { clientId, connection } = (data ?? {}) as { clientId?: unknown; connection?: unknown };
+        if (typeof clientId === 'string' && typeof connection === 'string') this.sessions.connectedElsewhere(clientOf(broker, clientId), connection);
+      }
+    });
+    cluster.onReconnect?.(() => {
+      if (!broker.closed) shared.reload().catch((err: unknown) => logger.warn({ err }, 'could not reload the persistent subscriptions'));
+    });
   }
 
   private limitHit(limit: Parameters<MqttMetrics['limitHit']>[0]): void {

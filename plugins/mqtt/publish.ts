@@ -5,7 +5,7 @@ import type { Logger } from '../../core/logger.js';
 import { encodeMessage, type Message } from '../../core/message.js';
 import type { Principal } from '../../core/ports/principal.js';
 import { forwardAs, park } from './aedes-seam.js';
-import type { RetainedQuota } from './retained.js';
+import type { RetainedLimiter } from './retained.js';
 import type { SessionStore } from './session-store.js';
 import type { Sessions } from './sessions.js';
 import { commandsTopic, messagesTopic, parsePublishTopic, type PublishTopic } from './topics.js';
@@ -20,8 +20,15 @@ export interface PublishDeps {
   ingestor: Ingestor;
   sessions: Sessions;
   store: SessionStore;
-  retained: RetainedQuota;
+  retained: RetainedLimiter;
   logger: Logger;
+  /** Whether this instance takes messages (`cluster.roles` holds `ingestion`). */
+  ingestion: boolean;
+  /**
+   * With a cluster every envelope is delivered by the fan-out, which names each delivery alike
+   * on every instance (fan-out.ts); aedes forwards none itself.
+   */
+  clustered: boolean;
 }
 
 type Done = (err?: Error | null) => void;
@@ -49,6 +56,7 @@ export class PublishHandler {
       done(err as Error);
     };
     try {
+      if (!this.deps.ingestion) throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', 'this instance does not take messages (cluster.roles has no ingestion)');
       // [MQTT-2.3.1-1] a QoS 1 or 2 PUBLISH carries a non-zero packet identifier (a will has none).
       if (packet.qos > 0 && packet.messageId === 0) throw new NitrogenError('NITROGEN_ERR_VALIDATION', 'a QoS 1 or 2 PUBLISH needs a non-zero packet identifier');
       const topic = this.parseTopic(client, packet.topic);
@@ -59,8 +67,9 @@ export class PublishHandler {
       }
       // [MQTT-3.3.1-10] an empty retained PUBLISH clears the retained message; nothing to store.
       if (packet.retain && packet.payload.length === 0 && own) {
-        this.deps.retained.release(principal.id, packet.topic);
-        done(null);
+        const released = this.deps.retained.release(principal.id, packet.topic);
+        if (released instanceof Promise) released.then(() => done(null), fail);
+        else done(null);
         return;
       }
       if (packet.qos === 2 && packet.dup) {
@@ -90,10 +99,10 @@ export class PublishHandler {
       const messages = topic.kind === 'envelopes'
         ? this.deps.ingestor.prepare(principal, Array.isArray(payload) ? payload : [payload], options)
         : this.deps.ingestor.prepareBody(principal, text, payload, { ...options, type: topic.type });
-      if (packet.retain) this.deps.retained.admit(principal.id, messages.map(retainedEntry));
+      const admitted = packet.retain ? this.deps.retained.admit(principal.id, messages.map(retainedEntry)) : undefined;
       // One envelope: aedes forwards (and retains) the envelope itself. Several: the fan-out
       // delivers each, and aedes forwards the parked packet to no one.
-      if (messages.length === 1) {
+      if (messages.length === 1 && !this.deps.clustered) {
         const m = messages[0]!;
         forwardAs(packet, topic.kind === 'command' ? commandsTopic(m.to!, m.type) : messagesTopic(m.from, m.type), Buffer.from(encodeMessage(m)));
         tag.forwardedTopic = packet.topic;
@@ -101,10 +110,13 @@ export class PublishHandler {
         park(packet);
       }
       // Commit → acknowledge (aedes writes the PUBACK inside `done`) → fan out.
-      this.deps.ingestor.commit(messages, options).then(() => {
-        done(null);
-        this.deps.ingestor.fanOut(messages, options);
-      }, fail);
+      const commit = () =>
+        this.deps.ingestor.commit(messages, options).then(() => {
+          done(null);
+          this.deps.ingestor.fanOut(messages, options);
+        }, fail);
+      if (admitted instanceof Promise) admitted.then(commit, fail);
+      else void commit();
     } catch (err) {
       fail(err);
     }

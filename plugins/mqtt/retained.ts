@@ -1,10 +1,18 @@
 import { NitrogenError } from '../../core/errors.js';
+import type { SessionState } from '../../core/ports/session-state.js';
 import type { MqttLimit } from './options.js';
 
 /** One retained message a PUBLISH would set: its topic and the bytes of its envelope. */
 export interface RetainedEntry {
   topic: string;
   bytes: number;
+}
+
+/** Counts each principal's retained messages: in memory (`RetainedQuota`), or shared by the instances (`SharedRetainedQuota`). */
+export interface RetainedLimiter {
+  admit(principal: string, entries: readonly RetainedEntry[]): void | Promise<void>;
+  release(principal: string, topic: string): void | Promise<void>;
+  take(principal: string): string[] | Promise<string[]>;
 }
 
 interface Held {
@@ -18,7 +26,7 @@ interface Held {
  * (one topic per type). A retained PUBLISH is admitted before it is committed, so a refused one
  * is never stored; a principal's retained topics are all on `devices/{its id}/messages/…`.
  */
-export class RetainedQuota {
+export class RetainedQuota implements RetainedLimiter {
   private readonly held = new Map<string, Held>();
 
   constructor(
@@ -67,7 +75,38 @@ export class RetainedQuota {
   }
 
   private refuse(limit: MqttLimit, message: string): never {
-    this.limitHit(limit);
-    throw new NitrogenError('NITROGEN_ERR_QUOTA_EXCEEDED', message, { details: { limit } });
+    refuse(this.limitHit, limit, message);
+  }
+}
+
+function refuse(limitHit: (limit: MqttLimit) => void, limit: MqttLimit, message: string): never {
+  limitHit(limit);
+  throw new NitrogenError('NITROGEN_ERR_QUOTA_EXCEEDED', message, { details: { limit } });
+}
+
+/**
+ * The same caps with a cluster: the count lives in the shared state, checked and updated in one
+ * atomic step, so a principal holds at most that much whichever instances it publishes through.
+ */
+export class SharedRetainedQuota implements RetainedLimiter {
+  constructor(
+    private readonly state: SessionState,
+    private readonly maxMessages: number,
+    private readonly maxBytes: number,
+    private readonly limitHit: (limit: MqttLimit) => void,
+  ) {}
+
+  async admit(principal: string, entries: readonly RetainedEntry[]): Promise<void> {
+    const hit = await this.state.admitRetained(principal, entries, { maxMessages: this.maxMessages, maxBytes: this.maxBytes });
+    if (hit === 'maxMessages') refuse(this.limitHit, 'maxRetainedMessages', `'${principal}' may retain at most ${this.maxMessages} messages (mqtt option maxRetainedMessages)`);
+    if (hit === 'maxBytes') refuse(this.limitHit, 'maxRetainedBytes', `'${principal}' may retain at most ${this.maxBytes} bytes (mqtt option maxRetainedBytes)`);
+  }
+
+  release(principal: string, topic: string): Promise<void> {
+    return this.state.releaseRetained(principal, topic);
+  }
+
+  take(principal: string): Promise<string[]> {
+    return this.state.takeRetained(principal);
   }
 }

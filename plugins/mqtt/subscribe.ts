@@ -11,6 +11,8 @@ export interface SubscribeDeps {
   maxSubscriptions: number;
   metrics: MqttMetrics;
   logger: Logger;
+  /** `cluster.roles`: a device's own commands are served with `ingestion`, everything else with `consumption`. */
+  roles: ReadonlySet<string>;
 }
 
 /**
@@ -47,6 +49,8 @@ export class SubscribeHandler {
     const principal = this.deps.sessions.principalOf(client);
     const scope = parseSubscription(filter);
     if (!principal || !scope) return false;
+    const ownCommands = scope.principal === principal.id && !scope.messages;
+    if (!this.deps.roles.has('consumption') && !(ownCommands && this.deps.roles.has('ingestion'))) return false;
     // A wildcard id is allowed: authorizeForward then lets through only what the principal may read.
     if (scope.principal === null || scope.principal === principal.id) return true;
     const identity = this.deps.identity;

@@ -3,6 +3,7 @@ import type { Registry as MetricsRegistry } from 'prom-client';
 import type { Authenticator, Origin } from '../../core/authenticator.js';
 import type { MessageBus } from '../../core/bus.js';
 import type { NitrogenConfig } from '../../core/config.js';
+import { inject, injectable, type InjectionToken } from '../../core/di.js';
 import type { Endpoints } from '../../core/endpoints.js';
 import type { Ingestor } from '../../core/ingest.js';
 import type { Logger } from '../../core/logger.js';
@@ -20,28 +21,39 @@ import type { PermissionRecords } from '../../core/permission-records.js';
 import type { Principals } from '../../core/principals.js';
 import type { Devices } from '../../core/devices.js';
 import type { TlsOptions } from '../../core/tls.js';
+import { Tokens } from '../../core/tokens.js';
 
-/** What the REST routes need: ports and core services only, never adapters. */
-export interface RestDeps {
-  identity: Identity;
-  authenticator: Authenticator;
-  registry: Registry;
-  store: Store;
-  ingestor: Ingestor;
-  bus: MessageBus;
-  endpoints: Endpoints;
-  presence: Presence;
-  sinkRunners: SinkRunner[];
-  deadLetters: DeadLetters;
-  principalEvents: PrincipalEvents;
-  health: Health;
-  principals: Principals;
-  permissionRecords: PermissionRecords;
-  devices: Devices;
-  config: NitrogenConfig;
-  metrics: MetricsRegistry;
-  logger: Logger;
+/**
+ * What the REST routes need: ports and core services only, never adapters. The container
+ * builds it, by constructor injection, when it builds the transport; the routes receive it.
+ */
+@injectable()
+export class RestDeps {
+  constructor(
+    @inject(Tokens.Identity) readonly identity: Identity,
+    @inject(Tokens.Authenticator) readonly authenticator: Authenticator,
+    @inject(Tokens.Registry) readonly registry: Registry,
+    @inject(Tokens.Store) readonly store: Store,
+    @inject(Tokens.Ingestor) readonly ingestor: Ingestor,
+    @inject(Tokens.Bus) readonly bus: MessageBus,
+    @inject(Tokens.Endpoints) readonly endpoints: Endpoints,
+    @inject(Tokens.Presence) readonly presence: Presence,
+    @inject(Tokens.SinkRunners) readonly sinkRunners: SinkRunner[],
+    @inject(Tokens.DeadLetters) readonly deadLetters: DeadLetters,
+    @inject(Tokens.PrincipalEvents) readonly principalEvents: PrincipalEvents,
+    @inject(Tokens.Health) readonly health: Health,
+    @inject(Tokens.Principals) readonly principals: Principals,
+    @inject(Tokens.PermissionRecords) readonly permissionRecords: PermissionRecords,
+    @inject(Tokens.Devices) readonly devices: Devices,
+    @inject(Tokens.Config) readonly config: NitrogenConfig,
+    @inject(Tokens.Metrics) readonly metrics: MetricsRegistry,
+    /** The plugin instance's logger. */
+    @inject(Tokens.Logger) readonly logger: Logger,
+  ) {}
 }
+
+/** The rest plugin's options, as its container holds them for the transport. */
+export const RestOptionsToken = Symbol('nitrogen.rest.Options') as InjectionToken<RestOptions>;
 
 /** The rest plugin's options (plugins/rest/index.ts validates them; docs/configuration.md lists them). */
 export interface RestOptions {

@@ -3,6 +3,7 @@ import { duration, parseDuration } from '../../core/duration.js';
 import { definePlugin } from '../../core/plugin.js';
 import { Tokens } from '../../core/tokens.js';
 import { TlsOptions } from '../../core/tls.js';
+import { RestOptionsToken } from './context.js';
 import { RestTransport } from './rest-transport.js';
 
 /** A duration in ms, or NaN for a bad one (which `duration` itself reports). */
@@ -52,25 +53,5 @@ export const restPlugin = definePlugin({
       message: 'must be more than 0 and at most requestTimeout',
       path: ['headersTimeout'],
     }),
-  create: ({ container, config, logger, metrics }, options) =>
-    new RestTransport(options, {
-      identity: container.resolve(Tokens.Identity),
-      authenticator: container.resolve(Tokens.Authenticator),
-      registry: container.resolve(Tokens.Registry),
-      store: container.resolve(Tokens.Store),
-      ingestor: container.resolve(Tokens.Ingestor),
-      bus: container.resolve(Tokens.Bus),
-      endpoints: container.resolve(Tokens.Endpoints),
-      presence: container.resolve(Tokens.Presence),
-      sinkRunners: container.resolve(Tokens.SinkRunners),
-      deadLetters: container.resolve(Tokens.DeadLetters),
-      principalEvents: container.resolve(Tokens.PrincipalEvents),
-      health: container.resolve(Tokens.Health),
-      principals: container.resolve(Tokens.Principals),
-      permissionRecords: container.resolve(Tokens.PermissionRecords),
-      devices: container.resolve(Tokens.Devices),
-      config,
-      metrics,
-      logger,
-    }),
+  create: ({ container }, options) => container.register(RestOptionsToken, { useValue: options }).resolve(RestTransport),
 });

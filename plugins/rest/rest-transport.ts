@@ -1,10 +1,11 @@
 import Koa from 'koa';
 import type { IncomingMessage, Server } from 'node:http';
+import { inject, injectable } from '../../core/di.js';
 import { NitrogenError, isNitrogenError } from '../../core/errors.js';
 import { parseDuration } from '../../core/duration.js';
 import { endpointUrl, listen } from '../../core/listen.js';
 import { TlsFiles } from '../../core/tls.js';
-import { originOf, type BodyLimits, type RestDeps, type RestOptions, type RestState } from './context.js';
+import { originOf, RestDeps, RestOptionsToken, type BodyLimits, type RestOptions, type RestState } from './context.js';
 import { createHttpServer } from './http-server.js';
 import { isClientGone, logRequestError, ThrottledWarning } from './logging.js';
 import { routers } from './route.js';
@@ -33,7 +34,9 @@ function hasUnreadBody(req: IncomingMessage): boolean {
 /**
  * The REST transport (docs/api.md) on koa. Every error leaves as
  * `{"error": {"code", "message"}}` with the status its code maps to (core/errors.ts).
+ * Built by the plugin's container: its options and its dependencies are injected.
  */
+@injectable()
 export class RestTransport {
   private readonly servers: Server[] = [];
   private tlsFiles?: TlsFiles;
@@ -45,7 +48,7 @@ export class RestTransport {
   private readonly authenticatedBody: BodyLimits;
   private readonly saturated: ThrottledWarning;
 
-  constructor(private readonly options: RestOptions, private readonly deps: RestDeps) {
+  constructor(@inject(RestOptionsToken) private readonly options: RestOptions, @inject(RestDeps) private readonly deps: RestDeps) {
     const maxDepth = deps.config.limits.maxJsonDepth;
     this.publicBody = { maxBytes: options.maxAuthBodyBytes, bytesOption: 'maxAuthBodyBytes', maxDepth };
     this.authenticatedBody = { maxBytes: options.maxBodyBytes, bytesOption: 'maxBodyBytes', maxDepth };

@@ -1,8 +1,6 @@
 import type { Writable } from 'node:stream';
 import { z } from 'zod';
-import { definePlugin } from '../../core/plugin.js';
-import type { Message } from '../../core/message.js';
-import type { Sink } from '../../core/ports/sink.js';
+import { definePlugin, type Message, type Sink } from 'nitrogen';
 
 /**
  * The smallest useful Sink: writes one line per message. A real sink sends downstream and

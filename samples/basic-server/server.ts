@@ -1,7 +1,5 @@
-import { defaultCatalog } from '../../catalog.js';
-import { createServer } from '../../core/server.js';
-import type { NitrogenConfigInput } from '../../core/config.js';
 import type { Writable } from 'node:stream';
+import { createServer, defaultCatalog, type NitrogenConfigInput } from 'nitrogen';
 import { logSinkPlugin } from './log-sink.js';
 
 /**

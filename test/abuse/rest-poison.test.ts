@@ -26,7 +26,7 @@ describe('abuse: JSON nested past limits.maxJsonDepth (REST and MQTT)', () => {
 
   before(async () => {
     t = await startServer();
-    [device] = await t.register([{ type: 'device', id: 'poison-device' }]);
+    device = (await t.register([{ type: 'device', id: 'poison-device' }]))[0]!;
     deviceToken = await t.token(device!.id, device!.secret);
   });
   after(() => t.stop());

@@ -92,7 +92,8 @@ export async function startServer(config: NitrogenConfigInput = {}, dataDir?: st
   );
   await server.start();
   const test = new TestServer(server, dataDir ?? dir!.path, dir?.remove);
-  if (server.endpoints.rest) test.adminToken = await test.token('admin', ADMIN_SECRET);
+  // An instance without the registry role (docs/cluster.md) issues no tokens.
+  if (server.endpoints.rest && server.config.cluster.roles.includes('registry')) test.adminToken = await test.token('admin', ADMIN_SECRET);
   return test;
 }
 
