@@ -5,6 +5,7 @@ import { NitrogenError } from './errors.js';
 import type { Identity } from './ports/identity.js';
 import type { Action, Principal } from './ports/principal.js';
 import type { Registry } from './ports/registry.js';
+import type { PrincipalEvents } from './principal-events.js';
 import { DEFAULT_PRIORITY } from './schemas/permissions.js';
 import { sha256Hash, sha256Matches } from './secrets.js';
 
@@ -138,11 +139,12 @@ export class ApiKeys {
   }
 }
 
-/** Permission records by which `owner` holds `actions` on `device`; in force once this resolves. */
-export async function grantOwner(registry: Registry, identity: Identity, owner: string, device: string, actions: readonly Action[]): Promise<void> {
+/** Permission records by which `owner` holds `actions` on `device`; in force here once this resolves, and on other instances once they hear of it. */
+export async function grantOwner(deps: { registry: Registry; identity: Identity; events: PrincipalEvents }, owner: string, device: string, actions: readonly Action[]): Promise<void> {
   const createdAt = new Date().toISOString();
   for (const action of actions) {
-    await registry.createPermission({ id: randomUUID(), issuedTo: owner, principalFor: device, action, authorized: true, priority: DEFAULT_PRIORITY, createdAt });
+    await deps.registry.createPermission({ id: randomUUID(), issuedTo: owner, principalFor: device, action, authorized: true, priority: DEFAULT_PRIORITY, createdAt });
   }
-  await identity.permissionsChanged();
+  await deps.identity.permissionsChanged();
+  deps.events.permissionsChanged();
 }

@@ -9,6 +9,7 @@ import type { Logger } from './logger.js';
 import type { Identity } from './ports/identity.js';
 import { publicPrincipal, type Principal } from './ports/principal.js';
 import type { Registry } from './ports/registry.js';
+import type { PrincipalEvents } from './principal-events.js';
 
 export const CLAIM_CODES = 'claim-codes';
 
@@ -58,6 +59,7 @@ export class ClaimCodes {
     private readonly identity: Identity,
     private readonly registry: Registry,
     private readonly authenticator: Authenticator,
+    private readonly events: PrincipalEvents,
     options: { claimCodeTtl: string | number; claimAttempts: FailureLimits },
     logger: Logger,
   ) {
@@ -109,7 +111,7 @@ export class ClaimCodes {
       if (!(await this.registry.deleteRecord(CLAIM_CODES, key))) throw invalid();
       const device = await this.registry.getPrincipal(stored.device);
       if (!device) throw invalid();
-      await grantOwner(this.registry, this.identity, actor.id, device.id, ['admin']);
+      await grantOwner({ registry: this.registry, identity: this.identity, events: this.events }, actor.id, device.id, ['admin']);
       return publicPrincipal(device);
     }, { limiter: this.limiter, failures: ['NITROGEN_ERR_CLAIM_CODE_INVALID'] });
   }

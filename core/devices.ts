@@ -26,8 +26,8 @@ export class Devices {
   constructor(deps: { identity: Identity; registry: Registry; store: Store; authenticator: Authenticator; events: PrincipalEvents; logger: Logger }, options: DeviceOptions) {
     const { identity, registry, authenticator } = deps;
     this.apiKeys = new ApiKeys(identity, registry, authenticator, options.maxApiKeysPerOwner);
-    this.claimCodes = new ClaimCodes(identity, registry, authenticator, options, deps.logger);
-    this.selfRegistrations = new SelfRegistrations(identity, registry, authenticator, this.apiKeys, this.claimCodes, options.registrations);
+    this.claimCodes = new ClaimCodes(identity, registry, authenticator, deps.events, options, deps.logger);
+    this.selfRegistrations = new SelfRegistrations(identity, registry, authenticator, this.apiKeys, this.claimCodes, deps.events, options.registrations);
     this.certificates = new Certificates(identity, registry, authenticator, deps.events);
     this.state = new DeviceState(identity, registry, deps.store, options);
   }

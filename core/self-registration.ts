@@ -8,6 +8,7 @@ import { NitrogenError } from './errors.js';
 import type { Identity } from './ports/identity.js';
 import { publicPrincipal, type Principal, type PrincipalRecord } from './ports/principal.js';
 import type { Registry } from './ports/registry.js';
+import type { PrincipalEvents } from './principal-events.js';
 import { TokenBuckets } from './token-buckets.js';
 
 /** What a device sends to register itself; the rest comes from the key. */
@@ -55,6 +56,7 @@ export class SelfRegistrations {
     private readonly authenticator: Authenticator,
     private readonly apiKeys: ApiKeys,
     private readonly claimCodes: ClaimCodes,
+    private readonly events: PrincipalEvents,
     limits: RegistrationLimits,
   ) {
     this.perKey = buckets(limits.perKey, limits.maxTracked);
@@ -77,7 +79,7 @@ export class SelfRegistrations {
     };
     if (registration.name !== undefined) record.name = registration.name;
     await this.registry.createPrincipals([record]);
-    await grantOwner(this.registry, this.identity, key.owner, record.id, key.grant);
+    await grantOwner({ registry: this.registry, identity: this.identity, events: this.events }, key.owner, record.id, key.grant);
     const registered: SelfRegistered = { principal: publicPrincipal(record), secret };
     if (key.claimable) registered.claimCode = await this.claimCodes.issue(record.id);
     return registered;
