@@ -123,6 +123,19 @@ export class Presence {
     if (connections === 0) this.emit(DISCONNECTED, id, state, reason);
   }
 
+  /**
+   * A connection of `id` ended because its client id connected through another instance, which
+   * tells the presence of that connection. This instance writes and tells no disconnection:
+   * written after the other instance's, it would undo it.
+   */
+  movedAway(id: string): void {
+    const before = this.live.get(id);
+    if (!this.options || !before?.connected) return;
+    if (before.connections > 1) return this.change(id, { ...before, connections: before.connections - 1 });
+    this.live.delete(id);
+    this.dirty.delete(id);
+  }
+
   /** The presence of `id`: this instance's view first (also what is not yet written), else the registry's; null when it never connected. */
   async state(id: string): Promise<PresenceState | null> {
     const here = this.live.get(id) ?? this.dirty.get(id);

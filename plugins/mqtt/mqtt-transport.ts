@@ -178,6 +178,7 @@ export class MqttTransport {
     const peer = this.peers.get(client.conn as Duplex);
     this.deps.presence.connected(principal.id, peer?.remoteAddress === undefined ? { transport: peer?.transport ?? 'mqtt' } : { transport: peer.transport, address: peer.remoteAddress });
     client.conn.once('close', () => {
+      if (this.sessions.wasTakenOverElsewhere(client)) return this.deps.presence.movedAway(principal.id);
       // A DISCONNECT packet ends a connection cleanly; anything else loses it (and sends its will).
       const clean = (client as unknown as { _disconnected?: boolean })._disconnected === true;
       this.deps.presence.disconnected(principal.id, clean ? 'disconnected' : 'connection lost');
