@@ -83,8 +83,16 @@ export class DeviceState {
   private async apply(messages: Message[]): Promise<void> {
     const changedTypes = new Map<string, Set<string>>();
     const twins = new Map<string, Twin>();
+    // Principals whose types were read from the registry in this call.
+    const fresh = new Set<string>();
     for (const m of messages) {
-      const types = await this.typesOf(m.from);
+      let types = this.known.get(m.from);
+      // Other instances sharing the registry may have recorded types since this one loaded
+      // them: read again before writing, so the record gains this type and loses none of theirs.
+      if (!types || (!types.has(m.type) && !fresh.has(m.from))) {
+        types = await this.loadTypes(m.from);
+        fresh.add(m.from);
+      }
       if (!types.has(m.type)) {
         // Past the cap a type is held here only, so its messages take the fast path again.
         if (types.size < this.options.maxStateTypes) changedTypes.set(m.from, types);
@@ -105,13 +113,11 @@ export class DeviceState {
     if (records.length > 0) await this.registry.putRecords(records);
   }
 
-  private async typesOf(id: string): Promise<Set<string>> {
-    let types = this.known.get(id);
-    if (!types) {
-      const record = await this.registry.getRecord(STATE_TYPES, id);
-      types = new Set((record?.value as string[] | undefined) ?? []);
-      this.known.set(id, types);
-    }
+  /** The types the registry holds for `id`, with those this instance knew already. */
+  private async loadTypes(id: string): Promise<Set<string>> {
+    const record = await this.registry.getRecord(STATE_TYPES, id);
+    const types = new Set([...((record?.value as string[] | undefined) ?? []), ...(this.known.get(id) ?? [])]);
+    this.known.set(id, types);
     return types;
   }
 
