@@ -14,7 +14,7 @@ export interface PresenceState {
   since: string;
   /** The client address of its latest connection. */
   address?: string;
-  /** The instance (`instanceId`) holding, or last holding, its connection. */
+  /** The instance (`cluster.instanceId`) holding, or last holding, its connection. */
   instance: string;
   /** `mqtt`, `mqtts`, `mqtt-ws` or `mqtt-wss`. */
   transport: string;

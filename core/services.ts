@@ -9,7 +9,7 @@ import { DeadLetters } from './dead-letters.js';
 import { Devices } from './devices.js';
 import { instanceCachingFactory, Lifecycle, type DependencyContainer, type InjectionToken } from './di.js';
 import { Endpoints } from './endpoints.js';
-import { wrapError } from './errors.js';
+import { NitrogenError, wrapError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
 import { Health, OK, failed, healthMetrics } from './health.js';
 import { Ingestor } from './ingest.js';
@@ -86,6 +86,8 @@ export function registerCoreServices(server: DependencyContainer, config: Nitrog
   });
 }
 
+const INSTANCE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
 /**
  * `cluster.instanceId`, else an id made once and kept in `<dataDir>/instance.id`: stable across
  * restarts, so presence finds what an earlier run of this instance left connected
@@ -95,7 +97,11 @@ export function registerCoreServices(server: DependencyContainer, config: Nitrog
 function instanceId(config: NitrogenConfig): string {
   if (config.cluster.instanceId !== undefined) return config.cluster.instanceId;
   const file = join(config.dataDir, 'instance.id');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  if (existsSync(file)) {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (!INSTANCE_ID.test(kept)) throw new NitrogenError('NITROGEN_ERR_CONFIG', `${file} must hold an instance id of 1-64 of A-Z a-z 0-9 . _ - (or set cluster.instanceId)`);
+    return kept;
+  }
   const host = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 48);
   const id = `${host || 'instance'}-${randomBytes(4).toString('hex')}`;
   writeFileSync(file, id + '\n', { mode: 0o600 });
