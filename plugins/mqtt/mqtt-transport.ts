@@ -1,3 +1,5 @@
+// First: it must run before aedes loads mqtt-packet (packet-loggers.ts says why).
+import './packet-loggers.js';
 import { Aedes, type Client } from 'aedes';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Registry as MetricsRegistry } from 'prom-client';
