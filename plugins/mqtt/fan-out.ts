@@ -17,20 +17,21 @@ export class FanOut {
   forward(messages: readonly Message[], origin: Origin): void {
     if (this.broker.closed) return;
     const tag = origin.transport === 'mqtt' ? (origin.tag as MqttOriginTag) : undefined;
+    // What aedes already forwarded is known from the tag: MQTT telemetry, the hot path, builds
+    // no topic, payload or closure here.
+    const messagesForwarded = tag?.forwarded === 'messages';
+    const commandsForwarded = tag?.forwarded === 'commands';
     for (const m of messages) {
-      // Encoded only when needed: for MQTT telemetry aedes already forwards the envelope itself.
-      let payload: Buffer | undefined;
-      const encoded = () => (payload ??= Buffer.from(encodeMessage(m)));
-      this.publish(messagesTopic(m.from, m.type), encoded, tag);
-      if (m.to !== undefined) this.publish(commandsTopic(m.to, m.type), encoded, tag);
+      const toCommands = m.to !== undefined && !commandsForwarded;
+      if (messagesForwarded && !toCommands) continue;
+      const payload = Buffer.from(encodeMessage(m));
+      // Retained only on the messages topic: a command is never retained.
+      if (!messagesForwarded) this.publish(messagesTopic(m.from, m.type), payload, tag?.retain === true);
+      if (toCommands) this.publish(commandsTopic(m.to!, m.type), payload, false);
     }
   }
 
-  private publish(topic: string, encoded: () => Buffer, tag: MqttOriginTag | undefined): void {
-    if (topic === tag?.forwardedTopic) return;
-    const payload = encoded();
-    // Retained only on the messages topic: a command is never retained.
-    const retain = tag?.retain === true && topic.includes('/messages/');
+  private publish(topic: string, payload: Buffer, retain: boolean): void {
     this.broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain, dup: false }, (err) => {
       if (err) this.logger.warn({ err, topic }, 'mqtt fan-out failed');
     });

@@ -143,7 +143,8 @@ export class MqttTransport {
     sockets.add(conn);
     conn.once('close', () => sockets.delete(conn));
     return adoptClient(broker.handle(conn), {
-      packetLimit: (connected) => (connected ? options.maxPacketBytes : options.maxConnectBytes),
+      maxConnectBytes: options.maxConnectBytes,
+      maxPacketBytes: options.maxPacketBytes,
       // The error closes the connection, and is logged at debug like every client error.
       packetTooLarge: (length, connected) => {
         const limit = connected ? 'maxPacketBytes' : 'maxConnectBytes';
