@@ -1,5 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { allocationSamplerArgs, summarizeAllocations } from './lib/allocations.js';
 import { diskFacts, flags, fmt, numbers, printHeader } from './lib/machine.js';
 import { POINT_HEADER, POINT_RULE, measureMqtt, pointProblems, pointRow, storeLine, type Point } from './lib/point.js';
 import { postgresCpu, startPostgresBench } from './lib/postgres.js';
@@ -12,7 +13,7 @@ import { startAedes, startNitrogen } from './lib/targets.js';
  * at several connection counts. The total in flight stays the same at every count (each
  * connection gets its share), so the figures show what more connections cost, not a deeper queue.
  */
-const options = flags({ connections: '100,1000,10000', inflight: 10_000, warmup: 3, seconds: 10, rounds: 1, profile: '', sources: '', store: 'sqlite' });
+const options = flags({ connections: '100,1000,10000', inflight: 10_000, warmup: 3, seconds: 10, rounds: 1, profile: '', allocations: '', sources: '', store: 'sqlite' });
 const counts = numbers(options.connections);
 // No source address by default: binding one makes each connect search that address's ports (slow once many are in TIME_WAIT).
 const sources = options.sources.split(',').filter(Boolean);
@@ -36,9 +37,16 @@ async function nitrogenPoint(connections: number, round: number): Promise<Point>
     if (round === 1) rmSync(profileDir, { recursive: true, force: true });
     mkdirSync(profileDir, { recursive: true });
   }
+  // --allocations DIR: sampled allocations of the server, one subdirectory per connection count and round.
+  const allocationsDir = options.allocations && resolve(options.allocations, String(connections), String(round));
+  if (allocationsDir) {
+    rmSync(allocationsDir, { recursive: true, force: true });
+    mkdirSync(allocationsDir, { recursive: true });
+  }
   const schema = `ingest_${connections}_${round}`;
+  const nodeArgs = [...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), ...(allocationsDir ? allocationSamplerArgs(allocationsDir) : [])];
   const target = await startNitrogen({
-    connections, store: options.store, nodeArgs: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+    connections, store: options.store, nodeArgs,
     ...(postgres ? { config: postgres.config(schema), countStored: () => postgres.stored(schema) } : {}),
   });
   const pgBefore = postgres ? postgresCpu(postgres.server) : 0;
@@ -92,6 +100,13 @@ if (options.profile) {
   for (const connections of counts) {
     console.log(`\n# CPU profile of the Nitrogen server at ${fmt(connections)} connections (one file per thread and round; the whole server run: registration, connecting and warm-up included)`);
     console.log(summarizeProfiles(resolve(options.profile, String(connections))).join('\n'));
+  }
+}
+
+if (options.allocations) {
+  for (const { round, nitrogen } of results) {
+    console.log(`\n# Allocations of the Nitrogen server at ${fmt(nitrogen.connections)} connections, round ${round} (sampled over the whole server run, per message acknowledged in it)`);
+    console.log(summarizeAllocations(resolve(options.allocations, String(nitrogen.connections), String(round)), nitrogen.ackedTotal).join('\n'));
   }
 }
 
