@@ -2,7 +2,8 @@
  * Every place the MQTT transport relies on aedes 1.x (and its mqtt-packet 9 parser) beyond the
  * documented hooks, in one file: each function says what aedes does and why we step in. When
  * aedes is upgraded, this file is what to check; the abuse suite (test/abuse/mqtt-*) shows
- * whether it still holds.
+ * whether it still holds. One more lives apart, because it must run before aedes is loaded:
+ * packet-loggers.ts, on mqtt-packet's `debug` loggers (test/mqtt-packet-loggers.test.ts).
  */
 import type { Client, PublishPacket } from 'aedes';
 

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
  * object, whose calls V8 cannot inline: a disabled call then costs about four times as much and
  * allocates its arguments array. Whether mqtt-packet's loggers were the process's first depended
  * on which plugin module happened to load first; when they were not, ingest allocated ~2.7 KB
- * more per message and cost ~10% more CPU (bench/RESULTS.md, "Hardening: the cost of the limits").
+ * more per message and cost 10–20% more CPU (bench/RESULTS.md, "Hardening: the cost of the limits").
  *
  * An object used as a prototype gets fast properties back (V8 optimizes prototypes for lookups),
  * so each mqtt-packet logger is made the prototype of a throwaway object as it is created. This
