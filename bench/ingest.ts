@@ -1,5 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { allocationSamplerArgs, summarizeAllocations } from './lib/allocations.js';
 import { diskFacts, flags, fmt, numbers, printHeader } from './lib/machine.js';
 import { POINT_HEADER, POINT_RULE, measureMqtt, pointProblems, pointRow, storeLine, type Point } from './lib/point.js';
 import { postgresCpu, startPostgresBench } from './lib/postgres.js';
@@ -14,7 +15,7 @@ import { tempDir } from './lib/temp-dir.js';
  * at several connection counts. The total in flight stays the same at every count (each
  * connection gets its share), so the figures show what more connections cost, not a deeper queue.
  */
-const options = flags({ connections: '100,1000,10000', inflight: 10_000, warmup: 3, seconds: 10, rounds: 1, profile: '', sources: '', store: 'sqlite', tls: false });
+const options = flags({ connections: '100,1000,10000', inflight: 10_000, warmup: 3, seconds: 10, rounds: 1, profile: '', allocations: '', sources: '', store: 'sqlite', tls: false });
 // --tls: each point also runs over TLS (both servers with the same certificate), so the run shows the plain ratio and the TLS ratio side by side.
 const certificates = options.tls ? tempDir('nitrogen-bench-tls-') : undefined;
 const benchTls = certificates ? new BenchCa(certificates.path).tls : undefined;
@@ -41,10 +42,17 @@ async function nitrogenPoint(connections: number, round: number, tls?: BenchTls)
     if (round === 1) rmSync(profileDir, { recursive: true, force: true });
     mkdirSync(profileDir, { recursive: true });
   }
+  // --allocations DIR: sampled allocations of the server, one subdirectory per connection count and round.
+  const allocationsDir = options.allocations && resolve(options.allocations, String(connections), String(round) + (tls ? '-tls' : ''));
+  if (allocationsDir) {
+    rmSync(allocationsDir, { recursive: true, force: true });
+    mkdirSync(allocationsDir, { recursive: true });
+  }
   // A schema per server run: the TLS run of a point is a server of its own.
   const schema = `ingest_${connections}_${round}${tls ? '_tls' : ''}`;
+  const nodeArgs = [...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), ...(allocationsDir ? allocationSamplerArgs(allocationsDir) : [])];
   const target = await startNitrogen({
-    connections, store: options.store, nodeArgs: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+    connections, store: options.store, nodeArgs,
     ...(tls ? { tls } : {}),
     ...(postgres ? { config: postgres.config(schema), countStored: () => postgres.stored(schema) } : {}),
   });
@@ -99,6 +107,13 @@ if (options.profile) {
   for (const connections of counts) {
     console.log(`\n# CPU profile of the Nitrogen server at ${fmt(connections)} connections (one file per thread and round; the whole server run: registration, connecting and warm-up included)`);
     console.log(summarizeProfiles(resolve(options.profile, String(connections))).join('\n'));
+  }
+}
+
+if (options.allocations) {
+  for (const { round, nitrogen } of results) {
+    console.log(`\n# Allocations of the Nitrogen server at ${fmt(nitrogen.connections)} connections, round ${round} (sampled over the whole server run, per message acknowledged in it)`);
+    console.log(summarizeAllocations(resolve(options.allocations, String(nitrogen.connections), String(round)), nitrogen.ackedTotal).join('\n'));
   }
 }
 

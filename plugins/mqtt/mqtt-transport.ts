@@ -1,3 +1,5 @@
+// First: it must run before aedes loads mqtt-packet (packet-loggers.ts says why).
+import './packet-loggers.js';
 import { Aedes, type Client } from 'aedes';
 import type { Duplex } from 'node:stream';
 import type { Registry as MetricsRegistry } from 'prom-client';
@@ -211,7 +213,8 @@ export class MqttTransport {
     sockets.add(conn);
     conn.once('close', () => sockets.delete(conn));
     return adoptClient(broker.handle(conn), {
-      packetLimit: (connected) => (connected ? options.maxPacketBytes : options.maxConnectBytes),
+      maxConnectBytes: options.maxConnectBytes,
+      maxPacketBytes: options.maxPacketBytes,
       // The error closes the connection, and is logged at debug like every client error.
       packetTooLarge: (length, connected) => {
         const limit = connected ? 'maxPacketBytes' : 'maxConnectBytes';
