@@ -14,7 +14,7 @@ export { Tokens } from './core/tokens.js';
 export { ErrorCodes, NitrogenError, isNitrogenError, type ErrorCode } from './core/errors.js';
 export type { Message } from './core/message.js';
 export type { Identity, AccessToken } from './core/ports/identity.js';
-export type { Registry } from './core/ports/registry.js';
+export type { Registry, RegistryRecord } from './core/ports/registry.js';
 export type { Store, MessageQuery } from './core/ports/store.js';
 export type { Sink, SinkFilter } from './core/ports/sink.js';
 export type { Lifecycle, Page } from './core/ports/lifecycle.js';
@@ -32,6 +32,7 @@ export type { Logger } from './core/logger.js';
 export type { Presence } from './core/presence.js';
 export type { PrincipalEvents } from './core/principal-events.js';
 export type { DeadLetters } from './core/dead-letters.js';
+export type { Devices } from './core/devices.js';
 export type { PasswordHasher } from './core/password-hasher.js';
 export type { SinkRunner } from './core/sink-runner.js';
 // In-memory adapters: for an application's own tests, and as the simplest models of the ports.

@@ -2,7 +2,7 @@ import { Counter, Gauge, type Registry as MetricsRegistry } from 'prom-client';
 import { z } from 'zod';
 import { ClientAddresses, isAddressOrSubnet } from './client-address.js';
 import { CredentialLimiter, FailureLimits } from './credential-limiter.js';
-import { NitrogenError, isNitrogenError } from './errors.js';
+import { NitrogenError, isNitrogenError, type ErrorCode } from './errors.js';
 import type { Logger } from './logger.js';
 import { HashingOptions } from './password-hasher.js';
 import type { Authentication, Identity } from './ports/identity.js';
@@ -25,7 +25,7 @@ export interface Origin {
   forwardedFor?: string;
 }
 
-type Kind = 'secret' | 'token';
+type Kind = 'secret' | 'token' | 'api-key' | 'claim-code' | 'certificate';
 type Outcome = 'ok' | 'refused' | 'limited' | 'overloaded';
 
 /**
@@ -40,8 +40,8 @@ type Outcome = 'ok' | 'refused' | 'limited' | 'overloaded';
  */
 export class Authenticator {
   private readonly limiter: CredentialLimiter;
-  private readonly addresses: ClientAddresses;
   private readonly outcomes: Record<Kind, Record<Outcome, { inc(): void }>>;
+  readonly addresses: ClientAddresses;
 
   constructor(
     private readonly identity: Identity,
@@ -53,7 +53,7 @@ export class Authenticator {
     this.addresses = new ClientAddresses(options.trustedProxies);
     const checks = new Counter({ name: 'nitrogen_credential_checks_total', help: 'Credential checks by kind (secret, token) and outcome (ok, refused, limited, overloaded)', labelNames: ['kind', 'outcome'], registers: [metrics] });
     const outcomes = (kind: Kind) => ({ ok: checks.labels(kind, 'ok'), refused: checks.labels(kind, 'refused'), limited: checks.labels(kind, 'limited'), overloaded: checks.labels(kind, 'overloaded') });
-    this.outcomes = { secret: outcomes('secret'), token: outcomes('token') };
+    this.outcomes = { secret: outcomes('secret'), token: outcomes('token'), 'api-key': outcomes('api-key'), 'claim-code': outcomes('claim-code'), certificate: outcomes('certificate') };
     const limiter = this.limiter;
     new Gauge({
       name: 'nitrogen_credential_limiter_tracked', help: 'Principals and addresses with recent failed credential checks', labelNames: ['table'], registers: [metrics],
@@ -85,6 +85,34 @@ export class Authenticator {
       // (hashing overloaded, registry down) says nothing about the secret, so it is given back.
       if (!isNitrogenError(err, 'NITROGEN_ERR_BAD_CREDENTIALS') && !isNitrogenError(err, 'NITROGEN_ERR_PRINCIPAL_DISABLED')) attempt.succeeded();
       this.outcomes.secret[isNitrogenError(err, 'NITROGEN_ERR_OVERLOADED') ? 'overloaded' : 'refused'].inc();
+      throw err;
+    }
+  }
+
+  /**
+   * Another credential checked under the same limits as a secret: an API key (`subject` its key
+   * id), a claim code (`subject` the principal claiming), a client certificate (its fingerprint).
+   * Only the refusals in `failures` count against the subject and the address; `limiter`, when
+   * given, holds limits of its own (claim codes are guessed more easily than secrets).
+   */
+  async limited<T>(kind: Kind, subject: string, origin: Origin, check: () => Promise<T>, options: { limiter?: CredentialLimiter; failures?: readonly ErrorCode[] } = {}): Promise<T> {
+    const client = this.addresses.resolve(origin.remoteAddress, origin.forwardedFor);
+    const failures = options.failures ?? ['NITROGEN_ERR_BAD_CREDENTIALS'];
+    let attempt;
+    try {
+      attempt = (options.limiter ?? this.limiter).begin(`${kind}:${subject}`, client.sharedProxy ? undefined : client.key);
+    } catch (err) {
+      this.outcomes[kind].limited.inc();
+      throw err;
+    }
+    try {
+      const result = await check();
+      attempt.succeeded();
+      this.outcomes[kind].ok.inc();
+      return result;
+    } catch (err) {
+      if (!isNitrogenError(err) || !failures.includes(err.code)) attempt.succeeded();
+      this.outcomes[kind][isNitrogenError(err, 'NITROGEN_ERR_OVERLOADED') ? 'overloaded' : 'refused'].inc();
       throw err;
     }
   }

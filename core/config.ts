@@ -5,6 +5,7 @@ import { NitrogenError } from './errors.js';
 import { duration, durationAtLeast } from './duration.js';
 import { CredentialsOptions } from './authenticator.js';
 import { QuotaOptions } from './ingest-quota.js';
+import { DeviceOptions } from './device-options.js';
 import { describeIssues, problemsError } from './problems.js';
 
 export const ComponentSchema = z.strictObject({
@@ -40,7 +41,7 @@ export const ROLES = ['ingestion', 'registry', 'consumption'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const ClusterSchema = z.strictObject({
-  /** Names this instance in logs, metrics and the bus; defaults to `<hostname>-<pid>`. */
+  /** Names this instance on the bus, in logs and in presence; made once into `<dataDir>/instance.id` when absent (core/services.ts). */
   instanceId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ -').optional(),
   roles: z
     .array(z.enum(ROLES))
@@ -91,6 +92,8 @@ export const ConfigSchema = z.strictObject({
     .default({ maxPending: 100_000, maxCommitBatch: 5_000 }),
   /** Failed-credential limits, trusted proxies and password hashing (core/authenticator.ts). */
   credentials: CredentialsOptions.default(CredentialsOptions.parse({})),
+  /** Onboarding, presence and device state (core/device-options.ts). */
+  devices: DeviceOptions.default(DeviceOptions.parse({})),
   /** Per-principal ingestion quota (core/ingest-quota.ts). */
   quota: QuotaOptions.default(QuotaOptions.parse({})),
   retention: z

@@ -12,6 +12,7 @@ import type { AccessToken, Authentication, Identity, IssueOptions } from './port
 import { publicPrincipal, type Action, type Principal, type PrincipalRecord, type PrincipalRef } from './ports/principal.js';
 import type { Registry } from './ports/registry.js';
 import { newSecret, parseDigest, sha256Hash, sha256Matches } from './secrets.js';
+import { PREVIOUS_SECRETS, type PreviousSecret } from './principals.js';
 
 export const DefaultIdentityOptions = z.strictObject({
   /** Lifetime of access tokens. */
@@ -105,9 +106,31 @@ export class DefaultIdentity implements Identity {
     let matches = false;
     if (digest.kind === 'sha256') matches = sha256Matches(secret, digest.expected);
     else if (digest.kind === 'scrypt') matches = await this.hasher.verify(secret, stored);
+    let expiresAt: number | null = null;
+    if (!matches && record) {
+      // Rotated with an overlap: the old secret holds until the overlap ends, and so does what it opens.
+      const previous = await this.previousSecret(id);
+      if (previous && (await this.secretMatches(secret, previous.secretHash))) {
+        matches = true;
+        expiresAt = Date.parse(previous.expiresAt);
+      }
+    }
     if (!matches || !record) throw new NitrogenError('NITROGEN_ERR_BAD_CREDENTIALS', 'unknown principal or wrong secret');
     if (!record.enabled) throw new NitrogenError('NITROGEN_ERR_PRINCIPAL_DISABLED', `principal '${id}' is disabled`);
-    return { principal: publicPrincipal(record), expiresAt: null };
+    return { principal: publicPrincipal(record), expiresAt };
+  }
+
+  private async secretMatches(secret: string, stored: string): Promise<boolean> {
+    const digest = parseDigest(stored);
+    if (digest.kind === 'sha256') return sha256Matches(secret, digest.expected);
+    if (digest.kind === 'scrypt') return this.hasher.verify(secret, stored);
+    return false;
+  }
+
+  /** The secret replaced with an overlap that has not ended, if any. */
+  private async previousSecret(id: string): Promise<PreviousSecret | null> {
+    const previous = (await this.registry.getRecord(PREVIOUS_SECRETS, id))?.value as PreviousSecret | undefined;
+    return previous && Date.parse(previous.expiresAt) > Date.now() ? previous : null;
   }
 
   isAccessToken(credential: string): boolean {
@@ -125,9 +148,17 @@ export class DefaultIdentity implements Identity {
     }
     const record = await this.registry.getPrincipal(claims.sub!);
     if (!record) throw invalid('access token names no principal');
-    if (claims.stamp !== tokenStamp(record)) throw invalid('access token was revoked: the principal was re-created or its secret changed');
+    let expiresAt = claims.exp! * 1000;
+    if (claims.stamp !== tokenStamp(record)) {
+      // Issued with a secret replaced with an overlap: valid until the overlap ends.
+      const previous = await this.previousSecret(record.id);
+      if (!previous || previous.createdAt !== record.createdAt || claims.stamp !== tokenStamp({ ...record, secretHash: previous.secretHash })) {
+        throw invalid('access token was revoked: the principal was re-created or its secret changed');
+      }
+      expiresAt = Math.min(expiresAt, Date.parse(previous.expiresAt));
+    }
     if (!record.enabled) throw new NitrogenError('NITROGEN_ERR_PRINCIPAL_DISABLED', `principal '${record.id}' is disabled`);
-    const authentication: Authentication = { principal: publicPrincipal(record), expiresAt: claims.exp! * 1000 };
+    const authentication: Authentication = { principal: publicPrincipal(record), expiresAt };
     if (claims.act !== undefined) authentication.actor = await this.checkActor(claims.act, record.id);
     return authentication;
   }

@@ -7,10 +7,12 @@
 export const ErrorCodes = {
   NITROGEN_ERR_MALFORMED_JSON: { status: 400, expose: true },
   NITROGEN_ERR_VALIDATION: { status: 400, expose: true },
+  NITROGEN_ERR_CLAIM_CODE_INVALID: { status: 400, expose: true },
   NITROGEN_ERR_UNAUTHENTICATED: { status: 401, expose: true },
   NITROGEN_ERR_BAD_CREDENTIALS: { status: 401, expose: true },
   NITROGEN_ERR_TOKEN_EXPIRED: { status: 401, expose: true },
   NITROGEN_ERR_TOKEN_INVALID: { status: 401, expose: true },
+  NITROGEN_ERR_CERTIFICATE_REFUSED: { status: 401, expose: true },
   NITROGEN_ERR_FORBIDDEN: { status: 403, expose: true },
   NITROGEN_ERR_SENDER_MISMATCH: { status: 403, expose: true },
   NITROGEN_ERR_PRINCIPAL_DISABLED: { status: 403, expose: true },

@@ -22,6 +22,15 @@ export interface IngestOptions {
   rejectWhenBusy?: boolean;
 }
 
+/** Work that must be durable before a batch is (core/device-state.ts): undefined when there is none. */
+export interface CommitHook {
+  beforeCommit(messages: readonly Message[]): Promise<void> | undefined;
+}
+
+/** Message types the server makes; a client may send only `nitrogen.reported` (docs/api.md, "Twins"). */
+const RESERVED_PREFIX = 'nitrogen.';
+const CLIENT_RESERVED_TYPES = new Set(['nitrogen.reported']);
+
 /**
  * The ingestion pipeline every transport shares (docs/architecture.md, "Delivery"):
  * validate → authorize → group commit → acknowledge (the caller, once `commit` resolves) → fan out
@@ -36,6 +45,7 @@ export class Ingestor {
     private readonly limits: MessageLimits,
     private readonly metrics: CoreMetrics,
     private readonly quota: IngestQuota,
+    private readonly hook?: CommitHook,
   ) {}
 
   /** Batches charged ahead of a sender's quota, and how long (ms) their commit waits. Rare: a WeakMap miss is all the hot path pays. */
@@ -94,6 +104,8 @@ export class Ingestor {
         throw new NitrogenError('NITROGEN_ERR_PAYLOAD_TOO_LARGE', `${batch ? `[${i}]: ` : ''}a message may take at most ${this.limits.maxMessageBytes} bytes`);
       }
       if (message.to !== undefined && message.to !== sender.id) (recipients ??= new Set()).add(message.to);
+      // 'n' first: a type that cannot be reserved costs one character comparison.
+      if (message.type.charCodeAt(0) === 110 && message.type.startsWith(RESERVED_PREFIX)) this.checkReserved(message, batch ? i : undefined);
     }
     for (const to of recipients ?? []) {
       // A principal may also answer one that may send to it: a device replies to its app. Not
@@ -108,6 +120,14 @@ export class Ingestor {
     return messages;
   }
 
+  private checkReserved(message: Message, index: number | undefined): void {
+    const where = index === undefined ? '' : `[${index}]: `;
+    if (!CLIENT_RESERVED_TYPES.has(message.type)) throw new NitrogenError('NITROGEN_ERR_VALIDATION', `${where}type: '${RESERVED_PREFIX}…' types are the server's, except nitrogen.reported`, { details: { field: 'type' } });
+    if (typeof message.body !== 'object' || message.body === null || Array.isArray(message.body)) {
+      throw new NitrogenError('NITROGEN_ERR_VALIDATION', `${where}body: a nitrogen.reported body is a JSON object (a merge patch of the reported state)`, { details: { field: 'body' } });
+    }
+  }
+
   /**
    * Commits prepared messages durably; resolves when they may be acknowledged. Nothing is
    * delivered yet: the transport acknowledges, then calls `fanOut`, so live subscribers never
@@ -116,6 +136,8 @@ export class Ingestor {
   async commit(messages: Message[], options: IngestOptions): Promise<Message[]> {
     const hold = this.held.get(messages);
     if (hold !== undefined) await new Promise((resolve) => setTimeout(resolve, hold));
+    const before = this.hook?.beforeCommit(messages);
+    if (before) await before;
     await this.commits.submit(messages, { reject: options.rejectWhenBusy });
     this.counter(options.transport).inc(messages.length);
     return messages;
@@ -124,6 +146,15 @@ export class Ingestor {
   /** Hands committed and acknowledged messages to live subscribers and the sink runners. */
   fanOut(messages: readonly Message[], options: IngestOptions): void {
     this.bus.publish(messages, { transport: options.transport, tag: options.originTag });
+  }
+
+  /**
+   * Commits messages the server made itself (presence events, desired state), then fans them
+   * out: they are not validated, charged to a quota, nor sent as any principal's input.
+   */
+  async record(messages: Message[], transport: string): Promise<void> {
+    await this.commit(messages, { transport });
+    this.fanOut(messages, { transport });
   }
 
   /** `prepare` then `commit`: the caller acknowledges, then calls `fanOut`. */

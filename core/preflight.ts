@@ -43,8 +43,8 @@ const PROVIDED_BEFORE: Record<PluginKind, InjectionToken<unknown>[]> = {
   store: [...CORE, Tokens.Cluster],
   registry: [...CORE, Tokens.Cluster, Tokens.Store],
   identity: [...CORE, Tokens.Cluster, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher],
-  sink: [...CORE, Tokens.Cluster, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher, Tokens.Identity, Tokens.Authenticator, Tokens.Presence, Tokens.Principals, Tokens.PermissionRecords],
-  transport: [...CORE, Tokens.Cluster, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher, Tokens.Identity, Tokens.Authenticator, Tokens.Presence, Tokens.Principals, Tokens.PermissionRecords, Tokens.Sinks, Tokens.Bus, Tokens.Ingestor, Tokens.SinkRunners, Tokens.DeadLetters],
+  sink: [...CORE, Tokens.Cluster, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher, Tokens.Identity, Tokens.Authenticator, Tokens.Presence, Tokens.Principals, Tokens.PermissionRecords, Tokens.Devices],
+  transport: [...CORE, Tokens.Cluster, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher, Tokens.Identity, Tokens.Authenticator, Tokens.Presence, Tokens.Principals, Tokens.PermissionRecords, Tokens.Devices, Tokens.Sinks, Tokens.Bus, Tokens.Ingestor, Tokens.SinkRunners, Tokens.DeadLetters],
 };
 
 function entries(config: Partial<Pick<NitrogenConfig, 'store' | 'registry' | 'identity' | 'sinks' | 'plugins' | 'cluster'>>): Entry[] {

@@ -9,6 +9,15 @@ import type { Registry } from './ports/registry.js';
 import type { PrincipalEvents } from './principal-events.js';
 import type { PrincipalChanges, Registration } from './schemas/principals.js';
 
+/** Records of secrets replaced with an overlap: still valid until `expiresAt` (docs/api.md, "Rotating a secret"). */
+export const PREVIOUS_SECRETS = 'previous-secrets';
+export interface PreviousSecret {
+  secretHash: string;
+  /** The principal's createdAt when the secret was replaced: tokens issued with the old secret are stamped with both. */
+  createdAt: string;
+  expiresAt: string;
+}
+
 /** A registered principal, with its secret when the server made one: the only time it is shown. */
 export interface Registered {
   principal: Principal;
@@ -103,14 +112,27 @@ export class Principals {
     return principal;
   }
 
-  /** Replaces the secret with a new server-made one (for a user, its password). Returns it: the only time it is shown. */
-  async rotateSecret(actor: Principal, id: string): Promise<Registered & { secret: string }> {
+  /**
+   * Replaces the secret with a new server-made one (for a user, its password). Returns it: the
+   * only time it is shown. Without `overlapMs`, the old secret, the tokens issued with it and
+   * the sessions opened with it end now. With it, the old secret and its tokens stay valid that
+   * long beside the new one (a fleet rolls its credentials without a disconnect storm), and
+   * sessions opened with the old secret meanwhile end when the overlap does.
+   */
+  async rotateSecret(actor: Principal, id: string, overlapMs = 0): Promise<Registered & { secret: string }> {
     this.authorizeChange(actor, id);
     this.guardAdminCredentials(actor, id);
-    await this.find(id);
+    const before = await this.find(id);
     const { secret, secretHash } = this.identity.newSecret();
+    if (overlapMs > 0 && before.secretHash !== undefined) {
+      const previous: PreviousSecret = { secretHash: before.secretHash, createdAt: before.createdAt, expiresAt: new Date(Date.now() + overlapMs).toISOString() };
+      await this.registry.putRecords([{ kind: PREVIOUS_SECRETS, key: id, principal: id, value: previous }]);
+    }
     const principal = publicPrincipal(await this.registry.updatePrincipal(id, { secretHash }));
-    this.events.revoke(id, 'secret rotated');
+    if (overlapMs <= 0) {
+      await this.registry.deleteRecord(PREVIOUS_SECRETS, id);
+      this.events.revoke(id, 'secret rotated');
+    }
     return { principal, secret };
   }
 

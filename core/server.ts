@@ -132,7 +132,13 @@ export class NitrogenServer {
     const bus = container.resolve(Tokens.Bus);
     // Live subscribers (MQTT, SSE, devices' commands) are served by the ingestion and consumption roles.
     bus.connect(cluster, config.cluster.roles.some((role) => role !== 'registry'));
-    container.resolve(Tokens.Ingestor);
+    const ingestor = container.resolve(Tokens.Ingestor);
+    await container.resolve(Tokens.Presence).attach({
+      instanceId: container.resolve(Tokens.Instance).id,
+      events: config.devices.presenceEvents,
+      flushMs: parseDuration(config.devices.presenceFlush),
+      record: (messages) => ingestor.record(messages, 'presence'),
+    });
 
     const runners: SinkRunner[] = [];
     container.register(Tokens.SinkRunners, { useValue: runners });

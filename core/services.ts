@@ -1,12 +1,15 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { Authenticator } from './authenticator.js';
 import { MessageBus } from './bus.js';
 import type { NitrogenConfig } from './config.js';
 import { DeadLetters } from './dead-letters.js';
+import { Devices } from './devices.js';
 import { instanceCachingFactory, Lifecycle, type DependencyContainer, type InjectionToken } from './di.js';
 import { Endpoints } from './endpoints.js';
-import { wrapError } from './errors.js';
+import { NitrogenError, wrapError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
 import { Health, OK, failed, healthMetrics } from './health.js';
 import { Ingestor } from './ingest.js';
@@ -42,7 +45,8 @@ function service<T>(server: DependencyContainer, token: InjectionToken<T>, build
 export function registerCoreServices(server: DependencyContainer, config: NitrogenConfig, logger: Logger): void {
   server.register(Tokens.Config, { useValue: config });
   server.register(Tokens.Logger, { useValue: logger });
-  server.register(Tokens.Instance, { useValue: { id: config.cluster.instanceId ?? `${hostname()}-${process.pid}`, run: randomBytes(6).toString('hex') } });
+  // A factory: made on first use, once the configuration passed and the data directory is private.
+  server.register(Tokens.Instance, { useFactory: instanceCachingFactory(() => ({ id: instanceId(config), run: randomBytes(6).toString('hex') })) });
   // No dependencies: one instance per server, the registration keeps it.
   server.register(Tokens.Endpoints, { useClass: Endpoints }, { lifecycle: Lifecycle.Singleton });
   server.register(Tokens.PrincipalEvents, { useClass: PrincipalEvents }, { lifecycle: Lifecycle.Singleton });
@@ -60,6 +64,12 @@ export function registerCoreServices(server: DependencyContainer, config: Nitrog
   service(server, Tokens.Presence, (c) => new Presence(c.resolve(Tokens.Registry), c.resolve(Tokens.Logger)));
   service(server, Tokens.Principals, (c) => new Principals(c.resolve(Tokens.Identity), c.resolve(Tokens.Registry), c.resolve(Tokens.PrincipalEvents), c.resolve(Tokens.Config).limits));
   service(server, Tokens.PermissionRecords, (c) => new PermissionRecords(c.resolve(Tokens.Identity), c.resolve(Tokens.Registry), c.resolve(Tokens.PrincipalEvents)));
+  service(server, Tokens.Devices, (c) =>
+    new Devices(
+      { identity: c.resolve(Tokens.Identity), registry: c.resolve(Tokens.Registry), store: c.resolve(Tokens.Store), authenticator: c.resolve(Tokens.Authenticator), events: c.resolve(Tokens.PrincipalEvents), logger: c.resolve(Tokens.Logger) },
+      c.resolve(Tokens.Config).devices,
+    ),
+  );
   service(server, Tokens.DeadLetters, (c) => new DeadLetters(c.resolve(Tokens.Config).dataDir));
   service(server, Tokens.Bus, (c) => {
     const log = c.resolve(Tokens.Logger);
@@ -68,8 +78,34 @@ export function registerCoreServices(server: DependencyContainer, config: Nitrog
   service(server, GroupCommit, groupCommit);
   service(server, Tokens.Ingestor, (c) => {
     const { limits, quota } = c.resolve(Tokens.Config);
-    return new Ingestor(c.resolve(Tokens.Identity), c.resolve(GroupCommit), c.resolve(Tokens.Bus), limits, c.resolve(CoreMetrics), new IngestQuota(quota));
+    const { state } = c.resolve(Tokens.Devices);
+    const ingestor = new Ingestor(c.resolve(Tokens.Identity), c.resolve(GroupCommit), c.resolve(Tokens.Bus), limits, c.resolve(CoreMetrics), new IngestQuota(quota), state);
+    // Device state both hooks the commit (types and reports) and makes messages of its own (desired state).
+    state.attach((messages) => ingestor.record(messages, 'devices'));
+    return ingestor;
   });
+}
+
+const INSTANCE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * `cluster.instanceId`, else an id made once and kept in `<dataDir>/instance.id`: stable across
+ * restarts, so presence finds what an earlier run of this instance left connected
+ * (core/presence.ts), and unique to each data directory. Two instances never share a data
+ * directory; the bus tells processes apart by their run as well, should they share an id.
+ */
+function instanceId(config: NitrogenConfig): string {
+  if (config.cluster.instanceId !== undefined) return config.cluster.instanceId;
+  const file = join(config.dataDir, 'instance.id');
+  if (existsSync(file)) {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (!INSTANCE_ID.test(kept)) throw new NitrogenError('NITROGEN_ERR_CONFIG', `${file} must hold an instance id of 1-64 of A-Z a-z 0-9 . _ - (or set cluster.instanceId)`);
+    return kept;
+  }
+  const host = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 48);
+  const id = `${host || 'instance'}-${randomBytes(4).toString('hex')}`;
+  writeFileSync(file, id + '\n', { mode: 0o600 });
+  return id;
 }
 
 /**

@@ -18,6 +18,7 @@ import type { PasswordHasher } from './password-hasher.js';
 import type { Health } from './health.js';
 import type { PermissionRecords } from './permission-records.js';
 import type { Principals } from './principals.js';
+import type { Devices } from './devices.js';
 import type { Cluster, InstanceIdentity } from './ports/cluster.js';
 
 /**
@@ -53,6 +54,8 @@ export const Tokens = {
   Principals: Symbol('nitrogen.Principals') as InjectionToken<Principals>,
   /** The use cases on permission records (core/permission-records.ts). */
   PermissionRecords: Symbol('nitrogen.PermissionRecords') as InjectionToken<PermissionRecords>,
+  /** Onboarding (API keys, claim codes, certificates), last-known state and twins (core/devices.ts). */
+  Devices: Symbol('nitrogen.Devices') as InjectionToken<Devices>,
   /** This instance among the deployment's: `cluster.instanceId` and a random id of this run. */
   Instance: Symbol('nitrogen.Instance') as InjectionToken<InstanceIdentity>,
   /** What the instances share besides store and registry: the configured `cluster.bus`, or one process alone. */

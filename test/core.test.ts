@@ -129,7 +129,7 @@ describe('configuration problems', () => {
         'sinks.1.options.adress: unknown key; did you mean "address"?',
         "sinks.1.name: 'twin' is also the name of sinks.0; each sink needs its own (it names its checkpoint)",
         'plugins.0.options.maxBodyByte: unknown key; did you mean "maxBodyBytes"?',
-        'plugins.1.options.port: Invalid input: expected number, received string',
+        'plugins.1.options.port: must be a port number 0-65535, or false for none',
         "plugins.2: unknown transport 'carrier-pigeon' (built in: mqtt, rest; or give a module path or an installed package)",
       ]);
       assert.equal(existsSync(dataDir), false, 'nothing was written: no data directory, no admin.secret, no token.key, no database');

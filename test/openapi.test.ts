@@ -15,6 +15,8 @@ import { DeadLetters } from '../core/dead-letters.js';
 import { logSinkPlugin } from '../samples/basic-server/log-sink.js';
 import { route, routers } from '../plugins/rest/route.js';
 import { startServer, type TestServer } from './helpers/server.js';
+import { TestCa } from './helpers/certificates.js';
+import { tempDir } from './helpers/temp.js';
 
 const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
 const catalog = { ...defaultCatalog, sink: { ...defaultCatalog.sink, log: async () => logSinkPlugin(discard) } };
@@ -112,7 +114,7 @@ describe('OpenAPI document', function () {
         assert.deepEqual(operation.parameters.filter((p) => p.in === 'path').map((p) => p.name), inPath, `${method} ${path}: path parameters`);
         for (const parameter of operation.parameters) assert.ok(parameter.schema, `${method} ${path}: ${parameter.name} has no schema`);
         if (method === 'post' || method === 'put' || method === 'patch') {
-          const takesNone = /\/(secret|impersonate)$/.test(path) && method === 'post';
+          const takesNone = /\/(secret|impersonate|claim-code|tickets)$/.test(path) && method === 'post';
           assert.equal(operation.requestBody !== undefined, !takesNone, `${method} ${path}: request body`);
         }
         assert.ok(Object.keys(operation.responses).some((s) => s.startsWith('2')), `${method} ${path}: no success`);
@@ -226,6 +228,56 @@ describe('OpenAPI document', function () {
     const validate = ajv.getSchema('openapi#/components/schemas/Message')!;
     assert.ok(validate(JSON.parse(events.data)), ajv.errorsText(validate.errors));
     await expect('GET', `${base}/messages/stream?limit=5`, 400);
+  });
+
+  it('matches what the onboarding, certificate and state routes answer', async () => {
+    const base = '/api/v1';
+    const { key, apiKey } = (await expect('POST', `${base}/api-keys`, 201, { body: { name: 'factory', deviceTags: ['line-3'], expiresAt: '2099-01-01T00:00:00Z' } })) as { key: string; apiKey: { id: string } };
+    await expect('POST', `${base}/api-keys`, 400, { body: { capabilities: ['fly'] } });
+    await expect('POST', `${base}/api-keys`, 400, { token: deviceToken, body: {} });
+    await expect('GET', `${base}/api-keys`, 200);
+    await expect('GET', `${base}/api-keys?owner=car-1`, 403, { token: (await t.register([{ type: 'app', id: 'dash-2' }]).then(([a]) => t.token(a!.id, a!.secret))) });
+    const { principal: made, claimCode } = (await expect('POST', `${base}/devices/register`, 201, { token: null, headers: { authorization: `ApiKey ${key}` }, body: { name: 'Sensor' } })) as { principal: { id: string }; claimCode: { code: string } };
+    await expect('POST', `${base}/devices/register`, 401, { token: null, headers: { authorization: 'ApiKey n2k_0000000000000000_' + 'x'.repeat(43) }, body: {} });
+    await expect('POST', `${base}/devices/register`, 401, { token: null, body: {} });
+    await expect('POST', `${base}/devices/register`, 400, { token: null, headers: { authorization: `ApiKey ${key}` }, body: { type: 'app' } });
+    const [ann] = await t.register([{ type: 'app', id: 'ann-2' }]);
+    const annToken = await t.token(ann!.id, ann!.secret);
+    await expect('POST', `${base}/claims`, 200, { token: annToken, body: { code: claimCode.code } });
+    await expect('POST', `${base}/claims`, 400, { token: annToken, body: { code: claimCode.code } });
+    await expect('POST', `${base}/claims`, 403, { token: deviceToken, body: { code: claimCode.code } });
+    await expect('POST', `${base}/principals/${made.id}/claim-code`, 201, { token: annToken });
+    await expect('POST', `${base}/principals/car-1/claim-code`, 403, { token: annToken });
+    await expect('DELETE', `${base}/api-keys/${apiKey.id}`, 204);
+    await expect('DELETE', `${base}/api-keys/${apiKey.id}`, 404);
+
+    const dir = tempDir();
+    try {
+      const ca = new TestCa(dir.path);
+      const leaf = ca.issue('car-1');
+      const { certificate } = (await expect('POST', `${base}/principals/car-1/certificates`, 201, { body: { certificate: leaf.cert } })) as { certificate: { fingerprint: string } };
+      await expect('POST', `${base}/principals/car-1/certificates`, 400, { body: { certificate: 'not a certificate' } });
+      await expect('GET', `${base}/principals/car-1/certificates`, 200, { token: deviceToken });
+      await expect('GET', `${base}/principals/${made.id}/certificates`, 403, { token: deviceToken });
+      await expect('DELETE', `${base}/principals/car-1/certificates/${certificate.fingerprint}`, 200);
+      await expect('DELETE', `${base}/principals/car-1/certificates/${certificate.fingerprint}`, 403, { token: deviceToken });
+      const { certificate: authority } = (await expect('POST', `${base}/certificate-authorities`, 201, { body: { certificate: ca.ca.cert } })) as { certificate: { fingerprint: string } };
+      await expect('POST', `${base}/certificate-authorities`, 400, { body: { certificate: leaf.cert } });
+      await expect('GET', `${base}/certificate-authorities`, 200);
+      await expect('GET', `${base}/certificate-authorities`, 403, { token: deviceToken });
+      await expect('DELETE', `${base}/certificate-authorities/${authority.fingerprint}`, 204);
+      await expect('DELETE', `${base}/certificate-authorities/${authority.fingerprint}`, 404);
+    } finally {
+      dir.remove();
+    }
+
+    await expect('PATCH', `${base}/principals/car-1/twin/desired`, 200, { body: { interval: 10, mode: { eco: true } } });
+    await expect('PATCH', `${base}/principals/car-1/twin/desired`, 403, { token: deviceToken, body: { interval: 1 } });
+    await expect('PATCH', `${base}/principals/car-1/twin/desired`, 400, { body: [1] });
+    await expect('GET', `${base}/principals/car-1/state`, 200, { token: deviceToken });
+    await expect('GET', `${base}/principals/${made.id}/state`, 403, { token: deviceToken });
+    await expect('POST', `${base}/messages/stream/tickets`, 201, { token: deviceToken });
+    await expect('POST', `${base}/messages/stream/tickets`, 401, { token: null });
   });
 
   it('matches what the permission routes answer', async () => {

@@ -4,9 +4,9 @@ import { NitrogenError } from '../../core/errors.js';
 import { comparePermissions } from '../../core/permissions.js';
 import type { Page } from '../../core/ports/lifecycle.js';
 import type { Action, Permission, PrincipalRecord, PrincipalType } from '../../core/ports/principal.js';
-import type { PermissionFilter, PrincipalFilter, PrincipalPatch, Registry } from '../../core/ports/registry.js';
+import type { PermissionFilter, PrincipalFilter, PrincipalPatch, Registry, RegistryRecord } from '../../core/ports/registry.js';
 import { AzureConnectionOptions, createTables, mapLimit, openTable, requireCredentials, statusOf, storeError, type Table } from './connection.js';
-import { getOrNull, type Entity } from './entities.js';
+import { checkEntitySize, deleteAll, getOrNull, readText, textProperties, upsertAll, type Entity } from './entities.js';
 import { escapeKey, unescapeKey } from './keys.js';
 
 export const AzureRegistryOptions = AzureConnectionOptions.superRefine(requireCredentials);
@@ -33,6 +33,24 @@ interface PermissionRow {
   priority: number;
   expires?: string;
   createdAt: string;
+}
+
+interface RecordRow {
+  partitionKey: string;
+  rowKey: string;
+  principal: string;
+  [text: string]: unknown;
+}
+
+/** A record: its kind is the partition, its key the row; the value is JSON text in 32 KiB properties. */
+function recordEntity(r: RegistryRecord): Entity {
+  const entity: Entity = { partitionKey: escapeKey(r.kind), rowKey: escapeKey(r.key), principal: r.principal, ...textProperties('value', JSON.stringify(r.value)) };
+  checkEntitySize(entity, `${r.kind} record '${r.key}'`);
+  return entity;
+}
+
+function toRecord(row: RecordRow): RegistryRecord {
+  return { kind: unescapeKey(row.partitionKey), key: unescapeKey(row.rowKey), principal: row.principal, value: JSON.parse(readText(row, 'value')) as unknown };
 }
 
 function principalEntity(r: PrincipalRecord): Entity {
@@ -73,13 +91,15 @@ function toPermission(row: PermissionRow & { rowKey?: string }): Permission {
 export class AzureTablesRegistry implements Registry {
   private principals!: Table;
   private permissions!: Table;
+  private records!: Table;
 
   constructor(private readonly options: AzureConnectionOptions) {}
 
   async start(): Promise<void> {
     this.principals = openTable(this.options, 'Principals', 'azure-tables registry');
     this.permissions = openTable(this.options, 'Permissions', 'azure-tables registry');
-    await createTables([this.principals, this.permissions], this.options.connectTimeout, 'azure-tables registry');
+    this.records = openTable(this.options, 'Records', 'azure-tables registry');
+    await createTables([this.principals, this.permissions, this.records], this.options.connectTimeout, 'azure-tables registry');
   }
 
   async createPrincipals(records: PrincipalRecord[]): Promise<void> {
@@ -133,6 +153,7 @@ export class AzureTablesRegistry implements Registry {
     await mapLimit(grants, IN_FLIGHT, (p) => this.deletePermission(p.id).catch((err) => {
       if (!(err instanceof NitrogenError && err.code === 'NITROGEN_ERR_NOT_FOUND')) throw err;
     }));
+    await this.deleteRecordsOf(id);
     try {
       await this.principals.client.deleteEntity(escapeKey(id), '');
     } catch (err) {
@@ -214,6 +235,64 @@ export class AzureTablesRegistry implements Registry {
     } catch (err) {
       if (statusOf(err) === 404) throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no permission '${id}'`);
       throw storeError('delete a permission', err);
+    }
+  }
+
+  private async deleteRecordsOf(principal: string): Promise<void> {
+    const keys: Array<{ partitionKey: string; rowKey: string }> = [];
+    try {
+      const rows = this.records.client.listEntities<RecordRow>({ queryOptions: { filter: odata`principal eq ${principal}`, select: ['PartitionKey', 'RowKey'] } });
+      for await (const row of rows) keys.push({ partitionKey: row.partitionKey, rowKey: row.rowKey });
+    } catch (err) {
+      throw storeError('list records', err);
+    }
+    await deleteAll(this.records.client, keys, 'delete records');
+  }
+
+  async putRecords(records: RegistryRecord[]): Promise<void> {
+    await upsertAll(this.records.client, records.map(recordEntity), 'write records');
+  }
+
+  async createRecord(r: RegistryRecord): Promise<void> {
+    try {
+      await this.records.client.createEntity(recordEntity(r));
+    } catch (err) {
+      if (statusOf(err) === 409) throw new NitrogenError('NITROGEN_ERR_CONFLICT', `${r.kind} '${r.key}' exists`, { cause: err });
+      throw storeError('create a record', err);
+    }
+  }
+
+  async getRecord(kind: string, key: string): Promise<RegistryRecord | null> {
+    const row = await getOrNull<RecordRow>(this.records.client, escapeKey(kind), escapeKey(key), 'read a record');
+    return row ? toRecord(row) : null;
+  }
+
+  /** Ordered by the escaped key: the key's own order for keys of letters, digits and `._:~-`. */
+  async listRecords(kind: string, filter: { principal?: string }, page: { limit: number; cursor?: string }): Promise<Page<RegistryRecord>> {
+    let query = odata`PartitionKey eq ${escapeKey(kind)}`;
+    if (page.cursor !== undefined) query += odata` and RowKey gt ${escapeKey(decodeCursor(page.cursor, ['string'])[0] as string)}`;
+    if (filter.principal !== undefined) query += odata` and principal eq ${filter.principal}`;
+    const found: RegistryRecord[] = [];
+    try {
+      for await (const rows of this.records.client.listEntities<RecordRow>({ queryOptions: { filter: query } }).byPage({ maxPageSize: Math.min(1000, page.limit + 1) })) {
+        found.push(...rows.map(toRecord));
+        if (found.length > page.limit) break;
+      }
+    } catch (err) {
+      throw storeError('list records', err);
+    }
+    const items = found.slice(0, page.limit);
+    const last = items[items.length - 1];
+    return { items, next: found.length > page.limit && last ? encodeCursor([last.key]) : null };
+  }
+
+  async deleteRecord(kind: string, key: string): Promise<boolean> {
+    try {
+      await this.records.client.deleteEntity(escapeKey(kind), escapeKey(key));
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      throw storeError('delete a record', err);
     }
   }
 }

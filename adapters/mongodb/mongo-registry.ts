@@ -4,11 +4,22 @@ import { NitrogenError } from '../../core/errors.js';
 import { comparePermissions } from '../../core/permissions.js';
 import type { Page } from '../../core/ports/lifecycle.js';
 import type { Permission, PrincipalRecord } from '../../core/ports/principal.js';
-import type { PermissionFilter, PrincipalFilter, PrincipalPatch, Registry } from '../../core/ports/registry.js';
+import type { PermissionFilter, PrincipalFilter, PrincipalPatch, Registry, RegistryRecord } from '../../core/ports/registry.js';
 import { connect, duplicatesOf, isDuplicateKey, type MongoConnectionOptions, storeError } from './connection.js';
 
 type PrincipalDoc = Omit<PrincipalRecord, 'id'> & { _id: string };
 type PermissionDoc = Omit<Permission, 'id'> & { _id: string };
+/** A record's value is kept as JSON text: a twin's keys may hold `$` and `.`, which field names may not. */
+interface RecordDoc {
+  kind: string;
+  key: string;
+  principal: string;
+  value: string;
+}
+
+function toRecord(doc: RecordDoc): RegistryRecord {
+  return { kind: doc.kind, key: doc.key, principal: doc.principal, value: JSON.parse(doc.value) as unknown };
+}
 
 function toPrincipal({ _id, ...rest }: PrincipalDoc): PrincipalRecord {
   return { id: _id, ...rest };
@@ -33,6 +44,7 @@ export class MongoRegistry implements Registry {
   private client?: MongoClient;
   private principals!: Collection<PrincipalDoc>;
   private permissions!: Collection<PermissionDoc>;
+  private records!: Collection<RecordDoc>;
 
   constructor(private readonly options: MongoConnectionOptions) {}
 
@@ -41,7 +53,9 @@ export class MongoRegistry implements Registry {
     this.client = client;
     this.principals = db.collection('principals');
     this.permissions = db.collection('permissions');
+    this.records = db.collection('records');
     try {
+      await this.records.createIndexes([{ key: { kind: 1, key: 1 }, name: 'kind_key', unique: true }, { key: { principal: 1 }, name: 'principal' }]);
       await this.principals.createIndexes([{ key: { type: 1, _id: 1 }, name: 'type_id' }, { key: { tags: 1, _id: 1 }, name: 'tags_id' }]);
       await this.permissions.createIndexes([{ key: { issuedTo: 1 }, name: 'issuedTo' }, { key: { principalFor: 1 }, name: 'principalFor' }]);
     } catch (err) {
@@ -104,6 +118,7 @@ export class MongoRegistry implements Registry {
       if (!(await this.principals.findOne({ _id: id }, { projection: { _id: 1 } }))) throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no principal '${id}'`);
       // Grants first: a principal made later with the same id must not inherit them.
       await this.permissions.deleteMany({ $or: [{ issuedTo: id }, { principalFor: id }] });
+      await this.records.deleteMany({ principal: id });
       if ((await this.principals.deleteOne({ _id: id })).deletedCount === 0) throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no principal '${id}'`);
     } catch (err) {
       throw storeError('delete a principal', err);
@@ -163,5 +178,57 @@ export class MongoRegistry implements Registry {
       throw storeError('delete a permission', err);
     }
     if (deleted === 0) throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no permission '${id}'`);
+  }
+
+  async putRecords(records: RegistryRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    try {
+      await this.records.bulkWrite(
+        records.map((r) => ({ replaceOne: { filter: { kind: r.kind, key: r.key }, replacement: { kind: r.kind, key: r.key, principal: r.principal, value: JSON.stringify(r.value) }, upsert: true } })),
+        { ordered: true },
+      );
+    } catch (err) {
+      throw storeError('write records', err);
+    }
+  }
+
+  async createRecord(r: RegistryRecord): Promise<void> {
+    try {
+      await this.records.insertOne({ kind: r.kind, key: r.key, principal: r.principal, value: JSON.stringify(r.value) });
+    } catch (err) {
+      if (isDuplicateKey(err)) throw new NitrogenError('NITROGEN_ERR_CONFLICT', `${r.kind} '${r.key}' exists`, { cause: err });
+      throw storeError('create a record', err);
+    }
+  }
+
+  async getRecord(kind: string, key: string): Promise<RegistryRecord | null> {
+    try {
+      const doc = await this.records.findOne({ kind, key });
+      return doc ? toRecord(doc) : null;
+    } catch (err) {
+      throw storeError('read a record', err);
+    }
+  }
+
+  async listRecords(kind: string, filter: { principal?: string }, page: { limit: number; cursor?: string }): Promise<Page<RegistryRecord>> {
+    const query: Filter<RecordDoc> = { kind };
+    if (page.cursor !== undefined) query.key = { $gt: decodeCursor(page.cursor, ['string'])[0] as string };
+    if (filter.principal !== undefined) query.principal = filter.principal;
+    try {
+      const docs = await this.records.find(query, { sort: { key: 1 }, limit: page.limit + 1 }).toArray();
+      const items = docs.slice(0, page.limit).map(toRecord);
+      const last = items[items.length - 1];
+      return { items, next: docs.length > page.limit && last ? encodeCursor([last.key]) : null };
+    } catch (err) {
+      throw storeError('list records', err);
+    }
+  }
+
+  async deleteRecord(kind: string, key: string): Promise<boolean> {
+    try {
+      return (await this.records.deleteOne({ kind, key })).deletedCount > 0;
+    } catch (err) {
+      throw storeError('delete a record', err);
+    }
   }
 }

@@ -5,8 +5,9 @@ import type { Logger } from '../../core/logger.js';
 import { comparePermissions } from '../../core/permissions.js';
 import type { Page } from '../../core/ports/lifecycle.js';
 import type { Action, Permission, PrincipalRecord, PrincipalType } from '../../core/ports/principal.js';
-import type { PermissionFilter, PrincipalFilter, PrincipalPatch, Registry } from '../../core/ports/registry.js';
+import type { PermissionFilter, PrincipalFilter, PrincipalPatch, Registry, RegistryRecord } from '../../core/ports/registry.js';
 import { connect, ident, isRetryable, type PostgresConnectionOptions, sqlState, storeError, transaction, UNIQUE_VIOLATION } from './connection.js';
+import { PostgresRecords } from './registry-records.js';
 import { migrate } from './schema.js';
 
 interface PrincipalRow {
@@ -58,16 +59,18 @@ function checkText(field: string, values: (string | undefined | null)[]): void {
 const COLUMNS: Record<keyof PrincipalPatch, string> = { name: 'name', tags: 'tags', enabled: 'enabled', secretHash: 'secret_hash', lastSeenAt: 'last_seen_at' };
 
 /**
- * The Registry on PostgreSQL: `principals` and `permissions`, one row per record. Every write
+ * The Registry on PostgreSQL: `principals`, `permissions` and `records`, one row each. Every write
  * is one statement or one transaction, so instances sharing the database never lose an update
  * and a batch of principals is created whole or not at all.
  */
 export class PostgresRegistry implements Registry {
   private pool?: pg.Pool;
   private readonly schema: string;
+  private readonly records: PostgresRecords;
 
   constructor(private readonly options: PostgresConnectionOptions, private readonly logger?: Logger) {
     this.schema = ident(options.schema);
+    this.records = new PostgresRecords(() => this.db, this.schema);
   }
 
   private get db(): pg.Pool {
@@ -151,11 +154,12 @@ export class PostgresRegistry implements Registry {
   async deletePrincipal(id: string): Promise<void> {
     let deleted: number;
     try {
-      // One statement: the grants issued to or for it go with it, so a principal made later
-      // with the same id never inherits them.
+      // One statement: the grants issued to or for it and its records (certificates, API keys…)
+      // go with it, so a principal made later with the same id never inherits them.
       const { rows } = await this.db.query<{ n: string }>(
         `WITH gone AS (DELETE FROM ${this.schema}.principals WHERE id = $1 RETURNING id),
-         grants AS (DELETE FROM ${this.schema}.permissions WHERE (issued_to = $1 OR principal_for = $1) AND EXISTS (SELECT 1 FROM gone))
+         grants AS (DELETE FROM ${this.schema}.permissions WHERE (issued_to = $1 OR principal_for = $1) AND EXISTS (SELECT 1 FROM gone)),
+         records AS (DELETE FROM ${this.schema}.records WHERE principal = $1 AND EXISTS (SELECT 1 FROM gone))
          SELECT count(*) AS n FROM gone`,
         [id],
       );
@@ -236,5 +240,25 @@ export class PostgresRegistry implements Registry {
       throw storeError('delete a permission', err);
     }
     if (deleted === 0) throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no permission '${id}'`);
+  }
+
+  putRecords(records: RegistryRecord[]): Promise<void> {
+    return this.records.put(records);
+  }
+
+  createRecord(record: RegistryRecord): Promise<void> {
+    return this.records.create(record);
+  }
+
+  getRecord(kind: string, key: string): Promise<RegistryRecord | null> {
+    return this.records.get(kind, key);
+  }
+
+  listRecords(kind: string, filter: { principal?: string }, page: { limit: number; cursor?: string }): Promise<Page<RegistryRecord>> {
+    return this.records.list(kind, filter, page);
+  }
+
+  deleteRecord(kind: string, key: string): Promise<boolean> {
+    return this.records.delete(kind, key);
   }
 }

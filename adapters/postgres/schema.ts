@@ -65,10 +65,23 @@ const REGISTRY_TABLES = (s: string) => [
   )`,
   `CREATE INDEX IF NOT EXISTS permissions_issued_to ON ${s}.permissions (issued_to)`,
   `CREATE INDEX IF NOT EXISTS permissions_principal_for ON ${s}.permissions (principal_for)`,
+  `CREATE TABLE IF NOT EXISTS ${s}.records (
+    kind text COLLATE "C" NOT NULL,
+    key text COLLATE "C" NOT NULL,
+    principal text COLLATE "C" NOT NULL,
+    value text NOT NULL,
+    PRIMARY KEY (kind, key)
+  )`,
+  // A principal's records, of one kind in key order, and all of them when it is deleted.
+  `CREATE INDEX IF NOT EXISTS records_principal ON ${s}.records (principal, kind, key)`,
 ];
 
-/** The layout this code writes; a database marked with a later one was made by newer code. */
-const VERSION = 1;
+/**
+ * The layout of each part this code writes; a database marked with a later one was made by
+ * newer code. Registry 2 added `records`: code that knows only 1 would delete a principal and
+ * leave its certificates and API keys to whoever registers the id next.
+ */
+const VERSIONS = { store: 1, registry: 2 } as const;
 
 /**
  * Creates what is missing in one transaction, under an advisory lock on the schema's name:
@@ -85,14 +98,19 @@ export async function migrate(pool: pg.Pool, schema: string, part: 'store' | 're
     if ((await client.query('SELECT to_regnamespace($1) AS oid', [schema])).rows[0]?.oid === null) await client.query(`CREATE SCHEMA ${s}`);
     await client.query(`CREATE TABLE IF NOT EXISTS ${s}.meta (key text PRIMARY KEY, value text NOT NULL)`);
     const stored = (await client.query<{ value: string }>(`SELECT value FROM ${s}.meta WHERE key = $1`, [`${part}.version`])).rows[0];
-    if (stored && Number(stored.value) > VERSION) {
-      throw new NitrogenError('NITROGEN_ERR_CONFIG', `postgres ${part}: schema ${schema} has layout ${stored.value}, made by a newer Nitrogen; this one knows ${VERSION}`);
+    const version = VERSIONS[part];
+    if (stored && Number(stored.value) > version) {
+      throw new NitrogenError('NITROGEN_ERR_CONFIG', `postgres ${part}: schema ${schema} has layout ${stored.value}, made by a newer Nitrogen; this one knows ${version}`);
     }
     // lz4 compresses a feed record's JSON several times faster than the default pglz; the
     // server may be built without it.
     const lz4 = (await client.query(`SELECT 'lz4' = ANY(enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'`)).rows[0]?.lz4 === true;
     for (const ddl of part === 'store' ? STORE_TABLES(s, lz4 ? 'COMPRESSION lz4' : '') : REGISTRY_TABLES(s)) await client.query(ddl);
-    await client.query(`INSERT INTO ${s}.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [`${part}.version`, String(VERSION)]);
+    // Raised, never lowered: what this code created is there now.
+    await client.query(`INSERT INTO ${s}.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value WHERE meta.value::int < EXCLUDED.value::int`, [
+      `${part}.version`,
+      String(version),
+    ]);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => (client.broken = true));

@@ -96,4 +96,12 @@ CREATE TABLE IF NOT EXISTS permissions (
 );
 CREATE INDEX IF NOT EXISTS permissions_issued_to ON permissions (issued_to);
 CREATE INDEX IF NOT EXISTS permissions_principal_for ON permissions (principal_for);
+CREATE TABLE IF NOT EXISTS records (
+  kind TEXT NOT NULL,
+  key TEXT NOT NULL,
+  principal TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS records_principal ON records (principal, kind, key);
 `;

@@ -5,7 +5,7 @@ import { decodeCursor, encodeCursor } from '../../core/cursor.js';
 import { NitrogenError } from '../../core/errors.js';
 import type { Page } from '../../core/ports/lifecycle.js';
 import type { Action, Permission, PrincipalRecord, PrincipalType } from '../../core/ports/principal.js';
-import type { PermissionFilter, PrincipalFilter, PrincipalPatch, Registry } from '../../core/ports/registry.js';
+import type { PermissionFilter, PrincipalFilter, PrincipalPatch, Registry, RegistryRecord } from '../../core/ports/registry.js';
 import { REGISTRY_SCHEMA, configureDurable } from './schema.js';
 
 export interface SqliteRegistryOptions {
@@ -22,6 +22,17 @@ interface PrincipalRow {
   last_seen_at: string | null;
   enabled: number;
   secret_hash: string | null;
+}
+
+interface RecordRow {
+  kind: string;
+  key: string;
+  principal: string;
+  value: string;
+}
+
+function toRecord(row: RecordRow): RegistryRecord {
+  return { kind: row.kind, key: row.key, principal: row.principal, value: JSON.parse(row.value) as unknown };
 }
 
 interface PermissionRow {
@@ -99,6 +110,11 @@ export class SqliteRegistry implements Registry {
       touch: db.prepare<[string, string]>('UPDATE principals SET last_seen_at = ? WHERE id = ?'),
       insertPermission: db.prepare('INSERT INTO permissions (id, issued_to, principal_for, action, authorized, priority, expires, created_at) VALUES (@id, @issued_to, @principal_for, @action, @authorized, @priority, @expires, @created_at)'),
       deletePermission: db.prepare<[string]>('DELETE FROM permissions WHERE id = ?'),
+      putRecord: db.prepare<[string, string, string, string]>('INSERT OR REPLACE INTO records (kind, key, principal, value) VALUES (?, ?, ?, ?)'),
+      createRecord: db.prepare<[string, string, string, string]>('INSERT INTO records (kind, key, principal, value) VALUES (?, ?, ?, ?)'),
+      getRecord: db.prepare<[string, string], RecordRow>('SELECT * FROM records WHERE kind = ? AND key = ?'),
+      deleteRecord: db.prepare<[string, string]>('DELETE FROM records WHERE kind = ? AND key = ?'),
+      deleteRecordsOf: db.prepare<[string]>('DELETE FROM records WHERE principal = ?'),
     };
   }
 
@@ -153,6 +169,7 @@ export class SqliteRegistry implements Registry {
   async deletePrincipal(id: string): Promise<void> {
     const deleted = this.db.transaction(() => {
       this.sql.deleteGrants.run(id, id);
+      this.sql.deleteRecordsOf.run(id);
       return this.sql.delete.run(id).changes;
     })();
     if (deleted === 0) throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no principal '${id}'`);
@@ -221,5 +238,50 @@ export class SqliteRegistry implements Registry {
 
   async deletePermission(id: string): Promise<void> {
     if (this.sql.deletePermission.run(id).changes === 0) throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no permission '${id}'`);
+  }
+
+  async putRecords(records: RegistryRecord[]): Promise<void> {
+    try {
+      this.db.transaction(() => {
+        for (const r of records) this.sql.putRecord.run(r.kind, r.key, r.principal, JSON.stringify(r.value));
+      })();
+    } catch (err) {
+      this.fail(err, 'write records');
+    }
+  }
+
+  async createRecord(r: RegistryRecord): Promise<void> {
+    try {
+      this.sql.createRecord.run(r.kind, r.key, r.principal, JSON.stringify(r.value));
+    } catch (err) {
+      if ((err as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) throw new NitrogenError('NITROGEN_ERR_CONFLICT', `${r.kind} '${r.key}' exists`, { cause: err });
+      this.fail(err, 'create a record');
+    }
+  }
+
+  async getRecord(kind: string, key: string): Promise<RegistryRecord | null> {
+    const row = this.sql.getRecord.get(kind, key);
+    return row ? toRecord(row) : null;
+  }
+
+  async listRecords(kind: string, filter: { principal?: string }, page: { limit: number; cursor?: string }): Promise<Page<RegistryRecord>> {
+    const where = ['kind = ?'];
+    const params: (string | number)[] = [kind];
+    if (page.cursor) {
+      where.push('key > ?');
+      params.push(decodeCursor(page.cursor, ['string'])[0] as string);
+    }
+    if (filter.principal !== undefined) {
+      where.push('principal = ?');
+      params.push(filter.principal);
+    }
+    const rows = this.db.prepare<(string | number)[], RecordRow>(`SELECT * FROM records WHERE ${where.join(' AND ')} ORDER BY key LIMIT ?`).all(...params, page.limit + 1);
+    const items = rows.slice(0, page.limit).map(toRecord);
+    const last = items[items.length - 1];
+    return { items, next: rows.length > page.limit && last ? encodeCursor([last.key]) : null };
+  }
+
+  async deleteRecord(kind: string, key: string): Promise<boolean> {
+    return this.sql.deleteRecord.run(kind, key).changes > 0;
   }
 }

@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { CONNACK, PINGREQ, PUBACK, connectPacket, publishTemplate, readPackets } from '../../samples/car-telemetry/mqtt-wire.js';
 
 /**
@@ -12,6 +13,9 @@ export interface LoadClient {
   username?: string;
   password?: string;
   topic: string;
+  /** Over TLS: the client certificate and key (PEM) it authenticates with, instead of a password. */
+  cert?: string;
+  key?: string;
 }
 
 export interface LoadConfig {
@@ -29,6 +33,8 @@ export interface LoadConfig {
    */
   localAddresses: string[];
   connectConcurrency: number;
+  /** Connect over TLS, trusting this CA (PEM). */
+  tlsCa?: string;
 }
 
 export interface LoadReport {
@@ -140,7 +146,10 @@ class Load {
 
   private open(client: LoadClient, localAddress: string | undefined): Promise<Connection> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: this.config.host, port: this.config.port, localAddress });
+      const { host, port, tlsCa } = this.config;
+      const socket: Socket = tlsCa === undefined
+        ? connect({ host, port, localAddress })
+        : tlsConnect({ host, port, ca: tlsCa, servername: 'localhost', ...(client.cert === undefined ? {} : { cert: client.cert, key: client.key }) });
       socket.setNoDelay(true);
       const connection = new Connection(socket, client.topic, this);
       socket.once('error', reject);

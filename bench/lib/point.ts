@@ -79,7 +79,7 @@ export async function measure(target: Target, connections: number, settings: Poi
 export function measureMqtt(target: MqttTarget, settings: PointSettings): Promise<Point> {
   return measure(target, target.clients.length, settings, () => LoadGenerator.connect({
     host: target.host, port: target.port, clients: target.clients, window: settings.window, rate: settings.rate,
-    payloads: PAYLOADS, localAddresses: settings.sources, connectConcurrency: 100,
+    payloads: PAYLOADS, localAddresses: settings.sources, connectConcurrency: 100, ...(target.tlsCa === undefined ? {} : { tlsCa: target.tlsCa }),
   }));
 }
 

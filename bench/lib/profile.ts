@@ -22,7 +22,7 @@ interface Profile {
 }
 
 /** Where a function lives: a package, our top-level directory (`core`, `plugins/mqtt`…), a node internal module, or a V8 pseudo-frame. */
-function area(node: ProfileNode): string {
+export function area(node: Pick<ProfileNode, 'callFrame'>): string {
   const { url, functionName } = node.callFrame;
   if (!url) return functionName.startsWith('(') ? functionName : '(native)';
   const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(url)?.[1];
@@ -33,7 +33,7 @@ function area(node: ProfileNode): string {
   return internal ? `node:${internal.replace(/\.js$/, '')}` : url;
 }
 
-function where(node: ProfileNode): string {
+export function where(node: Pick<ProfileNode, 'callFrame'>): string {
   const { functionName, url, lineNumber } = node.callFrame;
   const file = url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, '');
   return `${functionName || '(anonymous)'}${file ? ` ${file}:${lineNumber + 1}` : ''}`;

@@ -53,8 +53,8 @@ export function exited(child: ChildProcess): Promise<{ code: number | null; sign
 }
 
 /** Starts bare aedes in its own process and resolves with its port. */
-export function spawnBareAedes(): Promise<{ child: ChildProcess; port: number }> {
-  return spawnPeer('./bare-aedes.js');
+export function spawnBareAedes(env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
+  return spawnPeer('./bare-aedes.js', env);
 }
 
 /** Starts the bare koa endpoint in its own process and resolves with its port. */
@@ -63,8 +63,8 @@ export function spawnBareKoa(): Promise<{ child: ChildProcess; port: number }> {
 }
 
 /** Runs a peer script (relative to this file) that prints `PORT <n>` once it listens, with the server's Node.js flags. */
-function spawnPeer(script: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, fileURLToPath(new URL(script, import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+function spawnPeer(script: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, fileURLToPath(new URL(script, import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {

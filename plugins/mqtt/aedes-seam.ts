@@ -2,7 +2,8 @@
  * Every place the MQTT transport relies on aedes 1.x (and its mqtt-packet 9 parser) beyond the
  * documented hooks, in one file: each function says what aedes does and why we step in. When
  * aedes is upgraded, this file is what to check; the abuse suite (test/abuse/mqtt-*) shows
- * whether it still holds.
+ * whether it still holds. One more lives apart, because it must run before aedes is loaded:
+ * packet-loggers.ts, on mqtt-packet's `debug` loggers (test/mqtt-packet-loggers.test.ts).
  */
 import type { Client, PublishPacket } from 'aedes';
 
@@ -44,8 +45,10 @@ export function dropWill(client: Client): void {
 
 /** What `adoptClient` asks of the transport for one client. */
 export interface ClientHooks {
-  /** The largest packet a client may send before its CONNACK (`connected` false) or after it. */
-  packetLimit(connected: boolean): number;
+  /** The largest packet a client may send before its CONNACK. */
+  maxConnectBytes: number;
+  /** The largest packet a client may send after it. */
+  maxPacketBytes: number;
   /** A packet over that limit arrived: the error the connection is closed with. */
   packetTooLarge(length: number, connected: boolean): Error;
   /** True when the client does not read what it is sent: deliveries to it are skipped. */
@@ -69,7 +72,6 @@ interface ParserInternals {
   _parseLength(): boolean;
   _emitError(err: Error): void;
   prependListener(event: 'error', listener: (err: Error) => void): void;
-  prependListener(event: 'packet', listener: () => void): void;
 }
 
 /** Fits a new connection's aedes Client to the transport's caps, before it has read a byte. */
@@ -91,18 +93,19 @@ export function adoptClient(client: Client, hooks: ClientHooks): Client {
   internals.deliver0 = (packet, done) => (hooks.overBuffered(client) ? setImmediate(done) : deliver0(packet, done));
   internals.deliverQoS = (packet, done) => (hooks.overBuffered(client) ? setImmediate(done) : deliverQoS(packet, done));
 
-  // A client that publishes without reading its PUBACKs (or pings without reading PINGRESPs) is
-  // a reader that stopped too: every packet it sends checks what it has left unread.
-  const parser = internals._parser;
-  parser.prependListener('packet', () => hooks.overBuffered(client));
-
   // mqtt-packet buffers a whole packet before parsing it and accepts any length up to 256 MiB
-  // (MQTT 3.1.1 §2.2.3): refuse a packet over the limit as soon as its length is read.
+  // (MQTT 3.1.1 §2.2.3): refuse a packet over the limit as soon as its length is read. This runs
+  // once per packet received, so the per-packet read check runs here too, not in a second
+  // 'packet' listener (an emitter with two listeners copies its listener array at every packet).
+  const parser = internals._parser;
   const parseLength = parser._parseLength;
   parser._parseLength = function checkedLength(this: ParserInternals): boolean {
     if (!parseLength.call(this)) return false;
+    // A client that publishes without reading its PUBACKs (or pings without reading PINGRESPs)
+    // is a reader that stopped too: every packet it sends checks what it has left unread.
+    hooks.overBuffered(client);
     const connected = internals.connackSent;
-    const limit = hooks.packetLimit(connected);
+    const limit = connected ? hooks.maxPacketBytes : hooks.maxConnectBytes;
     if (this.packet.length <= limit) return true;
     this._emitError(hooks.packetTooLarge(this.packet.length, connected));
     return false;

@@ -1,9 +1,13 @@
 import type { AuthenticateError, Client, ConnectPacket } from 'aedes';
+import type { Duplex } from 'node:stream';
 import type { Authenticator } from '../../core/authenticator.js';
-import { isNitrogenError } from '../../core/errors.js';
+import type { Certificates } from '../../core/certificates.js';
+import type { Authentication } from '../../core/ports/identity.js';
+import { NitrogenError, isNitrogenError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { Principal } from '../../core/ports/principal.js';
 import type { Presence } from '../../core/presence.js';
+import type { Peer } from './listeners.js';
 import { BAD_USERNAME_OR_PASSWORD, IDENTIFIER_REJECTED, NOT_AUTHORIZED, SERVER_UNAVAILABLE, refusal, type Sessions } from './sessions.js';
 
 /** Refusals that say "not now" rather than "not you": the client may retry later (CONNACK 3). */
@@ -16,6 +20,9 @@ function connackCode(code: string): number {
 
 export interface ConnectDeps {
   authenticator: Authenticator;
+  certificates: Certificates;
+  /** How each connection arrived: its address and any client certificate (listeners.ts). */
+  peers: WeakMap<Duplex, Peer>;
   presence: Presence;
   sessions: Sessions;
   logger: Logger;
@@ -60,14 +67,31 @@ export class ConnectHandler {
     });
   }
 
+  /**
+   * A client certificate (over TLS) authenticates without a password; a user name, if given,
+   * must be its principal's id. Without one, or when it is refused and a password was given, the
+   * user name and password do.
+   */
+  private credentials(client: Client, username: string | undefined, password: Buffer | undefined): Promise<Authentication> {
+    const peer = this.deps.peers.get(client.conn as Duplex);
+    const origin = { remoteAddress: peer?.remoteAddress };
+    const byPassword = () => {
+      if (!username || !password) return Promise.reject(new NitrogenError('NITROGEN_ERR_BAD_CREDENTIALS', 'username and password are required'));
+      // The password is a secret or an access token: the Authenticator tells them apart and rate-limits both.
+      return this.deps.authenticator.password(username, password.toString('utf8'), origin);
+    };
+    if (!peer?.certificate) return byPassword();
+    return this.deps.certificates.authenticate(peer.certificate, origin).then(
+      (authentication) => {
+        if (username && username !== authentication.principal.id) throw new NitrogenError('NITROGEN_ERR_BAD_CREDENTIALS', 'the user name is not the client certificate\'s principal');
+        return authentication;
+      },
+      (err: unknown) => (password ? byPassword() : Promise.reject(err)),
+    );
+  }
+
   private authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: Done): void {
-    if (!username || !password) {
-      done(refusal(BAD_USERNAME_OR_PASSWORD, 'username and password are required'), false);
-      return;
-    }
-    const remoteAddress = (client.conn as { remoteAddress?: string }).remoteAddress;
-    // The password is a secret or an access token: the Authenticator tells them apart and rate-limits both.
-    this.deps.authenticator.password(username, password.toString('utf8'), { remoteAddress }).then(
+    this.credentials(client, username, password).then(
       ({ principal, expiresAt, actor }) => {
         this.principals.set(client, principal);
         if (actor !== undefined) this.deps.sessions.actors.set(client, actor);

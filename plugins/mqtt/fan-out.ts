@@ -26,19 +26,18 @@ export class FanOut {
     if (this.broker.closed) return;
     if (this.instance) return this.forwardNamed(messages, origin, this.instance);
     const tag = origin.transport === 'mqtt' ? (origin.tag as MqttOriginTag) : undefined;
+    // What aedes already forwarded is known from the tag: MQTT telemetry, the hot path, builds
+    // no topic, payload or closure here.
+    const messagesForwarded = tag?.forwarded === 'messages';
+    const commandsForwarded = tag?.forwarded === 'commands';
     for (const m of messages) {
-      // Encoded only when needed: for MQTT telemetry aedes already forwards the envelope itself.
-      let payload: Buffer | undefined;
-      const encoded = () => (payload ??= Buffer.from(encodeMessage(m)));
-      this.publish(messagesTopic(m.from, m.type), encoded, tag);
-      if (m.to !== undefined) this.publish(commandsTopic(m.to, m.type), encoded, tag);
+      const toCommands = m.to !== undefined && !commandsForwarded;
+      if (messagesForwarded && !toCommands) continue;
+      const payload = Buffer.from(encodeMessage(m));
+      // Retained only on the messages topic: a command is never retained.
+      if (!messagesForwarded) this.send({ cmd: 'publish', topic: messagesTopic(m.from, m.type), payload, qos: 1, retain: tag?.retain === true, dup: false });
+      if (toCommands) this.send({ cmd: 'publish', topic: commandsTopic(m.to!, m.type), payload, qos: 1, retain: false, dup: false });
     }
-  }
-
-  private publish(topic: string, encoded: () => Buffer, tag: MqttOriginTag | undefined): void {
-    if (topic === tag?.forwardedTopic) return;
-    // Retained only on the messages topic: a command is never retained.
-    this.send({ cmd: 'publish', topic, payload: encoded(), qos: 1, retain: tag?.retain === true && topic.includes('/messages/'), dup: false });
   }
 
   private forwardNamed(messages: readonly Message[], origin: Origin, instance: InstanceIdentity): void {

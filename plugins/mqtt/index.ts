@@ -8,7 +8,7 @@ export const mqttPlugin = definePlugin({
   kind: 'transport',
   description: 'MQTT 3.1.1 on aedes: device ingest, live subscriptions, commands',
   roles: ['ingestion', 'consumption'],
-  needs: [Tokens.Cluster, Tokens.Instance, Tokens.Identity, Tokens.Authenticator, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.PrincipalEvents],
+  needs: [Tokens.Cluster, Tokens.Instance, Tokens.Identity, Tokens.Authenticator, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.PrincipalEvents, Tokens.Devices],
   options: MqttOptions,
   create: ({ container }, options) => container.register(MqttOptionsToken, { useValue: options }).resolve(MqttTransport),
 });

@@ -1,5 +1,7 @@
+// First: it must run before aedes loads mqtt-packet (packet-loggers.ts says why).
+import './packet-loggers.js';
 import { Aedes, type Client } from 'aedes';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { Authenticator } from '../../core/authenticator.js';
 import type { MessageBus } from '../../core/bus.js';
@@ -8,7 +10,10 @@ import { inject, injectable, type InjectionToken } from '../../core/di.js';
 import { parseDuration } from '../../core/duration.js';
 import type { Endpoints } from '../../core/endpoints.js';
 import type { Ingestor } from '../../core/ingest.js';
-import { endpointUrl, listen } from '../../core/listen.js';
+import type { Devices } from '../../core/devices.js';
+import { DELTA } from '../../core/device-state.js';
+import { encodeMessage, newMessageId } from '../../core/message.js';
+import { TlsFiles } from '../../core/tls.js';
 import type { Logger } from '../../core/logger.js';
 import type { Cluster, InstanceIdentity } from '../../core/ports/cluster.js';
 import type { Identity } from '../../core/ports/identity.js';
@@ -18,6 +23,7 @@ import { Tokens } from '../../core/tokens.js';
 import { adoptClient, clientOf } from './aedes-seam.js';
 import { ConnectHandler } from './connect.js';
 import { FanOut } from './fan-out.js';
+import { Listeners, type Peer } from './listeners.js';
 import { MqttMetrics, type ConnectRefusal } from './metrics.js';
 import type { MqttOptions } from './options.js';
 import { PublishHandler } from './publish.js';
@@ -27,6 +33,7 @@ import { SharedSessionStore, SUBSCRIPTIONS_CHANGED } from './shared-session-stor
 import { CLIENT_CONNECTED, Sessions } from './sessions.js';
 import { SlowReaders } from './slow-readers.js';
 import { SubscribeHandler } from './subscribe.js';
+import { commandsTopic, filterMatches } from './topics.js';
 
 /** What the MQTT transport needs from the core, injected by the plugin's container. */
 @injectable()
@@ -43,6 +50,7 @@ export class MqttDeps {
     @inject(Tokens.Endpoints) readonly endpoints: Endpoints,
     @inject(Tokens.Presence) readonly presence: Presence,
     @inject(Tokens.PrincipalEvents) readonly principalEvents: PrincipalEvents,
+    @inject(Tokens.Devices) readonly devices: Devices,
     /** The plugin instance's logger. */
     @inject(Tokens.Logger) readonly logger: Logger,
     @inject(Tokens.Metrics) readonly metrics: MetricsRegistry,
@@ -66,12 +74,15 @@ const EMPTY = Buffer.alloc(0);
  * The MQTT 3.1.1 transport on aedes: one handler per packet type (connect.ts, publish.ts,
  * subscribe.ts), the sessions and client ids (sessions.ts, session-store.ts), the caps
  * (slow-readers.ts, retained.ts, and the packet limits in aedes-seam.ts) and the fan-out of
- * committed messages (fan-out.ts). This file wires them to aedes and a TCP server.
+ * committed messages (fan-out.ts). This file wires them to aedes and its listeners (listeners.ts).
  */
 @injectable()
 export class MqttTransport {
   private broker?: Aedes;
-  private server?: Server;
+  private listeners?: Listeners;
+  private tlsFiles?: TlsFiles;
+  /** How each connection reached the broker, by its stream (aedes' `client.conn`). */
+  private readonly peers = new WeakMap<Duplex, Peer>();
   private readonly metrics: MqttMetrics;
   private readonly store: SessionStore;
   private readonly shared?: SharedSessionStore;
@@ -79,8 +90,8 @@ export class MqttTransport {
   private readonly retained: RetainedLimiter;
   private readonly slowReaders: SlowReaders;
   private unsubscribe?: () => void;
-  /** Open sockets, to end at stop those aedes does not know yet (no CONNECT so far). */
-  private readonly sockets = new Set<Socket>();
+  /** Open connections, to end at stop those aedes does not know yet (no CONNECT so far). */
+  private readonly sockets = new Set<Duplex>();
   private readonly onRevoked = (id: string, reason: string, local: boolean) => {
     this.sessions.revoke(id, reason, local);
     // A deleted principal's retained messages go with it; an id registered again starts empty.
@@ -112,7 +123,7 @@ export class MqttTransport {
 
   async start(): Promise<void> {
     const { deps, options, sessions } = this;
-    const connect = new ConnectHandler({ authenticator: deps.authenticator, presence: deps.presence, sessions, logger: deps.logger });
+    const connect = new ConnectHandler({ authenticator: deps.authenticator, certificates: deps.devices.certificates, peers: this.peers, presence: deps.presence, sessions, logger: deps.logger });
     const publish = new PublishHandler({ ingestor: deps.ingestor, sessions, store: this.store, retained: this.retained, logger: deps.logger, ingestion: deps.roles.has('ingestion'), clustered: this.shared !== undefined });
     const subscribe = new SubscribeHandler({ identity: deps.identity, sessions, maxSubscriptions: options.maxSubscriptions, metrics: this.metrics, logger: deps.logger, roles: deps.roles });
     const broker = await Aedes.createBroker({
@@ -135,6 +146,8 @@ export class MqttTransport {
       this.slowReaders.forget(client);
     });
     broker.on('unsubscribe', (topics, client) => subscribe.unsubscribed(client, topics));
+    broker.on('clientReady', (client) => this.ready(client));
+    broker.on('subscribe', (subscriptions, client) => this.sendDelta(client, subscriptions.map((s) => s.topic)));
     broker.on('connackSent', (packet) => {
       if (packet.returnCode) this.metrics.connectsRefused.inc({ reason: REFUSALS[packet.returnCode] ?? 'unavailable' });
     });
@@ -147,23 +160,61 @@ export class MqttTransport {
     this.unsubscribe = deps.bus.subscribe((messages, origin) => fanOut.forward(messages, origin));
     if (this.shared) this.joinCluster(broker, this.shared);
 
-    const server = createServer((conn) => this.accept(broker, conn));
-    // Counted before any byte is read, authenticated or not: the cap holds against a flood.
-    server.maxConnections = options.maxConnections;
-    server.on('drop', () => this.metrics.connectsRefused.inc({ reason: 'unavailable' }));
-    this.server = server;
+    if (options.tls) this.tlsFiles = new TlsFiles(options.tls, deps.logger, 'mqtt');
+    this.listeners = new Listeners(options, this.tlsFiles, (conn, peer) => this.accept(broker, conn, peer), () => this.metrics.connectsRefused.inc({ reason: 'unavailable' }));
     const host = options.host ?? deps.host;
-    const port = await listen(server, options.port, host);
-    deps.endpoints.mqtt = options.publicUrl ?? endpointUrl('mqtt', host, port);
-    deps.logger.info({ endpoint: deps.endpoints.mqtt }, 'MQTT listening');
+    const endpoints = await this.listeners.start(host);
+    Object.assign(deps.endpoints, endpoints);
+    deps.endpoints.mqtt = options.publicUrl ?? endpoints.mqtt ?? endpoints.mqtts;
+    deps.logger.info({ endpoints }, 'MQTT listening');
   }
 
-  private accept(broker: Aedes, conn: Socket): Client {
+  /** A connection accepted (CONNACK 0): its principal is connected, and may be owed its twin's delta (restored subscriptions). */
+  private ready(client: Client): void {
+    const principal = this.sessions.principalOf(client);
+    if (!principal) return;
+    const restored = Object.keys((client as unknown as { subscriptions?: Record<string, unknown> }).subscriptions ?? {});
+    if (restored.length > 0) this.sendDelta(client, restored);
+    // Presence is the devices': applications and people come and go without telling anyone.
+    if (principal.type !== 'device') return;
+    const peer = this.peers.get(client.conn as Duplex);
+    this.deps.presence.connected(principal.id, peer?.remoteAddress === undefined ? { transport: peer?.transport ?? 'mqtt' } : { transport: peer.transport, address: peer.remoteAddress });
+    client.conn.once('close', () => {
+      if (this.sessions.wasTakenOverElsewhere(client)) return this.deps.presence.movedAway(principal.id);
+      // A DISCONNECT packet ends a connection cleanly; anything else loses it (and sends its will).
+      const clean = (client as unknown as { _disconnected?: boolean })._disconnected === true;
+      this.deps.presence.disconnected(principal.id, clean ? 'disconnected' : 'connection lost');
+    });
+  }
+
+  /**
+   * A device subscribing to its `nitrogen.delta` commands gets, at once and to that connection
+   * only, what its desired state holds that its reported state does not (docs/api.md, "Twins").
+   */
+  private sendDelta(client: Client, filters: readonly string[]): void {
+    const principal = this.sessions.principalOf(client);
+    if (principal?.type !== 'device') return;
+    const topic = commandsTopic(principal.id, DELTA);
+    if (!filters.some((filter) => filterMatches(filter, topic))) return;
+    this.deps.devices.state.delta(principal.id).then(
+      (delta) => {
+        if (!delta || client.conn.destroyed) return;
+        const now = Date.now();
+        const envelope = encodeMessage({ id: newMessageId(now), type: DELTA, from: principal.id, to: principal.id, ts: new Date(now).toISOString(), body: delta });
+        client.publish({ cmd: 'publish', topic, payload: Buffer.from(envelope), qos: 1, retain: false, dup: false }, () => {});
+      },
+      (err: unknown) => this.deps.logger.warn({ err, principal: principal.id }, 'could not read a twin to send its delta'),
+    );
+  }
+
+  private accept(broker: Aedes, conn: Duplex, peer: Peer): Client {
     const { options, slowReaders, sockets } = this;
+    this.peers.set(conn, peer);
     sockets.add(conn);
     conn.once('close', () => sockets.delete(conn));
     return adoptClient(broker.handle(conn), {
-      packetLimit: (connected) => (connected ? options.maxPacketBytes : options.maxConnectBytes),
+      maxConnectBytes: options.maxConnectBytes,
+      maxPacketBytes: options.maxPacketBytes,
       // The error closes the connection, and is logged at debug like every client error.
       packetTooLarge: (length, connected) => {
         const limit = connected ? 'maxPacketBytes' : 'maxConnectBytes';
@@ -180,10 +231,10 @@ export class MqttTransport {
     this.deps.principalEvents.off('revoked', this.onRevoked);
     this.sessions.stop();
     this.slowReaders.stop();
+    this.tlsFiles?.stop();
     // Stop accepting, then close the connected clients (server.close() waits for them to end);
     // commits already running finish in the core's group commit.
-    const server = this.server;
-    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    const closed = this.listeners?.stop() ?? Promise.resolve();
     const broker = this.broker;
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
     for (const socket of this.sockets) socket.destroy();

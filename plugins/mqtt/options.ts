@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { duration } from '../../core/duration.js';
+import { TlsOptions } from '../../core/tls.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -9,7 +10,16 @@ const MiB = 1024 * KiB;
  * client costs at most that much; docs/configuration.md ("mqtt") gives the reason for each default.
  */
 export const MqttOptions = z.strictObject({
-  port: z.number().int().min(0).max(65535).default(1883),
+  /** MQTT over plain TCP; `false` turns it off. */
+  port: z.union([z.number().int().min(0).max(65535), z.literal(false)], { error: 'must be a port number 0-65535, or false for none' }).default(1883),
+  /** MQTT over TLS (8883 is its registered port), with `tls`; clients may authenticate with a certificate. */
+  tlsPort: z.number().int().min(0).max(65535).optional(),
+  /** MQTT over WebSockets, and over WebSockets over TLS (with `tls`), on `wsPath`. */
+  wsPort: z.number().int().min(0).max(65535).optional(),
+  wssPort: z.number().int().min(0).max(65535).optional(),
+  wsPath: z.string().regex(/^\/[^?#]*$/, 'must be a path such as /mqtt').default('/mqtt'),
+  /** The certificate and key of the TLS listeners (docs/configuration.md, "TLS"). */
+  tls: TlsOptions.optional(),
   host: z.string().min(1).optional(),
   /** URL advertised by /headwaiter; defaults to mqtt://host:port. */
   publicUrl: z.string().url().optional(),
@@ -35,7 +45,9 @@ export const MqttOptions = z.strictObject({
   maxRetainedMessages: z.number().int().positive().default(100),
   /** Bytes of those retained envelopes. */
   maxRetainedBytes: z.number().int().positive().default(1 * MiB),
-});
+})
+  .refine((o) => (o.tlsPort === undefined && o.wssPort === undefined) || o.tls !== undefined, { message: 'tlsPort and wssPort need tls: the certificate and key', path: ['tls'] })
+  .refine((o) => o.port !== false || o.tlsPort !== undefined || o.wsPort !== undefined || o.wssPort !== undefined, { message: 'with the plain port off, set tlsPort, wsPort or wssPort', path: ['port'] });
 export type MqttOptions = z.output<typeof MqttOptions>;
 
 /** The limits above by name: what a log line and the `nitrogen_mqtt_limit_hits_total` metric report. */

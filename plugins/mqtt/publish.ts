@@ -10,9 +10,12 @@ import type { SessionStore } from './session-store.js';
 import type { Sessions } from './sessions.js';
 import { commandsTopic, messagesTopic, parsePublishTopic, type PublishTopic } from './topics.js';
 
-/** What an MQTT commit tells the fan-out: the topic aedes forwards itself, and the retain flag. */
+/**
+ * What an MQTT commit tells the fan-out: which topic of its single message aedes forwards itself
+ * (the envelope's messages topic, or the command's), and the retain flag.
+ */
 export interface MqttOriginTag {
-  forwardedTopic?: string;
+  forwarded: 'messages' | 'commands' | undefined;
   retain: boolean;
 }
 
@@ -89,23 +92,25 @@ export class PublishHandler {
       const payload = this.deps.ingestor.parse(text);
       // Commands are not retained: a retained command would run again on every reconnect.
       if (topic.kind === 'command') packet.retain = false;
-      const tag: MqttOriginTag = { retain: packet.retain };
-      const options: IngestOptions = {
-        transport: 'mqtt',
-        type: topic.kind === 'envelopes' ? undefined : topic.type,
-        to: topic.kind === 'command' ? topic.principal : undefined,
-        originTag: tag,
-      };
-      const messages = topic.kind === 'envelopes'
-        ? this.deps.ingestor.prepare(principal, Array.isArray(payload) ? payload : [payload], options)
-        : this.deps.ingestor.prepareBody(principal, text, payload, { ...options, type: topic.type });
+      const tag: MqttOriginTag = { forwarded: undefined, retain: packet.retain };
+      const to = topic.kind === 'command' ? topic.principal : undefined;
+      let options: IngestOptions;
+      let messages: Message[];
+      if (topic.kind === 'envelopes') {
+        options = { transport: 'mqtt', type: undefined, to, originTag: tag };
+        messages = this.deps.ingestor.prepare(principal, Array.isArray(payload) ? payload : [payload], options);
+      } else {
+        const typed = { transport: 'mqtt', type: topic.type, to, originTag: tag };
+        options = typed;
+        messages = this.deps.ingestor.prepareBody(principal, text, payload, typed);
+      }
       const admitted = packet.retain ? this.deps.retained.admit(principal.id, messages.map(retainedEntry)) : undefined;
       // One envelope: aedes forwards (and retains) the envelope itself. Several: the fan-out
       // delivers each, and aedes forwards the parked packet to no one.
       if (messages.length === 1 && !this.deps.clustered) {
         const m = messages[0]!;
-        forwardAs(packet, topic.kind === 'command' ? commandsTopic(m.to!, m.type) : messagesTopic(m.from, m.type), Buffer.from(encodeMessage(m)));
-        tag.forwardedTopic = packet.topic;
+        tag.forwarded = topic.kind === 'command' ? 'commands' : 'messages';
+        forwardAs(packet, tag.forwarded === 'commands' ? commandsTopic(m.to!, m.type) : messagesTopic(m.from, m.type), Buffer.from(encodeMessage(m)));
       } else {
         park(packet);
       }

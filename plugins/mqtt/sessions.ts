@@ -60,6 +60,8 @@ export class Sessions {
   private expiryTimer?: NodeJS.Timeout;
   /** With shared sessions: the name of each connection in the shared state. */
   private readonly connectionNames = new WeakMap<Client, string>();
+  /** Connections closed because their client id connected through another instance. */
+  private readonly movedAway = new WeakSet<Client>();
   private connectionCount = 0;
 
   constructor(
@@ -153,7 +155,14 @@ export class Sessions {
 
   /** Another instance admitted `clientId`: a connection with that id here is the older one. */
   connectedElsewhere(client: Client | undefined, connection: string): void {
-    if (client && this.connectionNames.get(client) !== connection) client.close();
+    if (!client || this.connectionNames.get(client) === connection) return;
+    this.movedAway.add(client);
+    client.close();
+  }
+
+  /** Whether `client` was closed because its client id connected through another instance. */
+  wasTakenOverElsewhere(client: Client): boolean {
+    return this.movedAway.has(client);
   }
 
   private opened(client: Client, principal: string): void {

@@ -64,3 +64,14 @@ export function topicOwner(topic: string): { principal: string; commands: boolea
   if (topic.startsWith('commands/', end + 1)) return { principal, commands: true };
   return null;
 }
+
+/** Whether a subscription filter matches a topic name, with `+` and `#` as MQTT 3.1.1 §4.7 says. */
+export function filterMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length || (f[i] !== '+' && f[i] !== t[i])) return false;
+  }
+  return f.length === t.length;
+}

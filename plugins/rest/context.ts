@@ -19,6 +19,8 @@ import type { PrincipalEvents } from '../../core/principal-events.js';
 import type { Health } from '../../core/health.js';
 import type { PermissionRecords } from '../../core/permission-records.js';
 import type { Principals } from '../../core/principals.js';
+import type { Devices } from '../../core/devices.js';
+import type { TlsOptions } from '../../core/tls.js';
 import { Tokens } from '../../core/tokens.js';
 
 /**
@@ -42,6 +44,7 @@ export class RestDeps {
     @inject(Tokens.Health) readonly health: Health,
     @inject(Tokens.Principals) readonly principals: Principals,
     @inject(Tokens.PermissionRecords) readonly permissionRecords: PermissionRecords,
+    @inject(Tokens.Devices) readonly devices: Devices,
     @inject(Tokens.Config) readonly config: NitrogenConfig,
     @inject(Tokens.Metrics) readonly metrics: MetricsRegistry,
     /** The plugin instance's logger. */
@@ -54,7 +57,15 @@ export const RestOptionsToken = Symbol('nitrogen.rest.Options') as InjectionToke
 
 /** The rest plugin's options (plugins/rest/index.ts validates them; docs/configuration.md lists them). */
 export interface RestOptions {
-  port: number;
+  /** Plain HTTP, or false for none. */
+  port: number | false;
+  /** HTTPS with `tls`, when set. */
+  tlsPort?: number;
+  tls?: TlsOptions;
+  corsOrigins?: string[];
+  corsMaxAge: number;
+  /** How long a stream ticket may be used: a duration or milliseconds. */
+  streamTicketTtl: string | number;
   host?: string;
   publicUrl?: string;
   /** Largest request body accepted from an authenticated caller, in bytes. */

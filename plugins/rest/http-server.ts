@@ -1,4 +1,6 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
 import type { Socket } from 'node:net';
 import { Gauge, type Registry as MetricsRegistry } from 'prom-client';
 import { parseDuration } from '../../core/duration.js';
@@ -14,10 +16,12 @@ import { ThrottledWarning } from './logging.js';
  * and a bound on the request head. Node answers its own protocol errors (a timeout, a malformed
  * request) in plain text; here they get the API's error shape.
  */
-export function createHttpServer(options: RestOptions, handler: RequestListener, logger: Logger, metrics: MetricsRegistry): Server {
+export function createHttpServer(options: RestOptions, handler: RequestListener, logger: Logger, metrics: MetricsRegistry, tls?: SecureContextOptions): Server {
   const headersTimeout = parseDuration(options.headersTimeout);
   const requestTimeout = parseDuration(options.requestTimeout);
-  const server = createServer(
+  // HTTPS is the same server over TLS (an https.Server is an http.Server's subclass in behaviour).
+  const create = (tls ? (opts: object, listener: RequestListener) => createHttpsServer({ ...tls, ...opts }, listener) : createServer) as typeof createServer;
+  const server = create(
     {
       headersTimeout,
       requestTimeout,
@@ -33,7 +37,8 @@ export function createHttpServer(options: RestOptions, handler: RequestListener,
   );
   server.keepAliveTimeout = parseDuration(options.keepAliveTimeout);
 
-  const gauge = new Gauge({ name: 'nitrogen_rest_connections', help: 'Open REST connections', registers: [metrics] });
+  // One gauge for both listeners of a transport: the second finds the first one's.
+  const gauge = (metrics.getSingleMetric('nitrogen_rest_connections') as Gauge | undefined) ?? new Gauge({ name: 'nitrogen_rest_connections', help: 'Open REST connections', registers: [metrics] });
   const overCap = new ThrottledWarning(logger, 'REST connections refused: maxConnections reached');
   const refused = new WeakSet<Socket>();
   let open = 0;
@@ -51,8 +56,9 @@ export function createHttpServer(options: RestOptions, handler: RequestListener,
     }
     overCap.note();
     refused.add(socket);
-    // Answering costs a write; beyond as many refusals again in flight, just close.
-    if (refusing >= options.maxConnections) {
+    // Answering costs a write; beyond as many refusals again in flight, just close. Over TLS the
+    // socket is not yet encrypted here: it is closed without an answer.
+    if (refusing >= options.maxConnections || tls) {
       socket.destroy();
       return;
     }

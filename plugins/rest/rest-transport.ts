@@ -2,13 +2,17 @@ import Koa from 'koa';
 import type { IncomingMessage, Server } from 'node:http';
 import { inject, injectable } from '../../core/di.js';
 import { NitrogenError, isNitrogenError } from '../../core/errors.js';
+import { parseDuration } from '../../core/duration.js';
 import { endpointUrl, listen } from '../../core/listen.js';
+import { TlsFiles } from '../../core/tls.js';
 import { originOf, RestDeps, RestOptionsToken, type BodyLimits, type RestOptions, type RestState } from './context.js';
 import { createHttpServer } from './http-server.js';
 import { isClientGone, logRequestError, ThrottledWarning } from './logging.js';
 import { routers } from './route.js';
 import { restRoutes } from './routes/index.js';
+import { cors } from './cors.js';
 import { OpenStreams } from './stream.js';
+import { StreamTickets } from './stream-tickets.js';
 
 export const API_BASE = '/api/v1';
 /**
@@ -17,7 +21,10 @@ export const API_BASE = '/api/v1';
  * a list of what to protect, and the routers match case-sensitively so no other spelling of a
  * protected path reaches its handler.
  */
-const PUBLIC_PATHS = new Set([`${API_BASE}/principals/auth`, `${API_BASE}/headwaiter`, `${API_BASE}/openapi.json`, '/health', '/ready', '/metrics']);
+const PUBLIC_PATHS = new Set([`${API_BASE}/principals/auth`, `${API_BASE}/devices/register`, `${API_BASE}/headwaiter`, `${API_BASE}/openapi.json`, '/health', '/ready', '/metrics']);
+
+/** The one path a stream ticket opens (plugins/rest/stream-tickets.ts). */
+const STREAM_PATH = `${API_BASE}/messages/stream`;
 
 /** A request announced a body (RFC 9112 §6.3) that has not been read to its end. */
 function hasUnreadBody(req: IncomingMessage): boolean {
@@ -31,7 +38,9 @@ function hasUnreadBody(req: IncomingMessage): boolean {
  */
 @injectable()
 export class RestTransport {
-  private server?: Server;
+  private readonly servers: Server[] = [];
+  private tlsFiles?: TlsFiles;
+  private readonly tickets: StreamTickets;
   private readonly app = new Koa<RestState>();
   private readonly streams: OpenStreams;
   /** Before authentication a body is only a login: a few hundred bytes. */
@@ -45,16 +54,18 @@ export class RestTransport {
     this.authenticatedBody = { maxBytes: options.maxBodyBytes, bytesOption: 'maxBodyBytes', maxDepth };
     this.saturated = new ThrottledWarning(deps.logger, 'REST requests refused with 503: ingestion is saturated (ingest.maxPending)');
     this.streams = new OpenStreams(options, deps.metrics);
+    this.tickets = new StreamTickets(parseDuration(options.streamTicketTtl), options.maxStreams);
     this.app.proxy = false;
     // Errors koa meets outside the middleware, such as a response cut off by the client.
     this.app.on('error', (err: unknown) => {
       if (isClientGone(err)) deps.logger.debug({ code: (err as NodeJS.ErrnoException).code }, 'REST client went away during the response');
       else deps.logger.error({ err }, 'REST response failed');
     });
+    this.app.use(cors({ origins: options.corsOrigins ?? [], maxAge: options.corsMaxAge }));
     this.app.use(this.errors());
     this.app.use(this.authenticate());
     this.app.use(this.bodyLimits());
-    for (const router of routers(restRoutes(API_BASE, deps, options, this.streams, Date.now()), API_BASE)) this.app.use(router.routes());
+    for (const router of routers(restRoutes(API_BASE, deps, options, this.streams, this.tickets, Date.now()), API_BASE)) this.app.use(router.routes());
     this.app.use((ctx) => {
       throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no route ${ctx.method} ${ctx.path}`);
     });
@@ -85,6 +96,16 @@ export class RestTransport {
     return async (ctx, next) => {
       if (PUBLIC_PATHS.has(ctx.path)) return next();
       const header = ctx.get('authorization');
+      const ticket = ctx.query.ticket;
+      if (header === '' && ctx.path === STREAM_PATH && typeof ticket === 'string') {
+        const holder = this.tickets.redeem(ticket);
+        // Disabled or deleted since the ticket was issued: its revocation event has passed already.
+        if (!(await this.deps.registry.getPrincipal(holder.principal.id))?.enabled) throw new NitrogenError('NITROGEN_ERR_TOKEN_INVALID', 'the stream ticket was revoked with its principal');
+        ctx.state.principal = holder.principal;
+        ctx.state.tokenExpires = holder.tokenExpires;
+        if (holder.actor !== undefined) ctx.state.actor = holder.actor;
+        return next();
+      }
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match) throw new NitrogenError('NITROGEN_ERR_UNAUTHENTICATED', 'an Authorization: Bearer <accessToken> header is required');
       const { principal, expiresAt, actor } = await this.deps.authenticator.token(match[1]!, originOf(ctx));
@@ -104,25 +125,42 @@ export class RestTransport {
   }
 
   async start(): Promise<void> {
-    const server = createHttpServer(this.options, this.app.callback(), this.deps.logger, this.deps.metrics);
-    this.server = server;
-    const host = this.options.host ?? this.deps.config.host;
-    const port = await listen(server, this.options.port, host);
-    this.deps.endpoints.rest = this.options.publicUrl ?? endpointUrl('http', host, port) + API_BASE;
-    this.deps.logger.info({ endpoint: this.deps.endpoints.rest }, 'REST listening');
+    const { options, deps } = this;
+    const host = options.host ?? deps.config.host;
+    const callback = this.app.callback();
+    const urls: string[] = [];
+    if (options.port !== false) {
+      const server = createHttpServer(options, callback, deps.logger, deps.metrics);
+      this.servers.push(server);
+      urls.push(endpointUrl('http', host, await listen(server, options.port, host)) + API_BASE);
+    }
+    if (options.tlsPort !== undefined && options.tls) {
+      const files = (this.tlsFiles = new TlsFiles(options.tls, deps.logger, 'rest'));
+      const server = createHttpServer(options, callback, deps.logger, deps.metrics, files.secureContext);
+      files.watch((context) => (server as unknown as import('node:tls').Server).setSecureContext(context));
+      this.servers.push(server);
+      const https = endpointUrl('https', host, await listen(server, options.tlsPort, host)) + API_BASE;
+      deps.endpoints.https = https;
+      urls.push(https);
+    }
+    deps.endpoints.rest = options.publicUrl ?? urls[0];
+    deps.logger.info({ endpoints: urls }, 'REST listening');
   }
 
   async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    // Stop accepting; let requests in flight finish; drop idle keep-alive and SSE connections.
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    const force = setTimeout(() => server.closeAllConnections(), 5000);
-    force.unref();
+    this.tlsFiles?.stop();
     // SSE streams never go idle by themselves.
     for (const stream of this.streams.responses) stream.destroy();
-    await closed;
-    clearTimeout(force);
+    await Promise.all(
+      this.servers.map(async (server) => {
+        // Stop accepting; let requests in flight finish; drop idle keep-alive and SSE connections.
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const force = setTimeout(() => server.closeAllConnections(), 5000);
+        force.unref();
+        await closed;
+        clearTimeout(force);
+      }),
+    );
   }
 }

@@ -126,13 +126,72 @@ export function registryConformance(label: string, harness: RegistryHarness): vo
       await assert.rejects(registry.deletePermission('b'), notFound);
     });
 
+    it('writes, replaces and reads records, with any JSON value', async () => {
+      const value = { desired: { 'a.b': 1, $c: [true, null, 'ü'] }, n: 2.5 };
+      await registry.putRecords([
+        { kind: 'twins', key: 'car-1', principal: 'car-1', value },
+        { kind: 'presence', key: 'car-1', principal: 'car-1', value: 'connected' },
+      ]);
+      assert.deepEqual(await registry.getRecord('twins', 'car-1'), { kind: 'twins', key: 'car-1', principal: 'car-1', value });
+      await registry.putRecords([{ kind: 'twins', key: 'car-1', principal: 'car-1', value: { v: 2 } }]);
+      assert.deepEqual((await registry.getRecord('twins', 'car-1'))!.value, { v: 2 });
+      assert.deepEqual((await registry.getRecord('presence', 'car-1'))!.value, 'connected');
+      assert.equal(await registry.getRecord('twins', 'car-2'), null);
+      assert.equal(await registry.getRecord('other', 'car-1'), null);
+    });
+
+    it('creates a record only once, and deletes it exactly once', async () => {
+      const record = { kind: 'claim-codes', key: 'ABCDE12345', principal: 'car-1', value: { expiresAt: '2026-01-01T00:00:00.000Z' } };
+      await registry.createRecord(record);
+      await assert.rejects(registry.createRecord({ ...record, principal: 'car-2' }), conflict);
+      assert.equal((await registry.getRecord('claim-codes', 'ABCDE12345'))!.principal, 'car-1');
+      const deletions = await Promise.all([registry.deleteRecord('claim-codes', 'ABCDE12345'), registry.deleteRecord('claim-codes', 'ABCDE12345')]);
+      assert.deepEqual(deletions.sort(), [false, true]);
+      assert.equal(await registry.getRecord('claim-codes', 'ABCDE12345'), null);
+    });
+
+    it('lists records of a kind by key, by principal, paging through everything once', async () => {
+      const keys = Array.from({ length: 7 }, (_, i) => `k-${i}`);
+      await registry.putRecords(keys.map((key, i) => ({ kind: 'api-keys', key, principal: i % 2 ? 'app-1' : 'user-1', value: i })));
+      await registry.putRecords([{ kind: 'other', key: 'k-9', principal: 'app-1', value: 9 }]);
+      for (const limit of [1, 3, 100]) {
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await registry.listRecords('api-keys', {}, { limit, cursor });
+          assert.ok(page.items.length <= limit);
+          seen.push(...page.items.map((r) => r.key));
+          cursor = page.next ?? undefined;
+        } while (cursor);
+        assert.deepEqual(seen, keys, `limit ${limit}`);
+      }
+      const mine = await registry.listRecords('api-keys', { principal: 'app-1' }, { limit: 100 });
+      assert.deepEqual(mine.items.map((r) => [r.key, r.value]), [['k-1', 1], ['k-3', 3], ['k-5', 5]]);
+      assert.equal(mine.next, null);
+    });
+
+    it('deletes the records of a deleted principal, and only those', async () => {
+      await registry.createPrincipals([principal('car-1'), principal('car-2')]);
+      await registry.putRecords([
+        { kind: 'certificates', key: 'f1', principal: 'car-1', value: {} },
+        { kind: 'presence', key: 'car-1', principal: 'car-1', value: {} },
+        { kind: 'presence', key: 'car-2', principal: 'car-2', value: {} },
+      ]);
+      await registry.deletePrincipal('car-1');
+      assert.equal(await registry.getRecord('certificates', 'f1'), null);
+      assert.equal(await registry.getRecord('presence', 'car-1'), null);
+      assert.ok(await registry.getRecord('presence', 'car-2'));
+    });
+
     if (harness.reopen) {
-      it('keeps principals and permissions across a reopen', async () => {
+      it('keeps principals, permissions and records across a reopen', async () => {
         await registry.createPrincipals([principal('car-1', { name: 'kept' })]);
         await registry.createPermission(permission('p1'));
+        await registry.putRecords([{ kind: 'twins', key: 'car-1', principal: 'car-1', value: { kept: true } }]);
         registry = await harness.reopen!(registry);
         assert.equal((await registry.getPrincipal('car-1'))!.name, 'kept');
         assert.deepEqual((await registry.listPermissions()).map((p) => p.id), ['p1']);
+        assert.deepEqual((await registry.getRecord('twins', 'car-1'))!.value, { kept: true });
       });
     }
   });

@@ -250,6 +250,31 @@ if (postgresAvailable()) {
           const record = { id: 'car-1', type: 'device' as const, tags: [], createdAt: '2026-01-01T00:00:00.000Z', enabled: true, name: 'bad\u0000name' };
           await assert.rejects(registry.createPrincipals([record]), (err) => isNitrogenError(err, 'NITROGEN_ERR_VALIDATION') && /name/.test(err.message));
           assert.equal(await registry.getPrincipal('car-1'), null);
+          await assert.rejects(registry.putRecords([{ kind: 'twins', key: 'car\u0000', principal: 'car-1', value: {} }]), (err) => isNitrogenError(err, 'NITROGEN_ERR_VALIDATION') && /key/.test(err.message));
+          assert.equal(await registry.getRecord('claim-codes', 'ABC\u0000'), null, 'a key it cannot hold is one it does not have');
+          await registry.putRecords([{ kind: 'twins', key: 'car-1', principal: 'car-1', value: { text: 'nul \u0000 inside' } }]);
+          assert.deepEqual((await registry.getRecord('twins', 'car-1'))!.value, { text: 'nul \u0000 inside' }, 'a value holds any JSON, U+0000 escaped');
+        } finally {
+          await close(registry);
+        }
+      });
+
+      it('raises a registry made by layout 1 to layout 2 (records), and refuses one made by a newer layout', async () => {
+        const { open, close } = harness((schema) => new PostgresRegistry(PostgresConnectionOptions.parse({ url: server.url(), schema })));
+        const registry = await open();
+        const schema = schemas.get(registry)!;
+        try {
+          await registry.stop();
+          // What a Nitrogen without records left: layout 1, no records table.
+          await admin.query(`DROP TABLE ${schema}.records; UPDATE ${schema}.meta SET value = '1' WHERE key = 'registry.version'`);
+          await registry.start();
+          await registry.putRecords([{ kind: 'twins', key: 'car-1', principal: 'car-1', value: { v: 1 } }]);
+          const version = async () => (await admin.query<{ value: string }>(`SELECT value FROM ${schema}.meta WHERE key = 'registry.version'`)).rows[0]!.value;
+          assert.equal(await version(), '2');
+          await registry.stop();
+          await admin.query(`UPDATE ${schema}.meta SET value = '3' WHERE key = 'registry.version'`);
+          await assert.rejects(registry.start(), (err) => isNitrogenError(err, 'NITROGEN_ERR_CONFIG') && /layout 3, made by a newer Nitrogen; this one knows 2/.test(err.message));
+          assert.equal(await version(), '3', 'never lowered');
         } finally {
           await close(registry);
         }

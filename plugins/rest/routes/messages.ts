@@ -8,6 +8,8 @@ import { JsonText, route, type Route } from '../route.js';
 import { MessageFilters, messageFilter, messageQuery } from '../schemas/queries.js';
 import { MessagePage, Messages, OneMessage } from '../schemas/responses.js';
 import { openStream, type OpenStreams } from '../stream.js';
+import type { StreamTickets } from '../stream-tickets.js';
+import { UtcTime } from '../../../core/schemas/common.js';
 
 const TAG = 'messages';
 
@@ -20,7 +22,7 @@ function messagesText(messages: readonly Message[], next?: string | null): JsonT
   return new JsonText(`{"messages":[${messages.map(encodeMessage).join(',')}]${next === undefined ? '' : `,"next":${JSON.stringify(next)}`}}`);
 }
 
-export function messageRoutes(deps: RestDeps, options: RestOptions, streams: OpenStreams): Route[] {
+export function messageRoutes(deps: RestDeps, options: RestOptions, streams: OpenStreams, tickets: StreamTickets): Route[] {
   const { identity, store, ingestor, config } = deps;
   return [
     route({
@@ -65,6 +67,19 @@ export function messageRoutes(deps: RestDeps, options: RestOptions, streams: Ope
         return { status: 200, body: messagesText(page.items.filter((m) => mayRead(identity, actor, 'view', m)), page.next ?? null) };
       },
     }),
+    route({
+      method: 'post',
+      path: '/messages/stream/tickets',
+      tag: TAG,
+      summary: 'A ticket that opens one stream without an Authorization header (for EventSource)',
+      description: 'Use it within `streamTicketTtl` as `GET /messages/stream?ticket=…`; it opens one stream, on this instance, for the caller, and no longer than the caller\'s token.',
+      responses: { 201: { description: 'The ticket', body: z.strictObject({ ticket: z.string(), expiresAt: UtcTime }) } },
+      errors: ['NITROGEN_ERR_OVERLOADED'],
+      handle(ctx) {
+        const { principal, tokenExpires, actor } = ctx.state;
+        return { status: 201, body: tickets.issue(actor === undefined ? { principal, tokenExpires } : { principal, tokenExpires, actor }) };
+      },
+    }),
     // Before /messages/:id, which would otherwise take "stream" for an id.
     route({
       method: 'get',
@@ -72,10 +87,10 @@ export function messageRoutes(deps: RestDeps, options: RestOptions, streams: Ope
       tag: TAG,
       summary: 'Messages as they are committed, as Server-Sent Events',
       description: 'One `message` event per message, its `data` a normalized envelope (the Message schema). Headers and a `: connected` comment are sent at once; a `: heartbeat` comment every `heartbeatSeconds`.',
-      query: MessageFilters,
+      query: MessageFilters.extend({ ticket: z.string().optional().meta({ description: 'A stream ticket (POST /messages/stream/tickets), in place of the Authorization header.' }) }),
       responses: { 200: { description: 'An event stream', mediaType: 'text/event-stream', body: z.string() } },
       errors: ['NITROGEN_ERR_QUOTA_EXCEEDED', 'NITROGEN_ERR_OVERLOADED'],
-      handle(ctx, { query }) {
+      handle(ctx, { query: { ticket: _ticket, ...query } }) {
         openStream(ctx, deps, messageFilter(query), options.heartbeatSeconds, streams);
       },
     }),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseDuration } from '../../../core/duration.js';
 import { NitrogenError, type ErrorCode } from '../../../core/errors.js';
 import { Credentials, PasswordChange, PrincipalChanges, Registration } from '../../../core/schemas/principals.js';
 import { originOf, principalOf, type RestDeps } from '../context.js';
@@ -6,6 +7,15 @@ import { route, type Route } from '../route.js';
 import { NoQuery, principalQuery } from '../schemas/queries.js';
 import { OnePrincipal, PrincipalPage, RegisteredPrincipals, RotatedSecret, TokenGrant } from '../schemas/responses.js';
 import { jsonBody, parseWith, type BodySpec } from '../validation.js';
+
+/** A duration in ms, or -1 for one that is not. */
+function overlapMs(value: string | number): number {
+  try {
+    return parseDuration(value);
+  } catch {
+    return -1;
+  }
+}
 
 const ById = z.strictObject({ id: z.string().meta({ description: 'A principal id.' }) });
 const TAG = 'principals';
@@ -109,12 +119,19 @@ export function principalRoutes(deps: RestDeps): Route[] {
       method: 'post',
       path: '/principals/:id/secret',
       tag: TAG,
-      summary: 'Replace the secret with a new server-made one; ends its tokens and sessions',
+      summary: 'Replace the secret with a new server-made one; ends its tokens and sessions, or with `overlap` keeps the old one valid that long',
       params: ById,
+      query: z.strictObject({
+        overlap: z
+          .string()
+          .refine((value) => overlapMs(value) >= 0 && overlapMs(value) <= overlapMs(config.devices.maxRotationOverlap), { error: `must be a duration such as 1h, at most devices.maxRotationOverlap (${config.devices.maxRotationOverlap})` })
+          .optional()
+          .meta({ description: 'How long the old secret, and tokens issued with it, stay valid beside the new one (`1h`, `7d`).' }),
+      }),
       responses: { 200: { description: 'The principal and its new secret, shown only here', body: RotatedSecret } },
       errors: ON_A_PRINCIPAL,
-      async handle(ctx, { params }) {
-        return { status: 200, body: await principals.rotateSecret(principalOf(ctx), params.id) };
+      async handle(ctx, { params, query }) {
+        return { status: 200, body: await principals.rotateSecret(principalOf(ctx), params.id, query.overlap === undefined ? 0 : overlapMs(query.overlap)) };
       },
     }),
     route({

@@ -69,7 +69,9 @@ export function headwaiterRoute(deps: RestDeps): Route {
     responses: { 200: { description: 'The endpoints; null for a transport that is not running', body: Headwaiter } },
     errors: [],
     handle() {
-      return { status: 200, body: { endpoints: { rest: deps.endpoints.rest ?? null, mqtt: deps.endpoints.mqtt ?? null } } };
+      const { rest, mqtt, ...others } = deps.endpoints;
+      const more = Object.fromEntries(Object.entries(others).filter(([, url]) => url !== undefined));
+      return { status: 200, body: { endpoints: { rest: rest ?? null, mqtt: mqtt ?? null, ...more } } };
     },
   });
 }

@@ -69,7 +69,17 @@ export const DeadLetters = z.strictObject({
 });
 export const StartedReplay = z.strictObject({ replay: Replay });
 
-export const Headwaiter = z.strictObject({ endpoints: z.strictObject({ rest: z.string().nullable(), mqtt: z.string().nullable() }) });
+const Url = z.string().optional();
+export const Headwaiter = z.strictObject({
+  endpoints: z.strictObject({
+    rest: z.string().nullable(),
+    mqtt: z.string().nullable(),
+    https: Url.meta({ description: 'REST over TLS, when listening.' }),
+    mqtts: Url.meta({ description: 'MQTT over TLS, when listening.' }),
+    mqttWs: Url.meta({ description: 'MQTT over WebSockets, when listening.' }),
+    mqttWss: Url.meta({ description: 'MQTT over WebSockets over TLS, when listening.' }),
+  }),
+});
 
 export const Liveness = z.strictObject({ status: z.literal('ok'), uptimeSeconds: Count, pendingCommits: Count });
 
