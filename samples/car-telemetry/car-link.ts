@@ -7,7 +7,7 @@ export interface Endpoint {
 /** What a car's connection reports to the fleet. */
 export interface LinkListener {
   onConnected(): void;
-  /** The server refused the credentials (CONNACK return code, MQTT 3.1.1 §3.2.2.3); the link is closed for good. */
+  /** The server refused the car (CONNACK return code 2, 4 or 5, MQTT 3.1.1 §3.2.2.3); the link is closed for good. */
   onRefused(returnCode: number): void;
   onAck(latencyMs: number): void;
   /** Something to count among the run's errors (say, a message the link dropped). */

@@ -235,7 +235,7 @@ export class Fleet {
       return;
     }
     if (!this.running) return;
-    // Cars reconnect, as a car's modem would; credentials the server refused are not retried.
+    // Cars reconnect, as a car's modem would; cars the server refused (credentials, client id) are not retried.
     car.state = 'waiting';
     car.retryAt = performance.now() + RECONNECT_MS;
   }

@@ -14,6 +14,9 @@ export const WINDOW = 16;
  */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
+/** CONNACK return code 3 (MQTT 3.1.1 §3.2.2.3). */
+const SERVER_UNAVAILABLE = 3;
+
 /**
  * One car's MQTT 3.1.1 connection over a raw socket, with the encoding of mqtt-wire.ts (`--link
  * raw`): the benchmarks' load generator, where tens of thousands of cars must cost far less than
@@ -128,6 +131,9 @@ export class RawLink implements CarLink {
       if (returnCode === 0) {
         this.connected = true;
         this.listener.onConnected();
+      } else if (returnCode === SERVER_UNAVAILABLE) {
+        // Nitrogen's "retry later" (too many failed logins, too busy): a failed attempt, which the fleet makes again.
+        this.destroy('CONNACK 3: server unavailable, retry later');
       } else {
         this.listener.onRefused(returnCode);
         this.destroy(null);
