@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Message } from '../core/message.js';
@@ -159,6 +159,38 @@ describe('samples/car-telemetry', function () {
     assert.equal(second.reused, CARS);
     assert.equal(second.connected, CARS);
     assert.equal(await storedCount('car', CARS), first.acked + second.acked);
+  });
+
+  it('drives the same fleet over raw sockets (--link raw, the benchmarks\' load generator)', async () => {
+    const raw = await runFleet({ link: 'raw', rest: server.restUrl, adminSecret: ADMIN_SECRET, cars: 3, driving: 1, duration: 1.5, prefix: 'raw', credentials: join(dir.path, 'raw.json') });
+    assert.deepEqual(raw.errors, {});
+    assert.equal(raw.connected, 3);
+    assert.ok(raw.acked > 0);
+    assert.equal(raw.acked, raw.sent);
+    assert.equal(await storedCount('raw', 3), raw.acked);
+  });
+
+  it('takes the server\'s "retry later" (CONNACK 3) as a failed connection and connects the car later, on either link', async () => {
+    // One failed login makes an id wait 2 s: someone guessed at the car's secret.
+    const limited = await startServer({ credentials: { perPrincipal: { failures: 1, per: '2s' } }, log: { level: 'silent' } });
+    try {
+      for (const link of ['raw', 'library'] as const) {
+        const cars = await limited.register([{ type: 'device', id: `${link}-0` }, { type: 'device', id: `${link}-1` }]);
+        const file = join(dir.path, `limited-${link}.json`);
+        writeFileSync(file, JSON.stringify({ cars: Object.fromEntries(cars.map((c) => [c.id, c.secret])) }));
+        assert.equal((await limited.api('POST', '/principals/auth', { token: null, body: { id: `${link}-0`, secret: 'a guess' } })).status, 401);
+        const stop = new AbortController();
+        const run = await runFleet({
+          link, rest: limited.restUrl, cars: 2, prefix: link, credentials: file, driving: 1, duration: 0, reportEvery: 0.2, signal: stop.signal,
+          onReport: (r) => r.connected === 2 && stop.abort(),
+        });
+        assert.equal(run.connected, 2, link);
+        const kinds = Object.keys(run.errors);
+        assert.ok(kinds.length > 0 && kinds.every((kind) => kind.startsWith('connect failed: ') && kind.includes('CONNACK 3')), `${link}: ${JSON.stringify(run.errors)}`);
+      }
+    } finally {
+      await limited.stop();
+    }
   });
 
   it('counts a connection the server drops, reconnects, and does not retry credentials it refuses', async () => {

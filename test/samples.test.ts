@@ -1,18 +1,20 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { connectAsync } from 'mqtt';
 import { fileURLToPath } from 'node:url';
+import { connect } from '@nitrogen/client';
 import { defaultCatalog } from '../catalog.js';
 import { createServer } from '../core/server.js';
 import { Tokens } from '../core/tokens.js';
+import { startDevice } from '../samples/basic-server/device.js';
 import { basicServer } from '../samples/basic-server/server.js';
 import { ADMIN_SECRET } from './helpers/server.js';
 import { tempDir } from './helpers/temp.js';
 
 describe('samples/basic-server', function () {
-  it('composes a server with the custom log sink, which receives the telemetry devices send', async () => {
+  it('composes a server with the custom log sink, which receives the telemetry of a device on the client library', async () => {
     const dir = tempDir();
     const lines: string[] = [];
     const out = new PassThrough();
@@ -23,19 +25,27 @@ describe('samples/basic-server', function () {
     }, out);
     try {
       await server.start();
-      const rest = server.endpoints.rest!;
-      const post = async (path: string, body: unknown, token?: string) =>
-        (await fetch(rest + path, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) })).json() as Promise<any>;
-      const { accessToken } = await post('/principals/auth', { id: 'admin', secret: ADMIN_SECRET });
-      const { principals } = await post('/principals', { type: 'device', id: 'car-1' }, accessToken);
-      const client = await connectAsync(server.endpoints.mqtt!, { username: 'car-1', password: principals[0].secret, reconnectPeriod: 0 });
-      await client.publishAsync('devices/car-1/messages/telemetry', JSON.stringify({ speed: 77 }), { qos: 1 });
-      await client.publishAsync('devices/car-1/messages/location', JSON.stringify({ lat: 1 }), { qos: 1 });
-      await client.endAsync();
-      const deadline = Date.now() + 5000;
-      while (lines.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      assert.equal(lines.length, 1, lines.join('\n'));
-      assert.match(lines[0]!, /^\[telemetry\] \S+ car-1 telemetry \{"speed":77\}$/);
+      const url = server.endpoints.rest!;
+      const admin = await connect({ url, id: 'admin', secret: ADMIN_SECRET, transport: 'rest' });
+      const [registered, dash] = await admin.register([{ type: 'device', id: 'car-1' }, { type: 'app', id: 'dash' }]);
+      await admin.request('POST', '/permissions', { issuedTo: 'dash', principalFor: 'car-1', action: 'send', authorized: true });
+      await admin.close();
+      const device = await startDevice({ url, id: 'car-1', secret: registered!.secret!, queueFile: join(dir.path, 'car-1.queue'), everyMs: 60_000 });
+      try {
+        await device.session.send({ type: 'telemetry', body: { speed: 77 } });
+        await device.session.send({ type: 'location', body: { lat: 1 } });
+        // The sink is fed from the store after the commit: wait for its line, not for time.
+        while (lines.length === 0) await once(out, 'data');
+        assert.equal(lines.length, 1, lines.join('\n'));
+        assert.match(lines[0]!, /^\[telemetry\] \S+ car-1 telemetry \{"speed":77\}$/);
+        // The device answers the pings of an app that may send to it (the reply rule; not admin's, which it may not address).
+        const app = await connect({ url, id: 'dash', secret: dash!.secret! });
+        const reply = await app.command('car-1', 'ping', 'hello');
+        assert.equal((reply.body as { pong: string }).pong, 'hello');
+        await app.close();
+      } finally {
+        await device.stop();
+      }
     } finally {
       await server.stop();
       dir.remove();

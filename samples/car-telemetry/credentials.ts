@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { MqttEndpoint } from './mqtt-link.js';
+import { connect, type ClientError } from '@nitrogen/client';
 
 export interface CarCredentials {
   id: string;
@@ -42,65 +42,50 @@ function writeCredentials(file: string, cars: Record<string, string>): void {
   renameSync(temp, file);
 }
 
-/** fetch, with an error that says which server could not be reached and why. */
-async function request(url: string, init?: RequestInit): Promise<Response> {
-  try {
-    return await fetch(url, init);
-  } catch (err) {
-    const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
-    throw new Error(`cannot reach ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
-  }
-}
-
-async function call<T>(rest: string, path: string, body: unknown, token?: string): Promise<{ status: number; body: T }> {
-  const res = await request(rest + path, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as T };
-}
-
-type ErrorBody = { error?: { code: string; message: string } };
-const describe = (res: { status: number; body: unknown }) => `${res.status} ${(res.body as ErrorBody).error?.code ?? ''}`.trim();
-
 /**
  * Credentials for the cars `{prefix}-0` … `{prefix}-{count - 1}`: those in `file` are reused,
- * the rest are registered in bulk as the admin (REST `POST /principals` with an array) and
- * added to the file after each request. `adminSecret` is asked for only when some are missing,
- * so a second run needs no admin secret at all.
+ * the rest are registered in bulk by an admin session of the client library (`register`, REST
+ * `POST /principals` with an array) and added to the file after each request. `adminSecret` is
+ * asked for only when some are missing, so a second run needs no admin secret at all.
  */
 export async function fleetCredentials(rest: string, file: string, prefix: string, count: number, adminSecret: () => string): Promise<FleetCredentials> {
   const stored = readCredentials(file);
   const ids = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
   const missing = ids.filter((id) => stored[id] === undefined);
   if (missing.length > 0) {
-    const auth = await call<{ accessToken: string }>(rest, '/principals/auth', { id: 'admin', secret: adminSecret() });
-    if (auth.status !== 200) throw new Error(`admin authentication failed: ${describe(auth)}`);
-    for (let start = 0; start < missing.length; start += REGISTRATION_BATCH) {
-      const batch = missing.slice(start, start + REGISTRATION_BATCH).map((id) => ({ type: 'device', id, tags: ['simulated-car'] }));
-      const res = await call<{ principals: Array<{ principal: { id: string }; secret: string }> }>(rest, '/principals', batch, auth.body.accessToken);
-      if (res.status === 409) {
-        throw new Error(`some of ${batch[0]!.id} … ${batch.at(-1)!.id} are registered already, but their secrets are not in ${file}: use another prefix, or a server with an empty data directory`);
+    const admin = await connect({ url: rest, id: 'admin', secret: adminSecret(), transport: 'rest' }).catch((err: ClientError) => {
+      throw new Error(`admin authentication failed: ${err.code}: ${err.message}`);
+    });
+    try {
+      for (let start = 0; start < missing.length; start += REGISTRATION_BATCH) {
+        const batch = missing.slice(start, start + REGISTRATION_BATCH).map((id) => ({ type: 'device' as const, id, tags: ['simulated-car'] }));
+        const registered = await admin.register(batch).catch((err: ClientError) => {
+          if (err.code === 'NITROGEN_ERR_CONFLICT') {
+            throw new Error(`some of ${batch[0]!.id} … ${batch.at(-1)!.id} are registered already, but their secrets are not in ${file}: use another prefix, or a server with an empty data directory`);
+          }
+          throw new Error(`registration failed: ${err.code}: ${err.message}`);
+        });
+        for (const p of registered) stored[p.principal.id] = p.secret!;
+        writeCredentials(file, stored);
       }
-      if (res.status !== 201) throw new Error(`registration failed: ${describe(res)} ${(res.body as ErrorBody).error?.message ?? ''}`.trim());
-      for (const p of res.body.principals) stored[p.principal.id] = p.secret;
-      writeCredentials(file, stored);
+    } finally {
+      await admin.close();
     }
   }
   return { cars: ids.map((id) => ({ id, secret: stored[id]! })), registered: missing.length, reused: count - missing.length };
 }
 
 /** The MQTT endpoint the server advertises at `GET /headwaiter`. */
-export async function mqttEndpoint(rest: string): Promise<MqttEndpoint> {
-  const res = await request(`${rest}/headwaiter`);
+export async function mqttEndpoint(rest: string): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch(`${rest}/headwaiter`);
+  } catch (err) {
+    const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(`cannot reach ${rest}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  }
   if (res.status !== 200) throw new Error(`GET ${rest}/headwaiter: ${res.status}`);
   const { endpoints } = (await res.json()) as { endpoints: { mqtt: string | null } };
   if (!endpoints.mqtt) throw new Error('the server has no MQTT endpoint (is the mqtt plugin configured?)');
-  return parseMqttUrl(endpoints.mqtt);
-}
-
-export function parseMqttUrl(url: string): MqttEndpoint {
-  const u = new URL(url);
-  return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port ? Number(u.port) : 1883 };
+  return endpoints.mqtt;
 }

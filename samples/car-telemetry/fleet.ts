@@ -1,8 +1,7 @@
-import { utf8Field } from './mqtt-wire.js';
 import { Car } from './car.js';
+import type { CarLink, Endpoint, LinkFactory, LinkListener } from './car-link.js';
 import type { CarCredentials } from './credentials.js';
 import { LatencyHistogram, type Percentiles } from './histogram.js';
-import { MqttLink, WINDOW, type LinkListener, type MqttEndpoint } from './mqtt-link.js';
 import { Route } from './route.js';
 
 export interface FleetSettings {
@@ -28,6 +27,10 @@ export interface IntervalReport {
   driving: number;
   /** Acknowledged (QoS 1) or sent (QoS 0) messages per second over the interval. */
   ratePerS: number;
+  /** Acknowledged (or at QoS 0 sent) since the start. */
+  delivered: number;
+  /** CPU time of the simulator process since it started (user + system, µs): with `delivered`, its CPU per message between two reports. */
+  cpuMicros: number;
   /** Ack latency over the interval in ms, null at QoS 0 or when nothing was acknowledged. */
   latency: { p50: number; p99: number; max: number } | null;
   errors: number;
@@ -68,13 +71,16 @@ const RECONNECT_MS = 2_000;
 const MAX_LAG_MS = 1_000;
 const DRAIN_MS = 5_000;
 const MiB = 2 ** 20;
-const WINDOW_FULL = `the oldest of its last ${WINDOW} QoS 1 PUBLISHes was still unacknowledged`;
+const cpuMicros = () => {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+};
 
 /** A car of the fleet: its model, its connection and its place in the schedule. */
 class FleetCar implements LinkListener {
-  readonly link = new MqttLink(this);
-  readonly topic: Buffer;
-  state: 'waiting' | 'connecting' | 'online' | 'refused' = 'waiting';
+  readonly link: CarLink;
+  /** `reconnecting`: the link lost its connection and comes back by itself. */
+  state: 'waiting' | 'connecting' | 'reconnecting' | 'online' | 'refused' = 'waiting';
   connectStartedAt = 0;
   retryAt = 0;
   driving = false;
@@ -85,9 +91,8 @@ class FleetCar implements LinkListener {
   /** Index in the fleet's list of parked cars, -1 when not parked. */
   parkedSlot = -1;
 
-  constructor(readonly index: number, readonly credentials: CarCredentials, readonly car: Car, private readonly fleet: Fleet) {
-    // The envelope form: the message's `ts` is the sample time, not the time it reached the server.
-    this.topic = utf8Field(`devices/${credentials.id}/messages`);
+  constructor(readonly index: number, readonly credentials: CarCredentials, readonly car: Car, private readonly fleet: Fleet, link: LinkFactory) {
+    this.link = link(this);
   }
 
   onConnected(): void {
@@ -101,8 +106,11 @@ class FleetCar implements LinkListener {
   onAck(latencyMs: number): void {
     this.fleet.acked(latencyMs);
   }
-  onClosed(reason: string | null, unacked: number): void {
-    this.fleet.offline(this, reason, unacked);
+  onError(kind: string): void {
+    this.fleet.error(kind);
+  }
+  onClosed(reason: string | null, unacked: number, reconnecting: boolean): void {
+    this.fleet.offline(this, reason, unacked, reconnecting);
   }
 }
 
@@ -139,9 +147,9 @@ export class Fleet {
   private last = { at: 0, delivered: 0, errors: 0 };
   private peakRss = 0;
 
-  constructor(credentials: CarCredentials[], private readonly endpoint: MqttEndpoint, private readonly settings: FleetSettings) {
+  constructor(credentials: CarCredentials[], private readonly endpoint: Endpoint, private readonly settings: FleetSettings, link: LinkFactory) {
     const route = new Route();
-    this.cars = credentials.map((c, i) => new FleetCar(i, c, new Car(route), this));
+    this.cars = credentials.map((c, i) => new FleetCar(i, c, new Car(route), this, link));
     this.intervalMs = 1000 / settings.rate;
   }
 
@@ -206,8 +214,9 @@ export class Fleet {
     if (!this.allOnline && this.onlineCount === this.cars.length) this.allOnline = { at: performance.now(), delivered: this.delivered() };
   }
 
-  offline(car: FleetCar, reason: string | null, unacked: number): void {
-    this.openSockets--;
+  offline(car: FleetCar, reason: string | null, unacked: number, reconnecting: boolean): void {
+    // A link that reconnects by itself keeps its place until it is closed for good.
+    if (!reconnecting) this.openSockets--;
     if (car.state === 'online') {
       this.onlineCount--;
       if (car.driving) {
@@ -215,13 +224,18 @@ export class Fleet {
         this.drivingCount--;
       } else this.unpark(car);
     }
-    if (reason !== null) this.error(car.state === 'connecting' ? `connect failed: ${reason}` : `connection lost: ${reason}`);
+    if (reason !== null) this.error(car.state === 'online' ? `connection lost: ${reason}` : `connect failed: ${reason}`);
     if (unacked > 0) {
       this.lost += unacked;
       this.error('PUBLISH without PUBACK when the connection closed', unacked);
     }
-    if (car.state === 'refused' || !this.running) return;
-    // Cars reconnect, as a car's modem would; credentials the server refused are not retried.
+    if (car.state === 'refused') return;
+    if (reconnecting) {
+      car.state = 'reconnecting';
+      return;
+    }
+    if (!this.running) return;
+    // Cars reconnect, as a car's modem would; cars the server refused (credentials, client id) are not retried.
     car.state = 'waiting';
     car.retryAt = performance.now() + RECONNECT_MS;
   }
@@ -242,9 +256,8 @@ export class Fleet {
     this.lastTickAt = now;
     for (const car of this.cars) {
       if (car.state === 'online') {
-        if (!car.driving) {
-          if (now - car.link.lastSendAt > (KEEPALIVE_S * 1000) / 2) car.link.ping();
-        } else if (now >= car.tripEndsAt) this.endTrip(car, now);
+        if (!car.driving) car.link.idle(now);
+        else if (now >= car.tripEndsAt) this.endTrip(car, now);
         else this.sample(car, now);
       } else if (car.state === 'waiting') {
         if (car.retryAt <= now && this.connectBudget >= 1 && this.openSockets - this.onlineCount < MAX_CONNECTING) this.open(car, now);
@@ -305,10 +318,10 @@ export class Fleet {
     this.park(car);
   }
 
+  /** In the envelope form: the message's `ts` is the sample time, not the time it reached the server. */
   private publish(car: FleetCar, type: string, at: number, body: object): void {
-    const payload = JSON.stringify({ type, ts: new Date(performance.timeOrigin + at).toISOString(), body });
-    if (car.link.publish(car.topic, payload, this.settings.qos)) this.sent++;
-    else this.error(`${type} dropped: ${WINDOW_FULL}`);
+    if (car.link.publish(type, performance.timeOrigin + at, body, this.settings.qos)) this.sent++;
+    else this.error(`${type} dropped: ${car.link.dropReason}`);
   }
 
   private park(car: FleetCar): void {
@@ -335,6 +348,8 @@ export class Fleet {
       connected: this.onlineCount,
       driving: this.drivingCount,
       ratePerS: ((delivered - this.last.delivered) * 1000) / (now - this.last.at),
+      delivered,
+      cpuMicros: cpuMicros(),
       latency,
       errors: this.errorCount - this.last.errors,
     });

@@ -1,7 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { fleetCredentials, mqttEndpoint, parseMqttUrl } from './credentials.js';
+import type { LinkFactory } from './car-link.js';
+import { fleetCredentials, mqttEndpoint } from './credentials.js';
 import { Fleet, type FleetRun, type FleetSettings, type IntervalReport } from './fleet.js';
+import { LibraryLink } from './library-link.js';
+import { RawLink } from './raw-link.js';
 
 export type { IntervalReport } from './fleet.js';
 
@@ -18,6 +21,15 @@ export interface SimulatorOptions extends Partial<FleetSettings> {
   prefix?: string;
   /** Where the cars' secrets are kept between runs (mode 0600). */
   credentials?: string;
+  /**
+   * How cars connect: `'library'`, each a device of the client library (the default), or
+   * `'raw'`, MQTT over raw sockets (raw-link.ts), the benchmarks' load generator, to compare their cost.
+   */
+  link?: 'library' | 'raw';
+  /** Library cars: messages each holds while it cannot send, the oldest dropped beyond. */
+  queueMessages?: number;
+  /** Library cars: a directory for their queue files, so what they hold survives a restart. */
+  queueDir?: string;
 }
 
 export interface SimulatorSummary extends FleetRun {
@@ -41,6 +53,8 @@ export const defaults = {
   qos: 1 as 0 | 1,
   tripMinutes: 10,
   reportEvery: 5,
+  link: 'library' as 'library' | 'raw',
+  queueMessages: 120,
 };
 
 function check(ok: boolean, option: string, rule: string): void {
@@ -59,6 +73,10 @@ export function resolveOptions(input: SimulatorOptions = {}) {
   check(o.qos === 0 || o.qos === 1, 'qos', 'must be 0 or 1');
   check(o.tripMinutes > 0, 'tripMinutes', 'must be more than 0');
   check(o.reportEvery > 0, 'reportEvery', 'must be more than 0 seconds');
+  check(o.link === 'library' || o.link === 'raw', 'link', "must be 'library' or 'raw'");
+  check(Number.isInteger(o.queueMessages) && o.queueMessages > 0, 'queueMessages', 'must be a positive whole number');
+  check(o.link === 'raw' || o.sources.length === 0, 'sources', "needs link 'raw': library cars connect from the address the system picks");
+  check(o.link === 'raw' || o.qos === 1, 'qos', "0 needs link 'raw': library cars send at QoS 1, acknowledged");
   return o;
 }
 
@@ -77,8 +95,12 @@ export async function runFleet(input: SimulatorOptions = {}): Promise<SimulatorS
     return secret;
   };
   const credentials = await fleetCredentials(rest, o.credentials, o.prefix, o.cars, adminSecret);
-  const endpoint = o.mqtt ? parseMqttUrl(o.mqtt) : await mqttEndpoint(rest);
-  const run = await new Fleet(credentials.cars, endpoint, o).run();
+  const endpoint = { rest, mqtt: o.mqtt ?? (await mqttEndpoint(rest)) };
+  const link: LinkFactory =
+    o.link === 'raw'
+      ? (listener) => new RawLink(listener)
+      : (listener) => new LibraryLink(listener, { queueMessages: o.queueMessages, queueDir: o.queueDir });
+  const run = await new Fleet(credentials.cars, endpoint, o, link).run();
   return { ...run, cars: o.cars, registered: credentials.registered, reused: credentials.reused };
 }
 
@@ -96,9 +118,12 @@ const USAGE = `Usage: npm run fleet -- [flags]     (or node dist/samples/car-tel
   --prefix P             car ids are P-0 … P-(N-1) (${defaults.prefix})
   --credentials F        cars' secrets, kept for the next run, mode 0600 (${defaults.credentials})
   --connect-rate N       new connections a second at most (${defaults.connectRate})
-  --sources A,B,…        local addresses to connect from, e.g. 127.0.0.1,127.0.0.2 (more than
-                         ~28,000 connections to one server need more than one)
-  --qos 0|1              MQTT QoS of every PUBLISH (${defaults.qos})
+  --sources A,B,…        --link raw: local addresses to connect from, e.g. 127.0.0.1,127.0.0.2
+                         (more than ~28,000 connections to one server need more than one)
+  --qos 0|1              MQTT QoS of every PUBLISH (${defaults.qos}; 0 only with --link raw)
+  --link library|raw     cars on the client library, or on the benchmarks' raw sockets (${defaults.link})
+  --queue-messages N     library cars: messages each holds while offline, the oldest dropped beyond (${defaults.queueMessages})
+  --queue-dir D          library cars: keep their queues in files in D, to survive a restart
   --report S             seconds between report lines (${defaults.reportEvery})`;
 
 function fromArgs(argv: string[]): SimulatorOptions | null {
@@ -107,7 +132,8 @@ function fromArgs(argv: string[]): SimulatorOptions | null {
     args: argv,
     options: {
       rest: text, mqtt: text, 'admin-secret-file': text, cars: text, driving: text, rate: text, duration: text, 'trip-minutes': text,
-      prefix: text, credentials: text, 'connect-rate': text, sources: text, qos: text, report: text, help: { type: 'boolean', short: 'h' },
+      prefix: text, credentials: text, 'connect-rate': text, sources: text, qos: text, report: text, link: text, 'queue-messages': text, 'queue-dir': text,
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (v.help) return null;
@@ -122,7 +148,7 @@ function fromArgs(argv: string[]): SimulatorOptions | null {
     rest: v.rest, mqtt: v.mqtt, adminSecretFile: v['admin-secret-file'], prefix: v.prefix, credentials: v.credentials,
     cars: num('cars'), driving: num('driving'), rate: num('rate'), duration: num('duration'), tripMinutes: num('trip-minutes'),
     connectRate: num('connect-rate'), qos: num('qos') as 0 | 1 | undefined, reportEvery: num('report'),
-    sources: v.sources?.split(',').filter(Boolean),
+    sources: v.sources?.split(',').filter(Boolean), link: v.link as 'library' | 'raw' | undefined, queueMessages: num('queue-messages'), queueDir: v['queue-dir'],
   };
   // Unset flags keep the defaults.
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));

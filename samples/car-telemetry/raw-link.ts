@@ -1,20 +1,6 @@
 import { connect, type Socket } from 'node:net';
-import { CONNACK, DISCONNECT, PINGREQ, PUBACK, connectPacket, publishPacket, readPackets } from './mqtt-wire.js';
-
-export interface MqttEndpoint {
-  host: string;
-  port: number;
-}
-
-/** What a link reports to the car that owns it. */
-export interface LinkListener {
-  onConnected(): void;
-  /** CONNACK with a non-zero return code (MQTT 3.1.1 §3.2.2.3); the link closes next. */
-  onRefused(returnCode: number): void;
-  onAck(latencyMs: number): void;
-  /** The socket is gone: `reason` is null when we closed it, and `unacked` PUBLISHes never got their PUBACK. */
-  onClosed(reason: string | null, unacked: number): void;
-}
+import type { CarLink, Endpoint, LinkListener } from './car-link.js';
+import { CONNACK, DISCONNECT, PINGREQ, PUBACK, connectPacket, publishPacket, readPackets, utf8Field } from './mqtt-wire.js';
 
 /**
  * QoS 1 PUBLISHes in flight per connection. A car sending twice a second fills it only when
@@ -28,15 +14,22 @@ export const WINDOW = 16;
  */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
+/** CONNACK return code 3 (MQTT 3.1.1 §3.2.2.3). */
+const SERVER_UNAVAILABLE = 3;
+
 /**
- * One device's MQTT 3.1.1 connection over a raw socket, with the encoding of
- * mqtt-wire.ts. At tens of thousands of connections a full client library per car
- * would cost more than the server it measures; this keeps per connection a socket, a
- * 16-slot send-time table for ack latency, and a few numbers.
+ * One car's MQTT 3.1.1 connection over a raw socket, with the encoding of mqtt-wire.ts (`--link
+ * raw`): the benchmarks' load generator, where tens of thousands of cars must cost far less than
+ * the server they measure, and the yardstick of the client library's cost (`npm run bench:client`).
+ * It keeps per connection a socket, a 16-slot send-time table for ack latency, and a few numbers;
+ * it does not reconnect (the fleet does) nor queue (a sample that finds the window full is dropped).
  */
-export class MqttLink {
+export class RawLink implements CarLink {
+  readonly dropReason = `the oldest of its last ${WINDOW} QoS 1 PUBLISHes was still unacknowledged`;
   /** performance.now() of the last packet sent, for the keepalive. */
-  lastSendAt = 0;
+  private lastSendAt = 0;
+  private keepaliveMs = 60_000;
+  private topic: Buffer | null = null;
   private inflight = 0;
   private socket: Socket | null = null;
   private pending: Buffer | null = null;
@@ -48,14 +41,17 @@ export class MqttLink {
 
   constructor(private readonly listener: LinkListener) {}
 
-  open(endpoint: MqttEndpoint, localAddress: string | undefined, id: string, secret: string, keepaliveS: number): void {
+  open(endpoint: Endpoint, localAddress: string | undefined, id: string, secret: string, keepaliveS: number): void {
+    const url = new URL(endpoint.mqtt);
+    this.topic ??= utf8Field(`devices/${id}/messages`);
+    this.keepaliveMs = keepaliveS * 1000;
     this.inflight = 0;
     this.sentAt.fill(0);
     this.pending = null;
     this.closeReason = 'closed by the server';
     this.connected = false;
     const socket = connect({
-      host: endpoint.host, port: endpoint.port, localAddress, noDelay: true,
+      host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port ? Number(url.port) : 1883, localAddress, noDelay: true,
       onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => this.onData(buf as Buffer, n) },
     });
     this.socket = socket;
@@ -65,7 +61,7 @@ export class MqttLink {
     socket.on('close', () => {
       this.socket = null;
       this.connected = false;
-      this.listener.onClosed(this.closeReason, this.inflight);
+      this.listener.onClosed(this.closeReason, this.inflight, false);
     });
     // Node queues this until the TCP connection is up.
     socket.write(connectPacket(id, id, secret, keepaliveS));
@@ -73,11 +69,12 @@ export class MqttLink {
   }
 
   /**
-   * Sends one PUBLISH. Returns false, sending nothing, when the link is not connected or, at
-   * QoS 1, when the oldest of the last WINDOW packet ids is still unacknowledged.
+   * Sends one PUBLISH of the envelope. Returns false, sending nothing, when the link is not
+   * connected or, at QoS 1, when the oldest of the last WINDOW packet ids is still unacknowledged.
    */
-  publish(topic: Buffer, payload: string, qos: 0 | 1): boolean {
+  publish(type: string, tsMs: number, body: object, qos: 0 | 1): boolean {
     if (!this.connected || !this.socket) return false;
+    const payload = JSON.stringify({ type, ts: new Date(tsMs).toISOString(), body });
     const now = performance.now();
     const slot = this.nextSlot;
     if (qos === 1) {
@@ -86,14 +83,16 @@ export class MqttLink {
       this.inflight++;
       this.nextSlot = (slot + 1) % WINDOW;
     }
-    this.socket.write(publishPacket(topic, payload, qos, slot + 1));
+    this.socket.write(publishPacket(this.topic!, payload, qos, slot + 1));
     this.lastSendAt = now;
     return true;
   }
 
-  ping(): void {
+  /** A PINGREQ once nothing was sent for half the keepalive. */
+  idle(now: number): void {
+    if (now - this.lastSendAt <= this.keepaliveMs / 2) return;
     this.socket?.write(PINGREQ);
-    this.lastSendAt = performance.now();
+    this.lastSendAt = now;
   }
 
   /** Ends the session politely: DISCONNECT (§3.14), then FIN. */
@@ -132,6 +131,9 @@ export class MqttLink {
       if (returnCode === 0) {
         this.connected = true;
         this.listener.onConnected();
+      } else if (returnCode === SERVER_UNAVAILABLE) {
+        // Nitrogen's "retry later" (too many failed logins, too busy): a failed attempt, which the fleet makes again.
+        this.destroy('CONNACK 3: server unavailable, retry later');
       } else {
         this.listener.onRefused(returnCode);
         this.destroy(null);
