@@ -168,6 +168,30 @@ export function parseJsonFile(text: string, file: string): unknown {
   }
 }
 
+/** A string value that is a whole `${NAME}` reference (docs/configuration.md, "Values from the environment"). */
+const ENV_REFERENCE = /^\$\{([A-Z_][A-Z0-9_]*)\}$/;
+
+/**
+ * Replaces every string of the file that is exactly `${NAME}` with that environment variable, so
+ * one file serves every instance of a deployment and secrets stay out of it (a container's
+ * Secret, compose's environment). Only whole strings: a `$` inside a longer value stays as written.
+ * A variable that is not set is a problem, never an empty value.
+ */
+export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, problems: string[], path = ''): unknown {
+  if (typeof value === 'string') {
+    const name = ENV_REFERENCE.exec(value)?.[1];
+    if (name === undefined) return value;
+    const found = env[name];
+    if (found === undefined || found === '') problems.push(`${path || '(root)'}: refers to the environment variable ${name}, which is not set`);
+    return found ?? value;
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, problems, `${path}[${i}]`));
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, problems, path ? `${path}.${k}` : k)]));
+  }
+  return value;
+}
+
 /** The configuration before validation: the file (if any) with the environment applied, and the problems of the environment. */
 export interface ConfigInput {
   input: NitrogenConfigInput;
@@ -193,6 +217,7 @@ export function readConfigInput(env: NodeJS.ProcessEnv = process.env, cwd = proc
     throw new NitrogenError('NITROGEN_ERR_CONFIG', `NITROGEN_CONFIG: no file at ${file}`);
   }
   const problems: string[] = [];
+  input = substituteEnv(input, env, problems) as NitrogenConfigInput;
   if (input.plugins === undefined) input = { ...input, plugins: DEFAULT_PLUGINS };
   if (env.NITROGEN_HOST) input.host = env.NITROGEN_HOST;
   if (env.NITROGEN_DATA_DIR) input.dataDir = env.NITROGEN_DATA_DIR;
