@@ -27,8 +27,10 @@ export const SinkSchema = z.strictObject({
       retryMinMs: z.number().int().positive().default(100),
       retryMaxMs: z.number().int().positive().default(30_000),
       pollMs: z.number().int().positive().default(1000),
+      /** On a cluster with a bus: the feed split by sender into this many units, each leased to one instance (core/sink-leases.ts). */
+      partitions: z.number().int().min(1).max(1024).default(1),
     })
-    .default({ batchSize: 500, lingerMs: 10, retryMinMs: 100, retryMaxMs: 30_000, pollMs: 1000 }),
+    .default({ batchSize: 500, lingerMs: 10, retryMinMs: 100, retryMaxMs: 30_000, pollMs: 1000, partitions: 1 }),
 });
 
 /**
@@ -50,6 +52,8 @@ export const ClusterSchema = z.strictObject({
     .default([...ROLES]),
   /** The bus the instances share (`{ "use": "redis", "options": { "url": … } }`); without it the instance is alone. */
   bus: ComponentSchema.optional(),
+  /** How long a sink partition's lease lasts without renewal: a dead owner's partitions move within 4/3 of it (core/sink-leases.ts). */
+  sinkLeaseTtl: duration.refine((v) => durationAtLeast(v, 300), 'must be at least 300ms').default('10s'),
 });
 
 const DEFAULT_PLUGINS = [
@@ -100,7 +104,7 @@ export const ConfigSchema = z.strictObject({
     .strictObject({ ttl: duration.optional(), purgeInterval: duration.refine((v) => durationAtLeast(v, 1000), 'must be at least 1s').default('1m') })
     .default({ purgeInterval: '1m' }),
   /** Several instances as one service (docs/cluster.md). */
-  cluster: ClusterSchema.default({ roles: [...ROLES] }),
+  cluster: ClusterSchema.default({ roles: [...ROLES], sinkLeaseTtl: '10s' }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
   /** How often components are probed for GET /ready, and how long a probe may take before it counts as down. */
   health: z
