@@ -3,13 +3,22 @@
 // `npm run cluster` and deploy/compose.yaml. The test starts every peer itself on free ports, so it
 // needs only the Debian packages nginx, libnginx-mod-stream, redis-server and postgresql.
 import assert from 'node:assert/strict';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { postgresAvailable } from '../../bench/lib/postgres-server.js';
 import { redisAvailable } from '../../bench/lib/redis-server.js';
-import { findNginx, startTopology, type Instance, type Topology } from '../../deploy/local/topology.js';
+import { DEPLOY_DIR, findNginx, startTopology, type Instance, type Topology } from '../../deploy/local/topology.js';
 import type { Message } from '../../core/message.js';
 import { eventually, openEventStream } from '../helpers/cluster.js';
 import type { TestServer } from '../helpers/server.js';
+import { RheaBroker } from '../sinks-amqp/rhea-broker.js';
+
+/** The sink every instance is configured with: its partitions are leased across the three. */
+const PARTITIONS = 6;
+const LEASE_TTL_MS = 2000;
+const SINK_BATCH = 100;
 
 /** The REST API of one instance or of the front door, as the admin or a given principal. */
 class Api {
@@ -108,16 +117,26 @@ const haveAll = postgresAvailable() && redisAvailable() && (findNginx() !== null
   let a: Api;
   let b: Api;
   let c: Api;
+  let broker: RheaBroker;
+  const configFile = join(tmpdir(), `nitrogen-cluster-interop-${process.pid}.json`);
   const clients: MqttClient[] = [];
 
   before(async () => {
-    topology = await startTopology({ instances: 3 });
+    // deploy/nitrogen.json as the containers run it, with a sink added (an AMQP 1.0 peer in this process).
+    broker = await RheaBroker.start();
+    const config = JSON.parse(readFileSync(join(DEPLOY_DIR, 'nitrogen.json'), 'utf8'));
+    config.cluster.sinkLeaseTtl = `${LEASE_TTL_MS}ms`;
+    config.sinks = [{ use: 'amqp', name: 'hub', options: { url: '${SINK_URL}', address: 'telemetry' }, delivery: { partitions: PARTITIONS, batchSize: SINK_BATCH, lingerMs: 5, pollMs: 200, retryMinMs: 50, retryMaxMs: 500 } }];
+    writeFileSync(configFile, JSON.stringify(config));
+    topology = await startTopology({ instances: 3, configFile, env: { SINK_URL: broker.url } });
     const admin = await new Api(topology.frontRest, '').token('admin', topology.adminSecret);
     front = new Api(topology.frontRest, admin);
     [a, b, c] = topology.instances.map((x) => new Api(x.rest, admin)) as [Api, Api, Api];
   });
   after(async () => {
     await topology?.stop();
+    await broker?.stop();
+    rmSync(configFile, { force: true });
   });
   afterEach(async () => {
     for (const client of clients.splice(0)) await client.endAsync(true).catch(() => undefined);
@@ -215,16 +234,42 @@ const haveAll = postgresAvailable() && redisAvailable() && (findNginx() !== null
     }
   });
 
-  it('loses no acknowledged message when an instance is SIGKILLed under QoS 1 load through nginx', async () => {
+  /** The sink partitions each instance feeds now (GET /sinks lists this instance's), null for one that does not answer. */
+  const partitionsFed = () =>
+    Promise.all(topology.instances.map(async (x) => (x.running ? ((await new Api(x.rest, '').call('GET', '/sinks', undefined, await front.token('admin', topology.adminSecret))).body.sinks.length as number) : null)));
+
+  /** Deliveries at the AMQP peer of `from`'s telemetry, counted by seq. */
+  function delivered(from: string): Map<number, number> {
+    const counts = new Map<number, number>();
+    for (const message of broker.received.get('telemetry') ?? []) {
+      const envelope = JSON.parse(Buffer.from((message.body as { content: Buffer }).content).toString('utf8'));
+      if (envelope.from === from && envelope.type === 'telemetry') counts.set(envelope.body.seq, (counts.get(envelope.body.seq) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  it('loses no acknowledged message when an instance is SIGKILLed under QoS 1 load through nginx; its sink partitions move within the lease time', async () => {
+    const fed = await eventually(async () => {
+      const now = await partitionsFed();
+      return now.every((n) => n !== null && n > 0) && now.reduce((a, b) => a! + b!, 0) === PARTITIONS ? now : undefined;
+    }, 'the sink partitions spread over the three instances');
     const devices = await front.register(Array.from({ length: 9 }, (_, i) => ({ type: 'device' as const, id: `ix-k${i}` })));
     const load = new Load(topology.frontMqtt, devices);
     const victim = instance(2);
+    let movedInMs: number;
     try {
       await eventually(async () => (load.total >= 300 ? true : undefined), 'load through nginx', 30_000);
       const held = Number(/^nitrogen_mqtt_connections (\d+)/m.exec(await fetch(`${victim.rest}/metrics`).then((r) => r.text()))?.[1]);
       assert.ok(held >= 2, `nginx spread the devices: the instance to kill holds ${held} of them`);
       await victim.kill('SIGKILL');
+      const killedAt = Date.now();
       const atKill = new Map([...load.acked].map(([id, set]) => [id, set.size]));
+      // The two left take the victim's partitions once its lease and membership expire.
+      await eventually(async () => {
+        const now = await partitionsFed();
+        return now[0]! + now[1]! === PARTITIONS ? true : undefined;
+      }, "the victim's sink partitions to get a new owner", 30_000);
+      movedInMs = Date.now() - killedAt;
       // least_conn spread the nine over the three: each device goes on through the two left.
       await eventually(
         async () => ([...load.acked].every(([id, set]) => set.size >= atKill.get(id)! + 20) ? true : undefined),
@@ -234,11 +279,23 @@ const haveAll = postgresAvailable() && redisAvailable() && (findNginx() !== null
     } finally {
       await load.stop();
     }
+    let duplicates = 0;
     for (const device of devices) {
       const stored = new Set((await front.stored(device.id)).map((m) => (m.body as { seq: number }).seq));
-      const missing = [...load.acked.get(device.id)!].filter((seq) => !stored.has(seq));
-      assert.deepEqual(missing, [], `acknowledged messages of ${device.id} missing from the store`);
+      const acked = [...load.acked.get(device.id)!];
+      assert.deepEqual(acked.filter((seq) => !stored.has(seq)), [], `acknowledged messages of ${device.id} missing from the store`);
+      const counts = await eventually(async () => {
+        const now = delivered(device.id);
+        return acked.every((seq) => now.has(seq)) ? now : undefined;
+      }, `every acknowledged message of ${device.id} at the sink`, 60_000);
+      for (const n of counts.values()) duplicates += n - 1;
     }
+    // A partition re-sends at most what its dead owner sent past its last checkpoint: the batch in
+    // flight and the one whose checkpoint write overlapped it.
+    const bound = fed[2]! * 2 * SINK_BATCH;
+    console.log(`      SIGKILL: ${load.total} acknowledged, partitions moved in ${movedInMs} ms (lease ${LEASE_TTL_MS} ms), ${duplicates} duplicates at the sink (bound ${bound})`);
+    assert.ok(movedInMs <= LEASE_TTL_MS + LEASE_TTL_MS / 3 + 3000, `partitions moved in ${movedInMs} ms`);
+    assert.ok(duplicates <= bound, `${duplicates} duplicates, more than the batches in flight allow (${bound})`);
     await victim.start();
   });
 });
