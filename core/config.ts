@@ -196,6 +196,9 @@ export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, problems: 
   return value;
 }
 
+/** The environment variables `readConfigInput` reads besides the file's `${NAME}` references (docs/configuration.md). */
+export const ENVIRONMENT_VARIABLES = ['NITROGEN_CONFIG', 'NITROGEN_HOST', 'NITROGEN_DATA_DIR', 'NITROGEN_ADMIN_SECRET', 'NITROGEN_LOG_LEVEL', 'NITROGEN_MQTT_PORT', 'NITROGEN_REST_PORT'] as const;
+
 /** The configuration before validation: the file (if any) with the environment applied, and the problems of the environment. */
 export interface ConfigInput {
   input: NitrogenConfigInput;
