@@ -57,6 +57,8 @@ export interface Topology {
   adminSecret: string;
   /** Everything nginx wrote. */
   nginxOutput(): string;
+  /** nginx's master process (its workers are its children). */
+  nginxPid: number;
   stop(): Promise<void>;
 }
 
@@ -216,6 +218,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
       postgres,
       adminSecret,
       nginxOutput: () => nginxOut,
+      nginxPid: front.pid!,
       stop,
     };
   } catch (err) {
