@@ -131,7 +131,7 @@ export class SinkLeases {
     clearTimeout(this.timer);
     await this.ticking;
     for (const held of [...this.held.values()]) await this.drop(held, true);
-    await this.leases.leave(this.options.member).catch(() => undefined);
+    for (const sink of this.sinks()) await this.leases.leave(sink, this.options.member).catch(() => undefined);
   }
 
   /** The units this instance feeds now. */
@@ -151,11 +151,16 @@ export class SinkLeases {
     return (await this.leases.getCheckpoint(unitKey(unit))) ?? (await this.store.getCheckpoint(`sink:${unit.sink}`));
   }
 
+  private sinks(): string[] {
+    return [...new Set(this.units.map((u) => u.sink))];
+  }
+
   /** One round: beat, then renew, hand over and take, unit by unit. */
   async tick(): Promise<void> {
-    let members: string[];
+    // Members per sink: an instance is given only partitions of sinks it has.
+    const members = new Map<string, string[]>();
     try {
-      members = await this.leases.heartbeat(this.options.member, this.options.ttlMs);
+      for (const sink of this.sinks()) members.set(sink, await this.leases.heartbeat(sink, this.options.member, this.options.ttlMs));
     } catch (err) {
       this.logger.warn({ err }, 'sink leases: cannot reach the lease store; units whose leases may have expired stop');
       await this.expireUnconfirmed();
@@ -165,7 +170,7 @@ export class SinkLeases {
       if (this.stopped) return;
       const key = unitKey(unit);
       try {
-        await this.settle(unit, key, preferredMember(key, members) === this.options.member);
+        await this.settle(unit, key, preferredMember(key, members.get(unit.sink)!) === this.options.member);
       } catch (err) {
         this.logger.warn({ err, unit: key }, 'sink leases: could not settle a unit; trying again at the next tick');
       }

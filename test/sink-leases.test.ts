@@ -74,11 +74,12 @@ if (redisAvailable()) {
 
     it('keeps members alive while they beat, and drops one that stops or leaves', async () => {
       const { store } = await leaseStore();
-      await store.heartbeat('b', 150);
-      assert.deepEqual(await store.heartbeat('a', 5000), ['a', 'b']);
-      await store.heartbeat('c', 5000);
-      await store.leave('c');
-      await eventually(async () => ((await store.heartbeat('a', 5000)).join() === 'a' ? true : undefined), 'b to drop out');
+      await store.heartbeat('hub', 'b', 150);
+      assert.deepEqual(await store.heartbeat('hub', 'a', 5000), ['a', 'b']);
+      await store.heartbeat('hub', 'c', 5000);
+      assert.deepEqual(await store.heartbeat('archive', 'c', 5000), ['c'], 'members of another sink apart');
+      await store.leave('hub', 'c');
+      await eventually(async () => ((await store.heartbeat('hub', 'a', 5000)).join() === 'a' ? true : undefined), 'b to drop out');
     });
 
     it('spreads partitions over the live instances, hands them over as members come, and moves a dead one\'s within 4/3 of the ttl', async () => {

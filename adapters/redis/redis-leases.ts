@@ -64,13 +64,13 @@ export class RedisLeases implements LeaseStore {
     }
   }
 
-  async heartbeat(member: string, ttlMs: number): Promise<string[]> {
-    const members = (await this.call(this.redis.eval(HEARTBEAT, 1, `${this.prefix}members`, member, ttlMs))) as string[];
+  async heartbeat(group: string, member: string, ttlMs: number): Promise<string[]> {
+    const members = (await this.call(this.redis.eval(HEARTBEAT, 1, `${this.prefix}members:${group}`, member, ttlMs))) as string[];
     return [...members].sort();
   }
 
-  async leave(member: string): Promise<void> {
-    await this.call(this.redis.zrem(`${this.prefix}members`, member));
+  async leave(group: string, member: string): Promise<void> {
+    await this.call(this.redis.zrem(`${this.prefix}members:${group}`, member));
   }
 
   async acquire(key: string, owner: string, ttlMs: number): Promise<Lease | null> {

@@ -12,8 +12,9 @@ export interface Lease {
  * checkpoints, kept where every instance of a deployment reaches them (docs/cluster.md,
  * "Sinks across instances"). The Redis bus provides one (adapters/redis/redis-leases.ts).
  *
- * - `heartbeat(member, ttlMs)` marks `member` alive for `ttlMs` and returns the live members,
- *   sorted; a member that stops beating drops out after its ttl, one that `leave`s at once.
+ * - `heartbeat(group, member, ttlMs)` marks `member` alive in `group` (the instances feeding one
+ *   sink) for `ttlMs` and returns the group's live members, sorted; a member that stops beating
+ *   drops out after its ttl, one that `leave`s at once.
  * - `acquire(key, owner, ttlMs)` takes a lease that nobody holds (never held, released or
  *   expired) with a new epoch, greater than every earlier one of the key; held by `owner`
  *   already, it is extended with the same epoch; held by another, it returns null.
@@ -25,8 +26,8 @@ export interface Lease {
  * - Every operation rejects with NITROGEN_ERR_UNAVAILABLE when the store cannot be reached.
  */
 export interface LeaseStore {
-  heartbeat(member: string, ttlMs: number): Promise<string[]>;
-  leave(member: string): Promise<void>;
+  heartbeat(group: string, member: string, ttlMs: number): Promise<string[]>;
+  leave(group: string, member: string): Promise<void>;
   acquire(key: string, owner: string, ttlMs: number): Promise<Lease | null>;
   renew(lease: Lease, ttlMs: number): Promise<boolean>;
   release(lease: Lease): Promise<void>;
