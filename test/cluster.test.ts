@@ -71,9 +71,10 @@ if (postgresAvailable() && redisAvailable()) {
     it("shows telemetry published through A on an app's SSE stream on C", async () => {
       const a = await cluster.start('a');
       const b = await cluster.start('b');
-      const c = await cluster.start('c');
       const [device, app] = await b.register([{ type: 'device', id: 'car-sse' }, { type: 'app', id: 'dash' }]);
       await b.grant({ issuedTo: 'dash', principalFor: 'car-sse', action: 'subscribe', authorized: true });
+      // C starts after the grant and reads it from the store (the bus path for grants is tested below).
+      const c = await cluster.start('c');
       const stream = await openEventStream(c, 'from=car-sse', await c.token(app!.id, app!.secret));
       try {
         const car = await connect(a, device!.id, device!.secret);
