@@ -68,7 +68,8 @@ export class SinkMetrics {
     const readLags = async () => {
       const all = await Promise.all(runners().map(async (runner) => ({ sink: runner.sink.name, lag: await runner.lag() })));
       const ageSeconds = (ts: string | null) => (ts ? Math.max(0, (Date.now() - Date.parse(ts)) / 1000) : 0);
-      return all.flatMap(({ sink, lag }) => (lag ? [{ sink, count: lag.count, seconds: ageSeconds(lag.oldestTs) }] : []));
+      // Several partitions of one sink (core/sink-leases.ts): the one furthest behind is set last, so it shows.
+      return all.flatMap(({ sink, lag }) => (lag ? [{ sink, count: lag.count, seconds: ageSeconds(lag.oldestTs) }] : [])).sort((x, y) => x.count - y.count);
     };
     let reading: ReturnType<typeof readLags> | undefined;
     const lags = () => (reading ??= readLags().finally(() => (reading = undefined)));

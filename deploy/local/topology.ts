@@ -146,8 +146,16 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
   // nginx's workers run as an unprivileged user when it is started as root: they must reach the run dir.
   chmodSync(dir.path, 0o755);
   const stops: Array<() => Promise<void>> = [];
+  /** Processes to kill if this one exits without `stop()` (mocha's --exit skips other files' hooks). */
+  const children: ChildProcess[] = [];
+  const killAll = () => {
+    // SIGTERM: nginx's master then stops its workers (killed outright, it would leave them running).
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  };
+  process.once('exit', killAll);
   const stop = async () => {
     for (const step of stops.splice(0).reverse()) await step().catch(() => undefined);
+    process.removeListener('exit', killAll);
     dir.remove();
   };
   try {
@@ -171,7 +179,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
       const id = `nitrogen-${i}`;
       const dataDir = join(dir.path, id);
       mkdirSync(dataDir, { mode: 0o700 });
-      instances.push(new LocalInstance(id, await freePort(), await freePort(), { ...shared, NITROGEN_INSTANCE_ID: id, NITROGEN_DATA_DIR: dataDir }, options));
+      instances.push(new LocalInstance(id, await freePort(), await freePort(), { ...shared, NITROGEN_INSTANCE_ID: id, NITROGEN_DATA_DIR: dataDir }, options, children));
       stops.push(() => instances[i - 1]!.kill('SIGKILL'));
     }
     // The first creates the schema; the others then start side by side.
@@ -194,6 +202,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
     // -g comes before the file: the module is loaded before `stream` is read.
     const global = `${streamModuleDirective(nginx)} daemon off;`;
     const front = spawn(nginx, ['-p', runDir, '-c', join(runDir, 'nginx.conf'), '-e', 'stderr', '-g', global], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(front);
     for (const stream of [front.stdout!, front.stderr!]) {
       stream.on('data', (d: Buffer) => {
         nginxOut += d.toString();
@@ -237,6 +246,7 @@ class LocalInstance implements Instance {
     readonly restPort: number,
     private readonly env: Record<string, string>,
     private readonly options: TopologyOptions,
+    private readonly children: ChildProcess[],
   ) {}
 
   get rest(): string {
@@ -260,6 +270,7 @@ class LocalInstance implements Instance {
       env: { ...process.env, ...this.env, NITROGEN_MQTT_PORT: String(this.mqttPort), NITROGEN_REST_PORT: String(this.restPort) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    this.children.push(this.child);
     for (const stream of [this.child.stdout!, this.child.stderr!]) {
       stream.on('data', (d: Buffer) => {
         this.out += d.toString();
