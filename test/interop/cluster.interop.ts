@@ -234,6 +234,34 @@ const haveAll = postgresAvailable() && redisAvailable() && (findNginx() !== null
     }
   });
 
+  it('drains an instance on SIGTERM: requests and new MQTT connections through nginx go on being served', async () => {
+    const [device] = await front.register([{ type: 'device', id: 'ix-drain' }]);
+    const victim = instance(1);
+    let served = 0;
+    const failures: string[] = [];
+    let running = true;
+    const traffic = (async () => {
+      while (running) {
+        const res = await front.call('GET', '/messages?limit=1').catch((err: Error) => ({ status: 0, body: err.message }));
+        if (res.status === 200) served++;
+        else failures.push(`GET ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
+        const client = await mqtt(topology.frontMqtt, device!).catch((err: Error) => void failures.push(`CONNECT ${err.message}`));
+        if (client) await client.endAsync();
+      }
+    })();
+    try {
+      await eventually(async () => (served >= 20 ? true : undefined), 'traffic through nginx');
+      const before = served;
+      await victim.kill('SIGTERM');
+      await eventually(async () => (served >= before + 40 ? true : undefined), 'traffic after the instance stopped', 30_000);
+    } finally {
+      running = false;
+      await traffic;
+    }
+    assert.deepEqual(failures, [], 'nothing refused while the instance drained and after');
+    await victim.start();
+  });
+
   /** The sink partitions each instance feeds now (GET /sinks lists this instance's), null for one that does not answer. */
   const partitionsFed = () =>
     Promise.all(topology.instances.map(async (x) => (x.running ? ((await new Api(x.rest, '').call('GET', '/sinks', undefined, await front.token('admin', topology.adminSecret))).body.sinks.length as number) : null)));
