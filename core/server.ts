@@ -160,7 +160,7 @@ export class NitrogenServer {
         const feedUnit = async (unit: SinkUnit, checkpoints: UnitCheckpoints) => {
           const i = index.get(unit.sink)!;
           const partition = (m: Message) => partitionOf(m.from, unit.partitions) === unit.partition;
-          const runner = new SinkRunner(sinks[i]!, filters[i]!, store, deadLetters, this.logger, sinkMetrics, config.sinks[i]!.delivery, { partition, checkpoints });
+          const runner = new SinkRunner(sinks[i]!, filters[i]!, store, deadLetters, this.logger, sinkMetrics, config.sinks[i]!.delivery, { partition, checkpoints, label: { index: unit.partition, of: unit.partitions } });
           await runner.start();
           runners.push(runner);
           return {

@@ -26,6 +26,8 @@ class Stopped extends Error {}
  */
 export interface SinkRunnerScope {
   partition: (message: Message) => boolean;
+  /** Which partition, for the status: `index` of `of`. */
+  label: { index: number; of: number };
   checkpoints: UnitCheckpoints;
 }
 
@@ -50,6 +52,8 @@ export interface SinkStatus {
   retrying: boolean;
   lastError: string | null;
   replays: Replay[];
+  /** On a cluster: the partition this runner feeds (core/sink-leases.ts). */
+  partition?: { index: number; of: number };
 }
 
 /** Per-sink metrics on /metrics: delivered, retried, dead-lettered, and lag (count and oldest age). */
@@ -163,6 +167,7 @@ export class SinkRunner {
     return {
       name: this.sink.name, position: this.checkpoint, delivered: this.delivered, deadLettered: this.deadLettered,
       retrying: this.retrying, lastError: this.lastError, replays: this.replays.map((r) => ({ ...r })),
+      ...(this.scope ? { partition: { ...this.scope.label } } : {}),
     };
   }
 

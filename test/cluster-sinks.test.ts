@@ -47,6 +47,11 @@ if (postgresAvailable() && redisAvailable()) {
       const b = await start('sink-b');
       await eventually(async () => ((await fed(a)) + (await fed(b)) === PARTITIONS && (await fed(a)) > 0 && (await fed(b)) > 0 ? true : undefined), 'the partitions spread over both');
 
+      const indexes = async (server: TestServer) => ((await server.api('GET', '/sinks')).body.sinks as Array<{ partition: { index: number; of: number } }>).map((x) => x.partition);
+      const all = [...(await indexes(a)), ...(await indexes(b))];
+      assert.deepEqual(all.map((p) => p.index).sort(), [0, 1, 2, 3], 'each partition on exactly one instance');
+      assert.ok(all.every((p) => p.of === PARTITIONS));
+
       const devices = await a.register(Array.from({ length: 8 }, (_, i) => ({ type: 'device' as const, id: `shared-${i}` })));
       const expected: string[] = [];
       const publish = async (from: number, to: number, through: TestServer[]) => {
