@@ -27,8 +27,10 @@ export const SinkSchema = z.strictObject({
       retryMinMs: z.number().int().positive().default(100),
       retryMaxMs: z.number().int().positive().default(30_000),
       pollMs: z.number().int().positive().default(1000),
+      /** On a cluster with a bus: the feed split by sender into this many units, each leased to one instance (core/sink-leases.ts). */
+      partitions: z.number().int().min(1).max(1024).default(1),
     })
-    .default({ batchSize: 500, lingerMs: 10, retryMinMs: 100, retryMaxMs: 30_000, pollMs: 1000 }),
+    .default({ batchSize: 500, lingerMs: 10, retryMinMs: 100, retryMaxMs: 30_000, pollMs: 1000, partitions: 1 }),
 });
 
 /**
@@ -50,6 +52,8 @@ export const ClusterSchema = z.strictObject({
     .default([...ROLES]),
   /** The bus the instances share (`{ "use": "redis", "options": { "url": … } }`); without it the instance is alone. */
   bus: ComponentSchema.optional(),
+  /** How long a sink partition's lease lasts without renewal: a dead owner's partitions move within 4/3 of it (core/sink-leases.ts). */
+  sinkLeaseTtl: duration.refine((v) => durationAtLeast(v, 300), 'must be at least 300ms').default('10s'),
 });
 
 const DEFAULT_PLUGINS = [
@@ -100,7 +104,7 @@ export const ConfigSchema = z.strictObject({
     .strictObject({ ttl: duration.optional(), purgeInterval: duration.refine((v) => durationAtLeast(v, 1000), 'must be at least 1s').default('1m') })
     .default({ purgeInterval: '1m' }),
   /** Several instances as one service (docs/cluster.md). */
-  cluster: ClusterSchema.default({ roles: [...ROLES] }),
+  cluster: ClusterSchema.default({ roles: [...ROLES], sinkLeaseTtl: '10s' }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
   /** How often components are probed for GET /ready, and how long a probe may take before it counts as down. */
   health: z
@@ -168,6 +172,33 @@ export function parseJsonFile(text: string, file: string): unknown {
   }
 }
 
+/** A string value that is a whole `${NAME}` reference (docs/configuration.md, "Values from the environment"). */
+const ENV_REFERENCE = /^\$\{([A-Z_][A-Z0-9_]*)\}$/;
+
+/**
+ * Replaces every string of the file that is exactly `${NAME}` with that environment variable, so
+ * one file serves every instance of a deployment and secrets stay out of it (a container's
+ * Secret, compose's environment). Only whole strings: a `$` inside a longer value stays as written.
+ * A variable that is not set is a problem, never an empty value.
+ */
+export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, problems: string[], path = ''): unknown {
+  if (typeof value === 'string') {
+    const name = ENV_REFERENCE.exec(value)?.[1];
+    if (name === undefined) return value;
+    const found = env[name];
+    if (found === undefined || found === '') problems.push(`${path || '(root)'}: refers to the environment variable ${name}, which is not set`);
+    return found ?? value;
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, problems, `${path}[${i}]`));
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, problems, path ? `${path}.${k}` : k)]));
+  }
+  return value;
+}
+
+/** The environment variables `readConfigInput` reads besides the file's `${NAME}` references (docs/configuration.md). */
+export const ENVIRONMENT_VARIABLES = ['NITROGEN_CONFIG', 'NITROGEN_HOST', 'NITROGEN_DATA_DIR', 'NITROGEN_ADMIN_SECRET', 'NITROGEN_LOG_LEVEL', 'NITROGEN_MQTT_PORT', 'NITROGEN_REST_PORT'] as const;
+
 /** The configuration before validation: the file (if any) with the environment applied, and the problems of the environment. */
 export interface ConfigInput {
   input: NitrogenConfigInput;
@@ -193,6 +224,7 @@ export function readConfigInput(env: NodeJS.ProcessEnv = process.env, cwd = proc
     throw new NitrogenError('NITROGEN_ERR_CONFIG', `NITROGEN_CONFIG: no file at ${file}`);
   }
   const problems: string[] = [];
+  input = substituteEnv(input, env, problems) as NitrogenConfigInput;
   if (input.plugins === undefined) input = { ...input, plugins: DEFAULT_PLUGINS };
   if (env.NITROGEN_HOST) input.host = env.NITROGEN_HOST;
   if (env.NITROGEN_DATA_DIR) input.dataDir = env.NITROGEN_DATA_DIR;

@@ -10,13 +10,15 @@ import { GroupCommit } from './group-commit.js';
 import { OK, brief, reportsHealth, type ComponentHealth, type Health } from './health.js';
 import { createLogger, type Logger } from './logger.js';
 import type { PluginCatalog, PluginComponents, PluginKind } from './plugin.js';
-import { LocalCluster } from './ports/cluster.js';
+import { LocalCluster, type Cluster } from './ports/cluster.js';
 import type { Lifecycle } from './ports/lifecycle.js';
 import type { Sink } from './ports/sink.js';
-import type { Store } from './ports/store.js';
+import type { FeedPosition, Store } from './ports/store.js';
+import type { Message } from './message.js';
 import { planPlugins, withDefaultIdentity, type Plan, type PlannedPlugin } from './preflight.js';
 import { problemsError } from './problems.js';
 import { registerCoreServices } from './services.js';
+import { SinkLeases, partitionOf, type SinkUnit, type UnitCheckpoints } from './sink-leases.js';
 import { SinkMetrics, SinkRunner } from './sink-runner.js';
 import { Tokens } from './tokens.js';
 
@@ -98,7 +100,7 @@ export class NitrogenServer {
     this.privateDataDir();
 
     // First started, last stopped: transports and sinks stop before the bus they share.
-    const cluster = plan.cluster ? await this.load(Tokens.Cluster, plan.cluster) : new LocalCluster();
+    const cluster: Cluster = plan.cluster ? await this.load(Tokens.Cluster, plan.cluster) : new LocalCluster();
     if (!plan.cluster) container.register(Tokens.Cluster, { useValue: cluster });
     // Not critical: without the bus an instance still acknowledges durably; only live delivery to other instances waits.
     else health.watch('cluster', 'cluster', { critical: false, probe: () => cluster.health() });
@@ -143,22 +145,53 @@ export class NitrogenServer {
     const runners: SinkRunner[] = [];
     container.register(Tokens.SinkRunners, { useValue: runners });
     const deadLetters = container.resolve(Tokens.DeadLetters);
+    let leases: SinkLeases | undefined;
     if (config.ack === 'store') {
       const sinkMetrics = new SinkMetrics(container.resolve(Tokens.Metrics), () => runners);
       const filters = config.sinks.map((entry) => entry.filter);
-      for (const [i, sink] of sinks.entries()) {
-        const runner = new SinkRunner(sink, filters[i]!, store, deadLetters, this.logger, sinkMetrics, config.sinks[i]!.delivery);
-        bus.subscribe(() => runner.notify());
-        runners.push(runner);
-        await this.startComponent(`sink-runner:${sink.name}`, runner);
-        // Fed from the store, a sink that is down delays its deliveries, not ingestion: never critical.
-        health.watch(`sink:${sink.name}`, 'sink', { critical: false, probe: () => sinkHealth(runner) });
+      bus.subscribe(() => {
+        for (const runner of runners) runner.notify();
+      });
+      if (cluster.leases && sinks.length > 0) {
+        // On a cluster each sink's partitions are leased to one instance at a time (core/sink-leases.ts).
+        const index = new Map(sinks.map((sink, i) => [sink.name, i]));
+        const units = sinks.flatMap((sink, i) => Array.from({ length: config.sinks[i]!.delivery.partitions }, (_, partition) => ({ sink: sink.name, partition, partitions: config.sinks[i]!.delivery.partitions })));
+        const instance = container.resolve(Tokens.Instance);
+        const feedUnit = async (unit: SinkUnit, checkpoints: UnitCheckpoints) => {
+          const i = index.get(unit.sink)!;
+          const partition = (m: Message) => partitionOf(m.from, unit.partitions) === unit.partition;
+          const runner = new SinkRunner(sinks[i]!, filters[i]!, store, deadLetters, this.logger, sinkMetrics, config.sinks[i]!.delivery, { partition, checkpoints, label: { index: unit.partition, of: unit.partitions } });
+          await runner.start();
+          runners.push(runner);
+          return {
+            stop: async () => {
+              const at = runners.indexOf(runner);
+              if (at >= 0) runners.splice(at, 1);
+              await runner.stop();
+            },
+          };
+        };
+        leases = new SinkLeases(cluster.leases, store, units, feedUnit, { member: instance.id, owner: `${instance.id}/${instance.run}`, ttlMs: parseDuration(config.cluster.sinkLeaseTtl) }, this.logger);
+        await this.startComponent('sink-leases', leases);
+        for (const sink of sinks) {
+          health.watch(`sink:${sink.name}`, 'sink', { critical: false, probe: () => partitionedSinkHealth(runners.filter((r) => r.sink === sink)) });
+        }
+      } else {
+        for (const [i, sink] of sinks.entries()) {
+          const runner = new SinkRunner(sink, filters[i]!, store, deadLetters, this.logger, sinkMetrics, config.sinks[i]!.delivery);
+          runners.push(runner);
+          await this.startComponent(`sink-runner:${sink.name}`, runner);
+          // Fed from the store, a sink that is down delays its deliveries, not ingestion: never critical.
+          health.watch(`sink:${sink.name}`, 'sink', { critical: false, probe: () => sinkHealth(runner) });
+        }
       }
     } else {
       // Pass-through: the sinks are the acknowledgement, so one that fails stops ingestion.
       for (const sink of sinks) health.watch(`sink:${sink.name}`, 'sink', { critical: true, probe: reportsHealth(sink) ? () => sink.health() : undefined });
     }
-    this.schedulePurge(store, runners);
+    // What a sink has not yet passed stays: on a cluster, every partition's checkpoint, wherever it is fed.
+    const leased = leases;
+    this.schedulePurge(store, leased ? () => leased.positions() : async () => runners.map((runner) => runner.status().position));
 
     const roles = new Set(config.cluster.roles);
     for (const planned of plan.transports) {
@@ -229,14 +262,15 @@ export class NitrogenServer {
     this.started.push({ name, component });
   }
 
-  private schedulePurge(store: Store, runners: SinkRunner[]): void {
+  private schedulePurge(store: Store, positions: () => Promise<(FeedPosition | null)[]>): void {
     const { ttl, purgeInterval } = this.config.retention;
     const ttlMs = ttl === undefined ? undefined : parseDuration(ttl);
     this.purgeTimer = setInterval(() => {
       const now = new Date();
       // What a sink has not yet passed stays, expired or not: retention never outruns delivery.
-      const keepAfter = runners.map((runner) => runner.status().position);
-      store.purgeExpired(now, ttlMs === undefined ? undefined : new Date(now.getTime() - ttlMs), keepAfter).catch((err) => this.logger.warn({ err }, 'retention purge failed'));
+      positions()
+        .then((keepAfter) => store.purgeExpired(now, ttlMs === undefined ? undefined : new Date(now.getTime() - ttlMs), keepAfter))
+        .catch((err) => this.logger.warn({ err }, 'retention purge failed'));
     }, parseDuration(purgeInterval));
     this.purgeTimer.unref();
   }
@@ -272,6 +306,14 @@ async function sinkHealth(runner: SinkRunner): Promise<ComponentHealth> {
   if (status.retrying) return { status: 'down', reason: brief(`sends are failing and being retried: ${status.lastError}`), details };
   const own = reportsHealth(runner.sink) ? await runner.sink.health() : OK;
   return { ...own, details: { ...own.details, ...details } };
+}
+
+/** A sink spread over instances: the partitions fed here, down if any of them is; no partition here is not a fault. */
+async function partitionedSinkHealth(runners: SinkRunner[]): Promise<ComponentHealth> {
+  if (runners.length === 0) return { status: 'ok', details: { partitionsHere: 0 } };
+  const each = await Promise.all(runners.map(sinkHealth));
+  const down = each.find((h) => h.status === 'down');
+  return { ...(down ?? each[0]!), details: { ...(down ?? each[0]!).details, partitionsHere: runners.length } };
 }
 
 /** A listener that could not bind says which setting chooses its address, instead of a stack trace. */

@@ -3,6 +3,7 @@ import type { DeadLetters } from './dead-letters.js';
 import { isNitrogenError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Message } from './message.js';
+import type { UnitCheckpoints } from './sink-leases.js';
 import type { Sink, SinkFilter } from './ports/sink.js';
 import type { FeedPosition, Store } from './ports/store.js';
 
@@ -18,6 +19,17 @@ export interface SinkRunnerOptions {
 }
 
 class Stopped extends Error {}
+
+/**
+ * What a runner feeds when a sink is spread over instances (core/sink-leases.ts): only the
+ * messages of its partition, with the unit's fenced checkpoint in place of the store's.
+ */
+export interface SinkRunnerScope {
+  partition: (message: Message) => boolean;
+  /** Which partition, for the status: `index` of `of`. */
+  label: { index: number; of: number };
+  checkpoints: UnitCheckpoints;
+}
 
 export function sinkMatches(filter: SinkFilter, message: Message): boolean {
   return (!filter.type || filter.type.includes(message.type)) && (!filter.from || filter.from.includes(message.from));
@@ -40,6 +52,8 @@ export interface SinkStatus {
   retrying: boolean;
   lastError: string | null;
   replays: Replay[];
+  /** On a cluster: the partition this runner feeds (core/sink-leases.ts). */
+  partition?: { index: number; of: number };
 }
 
 /** Per-sink metrics on /metrics: delivered, retried, dead-lettered, and lag (count and oldest age). */
@@ -58,7 +72,8 @@ export class SinkMetrics {
     const readLags = async () => {
       const all = await Promise.all(runners().map(async (runner) => ({ sink: runner.sink.name, lag: await runner.lag() })));
       const ageSeconds = (ts: string | null) => (ts ? Math.max(0, (Date.now() - Date.parse(ts)) / 1000) : 0);
-      return all.flatMap(({ sink, lag }) => (lag ? [{ sink, count: lag.count, seconds: ageSeconds(lag.oldestTs) }] : []));
+      // Several partitions of one sink (core/sink-leases.ts): the one furthest behind is set last, so it shows.
+      return all.flatMap(({ sink, lag }) => (lag ? [{ sink, count: lag.count, seconds: ageSeconds(lag.oldestTs) }] : [])).sort((x, y) => x.count - y.count);
     };
     let reading: ReturnType<typeof readLags> | undefined;
     const lags = () => (reading ??= readLags().finally(() => (reading = undefined)));
@@ -121,6 +136,7 @@ export class SinkRunner {
     private readonly logger: Logger,
     private readonly metrics: SinkMetrics,
     private readonly options: SinkRunnerOptions,
+    private readonly scope?: SinkRunnerScope,
   ) {}
 
   private get checkpointName(): string {
@@ -128,7 +144,7 @@ export class SinkRunner {
   }
 
   async start(): Promise<void> {
-    this.position = this.checkpoint = await this.store.getCheckpoint(this.checkpointName);
+    this.position = this.checkpoint = await (this.scope ? this.scope.checkpoints.get() : this.store.getCheckpoint(this.checkpointName));
     this.running = true;
     this.loop = this.run().catch((err) => {
       if (!(err instanceof Stopped)) this.logger.error({ err, sink: this.sink.name }, 'sink runner stopped by an error');
@@ -151,6 +167,7 @@ export class SinkRunner {
     return {
       name: this.sink.name, position: this.checkpoint, delivered: this.delivered, deadLettered: this.deadLettered,
       retrying: this.retrying, lastError: this.lastError, replays: this.replays.map((r) => ({ ...r })),
+      ...(this.scope ? { partition: { ...this.scope.label } } : {}),
     };
   }
 
@@ -203,7 +220,7 @@ export class SinkRunner {
       const more = await this.store.readFeed(batch.position, this.options.batchSize - batch.messages.length);
       batch = { messages: [...batch.messages, ...more.messages], position: more.position ?? batch.position };
     }
-    const selected = batch.messages.filter((m) => sinkMatches(this.filter, m));
+    const selected = batch.messages.filter((m) => sinkMatches(this.filter, m) && (!this.scope || this.scope.partition(m)));
     if (selected.length > 0) await this.deliver(selected);
     if (batch.position !== null) this.advance(batch.position);
   }
@@ -220,7 +237,7 @@ export class SinkRunner {
       const position = this.nextCheckpoint;
       this.nextCheckpoint = undefined;
       try {
-        await this.store.setCheckpoint(this.checkpointName, position);
+        await (this.scope ? this.scope.checkpoints.set(position) : this.store.setCheckpoint(this.checkpointName, position));
         this.checkpoint = position;
       } catch (err) {
         // A later write carries a later position; until then a restart re-sends (at-least-once).

@@ -102,6 +102,22 @@ describe('configuration problems', () => {
     }
   });
 
+  it('replaces whole ${NAME} strings of the file with environment variables, and names one that is not set', () => {
+    const dir = tempDir();
+    try {
+      const file = { store: { use: 'memory' }, cluster: { instanceId: '${NITROGEN_INSTANCE_ID}' }, identity: { use: 'default', options: { tokenSecret: '${TOKEN_SECRET}', note: 'a ${TOKEN_SECRET} inside' } } };
+      writeFileSync(join(dir.path, 'nitrogen.config.json'), JSON.stringify(file));
+      const config = loadConfig({ NITROGEN_INSTANCE_ID: 'front-7', TOKEN_SECRET: 'a-secret-of-the-deployment-32-chars!' }, dir.path);
+      assert.equal(config.cluster.instanceId, 'front-7');
+      assert.equal(config.identity.options.tokenSecret, 'a-secret-of-the-deployment-32-chars!');
+      assert.equal(config.identity.options.note, 'a ${TOKEN_SECRET} inside');
+      const problems = problemsOf(catchError(() => loadConfig({ NITROGEN_INSTANCE_ID: 'front-7', TOKEN_SECRET: '' }, dir.path)));
+      assert.deepEqual(problems, ['identity.options.tokenSecret: refers to the environment variable TOKEN_SECRET, which is not set']);
+    } finally {
+      dir.remove();
+    }
+  });
+
   it('reports the problems of the environment with those of the file', () => {
     const dir = tempDir();
     try {

@@ -5,6 +5,7 @@ import { RedisBus } from './redis-bus.js';
 
 export { RedisBus } from './redis-bus.js';
 export { RedisSessionState } from './redis-session-state.js';
+export { RedisLeases } from './redis-leases.js';
 export { RedisBusOptions } from './options.js';
 
 /** `cluster.bus: { use: 'redis', options: { url } }`: several instances as one service (docs/cluster.md). */

@@ -6,6 +6,7 @@ import type { Logger } from '../../core/logger.js';
 import { encodeMessage, type Message } from '../../core/message.js';
 import type { Cluster, InstanceIdentity, RemoteBatch } from '../../core/ports/cluster.js';
 import type { RedisBusOptions } from './options.js';
+import { RedisLeases } from './redis-leases.js';
 import { RedisSessionState } from './redis-session-state.js';
 
 /** One batch on the messages channel: `{"i":instance,"r":run,"s":seq,"m":[envelope,…]}`. */
@@ -41,6 +42,7 @@ export class RedisBus implements Cluster {
   /** Subscribed to the channels (a subscribed connection takes no other command). */
   private readonly subscriber: Redis;
   readonly sessions: RedisSessionState;
+  readonly leases: RedisLeases;
   private readonly messagesChannel: string;
   private readonly eventsChannel: string;
   private readonly messageListeners: Array<(batch: RemoteBatch) => void> = [];
@@ -83,6 +85,7 @@ export class RedisBus implements Cluster {
     this.messagesChannel = `${options.prefix}messages`;
     this.eventsChannel = `${options.prefix}events`;
     this.sessions = new RedisSessionState(this.redis, options.prefix);
+    this.leases = new RedisLeases(this.redis, options.prefix);
     for (const [name, client] of [['commands', this.redis], ['subscriber', this.subscriber]] as const) {
       client.on('error', (err: Error) => this.failed(name, err));
       client.on('ready', () => this.ready());

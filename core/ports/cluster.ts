@@ -1,5 +1,6 @@
 import type { ComponentHealth } from '../health.js';
 import type { Message } from '../message.js';
+import type { LeaseStore } from './leases.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { SessionState } from './session-state.js';
 
@@ -35,6 +36,9 @@ export interface RemoteBatch {
  *   bus is down.
  * - `sessions`, when present, is the persistent-session state every instance reads and writes
  *   (core/ports/session-state.ts); transports keep their sessions in memory without it.
+ * - `leases`, when present, holds the leases and fenced checkpoints of sink partitions
+ *   (core/ports/leases.ts), so a sink's work is spread over the instances; without it every
+ *   instance feeds every sink from the store's own checkpoint, as one instance alone does.
  * - `health` says whether the bus is reachable: a bus that is down leaves the instance
  *   serving (acknowledgements wait only for the store) and degraded.
  */
@@ -46,6 +50,7 @@ export interface Cluster extends Lifecycle {
   /** The bus came back after an outage: what was learned from its events meanwhile may be missing. */
   onReconnect?(listener: () => void): void;
   readonly sessions?: SessionState;
+  readonly leases?: LeaseStore;
   health(): ComponentHealth | Promise<ComponentHealth>;
 }
 

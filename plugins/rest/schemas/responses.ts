@@ -59,6 +59,7 @@ export const SinkStatus = z
     lastError: z.string().nullable(),
     replays: z.array(Replay),
     lag: z.strictObject({ count: Count, oldestTs: UtcTime.nullable() }).nullable(),
+    partition: z.strictObject({ index: Count, of: Count }).optional().meta({ description: 'On a cluster: the partition of the sink this instance feeds (docs/cluster.md).' }),
   })
   .meta({ id: 'SinkStatus' });
 
