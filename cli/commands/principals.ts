@@ -1,0 +1,243 @@
+import { readFileSync } from 'node:fs';
+import type { Session } from '@nitrogen/client';
+import { ClientError } from '@nitrogen/client';
+import type { Command, Context } from '../command.js';
+import { CliError } from '../exit-codes.js';
+import { record, table, type Column } from '../output.js';
+import { parseCsv } from '../csv.js';
+import { PAGING, announceNext, arg, enc, list, paged } from './common.js';
+
+export interface Principal {
+  id: string;
+  type: string;
+  name?: string;
+  tags?: string[];
+  enabled: boolean;
+  createdAt: string;
+  lastSeenAt?: string;
+}
+
+const COLUMNS: Column<Principal>[] = [
+  { header: 'id', value: (p) => p.id },
+  { header: 'type', value: (p) => p.type },
+  { header: 'name', value: (p) => p.name },
+  { header: 'tags', value: (p) => p.tags },
+  { header: 'enabled', value: (p) => (p.enabled ? 'yes' : 'no') },
+  { header: 'last seen', value: (p) => p.lastSeenAt },
+];
+
+export const showPrincipal = (p: Principal): string =>
+  record([['id', p.id], ['type', p.type], ['name', p.name], ['tags', p.tags], ['enabled', p.enabled ? 'yes' : 'no'], ['created', p.createdAt], ['last seen', p.lastSeenAt]]);
+
+const TYPES = ['device', 'app', 'user'];
+type Registration = { type: string; id?: string; name?: string; tags?: string[] };
+type Registered = { principal: Principal; secret?: string };
+
+function checkType(type: string): string {
+  if (!TYPES.includes(type)) throw new CliError('usage', `TYPE must be one of ${TYPES.join(', ')}, not "${type}"`);
+  return type;
+}
+
+async function setEnabled(ctx: Context, enabled: boolean): Promise<void> {
+  const session = await ctx.session();
+  const answer = await session.request<{ principal: Principal }>('PATCH', `/principals/${enc(arg(ctx, 'ID'))}`, { enabled });
+  ctx.out.result(answer, () => `${answer.principal.id}: ${enabled ? 'enabled' : 'disabled (its tokens are refused and its sessions closed)'}\n`);
+}
+
+/** One CSV row's outcome in `principals import`. */
+export interface ImportRow {
+  /** The line of the file the row starts on (the header is line 1). */
+  row: number;
+  id: string | null;
+  ok: boolean;
+  secret?: string;
+  error?: { code: string; message: string; field?: string };
+}
+
+const BATCH = 100;
+
+/**
+ * Registers the rows in batches (the API takes a batch all or nothing); a refused batch is
+ * registered again row by row, so each row gets its own verdict and the good ones go in.
+ */
+async function importRows(session: Session, rows: Array<{ row: number; registration: Registration }>): Promise<ImportRow[]> {
+  const results: ImportRow[] = [];
+  const one = (row: number, r: Registered): ImportRow => ({ row, id: r.principal.id, ok: true, ...(r.secret ? { secret: r.secret } : {}) });
+  for (let start = 0; start < rows.length; start += BATCH) {
+    const batch = rows.slice(start, start + BATCH);
+    try {
+      const done = await session.register(batch.map((r) => r.registration as Parameters<Session['register']>[0][number]));
+      done.forEach((r, i) => results.push(one(batch[i]!.row, r as Registered)));
+      continue;
+    } catch (err) {
+      if (!(err instanceof ClientError) || err.status === undefined || err.status === 401 || err.status === 403 || err.retryable) throw err;
+    }
+    for (const { row, registration } of batch) {
+      try {
+        const [r] = await session.register([registration as Parameters<Session['register']>[0][number]]);
+        results.push(one(row, r as Registered));
+      } catch (err) {
+        if (!(err instanceof ClientError) || err.status === undefined || err.retryable) throw err;
+        const field = typeof err.details?.field === 'string' ? err.details.field.replace(/^\[0\]\.?/, '') : undefined;
+        results.push({ row, id: registration.id ?? null, ok: false, error: { code: err.code, message: err.message, ...(field ? { field } : {}) } });
+      }
+    }
+  }
+  return results;
+}
+
+export const principalCommands: Command[] = [
+  {
+    name: 'principals add',
+    summary: 'register a device, app or user (POST /principals); its secret is shown this once',
+    args: [{ name: 'TYPE' }, { name: 'ID', optional: true }],
+    options: {
+      name: { type: 'string', value: 'NAME', help: 'a display name' },
+      tag: { type: 'string', multiple: true, value: 'TAG', help: 'a tag (repeat, or comma-separated)' },
+    },
+    help: 'TYPE is device, app or user; without ID the server makes one ({type}-{16 hex digits}).\nA user gets a server-made secret; it may set a password through the API later.',
+    async run(ctx) {
+      const registration: Registration = { type: checkType(arg(ctx, 'TYPE')) };
+      if (ctx.args.ID) registration.id = arg(ctx, 'ID');
+      if (ctx.options.name) registration.name = ctx.options.name as string;
+      const tags = list(ctx.options.tag);
+      if (tags.length) registration.tags = tags;
+      const session = await ctx.session();
+      const [done] = (await session.register([registration as Parameters<Session['register']>[0][number]])) as Registered[];
+      ctx.out.result(done, () => showPrincipal(done!.principal) + (done!.secret ? `secret:    ${done!.secret}\n(shown only this once: keep it now)\n` : ''));
+    },
+  },
+  {
+    name: 'principals import',
+    summary: 'register principals from a CSV file, with a verdict per row',
+    args: [{ name: 'FILE' }],
+    help: [
+      'FILE (or - for stdin) is CSV (RFC 4180) with a header row naming its columns: type (required),',
+      'id, name, tags (separated by ";" or spaces). Rows go in batches; when the server refuses a batch,',
+      'its rows are sent one by one, so every good row is registered and every bad one says why.',
+      'Prints each row (by the line it is on): its id, and the secret (shown only this once) or the error. Exit 1 if a row failed.',
+    ].join('\n'),
+    async run(ctx) {
+      const file = arg(ctx, 'FILE');
+      let text: string;
+      try {
+        text = readFileSync(file === '-' ? 0 : file, 'utf8');
+      } catch (err) {
+        throw new CliError('usage', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+      const { header, rows } = parseCsv(text);
+      const unknown = header.filter((h) => !['type', 'id', 'name', 'tags'].includes(h));
+      if (!header.includes('type') || unknown.length) throw new CliError('usage', `${file}: the header row must name the columns type, and any of id, name, tags${unknown.length ? ` (not ${unknown.join(', ')})` : ''}`);
+      const local: ImportRow[] = [];
+      const valid: Array<{ row: number; registration: Registration }> = [];
+      rows.forEach(({ line: row, cells }) => {
+        const at = (name: string) => cells[header.indexOf(name)]?.trim() || undefined;
+        const type = at('type');
+        if (!type || !TYPES.includes(type)) {
+          local.push({ row, id: at('id') ?? null, ok: false, error: { code: 'NITROGEN_ERR_VALIDATION', message: `type must be one of ${TYPES.join(', ')}`, field: 'type' } });
+          return;
+        }
+        const registration: Registration = { type };
+        for (const key of ['id', 'name'] as const) if (at(key)) registration[key] = at(key);
+        const tags = (at('tags') ?? '').split(/[;\s]+/).filter(Boolean);
+        if (tags.length) registration.tags = tags;
+        valid.push({ row, registration });
+      });
+      const results = [...local, ...(valid.length ? await importRows(await ctx.session(), valid) : [])].sort((a, b) => a.row - b.row);
+      const failed = results.filter((r) => !r.ok).length;
+      ctx.out.result({ rows: results, registered: results.length - failed, failed }, () =>
+        table(results, [
+          { header: 'row', value: (r) => r.row },
+          { header: 'id', value: (r) => r.id },
+          { header: 'result', value: (r) => (r.ok ? 'registered' : r.error!.code) },
+          { header: 'secret or error', value: (r) => (r.ok ? r.secret : `${r.error!.field ? r.error!.field + ': ' : ''}${r.error!.message}`) },
+        ]) + `${results.length - failed} registered, ${failed} failed${results.some((r) => r.secret) ? ' (secrets are shown only this once)' : ''}\n`,
+      );
+      return failed > 0 ? 'refused' : 'ok';
+    },
+  },
+  {
+    name: 'principals list',
+    summary: 'list the principals you may view, by id (GET /principals)',
+    options: {
+      type: { type: 'string', value: 'TYPE', help: 'device, app or user' },
+      tag: { type: 'string', value: 'TAG', help: 'only those holding this tag' },
+      ...PAGING,
+    },
+    async run(ctx) {
+      const session = await ctx.session();
+      const { items, next } = await paged<Principal>(ctx, session, '/principals', 'principals', { type: ctx.options.type as string, tag: ctx.options.tag as string });
+      ctx.out.result({ principals: items, next }, () => table(items, COLUMNS));
+      announceNext(ctx, next);
+    },
+  },
+  {
+    name: 'principals show',
+    summary: 'one principal (GET /principals/:id)',
+    args: [{ name: 'ID' }],
+    async run(ctx) {
+      const answer = await (await ctx.session()).request<{ principal: Principal }>('GET', `/principals/${enc(arg(ctx, 'ID'))}`);
+      ctx.out.result(answer, () => showPrincipal(answer.principal));
+    },
+  },
+  {
+    name: 'principals state',
+    summary: 'presence, latest message of each type and twin of a principal (GET /principals/:id/state)',
+    args: [{ name: 'ID' }],
+    async run(ctx) {
+      const answer = await (await ctx.session()).request<{ principal: Principal; presence: { connected: boolean; since: string; transport: string } | null; latest: Record<string, { ts: string; body: unknown }>; twin: unknown }>('GET', `/principals/${enc(arg(ctx, 'ID'))}/state`);
+      ctx.out.result(answer, () =>
+        record([
+          ['id', answer.principal.id],
+          ['presence', answer.presence ? `${answer.presence.connected ? 'connected' : 'disconnected'} since ${answer.presence.since} (${answer.presence.transport})` : 'never connected'],
+          ...Object.entries(answer.latest).map(([type, m]): [string, unknown] => [`latest ${type}`, `${m.ts} ${JSON.stringify(m.body)}`]),
+          ['twin', answer.twin],
+        ]),
+      );
+    },
+  },
+  {
+    name: 'principals disable',
+    summary: 'disable a principal: its tokens are refused, its sessions closed (PATCH /principals/:id)',
+    args: [{ name: 'ID' }],
+    run: (ctx) => setEnabled(ctx, false),
+  },
+  {
+    name: 'principals enable',
+    summary: 'enable a disabled principal again (PATCH /principals/:id)',
+    args: [{ name: 'ID' }],
+    run: (ctx) => setEnabled(ctx, true),
+  },
+  {
+    name: 'principals rotate-secret',
+    summary: 'replace the secret with a new server-made one, shown this once (POST /principals/:id/secret)',
+    args: [{ name: 'ID' }],
+    options: { overlap: { type: 'string', value: 'DURATION', help: 'keep the old secret valid this long too (1h, 7d), so devices move without a disconnect' } },
+    help: "Without --overlap the old secret and its tokens stop working at once and the principal's sessions are closed.",
+    async run(ctx) {
+      const overlap = ctx.options.overlap as string | undefined;
+      const answer = await (await ctx.session()).request<{ principal: Principal; secret: string }>('POST', `/principals/${enc(arg(ctx, 'ID'))}/secret${overlap ? `?overlap=${enc(overlap)}` : ''}`);
+      ctx.out.result(answer, () => `${answer.principal.id}: new secret ${answer.secret}\n(shown only this once: keep it now)\n`);
+    },
+  },
+  {
+    name: 'principals delete',
+    summary: 'delete a principal and the permission records issued to or for it (DELETE /principals/:id)',
+    args: [{ name: 'ID' }],
+    help: 'Its stored messages stay. Its tokens stop working and its sessions are closed.',
+    async run(ctx) {
+      const id = arg(ctx, 'ID');
+      await (await ctx.session()).request('DELETE', `/principals/${enc(id)}`);
+      ctx.out.result({ deleted: id }, () => `${id}: deleted\n`);
+    },
+  },
+  {
+    name: 'principals claim-code',
+    summary: "a new claim code for a device, replacing its old one (POST /principals/:id/claim-code)",
+    args: [{ name: 'ID' }],
+    async run(ctx) {
+      const answer = await (await ctx.session()).request<{ code: string; expiresAt: string }>('POST', `/principals/${enc(arg(ctx, 'ID'))}/claim-code`);
+      ctx.out.result(answer, () => `claim code ${answer.code}, until ${answer.expiresAt}\n`);
+    },
+  },
+];
