@@ -56,13 +56,16 @@ function namedArgs(command: Command, positionals: string[]): Record<string, stri
   return named;
 }
 
+/** The stored token no longer works: a new login fixes it. */
+const RELOGIN = new Set(['NITROGEN_ERR_TOKEN_EXPIRED', 'NITROGEN_ERR_TOKEN_INVALID', 'NITROGEN_ERR_UNAUTHENTICATED']);
+
 /** A client error as one line and an exit status: the server's code and message, or why it could not be reached. */
 function explain(err: ClientError, api: string | undefined): CliError {
   const field = typeof err.details?.field === 'string' ? ` (field: ${err.details.field})` : '';
   const line = `${err.code}: ${err.message}${field}`;
   if (err.code === 'NITROGEN_CLIENT_BAD_OPTIONS') return new CliError('usage', line);
   if (err.code === 'NITROGEN_CLIENT_UNREACHABLE' || err.code === 'NITROGEN_CLIENT_TIMEOUT' || err.code === 'NITROGEN_CLIENT_PROTOCOL') return new CliError('unreachable', line);
-  if (err.status === 401) return new CliError('auth', `${line}${api && err.code !== 'NITROGEN_ERR_BAD_CREDENTIALS' ? `; log in again: nitrogen login ${api}` : ''}`);
+  if (err.status === 401 || err.code === 'NITROGEN_ERR_PRINCIPAL_DISABLED') return new CliError('auth', `${line}${api && RELOGIN.has(err.code) ? `; log in again: nitrogen login ${api}` : ''}`);
   if (err.status === 404) return new CliError('notFound', line);
   return new CliError('refused', line);
 }

@@ -88,6 +88,9 @@ export const messageCommands: Command[] = [
     async run(ctx) {
       const count = positiveInt(ctx.options.count, 'count');
       const session = await ctx.session();
+      // The stream retries a server that is away or a refused token without end; a tail that
+      // cannot start says so at once instead.
+      await session.request('GET', `/principals/${enc(session.id)}`);
       let seen = 0;
       let stop!: (exit: 'ok' | Error) => void;
       const stopped = new Promise<'ok' | Error>((resolve) => (stop = resolve));
@@ -98,7 +101,7 @@ export const messageCommands: Command[] = [
         ctx.out.json ? ctx.out.line(m) : ctx.out.text(line(m));
         if (seen === count) stop('ok');
       }, { via: 'sse' });
-      subscription.ready.then(() => !ctx.out.json && ctx.out.note('following; Ctrl-C ends'), (err: Error) => stop(err));
+      subscription.ready.then(() => ctx.out.note('following; Ctrl-C ends'), (err: Error) => stop(err));
       const onSignal = () => stop('ok');
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);

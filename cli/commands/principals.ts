@@ -79,7 +79,7 @@ async function importRows(session: Session, rows: Array<{ row: number; registrat
       } catch (err) {
         if (!(err instanceof ClientError) || err.status === undefined || err.retryable) throw err;
         const field = typeof err.details?.field === 'string' ? err.details.field.replace(/^\[0\]\.?/, '') : undefined;
-        results.push({ row, id: registration.id ?? null, ok: false, error: { code: err.code, message: err.message, ...(field ? { field } : {}) } });
+        results.push({ row, id: registration.id ?? null, ok: false, error: { code: err.code, message: err.message.replace(/^\[0\]\.?/, ''), ...(field ? { field } : {}) } });
       }
     }
   }
@@ -134,7 +134,7 @@ export const principalCommands: Command[] = [
         const at = (name: string) => cells[header.indexOf(name)]?.trim() || undefined;
         const type = at('type');
         if (!type || !TYPES.includes(type)) {
-          local.push({ row, id: at('id') ?? null, ok: false, error: { code: 'NITROGEN_ERR_VALIDATION', message: `type must be one of ${TYPES.join(', ')}`, field: 'type' } });
+          local.push({ row, id: at('id') ?? null, ok: false, error: { code: 'NITROGEN_ERR_VALIDATION', message: `type: must be one of ${TYPES.join(', ')}`, field: 'type' } });
           return;
         }
         const registration: Registration = { type };
@@ -150,7 +150,7 @@ export const principalCommands: Command[] = [
           { header: 'row', value: (r) => r.row },
           { header: 'id', value: (r) => r.id },
           { header: 'result', value: (r) => (r.ok ? 'registered' : r.error!.code) },
-          { header: 'secret or error', value: (r) => (r.ok ? r.secret : `${r.error!.field ? r.error!.field + ': ' : ''}${r.error!.message}`) },
+          { header: 'secret or error', value: (r) => (r.ok ? r.secret : r.error!.message) },
         ]) + `${results.length - failed} registered, ${failed} failed${results.some((r) => r.secret) ? ' (secrets are shown only this once)' : ''}\n`,
       );
       return failed > 0 ? 'refused' : 'ok';

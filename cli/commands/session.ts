@@ -92,8 +92,8 @@ export const sessionCommands: Command[] = [
         try {
           res = await fetch(root + path, { signal: AbortSignal.timeout(10_000) });
         } catch (err) {
-          const e = err as Error & { cause?: { code?: string } };
-          throw new CliError('unreachable', `NITROGEN_CLIENT_UNREACHABLE: GET ${root}${path}: ${e.cause?.code ?? e.message}`);
+          const cause = (err as Error & { cause?: { code?: string; errors?: Array<{ code?: string }> } }).cause;
+          throw new CliError('unreachable', `NITROGEN_CLIENT_UNREACHABLE: GET ${root}${path}: ${cause?.code ?? cause?.errors?.[0]?.code ?? (cause as Error | undefined)?.message ?? (err as Error).message}`);
         }
         try {
           return (await res.json()) as Record<string, unknown>;
