@@ -1,4 +1,3 @@
-import type { Session } from '@nitrogen/client';
 import type { Context, OptionSpec } from '../command.js';
 import { CliError } from '../exit-codes.js';
 
@@ -49,8 +48,9 @@ export const PAGING: Record<string, OptionSpec> = {
  * A paged list (`{items…, next}`): one page, or with `--all` every page joined. Without
  * `--all`, a further page is announced on stderr with the option that fetches it.
  */
-export async function paged<T>(ctx: Context, session: Session, path: string, key: string, params: Record<string, string | string[] | number | undefined>): Promise<{ items: T[]; next: string | null }> {
+export async function paged<T>(ctx: Context, path: string, key: string, params: Record<string, string | string[] | number | undefined>): Promise<{ items: T[]; next: string | null }> {
   const limit = positiveInt(ctx.options.limit, 'limit');
+  const session = await ctx.session();
   let cursor = ctx.options.cursor as string | undefined;
   const items: T[] = [];
   for (;;) {

@@ -39,7 +39,7 @@ export const messageCommands: Command[] = [
     async run(ctx) {
       const order = ctx.options.order as string | undefined;
       if (order !== undefined && order !== 'asc' && order !== 'desc') throw new CliError('usage', '--order: asc or desc');
-      const { items, next } = await paged<Message>(ctx, await ctx.session(), '/messages', 'messages', { ...filter(ctx), order });
+      const { items, next } = await paged<Message>(ctx, '/messages', 'messages', { ...filter(ctx), order });
       ctx.out.result({ messages: items, next }, () => table(items, COLUMNS));
       announceNext(ctx, next);
     },

@@ -165,8 +165,7 @@ export const principalCommands: Command[] = [
       ...PAGING,
     },
     async run(ctx) {
-      const session = await ctx.session();
-      const { items, next } = await paged<Principal>(ctx, session, '/principals', 'principals', { type: ctx.options.type as string, tag: ctx.options.tag as string });
+      const { items, next } = await paged<Principal>(ctx, '/principals', 'principals', { type: ctx.options.type as string, tag: ctx.options.tag as string });
       ctx.out.result({ principals: items, next }, () => table(items, COLUMNS));
       announceNext(ctx, next);
     },
