@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -156,6 +156,67 @@ describe('the nitrogen CLI against a real server', function () {
       ok(await cli(['logout'], cliEnv(dir)));
       ok(await cli(['whoami'], cliEnv(dir)), 3);
     });
+  });
+
+  it('asks the id and, without echo, the secret on a terminal', async function () {
+    // A real pseudo-terminal: util-linux `script` runs the CLI on one and relays this test's input.
+    const dir = join(dirs.path, 'tty');
+    const command = [process.execPath, BIN, 'login', url].map((a) => `'${a}'`).join(' ');
+    const run = spawn('script', ['-qefc', command, '/dev/null'], { env: cliEnv(dir), stdio: ['pipe', 'pipe', 'pipe'] });
+    let seen = '';
+    run.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+    await until('the id prompt', () => seen.includes('principal id: '));
+    run.stdin!.write('admin\r');
+    await until('the secret prompt', () => seen.includes('secret or password: '));
+    const before = seen.length;
+    run.stdin!.write(`${ADMIN_SECRET}x\x7f\r`); // a slip, erased with Backspace
+    await exited(run);
+    assert.equal(run.exitCode, 0, seen);
+    assert.match(seen, /logged in to .* as admin/);
+    assert.ok(!seen.slice(before).includes(ADMIN_SECRET.slice(0, 8)), `the secret was echoed:\n${seen}`);
+    assert.equal(JSON.parse(readFileSync(join(dir, 'credentials.json'), 'utf8')).servers[`${url}/api/v1`].id, 'admin');
+  });
+
+  it("runs the README's CLI block as written", async () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf("\n## The CLI's first five commands\n")))?.[1];
+    assert.ok(block?.includes('http://127.0.0.1:3000'), 'README.md: no sh block naming the server under "## The CLI\'s first five commands"');
+    // Beside the server as the README says: its data/admin.secret, and `nitrogen` on the PATH (what npm link does).
+    const work = join(dirs.path, 'readme');
+    mkdirSync(join(work, 'data'), { recursive: true });
+    mkdirSync(join(work, 'bin'));
+    writeFileSync(join(work, 'data', 'admin.secret'), ADMIN_SECRET + '\n');
+    writeFileSync(join(work, 'bin', 'nitrogen'), `#!/bin/sh\nexec '${process.execPath}' '${BIN}' "$@"\n`);
+    chmodSync(join(work, 'bin', 'nitrogen'), 0o755);
+    const car1 = await t.api('POST', '/principals', { body: { type: 'device', id: 'car-1' } });
+    assert.equal(car1.status, 201);
+    const car1Token = await t.token('car-1', car1.body.principals[0].secret);
+    await t.api('POST', '/messages', { token: car1Token, body: { type: 'telemetry', body: { speed: 88 } } });
+
+    const shell = spawn('bash', ['-euo', 'pipefail', '-c', block!.replaceAll('http://127.0.0.1:3000', url)], {
+      cwd: work,
+      env: cliEnv(join(work, 'config'), { PATH: `${join(work, 'bin')}:${process.env.PATH}` }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let out = '';
+    let err = '';
+    shell.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    shell.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const text = () => `${out}\n[stderr]\n${err}\n[exit ${shell.exitCode}]`;
+    try {
+      await until('the tail following', () => err.includes('following') || shell.exitCode !== null);
+      assert.equal(shell.exitCode, null, text());
+      assert.match(out, /^logged in to .* as admin/m, text());
+      assert.match(out, /^secret: +\S{43}$/m, text());
+      assert.match(out, /^car-2 +device +- +eu +yes/m, text());
+      assert.match(out, /^\S+Z +car-1 +- +telemetry +- +\S+ +\{"speed":88\}$/m, text());
+      const car2 = await t.api('POST', '/principals/car-2/impersonate');
+      await t.api('POST', '/messages', { token: car2.body.accessToken, body: { type: 'telemetry', body: { speed: 91 } } });
+      await until('the live message', () => /car-2 {2}telemetry {2}\{"speed":91\}/.test(out));
+    } finally {
+      if (shell.exitCode === null) process.kill(-shell.pid!, 'SIGTERM');
+    }
   });
 
   describe('principals', () => {
