@@ -292,6 +292,13 @@ describe('the nitrogen CLI against a real server', function () {
       ok(human);
       assert.match(human.stdout, /^2 +csv-4 +registered +\S{43}$/m);
       assert.match(human.stdout, /1 registered, 0 failed/);
+      // Refused for the caller itself, nothing registered: the server's error is the command's.
+      const [app] = await t.register([{ type: 'app', id: 'csv-app' }]);
+      const appEnv = cliEnv(join(dirs.path, 'csv-app'));
+      ok(await cli(['login', url, '--id', 'csv-app', '--secret-stdin'], appEnv, app!.secret));
+      const forbidden = await cli(['principals', 'import', '-'], appEnv, 'type\ndevice\n');
+      ok(forbidden, 1);
+      assert.match(forbidden.stderr, /^nitrogen: NITROGEN_ERR_FORBIDDEN: /);
     });
   });
 

@@ -56,35 +56,48 @@ export interface ImportRow {
 
 const BATCH = 100;
 
+/** An error no row caused: the server away, busy, or refusing the caller itself. Sending more rows would not help. */
+const stopsImport = (err: unknown): boolean => !(err instanceof ClientError) || err.status === undefined || err.status === 401 || err.status === 403 || err.retryable;
+
 /**
  * Registers the rows in batches (the API takes a batch all or nothing); a refused batch is
- * registered again row by row, so each row gets its own verdict and the good ones go in.
+ * registered again row by row, so each row gets its own verdict and the good ones go in. An
+ * error no row caused stops the import, and the rows not sent say so: the secrets of those
+ * registered before it are printed all the same (they are shown only this once). When nothing
+ * was registered, that error is the command's.
  */
 async function importRows(session: Session, rows: Array<{ row: number; registration: Registration }>): Promise<ImportRow[]> {
   const results: ImportRow[] = [];
-  const one = (row: number, r: Registered): ImportRow => ({ row, id: r.principal.id, ok: true, ...(r.secret ? { secret: r.secret } : {}) });
+  const register = async (batch: typeof rows) => (await session.register(batch.map((r) => r.registration as Parameters<Session['register']>[0][number]))) as Registered[];
+  const stop = (err: unknown, from: number): ImportRow[] => {
+    if (!results.some((r) => r.ok)) throw err;
+    const e = err as ClientError;
+    const error = { code: e.code ?? 'NITROGEN_CLIENT_PROTOCOL', message: `not sent: ${e.message}` };
+    return [...results, ...rows.slice(from).filter((r) => !results.some((done) => done.row === r.row)).map(({ row, registration }) => ({ row, id: registration.id ?? null, ok: false, error }))];
+  };
   for (let start = 0; start < rows.length; start += BATCH) {
     const batch = rows.slice(start, start + BATCH);
     try {
-      const done = await session.register(batch.map((r) => r.registration as Parameters<Session['register']>[0][number]));
-      done.forEach((r, i) => results.push(one(batch[i]!.row, r as Registered)));
+      (await register(batch)).forEach((r, i) => results.push(ok(batch[i]!.row, r)));
       continue;
     } catch (err) {
-      if (!(err instanceof ClientError) || err.status === undefined || err.status === 401 || err.status === 403 || err.retryable) throw err;
+      if (stopsImport(err)) return stop(err, start);
     }
-    for (const { row, registration } of batch) {
+    for (const entry of batch) {
       try {
-        const [r] = await session.register([registration as Parameters<Session['register']>[0][number]]);
-        results.push(one(row, r as Registered));
+        results.push(ok(entry.row, (await register([entry]))[0]!));
       } catch (err) {
-        if (!(err instanceof ClientError) || err.status === undefined || err.retryable) throw err;
-        const field = typeof err.details?.field === 'string' ? err.details.field.replace(/^\[0\]\.?/, '') : undefined;
-        results.push({ row, id: registration.id ?? null, ok: false, error: { code: err.code, message: err.message.replace(/^\[0\]\.?/, ''), ...(field ? { field } : {}) } });
+        if (stopsImport(err)) return stop(err, start);
+        const e = err as ClientError;
+        const field = typeof e.details?.field === 'string' ? e.details.field.replace(/^\[0\]\.?/, '') : undefined;
+        results.push({ row: entry.row, id: entry.registration.id ?? null, ok: false, error: { code: e.code, message: e.message.replace(/^\[0\]\.?/, ''), ...(field ? { field } : {}) } });
       }
     }
   }
   return results;
 }
+
+const ok = (row: number, r: Registered): ImportRow => ({ row, id: r.principal.id, ok: true, ...(r.secret ? { secret: r.secret } : {}) });
 
 export const principalCommands: Command[] = [
   {
