@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { exitCode } from '../cli/exit-codes.js';
 import { runCli } from '../cli/main.js';
 
 /**
@@ -14,6 +15,6 @@ runCli(argv.length === 0 ? ['serve'] : argv).then(
   },
   (err: unknown) => {
     process.stderr.write(`nitrogen: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exit(70);
+    process.exit(exitCode('internal'));
   },
 );

@@ -11,6 +11,7 @@ export const EXIT_CODES = {
   notFound: { code: 4, meaning: 'what the command names does not exist (or the caller may not see it)' },
   unreachable: { code: 5, meaning: 'no Nitrogen server answered at the URL: refused, timed out, or not Nitrogen' },
   invalid: { code: 6, meaning: '`config check`: the configuration has problems (each is printed)' },
+  internal: { code: 70, meaning: 'a bug in the CLI: its stack is printed (EX_SOFTWARE of sysexits.h)' },
 } as const;
 
 export type ExitName = keyof typeof EXIT_CODES;

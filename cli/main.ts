@@ -70,15 +70,9 @@ function explain(err: ClientError, api: string | undefined): CliError {
   return new CliError('refused', line);
 }
 
-export interface RunOptions {
-  env?: NodeJS.ProcessEnv;
-  out?: Output;
-}
-
 /** Runs `nitrogen …argv` and resolves with the exit status, or null when the process goes on serving. */
-export async function runCli(argv: string[], { env = process.env, out }: RunOptions = {}): Promise<number | null> {
-  const json = argv.includes('--json');
-  const output = out ?? new Output(json);
+export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number | null> {
+  const output = new Output(argv.includes('--json'));
   const { words, rest } = commandWords(argv);
   const name = words.join(' ');
   const command = COMMANDS.find((c) => c.name === name);

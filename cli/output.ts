@@ -9,28 +9,24 @@ export interface Column<T> {
 }
 
 export class Output {
-  constructor(
-    readonly json: boolean,
-    private readonly stdout: NodeJS.WritableStream = process.stdout,
-    private readonly stderr: NodeJS.WritableStream = process.stderr,
-  ) {}
+  constructor(readonly json: boolean) {}
 
   /** With `--json` the value as it is (one JSON document); else `human()` is printed. */
   result(value: unknown, human: () => string): void {
-    this.stdout.write(this.json ? JSON.stringify(value, null, 2) + '\n' : human());
+    process.stdout.write(this.json ? JSON.stringify(value, null, 2) + '\n' : human());
   }
 
   /** One JSON value on one line (NDJSON: `messages tail --json`). */
   line(value: unknown): void {
-    this.stdout.write(JSON.stringify(value) + '\n');
+    process.stdout.write(JSON.stringify(value) + '\n');
   }
 
   text(text: string): void {
-    this.stdout.write(text.endsWith('\n') ? text : text + '\n');
+    process.stdout.write(text.endsWith('\n') ? text : text + '\n');
   }
 
   note(text: string): void {
-    this.stderr.write(text + '\n');
+    process.stderr.write(text + '\n');
   }
 }
 
