@@ -50,15 +50,16 @@ export async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
-/** A secret kept in a file (`--secret-file`), such as the server's data/admin.secret. */
-export function readSecretFile(path: string): string {
-  let text: string;
+/** A secret kept in a file (`--secret-file`, such as the server's data/admin.secret) or given on stdin; undefined when neither option is. */
+async function givenSecret(file: string | undefined, stdin: boolean | undefined, names: [string, string]): Promise<string | undefined> {
+  if (file !== undefined && stdin) throw new CliError('usage', `--${names[0]} and --${names[1]}: give one`);
+  if (stdin) return readStdin();
+  if (file === undefined) return undefined;
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
   } catch (err) {
-    throw new CliError('usage', `--secret-file: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CliError('usage', `--${names[0]}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  return text.replace(/\r?\n$/, '');
 }
 
 /**
@@ -66,14 +67,25 @@ export function readSecretFile(path: string): string {
  * Never from the command line, where `ps` and the shell's history would show it.
  */
 export async function secretFrom(options: { 'secret-file'?: string; 'secret-stdin'?: boolean }): Promise<string> {
-  let secret: string;
-  if (options['secret-file'] !== undefined && options['secret-stdin']) throw new CliError('usage', '--secret-file and --secret-stdin: give one');
-  if (options['secret-file'] !== undefined) secret = readSecretFile(options['secret-file']);
-  else if (options['secret-stdin']) secret = await readStdin();
-  else if (process.stdin.isTTY) secret = await askHidden('secret or password: ');
-  else throw new CliError('usage', 'no terminal to ask the secret on: use --secret-file FILE or --secret-stdin');
+  let secret = await givenSecret(options['secret-file'], options['secret-stdin'], ['secret-file', 'secret-stdin']);
+  if (secret === undefined) {
+    if (!process.stdin.isTTY) throw new CliError('usage', 'no terminal to ask the secret on: use --secret-file FILE or --secret-stdin');
+    secret = await askHidden('secret or password: ');
+  }
   if (secret === '') throw new CliError('usage', 'the secret is empty');
   return secret;
+}
+
+/** A new password: from a file, stdin, or typed twice without echo (so a slip of a finger is caught). */
+export async function passwordFrom(options: { 'password-file'?: string; 'password-stdin'?: boolean }): Promise<string> {
+  let password = await givenSecret(options['password-file'], options['password-stdin'], ['password-file', 'password-stdin']);
+  if (password === undefined) {
+    if (!process.stdin.isTTY) throw new CliError('usage', 'no terminal to ask the password on: use --password-file FILE or --password-stdin');
+    password = await askHidden('new password: ');
+    if ((await askHidden('again: ')) !== password) throw new CliError('usage', 'the two passwords differ');
+  }
+  if (password === '') throw new CliError('usage', 'the password is empty');
+  return password;
 }
 
 /** The principal id: `--id`, else asked on the terminal. */
@@ -84,3 +96,4 @@ export async function idFrom(options: { id?: string }): Promise<string> {
   if (!id) throw new CliError('usage', 'no principal id given');
   return id;
 }
+

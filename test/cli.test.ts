@@ -269,6 +269,16 @@ describe('the nitrogen CLI against a real server', function () {
       ok(await cli(['principals', 'show', 'cli-car-3'], env), 4);
     });
 
+    it("sets a user's password from stdin, which then logs in", async () => {
+      await t.register([{ type: 'user', id: 'pw-user' }]);
+      const short = await cli(['principals', 'set-password', 'pw-user', '--password-stdin'], env, 'short\n');
+      ok(short, 1);
+      assert.match(short.stderr, /^nitrogen: NITROGEN_ERR_VALIDATION: .*\(field: password\)\n$/);
+      assert.deepEqual(json(await cli(['principals', 'set-password', 'pw-user', '--password-stdin', '--json'], env, 'correct horse battery\n')), { id: 'pw-user', passwordSet: true });
+      ok(await cli(['login', url, '--id', 'pw-user', '--secret-stdin'], cliEnv(join(dirs.path, 'pw-user')), 'correct horse battery'));
+      ok(await cli(['principals', 'set-password', 'pw-user'], env), 2);
+    });
+
     it('imports a CSV file with a verdict per row, registering every good row', async () => {
       await t.register([{ type: 'device', id: 'csv-taken' }]);
       const csv = join(dirs.path, 'fleet.csv');
@@ -404,6 +414,12 @@ describe('the nitrogen CLI against a real server', function () {
       const line = await human.done;
       ok(line);
       assert.match(line.stdout, /^\S+Z {2}admin → admin {2}cli-live2 {2}\{"v":1\}\n$/);
+
+      // Ctrl-C ends a tail as done.
+      const open = start(['messages', 'tail'], env);
+      await until('the stream to open', () => open.output().stderr.includes('following') || open.child.exitCode !== null);
+      open.child.kill('SIGINT');
+      ok(await open.done);
     });
   });
 

@@ -6,6 +6,7 @@ import { CliError } from '../exit-codes.js';
 import { record, table, type Column } from '../output.js';
 import { parseCsv } from '../csv.js';
 import { PAGING, announceNext, arg, enc, list, paged } from './common.js';
+import { passwordFrom } from '../prompt.js';
 
 export interface Principal {
   id: string;
@@ -108,7 +109,7 @@ export const principalCommands: Command[] = [
       name: { type: 'string', value: 'NAME', help: 'a display name' },
       tag: { type: 'string', multiple: true, value: 'TAG', help: 'a tag (repeat, or comma-separated)' },
     },
-    help: 'TYPE is device, app or user; without ID the server makes one ({type}-{16 hex digits}).\nA user gets a server-made secret; it may set a password through the API later.',
+    help: 'TYPE is device, app or user; without ID the server makes one ({type}-{16 hex digits}).\nA user gets a server-made secret; principals set-password gives it a password.',
     async run(ctx) {
       const registration: Registration = { type: checkType(arg(ctx, 'TYPE')) };
       if (ctx.args.ID) registration.id = arg(ctx, 'ID');
@@ -219,6 +220,22 @@ export const principalCommands: Command[] = [
     summary: 'enable a disabled principal again (PATCH /principals/:id)',
     args: [{ name: 'ID' }],
     run: (ctx) => setEnabled(ctx, true),
+  },
+  {
+    name: 'principals set-password',
+    summary: "set a user's password; its tokens and sessions end (PUT /principals/:id/password)",
+    args: [{ name: 'ID' }],
+    options: {
+      'password-file': { type: 'string', value: 'FILE', help: 'read the password from FILE' },
+      'password-stdin': { type: 'boolean', help: 'read the password from stdin' },
+    },
+    help: 'At least 12 characters. Asked twice on the terminal without echo unless a file or stdin gives it;\nnever on the command line. A user may set its own; anyone else needs admin on it.',
+    async run(ctx) {
+      const password = await passwordFrom(ctx.options as { 'password-file'?: string; 'password-stdin'?: boolean });
+      const id = arg(ctx, 'ID');
+      await (await ctx.session()).request('PUT', `/principals/${enc(id)}/password`, { password });
+      ctx.out.result({ id, passwordSet: true }, () => `${id}: password set (its earlier tokens no longer work)\n`);
+    },
   },
   {
     name: 'principals rotate-secret',
