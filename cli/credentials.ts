@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CliError } from './exit-codes.js';
@@ -40,6 +40,7 @@ export function readCredentials(env: NodeJS.ProcessEnv = process.env): Credentia
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, current: null, servers: {} };
     throw new CliError('auth', `cannot read ${path}: ${(err as Error).message}`);
   }
+  narrow(path);
   try {
     const parsed = JSON.parse(text) as CredentialsFile;
     if (parsed?.version === 1 && typeof parsed.servers === 'object' && parsed.servers !== null) return parsed;
@@ -68,4 +69,15 @@ export function writeCredentials(file: CredentialsFile, env: NodeJS.ProcessEnv =
     throw err;
   }
   return path;
+}
+
+/**
+ * A credentials file others can read (copied, or its mode changed) is narrowed back to 0600,
+ * saying so: the tokens in it act as their principals until they expire.
+ */
+function narrow(path: string): void {
+  const mode = statSync(path).mode & 0o777;
+  if ((mode & 0o077) === 0) return;
+  chmodSync(path, 0o600);
+  process.stderr.write(`nitrogen: ${path} was readable by others (mode ${mode.toString(8)}); it is 0600 now. Tokens in it may have been read: log in again to replace them\n`);
 }

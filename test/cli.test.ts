@@ -153,6 +153,12 @@ describe('the nitrogen CLI against a real server', function () {
       const revoked = await cli(['whoami'], cliEnv(dir));
       ok(revoked, 3);
       assert.match(revoked.stderr, /NITROGEN_ERR_TOKEN_INVALID: .*; log in again: nitrogen login http/);
+      // A credentials file others could read is narrowed back, and the user told.
+      const file = join(dir, 'credentials.json');
+      chmodSync(file, 0o644);
+      const loose = await cli(['whoami'], cliEnv(dir));
+      assert.match(loose.stderr, /credentials\.json was readable by others \(mode 644\); it is 0600 now/);
+      assert.equal(statSync(file).mode & 0o777, 0o600);
       ok(await cli(['logout'], cliEnv(dir)));
       ok(await cli(['whoami'], cliEnv(dir)), 3);
     });
@@ -395,6 +401,8 @@ describe('the nitrogen CLI against a real server', function () {
       ok(invalid, 1);
       assert.match(invalid.stderr, /^nitrogen: NITROGEN_ERR_VALIDATION: .*\(field: type\)\n$/);
       ok(await cli(['messages', 'send', '--type', 'x', '--body', '{speed'], env), 2);
+      const fromStdin = json(await cli(['messages', 'send', '--type', 'cli-file', '--body-file', '-', '--json'], env, '{"lines":["a","b"]}\n'));
+      assert.deepEqual(fromStdin.message.body, { lines: ['a', 'b'] });
       ok(await cli(['messages', 'list', '--since', 'yesterday'], env), 1);
     });
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Context, OptionSpec } from '../command.js';
 import { CliError } from '../exit-codes.js';
 
@@ -63,4 +64,13 @@ export async function paged<T>(ctx: Context, path: string, key: string, params: 
 
 export function announceNext(ctx: Context, next: string | null): void {
   if (next && !ctx.out.json) ctx.out.note(`more: add --cursor ${next} (or --all)`);
+}
+
+/** A file named on the command line (`what`: its option or argument), `-` for stdin. */
+export function readText(file: string, what: string): string {
+  try {
+    return readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (err) {
+    throw new CliError('usage', `${what}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }

@@ -2,7 +2,7 @@ import type { Message, MessageFilter } from '@nitrogen/client';
 import type { Command, Context, OptionSpec } from '../command.js';
 import { CliError } from '../exit-codes.js';
 import { cell, record, table, type Column } from '../output.js';
-import { PAGING, announceNext, arg, enc, jsonValue, list, paged, positiveInt, query } from './common.js';
+import { PAGING, announceNext, arg, enc, jsonValue, list, paged, positiveInt, query, readText } from './common.js';
 
 const FILTERS: Record<string, OptionSpec> = {
   from: { type: 'string', multiple: true, value: 'ID', help: 'sent by any of these (repeat, or comma-separated)' },
@@ -61,6 +61,7 @@ export const messageCommands: Command[] = [
     options: {
       type: { type: 'string', value: 'TYPE', help: 'its type (required)' },
       body: { type: 'string', value: 'JSON', help: `its body, JSON ('{"speed":88}', '"text"', 42)` },
+      'body-file': { type: 'string', value: 'FILE', help: 'its body, the JSON in FILE (- for stdin)' },
       to: { type: 'string', value: 'ID', help: 'address it to a principal (a command; needs send rights)' },
       tag: { type: 'string', multiple: true, value: 'TAG', help: 'a tag' },
       id: { type: 'string', value: 'ID', help: 'its id, an idempotency key: sent twice, stored once' },
@@ -72,7 +73,9 @@ export const messageCommands: Command[] = [
       const o = ctx.options as Record<string, string | string[] | undefined>;
       if (!o.type) throw new CliError('usage', 'messages send needs --type TYPE');
       const envelope: Record<string, unknown> = { type: o.type };
+      if (o.body !== undefined && o['body-file'] !== undefined) throw new CliError('usage', '--body and --body-file: give one');
       if (o.body !== undefined) envelope.body = jsonValue(o.body as string, 'body');
+      if (o['body-file'] !== undefined) envelope.body = jsonValue(readText(o['body-file'] as string, '--body-file'), 'body-file');
       for (const key of ['to', 'id', 'ts', 'expires'] as const) if (o[key] !== undefined) envelope[key] = o[key];
       if (o.tag) envelope.tags = list(o.tag);
       if (o['response-to']) envelope.responseTo = list(o['response-to']);

@@ -1,11 +1,10 @@
-import { readFileSync } from 'node:fs';
 import type { Session } from '@nitrogen/client';
 import { ClientError } from '@nitrogen/client';
 import type { Command, Context } from '../command.js';
 import { CliError } from '../exit-codes.js';
 import { record, table, type Column } from '../output.js';
 import { parseCsv } from '../csv.js';
-import { PAGING, announceNext, arg, enc, list, paged } from './common.js';
+import { PAGING, announceNext, arg, enc, list, paged, readText } from './common.js';
 import { passwordFrom } from '../prompt.js';
 
 export interface Principal {
@@ -133,13 +132,7 @@ export const principalCommands: Command[] = [
     ].join('\n'),
     async run(ctx) {
       const file = arg(ctx, 'FILE');
-      let text: string;
-      try {
-        text = readFileSync(file === '-' ? 0 : file, 'utf8');
-      } catch (err) {
-        throw new CliError('usage', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      }
-      const { header, rows } = parseCsv(text);
+      const { header, rows } = parseCsv(readText(file, 'FILE'));
       const unknown = header.filter((h) => !['type', 'id', 'name', 'tags'].includes(h));
       if (!header.includes('type') || unknown.length) throw new CliError('usage', `${file}: the header row must name the columns type, and any of id, name, tags${unknown.length ? ` (not ${unknown.join(', ')})` : ''}`);
       const local: ImportRow[] = [];

@@ -86,6 +86,7 @@ export const sessionCommands: Command[] = [
     summary: "the server's liveness and readiness with each component (GET /health, GET /ready); exit 1 when not ready",
     help: 'Needs no login: --url, NITROGEN_URL, or the last login names the server.',
     async run(ctx) {
+      // Outside the API base and without a token: plain fetch, not a session of the client library.
       const root = rootUrl(ctx.apiUrl());
       const get = async (path: string) => {
         let res: Response;
