@@ -466,6 +466,22 @@ describe('the nitrogen CLI against a real server', function () {
     assert.match(down.stderr, /^nitrogen: NITROGEN_CLIENT_UNREACHABLE: GET http:\/\/127\.0\.0\.1:\d+\/health: ECONNREFUSED\n$/);
   });
 
+  it('a tail ends with exit 3 when its token expires, and the next command says to log in again', async () => {
+    const shortLived = await startServer({ identity: { use: 'default', options: { tokenTtl: '6s' } } });
+    try {
+      const dir = join(dirs.path, 'short');
+      ok(await cli(['login', shortLived.origin, '--id', 'admin', '--secret-stdin'], cliEnv(dir), ADMIN_SECRET));
+      const tail = await cli(['messages', 'tail'], cliEnv(dir));
+      ok(tail, 3);
+      assert.match(tail.stderr, /following; Ctrl-C ends\nnitrogen: the login expired at \S+: log in again with nitrogen login http/);
+      const next = await cli(['principals', 'list'], cliEnv(dir));
+      ok(next, 3);
+      assert.match(next.stderr, /expired at .*: log in again/);
+    } finally {
+      await shortLived.stop();
+    }
+  });
+
   it('a logged-in command against a server that went away: exit 5, one line', async () => {
     const other = await startServer();
     const dir = join(dirs.path, 'gone');

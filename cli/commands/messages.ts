@@ -1,5 +1,6 @@
 import type { Message, MessageFilter } from '@nitrogen/client';
 import type { Command, Context, OptionSpec } from '../command.js';
+import { readCredentials } from '../credentials.js';
 import { CliError } from '../exit-codes.js';
 import { cell, record, table, type Column } from '../output.js';
 import { PAGING, announceNext, arg, enc, jsonValue, list, paged, positiveInt, query, readText } from './common.js';
@@ -87,7 +88,7 @@ export const messageCommands: Command[] = [
     name: 'messages tail',
     summary: 'follow new messages live, with the same filters (GET /messages/stream, SSE)',
     options: { ...FILTERS, count: { type: 'string', value: 'N', help: 'stop after N messages (default: until Ctrl-C)' } },
-    help: 'Prints each message as it is stored, one a line (--json: one JSON object a line, NDJSON).\nIf the stream is cut (server restart, token renewal), it is opened again; messages stored meanwhile\nare not replayed: use messages list --since to catch up.',
+    help: 'Prints each message as it is stored, one a line (--json: one JSON object a line, NDJSON).\nIf the stream is cut (server restart, token renewal), it is opened again; messages stored meanwhile\nare not replayed: use messages list --since to catch up. It ends (exit 3) when the login expires.',
     async run(ctx) {
       const count = positiveInt(ctx.options.count, 'count');
       const session = await ctx.session();
@@ -108,10 +109,14 @@ export const messageCommands: Command[] = [
       const onSignal = () => stop('ok');
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
+      // The server ends the stream when the token expires, and a stored token cannot be renewed.
+      const expiresAt = readCredentials(ctx.env).servers[ctx.apiUrl()]?.expiresAt;
+      const expiry = expiresAt ? setTimeout(() => stop(new CliError('auth', `the login expired at ${expiresAt}: log in again with nitrogen login ${ctx.apiUrl()}`)), Math.min(2 ** 31 - 1, Math.max(0, Date.parse(expiresAt) - Date.now()))) : undefined;
       try {
         const outcome = await stopped;
         if (outcome instanceof Error) throw outcome;
       } finally {
+        clearTimeout(expiry);
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
         await subscription.close();
