@@ -1,11 +1,10 @@
-import type { Session } from '@nitrogen/client';
-import { ClientError } from '@nitrogen/client';
+import { ClientError, type Session } from '@nitrogen/client';
 import type { Command, Context } from '../command.js';
 import { CliError } from '../exit-codes.js';
 import { record, table, type Column } from '../output.js';
 import { parseCsv } from '../csv.js';
-import { PAGING, announceNext, arg, enc, list, paged, readText } from './common.js';
 import { passwordFrom } from '../prompt.js';
+import { PAGING, announceNext, arg, enc, list, paged, readText } from './common.js';
 
 export interface Principal {
   id: string;
