@@ -1,69 +1,20 @@
 #!/usr/bin/env node
-import { defaultCatalog } from '../catalog.js';
-import type { AdminSecretSource } from '../core/bootstrap.js';
-import { readConfigInput } from '../core/config.js';
-import { isNitrogenError } from '../core/errors.js';
-import { createLogger } from '../core/logger.js';
-import { checkConfig } from '../core/preflight.js';
-import { NitrogenServer } from '../core/server.js';
+import { exitCode } from '../cli/exit-codes.js';
+import { runCli } from '../cli/main.js';
 
 /**
- * `npm start`: the server with the configuration of docs/configuration.md (the embedded default when
- * there is none). The whole configuration, plugins included, is checked before anything is
- * written. SIGTERM and SIGINT stop it gracefully: it turns unready, transports stop accepting,
- * in-flight commits finish, stores close.
+ * `nitrogen`: the server (`nitrogen serve`, and a bare `nitrogen`, which is what `npm start`
+ * runs) and the operators' commands (docs/cli.md). The exit status means what cli/exit-codes.ts
+ * says.
  */
-async function main(): Promise<void> {
-  const { input, source, problems } = readConfigInput();
-  const config = await checkConfig(input, defaultCatalog, source, problems);
-  const logger = createLogger(config.log.level);
-  const server = new NitrogenServer(config, { catalog: defaultCatalog, logger });
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping');
-    server.stop().then(
-      () => process.exit(0),
-      (err) => {
-        logger.error({ err }, 'stop failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
-
-  await server.start();
-  const lines = [
-    'Nitrogen is running',
-    `  REST: ${server.endpoints.rest ?? '(disabled)'}`,
-    `  MQTT: ${server.endpoints.mqtt ?? '(disabled)'}`,
-    `  data: ${config.dataDir}`,
-    `  admin: ${adminBanner(server.adminSecret)}`,
-  ];
-  process.stdout.write(lines.join('\n') + '\n');
-}
-
-/** Where the admin secret is, as the bootstrap found it: never a file that does not hold it. */
-function adminBanner(source: AdminSecretSource | undefined): string {
-  switch (source?.kind) {
-    case 'generated': return `principal id "admin", secret written to ${source.file}`;
-    case 'file': return `principal id "admin", secret in ${source.file} (written at the first start)`;
-    case 'configured': return 'principal id "admin", secret from NITROGEN_ADMIN_SECRET or adminSecret in the configuration';
-    default: return 'principal id "admin", secret set earlier (by configuration or through the API); set NITROGEN_ADMIN_SECRET to replace it';
-  }
-}
-
-/** A NitrogenError is the user's to fix: its code and every problem, one a line; anything else is a bug: its stack. */
-function explain(err: unknown): string {
-  if (!isNitrogenError(err)) return (err as Error)?.stack ?? String(err);
-  const { problems, source } = err.details ?? {};
-  if (Array.isArray(problems) && problems.length > 1) return `${err.code}: ${problems.length} problems in ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`;
-  return `${err.code}: ${err.message}`;
-}
-
-main().catch((err: unknown) => {
-  process.stderr.write(`nitrogen failed to start: ${explain(err)}\n`);
-  process.exit(1);
-});
+const argv = process.argv.slice(2);
+runCli(argv.length === 0 ? ['serve'] : argv).then(
+  (code) => {
+    // A command is done: exit now rather than when idle keep-alive sockets close.
+    if (code !== null) process.exit(code);
+  },
+  (err: unknown) => {
+    process.stderr.write(`nitrogen: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(exitCode('internal'));
+  },
+);

@@ -141,6 +141,15 @@ export class Session extends Emitter<SessionEvents> {
     } while (cursor);
   }
 
+  /**
+   * The session's own access token and when it expires, renewed first if it is due: for a tool
+   * that keeps it instead of the secret, as the CLI's `nitrogen login` does. Treat it as a secret.
+   */
+  async accessToken(): Promise<{ token: string; expiresAt: string | null }> {
+    const { token, expiresAt } = await this.parts.tokens.grant();
+    return { token, expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString() };
+  }
+
   /** An access token for `id`, as this principal (which needs `impersonate` on it). */
   async impersonationToken(id: string): Promise<string> {
     const answer = await this.parts.rest.call<{ accessToken: string }>('POST', `/principals/${encodeURIComponent(id)}/impersonate`);

@@ -66,6 +66,12 @@ export class Tokens {
     return (await this.renew()).token;
   }
 
+  /** A token valid for a while yet, with its expiry (ms since the epoch; null when unknown). */
+  async grant(): Promise<{ token: string; expiresAt: number | null }> {
+    const token = await this.token();
+    return { token, expiresAt: this.held?.token === token ? this.held.expiresAt : tokenExpiry(token) };
+  }
+
   /** When the current token is due for renewal (ms since the epoch), if it is known to expire. */
   get renewAt(): number | null {
     const at = this.held?.renewAt;
