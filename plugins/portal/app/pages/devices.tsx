@@ -95,7 +95,8 @@ export function DevicesPage({ session }: { session: Session }) {
   usePoll(
     async () => {
       const inView = new Set(rows.slice(first, last).map((r) => r.page));
-      if (pages.length === 0) inView.add(0);
+      // At the top, or with nothing to show: the first page, where new devices of a small fleet land.
+      if (first === 0 || inView.size === 0) inView.add(0);
       for (const index of inView) {
         const page = pages[index];
         if (!page) continue;
