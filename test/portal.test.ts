@@ -265,4 +265,24 @@ describe('portal: the web app in a real browser', function () {
     await admin.waitForFunction(() => Number(document.querySelector('[data-chart="Ingested"]')?.getAttribute('data-points')) >= 2, undefined, WAIT);
     await shot(admin, 'system');
   });
+
+  it('pages a large fleet from the server and draws only the rows in view', async () => {
+    const many = Array.from({ length: 1200 }, (_, i) => ({ type: 'device' as const, id: `fleet-${String(i).padStart(5, '0')}` }));
+    for (let i = 0; i < many.length; i += 600) assert.equal((await t.api('POST', '/principals', { body: many.slice(i, i + 600) })).status, 201);
+    await admin.goto(`${t.origin}/#/devices`);
+    await admin.waitForSelector('[data-device="car-0"]', WAIT);
+    // One page of 500 is loaded; the DOM holds a screenful of rows, not hundreds.
+    await admin.waitForSelector('[data-testid=device-counts]:has-text("500 loaded (more on scroll)")', WAIT);
+    assert.ok((await rowIds(admin)).length < 40, `${(await rowIds(admin)).length} rows in the DOM`);
+    // Scrolled to the end, the next pages come from the server, until the last device.
+    const loaded = async () => Number.parseInt((await admin.textContent('[data-testid=device-counts]'))!, 10);
+    for (let before = await loaded(); before < 1204; before = await loaded()) {
+      await admin.$eval('.vbody', (el) => el.scrollTo(0, el.scrollHeight));
+      await admin.waitForFunction((n) => Number.parseInt(document.querySelector('[data-testid=device-counts]')!.textContent!, 10) > n, before, WAIT);
+    }
+    await admin.$eval('.vbody', (el) => el.scrollTo(0, el.scrollHeight));
+    await admin.waitForSelector('[data-device="portal-car"]', WAIT);
+    await admin.waitForSelector('[data-testid=device-counts]:has-text("1204 loaded ·")', WAIT);
+    assert.ok((await rowIds(admin)).length < 40);
+  });
 });

@@ -11,6 +11,7 @@ const PAD = { left: 44, right: 8, top: 10, bottom: 18 };
 
 function fmt(v: number): string {
   const a = Math.abs(v);
+  if (Number.isInteger(v)) return String(v);
   return a >= 1000 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : v.toFixed(2);
 }
 
