@@ -47,7 +47,6 @@ export interface Message {
  */
 export class Session {
   private client?: Promise<ClientSession>;
-  systemAdmin = false;
 
   constructor(
     readonly principal: Principal,
@@ -58,11 +57,7 @@ export class Session {
 
   static async login(id: string, secret: string, onExpired: (reason: string) => void): Promise<Session> {
     const body = await request<{ accessToken: string; expiresAt: string; principal: Principal }>('POST', `${API}/principals/auth`, undefined, { id, secret });
-    const session = new Session(body.principal, body.accessToken, Date.parse(body.expiresAt), onExpired);
-    // `admin` on the system (what registering and the sink routes need) decides what the menus offer;
-    // the server checks every call whatever the menus show.
-    session.systemAdmin = await session.call('GET', '/sinks').then(() => true, () => false);
-    return session;
+    return new Session(body.principal, body.accessToken, Date.parse(body.expiresAt), onExpired);
   }
 
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -78,6 +73,17 @@ export class Session {
   live(): Promise<ClientSession> {
     this.client ??= connect({ url: location.origin + API, id: this.principal.id, accessToken: this.token });
     return this.client;
+  }
+
+  /**
+   * Whether the principal holds `admin` on the system (what registering and the sink routes
+   * need): it decides what the menus offer. The server checks every call whatever they show.
+   */
+  isSystemAdmin(): Promise<boolean> {
+    return this.call('GET', '/sinks').then(
+      () => true,
+      () => false,
+    );
   }
 
   async close(): Promise<void> {

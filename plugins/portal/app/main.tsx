@@ -31,11 +31,15 @@ const NAV: Array<[string, string]> = [
 function App() {
   const [session, setSession] = useState<Session | null>(null);
   const [ended, setEnded] = useState('');
+  const [systemAdmin, setSystemAdmin] = useState(false);
   const route = useRoute();
   const page = route[0] ?? 'devices';
 
   useEffect(() => {
+    setSystemAdmin(false);
     if (!session) return;
+    // Asked beside the first page's requests, not before them.
+    void session.isSystemAdmin().then(setSystemAdmin);
     // A token expires: the session ends with it, and the login form says why.
     const left = session.expiresAt - Date.now();
     const timer = setTimeout(() => logout('Your session expired. Please log in again.'), Math.min(Math.max(left, 0), 2 ** 31 - 1));
@@ -72,7 +76,7 @@ function App() {
   else if (page === 'permissions') content = <PermissionsPage session={session} />;
   else if (page === 'sinks') content = <SinksPage session={session} />;
   else if (page === 'system') content = <SystemPage />;
-  else content = <DevicesPage session={session} />;
+  else content = <DevicesPage session={session} systemAdmin={systemAdmin} />;
 
   return (
     <>
@@ -83,7 +87,7 @@ function App() {
         <span class="brand">Nitrogen</span>
         <nav aria-label="Main">
           <ul>
-            {NAV.filter(([key]) => key !== 'sinks' || session.systemAdmin).map(([key, label]) => (
+            {NAV.filter(([key]) => key !== 'sinks' || systemAdmin).map(([key, label]) => (
               <li key={key}>
                 <a href={`#/${key}`} aria-current={page === key ? 'page' : undefined}>
                   {label}

@@ -19,7 +19,7 @@ interface Page {
  * scrolled (server paging), drawn as a virtualized list (only the rows in view exist in the
  * DOM), the pages in view fetched again every few seconds (live online state and last seen).
  */
-export function DevicesPage({ session }: { session: Session }) {
+export function DevicesPage({ session, systemAdmin }: { session: Session; systemAdmin: boolean }) {
   const [pages, setPages] = useState<Page[]>([]);
   const [loading, setLoading] = useState(false);
   const [search, setSearch] = useState('');
@@ -157,7 +157,7 @@ export function DevicesPage({ session }: { session: Session }) {
       </div>
       {status.text && <Status {...status} />}
       <div class="grid2">
-        {session.systemAdmin && <RegisterForm session={session} onRegistered={(c) => (setSecrets(c), void reload())} onStatus={setStatus} />}
+        {systemAdmin && <RegisterForm session={session} onRegistered={(c) => (setSecrets(c), void reload())} onStatus={setStatus} />}
         <ClaimForm session={session} onClaimed={() => void reload()} onStatus={setStatus} />
       </div>
       {secrets && <SecretsDialog title={`Registered ${secrets.length} device${secrets.length === 1 ? '' : 's'}`} credentials={secrets} onClose={() => setSecrets(null)} />}
