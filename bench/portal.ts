@@ -11,7 +11,8 @@ import { ADMIN_SECRET, startNitrogen } from './lib/targets.js';
  * gzipped, as served), then, against a server started as `npm start` starts it (the embedded
  * default, portal on) holding `--devices` devices, in headless Chromium with a cold cache each
  * round:
- * - first load: from navigation to the login form ready (script parsed and run);
+ * - first load: from navigation to the login form ready (script parsed and run); its peer, a
+ *   navigation to `/health` (a JSON answer, nothing to run) in the same fresh browser context;
  * - devices interactive: from pressing "Log in" to the first rows of the device table drawn
  *   (token, the first page of 500 devices with their presence, the virtualized list);
  * - the peer in the same run: the same login and first page asked for by the page's own fetch,
@@ -43,12 +44,17 @@ const target = await startNitrogen({ connections: options.devices, prefix: 'dev'
 const origin = new URL(target.server.rest).origin;
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: FLAGS });
 const firstLoad: number[] = [];
+const bare: number[] = [];
 const interactive: number[] = [];
 const peer: number[] = [];
 let rowsInDom = 0;
 try {
   for (let round = 0; round < options.rounds; round++) {
     const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const blank = await context.newPage();
+    await blank.goto(origin + '/health');
+    bare.push(await blank.evaluate<number>('performance.now()'));
+    await blank.close();
     const page = await context.newPage();
     await page.goto(origin + '/');
     await page.waitForSelector('#login-id');
@@ -78,6 +84,7 @@ try {
   await target.stop();
 }
 console.log(`first load, navigation to login form ready: median ${median(firstLoad).toFixed(0)} ms (${firstLoad.map((x) => x.toFixed(0)).join(', ')})`);
+console.log(`peer: navigation to /health: median ${median(bare).toFixed(0)} ms; app / peer ${(median(firstLoad) / median(bare)).toFixed(2)}x`);
 console.log(`login to device table drawn (${fmt(options.devices)} devices): median ${median(interactive).toFixed(0)} ms (${interactive.map((x) => x.toFixed(0)).join(', ')})`);
 console.log(`peer: the same login and first page by fetch alone: median ${median(peer).toFixed(0)} ms; app / peer ${(median(interactive) / median(peer)).toFixed(2)}x`);
 console.log(`rows in the DOM with ${fmt(options.devices)} devices known to the server: ${rowsInDom}`);

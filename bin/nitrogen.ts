@@ -39,6 +39,7 @@ async function main(): Promise<void> {
     'Nitrogen is running',
     `  REST: ${server.endpoints.rest ?? '(disabled)'}`,
     `  MQTT: ${server.endpoints.mqtt ?? '(disabled)'}`,
+    `  portal: ${server.endpoints.portal ?? '(disabled)'}`,
     `  data: ${config.dataDir}`,
     `  admin: ${adminBanner(server.adminSecret)}`,
   ];
