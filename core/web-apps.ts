@@ -33,8 +33,4 @@ export class WebApps {
   get(path: string): WebAsset | undefined {
     return this.assets.get(path);
   }
-
-  get size(): number {
-    return this.assets.size;
-  }
 }
