@@ -22,6 +22,62 @@ const PHONE = { width: 390, height: 844 };
 const WAIT = { timeout: 20_000 };
 const PASSWORD = 'correct horse battery staple';
 
+/** Serving needs no browser: headers, paths, and the plugin turned off or unbuilt. */
+describe('portal: serving the app beside the API', function () {
+  this.timeout(30_000);
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ plugins: [{ use: 'mqtt', options: { port: 0 } }, { use: 'rest', options: { port: 0 } }, { use: 'portal' }] });
+  });
+  after(async () => server?.stop());
+
+  it('serves the app at / with content types, caching, a CSP, gzip, and the API still default-deny', async () => {
+    const page = await fetch(server.origin + '/', { headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type')!, /^text\/html; charset=utf-8/);
+    assert.equal(page.headers.get('cache-control'), 'no-cache');
+    assert.match(page.headers.get('content-security-policy')!, /script-src 'self'.*frame-ancestors 'none'/);
+    assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
+    const html = await page.text();
+    const script = /src="(\/assets\/main-[A-Z0-9]{8}\.js)"/.exec(html)?.[1];
+    const style = /href="(\/assets\/main-[A-Z0-9]{8}\.css)"/.exec(html)?.[1];
+    assert.ok(script && style, html);
+    assert.doesNotMatch(html, /https?:\/\//, 'nothing from another origin: no CDN');
+    const js = await fetch(server.origin + script, { headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(js.status, 200);
+    assert.match(js.headers.get('content-type')!, /^text\/javascript/);
+    assert.equal(js.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    assert.equal(js.headers.get('content-encoding'), 'gzip');
+    assert.match((await fetch(server.origin + style)).headers.get('content-type')!, /^text\/css/);
+    // Public are the app's own files only: any other path, and every API route, needs a token.
+    assert.equal((await fetch(server.origin + '/assets/other.js')).status, 401);
+    assert.equal((await fetch(server.origin + '/index.htm')).status, 401);
+    assert.equal((await fetch(server.origin + '/api/v1/principals')).status, 401);
+    assert.equal((await fetch(server.origin + '/', { method: 'POST' })).status, 401);
+    assert.equal((await fetch(server.origin + '/ready')).headers.get('content-type')?.startsWith('application/json'), true);
+  });
+
+  it('serves nothing without the plugin, and refuses to start without a build', async () => {
+    const without = await startServer();
+    try {
+      assert.equal((await fetch(without.origin + '/')).status, 401);
+    } finally {
+      await without.stop();
+    }
+    const empty = tempDir('nitrogen-portal-empty-');
+    const data = tempDir('nitrogen-portal-data-');
+    try {
+      await assert.rejects(
+        startServer({ plugins: [{ use: 'rest', options: { port: 0 } }, { use: 'portal', options: { dir: empty.path } }] }, data.path),
+        (err: Error) => /the portal is not built/.test(err.message),
+      );
+    } finally {
+      empty.remove();
+      data.remove();
+    }
+  });
+});
+
 /**
  * The portal in headless Chromium against a real server: the embedded plugins (MQTT, REST, the
  * portal), a fleet of the car sample over MQTT, an AMQP 1.0 sink to a rhea broker, and users
@@ -91,32 +147,6 @@ describe('portal: the web app in a real browser', function () {
     await t?.stop();
     await broker?.stop();
     dir.remove();
-  });
-
-  it('serves the app at / with content types, caching, a CSP, gzip, and the API still default-deny', async () => {
-    const page = await fetch(t.origin + '/', { headers: { 'accept-encoding': 'gzip' } });
-    assert.equal(page.status, 200);
-    assert.match(page.headers.get('content-type')!, /^text\/html; charset=utf-8/);
-    assert.equal(page.headers.get('cache-control'), 'no-cache');
-    assert.match(page.headers.get('content-security-policy')!, /script-src 'self'.*frame-ancestors 'none'/);
-    assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
-    const html = await page.text();
-    const script = /src="(\/assets\/main-[A-Z0-9]{8}\.js)"/.exec(html)?.[1];
-    const style = /href="(\/assets\/main-[A-Z0-9]{8}\.css)"/.exec(html)?.[1];
-    assert.ok(script && style, html);
-    assert.doesNotMatch(html, /https?:\/\//, 'nothing from another origin: no CDN');
-    const js = await fetch(t.origin + script, { headers: { 'accept-encoding': 'gzip' } });
-    assert.equal(js.status, 200);
-    assert.match(js.headers.get('content-type')!, /^text\/javascript/);
-    assert.equal(js.headers.get('cache-control'), 'public, max-age=31536000, immutable');
-    assert.equal(js.headers.get('content-encoding'), 'gzip');
-    assert.match((await fetch(t.origin + style)).headers.get('content-type')!, /^text\/css/);
-    // Public are the app's own files only: any other path, and every API route, needs a token.
-    assert.equal((await fetch(t.origin + '/assets/other.js')).status, 401);
-    assert.equal((await fetch(t.origin + '/index.htm')).status, 401);
-    assert.equal((await fetch(t.origin + '/api/v1/principals')).status, 401);
-    assert.equal((await fetch(t.origin + '/', { method: 'POST' })).status, 401);
-    assert.equal((await fetch(t.origin + '/ready')).headers.get('content-type')?.startsWith('application/json'), true);
   });
 
   it('logs in, registers a device, shows its secret once and downloads its credentials', async () => {
