@@ -118,6 +118,22 @@ describe('portal: the web app in a real browser', function () {
     return page;
   }
 
+  /**
+   * What a page must give assistive technology: every field a label, every button a name, one
+   * h1, and the current page marked in the menu. Run on each page the tests visit.
+   */
+  async function assertAccessible(page: Page, name: string): Promise<void> {
+    const problems = await page.evaluate(`(() => {
+      const problems = [];
+      for (const el of document.querySelectorAll('input, select, textarea')) if (el.labels.length === 0 && !el.getAttribute('aria-label')) problems.push('unlabelled ' + (el.id || el.name || el.tagName));
+      for (const el of document.querySelectorAll('button')) if (!(el.textContent.trim() || el.getAttribute('aria-label'))) problems.push('button without a name');
+      if (document.querySelectorAll('h1').length !== 1) problems.push(document.querySelectorAll('h1').length + ' h1 elements');
+      if (document.querySelector('nav') && !document.querySelector('nav [aria-current=page]')) problems.push('no current page in the menu');
+      return problems;
+    })()`);
+    assert.deepEqual(problems, [], `${name}: ${JSON.stringify(problems)}`);
+  }
+
   /** Ids of the device rows the page shows (the virtualized list's rows in view). */
   function rowIds(page: Page): Promise<string[]> {
     return page.$$eval('[data-device]', (rows) => rows.map((r) => r.getAttribute('data-device')!));
@@ -153,14 +169,22 @@ describe('portal: the web app in a real browser', function () {
     admin = await adminContext.newPage();
     admin.on('pageerror', (err) => console.error('page error (admin):', err));
     await admin.goto(t.origin + '/');
+    await assertAccessible(admin, 'login');
     await shot(admin, 'login');
     await admin.fill('#login-id', 'admin');
     await admin.fill('#login-secret', 'wrong secret');
     await admin.click('button[type=submit]');
     await admin.waitForSelector('[role=alert]:has-text("secret")', WAIT);
-    await admin.fill('#login-secret', ADMIN_SECRET);
-    await admin.click('button[type=submit]');
+    // By keyboard alone: the id field has focus, Tab to the secret, Enter submits.
+    await admin.fill('#login-id', '');
+    await admin.fill('#login-secret', '');
+    await admin.focus('#login-id');
+    await admin.keyboard.type('admin');
+    await admin.keyboard.press('Tab');
+    await admin.keyboard.type(ADMIN_SECRET);
+    await admin.keyboard.press('Enter');
     await admin.waitForSelector('[data-testid=who]:text-is("admin")', WAIT);
+    await assertAccessible(admin, 'devices');
     // The token is held in memory only: nothing in web storage or cookies.
     assert.deepEqual(await admin.evaluate('[Object.keys(localStorage).length, Object.keys(sessionStorage).length, document.cookie]'), [0, 0, '']);
 
@@ -213,6 +237,7 @@ describe('portal: the web app in a real browser', function () {
     const top = await admin.textContent('table.messages tbody tr time');
     await admin.click('button:has-text("Next page")');
     await admin.waitForFunction((old) => document.querySelector('table.messages tbody tr time')?.textContent !== old, top, WAIT);
+    await assertAccessible(admin, 'device');
     await shot(admin, 'device');
   });
 
@@ -246,7 +271,8 @@ describe('portal: the web app in a real browser', function () {
       await admin.fill('#perm-for', 'car-1');
       await admin.click('#grant-h ~ form button[type=submit]');
       await admin.waitForSelector('[role=status]:has-text("alice may admin on car-1")', WAIT);
-      await shot(admin, 'permissions');
+      await assertAccessible(admin, 'permissions');
+    await shot(admin, 'permissions');
 
       // Alice's list, asked again every few seconds, shows car-1 and nothing else; Bob still nothing.
       await alice.waitForFunction(() => document.querySelectorAll('[data-device]').length === 1, undefined, WAIT);
@@ -285,6 +311,7 @@ describe('portal: the web app in a real browser', function () {
     assert.equal(replay.state, 'done');
     assert.ok(replay.sent > 0);
     await until(() => received() >= before + replay.sent);
+    await assertAccessible(admin, 'sinks');
     await shot(admin, 'sinks');
   });
 
@@ -293,6 +320,7 @@ describe('portal: the web app in a real browser', function () {
     await admin.waitForSelector('[data-testid=system-status]', WAIT);
     assert.match((await admin.textContent('[data-testid=system-status]'))!, /^(ok|degraded)$/);
     await admin.waitForFunction(() => Number(document.querySelector('[data-chart="Ingested"]')?.getAttribute('data-points')) >= 2, undefined, WAIT);
+    await assertAccessible(admin, 'system');
     await shot(admin, 'system');
   });
 

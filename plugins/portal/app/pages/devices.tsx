@@ -91,9 +91,13 @@ export function DevicesPage({ session, systemAdmin }: { session: Session; system
     if (more && !loading && (needle || last >= rows.length - OVERSCAN * 2)) void loadMore();
   }, [more, loading, needle, last, rows.length]);
 
-  // Live: the pages holding the rows in view are asked again.
+  // Live: every few seconds, the pages holding the rows in view are asked again. The view is read
+  // from a ref, so scrolling does not restart the timer or send requests of its own.
+  const view = useRef({ rows, pages, first, last });
+  view.current = { rows, pages, first, last };
   usePoll(
     async () => {
+      const { rows, pages, first, last } = view.current;
       const inView = new Set(rows.slice(first, last).map((r) => r.page));
       // At the top, or with nothing to show: the first page, where new devices of a small fleet land.
       if (first === 0 || inView.size === 0) inView.add(0);
@@ -105,7 +109,7 @@ export function DevicesPage({ session, systemAdmin }: { session: Session; system
       }
     },
     3000,
-    [first, last, pages.length, needle],
+    [],
   );
 
   const online = pages.reduce((n, p) => n + p.items.filter((d) => d.presence?.connected).length, 0);
