@@ -254,7 +254,7 @@ describe('portal: the web app in a real browser', function () {
     await admin.waitForSelector('[data-testid=command-reply]:text-is(\'{"unlocked":"driver"}\')', WAIT);
   });
 
-  it('grants and revokes a permission, and another user sees what it allows and nothing else', async () => {
+  it('grants and revokes a permission and claims a device by code: another user sees what it allows and nothing else', async () => {
     const aliceContext = await browser.newContext({ viewport: DESKTOP });
     const bobContext = await browser.newContext({ viewport: DESKTOP });
     try {
@@ -293,6 +293,18 @@ describe('portal: the web app in a real browser', function () {
       await admin.waitForSelector('[role=status]:has-text("Revoked")', WAIT);
       await alice.goto(`${t.origin}/#/devices`);
       await alice.waitForSelector('text=No devices you may view.', WAIT);
+
+      // A claim code from the device's label: a wrong one is refused, the right one makes it hers.
+      const { code } = (await t.api('POST', `/principals/${registered.id}/claim-code`)).body as { code: string };
+      await alice.fill('#claim-code', 'AAAAA-AAAAA');
+      await alice.click('#claim-h ~ form button[type=submit]');
+      await alice.waitForSelector('[role=alert]', WAIT);
+      await alice.fill('#claim-code', code.toLowerCase());
+      await alice.click('#claim-h ~ form button[type=submit]');
+      await alice.waitForSelector(`[role=status]:has-text("Claimed ${registered.id}")`, WAIT);
+      await alice.waitForSelector(`[data-device="${registered.id}"]`, WAIT);
+      assert.deepEqual(await rowIds(alice), [registered.id]);
+      assert.deepEqual(await rowIds(bob), []);
     } finally {
       await aliceContext.close();
       await bobContext.close();
