@@ -243,7 +243,9 @@ function CommandForm({ session, id }: { session: Session; id: string }) {
             const reply = await client.command(id, String(data.get('type')), body, { timeoutMs: Number(data.get('timeout')) * 1000 });
             setResult({ text: JSON.stringify(reply.body) });
           } catch (err) {
-            setResult({ text: errorText(err), error: true });
+            // No reply: the usual cause is a device not allowed to answer (docs/api.md, "Sending to a principal").
+            const hint = (err as { code?: string }).code === 'NITROGEN_CLIENT_TIMEOUT' ? ` The device did not reply in time: it may be offline, or not allowed to answer ${session.principal.id} (it needs send on ${session.principal.id}, or ${session.principal.id} send on it; for admin, a record).` : '';
+            setResult({ text: errorText(err) + hint, error: true });
           } finally {
             setBusy(false);
           }
