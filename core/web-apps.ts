@@ -4,6 +4,8 @@ export interface WebAsset {
   /** The same bytes gzipped, when a client that accepts gzip saves by it. */
   gzip?: Buffer;
   contentType: string;
+  /** A strong validator of the bytes (RFC 9110 §8.8.3), so a page revalidated with `no-cache` costs a 304. */
+  etag: string;
   /** `Cache-Control`: long and immutable for files with a content hash in their name, `no-cache` for the page. */
   cacheControl: string;
   /** Extra headers (the page's `Content-Security-Policy`…). */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -54,6 +55,7 @@ export function loadAssets(dir: string): Map<string, WebAsset> {
       body,
       ...(gzip.length < body.length * 0.9 ? { gzip } : {}),
       contentType: type,
+      etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`,
       cacheControl: HASHED.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache',
       ...(page ? { headers: { 'Content-Security-Policy': CONTENT_SECURITY_POLICY, 'Referrer-Policy': 'no-referrer', 'X-Frame-Options': 'DENY' } } : {}),
     };

@@ -106,8 +106,14 @@ export class RestTransport {
       ctx.set('Cache-Control', asset.cacheControl);
       ctx.set('X-Content-Type-Options', 'nosniff');
       ctx.set('Vary', 'Accept-Encoding');
+      ctx.set('ETag', asset.etag);
       for (const [name, value] of Object.entries(asset.headers ?? {})) ctx.set(name, value);
       ctx.type = asset.contentType;
+      ctx.status = 200;
+      if (ctx.fresh) {
+        ctx.status = 304;
+        return undefined;
+      }
       if (asset.gzip && ctx.acceptsEncodings('gzip', 'identity') === 'gzip') {
         ctx.set('Content-Encoding', 'gzip');
         ctx.body = asset.gzip;
