@@ -247,13 +247,17 @@ describe('portal: the web app in a real browser', function () {
     await shot(admin, 'device');
   });
 
-  it('sends a command to a device and shows its reply', async () => {
+  it('shows a device\'s twin, sends it a command and shows its reply', async () => {
     device = await connect({ url: t.restUrl, id: registered.id, secret: registered.secret });
     await (await device.onCommand('unlock', (command) => ({ unlocked: (command.body as { door: string }).door }))).ready;
     // The device answers whoever may send to it; to answer the bootstrap admin it needs a record.
     await t.grant({ issuedTo: registered.id, principalFor: 'admin', action: 'send', authorized: true });
+    assert.equal((await t.api('PATCH', `/principals/${registered.id}/twin/desired`, { body: { interval: 5 } })).status, 200);
     await admin.goto(`${t.origin}/#/devices/${registered.id}`);
     await admin.waitForSelector('[data-testid=live-state]:has-text("live")', WAIT);
+    // Its twin beside its last-known state: what is wanted and not yet reported.
+    await admin.waitForSelector('dl.latest dt:has-text("twin: desired v1")', WAIT);
+    assert.deepEqual(JSON.parse((await admin.textContent('dl.latest dt:has-text("still to apply") + dd pre'))!), { interval: 5 });
     await admin.fill('#cmd-type', 'unlock');
     await admin.fill('#cmd-body', '{"door": "driver"}');
     await admin.click('#command-h ~ form button[type=submit]');

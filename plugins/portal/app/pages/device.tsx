@@ -7,7 +7,7 @@ interface DeviceState {
   principal: Principal;
   presence: Presence | null;
   latest: Record<string, Message>;
-  twin?: unknown;
+  twin?: { desired: Record<string, unknown>; desiredVersion: number; reported: Record<string, unknown>; reportedVersion: number; delta: Record<string, unknown> | null };
 }
 
 /** The car sample's gauges first; any other device: the first numeric fields of its telemetry. */
@@ -210,6 +210,34 @@ export function DevicePage({ session, id }: { session: Session; id: string }) {
                 </dd>
               </div>
             ))}
+          </dl>
+        )}
+        {state?.twin && (state.twin.desiredVersion > 0 || state.twin.reportedVersion > 0) && (
+          <dl class="latest">
+            <div>
+              <dt>
+                twin: desired <span class="muted">v{state.twin.desiredVersion}</span>
+              </dt>
+              <dd>
+                <pre>{JSON.stringify(state.twin.desired, null, 1)}</pre>
+              </dd>
+            </div>
+            <div>
+              <dt>
+                twin: reported <span class="muted">v{state.twin.reportedVersion}</span>
+              </dt>
+              <dd>
+                <pre>{JSON.stringify(state.twin.reported, null, 1)}</pre>
+              </dd>
+            </div>
+            {state.twin.delta && (
+              <div>
+                <dt>twin: still to apply</dt>
+                <dd>
+                  <pre>{JSON.stringify(state.twin.delta, null, 1)}</pre>
+                </dd>
+              </div>
+            )}
           </dl>
         )}
       </Section>
