@@ -30,5 +30,6 @@ export const defaultCatalog: PluginCatalog = {
   transport: {
     mqtt: async () => (await import('./plugins/mqtt/index.js')).mqttPlugin,
     rest: async () => (await import('./plugins/rest/index.js')).restPlugin,
+    portal: async () => (await import('./plugins/portal/index.js')).portalPlugin,
   },
 };

@@ -38,6 +38,7 @@ export async function serve(): Promise<void> {
     'Nitrogen is running',
     `  REST: ${server.endpoints.rest ?? '(disabled)'}`,
     `  MQTT: ${server.endpoints.mqtt ?? '(disabled)'}`,
+    `  portal: ${server.endpoints.portal ?? '(disabled)'}`,
     `  data: ${config.dataDir}`,
     `  admin: ${adminBanner(server.adminSecret)}`,
   ];

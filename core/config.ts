@@ -59,6 +59,8 @@ export const ClusterSchema = z.strictObject({
 const DEFAULT_PLUGINS = [
   { use: 'mqtt', options: {} },
   { use: 'rest', options: {} },
+  // After rest, which serves it (docs/portal.md).
+  { use: 'portal', options: {} },
 ];
 
 /** The configuration schema documented in docs/configuration.md. */

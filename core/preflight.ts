@@ -36,7 +36,7 @@ export interface Plan {
 
 type Entry = { kind: PluginKind; where: string; use: string; options: unknown; name?: string };
 
-const CORE = [Tokens.Config, Tokens.Logger, Tokens.Metrics, Tokens.Endpoints, Tokens.PrincipalEvents, Tokens.Health, Tokens.Instance];
+const CORE = [Tokens.Config, Tokens.Logger, Tokens.Metrics, Tokens.Endpoints, Tokens.WebApps, Tokens.PrincipalEvents, Tokens.Health, Tokens.Instance];
 /** What the server has registered when it creates each kind of plugin (docs/plugins.md, "Dependency injection"). */
 const PROVIDED_BEFORE: Record<PluginKind, InjectionToken<unknown>[]> = {
   cluster: CORE,

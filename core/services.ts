@@ -9,6 +9,7 @@ import { DeadLetters } from './dead-letters.js';
 import { Devices } from './devices.js';
 import { instanceCachingFactory, Lifecycle, type DependencyContainer, type InjectionToken } from './di.js';
 import { Endpoints } from './endpoints.js';
+import { WebApps } from './web-apps.js';
 import { NitrogenError, wrapError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
 import { Health, OK, failed, healthMetrics } from './health.js';
@@ -49,6 +50,7 @@ export function registerCoreServices(server: DependencyContainer, config: Nitrog
   server.register(Tokens.Instance, { useFactory: instanceCachingFactory(() => ({ id: instanceId(config), run: randomBytes(6).toString('hex') })) });
   // No dependencies: one instance per server, the registration keeps it.
   server.register(Tokens.Endpoints, { useClass: Endpoints }, { lifecycle: Lifecycle.Singleton });
+  server.register(Tokens.WebApps, { useClass: WebApps }, { lifecycle: Lifecycle.Singleton });
   server.register(Tokens.PrincipalEvents, { useClass: PrincipalEvents }, { lifecycle: Lifecycle.Singleton });
   server.register(Tokens.Health, { useClass: Health }, { lifecycle: Lifecycle.Singleton });
 

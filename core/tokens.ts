@@ -20,6 +20,7 @@ import type { PermissionRecords } from './permission-records.js';
 import type { Principals } from './principals.js';
 import type { Devices } from './devices.js';
 import type { Cluster, InstanceIdentity } from './ports/cluster.js';
+import type { WebApps } from './web-apps.js';
 
 /**
  * Dependency-injection tokens, each typed by what it resolves to (tsyringe checks a
@@ -60,6 +61,8 @@ export const Tokens = {
   Instance: Symbol('nitrogen.Instance') as InjectionToken<InstanceIdentity>,
   /** What the instances share besides store and registry: the configured `cluster.bus`, or one process alone. */
   Cluster: Symbol('nitrogen.Cluster') as InjectionToken<Cluster>,
+  /** Static files served beside the API by the HTTP transport (the portal's). */
+  WebApps: Symbol('nitrogen.WebApps') as InjectionToken<WebApps>,
 } as const;
 
 export function tokenName(token: InjectionToken<unknown>): string {

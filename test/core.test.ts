@@ -30,11 +30,11 @@ function catchError(fn: () => unknown): unknown {
 const configError = (field: string) => (err: unknown) => isNitrogenError(err, 'NITROGEN_ERR_CONFIG') && err.message.includes(field);
 
 describe('configuration', () => {
-  it('defaults to the embedded server: SQLite, MQTT and REST, no sinks', () => {
+  it('defaults to the embedded server: SQLite, MQTT, REST and the portal, no sinks', () => {
     const config = parseConfig({});
     assert.equal(config.store.use, 'sqlite');
     assert.equal(config.registry.use, 'sqlite');
-    assert.deepEqual(config.plugins.map((p) => p.use), ['mqtt', 'rest']);
+    assert.deepEqual(config.plugins.map((p) => p.use), ['mqtt', 'rest', 'portal']);
     assert.deepEqual(config.sinks, []);
     assert.equal(config.limits.maxMessageBytes, 256 * 1024);
     assert.equal(config.limits.maxBatch, 1000);
@@ -146,7 +146,7 @@ describe('configuration problems', () => {
         "sinks.1.name: 'twin' is also the name of sinks.0; each sink needs its own (it names its checkpoint)",
         'plugins.0.options.maxBodyByte: unknown key; did you mean "maxBodyBytes"?',
         'plugins.1.options.port: must be a port number 0-65535, or false for none',
-        "plugins.2: unknown transport 'carrier-pigeon' (built in: mqtt, rest; or give a module path or an installed package)",
+        "plugins.2: unknown transport 'carrier-pigeon' (built in: mqtt, rest, portal; or give a module path or an installed package)",
       ]);
       assert.equal(existsSync(dataDir), false, 'nothing was written: no data directory, no admin.secret, no token.key, no database');
     } finally {

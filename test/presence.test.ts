@@ -54,6 +54,27 @@ describe('Presence, last-known state and twins', function () {
     await watcher.endAsync();
   });
 
+  it('lists principals with their presence when asked (GET /principals?with=presence), only those the caller may view', async () => {
+    const [idle] = await t.register([{ type: 'device', id: 'car-idle' }]);
+    const device = await t.mqtt(car!.id, car!.secret);
+    try {
+      const listed = (await t.api('GET', '/principals?type=device&with=presence')).body.principals as Array<{ id: string; presence: { connected: boolean; instance: string } | null }>;
+      const byId = new Map(listed.map((p) => [p.id, p.presence]));
+      assert.equal(byId.get('car-1')?.connected, true);
+      assert.equal(byId.get('car-1')?.instance, 'node-a');
+      assert.equal(byId.get(idle!.id), null, 'never connected');
+      // Without the parameter, the principals as before; with another value, a 400.
+      assert.equal('presence' in (await t.api('GET', '/principals?type=device')).body.principals[0], false);
+      assert.equal((await t.api('GET', '/principals?with=secrets')).status, 400);
+      // The app sees the device it holds admin on, with its presence, and not the other one.
+      const token = await t.token(app!.id, app!.secret);
+      const seen = (await t.api('GET', '/principals?type=device&with=presence', { token })).body.principals as Array<{ id: string; presence: { connected: boolean } | null }>;
+      assert.deepEqual(seen.map((p) => [p.id, p.presence?.connected]), [['car-1', true]]);
+    } finally {
+      await device.endAsync();
+    }
+  });
+
   it('answers the latest message of each type in one call', async () => {
     const token = await t.token(car!.id, car!.secret);
     for (const body of [{ type: 'telemetry', body: { speed: 10 } }, { type: 'telemetry', body: { speed: 20 } }, { type: 'location', body: { lat: 1 } }]) {

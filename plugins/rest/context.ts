@@ -5,6 +5,7 @@ import type { MessageBus } from '../../core/bus.js';
 import type { NitrogenConfig } from '../../core/config.js';
 import { inject, injectable, type InjectionToken } from '../../core/di.js';
 import type { Endpoints } from '../../core/endpoints.js';
+import type { WebApps } from '../../core/web-apps.js';
 import type { Ingestor } from '../../core/ingest.js';
 import type { Logger } from '../../core/logger.js';
 import type { Message } from '../../core/message.js';
@@ -37,6 +38,7 @@ export class RestDeps {
     @inject(Tokens.Ingestor) readonly ingestor: Ingestor,
     @inject(Tokens.Bus) readonly bus: MessageBus,
     @inject(Tokens.Endpoints) readonly endpoints: Endpoints,
+    @inject(Tokens.WebApps) readonly webApps: WebApps,
     @inject(Tokens.Presence) readonly presence: Presence,
     @inject(Tokens.SinkRunners) readonly sinkRunners: SinkRunner[],
     @inject(Tokens.DeadLetters) readonly deadLetters: DeadLetters,

@@ -19,7 +19,7 @@ export const restPlugin = definePlugin({
   name: 'rest',
   kind: 'transport',
   description: 'REST API (koa): registration, auth, ingest, query, SSE stream, permissions, health, metrics',
-  needs: [Tokens.Identity, Tokens.Authenticator, Tokens.Registry, Tokens.Store, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.Presence, Tokens.SinkRunners, Tokens.DeadLetters, Tokens.PrincipalEvents, Tokens.Health, Tokens.Principals, Tokens.PermissionRecords, Tokens.Devices],
+  needs: [Tokens.Identity, Tokens.Authenticator, Tokens.Registry, Tokens.Store, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.WebApps, Tokens.Presence, Tokens.SinkRunners, Tokens.DeadLetters, Tokens.PrincipalEvents, Tokens.Health, Tokens.Principals, Tokens.PermissionRecords, Tokens.Devices],
   // Defaults and meanings: docs/configuration.md, `rest`; why each limit exists: docs/security.md, REST.
   options: z
     .strictObject({

@@ -63,6 +63,7 @@ export class RestTransport {
     });
     this.app.use(cors({ origins: options.corsOrigins ?? [], maxAge: options.corsMaxAge }));
     this.app.use(this.errors());
+    this.app.use(this.webApps());
     this.app.use(this.authenticate());
     this.app.use(this.bodyLimits());
     for (const router of routers(restRoutes(API_BASE, deps, options, this.streams, this.tickets, Date.now()), API_BASE)) this.app.use(router.routes());
@@ -89,6 +90,35 @@ export class RestTransport {
       // its response is sent, so on a kept-alive connection the client would stall mid-upload
       // until keepAliveTimeout. Closing after the answer frees the connection at once.
       if (hasUnreadBody(ctx.req)) ctx.set('Connection', 'close');
+    };
+  }
+
+  /**
+   * The files of web applications (the portal), by exact path, before authentication: a page
+   * loads before anyone logs in. Only GET and HEAD, only the paths mounted; the API's own paths
+   * are never shadowed: a file mounted under the base path or on a public path is not served.
+   */
+  private webApps(): Koa.Middleware<RestState> {
+    const { webApps } = this.deps;
+    return (ctx, next) => {
+      const asset = ctx.method === 'GET' || ctx.method === 'HEAD' ? webApps.get(ctx.path) : undefined;
+      if (!asset || ctx.path.startsWith(`${API_BASE}/`) || PUBLIC_PATHS.has(ctx.path)) return next();
+      ctx.set('Cache-Control', asset.cacheControl);
+      ctx.set('X-Content-Type-Options', 'nosniff');
+      ctx.set('Vary', 'Accept-Encoding');
+      ctx.set('ETag', asset.etag);
+      for (const [name, value] of Object.entries(asset.headers ?? {})) ctx.set(name, value);
+      ctx.type = asset.contentType;
+      ctx.status = 200;
+      if (ctx.fresh) {
+        ctx.status = 304;
+        return undefined;
+      }
+      if (asset.gzip && ctx.acceptsEncodings('gzip', 'identity') === 'gzip') {
+        ctx.set('Content-Encoding', 'gzip');
+        ctx.body = asset.gzip;
+      } else ctx.body = asset.body;
+      return undefined;
     };
   }
 

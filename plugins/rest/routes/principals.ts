@@ -82,9 +82,11 @@ export function principalRoutes(deps: RestDeps): Route[] {
       responses: { 200: { description: 'A page of principals', body: PrincipalPage } },
       errors: [],
       async handle(ctx, { query }) {
-        const { limit, cursor, ...filter } = query;
+        const { limit, cursor, with: extra, ...filter } = query;
         const page = await principals.list(principalOf(ctx), filter, cursor === undefined ? { limit } : { limit, cursor });
-        return { status: 200, body: { principals: page.items, next: page.next } };
+        // The portal's device table: presence beside each principal, so a page is one request.
+        const items = extra === 'presence' ? await Promise.all(page.items.map(async (p) => ({ ...p, presence: await deps.presence.state(p.id) }))) : page.items;
+        return { status: 200, body: { principals: items, next: page.next } };
       },
     }),
     route({

@@ -43,6 +43,7 @@ export function principalQuery(limits: Limits) {
   return z.strictObject({
     type: PrincipalType.optional(),
     tag: z.string().optional().meta({ description: 'Principals holding this tag.' }),
+    with: z.literal('presence').optional().meta({ description: '`presence`: each principal with its presence (connected, since…), null when it never connected.' }),
     limit: pageLimit(limits.defaultQueryLimit, limits.maxQueryLimit),
     cursor: Cursor.optional(),
   });

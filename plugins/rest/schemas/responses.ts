@@ -4,6 +4,7 @@ import { NextCursor, UtcTime } from '../../../core/schemas/common.js';
 import { Message } from '../../../core/schemas/envelope.js';
 import { Permission } from '../../../core/schemas/permissions.js';
 import { Principal } from '../../../core/schemas/principals.js';
+import { Presence } from '../../../core/schemas/devices.js';
 
 /** What the REST routes answer, as schemas: the OpenAPI document's responses, and what the tests hold real answers to. */
 
@@ -25,7 +26,9 @@ export const TokenGrant = z
 export const RegisteredPrincipals = z.strictObject({
   principals: z.array(z.strictObject({ principal: Principal, secret: z.string().optional().meta({ description: 'The server-made secret: shown only here.' }) })),
 });
-export const PrincipalPage = z.strictObject({ principals: z.array(Principal), next: NextCursor });
+/** A listed principal; with `with=presence`, also its presence. */
+const ListedPrincipal = Principal.extend({ presence: Presence.nullable().optional() });
+export const PrincipalPage = z.strictObject({ principals: z.array(ListedPrincipal), next: NextCursor });
 export const OnePrincipal = z.strictObject({ principal: Principal });
 export const RotatedSecret = z.strictObject({ principal: Principal, secret: z.string() });
 
