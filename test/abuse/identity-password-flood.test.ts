@@ -38,7 +38,10 @@ async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
-describe('abuse: password hashing is bounded and off the store\'s path', () => {
+describe('abuse: password hashing is bounded and off the store\'s path', function () {
+  // Each test hashes a few dozen scrypt digests one at a time (concurrency 1, by design): on a
+  // machine busy with other work that alone can pass the suite's 20 s default.
+  this.timeout(90_000);
   let t: TestServer;
   afterEach(() => t?.stop());
 
