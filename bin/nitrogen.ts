@@ -59,7 +59,7 @@ function adminBanner(source: AdminSecretSource | undefined): string {
 function explain(err: unknown): string {
   if (!isNitrogenError(err)) return (err as Error)?.stack ?? String(err);
   const { problems, source } = err.details ?? {};
-  if (Array.isArray(problems) && problems.length > 1) return `${err.code}: ${problems.length} problems in ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`;
+  if (Array.isArray(problems) && problems.length > 1) return `${err.code}: ${problems.length} problems in ${String(source)}:\n${problems.map((p) => `  - ${p}`).join('\n')}`;
   return `${err.code}: ${err.message}`;
 }
 

@@ -84,6 +84,7 @@ export class CbsClient {
         const { properties, applicationProperties } = delivery.message;
         const id = String(properties?.correlationId ?? '');
         const status = Number(applicationProperties?.['status-code']);
+        // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a peer's property, shown as it comes
         const description = String(applicationProperties?.['status-description'] ?? '');
         this.finish(id, status === 200 || status === 202 ? undefined : new CbsError(status, `put-token refused with status ${status}${description ? `: ${description}` : ''}`));
       }

@@ -8,6 +8,7 @@ import type { MessageQuery } from '../../core/ports/store.js';
  * the envelope keeps the tag as it was. Almost every tag has nothing to escape.
  */
 export function columnTag(tag: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this escapes
   return /["\\\u0000-\u001f\ud800-\udfff]/.test(tag) ? JSON.stringify(tag).slice(1, -1) : tag;
 }
 

@@ -105,7 +105,7 @@ export async function storedMessages(dataDir: string): Promise<number> {
   const store = new SqliteStore(dataDir, { file: 'messages.db' });
   await store.start();
   try {
-    return (await store.feedLag!(null)).count;
+    return (await store.feedLag(null)).count;
   } finally {
     await store.stop();
   }
