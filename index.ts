@@ -21,7 +21,7 @@ export type { Lifecycle, Page } from './core/ports/lifecycle.js';
 export type { Cluster, InstanceIdentity, RemoteBatch } from './core/ports/cluster.js';
 export type { SessionState, QueuedDelivery, Subscription as SessionSubscription, Admission } from './core/ports/session-state.js';
 export type { Principal, PrincipalRecord, Permission, Action, PrincipalType } from './core/ports/principal.js';
-export type { ComponentHealth, ReportsHealth } from './core/health.js';
+export type { ComponentHealth, ComponentReport, HealthReport, HealthStatus, ReportsHealth } from './core/health.js';
 // What the core's tokens resolve to, for a plugin's constructor parameters.
 export type { Authenticator } from './core/authenticator.js';
 export type { MessageBus } from './core/bus.js';

@@ -20,8 +20,6 @@ import { registerCoreServices } from './services.js';
 import { SinkMetrics, SinkRunner } from './sink-runner.js';
 import { Tokens } from './tokens.js';
 
-export { defaultIdentityPlugin } from './preflight.js';
-
 export interface ServerOptions {
   /** Built-in plugins by name; the package's `defaultCatalog` holds the shipped adapters. */
   catalog: PluginCatalog;

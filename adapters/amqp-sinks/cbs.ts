@@ -22,7 +22,7 @@ export function sasToken(audience: string, keyName: string, key: string, expiry:
 }
 
 /** The `$cbs` node refused a token, or did not answer. */
-export class CbsError extends AmqpError {
+class CbsError extends AmqpError {
   constructor(readonly status: number | undefined, description: string) {
     super('ERR_AMQP_CBS', { condition: Condition.UnauthorizedAccess, description });
   }

@@ -61,7 +61,7 @@ function chars(entity: Entity): number {
 }
 
 /** Groups actions by partition into transactions within Azure's operation and payload limits. */
-export function transactions(actions: TransactionAction[]): TransactionAction[][] {
+function transactions(actions: TransactionAction[]): TransactionAction[][] {
   const byPartition = new Map<string, TransactionAction[][]>();
   const size = new Map<TransactionAction[], number>();
   for (const action of actions) {

@@ -16,7 +16,7 @@ export function columnTag(tag: string): string {
 export const TAG_SEPARATOR = '\u0001';
 
 /** Beyond this many senders or recipients, one scan with the lists as filters replaces a scan per value. */
-export const MAX_BRANCHES = 32;
+const MAX_BRANCHES = 32;
 
 const iso = (time: string) => new Date(Date.parse(time)).toISOString();
 

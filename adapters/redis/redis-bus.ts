@@ -238,7 +238,7 @@ export class RedisBus implements Cluster {
 }
 
 /** The URL without its password, for logs and health reasons. */
-export function safeUrl(url: string): string {
+function safeUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';

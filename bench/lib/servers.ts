@@ -7,7 +7,7 @@ const CLI = fileURLToPath(new URL('../../bin/nitrogen.js', import.meta.url));
  * The Node.js flags `npm start` runs the server with (package.json `scripts.start`;
  * docs/configuration.md, "Node.js flags"). The peers measured beside it get the same.
  */
-export const SERVER_NODE_FLAGS = ['--max-semi-space-size=64'];
+const SERVER_NODE_FLAGS = ['--max-semi-space-size=64'];
 
 export interface ServerProcess {
   child: ChildProcess;

@@ -101,7 +101,7 @@ export async function startNitrogen({ connections, nodeArgs = [], prefix = 'car'
 }
 
 /** Messages in a stopped server's store, counted through the Store port (so any storage format counts right). */
-export async function storedMessages(dataDir: string): Promise<number> {
+async function storedMessages(dataDir: string): Promise<number> {
   const store = new SqliteStore(dataDir, { file: 'messages.db' });
   await store.start();
   try {

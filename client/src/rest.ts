@@ -27,7 +27,7 @@ function networkError(url: string, err: unknown, timeoutMs: number): ClientError
 }
 
 /** A server's error answer as a client error with its code, status and details (docs/errors.md). */
-export async function answerError(res: Response, url: string): Promise<ClientError> {
+async function answerError(res: Response, url: string): Promise<ClientError> {
   let body: { error?: { code?: unknown; message?: unknown; details?: Record<string, unknown> } } | undefined;
   try {
     body = (await res.json()) as typeof body;

@@ -33,7 +33,7 @@ interface SubscriptionsChanged {
 }
 
 /** Names a delivery on every instance: `n:{instance}:{run}` and a number of that run (fan-out.ts). */
-export function deliveryKey(packet: { brokerId: string; brokerCounter: number }): string {
+function deliveryKey(packet: { brokerId: string; brokerCounter: number }): string {
   return `${packet.brokerId}@${packet.brokerCounter}`;
 }
 

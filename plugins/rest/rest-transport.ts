@@ -14,7 +14,7 @@ import { cors } from './cors.js';
 import { OpenStreams } from './stream.js';
 import { StreamTickets } from './stream-tickets.js';
 
-export const API_BASE = '/api/v1';
+const API_BASE = '/api/v1';
 /**
  * The only paths served without an access token, compared exactly. Everything else, known
  * route or not, in any letter case, needs a token first: login is checked by default, not by

@@ -9,7 +9,7 @@ import { parseWith, type BodySpec } from './validation.js';
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 /** One answer of a route: its JSON body's schema (none for 204), or another media type. */
-export interface ResponseSpec {
+interface ResponseSpec {
   description: string;
   body?: z.ZodType;
   /** When not `application/json`: `body` then describes the text. */
@@ -22,14 +22,14 @@ export class JsonText {
 }
 
 /** What a handler answers; nothing when it wrote the response itself (the SSE stream). */
-export interface Reply {
+interface Reply {
   status: number;
   body?: unknown;
   /** Content-Type when the body is not JSON. */
   type?: string;
 }
 
-export interface RouteInput<P, Q, B> {
+interface RouteInput<P, Q, B> {
   params: P;
   query: Q;
   /** Reads and parses the body. Lazy: a handler refuses what it can before anything is uploaded. */

@@ -7,7 +7,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo, Server } from 'node:net';
 import rhea, { type Connection, type EventContext, type Message, type Receiver, type Sender } from 'rhea';
 
-export const BATCH_FORMAT = 0x80013700;
+const BATCH_FORMAT = 0x80013700;
 
 export interface HubPeerOptions {
   hub?: string;

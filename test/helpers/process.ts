@@ -8,7 +8,7 @@ const CLI = fileURLToPath(new URL('../../bin/nitrogen.js', import.meta.url));
  * so messages waiting for their group commit die young instead of being copied and promoted
  * (docs/configuration.md, "Node.js flags"). Benchmarks give their peers the same.
  */
-export const SERVER_NODE_FLAGS = ['--max-semi-space-size=64'];
+const SERVER_NODE_FLAGS = ['--max-semi-space-size=64'];
 
 export interface ServerProcess {
   child: ChildProcess;

@@ -38,7 +38,7 @@ export const OnePermission = z.strictObject({ permission: Permission });
 
 const Count = z.int().min(0);
 
-export const Replay = z
+const Replay = z
   .strictObject({
     id: z.int().min(1),
     since: UtcTime.optional(),
@@ -49,7 +49,7 @@ export const Replay = z
   })
   .meta({ id: 'Replay' });
 
-export const SinkStatus = z
+const SinkStatus = z
   .strictObject({
     name: z.string(),
     position: z.string().nullable(),
