@@ -105,10 +105,12 @@ function encodeField(w: Writer, f: Field, v: unknown): void {
     case 'ushort': w.u8(0x60); w.u16(v as number); return;
     case 'uint': w.uint(v as number); return;
     case 'ulong': w.ulong(v as bigint | number); return;
-    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a symbol or string field holds a string; String() keeps a caller's number readable
-    case 'symbol': w.symbol(v instanceof AmqpSymbol ? v.value : String(v)); return;
-    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- as above
-    case 'string': w.string(String(v)); return;
+    case 'symbol':
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a symbol or string field holds a string; String() keeps a caller's number readable
+      w.symbol(v instanceof AmqpSymbol ? v.value : String(v)); return;
+    case 'string':
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- as above
+      w.string(String(v)); return;
     case 'binary': w.binary(v as Uint8Array); return;
     case 'timestamp': w.timestamp(v as Date); return;
     case 'fields': w.map(v as Record<string, unknown>, true); return;
