@@ -22,7 +22,7 @@ export type { Cluster, InstanceIdentity, RemoteBatch } from './core/ports/cluste
 export type { SessionState, QueuedDelivery, Subscription as SessionSubscription, Admission } from './core/ports/session-state.js';
 export type { LeaseStore, Lease } from './core/ports/leases.js';
 export type { Principal, PrincipalRecord, Permission, Action, PrincipalType } from './core/ports/principal.js';
-export type { ComponentHealth, ReportsHealth } from './core/health.js';
+export type { ComponentHealth, ComponentReport, HealthReport, HealthStatus, ReportsHealth } from './core/health.js';
 // What the core's tokens resolve to, for a plugin's constructor parameters.
 export type { Authenticator } from './core/authenticator.js';
 export type { MessageBus } from './core/bus.js';

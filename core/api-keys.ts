@@ -9,7 +9,7 @@ import type { PrincipalEvents } from './principal-events.js';
 import { DEFAULT_PRIORITY } from './schemas/permissions.js';
 import { sha256Hash, sha256Matches } from './secrets.js';
 
-export const API_KEYS = 'api-keys';
+const API_KEYS = 'api-keys';
 /** What a key may be used for. `register`: a device registers itself with it. */
 export const API_KEY_CAPABILITIES = ['register'] as const;
 export type ApiKeyCapability = (typeof API_KEY_CAPABILITIES)[number];

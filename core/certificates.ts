@@ -7,8 +7,8 @@ import { publicPrincipal, type Principal } from './ports/principal.js';
 import type { Registry } from './ports/registry.js';
 import type { PrincipalEvents } from './principal-events.js';
 
-export const CERTIFICATES = 'certificates';
-export const AUTHORITIES = 'certificate-authorities';
+const CERTIFICATES = 'certificates';
+const AUTHORITIES = 'certificate-authorities';
 /** How long the list of authorities is trusted before it is read again (changes by other instances). */
 const AUTHORITIES_REFRESH_MS = 5000;
 
@@ -29,7 +29,7 @@ interface StoredAuthority extends CertificateInfo {
   pem: string;
 }
 
-export function fingerprintOf(der: Buffer): string {
+function fingerprintOf(der: Buffer): string {
   return createHash('sha256').update(der).digest('hex');
 }
 

@@ -11,7 +11,7 @@ import { publicPrincipal, type Principal } from './ports/principal.js';
 import type { Registry } from './ports/registry.js';
 import type { PrincipalEvents } from './principal-events.js';
 
-export const CLAIM_CODES = 'claim-codes';
+const CLAIM_CODES = 'claim-codes';
 
 // Crockford's base32: no I, L, O or U, so a code read off a label is typed back right; 10 of
 // them are 50 bits (docs/security.md, "Onboarding", gives what that means against guessing).
@@ -19,7 +19,7 @@ const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const CODE_LENGTH = 10;
 
 /** A claim code as a person types it: any case, with or without the dash, I and L for 1, O for 0. */
-export function normalizeClaimCode(code: string): string {
+function normalizeClaimCode(code: string): string {
   return code.toUpperCase().replace(/[\s-]/g, '').replace(/[IL]/g, '1').replace(/O/g, '0');
 }
 

@@ -39,7 +39,7 @@ export const SinkSchema = z.strictObject({
  * and authentication, `consumption` queries, SSE streams and MQTT subscriptions to others'
  * messages. Every instance runs all three unless told otherwise.
  */
-export const ROLES = ['ingestion', 'registry', 'consumption'] as const;
+const ROLES = ['ingestion', 'registry', 'consumption'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const ClusterSchema = z.strictObject({
@@ -156,7 +156,7 @@ function withPluginPort(plugins: NitrogenConfigInput['plugins'], use: string, po
 }
 
 /** Parses JSON, or says where it is broken: `file:line:column` and the line with a caret under the spot. */
-export function parseJsonFile(text: string, file: string): unknown {
+function parseJsonFile(text: string, file: string): unknown {
   // A byte-order mark is not JSON, but editors write one.
   const json = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   try {

@@ -7,12 +7,12 @@ import type { Registry, RegistryRecord } from './ports/registry.js';
 import type { Store } from './ports/store.js';
 import { difference, mergePatch, type Json } from './twin-documents.js';
 
-export const STATE_TYPES = 'state-types';
-export const TWINS = 'twins';
+const STATE_TYPES = 'state-types';
+const TWINS = 'twins';
 /** A device reports state with a message of this type, its body a JSON merge patch (RFC 7396). */
-export const REPORTED = 'nitrogen.reported';
+const REPORTED = 'nitrogen.reported';
 /** What the server sends a device when its desired state changes, and the difference when it subscribes. */
-export const DESIRED = 'nitrogen.desired';
+const DESIRED = 'nitrogen.desired';
 export const DELTA = 'nitrogen.delta';
 
 /** A device's twin: what its owner wants, and what it last reported, each with a version. */

@@ -28,8 +28,6 @@ export interface MessageLimits {
   maxJsonDepth: number;
 }
 
-export const defaultMessageLimits: MessageLimits = { maxMessageBytes: 256 * 1024, maxBatch: 1000, maxJsonDepth: 64 };
-
 export const TYPE_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 /** Principal ids are MQTT topic levels too, so they exclude `/`, `+`, `#` and `$`. */
 export const PRINCIPAL_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;

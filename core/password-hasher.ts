@@ -48,6 +48,7 @@ export class PasswordHasher implements Lifecycle {
   constructor(private readonly options: HashingOptions, metrics?: MetricsRegistry) {
     this.slots = Array.from({ length: options.concurrency }, () => ({}));
     if (!metrics) return;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the metric as `this`
     const hasher = this;
     new Gauge({ name: 'nitrogen_password_hashes_running', help: 'Password hashes being computed', registers: [metrics], collect() { this.set(hasher.stats().running); } });
     new Gauge({ name: 'nitrogen_password_hashes_queued', help: 'Password hashes waiting for a thread', registers: [metrics], collect() { this.set(hasher.stats().queued); } });
@@ -73,6 +74,7 @@ export class PasswordHasher implements Lifecycle {
     this.stopped = true;
     const gone = new NitrogenError('NITROGEN_ERR_UNAVAILABLE', 'the server is stopping');
     for (const waiting of this.logins.splice(0).concat(this.trusted.splice(0))) waiting.reject(gone);
+    // eslint-disable-next-line @typescript-eslint/await-thenable -- a slot that never started a thread has nothing to wait for
     await Promise.all(this.slots.map((slot) => slot.worker?.terminate()));
   }
 

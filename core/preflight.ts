@@ -153,7 +153,7 @@ export async function checkConfig(input: unknown, catalog: PluginCatalog, source
 }
 
 /** The default Identity is part of the core: it needs nothing but the Registry port. */
-export const defaultIdentityPlugin = definePlugin({
+const defaultIdentityPlugin = definePlugin({
   name: 'default',
   kind: 'identity',
   options: DefaultIdentityOptions,

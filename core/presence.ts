@@ -2,10 +2,10 @@ import type { Logger } from './logger.js';
 import { newMessageId, type Message } from './message.js';
 import type { Registry, RegistryRecord } from './ports/registry.js';
 
-export const PRESENCE = 'presence';
+const PRESENCE = 'presence';
 /** The types of the messages a change of connection state is told by (docs/api.md, "Presence"). */
-export const CONNECTED = 'nitrogen.connected';
-export const DISCONNECTED = 'nitrogen.disconnected';
+const CONNECTED = 'nitrogen.connected';
+const DISCONNECTED = 'nitrogen.disconnected';
 
 /** Whether a principal is connected, since when, from where, via which instance and transport. */
 export interface PresenceState {

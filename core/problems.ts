@@ -27,7 +27,7 @@ function unknownKey(key: string, known: string[]): string {
 }
 
 /** The known key nearest to `key`, if it is near enough to be a slip of the fingers. */
-export function closest(key: string, known: string[]): string | undefined {
+function closest(key: string, known: string[]): string | undefined {
   let best: { name: string; distance: number } | undefined;
   for (const name of known) {
     const distance = name.toLowerCase() === key.toLowerCase() ? 0 : editDistance(key, name);

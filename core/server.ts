@@ -22,8 +22,6 @@ import { SinkLeases, partitionOf, type SinkUnit, type UnitCheckpoints } from './
 import { SinkMetrics, SinkRunner } from './sink-runner.js';
 import { Tokens } from './tokens.js';
 
-export { defaultIdentityPlugin } from './preflight.js';
-
 export interface ServerOptions {
   /** Built-in plugins by name; the package's `defaultCatalog` holds the shipped adapters. */
   catalog: PluginCatalog;

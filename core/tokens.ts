@@ -66,5 +66,8 @@ export const Tokens = {
 } as const;
 
 export function tokenName(token: InjectionToken<unknown>): string {
-  return typeof token === 'symbol' ? (token.description ?? 'symbol') : typeof token === 'string' ? token : String(token);
+  if (typeof token === 'symbol') return token.description ?? 'symbol';
+  if (typeof token === 'string') return token;
+  // A class by its name: String() of a class is its whole source text.
+  return typeof token === 'function' ? token.name : 'a delayed class';
 }

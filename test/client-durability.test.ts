@@ -21,8 +21,8 @@ function runDevice(options: { url: string; id: string; secret: string; file: str
   let out = '';
   let err = '';
   const waiters: Array<{ line: string; resolve(): void }> = [];
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  child.stdout!.on('data', (d: Buffer) => {
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdout.on('data', (d: Buffer) => {
     out += d.toString();
     for (const w of waiters.splice(0)) (out.split('\n').includes(w.line) ? w.resolve() : waiters.push(w));
   });

@@ -25,8 +25,8 @@ function run(dir: string, name: string, code: string, env: Record<string, string
     out += d.toString();
     for (const w of waiting.splice(0)) (out.includes(w.text) ? w.resolve() : waiting.push(w));
   };
-  child.stdout!.on('data', seen);
-  child.stderr!.on('data', seen);
+  child.stdout.on('data', seen);
+  child.stderr.on('data', seen);
   return {
     child,
     output: () => out,

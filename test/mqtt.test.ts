@@ -236,7 +236,7 @@ describe('MQTT transport', function () {
         await new Promise((r) => setTimeout(r, 10));
       }
     };
-    socket.write(connectPacket('qos2-car', 'car-2', secrets['car-2']!));
+    socket.write(connectPacket('qos2-car', 'car-2', secrets['car-2']));
     await waitFor(1);
     const { packet, packetIdOffset } = publishTemplate('devices/car-2/messages/qos2', Buffer.from('{"n":1}'));
     packet.writeUInt16BE(7, packetIdOffset);

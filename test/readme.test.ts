@@ -97,8 +97,8 @@ describe('README', function () {
     const shell = spawn('bash', ['-euo', 'pipefail', '-c', script], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let shellOut = '';
     let shellErr = '';
-    shell.stdout!.on('data', (d: Buffer) => (shellOut += d.toString()));
-    shell.stderr!.on('data', (d: Buffer) => (shellErr += d.toString()));
+    shell.stdout.on('data', (d: Buffer) => (shellOut += d.toString()));
+    shell.stderr.on('data', (d: Buffer) => (shellErr += d.toString()));
     const text = () => `${shellOut}\n[stderr]\n${shellErr}${shell.exitCode !== null ? `\n[the script exited with ${shell.exitCode}]` : ''}`;
     try {
       // Once the stream is open, everything before it has run; the stream then waits.

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nitrogen/client';
@@ -80,39 +79,5 @@ describe('samples/basic-server', function () {
     } finally {
       dir.remove();
     }
-  });
-});
-
-describe('the direction of imports between the folders', () => {
-  const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-  /** Every relative import of every TypeScript file under `folder`, resolved from the project root. */
-  function importsUnder(folder: string): Array<{ file: string; target: string }> {
-    const found: Array<{ file: string; target: string }> = [];
-    for (const entry of readdirSync(join(ROOT, folder), { recursive: true, withFileTypes: true })) {
-      if (!entry.isFile() || !entry.name.endsWith('.ts')) continue;
-      const path = join(entry.parentPath, entry.name);
-      for (const [, specifier] of readFileSync(path, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)) {
-        found.push({ file: relative(ROOT, path), target: relative(ROOT, resolve(entry.parentPath, specifier!)) });
-      }
-    }
-    return found;
-  }
-
-  it('keeps each sample standing alone: nothing from bench/ or test/', () => {
-    const wrong = importsUnder('samples').filter(({ target }) => /^(bench|test)\//.test(target));
-    assert.deepEqual(wrong, []);
-  });
-
-  it('has the samples import Nitrogen by its package name, as an application would: no relative import leaves a sample', () => {
-    const wrong = importsUnder('samples').filter(({ file, target }) => !target.startsWith(`${file.split('/').slice(0, 2).join('/')}/`));
-    assert.deepEqual(wrong, []);
-    const samples = readdirSync(join(ROOT, 'samples'), { recursive: true }).filter((f) => String(f).endsWith('.ts'));
-    const named = samples.filter((f) => /from '(nitrogen|nitrogen\/testing)'/.test(readFileSync(join(ROOT, 'samples', String(f)), 'utf8')));
-    assert.ok(named.length >= 2, `the samples that build a server import 'nitrogen' (found in: ${named.join(', ')})`);
-  });
-
-  it('keeps the benchmarks off the test helpers', () => {
-    const wrong = importsUnder('bench').filter(({ target }) => target.startsWith('test/'));
-    assert.deepEqual(wrong, []);
   });
 });

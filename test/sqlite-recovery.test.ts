@@ -71,7 +71,7 @@ if (process.env.NITROGEN_SQLITE_CHILD) {
       const script = fileURLToPath(import.meta.url);
       const proc = spawn(process.execPath, [script], { env: { ...process.env, NITROGEN_SQLITE_CHILD: JSON.stringify({ ...plan, dir: dir.path }) }, stdio: ['ignore', 'pipe', 'inherit'] });
       let pending = '';
-      proc.stdout!.on('data', (chunk: Buffer) => {
+      proc.stdout.on('data', (chunk: Buffer) => {
         const lines = (pending + chunk.toString()).split('\n');
         pending = lines.pop()!;
         for (const line of lines) {

@@ -6,7 +6,7 @@ import { copyFileSync, renameSync } from 'node:fs';
 import { request } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
+import { connectAsync, type IClientOptions } from 'mqtt';
 import { TestCa, selfSigned, type Issued } from './helpers/certificates.js';
 import { nextMessage, startServer, type TestServer } from './helpers/server.js';
 import { tempDir } from './helpers/temp.js';
@@ -49,7 +49,7 @@ describe('TLS: MQTT with client certificates, WebSockets, HTTPS', function () {
       (err: { code?: number }) => err,
     );
     if ('endAsync' in client) {
-      await (client as MqttClient).endAsync();
+      await client.endAsync();
       assert.fail('connected');
     }
     return (client as { code: number }).code;

@@ -3,7 +3,7 @@ import type { Logger } from '../../core/logger.js';
 import type { Message } from '../../core/message.js';
 import { definePlugin } from '../../core/plugin.js';
 import type { Sink } from '../../core/ports/sink.js';
-import { Client, parseUrl, Policy, type ClientPolicy, type PolicyOverrides } from '@nitrogen/amqp';
+import { Client, parseUrl, Policy, type ClientPolicy } from '@nitrogen/amqp';
 import { Downstream, withDeadline, type Link } from './downstream.js';
 import { toAmqpMessage } from './mapping.js';
 import { loadTls, sendTimeoutMs, tlsOptions } from './options.js';
@@ -50,7 +50,7 @@ export class AmqpSink implements Sink {
 
   constructor(readonly name: string, private readonly options: AmqpSinkOptions, private readonly logger: Logger) {
     const endpoint = parseUrl(options.url);
-    this.policy = Policy.derive(Policy.derive(PRESETS[options.policy], options.overrides as PolicyOverrides), {
+    this.policy = Policy.derive(Policy.derive(PRESETS[options.policy], options.overrides), {
       tls: loadTls(options.tls),
       // Reconnection is the sink's (downstream.ts): fail in-flight sends at once.
       reconnect: { enabled: false },

@@ -22,7 +22,7 @@ export function sasToken(audience: string, keyName: string, key: string, expiry:
 }
 
 /** The `$cbs` node refused a token, or did not answer. */
-export class CbsError extends AmqpError {
+class CbsError extends AmqpError {
   constructor(readonly status: number | undefined, description: string) {
     super('ERR_AMQP_CBS', { condition: Condition.UnauthorizedAccess, description });
   }
@@ -84,6 +84,7 @@ export class CbsClient {
         const { properties, applicationProperties } = delivery.message;
         const id = String(properties?.correlationId ?? '');
         const status = Number(applicationProperties?.['status-code']);
+        // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a peer's property, shown as it comes
         const description = String(applicationProperties?.['status-description'] ?? '');
         this.finish(id, status === 200 || status === 202 ? undefined : new CbsError(status, `put-token refused with status ${status}${description ? `: ${description}` : ''}`));
       }

@@ -9,7 +9,7 @@ import { toAmqpMessage } from './mapping.js';
 export const BATCH_FORMAT = 0x80013700;
 export const PARTITION_KEY = 'x-opt-partition-key';
 
-export interface HubBatch {
+interface HubBatch {
   /** Positions in the sink's batch of the events it holds, in order. */
   indexes: number[];
   message: AmqpMessage;

@@ -11,7 +11,7 @@ export class Unsendable extends Error {}
  * cannot encode. Everything else (`released`, `modified`, detach, close, lost or refused
  * connection, timeout) may succeed later.
  */
-export function isFinal(err: unknown): boolean {
+function isFinal(err: unknown): boolean {
   if (err instanceof Unsendable || err instanceof EncodeError) return true;
   if (err instanceof DeliveryError) return err.outcome === 'rejected';
   // The client refuses, without sending it, a message larger than the link's max-message-size

@@ -61,7 +61,7 @@ function chars(entity: Entity): number {
 }
 
 /** Groups actions by partition into transactions within Azure's operation and payload limits. */
-export function transactions(actions: TransactionAction[]): TransactionAction[][] {
+function transactions(actions: TransactionAction[]): TransactionAction[][] {
   const byPartition = new Map<string, TransactionAction[][]>();
   const size = new Map<TransactionAction[], number>();
   for (const action of actions) {
@@ -97,7 +97,7 @@ export async function insertNew(client: TableClient, entities: Entity[], what: s
       } catch (err) {
         const index = failedIndex(err);
         if (statusOf(err) !== 409 || index === undefined || index >= pending.length) throw storeError(what, err);
-        taken.push(pending[index]![1] as Entity);
+        taken.push(pending[index]![1]);
         pending = pending.filter((_, i) => i !== index);
       }
     }

@@ -14,7 +14,7 @@ const TS_MAX = 10 ** TS_WIDTH - 1;
 /** Streams spread over this many partitions (type, tag, all, expiry); part of the stored layout. */
 export const SHARDS = 4;
 /** Message rows spread over this many partitions by a hash of the id; part of the stored layout. */
-export const MESSAGE_BUCKETS = 16;
+const MESSAGE_BUCKETS = 16;
 
 export function timeKey(ms: number): string {
   return String(ms).padStart(TS_WIDTH, '0');
@@ -29,7 +29,7 @@ export function invertedTimeKey(ms: number): string {
  * code, and the terminator `z` (above every hex digit) sorts a shorter id after its longer
  * extensions, as descending order wants ("ab" before "a").
  */
-export function invertedId(id: string): string {
+function invertedId(id: string): string {
   let out = '';
   for (let i = 0; i < id.length; i++) out += (255 - id.charCodeAt(i)).toString(16).padStart(2, '0');
   return out + 'z';

@@ -17,7 +17,7 @@ const SHARD_NUMBERS = Array.from({ length: SHARDS }, (_, i) => i);
  * preference: senders, recipients, the visibility scope, types, the first tag, everything.
  * Every other condition is checked on the index rows, which carry the fields for that.
  */
-export function planStreams(q: MessageQuery): string[] {
+function planStreams(q: MessageQuery): string[] {
   const candidates: string[][] = [];
   if (q.from) candidates.push(q.from.map(streams.from));
   if (q.to) candidates.push(q.to.map(streams.to));

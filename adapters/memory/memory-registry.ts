@@ -78,7 +78,7 @@ export class MemoryRegistry implements Registry {
 
   private kind(kind: string): Map<string, RegistryRecord> {
     let records = this.records.get(kind);
-    if (!records) this.records.set(kind, (records = new Map()));
+    if (!records) this.records.set(kind, (records = new Map<string, RegistryRecord>()));
     return records;
   }
 

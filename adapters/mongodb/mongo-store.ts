@@ -140,7 +140,7 @@ export class MongoStore implements Store {
       const docs = await this.messages.find({ $or: repeated.map((m) => ({ id: m.id, from: m.from })) }, { projection: { e: 1, w: 1 } }).toArray();
       const fed = await this.feed.fed([...new Set(docs.map((d) => d.w))]);
       const unfed = docs.filter((d) => !fed.has(d.w));
-      if (unfed.length > 0) await this.messages.updateMany({ _id: { $in: unfed.map((d) => d._id!) } }, { $set: { w: tag } });
+      if (unfed.length > 0) await this.messages.updateMany({ _id: { $in: unfed.map((d) => d._id) } }, { $set: { w: tag } });
       return unfed.map((d) => JSON.parse(d.e) as Message);
     } catch (err) {
       throw storeError('read stored messages', err);
@@ -205,7 +205,7 @@ export class MongoStore implements Store {
       else {
         const candidates = await this.messages.find(due, { projection: { w: 1 }, limit: PURGE_SLICE }).toArray();
         const passed = await this.feed.passed([...new Set(candidates.map((d) => d.w))], passedBy);
-        const ids = candidates.filter((d) => passed.has(d.w)).map((d) => d._id!);
+        const ids = candidates.filter((d) => passed.has(d.w)).map((d) => d._id);
         purged = ids.length ? (await this.messages.deleteMany({ _id: { $in: ids } })).deletedCount : 0;
       }
       if (olderThan) await this.feedDocs.deleteMany(passedBy ? { at: { $lt: olderThan }, _id: { $lt: passedBy.seq } } : { at: { $lt: olderThan } });

@@ -27,7 +27,7 @@ export const PostgresConnectionOptions = z.strictObject({
 export type PostgresConnectionOptions = z.output<typeof PostgresConnectionOptions>;
 
 /** Where a connection string points, without user, password or options: fit for an error message. */
-export function describeTarget(url: string): string {
+function describeTarget(url: string): string {
   try {
     const parsed = new URL(url);
     const socket = parsed.searchParams.get('host');

@@ -7,7 +7,7 @@ import type { Message } from '../../core/message.js';
  * for a few hundred messages parses at most about this much beyond them. An envelope larger
  * than this gets a record of its own.
  */
-export const RECORD_CHARS = 256 * 1024;
+const RECORD_CHARS = 256 * 1024;
 
 /**
  * Envelope characters per statement, for the message rows and the feed records alike. A group

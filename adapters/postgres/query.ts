@@ -8,6 +8,7 @@ import type { MessageQuery } from '../../core/ports/store.js';
  * the envelope keeps the tag as it was. Almost every tag has nothing to escape.
  */
 export function columnTag(tag: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this escapes
   return /["\\\u0000-\u001f\ud800-\udfff]/.test(tag) ? JSON.stringify(tag).slice(1, -1) : tag;
 }
 
@@ -15,7 +16,7 @@ export function columnTag(tag: string): string {
 export const TAG_SEPARATOR = '\u0001';
 
 /** Beyond this many senders or recipients, one scan with the lists as filters replaces a scan per value. */
-export const MAX_BRANCHES = 32;
+const MAX_BRANCHES = 32;
 
 const iso = (time: string) => new Date(Date.parse(time)).toISOString();
 

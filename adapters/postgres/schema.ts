@@ -95,7 +95,7 @@ export async function migrate(pool: pg.Pool, schema: string, part: 'store' | 're
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`nitrogen schema ${schema}`]);
     // Only when missing: CREATE SCHEMA checks the right to create one even when it exists.
-    if ((await client.query('SELECT to_regnamespace($1) AS oid', [schema])).rows[0]?.oid === null) await client.query(`CREATE SCHEMA ${s}`);
+    if ((await client.query<{ oid: string | null }>('SELECT to_regnamespace($1) AS oid', [schema])).rows[0]?.oid === null) await client.query(`CREATE SCHEMA ${s}`);
     await client.query(`CREATE TABLE IF NOT EXISTS ${s}.meta (key text PRIMARY KEY, value text NOT NULL)`);
     const stored = (await client.query<{ value: string }>(`SELECT value FROM ${s}.meta WHERE key = $1`, [`${part}.version`])).rows[0];
     const version = VERSIONS[part];
@@ -104,7 +104,7 @@ export async function migrate(pool: pg.Pool, schema: string, part: 'store' | 're
     }
     // lz4 compresses a feed record's JSON several times faster than the default pglz; the
     // server may be built without it.
-    const lz4 = (await client.query(`SELECT 'lz4' = ANY(enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'`)).rows[0]?.lz4 === true;
+    const lz4 = (await client.query<{ lz4: boolean }>(`SELECT 'lz4' = ANY(enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'`)).rows[0]?.lz4 === true;
     for (const ddl of part === 'store' ? STORE_TABLES(s, lz4 ? 'COMPRESSION lz4' : '') : REGISTRY_TABLES(s)) await client.query(ddl);
     // Raised, never lowered: what this code created is there now.
     await client.query(`INSERT INTO ${s}.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value WHERE meta.value::int < EXCLUDED.value::int`, [

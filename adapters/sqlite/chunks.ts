@@ -24,8 +24,8 @@ export interface Chunk {
 }
 
 /** Limits that keep a chunk cheap to load for a query or a `get`. */
-export const CHUNK_MAX_MESSAGES = 512;
-export const CHUNK_MAX_BYTES = 256 * 1024;
+const CHUNK_MAX_MESSAGES = 512;
+const CHUNK_MAX_BYTES = 256 * 1024;
 
 /** Where chunks are assembled: fresh memory per chunk cost page faults and malloc time. */
 let scratch = Buffer.allocUnsafeSlow(CHUNK_MAX_BYTES * 2);

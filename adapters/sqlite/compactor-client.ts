@@ -66,7 +66,7 @@ export class CompactorClient {
     const id = this.nextRequest++;
     return new Promise((resolve, reject) => {
       this.waiters.set(id, { resolve, reject });
-      this.worker.postMessage({ ...request, id } as CompactorRequest);
+      this.worker.postMessage({ ...request, id });
     });
   }
 

@@ -33,7 +33,7 @@ export function queryBounds(query: MessageQuery): Bounds {
 }
 
 /** (ts, id, from) order, the total order of queries; ids and senders compare as strings, as core/query.ts does. */
-export function compareRecords(a: MessageRecord, b: MessageRecord): number {
+function compareRecords(a: MessageRecord, b: MessageRecord): number {
   if (a.ts !== b.ts) return a.ts - b.ts;
   if (a.id !== b.id) return a.id < b.id ? -1 : 1;
   return a.from < b.from ? -1 : a.from > b.from ? 1 : 0;

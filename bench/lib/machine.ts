@@ -4,13 +4,13 @@ import { join, relative } from 'node:path';
 import { loadAverage } from './proc.js';
 
 /** One line of machine facts, printed by every benchmark next to its figures. */
-export function machineFacts(): string {
+function machineFacts(): string {
   const cpu = cpus();
   return `${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Node ${process.version}`;
 }
 
 /** How the bench was started: the npm script if any, and the node command it ran. */
-export function commandLine(): string {
+function commandLine(): string {
   const args = process.argv.slice(2).join(' ');
   const script = `node ${relative(process.cwd(), process.argv[1]!)} ${args}`.trim();
   const npm = process.env.npm_lifecycle_event;

@@ -76,7 +76,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       await run(file, argv, { cwd: dir.path, timeout: 60_000 });
     } catch (err) {
       const e = err as { stderr?: string; stdout?: string };
-      throw new Error(`${tool} failed: ${(err as Error).message}\n${e.stdout ?? ''}${e.stderr ?? ''}${existsSync(join(dir.path, 'server.log')) ? readFileSync(join(dir.path, 'server.log'), 'utf8') : ''}`);
+      throw new Error(`${tool} failed: ${(err as Error).message}\n${e.stdout ?? ''}${e.stderr ?? ''}${existsSync(join(dir.path, 'server.log')) ? readFileSync(join(dir.path, 'server.log'), 'utf8') : ''}`, { cause: err });
     }
   };
   // --no-sync: the cluster is thrown away; the server itself keeps fsync and synchronous_commit on.

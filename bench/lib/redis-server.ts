@@ -21,7 +21,7 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-export function findRedisServer(): string | null {
+function findRedisServer(): string | null {
   if (process.env.REDIS_SERVER) return existsSync(process.env.REDIS_SERVER) ? process.env.REDIS_SERVER : null;
   for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/bin', '/usr/sbin'])) {
     if (dir && existsSync(join(dir, 'redis-server'))) return join(dir, 'redis-server');

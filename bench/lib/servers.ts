@@ -7,7 +7,7 @@ const CLI = fileURLToPath(new URL('../../bin/nitrogen.js', import.meta.url));
  * The Node.js flags `npm start` runs the server with (package.json `scripts.start`;
  * docs/configuration.md, "Node.js flags"). The peers measured beside it get the same.
  */
-export const SERVER_NODE_FLAGS = ['--max-semi-space-size=64'];
+const SERVER_NODE_FLAGS = ['--max-semi-space-size=64'];
 
 export interface ServerProcess {
   child: ChildProcess;
@@ -24,8 +24,8 @@ export function spawnServer(env: Record<string, string>, cwd = process.cwd(), no
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -35,7 +35,7 @@ export function spawnServer(env: Record<string, string>, cwd = process.cwd(), no
       clearTimeout(timer);
       reject(new Error(`server exited with ${code}:\n${out}`));
     });
-    child.stdout!.on('data', () => {
+    child.stdout.on('data', () => {
       const rest = /REST: (\S+)/.exec(out)?.[1];
       const mqtt = /MQTT: (\S+)/.exec(out)?.[1];
       if (rest && mqtt) {
@@ -67,7 +67,7 @@ function spawnPeer(script: string, env: Record<string, string> = {}): Promise<{ 
   const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, fileURLToPath(new URL(script, import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const port = /PORT (\d+)/.exec(out)?.[1];
       if (port) resolve({ child, port: Number(port) });

@@ -101,11 +101,11 @@ export async function startNitrogen({ connections, nodeArgs = [], prefix = 'car'
 }
 
 /** Messages in a stopped server's store, counted through the Store port (so any storage format counts right). */
-export async function storedMessages(dataDir: string): Promise<number> {
+async function storedMessages(dataDir: string): Promise<number> {
   const store = new SqliteStore(dataDir, { file: 'messages.db' });
   await store.start();
   try {
-    return (await store.feedLag!(null)).count;
+    return (await store.feedLag(null)).count;
   } finally {
     await store.stop();
   }

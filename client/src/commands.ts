@@ -8,7 +8,7 @@ export type CommandHandler = (command: Message) => unknown;
 /** Commands already handled, by sender and id, so a redelivered one is not run twice. */
 const REMEMBERED = 1000;
 /** The tag of a reply that reports a failed command. */
-export const ERROR_TAG = 'error';
+const ERROR_TAG = 'error';
 
 export interface InboxHost {
   /** Subscribes to everything addressed to this principal. */

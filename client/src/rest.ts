@@ -27,7 +27,7 @@ function networkError(url: string, err: unknown, timeoutMs: number): ClientError
 }
 
 /** A server's error answer as a client error with its code, status and details (docs/errors.md). */
-export async function answerError(res: Response, url: string): Promise<ClientError> {
+async function answerError(res: Response, url: string): Promise<ClientError> {
   let body: { error?: { code?: unknown; message?: unknown; details?: Record<string, unknown> } } | undefined;
   try {
     body = (await res.json()) as typeof body;
@@ -38,6 +38,7 @@ export async function answerError(res: Response, url: string): Promise<ClientErr
   const extra = Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfter } : {};
   const error = body?.error;
   if (typeof error?.code === 'string' && error.code.startsWith('NITROGEN_ERR_')) {
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- the server's JSON, shown as it comes
     return new ClientError(error.code as `NITROGEN_ERR_${string}`, String(error.message ?? error.code), { ...error.details, ...extra }, res.status);
   }
   return new ClientError('NITROGEN_CLIENT_PROTOCOL', `${url}: HTTP ${res.status} without a Nitrogen error body`, extra, res.status);

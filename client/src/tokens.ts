@@ -19,7 +19,7 @@ export type Credential =
 const RENEW_MARGIN_MS = 30_000;
 
 /** The `exp` of a JWT, read without verifying it (the server does that): when to renew. */
-export function tokenExpiry(token: string): number | null {
+function tokenExpiry(token: string): number | null {
   try {
     const part = token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/');
     const claims = JSON.parse(atob(part + '='.repeat((4 - (part.length % 4)) % 4))) as { exp?: unknown; iat?: unknown };

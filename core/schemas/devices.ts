@@ -73,7 +73,7 @@ export const Certificate = z
   })
   .meta({ id: 'Certificate' });
 
-export const Presence = z
+const Presence = z
   .strictObject({
     connected: z.boolean(),
     since: UtcTime,

@@ -3,7 +3,7 @@ import { PRINCIPAL_TYPES } from '../ports/principal.js';
 import { PrincipalId, Tags, UtcTime } from './common.js';
 
 /** The shortest password a person may choose (docs/api.md, "Principals and credentials"). */
-export const MIN_PASSWORD_LENGTH = 12;
+const MIN_PASSWORD_LENGTH = 12;
 
 const TYPE_RULE = `must be one of ${PRINCIPAL_TYPES.join(', ')}`;
 export const PrincipalType = z.enum(PRINCIPAL_TYPES, { error: TYPE_RULE });
@@ -12,7 +12,7 @@ const NAME_RULE = 'must be a string of 1-256 characters';
 const Name = z.string({ error: NAME_RULE }).min(1, { error: NAME_RULE }).max(256, { error: NAME_RULE });
 
 const PASSWORD_RULE = `must be at least ${MIN_PASSWORD_LENGTH} characters`;
-export const Password = z.string({ error: PASSWORD_RULE }).min(MIN_PASSWORD_LENGTH, { error: PASSWORD_RULE });
+const Password = z.string({ error: PASSWORD_RULE }).min(MIN_PASSWORD_LENGTH, { error: PASSWORD_RULE });
 
 /** What a client sends to register one principal. */
 export const Registration = z

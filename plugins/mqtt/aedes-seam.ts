@@ -11,7 +11,7 @@ import type { Client, PublishPacket } from 'aedes';
  * Where a committed batch PUBLISH goes: a `$` topic, which no wildcard filter matches
  * [MQTT-4.7.2-1] and no client may subscribe to (subscribe.ts keeps filters under `devices/`).
  */
-export const PARKING_TOPIC = '$nitrogen/ingested';
+const PARKING_TOPIC = '$nitrogen/ingested';
 const EMPTY = Buffer.alloc(0);
 /** CONNACK with return code 1, unacceptable protocol level (MQTT 3.1.1 §3.2). */
 const CONNACK_UNACCEPTABLE_PROTOCOL = Buffer.from([0x20, 0x02, 0x00, 0x01]);

@@ -73,7 +73,7 @@ export class ConnectHandler {
    * user name and password do.
    */
   private credentials(client: Client, username: string | undefined, password: Buffer | undefined): Promise<Authentication> {
-    const peer = this.deps.peers.get(client.conn as Duplex);
+    const peer = this.deps.peers.get(client.conn);
     const origin = { remoteAddress: peer?.remoteAddress };
     const byPassword = () => {
       if (!username || !password) return Promise.reject(new NitrogenError('NITROGEN_ERR_BAD_CREDENTIALS', 'username and password are required'));

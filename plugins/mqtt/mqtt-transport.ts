@@ -177,7 +177,7 @@ export class MqttTransport {
     if (restored.length > 0) this.sendDelta(client, restored);
     // Presence is the devices': applications and people come and go without telling anyone.
     if (principal.type !== 'device') return;
-    const peer = this.peers.get(client.conn as Duplex);
+    const peer = this.peers.get(client.conn);
     this.deps.presence.connected(principal.id, peer?.remoteAddress === undefined ? { transport: peer?.transport ?? 'mqtt' } : { transport: peer.transport, address: peer.remoteAddress });
     client.conn.once('close', () => {
       if (this.sessions.wasTakenOverElsewhere(client)) return this.deps.presence.movedAway(principal.id);

@@ -27,7 +27,7 @@ export const BAD_USERNAME_OR_PASSWORD = 4;
 export const NOT_AUTHORIZED = 5;
 
 export function refusal(code: number, message: string): AuthenticateError {
-  return Object.assign(new Error(message), { returnCode: code }) as AuthenticateError;
+  return Object.assign(new Error(message), { returnCode: code });
 }
 
 /** Who holds a client id: the principal that connected with it, and its connection if open. */

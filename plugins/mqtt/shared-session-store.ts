@@ -1,4 +1,4 @@
-import type { Aedes, Client } from 'aedes';
+import type { Client } from 'aedes';
 import { Readable } from 'node:stream';
 import { QlobberTrue } from 'qlobber';
 import QlobberSub from 'qlobber/aedes/qlobber-sub.js';
@@ -33,7 +33,7 @@ interface SubscriptionsChanged {
 }
 
 /** Names a delivery on every instance: `n:{instance}:{run}` and a number of that run (fan-out.ts). */
-export function deliveryKey(packet: { brokerId: string; brokerCounter: number }): string {
+function deliveryKey(packet: { brokerId: string; brokerCounter: number }): string {
   return `${packet.brokerId}@${packet.brokerCounter}`;
 }
 
@@ -69,7 +69,7 @@ export class SharedSessionStore extends SessionStore {
   }
 
   override async setup(broker: unknown): Promise<void> {
-    await super.setup(broker as Aedes);
+    await super.setup(broker);
     await this.reload();
   }
 
@@ -92,7 +92,7 @@ export class SharedSessionStore extends SessionStore {
 
   private track(clientId: string, subs: readonly Subscription[]): void {
     let topics = this.byClient.get(clientId);
-    if (!topics) this.byClient.set(clientId, (topics = new Map()));
+    if (!topics) this.byClient.set(clientId, (topics = new Map<string, number>()));
     for (const { topic, qos } of subs) {
       if (topics.has(topic)) this.trie.remove(topic, { clientId, topic });
       topics.delete(topic);

@@ -13,7 +13,7 @@ interface Wrapper {
 
 /** Whether a parameter's schema takes a list (under optional, default, pipe): its values may be repeated or comma-separated. */
 export function isList(schema: z.ZodType): boolean {
-  let current: Wrapper | undefined = schema as unknown as Wrapper;
+  let current: Wrapper | undefined = schema;
   while (current) {
     const def: Wrapper['def'] = current.def;
     if (def.type === 'array') return true;

@@ -1,5 +1,5 @@
 import Koa from 'koa';
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, RequestListener, Server } from 'node:http';
 import { inject, injectable } from '../../core/di.js';
 import { NitrogenError, isNitrogenError } from '../../core/errors.js';
 import { parseDuration } from '../../core/duration.js';
@@ -14,7 +14,7 @@ import { cors } from './cors.js';
 import { OpenStreams } from './stream.js';
 import { StreamTickets } from './stream-tickets.js';
 
-export const API_BASE = '/api/v1';
+const API_BASE = '/api/v1';
 /**
  * The only paths served without an access token, compared exactly. Everything else, known
  * route or not, in any letter case, needs a token first: login is checked by default, not by
@@ -157,7 +157,8 @@ export class RestTransport {
   async start(): Promise<void> {
     const { options, deps } = this;
     const host = options.host ?? deps.config.host;
-    const callback = this.app.callback();
+    // koa answers its own errors (app.onerror): the promise its callback returns never rejects.
+    const callback = this.app.callback() as RequestListener;
     const urls: string[] = [];
     if (options.port !== false) {
       const server = createHttpServer(options, callback, deps.logger, deps.metrics);

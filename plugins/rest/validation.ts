@@ -9,7 +9,7 @@ type Issue = z.core.$ZodIssue;
  * batch's fourth entry, `body` for the body as a whole. A list's entries are named by the list
  * (`tags`, not `tags[2]`). `root` prefixes the name, as registration does (`body.type`).
  */
-export function fieldName(path: readonly PropertyKey[], root?: string): string {
+function fieldName(path: readonly PropertyKey[], root?: string): string {
   let name = '';
   let keySeen = false;
   for (const segment of path) {
@@ -30,7 +30,7 @@ function firstIssue(issues: readonly Issue[]): Issue {
   return issues.find((issue) => issue.code === 'unrecognized_keys') ?? issues[0]!;
 }
 
-export function validationError(issues: readonly Issue[], root?: string): NitrogenError {
+function validationError(issues: readonly Issue[], root?: string): NitrogenError {
   const issue = firstIssue(issues);
   const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
   const field = fieldName(path, root);

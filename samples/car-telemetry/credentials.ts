@@ -28,7 +28,7 @@ function readCredentials(file: string): Record<string, string> {
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8')) as CredentialsFile;
   } catch (err) {
-    throw new Error(`${file}: ${(err as Error).message}`);
+    throw new Error(`${file}: ${(err as Error).message}`, { cause: err });
   }
   if (typeof parsed?.cars !== 'object' || parsed.cars === null) throw new Error(`${file}: not a credentials file ({"cars": {"id": "secret", …}})`);
   return parsed.cars;
@@ -82,7 +82,7 @@ export async function mqttEndpoint(rest: string): Promise<string> {
     res = await fetch(`${rest}/headwaiter`);
   } catch (err) {
     const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
-    throw new Error(`cannot reach ${rest}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+    throw new Error(`cannot reach ${rest}: ${cause?.code ?? cause?.message ?? (err as Error).message}`, { cause: err });
   }
   if (res.status !== 200) throw new Error(`GET ${rest}/headwaiter: ${res.status}`);
   const { endpoints } = (await res.json()) as { endpoints: { mqtt: string | null } };

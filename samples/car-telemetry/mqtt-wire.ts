@@ -47,7 +47,6 @@ export function publishTemplate(topic: string, payload: Buffer): { packet: Buffe
 export const PINGREQ = Buffer.from([0xc0, 0x00]);
 export const CONNACK = 0x20;
 export const PUBACK = 0x40;
-export const PINGRESP = 0xd0;
 
 /**
  * One PUBLISH with its own payload, in a single allocation: QoS 0, or QoS 1 with `packetId`

@@ -6,7 +6,7 @@ import { CONNACK, DISCONNECT, PINGREQ, PUBACK, connectPacket, publishPacket, rea
  * QoS 1 PUBLISHes in flight per connection. A car sending twice a second fills it only when
  * acknowledgements lag by 8 seconds; then it drops samples instead of queueing without bound.
  */
-export const WINDOW = 16;
+const WINDOW = 16;
 
 /**
  * Every link reads into this one buffer (Node's `onread`): a connection's bytes are handled

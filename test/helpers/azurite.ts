@@ -49,8 +49,8 @@ function launch(port: number, location: string): Promise<ChildProcess> {
         resolve(child);
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
   });
 }
 

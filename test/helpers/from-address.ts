@@ -36,7 +36,7 @@ export function httpFrom(localAddress: string, url: string, method: string, opti
 }
 
 /** An MQTT client connecting from `localAddress`; resolves once connected, rejects with the CONNACK refusal (`err.code`). */
-export function mqttFrom(localAddress: string, mqttUrl: string, username: string, password: string, options: IClientOptions = {}): Promise<MqttClient> {
+function mqttFrom(localAddress: string, mqttUrl: string, username: string, password: string, options: IClientOptions = {}): Promise<MqttClient> {
   const { hostname, port } = new URL(mqttUrl);
   const client = new MqttClient(() => createConnection({ host: hostname, port: Number(port), localAddress }), {
     username, password, clientId: `${username}-${Math.random().toString(16).slice(2, 8)}`, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4, ...options,

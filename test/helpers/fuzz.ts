@@ -13,7 +13,7 @@ export function fuzzSeed(fixed: number): number {
 }
 
 /** How many times more cases than in `npm test` this run makes (1 in npm test). */
-export function fuzzScale(): number {
+function fuzzScale(): number {
   const scale = Number(process.env.NITROGEN_FUZZ_SCALE ?? 1);
   return Number.isFinite(scale) && scale >= 1 ? scale : 1;
 }

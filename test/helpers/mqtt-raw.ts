@@ -102,12 +102,12 @@ export interface ReceivedPacket {
 }
 
 /** The CONNACK return code (§3.2.2.3), or undefined when `p` is not a CONNACK. */
-export function connackCode(p: ReceivedPacket | undefined): number | undefined {
+function connackCode(p: ReceivedPacket | undefined): number | undefined {
   return p?.type === CONNACK ? p.body[1] : undefined;
 }
 
 /** Topic and payload of a received PUBLISH (§3.3.2). */
-export function publishOf(p: ReceivedPacket): { topic: string; payload: Buffer; packetId?: number } {
+function publishOf(p: ReceivedPacket): { topic: string; payload: Buffer; packetId?: number } {
   const topicLength = p.body.readUInt16BE(0);
   const topic = p.body.subarray(2, 2 + topicLength).toString('utf8');
   const qos = (p.flags >> 1) & 3;

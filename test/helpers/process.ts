@@ -8,7 +8,7 @@ const CLI = fileURLToPath(new URL('../../bin/nitrogen.js', import.meta.url));
  * so messages waiting for their group commit die young instead of being copied and promoted
  * (docs/configuration.md, "Node.js flags"). Benchmarks give their peers the same.
  */
-export const SERVER_NODE_FLAGS = ['--max-semi-space-size=64'];
+const SERVER_NODE_FLAGS = ['--max-semi-space-size=64'];
 
 export interface ServerProcess {
   child: ChildProcess;
@@ -25,15 +25,15 @@ export function spawnServer(env: Record<string, string>, cwd = process.cwd(), no
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 15_000);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`server exited with ${code}:\n${out}`));
     });
-    child.stdout!.on('data', () => {
+    child.stdout.on('data', () => {
       const rest = /REST: (\S+)/.exec(out)?.[1];
       const mqtt = /MQTT: (\S+)/.exec(out)?.[1];
       if (rest && mqtt) {

@@ -18,7 +18,7 @@ async function rheaReceiver(url: string, address: string): Promise<{ messages: R
   const container = rhea.create_container({ id: 'independent-receiver' });
   const connection = container.connect({ host: '127.0.0.1', port: Number(port), reconnect: false });
   connection.open_receiver({ source: { address }, credit_window: 500 });
-  container.on('message', (ctx) => messages.push(ctx.message!));
+  container.on('message', (ctx) => messages.push(ctx.message));
   await new Promise((resolve) => container.once('receiver_open', resolve));
   return { messages, close: () => connection.close() };
 }

@@ -67,7 +67,7 @@ export class Collector {
       const envelope = JSON.parse(Buffer.from((ctx.message!.body as { content: Buffer }).content).toString('utf8'));
       const key = `${envelope.from}:${envelope.body.seq}`;
       this.seen.set(key, (this.seen.get(key) ?? 0) + 1);
-      this.messages.set(key, ctx.message!);
+      this.messages.set(key, ctx.message);
     });
     container.on('error', () => undefined);
     container.on('disconnected', () => undefined);

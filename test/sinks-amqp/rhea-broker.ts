@@ -51,7 +51,7 @@ export class RheaBroker {
       }
     });
     const options = { port: 0, host: '127.0.0.1', autoaccept: false, credit_window: 1000, container_id: 'rhea-broker' };
-    this.server = c.listen(options as unknown as Parameters<typeof c.listen>[0]) as unknown as Server;
+    this.server = c.listen(options as unknown as Parameters<typeof c.listen>[0]);
     await new Promise<void>((resolve) => this.server.once('listening', resolve));
     this.url = `amqp://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }

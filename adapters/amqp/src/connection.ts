@@ -186,7 +186,7 @@ export class Connection extends EventEmitter {
     socket.once(this.endpoint.tls ? 'secureConnect' : 'connect', () => this.onConnected());
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => { this.outbound.writable = true; this.pumpAll(); });
-    socket.on('error', (e) => this.fatal(new ConnectionError({ condition: Condition.ConnectionForced, description: e.message }, 'ERR_AMQP_SOCKET')));
+    socket.on('error', (e: Error) => this.fatal(new ConnectionError({ condition: Condition.ConnectionForced, description: e.message }, 'ERR_AMQP_SOCKET')));
     socket.on('close', () => this.onSocketClosed(socket));
     return opened;
   }

@@ -114,7 +114,7 @@ export class Receiver extends Link {
   receive(): Promise<Delivery | null> {
     const d = this.buffer.shift();
     if (d !== undefined) { this.maybeTopUp(); return Promise.resolve(d); }
-    if (this.state === 'closed') return this.closedLocally ? Promise.resolve(null) : Promise.reject(this.error);
+    if (this.state === 'closed') return this.closedLocally ? Promise.resolve(null) : Promise.reject(this.error!);
     if (this.waiter) return Promise.reject(new TypeError('receive() is already pending on this receiver'));
     return new Promise((resolve, reject) => { this.waiter = { resolve, reject }; });
   }

@@ -217,7 +217,7 @@ export class Sender extends Link {
     // In receiver-settles-second mode, or when a peer leaves the settling to us, we settle (§2.6.12).
     if (!settled) this.session.dispose(Role.Sender, d.deliveryId, true, state);
     if (state.type === 'accepted') d.resolve(state);
-    else d.reject(new DeliveryError(state.type, state as Record<string, unknown>, state.type === 'rejected' ? state.error : undefined));
+    else d.reject(new DeliveryError(state.type, state, state.type === 'rejected' ? state.error : undefined));
   }
 
   /** §2.6.7: the receiver's view of the link gives us our credit. */

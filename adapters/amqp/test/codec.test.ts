@@ -8,7 +8,6 @@ import { AmqpSymbol, Char, Decimal, Described, Uuid, types } from '../src/codec/
 import { decodeMessage, encodeMessage, type Message } from '../src/message.js';
 
 // rhea's codec API is untyped JavaScript.
-/* eslint-disable @typescript-eslint/no-explicit-any */
 const T = rhea.types as any;
 const R = rhea.message as any;
 

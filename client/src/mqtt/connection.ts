@@ -52,7 +52,7 @@ const CONNACK_CODES: Readonly<Record<number, ClientError['code']>> = {
 };
 
 /** CONNACK with a non-zero return code as a client error, `details.returnCode` the code. */
-export function connackError(returnCode: number): ClientError {
+function connackError(returnCode: number): ClientError {
   const reason = CONNACK_REASONS[returnCode] ?? 'unknown return code';
   const hint = returnCode === 3 ? ': retry later' : returnCode === 2 ? ': another principal holds this client id' : '';
   return new ClientError(CONNACK_CODES[returnCode] ?? 'NITROGEN_CLIENT_PROTOCOL', `the server refused the connection: CONNACK ${returnCode} (${reason})${hint}`, { returnCode });

@@ -49,7 +49,7 @@ export const CONNACK_REASONS: Readonly<Record<number, string>> = {
 export const SUBACK_FAILURE = 0x80;
 
 /** The largest Remaining Length four bytes can encode (§2.2.3). */
-export const MAX_REMAINING_LENGTH = 268_435_455;
+const MAX_REMAINING_LENGTH = 268_435_455;
 
 export const PINGREQ = Buffer.from([PacketType.PINGREQ << 4, 0]);
 export const DISCONNECT = Buffer.from([PacketType.DISCONNECT << 4, 0]);

@@ -41,7 +41,7 @@ export const OnePermission = z.strictObject({ permission: Permission });
 
 const Count = z.int().min(0);
 
-export const Replay = z
+const Replay = z
   .strictObject({
     id: z.int().min(1),
     since: UtcTime.optional(),
@@ -52,7 +52,7 @@ export const Replay = z
   })
   .meta({ id: 'Replay' });
 
-export const SinkStatus = z
+const SinkStatus = z
   .strictObject({
     name: z.string(),
     position: z.string().nullable(),

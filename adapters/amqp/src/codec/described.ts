@@ -105,8 +105,12 @@ function encodeField(w: Writer, f: Field, v: unknown): void {
     case 'ushort': w.u8(0x60); w.u16(v as number); return;
     case 'uint': w.uint(v as number); return;
     case 'ulong': w.ulong(v as bigint | number); return;
-    case 'symbol': w.symbol(v instanceof AmqpSymbol ? v.value : String(v)); return;
-    case 'string': w.string(String(v)); return;
+    case 'symbol':
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a symbol or string field holds a string; String() keeps a caller's number readable
+      w.symbol(v instanceof AmqpSymbol ? v.value : String(v)); return;
+    case 'string':
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- as above
+      w.string(String(v)); return;
     case 'binary': w.binary(v as Uint8Array); return;
     case 'timestamp': w.timestamp(v as Date); return;
     case 'fields': w.map(v as Record<string, unknown>, true); return;
@@ -141,7 +145,7 @@ export function fromList<T extends object>(c: Composite<T>, items: unknown): T {
   const o: Record<string, unknown> = c.tagged ? { type: c.name } : {};
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i];
-    const raw = i < items.length ? items[i] : null;
+    const raw: unknown = i < items.length ? items[i] : null;
     if (raw === null || raw === undefined) {
       if (f.mandatory) throw new DecodeError(`${c.name}.${f.name} is mandatory`);
       if (f.default !== undefined) o[f.key] = f.default;

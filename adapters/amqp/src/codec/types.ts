@@ -68,7 +68,7 @@ function describe(code: number, name: TypeName): TypeCode {
 
 /** Every constructor code of §1.6 (index = code); undefined for codes that are not types. */
 export const TYPE_CODES: ReadonlyArray<TypeCode | undefined> = (() => {
-  const table: Array<TypeCode | undefined> = new Array(256).fill(undefined);
+  const table: Array<TypeCode | undefined> = new Array<TypeCode | undefined>(256).fill(undefined);
   for (const [code, name] of encodings) table[code] = describe(code, name);
   return table;
 })();

@@ -4,7 +4,7 @@
 // one. A failure names its seed, so it can be replayed.
 
 /** How many times more cases than in `npm test` this run makes. */
-export function fuzzScale(): number {
+function fuzzScale(): number {
   const scale = Number(process.env.NITROGEN_FUZZ_SCALE ?? 1);
   return Number.isFinite(scale) && scale >= 1 ? scale : 1;
 }

@@ -79,7 +79,7 @@ export class RheaPeer {
     };
     if (o.idleTimeout) listenOptions.idle_time_out = o.idleTimeout;
     if (o.tls) Object.assign(listenOptions, { transport: 'tls', key: o.tls.key, cert: o.tls.cert });
-    this.server = c.listen(listenOptions as unknown as Parameters<typeof c.listen>[0]) as unknown as Server;
+    this.server = c.listen(listenOptions as unknown as Parameters<typeof c.listen>[0]);
     await new Promise<void>((resolve) => this.server.once('listening', resolve));
     const port = (this.server.address() as AddressInfo).port;
     this.url = `${o.tls ? 'amqps' : 'amqp'}://127.0.0.1:${port}`;
