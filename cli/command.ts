@@ -13,7 +13,7 @@ export interface OptionSpec {
 }
 
 /** A positional argument; `optional` ones come last, a `variadic` one takes the rest. */
-export interface ArgSpec {
+interface ArgSpec {
   name: string;
   optional?: boolean;
   variadic?: boolean;

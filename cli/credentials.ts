@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { CliError } from './exit-codes.js';
 
 /** What `nitrogen login` keeps for one server: the token, never the secret. */
-export interface Login {
+interface Login {
   id: string;
   accessToken: string;
   /** ISO time; null when the token names no expiry (the server always sets one). */
@@ -23,7 +23,7 @@ export interface CredentialsFile {
  * Where the token lives: `$NITROGEN_CONFIG_DIR` (tests), else `$XDG_CONFIG_HOME/nitrogen`, else
  * `~/.config/nitrogen` (the XDG Base Directory default).
  */
-export function configDir(env: NodeJS.ProcessEnv = process.env): string {
+function configDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.NITROGEN_CONFIG_DIR) return env.NITROGEN_CONFIG_DIR;
   const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.startsWith('/') ? env.XDG_CONFIG_HOME : join(homedir(), '.config');
   return join(base, 'nitrogen');

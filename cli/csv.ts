@@ -26,7 +26,10 @@ export function parseCsv(text: string): { header: string[]; rows: Array<{ line: 
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
     if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (field += '"'), i++;
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      }
       else if (c === '"') quoted = false;
       else {
         // Line breaks inside a field count as the file's lines do: CRLF, CR or LF.

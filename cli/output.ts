@@ -34,6 +34,8 @@ export class Output {
 export function cell(value: unknown): string {
   if (value === null || value === undefined || value === '') return '-';
   if (Array.isArray(value) && value.every((v) => typeof v !== 'object')) return value.length ? value.join(',') : '-';
+  // Objects as JSON; what is left is a primitive, whose String() is its text.
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- value is not an object here
   const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
   return text.replace(/[\r\n\t]/g, ' ');
 }

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import { CliError } from './exit-codes.js';
 
 /** A line from the terminal, the question on stderr so stdout stays the result's. */
-export async function ask(question: string): Promise<string> {
+async function ask(question: string): Promise<string> {
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   try {
     return (await rl.question(question)).trim();
@@ -16,7 +16,7 @@ export async function ask(question: string): Promise<string> {
  * A secret typed on the terminal without echo: the terminal in raw mode, each key read here
  * (Enter ends, Backspace erases, Ctrl-C and Ctrl-D abandon), nothing written back but a newline.
  */
-export function askHidden(question: string): Promise<string> {
+function askHidden(question: string): Promise<string> {
   const stdin = process.stdin;
   process.stderr.write(question);
   stdin.setRawMode(true);
@@ -44,7 +44,7 @@ export function askHidden(question: string): Promise<string> {
 }
 
 /** All of stdin (`--secret-stdin`), without the line ending that `echo` or a here-string adds. */
-export async function readStdin(): Promise<string> {
+async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');

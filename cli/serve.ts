@@ -12,7 +12,7 @@ import { NitrogenServer } from '../core/server.js';
  * written. SIGTERM and SIGINT stop it gracefully: it turns unready, transports stop accepting,
  * in-flight commits finish, stores close.
  */
-export async function serve(): Promise<void> {
+async function serve(): Promise<void> {
   const { input, source, problems } = readConfigInput();
   const config = await checkConfig(input, defaultCatalog, source, problems);
   const logger = createLogger(config.log.level);
@@ -59,7 +59,7 @@ function adminBanner(source: AdminSecretSource | undefined): string {
 function explain(err: unknown): string {
   if (!isNitrogenError(err)) return (err as Error)?.stack ?? String(err);
   const { problems, source } = err.details ?? {};
-  if (Array.isArray(problems) && problems.length > 1) return `${err.code}: ${problems.length} problems in ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`;
+  if (Array.isArray(problems) && problems.length > 1) return `${err.code}: ${problems.length} problems in ${String(source)}:\n${problems.map((p) => `  - ${p}`).join('\n')}`;
   return `${err.code}: ${err.message}`;
 }
 

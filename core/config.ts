@@ -183,7 +183,7 @@ const ENV_REFERENCE = /^\$\{([A-Z_][A-Z0-9_]*)\}$/;
  * Secret, compose's environment). Only whole strings: a `$` inside a longer value stays as written.
  * A variable that is not set is a problem, never an empty value.
  */
-export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, problems: string[], path = ''): unknown {
+function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, problems: string[], path = ''): unknown {
   if (typeof value === 'string') {
     const name = ENV_REFERENCE.exec(value)?.[1];
     if (name === undefined) return value;

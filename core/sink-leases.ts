@@ -40,7 +40,7 @@ export interface UnitCheckpoints {
 }
 
 /** A running unit, as the starter returns it. */
-export interface UnitWork {
+interface UnitWork {
   stop(): Promise<void>;
 }
 

@@ -32,7 +32,11 @@ describe('fuzz: the CLI parsers', () => {
         let line = 1;
         const starts: number[] = [];
         for (const record of records) {
-          if (r.int(6) === 0) (text += '\n'), line++; // a blank line, skipped
+          if (r.int(6) === 0) {
+            // a blank line, skipped
+            text += '\n';
+            line++;
+          }
           starts.push(line);
           const written = record.map((f) => csvField(f, r)).join(',');
           text += written + (r.int(2) ? '\r\n' : '\n');

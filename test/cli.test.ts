@@ -34,8 +34,8 @@ function start(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; o
   const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const output = () => ({ code: child.exitCode, stdout, stderr });
   return { child, output, done: exited(child).then(() => output()) };
 }
@@ -170,12 +170,12 @@ describe('the nitrogen CLI against a real server', function () {
     const command = [process.execPath, BIN, 'login', url].map((a) => `'${a}'`).join(' ');
     const run = spawn('script', ['-qefc', command, '/dev/null'], { env: cliEnv(dir), stdio: ['pipe', 'pipe', 'pipe'] });
     let seen = '';
-    run.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+    run.stdout.on('data', (d: Buffer) => (seen += d.toString()));
     await until('the id prompt', () => seen.includes('principal id: '));
-    run.stdin!.write('admin\r');
+    run.stdin.write('admin\r');
     await until('the secret prompt', () => seen.includes('secret or password: '));
     const before = seen.length;
-    run.stdin!.write(`${ADMIN_SECRET}x\x7f\r`); // a slip, erased with Backspace
+    run.stdin.write(`${ADMIN_SECRET}x\x7f\r`); // a slip, erased with Backspace
     await exited(run);
     assert.equal(run.exitCode, 0, seen);
     assert.match(seen, /logged in to .* as admin/);
@@ -207,8 +207,8 @@ describe('the nitrogen CLI against a real server', function () {
     });
     let out = '';
     let err = '';
-    shell.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    shell.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    shell.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    shell.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const text = () => `${out}\n[stderr]\n${err}\n[exit ${shell.exitCode}]`;
     try {
       await until('the tail following', () => err.includes('following') || shell.exitCode !== null);

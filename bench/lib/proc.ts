@@ -19,7 +19,7 @@ function statFields(path: string): string[] | null {
 }
 
 /** CPU seconds (user + system) a process has used, all its threads together, and its main thread alone. */
-function cpuSeconds(pid: number): { total: number; main: number } {
+export function cpuSeconds(pid: number): { total: number; main: number } {
   const all = statFields(`/proc/${pid}/stat`);
   const main = statFields(`/proc/${pid}/task/${pid}/stat`);
   // utime and stime are fields 14 and 15 of stat(5), 11 and 12 after the comm.

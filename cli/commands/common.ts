@@ -10,7 +10,9 @@ export const arg = (ctx: Context, name: string): string => ctx.args[name] as str
 /** A repeatable option, each value also split at commas: `--tag a --tag b` = `--tag a,b`. */
 export function list(value: unknown): string[] {
   if (value === undefined) return [];
-  return (Array.isArray(value) ? value : [value as string]).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  // node:util parseArgs gives a string option as a string, or an array of them when repeatable.
+  const values = (Array.isArray(value) ? value : [value]) as string[];
+  return values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
 }
 
 export function positiveInt(value: unknown, option: string): number | undefined {

@@ -3,7 +3,7 @@ import { CliError } from '../exit-codes.js';
 import { table, type Column } from '../output.js';
 import { arg, enc } from './common.js';
 
-export interface Permission {
+interface Permission {
   id: string;
   issuedTo: string | null;
   principalFor: string | null;

@@ -44,7 +44,7 @@ async function setEnabled(ctx: Context, enabled: boolean): Promise<void> {
 }
 
 /** One CSV row's outcome in `principals import`. */
-export interface ImportRow {
+interface ImportRow {
   /** The line of the file the row starts on (the header is line 1). */
   row: number;
   id: string | null;
@@ -223,7 +223,7 @@ export const principalCommands: Command[] = [
     },
     help: 'At least 12 characters. Asked twice on the terminal without echo unless a file or stdin gives it;\nnever on the command line. A user may set its own; anyone else needs admin on it.',
     async run(ctx) {
-      const password = await passwordFrom(ctx.options as { 'password-file'?: string; 'password-stdin'?: boolean });
+      const password = await passwordFrom(ctx.options);
       const id = arg(ctx, 'ID');
       await (await ctx.session()).request('PUT', `/principals/${enc(id)}/password`, { password });
       ctx.out.result({ id, passwordSet: true }, () => `${id}: password set (its earlier tokens no longer work)\n`);

@@ -44,8 +44,8 @@ export const sessionCommands: Command[] = [
     ].join('\n'),
     async run(ctx) {
       const api = apiUrl(arg(ctx, 'URL'));
-      const id = await idFrom(ctx.options as { id?: string });
-      const secret = await secretFrom(ctx.options as { 'secret-file'?: string; 'secret-stdin'?: boolean });
+      const id = await idFrom(ctx.options);
+      const secret = await secretFrom(ctx.options);
       const { token, expiresAt } = await authenticate(api, id, secret);
       const file = readCredentials(ctx.env);
       file.servers[api] = { id, accessToken: token, expiresAt, loggedInAt: new Date().toISOString() };
@@ -118,8 +118,8 @@ export const sessionCommands: Command[] = [
     help: 'For a script or a device that wants a token; the secret is read as by login.',
     async run(ctx) {
       const api = ctx.apiUrl();
-      const id = await idFrom(ctx.options as { id?: string });
-      const secret = await secretFrom(ctx.options as { 'secret-file'?: string; 'secret-stdin'?: boolean });
+      const id = await idFrom(ctx.options);
+      const secret = await secretFrom(ctx.options);
       const { token, expiresAt } = await authenticate(api, id, secret);
       ctx.out.result({ id, accessToken: token, expiresAt }, () => `${token}\n`);
     },

@@ -73,7 +73,7 @@ export const Certificate = z
   })
   .meta({ id: 'Certificate' });
 
-const Presence = z
+export const Presence = z
   .strictObject({
     connected: z.boolean(),
     since: UtcTime,

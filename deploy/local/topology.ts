@@ -62,7 +62,7 @@ export interface Topology {
   stop(): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
+function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -107,7 +107,7 @@ export function findNginx(): string | null {
  * The `load_module` directive nginx needs for `stream`, when it is built as a dynamic module (as
  * Debian builds it: package libnginx-mod-stream), or '' when it is built in (the official image).
  */
-export function streamModuleDirective(nginx: string): string {
+function streamModuleDirective(nginx: string): string {
   const built = spawnSync(nginx, ['-V'], { encoding: 'utf8' }).stderr ?? '';
   if (!built.includes('--with-stream=dynamic')) return '';
   const module = ['/usr/lib/nginx/modules', '/usr/share/nginx/modules', '/etc/nginx/modules'].map((d) => join(d, 'ngx_stream_module.so')).find((f) => existsSync(f));
@@ -203,7 +203,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
     const global = `${streamModuleDirective(nginx)} daemon off;`;
     const front = spawn(nginx, ['-p', runDir, '-c', join(runDir, 'nginx.conf'), '-e', 'stderr', '-g', global], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(front);
-    for (const stream of [front.stdout!, front.stderr!]) {
+    for (const stream of [front.stdout, front.stderr]) {
       stream.on('data', (d: Buffer) => {
         nginxOut += d.toString();
         if (options.echo) process.stderr.write(`[nginx] ${d.toString()}`);

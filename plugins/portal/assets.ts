@@ -22,7 +22,7 @@ const TYPES: Record<string, string> = {
  * memory. `style-src-attr 'unsafe-inline'` lets the charts and the virtualized list position
  * elements with `style` attributes, which runs no code.
  */
-export const CONTENT_SECURITY_POLICY = [
+const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",

@@ -1,6 +1,6 @@
 import { connect, type Session as ClientSession } from '@nitrogen/client/browser';
 
-export const API = '/api/v1';
+const API = '/api/v1';
 
 /** An API error as the server answers it (docs/errors.md), or a network failure. */
 export class ApiError extends Error {
@@ -110,7 +110,7 @@ async function request<T>(method: string, url: string, token: string | undefined
   }
   if (res.status === 204) return undefined as T;
   const type = res.headers.get('content-type') ?? '';
-  const payload = type.includes('json') ? await res.json() : await res.text();
+  const payload: unknown = type.includes('json') ? await res.json() : await res.text();
   // /ready answers 503 with its report when the instance is not ready: a report all the same.
   if (!res.ok && !(res.status === 503 && url === '/ready')) {
     const error = (payload as { error?: { code: string; message: string } })?.error;

@@ -52,7 +52,7 @@ export function OnlineBadge({ connected }: { connected: boolean | undefined }) {
 }
 
 /** Saves `data` as a file, made in the page: secrets never travel again. */
-export function download(filename: string, data: unknown): void {
+function download(filename: string, data: unknown): void {
   const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2) + '\n'], { type: 'application/json' }));
   const a = document.createElement('a');
   a.href = url;
