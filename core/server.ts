@@ -18,6 +18,7 @@ import { planPlugins, withDefaultIdentity, type Plan, type PlannedPlugin } from 
 import { problemsError } from './problems.js';
 import { registerCoreServices } from './services.js';
 import { SinkMetrics, SinkRunner } from './sink-runner.js';
+import { BackpressureGate } from './backpressure.js';
 import { Tokens } from './tokens.js';
 
 export { defaultIdentityPlugin } from './preflight.js';
@@ -154,6 +155,8 @@ export class NitrogenServer {
         // Fed from the store, a sink that is down delays its deliveries, not ingestion: never critical.
         health.watch(`sink:${sink.name}`, 'sink', { critical: false, probe: () => sinkHealth(runner) });
       }
+      const gated = runners.filter((_, i) => config.sinks[i]!.delivery.backpressure === 'slow-acks');
+      if (gated.length > 0) ingestor.throttle(new BackpressureGate(() => gated.some((runner) => runner.overLag() !== undefined)));
     } else {
       // Pass-through: the sinks are the acknowledgement, so one that fails stops ingestion.
       for (const sink of sinks) health.watch(`sink:${sink.name}`, 'sink', { critical: true, probe: reportsHealth(sink) ? () => sink.health() : undefined });
@@ -271,6 +274,8 @@ async function sinkHealth(runner: SinkRunner): Promise<ComponentHealth> {
   const details = lag ? { lagMessages: lag.count, oldestUndelivered: lag.oldestTs } : undefined;
   if (status.retrying) return { status: 'down', reason: brief(`sends are failing and being retried: ${status.lastError}`), details };
   const own = reportsHealth(runner.sink) ? await runner.sink.health() : OK;
+  const over = runner.overLag();
+  if (over && own.status === 'ok') return { status: 'degraded', reason: `delivery is behind: ${over}`, details: { ...own.details, ...details } };
   return { ...own, details: { ...own.details, ...details } };
 }
 

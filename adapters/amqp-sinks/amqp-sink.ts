@@ -3,9 +3,10 @@ import type { Logger } from '../../core/logger.js';
 import type { Message } from '../../core/message.js';
 import { definePlugin } from '../../core/plugin.js';
 import type { Sink } from '../../core/ports/sink.js';
-import { Client, parseUrl, Policy, type ClientPolicy, type PolicyOverrides } from '@nitrogen/amqp';
+import type { FeedRecord } from '../../core/ports/store.js';
+import { Client, parseUrl, Policy, type ClientPolicy, type Message as AmqpMessage, type PolicyOverrides } from '@nitrogen/amqp';
 import { Downstream, withDeadline, type Link } from './downstream.js';
-import { toAmqpMessage } from './mapping.js';
+import { recordToAmqpMessage, toAmqpMessage } from './mapping.js';
 import { loadTls, sendTimeoutMs, tlsOptions } from './options.js';
 import { retryable, settle } from './outcomes.js';
 
@@ -74,14 +75,22 @@ export class AmqpSink implements Sink {
     this.downstream.get().catch((err: Error) => this.logger.warn({ peer: this.downstream.where, err: err.message }, 'sink cannot connect yet; delivery waits and retries'));
   }
 
-  async send(batch: Message[]): Promise<void> {
+  send(batch: Message[]): Promise<void> {
+    return this.sendMapped(batch, (m) => toAmqpMessage(m, this.options.durable));
+  }
+
+  sendRecords(batch: FeedRecord[]): Promise<void> {
+    return this.sendMapped(batch, (r) => recordToAmqpMessage(r, this.options.durable));
+  }
+
+  private async sendMapped<T extends { id: string }>(batch: T[], map: (item: T) => AmqpMessage): Promise<void> {
     if (batch.length === 0) return;
     const { sender } = await this.downstream.get().catch((err: unknown) => {
       throw retryable(this.name, `cannot connect to ${this.downstream.where}`, err);
     });
     const failures: unknown[] = new Array(batch.length);
     const sends = batch.map((m, i) =>
-      sender.send(toAmqpMessage(m, this.options.durable)).then(
+      sender.send(map(m)).then(
         () => undefined,
         (err: unknown) => {
           failures[i] = err ?? new Error('send failed');

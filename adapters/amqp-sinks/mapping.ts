@@ -3,6 +3,7 @@
 // every AMQP 1.0 client reads a data section as bytes, whereas an amqp-value map would
 // need an AMQP-typed decoder and could not hold every JSON number exactly.
 import { encodeMessage as envelopeJson, type Message as Envelope } from '../../core/message.js';
+import type { FeedRecord } from '../../core/ports/store.js';
 import type { Message as AmqpMessage } from '@nitrogen/amqp';
 
 export const CONTENT_TYPE = 'application/json';
@@ -25,6 +26,25 @@ export function toAmqpMessage(m: Envelope, durable: boolean, annotations?: Recor
     },
     applicationProperties,
     body: Buffer.from(envelopeJson(m), 'utf8'),
+  };
+  if (durable) message.header = { durable: true };
+  if (annotations) message.messageAnnotations = annotations;
+  return message;
+}
+
+/** The same AMQP message from a stored record: its envelope bytes are the body as they are, unparsed. */
+export function recordToAmqpMessage(r: FeedRecord, durable: boolean, annotations?: Record<string, unknown>): AmqpMessage {
+  const applicationProperties: Record<string, unknown> = r.to === null ? { from: r.from, type: r.type } : { from: r.from, type: r.type, to: r.to };
+  const message: AmqpMessage = {
+    properties: {
+      messageId: r.id,
+      subject: r.type,
+      contentType: CONTENT_TYPE,
+      creationTime: new Date(r.ts),
+      ...(Number.isNaN(r.expires) ? {} : { absoluteExpiryTime: new Date(r.expires) }),
+    },
+    applicationProperties,
+    body: r.json,
   };
   if (durable) message.header = { durable: true };
   if (annotations) message.messageAnnotations = annotations;
