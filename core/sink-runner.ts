@@ -244,7 +244,9 @@ export class SinkRunner {
     let delay = this.options.retryMinMs;
     while (this.running) {
       try {
-        if (this.position.pending >= (this.options.inFlight ?? 1)) {
+        // Sends in flight are bounded, and so are batches accepted behind one that is still being retried.
+        const window = this.options.inFlight ?? 1;
+        if (this.sending.size >= window || this.position.pending >= window * 8) {
           await this.wait(this.options.retryMaxMs, 'slot');
           continue;
         }
