@@ -38,8 +38,10 @@ export const SinkSchema = z.strictObject({
       maxLagSeconds: z.number().positive().optional(),
       /** `report`: past a lag bound, say so (health, metrics). `slow-acks`: also hold acknowledgements back, so devices buffer. */
       backpressure: z.enum(['report', 'slow-acks']).default('report'),
+      /** `worker`: a sink whose plugin allows it runs in a delivery worker thread of its own; `main`: on the ingest thread. */
+      thread: z.enum(['worker', 'main']).default('worker'),
     })
-    .default({ batchSize: 500, lingerMs: 10, retryMinMs: 100, retryMaxMs: 30_000, pollMs: 1000, inFlight: 4, checkpointMs: 500, lagCheckMs: 1000, backpressure: 'report' }),
+    .default({ batchSize: 500, lingerMs: 10, retryMinMs: 100, retryMaxMs: 30_000, pollMs: 1000, inFlight: 4, checkpointMs: 500, lagCheckMs: 1000, backpressure: 'report', thread: 'worker' }),
 });
 
 /**

@@ -19,6 +19,7 @@ import { problemsError } from './problems.js';
 import { registerCoreServices } from './services.js';
 import { SinkMetrics, SinkRunner } from './sink-runner.js';
 import { BackpressureGate } from './backpressure.js';
+import { WorkerSink } from './worker-sink.js';
 import { Tokens } from './tokens.js';
 
 export { defaultIdentityPlugin } from './preflight.js';
@@ -125,7 +126,17 @@ export class NitrogenServer {
     if (this.adminSecret.kind === 'generated') this.adminSecretFile = this.adminSecret.file;
 
     const sinks: Sink[] = [];
-    for (const planned of plan.sinks) sinks.push(await this.create(planned));
+    for (const [i, planned] of plan.sinks.entries()) {
+      const entry = config.sinks[i]!;
+      const worker = planned.plugin.deliveryWorker;
+      // Fed from the store, a sink may run in a delivery worker; in ack "sink" mode it is the acknowledgement, on this thread.
+      if (worker && config.ack === 'store' && entry.delivery.thread === 'worker') {
+        const data = { ...worker, name: planned.name, options: entry.options, config: JSON.parse(JSON.stringify(config)), dataDir: config.dataDir, level: this.logger.level };
+        const sink = new WorkerSink(planned.name, data, this.logger.child({ plugin: planned.name }), container.resolve(Tokens.Metrics));
+        await this.startComponent(`sink:${planned.name}`, sink);
+        sinks.push(sink);
+      } else sinks.push(await this.create(planned));
+    }
     container.register(Tokens.Sinks, { useValue: sinks });
 
     const commits = container.resolve(GroupCommit);

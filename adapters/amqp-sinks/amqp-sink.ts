@@ -110,6 +110,7 @@ export class AmqpSink implements Sink {
 export const amqpSinkPlugin = definePlugin({
   name: 'amqp',
   kind: 'sink',
+  deliveryWorker: { module: new URL('./index.js', import.meta.url).href, exportName: 'amqpSinkPlugin' },
   description: 'forwards messages to an AMQP 1.0 broker (Qpid, RabbitMQ, ActiveMQ, ...)',
   options: AmqpSinkOptions,
   create: ({ name, logger }, options) => new AmqpSink(name, options, logger),

@@ -183,6 +183,7 @@ export class EventHubsSink implements Sink {
 export const eventHubsSinkPlugin = definePlugin({
   name: 'eventhubs',
   kind: 'sink',
+  deliveryWorker: { module: new URL('./index.js', import.meta.url).href, exportName: 'eventHubsSinkPlugin' },
   description: 'forwards messages to an Azure event hub, in batches, with SAS tokens over CBS',
   options: EventHubsSinkOptions,
   create: ({ name, logger, metrics }, options) => new EventHubsSink(name, options, logger, renewalCounter(metrics)),
