@@ -5,13 +5,15 @@
 // It counts the messages it accepts and times them: now minus the message's creation-time,
 // which the sinks set to the envelope's `ts`, the moment the server took the PUBLISH. Batch
 // messages are counted by their data sections; one event in 16 is decoded to be timed.
-// Protocol over IPC: it sends { port, connectionString? } once listening; answers { stats }
+// argv: amqp|eventhubs [port]. Protocol over IPC: it sends { port, connectionString? } once listening; answers { stats }
 // with { received, latenciesMs } (latencies since the last `mark`).
 import type { AddressInfo, Server } from 'node:net';
 import rhea, { type Message } from 'rhea';
 import { BATCH_FORMAT, EventHubsPeer } from '../test/helpers/eventhubs-peer.js';
 
 const mode = process.argv[2] === 'eventhubs' ? 'eventhubs' : 'amqp';
+/** A port chosen beforehand (the backlog scenario configures the sink before its peer runs), else a free one. */
+const port = Number(process.argv[3] ?? 0);
 let received = 0;
 let latencies: number[] = [];
 let sampled = 0;
@@ -28,10 +30,11 @@ if (mode === 'amqp') {
     received++;
     time(ctx.message!);
   });
-  const server = container.listen({ port: 0, host: '127.0.0.1', credit_window: 5000, autoaccept: true, tcp_no_delay: true } as never) as unknown as Server;
+  const server = container.listen({ port, host: '127.0.0.1', credit_window: 5000, autoaccept: true, tcp_no_delay: true } as never) as unknown as Server;
   server.on('listening', () => process.send!({ port: (server.address() as AddressInfo).port }));
 } else {
   const peer = await EventHubsPeer.start({
+    port,
     tally(format, message) {
       if (format !== BATCH_FORMAT) {
         received++;

@@ -1,4 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,8 +43,8 @@ interface Peer {
   mark(): void;
 }
 
-async function startPeer(kind: 'amqp' | 'eventhubs'): Promise<Peer> {
-  const child = fork(fileURLToPath(new URL('./sink-peer.js', import.meta.url)), [kind], { stdio: 'inherit' });
+async function startPeer(kind: 'amqp' | 'eventhubs', port = 0): Promise<Peer> {
+  const child = fork(fileURLToPath(new URL('./sink-peer.js', import.meta.url)), [kind, String(port)], { stdio: 'inherit' });
   const ready = await new Promise<{ port: number; connectionString?: string }>((resolve) => child.once('message', resolve as never));
   const sink = kind === 'amqp'
     ? { use: 'amqp', options: { url: `amqp://127.0.0.1:${ready.port}`, address: 'telemetry' } }
@@ -77,12 +79,80 @@ function quantile(sorted: number[], q: number): number {
 interface Row {
   scenario: string; sink: string; rate: number;
   ingest: number; acked: number; received: number; deliveredRate: number; lagAtEnd: number; drainedIn: number;
-  p50: number; p99: number;
-  cpuPerIngested: number; mainCpuPerIngested: number; cpuPerCaughtUp: number; errors: string[];
+  p50: number; p99: number; ackP50: number; ackP99: number;
+  cpuPerIngested: number; mainCpuPerIngested: number; cpuPerCaughtUp: number; mainCpuPerCaughtUp?: number; errors: string[];
+}
+
+/** A port free now, for a peer that starts later. */
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * `<sink>@backlog`: the sink's peer is down while devices send as fast as acknowledged; then the
+ * load stops and the peer starts. The server then does nothing but deliver the backlog: its CPU
+ * per message delivered is the sink's whole cost (main thread and delivery thread), and the
+ * time it takes gives the delivery rate with no ingest beside it.
+ */
+async function backlog(sinkKind: 'amqp' | 'eventhubs'): Promise<Row> {
+  const port = await freePort();
+  // The connection string names the peer's port; the peer's key and hub are fixed (test/helpers/eventhubs-peer.ts).
+  const probe = await startPeer(sinkKind, 0);
+  const sinkOptions = JSON.parse(JSON.stringify(probe.sink.options).replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${port}`));
+  await stopProcess(probe.child);
+  const dir = tempDir('nitrogen-bench-sink-');
+  const config = join(dir.path, 'nitrogen.config.json');
+  const delivery = { batchSize: options.batchSize, retryMaxMs: 200, ...JSON.parse(options.delivery) };
+  writeFileSync(config, JSON.stringify({ sinks: [{ use: sinkKind, options: sinkOptions, name: 'out', filter: { type: ['telemetry'] }, delivery }] }));
+  const nodeArgs = options.profile ? ['--cpu-prof', '--cpu-prof-dir', options.profile] : [];
+  const server = await spawnServer({ NITROGEN_CONFIG: config, NITROGEN_DATA_DIR: join(dir.path, 'data'), NITROGEN_ADMIN_SECRET: SECRET, NITROGEN_LOG_LEVEL: 'error' }, process.cwd(), nodeArgs, options.cli || undefined);
+  let peer: Peer | undefined;
+  try {
+    const token = await adminToken(server.rest, SECRET);
+    const devices = await registerDevices(server.rest, token, options.connections);
+    const url = new URL(server.mqtt);
+    const clients = devices.map((d) => ({ clientId: d.id, username: d.id, password: d.secret, topic: `devices/${d.id}/messages/telemetry` }));
+    const load = await LoadGenerator.connect({ host: url.hostname, port: Number(url.port), clients, window: options.window, rate: 0, payloads, localAddresses: ['127.0.0.1'], connectConcurrency: 100 });
+    const result = await load.run(options.warmup, options.seconds);
+    const totals = await load.stop();
+    // Compaction of what was ingested (after compactDelayMs, 2 s) is ingest's cost: let it finish,
+    // then take the server's idle CPU (1,000 connections, timers) as the floor to subtract.
+    await sleep(4000);
+    const pid = server.child.pid!;
+    const idleFrom = [cpuSeconds(pid), cpuSeconds(pid, pid), performance.now()] as const;
+    await sleep(2000);
+    const idleSeconds = (performance.now() - idleFrom[2]) / 1000;
+    const idle = { all: (cpuSeconds(pid) - idleFrom[0]) / idleSeconds, main: (cpuSeconds(pid, pid) - idleFrom[1]) / idleSeconds };
+    const cpuAtStart = cpuSeconds(pid);
+    const mainAtStart = cpuSeconds(pid, pid);
+    const startedAt = performance.now();
+    peer = await startPeer(sinkKind, port);
+    let received = 0;
+    while (received < totals.ackedTotal && performance.now() - startedAt < 300_000) {
+      await sleep(100);
+      received = (await peer.stats()).received;
+    }
+    const seconds = (performance.now() - startedAt) / 1000;
+    const cpu = cpuSeconds(pid) - cpuAtStart - idle.all * seconds;
+    const main = cpuSeconds(pid, pid) - mainAtStart - idle.main * seconds;
+    return {
+      scenario: `${sinkKind}@backlog`, sink: sinkKind, rate: -1, ingest: result.rate, acked: totals.ackedTotal, received, deliveredRate: received / seconds, lagAtEnd: totals.ackedTotal, drainedIn: seconds,
+      p50: NaN, p99: NaN, ackP50: result.p50, ackP99: result.p99, cpuPerIngested: NaN, mainCpuPerIngested: NaN, cpuPerCaughtUp: cpu / received, mainCpuPerCaughtUp: main / received, errors: result.errors,
+    };
+  } finally {
+    await stopProcess(server.child);
+    if (peer) await stopProcess(peer.child);
+    dir.remove();
+  }
 }
 
 async function measure(scenario: string): Promise<Row> {
   const [sinkKind, rateText] = scenario.split('@') as [string, string | undefined];
+  if (rateText === 'backlog') return backlog(sinkKind as 'amqp' | 'eventhubs');
   const rate = Number(rateText ?? 0);
   const peer = sinkKind === 'none' ? undefined : await startPeer(sinkKind as 'amqp' | 'eventhubs');
   const dir = tempDir('nitrogen-bench-sink-');
@@ -136,7 +206,7 @@ async function measure(scenario: string): Promise<Row> {
     return {
       scenario, sink: sinkKind, rate, ingest: result.rate, acked: totals.ackedTotal, received,
       deliveredRate: peer ? (atEnd.received - receivedAtMark) / window : 0, lagAtEnd, drainedIn,
-      p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99),
+      p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), ackP50: result.p50, ackP99: result.p99,
       cpuPerIngested: (cpuAtEnd - cpuAtMark) / result.acked, mainCpuPerIngested: (mainAtEnd - mainAtMark) / result.acked, cpuPerCaughtUp, errors: result.errors,
     };
   } finally {
@@ -153,14 +223,16 @@ for (const scenario of options.scenarios.split(',')) {
   console.log(`${scenario}: ingest ${fmt(row.ingest)}/s, delivered ${fmt(row.deliveredRate)}/s, drained ${row.drainedIn.toFixed(1)} s after, p99 ${fmt(row.p99)} ms, load average ${loadAverage()}`);
 }
 const us = (seconds: number) => (Number.isFinite(seconds) ? (seconds * 1e6).toFixed(1) : '–');
-console.log('\n| scenario | ingest msgs/s | delivered msgs/s (peer, same window) | delivered / ingest | lag at end | all acked received after stop | received / acked | e2e p50 ms | e2e p99 ms | server CPU µs / ingested | main thread CPU µs / ingested | sink CPU µs / delivered (vs none at same rate) | server CPU µs / msg caught up |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('\n| scenario | ingest msgs/s | delivered msgs/s (peer, same window) | delivered / ingest | lag at end | all acked received after stop | received / acked | PUBACK p50 / p99 ms | e2e p50 ms | e2e p99 ms | server CPU µs / ingested | main thread CPU µs / ingested | sink CPU µs / delivered (vs none at same rate) | server CPU µs / msg caught up |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   const sink = r.sink !== 'none';
   const base = rows.find((b) => b.sink === 'none' && b.rate === r.rate);
   // CPU beyond what the same ingest costs without a sink, per message delivered in the window.
   const perDelivered = sink && base && r.deliveredRate > 0 ? ((r.cpuPerIngested - base.cpuPerIngested) * r.ingest) / r.deliveredRate : NaN;
   const dash = (text: string) => (sink ? text : '–');
-  console.log(`| ${r.scenario} | ${fmt(r.ingest)} | ${dash(fmt(r.deliveredRate))} | ${dash((r.deliveredRate / r.ingest).toFixed(2))} | ${dash(fmt(r.lagAtEnd))} | ${dash(r.received >= r.acked ? `${r.drainedIn.toFixed(1)} s` : `no (${fmt(r.received)} of ${fmt(r.acked)} after ${r.drainedIn.toFixed(0)} s)`)} | ${dash(`${fmt(r.received)} / ${fmt(r.acked)}`)} | ${dash(fmt(r.p50))} | ${dash(fmt(r.p99))} | ${us(r.cpuPerIngested)} | ${us(r.mainCpuPerIngested)} | ${us(perDelivered)} | ${us(r.cpuPerCaughtUp)} |`);
+  const live = (text: string) => (sink && r.rate >= 0 ? text : '–');
+  console.log(`| ${r.scenario} | ${fmt(r.ingest)} | ${dash(fmt(r.deliveredRate))} | ${live((r.deliveredRate / r.ingest).toFixed(2))} | ${dash(fmt(r.lagAtEnd))} | ${dash(r.received >= r.acked ? `${r.drainedIn.toFixed(1)} s` : `no (${fmt(r.received)} of ${fmt(r.acked)} after ${r.drainedIn.toFixed(0)} s)`)} | ${dash(`${fmt(r.received)} / ${fmt(r.acked)}`)} | ${fmt(r.ackP50)} / ${fmt(r.ackP99)} | ${dash(fmt(r.p50))} | ${dash(fmt(r.p99))} | ${us(r.cpuPerIngested)} | ${r.rate < 0 ? `${us(r.mainCpuPerCaughtUp!)} per msg caught up` : us(r.mainCpuPerIngested)} | ${us(perDelivered)} | ${us(r.cpuPerCaughtUp)} |`);
 }
+if (rows.some((r) => r.rate < 0)) console.log('backlog rows: ingest with the peer down, then the peer starts; delivered = the drain rate with no ingest; lag = the backlog; CPU per message caught up = the sink\'s whole cost (all threads, less the idle server\'s CPU over as long; main thread alone in its column)');
 for (const e of rows.flatMap((r) => r.errors).slice(0, 5)) console.log(`error: ${e}`);

@@ -276,8 +276,9 @@ export class SinkRunner {
       await this.wait(this.options.pollMs, 'idle');
       return;
     }
-    if (batch.items.length < this.options.batchSize && this.options.lingerMs > 0 && this.position.pending === 0) {
-      // Linger once so a trickle of messages goes out in fewer, fuller sends (not when others are in flight: they take that time).
+    if (batch.items.length < this.options.batchSize && this.options.lingerMs > 0) {
+      // Linger once so a trickle of messages goes out in fewer, fuller sends: each send has a cost
+      // of its own (a read transaction, a hand-over to the delivery thread, a transfer for Event Hubs).
       await this.wait(this.options.lingerMs, 'backoff');
       if (!this.running) return;
       const more = await this.read(batch.position, this.options.batchSize - batch.items.length);

@@ -20,6 +20,8 @@ export interface HubPeerOptions {
    * and kept in `transfers` (whose memory grows with every event).
    */
   tally?: (format: number, message: Message | Buffer) => void;
+  /** The port to listen on (default: a free one). */
+  port?: number;
 }
 
 export interface CbsRequest {
@@ -101,7 +103,7 @@ export class EventHubsPeer {
       if (address === '$cbs') this.onCbs(ctx);
       else this.onTransfer(ctx, address);
     });
-    const listenOptions = { port: 0, host: '127.0.0.1', autoaccept: false, credit_window: 1000, container_id: 'fake-event-hubs' };
+    const listenOptions = { port: this.options.port ?? 0, host: '127.0.0.1', autoaccept: false, credit_window: 1000, container_id: 'fake-event-hubs' };
     this.server = c.listen(listenOptions as unknown as Parameters<typeof c.listen>[0]) as unknown as Server;
     await new Promise<void>((resolve) => this.server.once('listening', resolve));
     this.port = (this.server.address() as AddressInfo).port;
