@@ -6,7 +6,7 @@
 // which the sinks set to the envelope's `ts`, the moment the server took the PUBLISH. Batch
 // messages are counted by their data sections; one event in 16 is decoded to be timed.
 // argv: amqp|eventhubs [port]. Protocol over IPC: it sends { port, connectionString? } once listening; answers { stats }
-// with { received, latenciesMs } (latencies since the last `mark`).
+// with { received, distinct, latenciesMs } (latencies since the last `mark`; distinct: amqp only).
 import type { AddressInfo, Server } from 'node:net';
 import rhea, { type Message } from 'rhea';
 import { BATCH_FORMAT, EventHubsPeer } from '../test/helpers/eventhubs-peer.js';
@@ -16,6 +16,8 @@ const mode = process.argv[2] === 'eventhubs' ? 'eventhubs' : 'amqp';
 const port = Number(process.argv[3] ?? 0);
 let received = 0;
 let latencies: number[] = [];
+/** The `amqp` peer also keeps every message-id (the envelope id): distinct messages, and so duplicates. */
+const ids = new Set<unknown>();
 let sampled = 0;
 
 function time(message: Message): void {
@@ -25,9 +27,11 @@ function time(message: Message): void {
 
 if (mode === 'amqp') {
   const container = rhea.create_container({ id: 'bench-sink-peer' });
+  container.on('disconnected', () => undefined); // a server killed mid-stream (the +kill scenario)
   container.on('receiver_open', (ctx) => ctx.receiver!.set_target({ address: ctx.receiver!.remote.attach.target?.address }));
   container.on('message', (ctx) => {
     received++;
+    ids.add(ctx.message!.message_id);
     time(ctx.message!);
   });
   const server = container.listen({ port, host: '127.0.0.1', credit_window: 5000, autoaccept: true, tcp_no_delay: true } as never) as unknown as Server;
@@ -55,6 +59,6 @@ if (mode === 'amqp') {
 
 process.on('message', (m: { op: string }) => {
   if (m.op === 'mark') latencies = [];
-  if (m.op === 'stats') process.send!({ received, latenciesMs: latencies });
+  if (m.op === 'stats') process.send!({ received, distinct: ids.size, latenciesMs: latencies });
 });
 process.on('disconnect', () => process.exit(0));

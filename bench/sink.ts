@@ -39,7 +39,7 @@ const payloads = carTelemetry(64);
 interface Peer {
   child: ChildProcess;
   sink: { use: string; options: object };
-  stats(): Promise<{ received: number; latenciesMs: number[] }>;
+  stats(): Promise<{ received: number; distinct: number; latenciesMs: number[] }>;
   mark(): void;
 }
 
@@ -150,9 +150,61 @@ async function backlog(sinkKind: 'amqp' | 'eventhubs'): Promise<Row> {
   }
 }
 
-async function measure(scenario: string): Promise<Row> {
+/**
+ * `amqp@<rate>+kill`: the durability check at rate. Devices send at the paced rate; halfway the
+ * server is SIGKILLed, started again on the same data directory, and devices send for the other
+ * half. Every acknowledged message must reach the peer: it counts distinct message ids, which
+ * must reach the PUBACKs of both halves (messages committed but not acknowledged before the kill
+ * may arrive too), and the duplicates (at-least-once) are reported.
+ */
+async function killScenario(rate: number): Promise<void> {
+  const peer = await startPeer('amqp');
+  const dir = tempDir('nitrogen-bench-sink-kill-');
+  const config = join(dir.path, 'nitrogen.config.json');
+  const delivery = { batchSize: options.batchSize, retryMaxMs: 500, ...JSON.parse(options.delivery) };
+  writeFileSync(config, JSON.stringify({ sinks: [{ ...peer.sink, name: 'out', filter: { type: ['telemetry'] }, delivery }] }));
+  const env = { NITROGEN_CONFIG: config, NITROGEN_DATA_DIR: join(dir.path, 'data'), NITROGEN_ADMIN_SECRET: SECRET, NITROGEN_LOG_LEVEL: 'error' };
+  const half = options.seconds / 2;
+  let acked = 0;
+  let devices: Array<{ id: string; secret: string }> = [];
+  try {
+    for (const step of ['kill', 'stop'] as const) {
+      const server = await spawnServer(env, process.cwd(), [], options.cli || undefined);
+      try {
+        if (devices.length === 0) devices = await registerDevices(server.rest, await adminToken(server.rest, SECRET), options.connections);
+        const url = new URL(server.mqtt);
+        const clients = devices.map((d) => ({ clientId: d.id, username: d.id, password: d.secret, topic: `devices/${d.id}/messages/telemetry` }));
+        const load = await LoadGenerator.connect({ host: url.hostname, port: Number(url.port), clients, window: options.window, rate, payloads, localAddresses: ['127.0.0.1'], connectConcurrency: 100 });
+        const result = await load.run(step === 'kill' ? options.warmup : 0, half);
+        if (step === 'kill') server.child.kill('SIGKILL');
+        acked += (await load.stop()).ackedTotal;
+        console.log(`${step === 'kill' ? 'before the SIGKILL' : 'after the restart'}: ingest ${fmt(result.rate)}/s, ${fmt(acked)} acknowledged so far, peer has ${fmt((await peer.stats()).distinct)} distinct`);
+        if (step === 'stop') {
+          const stoppedAt = performance.now();
+          let stats = await peer.stats();
+          while (stats.distinct < acked && performance.now() - stoppedAt < 120_000) {
+            await sleep(100);
+            stats = await peer.stats();
+          }
+          const waited = (performance.now() - stoppedAt) / 1000;
+          console.log(`\n| scenario | acknowledged (both halves) | distinct at the peer | duplicates | every acknowledged message arrived | within |`);
+          console.log('|---|---:|---:|---:|---|---:|');
+          console.log(`| amqp@${rate}+kill | ${fmt(acked)} | ${fmt(stats.distinct)} | ${fmt(stats.received - stats.distinct)} | ${stats.distinct >= acked ? 'yes' : 'NO'} | ${waited.toFixed(1)} s after the load stopped |`);
+        }
+      } finally {
+        await stopProcess(server.child);
+      }
+    }
+  } finally {
+    await stopProcess(peer.child);
+    dir.remove();
+  }
+}
+
+async function measure(scenario: string): Promise<Row | undefined> {
   const [sinkKind, rateText] = scenario.split('@') as [string, string | undefined];
   if (rateText === 'backlog') return backlog(sinkKind as 'amqp' | 'eventhubs');
+  if (rateText?.endsWith('+kill')) return void (await killScenario(Number(rateText.slice(0, -'+kill'.length))));
   const rate = Number(rateText ?? 0);
   const peer = sinkKind === 'none' ? undefined : await startPeer(sinkKind as 'amqp' | 'eventhubs');
   const dir = tempDir('nitrogen-bench-sink-');
@@ -219,6 +271,7 @@ async function measure(scenario: string): Promise<Row> {
 const rows: Row[] = [];
 for (const scenario of options.scenarios.split(',')) {
   const row = await measure(scenario);
+  if (!row) continue;
   rows.push(row);
   console.log(`${scenario}: ingest ${fmt(row.ingest)}/s, delivered ${fmt(row.deliveredRate)}/s, drained ${row.drainedIn.toFixed(1)} s after, p99 ${fmt(row.p99)} ms, load average ${loadAverage()}`);
 }
