@@ -80,7 +80,7 @@ interface Row {
   scenario: string; sink: string; rate: number;
   ingest: number; acked: number; received: number; deliveredRate: number; lagAtEnd: number; drainedIn: number;
   p50: number; p99: number; ackP50: number; ackP99: number;
-  cpuPerIngested: number; mainCpuPerIngested: number; cpuPerCaughtUp: number; mainCpuPerCaughtUp?: number; errors: string[];
+  cpuPerIngested: number; mainCpuPerIngested: number; cpuPerCaughtUp: number; mainCpuPerCaughtUp?: number; peerCpuPerReceived?: number; errors: string[];
 }
 
 /** A port free now, for a peer that starts later. */
@@ -229,6 +229,7 @@ async function measure(scenario: string): Promise<Row | undefined> {
     const cpuAtMark = cpuSeconds(pid);
     const mainAtMark = cpuSeconds(pid, pid);
     const receivedAtMark = peer ? (await peer.stats()).received : 0;
+    const peerCpuAtMark = peer ? cpuSeconds(peer.child.pid!) : 0;
     const markedAt = performance.now();
     await sleep(options.seconds * 1000);
     const result = await load.report();
@@ -236,6 +237,7 @@ async function measure(scenario: string): Promise<Row | undefined> {
     const mainAtEnd = cpuSeconds(pid, pid);
     const window = (performance.now() - markedAt) / 1000;
     const atEnd = peer ? await peer.stats() : { received: 0, latenciesMs: [] };
+    const peerCpu = peer ? cpuSeconds(peer.child.pid!) - peerCpuAtMark : 0;
     const lagAtEnd = peer ? await metric(server.rest, 'nitrogen_sink_lag_messages') : 0;
     const totals = await load.stop();
     const stoppedAt = performance.now();
@@ -260,6 +262,7 @@ async function measure(scenario: string): Promise<Row | undefined> {
       deliveredRate: peer ? (atEnd.received - receivedAtMark) / window : 0, lagAtEnd, drainedIn,
       p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), ackP50: result.p50, ackP99: result.p99,
       cpuPerIngested: (cpuAtEnd - cpuAtMark) / result.acked, mainCpuPerIngested: (mainAtEnd - mainAtMark) / result.acked, cpuPerCaughtUp, errors: result.errors,
+      peerCpuPerReceived: peer && atEnd.received > receivedAtMark ? peerCpu / (atEnd.received - receivedAtMark) : NaN,
     };
   } finally {
     await stopProcess(server.child);
@@ -276,8 +279,8 @@ for (const scenario of options.scenarios.split(',')) {
   console.log(`${scenario}: ingest ${fmt(row.ingest)}/s, delivered ${fmt(row.deliveredRate)}/s, drained ${row.drainedIn.toFixed(1)} s after, p99 ${fmt(row.p99)} ms, load average ${loadAverage()}`);
 }
 const us = (seconds: number) => (Number.isFinite(seconds) ? (seconds * 1e6).toFixed(1) : '–');
-console.log('\n| scenario | ingest msgs/s | delivered msgs/s (peer, same window) | delivered / ingest | lag at end | all acked received after stop | received / acked | PUBACK p50 / p99 ms | e2e p50 ms | e2e p99 ms | server CPU µs / ingested | main thread CPU µs / ingested | sink CPU µs / delivered (vs none at same rate) | server CPU µs / msg caught up |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('\n| scenario | ingest msgs/s | delivered msgs/s (peer, same window) | delivered / ingest | lag at end | all acked received after stop | received / acked | PUBACK p50 / p99 ms | e2e p50 ms | e2e p99 ms | server CPU µs / ingested | main thread CPU µs / ingested | sink CPU µs / delivered (vs none at same rate) | server CPU µs / msg caught up | peer CPU µs / msg received |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   const sink = r.sink !== 'none';
   const base = rows.find((b) => b.sink === 'none' && b.rate === r.rate);
@@ -285,7 +288,7 @@ for (const r of rows) {
   const perDelivered = sink && base && r.deliveredRate > 0 ? ((r.cpuPerIngested - base.cpuPerIngested) * r.ingest) / r.deliveredRate : NaN;
   const dash = (text: string) => (sink ? text : '–');
   const live = (text: string) => (sink && r.rate >= 0 ? text : '–');
-  console.log(`| ${r.scenario} | ${fmt(r.ingest)} | ${dash(fmt(r.deliveredRate))} | ${live((r.deliveredRate / r.ingest).toFixed(2))} | ${dash(fmt(r.lagAtEnd))} | ${dash(r.received >= r.acked ? `${r.drainedIn.toFixed(1)} s` : `no (${fmt(r.received)} of ${fmt(r.acked)} after ${r.drainedIn.toFixed(0)} s)`)} | ${dash(`${fmt(r.received)} / ${fmt(r.acked)}`)} | ${fmt(r.ackP50)} / ${fmt(r.ackP99)} | ${dash(fmt(r.p50))} | ${dash(fmt(r.p99))} | ${us(r.cpuPerIngested)} | ${r.rate < 0 ? `${us(r.mainCpuPerCaughtUp!)} per msg caught up` : us(r.mainCpuPerIngested)} | ${us(perDelivered)} | ${us(r.cpuPerCaughtUp)} |`);
+  console.log(`| ${r.scenario} | ${fmt(r.ingest)} | ${dash(fmt(r.deliveredRate))} | ${live((r.deliveredRate / r.ingest).toFixed(2))} | ${dash(fmt(r.lagAtEnd))} | ${dash(r.received >= r.acked ? `${r.drainedIn.toFixed(1)} s` : `no (${fmt(r.received)} of ${fmt(r.acked)} after ${r.drainedIn.toFixed(0)} s)`)} | ${dash(`${fmt(r.received)} / ${fmt(r.acked)}`)} | ${fmt(r.ackP50)} / ${fmt(r.ackP99)} | ${dash(fmt(r.p50))} | ${dash(fmt(r.p99))} | ${us(r.cpuPerIngested)} | ${r.rate < 0 ? `${us(r.mainCpuPerCaughtUp!)} per msg caught up` : us(r.mainCpuPerIngested)} | ${us(perDelivered)} | ${us(r.cpuPerCaughtUp)} | ${us(r.peerCpuPerReceived ?? NaN)} |`);
 }
 if (rows.some((r) => r.rate < 0)) console.log('backlog rows: ingest with the peer down, then the peer starts; delivered = the drain rate with no ingest; lag = the backlog; CPU per message caught up = the sink\'s whole cost (all threads, less the idle server\'s CPU over as long; main thread alone in its column)');
 for (const e of rows.flatMap((r) => r.errors).slice(0, 5)) console.log(`error: ${e}`);
