@@ -1,7 +1,7 @@
 // The downstream of `npm run bench:sink`, in a process of its own so that it does not share the
 // server's event loop: `amqp` is a rhea listener that accepts everything (credit 5,000,
 // TCP_NODELAY, as bench/amqp-peer.ts); `eventhubs` is the test Event Hubs peer
-// (test/helpers/eventhubs-peer.ts: CBS, SAS tokens, batch messages) in its counting mode.
+// (bench/lib/eventhubs-peer.ts: CBS, SAS tokens, batch messages) in its counting mode.
 // It counts the messages it accepts and times them: now minus the message's creation-time,
 // which the sinks set to the envelope's `ts`, the moment the server took the PUBLISH. Batch
 // messages are counted by their data sections; one event in 16 is decoded to be timed.
@@ -9,7 +9,7 @@
 // with { received, distinct, latenciesMs } (latencies since the last `mark`; distinct: amqp only).
 import type { AddressInfo, Server } from 'node:net';
 import rhea, { type Message } from 'rhea';
-import { BATCH_FORMAT, EventHubsPeer } from '../test/helpers/eventhubs-peer.js';
+import { BATCH_FORMAT, EventHubsPeer } from './lib/eventhubs-peer.js';
 
 const mode = process.argv[2] === 'eventhubs' ? 'eventhubs' : 'amqp';
 /** A port chosen beforehand (the backlog scenario configures the sink before its peer runs), else a free one. */

@@ -100,7 +100,7 @@ async function freePort(): Promise<number> {
  */
 async function backlog(sinkKind: 'amqp' | 'eventhubs'): Promise<Row> {
   const port = await freePort();
-  // The connection string names the peer's port; the peer's key and hub are fixed (test/helpers/eventhubs-peer.ts).
+  // The connection string names the peer's port; the peer's key and hub are fixed (bench/lib/eventhubs-peer.ts).
   const probe = await startPeer(sinkKind, 0);
   const sinkOptions = JSON.parse(JSON.stringify(probe.sink.options).replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${port}`));
   await stopProcess(probe.child);

@@ -4,9 +4,9 @@ import type { Message } from '../../core/message.js';
 import { definePlugin } from '../../core/plugin.js';
 import type { Sink } from '../../core/ports/sink.js';
 import type { FeedRecord } from '../../core/ports/store.js';
-import { Client, parseUrl, Policy, type ClientPolicy, type Message as AmqpMessage, type PolicyOverrides } from '@nitrogen/amqp';
+import { Client, parseUrl, Policy, Writer, type ClientPolicy, type PolicyOverrides, type Sender } from '@nitrogen/amqp';
 import { Downstream, withDeadline, type Link } from './downstream.js';
-import { recordToAmqpMessage, toAmqpMessage } from './mapping.js';
+import { encodeRecord, toAmqpMessage } from './mapping.js';
 import { loadTls, sendTimeoutMs, tlsOptions } from './options.js';
 import { retryable, settle } from './outcomes.js';
 
@@ -48,6 +48,8 @@ export type AmqpSinkOptions = z.output<typeof AmqpSinkOptions>;
 export class AmqpSink implements Sink {
   private readonly downstream: Downstream;
   private readonly policy: ClientPolicy;
+  /** Encodes one record at a time; `toBuffer` copies out. */
+  private readonly writer = new Writer(4096);
 
   constructor(readonly name: string, private readonly options: AmqpSinkOptions, private readonly logger: Logger) {
     const endpoint = parseUrl(options.url);
@@ -76,21 +78,27 @@ export class AmqpSink implements Sink {
   }
 
   send(batch: Message[]): Promise<void> {
-    return this.sendMapped(batch, (m) => toAmqpMessage(m, this.options.durable));
+    return this.sendMapped(batch, (m, sender) => sender.send(toAmqpMessage(m, this.options.durable)));
   }
 
   sendRecords(batch: FeedRecord[]): Promise<void> {
-    return this.sendMapped(batch, (r) => recordToAmqpMessage(r, this.options.durable));
+    // Records are encoded straight into the bytes of their transfer (mapping.ts, encodeRecord).
+    return this.sendMapped(batch, (r, sender) => {
+      const w = this.writer;
+      w.reset();
+      encodeRecord(w, r, this.options.durable);
+      return sender.sendRaw(w.toBuffer());
+    });
   }
 
-  private async sendMapped<T extends { id: string }>(batch: T[], map: (item: T) => AmqpMessage): Promise<void> {
+  private async sendMapped<T extends { id: string }>(batch: T[], sendOne: (item: T, sender: Sender) => Promise<unknown>): Promise<void> {
     if (batch.length === 0) return;
     const { sender } = await this.downstream.get().catch((err: unknown) => {
       throw retryable(this.name, `cannot connect to ${this.downstream.where}`, err);
     });
     const failures: unknown[] = new Array(batch.length);
     const sends = batch.map((m, i) =>
-      sender.send(map(m)).then(
+      sendOne(m, sender).then(
         () => undefined,
         (err: unknown) => {
           failures[i] = err ?? new Error('send failed');

@@ -5,7 +5,7 @@
 import type { Message } from '../../core/message.js';
 import { encodeMessage, Writer, type Message as AmqpMessage } from '@nitrogen/amqp';
 import type { FeedRecord } from '../../core/ports/store.js';
-import { recordToAmqpMessage, toAmqpMessage } from './mapping.js';
+import { encodeRecord, toAmqpMessage } from './mapping.js';
 
 export const BATCH_FORMAT = 0x80013700;
 export const PARTITION_KEY = 'x-opt-partition-key';
@@ -31,6 +31,12 @@ function encoded(message: AmqpMessage, w: Writer): Buffer {
   return w.toBuffer();
 }
 
+function encodedRecord(r: FeedRecord, annotations: Record<string, unknown> | undefined, w: Writer): Buffer {
+  w.reset();
+  encodeRecord(w, r, false, annotations);
+  return w.toBuffer();
+}
+
 /**
  * Packs events into batch messages of at most `maxBytes` encoded bytes, keeping the order of
  * events within each partition key (`from` when `byDevice`, else none: the hub spreads them).
@@ -51,7 +57,7 @@ export function packEvents(events: ReadonlyArray<Message | FeedRecord>, byDevice
       group = { annotations, overhead };
       groups.set(key, group);
     }
-    const event = encoded('json' in m ? recordToAmqpMessage(m, false, group.annotations) : toAmqpMessage(m, false, group.annotations), w);
+    const event = 'json' in m ? encodedRecord(m, group.annotations, w) : encoded(toAmqpMessage(m, false, group.annotations), w);
     const size = sectionSize(event.length);
     if (group.overhead + size > maxBytes) return { batches, tooLarge: { index: i, size: group.overhead + size } };
     if (!group.open || group.open.size + size > maxBytes) {

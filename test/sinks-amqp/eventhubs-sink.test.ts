@@ -1,5 +1,5 @@
 // The eventhubs sink end to end: devices publish over MQTT to a real server, whose sink
-// authenticates to a fake hub (test/helpers/eventhubs-peer.ts) with a CBS token and sends
+// authenticates to a fake hub (bench/lib/eventhubs-peer.ts) with a CBS token and sends
 // batch messages that the hub decodes back into the stored envelopes.
 import assert from 'node:assert/strict';
 import type { Message as RheaMessage } from 'rhea';
