@@ -130,16 +130,16 @@ export class Ingestor {
     }
   }
 
-  /**
-   * Commits prepared messages durably; resolves when they may be acknowledged. Nothing is
-   * delivered yet: the transport acknowledges, then calls `fanOut`, so live subscribers never
-   * delay an acknowledgement (commit → acknowledge → fan out).
-   */
   /** Holds acknowledgements back while a sink is too far behind (`delivery.backpressure: "slow-acks"`). */
   throttle(gate: BackpressureGate): void {
     this.gate = gate;
   }
 
+  /**
+   * Commits prepared messages durably; resolves when they may be acknowledged. Nothing is
+   * delivered yet: the transport acknowledges, then calls `fanOut`, so live subscribers never
+   * delay an acknowledgement (commit → acknowledge → fan out).
+   */
   async commit(messages: Message[], options: IngestOptions): Promise<Message[]> {
     const slow = this.gate?.pass();
     if (slow) await slow;
