@@ -44,13 +44,24 @@ async function devices(server: ServerProcess, ids: string[]): Promise<Array<{ id
   return ((await res.json()) as { principals: Array<{ principal: { id: string }; secret: string }> }).principals.map((p) => ({ id: p.principal.id, secret: p.secret }));
 }
 
+/** SIGTERM, and the graceful stop must end within 30 s; otherwise the failure shows the server's output. */
+async function stop(server: ServerProcess): Promise<void> {
+  const started = Date.now();
+  server.child.kill('SIGTERM');
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), 30_000);
+  const { signal } = await exited(server.child);
+  clearTimeout(timer);
+  assert.notEqual(signal, 'SIGKILL', `the server did not stop within 30 s of SIGTERM; its output:\n${server.output().slice(-4000)}`);
+  console.log(`      stopped ${Date.now() - started} ms after SIGTERM`);
+}
+
 async function token(server: ServerProcess): Promise<string> {
   const auth = await fetch(`${server.rest}/principals/auth`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'admin', secret: SECRET }) });
   return ((await auth.json()) as { accessToken: string }).accessToken;
 }
 
 describe('amqp sink durability under load (delivery worker thread)', function () {
-  this.timeout(120_000);
+  this.timeout(180_000);
   let broker: RheaBroker;
   let gate: CuttableProxy;
   let dir: ReturnType<typeof tempDir>;
@@ -91,8 +102,7 @@ describe('amqp sink durability under load (delivery worker thread)', function ()
       }
       await allArrive(broker, load.acked, 'outage');
     } finally {
-      server.child.kill('SIGTERM');
-      await exited(server.child);
+      await stop(server);
     }
   });
 
@@ -112,8 +122,7 @@ describe('amqp sink durability under load (delivery worker thread)', function ()
       await second.stop();
       await allArrive(broker, new Set([...first.acked, ...second.acked]), 'SIGKILL');
     } finally {
-      server.child.kill('SIGTERM');
-      await exited(server.child);
+      await stop(server);
     }
   });
 });
