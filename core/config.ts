@@ -27,10 +27,23 @@ export const SinkSchema = z.strictObject({
       retryMinMs: z.number().int().positive().default(100),
       retryMaxMs: z.number().int().positive().default(30_000),
       pollMs: z.number().int().positive().default(1000),
+      /** Batches sent and not yet accepted, at most; the checkpoint moves over them in feed order. */
+      inFlight: z.number().int().min(1).max(64).default(4),
+      /** The checkpoint is written at most this often: a crash re-sends what was accepted since (at-least-once). */
+      checkpointMs: z.number().int().min(10).max(60_000).default(500),
+      /** How often the lag is measured, for /health and the lag bound. */
+      lagCheckMs: z.number().int().min(100).max(60_000).default(1000),
+      /** Lag bounds (docs/sinks.md, "Backpressure"): past either, the sink is degraded on /health. */
+      maxLagMessages: z.number().int().positive().optional(),
+      maxLagSeconds: z.number().positive().optional(),
+      /** `report`: past a lag bound, say so (health, metrics). `slow-acks`: also hold acknowledgements back, so devices buffer. */
+      backpressure: z.enum(['report', 'slow-acks']).default('report'),
+      /** `worker`: a sink whose plugin allows it runs in a delivery worker thread of its own; `main`: on the ingest thread. */
+      thread: z.enum(['worker', 'main']).default('worker'),
       /** On a cluster with a bus: the feed split by sender into this many units, each leased to one instance (core/sink-leases.ts). */
       partitions: z.number().int().min(1).max(1024).default(1),
     })
-    .default({ batchSize: 500, lingerMs: 10, retryMinMs: 100, retryMaxMs: 30_000, pollMs: 1000, partitions: 1 }),
+    .default({ batchSize: 500, lingerMs: 10, retryMinMs: 100, retryMaxMs: 30_000, pollMs: 1000, inFlight: 4, checkpointMs: 500, lagCheckMs: 1000, backpressure: 'report', thread: 'worker', partitions: 1 }),
 });
 
 /**

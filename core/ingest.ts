@@ -1,3 +1,4 @@
+import type { BackpressureGate } from './backpressure.js';
 import type { MessageBus } from './bus.js';
 import { NitrogenError, isNitrogenError } from './errors.js';
 import type { GroupCommit } from './group-commit.js';
@@ -50,6 +51,7 @@ export class Ingestor {
 
   /** Batches charged ahead of a sender's quota, and how long (ms) their commit waits. Rare: a WeakMap miss is all the hot path pays. */
   private readonly held = new WeakMap<Message[], number>();
+  private gate?: BackpressureGate;
 
   private readonly counters = new Map<string, { inc(n: number): void }>();
 
@@ -128,12 +130,19 @@ export class Ingestor {
     }
   }
 
+  /** Holds acknowledgements back while a sink is too far behind (`delivery.backpressure: "slow-acks"`). */
+  throttle(gate: BackpressureGate): void {
+    this.gate = gate;
+  }
+
   /**
    * Commits prepared messages durably; resolves when they may be acknowledged. Nothing is
    * delivered yet: the transport acknowledges, then calls `fanOut`, so live subscribers never
    * delay an acknowledgement (commit → acknowledge → fan out).
    */
   async commit(messages: Message[], options: IngestOptions): Promise<Message[]> {
+    const slow = this.gate?.pass();
+    if (slow) await slow;
     const hold = this.held.get(messages);
     if (hold !== undefined) await new Promise((resolve) => setTimeout(resolve, hold));
     const before = this.hook?.beforeCommit(messages);

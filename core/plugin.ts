@@ -70,6 +70,13 @@ export interface Plugin<K extends PluginKind = PluginKind, Options = unknown> {
    * does not start it. Without it, it runs on every instance.
    */
   roles?: readonly Role[];
+  /**
+   * For a sink: where a delivery worker thread finds this plugin (a module URL and its export),
+   * to create the sink there, off the ingest thread (docs/sinks.md, "Delivery threads"). The
+   * sink then gets a logger and a metrics registry of the worker's own, and must not need the
+   * container. Without it, the sink runs on the main thread.
+   */
+  deliveryWorker?: { module: string; exportName: string };
   /** Returns the component of its kind; the server calls its start/stop. */
   create(context: PluginContext, options: Options): PluginComponents[K] | Promise<PluginComponents[K]>;
 }

@@ -14,12 +14,13 @@ import { LocalCluster, type Cluster } from './ports/cluster.js';
 import type { Lifecycle } from './ports/lifecycle.js';
 import type { Sink } from './ports/sink.js';
 import type { FeedPosition, Store } from './ports/store.js';
-import type { Message } from './message.js';
 import { planPlugins, withDefaultIdentity, type Plan, type PlannedPlugin } from './preflight.js';
 import { problemsError } from './problems.js';
 import { registerCoreServices } from './services.js';
 import { SinkLeases, partitionOf, type SinkUnit, type UnitCheckpoints } from './sink-leases.js';
 import { SinkMetrics, SinkRunner } from './sink-runner.js';
+import { BackpressureGate } from './backpressure.js';
+import { WorkerSink } from './worker-sink.js';
 import { Tokens } from './tokens.js';
 
 export interface ServerOptions {
@@ -124,7 +125,17 @@ export class NitrogenServer {
     if (this.adminSecret.kind === 'generated') this.adminSecretFile = this.adminSecret.file;
 
     const sinks: Sink[] = [];
-    for (const planned of plan.sinks) sinks.push(await this.create(planned));
+    for (const [i, planned] of plan.sinks.entries()) {
+      const entry = config.sinks[i]!;
+      const worker = planned.plugin.deliveryWorker;
+      // Fed from the store, a sink may run in a delivery worker; in ack "sink" mode it is the acknowledgement, on this thread.
+      if (worker && config.ack === 'store' && entry.delivery.thread === 'worker') {
+        const data = { ...worker, name: planned.name, options: entry.options, config: JSON.parse(JSON.stringify(config)), dataDir: config.dataDir, level: this.logger.level };
+        const sink = new WorkerSink(planned.name, data, this.logger.child({ plugin: planned.name }), container.resolve(Tokens.Metrics));
+        await this.startComponent(`sink:${planned.name}`, sink);
+        sinks.push(sink);
+      } else sinks.push(await this.create(planned));
+    }
     container.register(Tokens.Sinks, { useValue: sinks });
 
     const commits = container.resolve(GroupCommit);
@@ -157,7 +168,7 @@ export class NitrogenServer {
         const instance = container.resolve(Tokens.Instance);
         const feedUnit = async (unit: SinkUnit, checkpoints: UnitCheckpoints) => {
           const i = index.get(unit.sink)!;
-          const partition = (m: Message) => partitionOf(m.from, unit.partitions) === unit.partition;
+          const partition = (m: { from: string }) => partitionOf(m.from, unit.partitions) === unit.partition;
           const runner = new SinkRunner(sinks[i]!, filters[i]!, store, deadLetters, this.logger, sinkMetrics, config.sinks[i]!.delivery, { partition, checkpoints, label: { index: unit.partition, of: unit.partitions } });
           await runner.start();
           runners.push(runner);
@@ -183,6 +194,9 @@ export class NitrogenServer {
           health.watch(`sink:${sink.name}`, 'sink', { critical: false, probe: () => sinkHealth(runner) });
         }
       }
+      // By sink, not by index: on a cluster the runners come and go with the partitions' leases.
+      const slowAcks = new Set(sinks.filter((_, i) => config.sinks[i]!.delivery.backpressure === 'slow-acks'));
+      if (slowAcks.size > 0) ingestor.throttle(new BackpressureGate(() => runners.some((runner) => slowAcks.has(runner.sink) && runner.overLag() !== undefined)));
     } else {
       // Pass-through: the sinks are the acknowledgement, so one that fails stops ingestion.
       for (const sink of sinks) health.watch(`sink:${sink.name}`, 'sink', { critical: true, probe: reportsHealth(sink) ? () => sink.health() : undefined });
@@ -303,15 +317,17 @@ async function sinkHealth(runner: SinkRunner): Promise<ComponentHealth> {
   const details = lag ? { lagMessages: lag.count, oldestUndelivered: lag.oldestTs } : undefined;
   if (status.retrying) return { status: 'down', reason: brief(`sends are failing and being retried: ${status.lastError}`), details };
   const own = reportsHealth(runner.sink) ? await runner.sink.health() : OK;
+  const over = runner.overLag();
+  if (over && own.status === 'ok') return { status: 'degraded', reason: `delivery is behind: ${over}`, details: { ...own.details, ...details } };
   return { ...own, details: { ...own.details, ...details } };
 }
 
-/** A sink spread over instances: the partitions fed here, down if any of them is; no partition here is not a fault. */
+/** A sink spread over instances: the partitions fed here, as the worst of them; no partition here is not a fault. */
 async function partitionedSinkHealth(runners: SinkRunner[]): Promise<ComponentHealth> {
   if (runners.length === 0) return { status: 'ok', details: { partitionsHere: 0 } };
   const each = await Promise.all(runners.map(sinkHealth));
-  const down = each.find((h) => h.status === 'down');
-  return { ...(down ?? each[0]!), details: { ...(down ?? each[0]!).details, partitionsHere: runners.length } };
+  const worst = each.find((h) => h.status === 'down') ?? each.find((h) => h.status === 'degraded') ?? each[0]!;
+  return { ...worst, details: { ...worst.details, partitionsHere: runners.length } };
 }
 
 /** A listener that could not bind says which setting chooses its address, instead of a stack trace. */

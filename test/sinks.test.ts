@@ -33,9 +33,20 @@ class RecordingSink implements Sink {
   }
 }
 
+/** A Sink whose sends stay open until the test settles them, in any order: for the runner's window. */
+class GatedSink implements Sink {
+  readonly sends: { batch: Message[]; accept: () => void }[] = [];
+  constructor(readonly name: string) {}
+  send(batch: Message[]): Promise<void> {
+    return new Promise((accept) => this.sends.push({ batch, accept }));
+  }
+}
+
 const sinks = new Map<string, RecordingSink>();
+const gated = new Map<string, GatedSink>();
 const recordingPlugin = definePlugin({ name: 'recording', kind: 'sink', create: ({ name }) => sinks.get(name) ?? sinks.set(name, new RecordingSink(name)).get(name)! });
-const catalog = { ...defaultCatalog, sink: { recording: async () => recordingPlugin } };
+const gatedPlugin = definePlugin({ name: 'gated', kind: 'sink', create: ({ name }) => gated.get(name) ?? gated.set(name, new GatedSink(name)).get(name)! });
+const catalog = { ...defaultCatalog, sink: { recording: async () => recordingPlugin, gated: async () => gatedPlugin } };
 
 async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
@@ -58,8 +69,10 @@ describe('sinks fed from the store', function () {
   }
 
   afterEach(async () => {
+    for (const sink of gated.values()) for (const s of sink.sends) s.accept();
     await t?.stop();
     sinks.clear();
+    gated.clear();
   });
 
   async function start(config: object, dataDir?: string): Promise<void> {
@@ -108,6 +121,64 @@ describe('sinks fed from the store', function () {
       await t.stop();
       dir.remove();
     }
+  });
+
+  it('keeps several batches in flight, and moves the checkpoint only over batches accepted in feed order', async () => {
+    const dir = tempDir();
+    try {
+      const delivery = { ...fast, batchSize: 10, lingerMs: 0, inFlight: 3, checkpointMs: 10 };
+      await start({ sinks: [{ use: 'gated', name: 'window', delivery }] }, dir.path);
+      const sink = gated.get('window')!;
+      await send(Array.from({ length: 40 }, (_, i) => ({ type: 'telemetry', id: `w-${i}`, body: i })));
+      // Three batches go out before any is accepted; the fourth waits for a free slot.
+      await until(() => sink.sends.length === 3);
+      assert.deepEqual(sink.sends.map((s) => s.batch.length), [10, 10, 10]);
+      const position = async () => (await t.api('GET', '/sinks/window')).body.sink.position;
+      // The later two are accepted first: the checkpoint must not pass the first, still unaccepted,
+      // while the freed slot takes the fourth batch.
+      sink.sends[2]!.accept();
+      sink.sends[1]!.accept();
+      await until(() => sink.sends.length === 4);
+      assert.equal(await position(), null);
+      // Once the first is accepted, the checkpoint moves over all three at once.
+      sink.sends[0]!.accept();
+      await until(async () => (await t.api('GET', '/sinks/window')).body.sink.delivered === 30);
+      await until(async () => (await position()) !== null);
+      const after30 = await position();
+      // The fourth batch is in flight: the checkpoint stays after the third until it is accepted.
+      assert.deepEqual(sink.sends[3]!.batch.map((m) => m.body), Array.from({ length: 10 }, (_, i) => 30 + i));
+      assert.equal(await position(), after30);
+      sink.sends[3]!.accept();
+      await until(async () => (await position()) !== after30);
+    } finally {
+      await t.stop();
+      dir.remove();
+    }
+  });
+
+  it('says degraded on /ready while a sink is past its lag bound, and with slow-acks holds acknowledgements back', async () => {
+    const delivery = { ...fast, lagCheckMs: 100, maxLagMessages: 5, backpressure: 'slow-acks' };
+    await start({ health: { probeInterval: '50ms' }, sinks: [{ use: 'gated', name: 'slow', delivery }] });
+    const sink = gated.get('slow')!;
+    const started = Date.now();
+    await send(Array.from({ length: 10 }, (_, i) => ({ type: 'telemetry', id: `s-${i}` })));
+    assert.ok(Date.now() - started < 5_000);
+    await until(() => sink.sends.length === 1);
+    const component = async () => ((await (await fetch(`${t.origin}/ready`)).json()) as any).components['sink:slow'];
+    await until(async () => (await component()).status === 'degraded');
+    assert.match((await component()).reason, /10 messages behind \(bound 5\)/);
+    assert.match((await t.api('GET', '/metrics')).body, /^nitrogen_sink_over_lag_bound\{sink="slow"\} 1$/m);
+    // Acknowledged still, but only after the gate's delay (100 ms): devices send more slowly.
+    // (The gate looks at the lag at most every 100 ms: the first sends may still pass at once.)
+    let late = 0;
+    await until(async () => {
+      const held = Date.now();
+      await send({ type: 'telemetry', id: `s-late-${late++}` });
+      return Date.now() - held >= 90;
+    });
+    for (const s of sink.sends) s.accept();
+    await until(async () => (await component()).status === 'ok', 15_000);
+    assert.match((await t.api('GET', '/metrics')).body, /^nitrogen_sink_latency_seconds_count\{sink="slow"\} [1-9]/m);
   });
 
   it('dead-letters a message the sink refuses for good, with the reason, and goes on', async () => {

@@ -4,6 +4,7 @@ import type { Logger } from '../../core/logger.js';
 import type { Message } from '../../core/message.js';
 import { definePlugin } from '../../core/plugin.js';
 import type { Sink } from '../../core/ports/sink.js';
+import type { FeedRecord } from '../../core/ports/store.js';
 import { Client, Policy, Sasl, type ClientPolicy, type Connection, type Sender } from '@nitrogen/amqp';
 import { CbsClient, sasToken } from './cbs.js';
 import { parseConnectionString, type HubAddress } from './connection-string.js';
@@ -142,7 +143,15 @@ export class EventHubsSink implements Sink {
     this.downstream.get().catch((err: Error) => this.logger.warn({ peer: this.downstream.where, err: err.message }, 'sink cannot connect yet; delivery waits and retries'));
   }
 
-  async send(batch: Message[]): Promise<void> {
+  send(batch: Message[]): Promise<void> {
+    return this.sendEvents(batch);
+  }
+
+  sendRecords(batch: FeedRecord[]): Promise<void> {
+    return this.sendEvents(batch);
+  }
+
+  private async sendEvents(batch: ReadonlyArray<Message | FeedRecord>): Promise<void> {
     if (batch.length === 0) return;
     const link = await this.downstream.get().catch((err: unknown) => {
       throw retryable(this.name, `cannot connect to ${this.downstream.where}`, err);
@@ -174,6 +183,7 @@ export class EventHubsSink implements Sink {
 export const eventHubsSinkPlugin = definePlugin({
   name: 'eventhubs',
   kind: 'sink',
+  deliveryWorker: { module: new URL('./index.js', import.meta.url).href, exportName: 'eventHubsSinkPlugin' },
   description: 'forwards messages to an Azure event hub, in batches, with SAS tokens over CBS',
   options: EventHubsSinkOptions,
   create: ({ name, logger, metrics }, options) => new EventHubsSink(name, options, logger, renewalCounter(metrics)),

@@ -4,7 +4,8 @@
 // in its message annotations as on each of its events, so events are grouped by key first.
 import type { Message } from '../../core/message.js';
 import { encodeMessage, Writer, type Message as AmqpMessage } from '@nitrogen/amqp';
-import { toAmqpMessage } from './mapping.js';
+import type { FeedRecord } from '../../core/ports/store.js';
+import { encodeRecord, toAmqpMessage } from './mapping.js';
 
 export const BATCH_FORMAT = 0x80013700;
 export const PARTITION_KEY = 'x-opt-partition-key';
@@ -30,12 +31,18 @@ function encoded(message: AmqpMessage, w: Writer): Buffer {
   return w.toBuffer();
 }
 
+function encodedRecord(r: FeedRecord, annotations: Record<string, unknown> | undefined, w: Writer): Buffer {
+  w.reset();
+  encodeRecord(w, r, false, annotations);
+  return w.toBuffer();
+}
+
 /**
  * Packs events into batch messages of at most `maxBytes` encoded bytes, keeping the order of
  * events within each partition key (`from` when `byDevice`, else none: the hub spreads them).
  * Stops at the first event that fits in no batch, so that every event before it can be sent.
  */
-export function packEvents(events: Message[], byDevice: boolean, maxBytes: number): Packed {
+export function packEvents(events: ReadonlyArray<Message | FeedRecord>, byDevice: boolean, maxBytes: number): Packed {
   const w = new Writer(64 * 1024);
   const groups = new Map<string | undefined, { annotations?: Record<string, unknown>; overhead: number; open?: { batch: HubBatch; size: number } }>();
   const batches: HubBatch[] = [];
@@ -50,7 +57,7 @@ export function packEvents(events: Message[], byDevice: boolean, maxBytes: numbe
       group = { annotations, overhead };
       groups.set(key, group);
     }
-    const event = encoded(toAmqpMessage(m, false, group.annotations), w);
+    const event = 'json' in m ? encodedRecord(m, group.annotations, w) : encoded(toAmqpMessage(m, false, group.annotations), w);
     const size = sectionSize(event.length);
     if (group.overhead + size > maxBytes) return { batches, tooLarge: { index: i, size: group.overhead + size } };
     if (!group.open || group.open.size + size > maxBytes) {

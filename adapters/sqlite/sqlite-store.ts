@@ -6,7 +6,7 @@ import type { ComponentHealth } from '../../core/health.js';
 import type { Logger } from '../../core/logger.js';
 import type { Message } from '../../core/message.js';
 import type { Page } from '../../core/ports/lifecycle.js';
-import type { FeedBatch, FeedPosition, MessageQuery, Store } from '../../core/ports/store.js';
+import type { FeedBatch, FeedPosition, FeedRecord, FeedRecordBatch, MessageQuery, Store } from '../../core/ports/store.js';
 import { ChunkReader } from './chunk-reader.js';
 import { CompactorClient } from './compactor-client.js';
 import { Journal } from './journal.js';
@@ -246,13 +246,35 @@ export class SqliteStore implements Store {
   }
 
   async readFeed(after: FeedPosition | null, limit: number): Promise<FeedBatch> {
+    return this.feed(after, limit, (hits) => hits.map((hit) => hit.read()));
+  }
+
+  /** The feed without parsing JSON: the records' envelope bytes, copied out of the ring and chunks in one buffer. */
+  async readFeedRecords(after: FeedPosition | null, limit: number): Promise<FeedRecordBatch> {
+    const { messages, position } = await this.feed(after, limit, (hits) => {
+      let bytes = 0;
+      for (const hit of hits) bytes += hit.end - hit.json;
+      const copy = Buffer.allocUnsafe(bytes);
+      let at = 0;
+      return hits.map((hit): FeedRecord => {
+        const n = hit.buf.copy(copy, at, hit.json, hit.end);
+        const record = { id: hit.id, from: hit.from, type: hit.type, to: hit.to, ts: hit.ts, expires: hit.expires, json: copy.subarray(at, at + n) };
+        at += n;
+        return record;
+      });
+    });
+    return { records: messages, position };
+  }
+
+  /** The hits after `after`, read by `read` inside the snapshot (tail hits point into the ring). */
+  private feed<T>(after: FeedPosition | null, limit: number, read: (hits: MessageRecord[]) => T[]): Promise<{ messages: T[]; position: FeedPosition | null }> {
     const from = after === null ? 0 : Number(after);
-    return this.snapshot((compacted) => {
+    return Promise.resolve(this.snapshot((compacted) => {
       const stored: MessageRecord[] = from < compacted ? this.chunks.feed(from, limit) : [];
       const hits = stored.length < limit ? [...stored, ...this.tail.feed(Math.max(from, compacted), limit - stored.length)] : stored;
       const last = hits[hits.length - 1];
-      return { messages: hits.map((hit) => hit.read()), position: last ? String(last.seq) : after };
-    });
+      return { messages: read(hits), position: last ? String(last.seq) : after };
+    }));
   }
 
   async feedLag(after: FeedPosition | null): Promise<{ count: number; oldestTs: string | null }> {

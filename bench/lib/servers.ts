@@ -16,9 +16,9 @@ export interface ServerProcess {
   output: () => string;
 }
 
-/** Runs the server as `npm start` does, in a child process, and resolves with its endpoints once it prints them. */
-export function spawnServer(env: Record<string, string>, cwd = process.cwd(), nodeArgs: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...nodeArgs, CLI], {
+/** Runs the server as `npm start` does (or another build's CLI), in a child process, and resolves with its endpoints once it prints them. */
+export function spawnServer(env: Record<string, string>, cwd = process.cwd(), nodeArgs: string[] = [], cli = CLI): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...nodeArgs, cli], {
     cwd,
     env: { ...process.env, NITROGEN_MQTT_PORT: '0', NITROGEN_REST_PORT: '0', NITROGEN_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,5 +1,6 @@
 import type { Message } from '../message.js';
 import type { Lifecycle } from './lifecycle.js';
+import type { FeedRecord } from './store.js';
 
 /**
  * The Sink port: delivery to a downstream pipeline.
@@ -15,6 +16,11 @@ import type { Lifecycle } from './lifecycle.js';
 export interface Sink extends Lifecycle {
   readonly name: string;
   send(batch: Message[]): Promise<void>;
+  /**
+   * `send` for records as the store keeps them (envelope JSON bytes untouched), with the same
+   * contract. Optional: a sink that has it forwards without parsing or re-encoding a message.
+   */
+  sendRecords?(batch: FeedRecord[]): Promise<void>;
 }
 
 /** Which messages a sink receives; an absent field matches everything. */

@@ -31,6 +31,29 @@ export interface FeedBatch {
 }
 
 /**
+ * A message of the feed as stored: the fields a sink maps and filters on, and the envelope's
+ * JSON bytes untouched, so that forwarding needs neither a JSON parse nor a re-encode.
+ */
+export interface FeedRecord {
+  id: string;
+  from: string;
+  type: string;
+  to: string | null;
+  /** `ts` in ms since the epoch. */
+  ts: number;
+  /** `expires` in ms since the epoch; NaN when the message has none. */
+  expires: number;
+  /** The envelope as UTF-8 JSON (encodeMessage's text): owned by the reader, not a view of store memory. */
+  json: Buffer;
+}
+
+export interface FeedRecordBatch {
+  records: FeedRecord[];
+  /** As FeedBatch.position. */
+  position: FeedPosition | null;
+}
+
+/**
  * The Store port: durable message storage.
  *
  * Guarantees every adapter keeps (checked by test/conformance/store.ts):
@@ -59,6 +82,8 @@ export interface Store extends Lifecycle {
   query(query: MessageQuery): Promise<Page<Message>>;
   purgeExpired(now: Date, olderThan?: Date, keepAfter?: (FeedPosition | null)[]): Promise<number>;
   readFeed(after: FeedPosition | null, limit: number): Promise<FeedBatch>;
+  /** `readFeed` as stored records (same messages, same positions). Optional: sinks fall back to `readFeed`. */
+  readFeedRecords?(after: FeedPosition | null, limit: number): Promise<FeedRecordBatch>;
   /** How far a consumer at `after` is behind: messages after it, and the commit time of the oldest. Optional: used for metrics. */
   feedLag?(after: FeedPosition | null): Promise<{ count: number; oldestTs: string | null }>;
   getCheckpoint(consumer: string): Promise<FeedPosition | null>;
