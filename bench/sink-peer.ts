@@ -32,7 +32,7 @@ if (mode === 'amqp') {
   container.on('message', (ctx) => {
     received++;
     ids.add(ctx.message!.message_id);
-    time(ctx.message!);
+    time(ctx.message);
   });
   const server = container.listen({ port, host: '127.0.0.1', credit_window: 5000, autoaccept: true, tcp_no_delay: true } as never) as unknown as Server;
   server.on('listening', () => process.send!({ port: (server.address() as AddressInfo).port }));

@@ -130,7 +130,7 @@ export class NitrogenServer {
       const worker = planned.plugin.deliveryWorker;
       // Fed from the store, a sink may run in a delivery worker; in ack "sink" mode it is the acknowledgement, on this thread.
       if (worker && config.ack === 'store' && entry.delivery.thread === 'worker') {
-        const data = { ...worker, name: planned.name, options: entry.options, config: JSON.parse(JSON.stringify(config)), dataDir: config.dataDir, level: this.logger.level };
+        const data = { ...worker, name: planned.name, options: entry.options, config: JSON.parse(JSON.stringify(config)) as unknown, dataDir: config.dataDir, level: this.logger.level };
         const sink = new WorkerSink(planned.name, data, this.logger.child({ plugin: planned.name }), container.resolve(Tokens.Metrics));
         await this.startComponent(`sink:${planned.name}`, sink);
         sinks.push(sink);

@@ -77,7 +77,7 @@ export class SinkPosition {
       this.accepted = this.inFlight.shift()!.position;
       moved = true;
     }
-    if (moved) this.timer ??= setTimeout(() => this.write(), this.checkpointMs);
+    if (moved) this.timer ??= setTimeout(() => void this.write(), this.checkpointMs);
   }
 
   /** Writes the accepted position now (on stop) and waits for every write. */
@@ -94,7 +94,7 @@ export class SinkPosition {
     if (position === null || position === this.written) return Promise.resolve();
     if (this.writing) {
       // One write at a time: this position goes in the next one.
-      this.timer = setTimeout(() => this.write(), this.checkpointMs);
+      this.timer = setTimeout(() => void this.write(), this.checkpointMs);
       return this.writing;
     }
     this.writing = this.checkpoints.set(position).then(
@@ -106,7 +106,7 @@ export class SinkPosition {
         this.writing = undefined;
         // The next write carries a later position; until then a restart re-sends (at-least-once).
         this.logger.warn({ err, consumer: this.consumer }, 'could not write the sink checkpoint');
-        this.timer ??= setTimeout(() => this.write(), this.checkpointMs);
+        this.timer ??= setTimeout(() => void this.write(), this.checkpointMs);
       },
     );
     return this.writing;

@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import { rootContainer } from './di.js';
 import { isNitrogenError } from './errors.js';
 import { createLogger } from './logger.js';
+import type { Message } from './message.js';
 import type { Plugin } from './plugin.js';
 import type { Sink } from './ports/sink.js';
 import { unpackRecords } from './record-batch.js';
@@ -25,17 +26,18 @@ function describe(err: unknown): { code?: string; message: string; details?: Rec
 async function main(): Promise<void> {
   const logger = createLogger(data.level as never).child({ plugin: data.name, thread: 'delivery' });
   const metrics = new Registry();
-  const plugin = (await import(data.module))[data.exportName] as Plugin<'sink', unknown>;
+  const loaded = (await import(data.module)) as Record<string, Plugin<'sink', unknown>>;
+  const plugin = loaded[data.exportName]!;
   const options = plugin.options ? plugin.options.parse(data.options) : data.options;
   const sink: Sink = await plugin.create({ container: rootContainer.createChildContainer(), config: data.config as never, logger, metrics, dataDir: data.dataDir, name: data.name }, options);
   await sink.start?.();
   // Counters the sink keeps (e.g. token renewals) reach the server's /metrics through the main thread.
-  const publish = async (): Promise<void> => post({ op: 'metrics', metrics: (await metrics.getMetricsAsJSON()).filter((m) => m.type === ('counter' as never)) as never });
+  const publish = async (): Promise<void> => post({ op: 'metrics', metrics: (await metrics.getMetricsAsJSON()).filter((m) => m.type === ('counter' as never)) });
   const timer = setInterval(() => void publish(), 1000);
   port.on('message', (message: ToWorker) => {
     if (message.op === 'send') {
       const records = unpackRecords(Buffer.from(message.buf));
-      const send = sink.sendRecords ? sink.sendRecords(records) : sink.send(records.map((r) => JSON.parse(r.json.toString('utf8'))));
+      const send = sink.sendRecords ? sink.sendRecords(records) : sink.send(records.map((r) => JSON.parse(r.json.toString('utf8')) as Message));
       send.then(
         () => post({ op: 'done', id: message.id }),
         (err: unknown) => post({ op: 'done', id: message.id, error: describe(err) }),

@@ -8,7 +8,7 @@ import type { FeedRecord } from './ports/store.js';
 import { packRecords } from './record-batch.js';
 
 /** How a sink plugin runs in a delivery worker: the module (a URL) and export holding the plugin. */
-export interface DeliveryWorkerEntry {
+interface DeliveryWorkerEntry {
   module: string;
   exportName: string;
 }

@@ -32,28 +32,10 @@ export function toAmqpMessage(m: Envelope, durable: boolean, annotations?: Recor
   return message;
 }
 
-/** The same AMQP message from a stored record: its envelope bytes are the body as they are, unparsed. */
-export function recordToAmqpMessage(r: FeedRecord, durable: boolean, annotations?: Record<string, unknown>): AmqpMessage {
-  const applicationProperties: Record<string, unknown> = r.to === null ? { from: r.from, type: r.type } : { from: r.from, type: r.type, to: r.to };
-  const message: AmqpMessage = {
-    properties: {
-      messageId: r.id,
-      subject: r.type,
-      contentType: CONTENT_TYPE,
-      creationTime: new Date(r.ts),
-      ...(Number.isNaN(r.expires) ? {} : { absoluteExpiryTime: new Date(r.expires) }),
-    },
-    applicationProperties,
-    body: r.json,
-  };
-  if (durable) message.header = { durable: true };
-  if (annotations) message.messageAnnotations = annotations;
-  return message;
-}
-
 /**
- * `recordToAmqpMessage` encoded straight into `w`, byte for byte what `encodeMessage` writes for
- * it (test/sinks-amqp/mapping.test.ts holds them equal), without the intermediate message objects
+ * The AMQP message of `toAmqpMessage`, from a stored record whose envelope bytes are the body as
+ * they are (unparsed), encoded straight into `w`: byte for byte what `encodeMessage` writes for
+ * `toAmqpMessage`'s (test/sinks-amqp/mapping.test.ts holds them equal), without the intermediate message objects
  * and the composite tables: header (§3.2.1), message annotations (§3.2.3), properties (§3.2.4,
  * fields 0-9, the unset ones null), application properties (§3.2.5), one data section (§3.2.6).
  */

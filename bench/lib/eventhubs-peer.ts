@@ -104,7 +104,7 @@ export class EventHubsPeer {
       else this.onTransfer(ctx, address);
     });
     const listenOptions = { port: this.options.port ?? 0, host: '127.0.0.1', autoaccept: false, credit_window: 1000, container_id: 'fake-event-hubs' };
-    this.server = c.listen(listenOptions as unknown as Parameters<typeof c.listen>[0]) as unknown as Server;
+    this.server = c.listen(listenOptions as unknown as Parameters<typeof c.listen>[0]);
     await new Promise<void>((resolve) => this.server.once('listening', resolve));
     this.port = (this.server.address() as AddressInfo).port;
     this.sweeper = setInterval(() => this.detachExpired(), 100);
