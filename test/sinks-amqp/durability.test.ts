@@ -15,21 +15,29 @@ import { until } from './util.js';
 
 const SECRET = 'durability-admin-secret-0123456789';
 const delivery = { batchSize: 500, lingerMs: 5, retryMinMs: 50, retryMaxMs: 500, pollMs: 100, inFlight: 4, checkpointMs: 200 };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** `device:seq` of every message the broker received, with how often. */
+/**
+ * `device:seq` of every message the broker received, with how often; read incrementally, since
+ * the checks poll it while tens of thousands of messages arrive.
+ */
+const counted = new WeakMap<RheaBroker, { read: number; seen: Map<string, number> }>();
 function arrivals(broker: RheaBroker): Map<string, number> {
-  const seen = new Map<string, number>();
-  for (const m of broker.received.get('telemetry') ?? []) {
-    const envelope = JSON.parse(Buffer.from((m.body as { content: Buffer }).content).toString('utf8'));
+  const state = counted.get(broker) ?? { read: 0, seen: new Map<string, number>() };
+  counted.set(broker, state);
+  const received = broker.received.get('telemetry') ?? [];
+  for (; state.read < received.length; state.read++) {
+    const envelope = JSON.parse(Buffer.from((received[state.read]!.body as { content: Buffer }).content).toString('utf8'));
     const key = `${envelope.from}:${envelope.body.seq}`;
-    seen.set(key, (seen.get(key) ?? 0) + 1);
+    state.seen.set(key, (state.seen.get(key) ?? 0) + 1);
   }
-  return seen;
+  return state.seen;
 }
 
 async function allArrive(broker: RheaBroker, acked: Set<string>, label: string): Promise<void> {
-  const missing = () => [...acked].filter((k) => !arrivals(broker).has(k));
+  const missing = () => {
+    const seen = arrivals(broker);
+    return [...acked].filter((k) => !seen.has(k));
+  };
   await until(() => missing().length === 0, 60_000, `every acknowledged message at the broker (${label})`).catch((err: Error) => {
     throw new Error(`${err.message}: ${missing().length} of ${acked.size} missing, e.g. ${missing().slice(0, 5).join(', ')}`);
   });
@@ -96,7 +104,8 @@ describe('amqp sink durability under load (delivery worker thread)', function ()
         const status = await (await fetch(`${server.rest}/sinks/broker`, { headers: { authorization: `Bearer ${await token(server)}` } })).json() as { sink: { retrying: boolean } };
         assert.equal(status.sink.retrying, true, 'the sink retries while the broker is away');
         gate.open();
-        await sleep(500);
+        const atOpen = arrivals(broker).size;
+        await until(() => arrivals(broker).size > atOpen, 20_000, 'deliveries once the broker is back');
       } finally {
         await load.stop();
       }
