@@ -1,7 +1,7 @@
 import { ClientError, badOption } from './errors.js';
 import type { StreamOpener } from './mqtt/connection.js';
 import type { MqttWire } from './mqtt/mqtt-wire.js';
-import { settings as checkSettings, type ConnectOptions, type Settings } from './options.js';
+import { settings as checkSettings, type ConnectOptions, type Settings, type TlsOptions } from './options.js';
 import { Outbox } from './outbox.js';
 import { MemoryStore, type QueueStore } from './queue/queue-store.js';
 import { Rest } from './rest.js';
@@ -13,7 +13,7 @@ import { Tokens } from './tokens.js';
 export interface Platform {
   /** MQTT (Node: over TCP); absent in the browser, whose bundle then holds none of its code. */
   mqtt?: {
-    opener(url: URL): StreamOpener;
+    opener(url: URL, tls: TlsOptions | undefined): StreamOpener;
     wire(...args: ConstructorParameters<typeof MqttWire>): MqttWire;
   };
   /** The queue file (Node). */
@@ -39,6 +39,7 @@ export async function connectWith(platform: Platform, options: ConnectOptions): 
   const s = checkSettings(options);
   if (s.queueFile !== undefined && !platform.fileStore) throw badOption('queue.file', 'a queue file needs Node.js; in the browser the queue is in memory');
   if (s.mqtt && !platform.mqtt) throw badOption('mqtt', 'MQTT needs Node.js here; in the browser the session uses REST and SSE');
+  if (s.tls && !platform.mqtt) throw badOption('tls', 'TLS options are for mqtts:// in Node.js; a browser uses its own for https://');
   if (s.transport === 'mqtt' && (!platform.mqtt || s.mqtt === false)) throw badOption('transport', '"mqtt" needs Node.js and an MQTT endpoint');
 
   const auth = new Rest({ url: s.url, requestTimeoutMs: s.requestTimeoutMs }, null);
@@ -73,7 +74,7 @@ export async function connectWith(platform: Platform, options: ConnectOptions): 
         if (opener) return opener;
         const endpoint = s.mqtt || (await headwaiter(auth));
         if (!endpoint) throw badOption('mqtt', 'the server advertises no MQTT endpoint (GET /headwaiter); use transport: "rest"');
-        return (opener = platform.mqtt!.opener(new URL(endpoint)));
+        return (opener = platform.mqtt!.opener(new URL(endpoint), s.tls));
       },
       clientId: s.clientId,
       username: s.id,

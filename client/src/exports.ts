@@ -1,4 +1,4 @@
-export type { ConnectOptions, QueueOptions } from './options.js';
+export type { ConnectOptions, QueueOptions, TlsOptions } from './options.js';
 export { Session, type SessionEvents, type QueryOptions } from './session.js';
 export type { Sending } from './outbox.js';
 export type { Message, OutgoingMessage } from './envelope.js';
@@ -6,4 +6,5 @@ export type { MessageFilter } from './filter.js';
 export type { Subscription } from './subscription.js';
 export type { CommandHandler } from './commands.js';
 export type { Credential } from './tokens.js';
+export { register, type RegisterOptions, type Registration } from './register.js';
 export { ClientError, ClientErrorCodes, type ClientErrorCode } from './errors.js';

@@ -1,5 +1,5 @@
 /**
- * @nitrogen/client for Node.js: MQTT over TCP, REST and SSE, and a queue file that survives
+ * @nitrogen/client for Node.js: MQTT over TCP or TLS, REST and SSE, and a queue file that survives
  * restarts. The browser build (`./browser.js`) has the same API over REST and SSE.
  */
 import { connectWith, type Platform } from './connect.js';
@@ -26,3 +26,4 @@ export function connect(options: ConnectOptions): Promise<Session> {
 }
 
 export * from './exports.js';
+export { registerOnce } from './node/registration-file.js';

@@ -19,6 +19,22 @@ export interface QueueOptions {
   fsync?: 'always' | 'never' | number;
 }
 
+/**
+ * TLS for `mqtts://` (Node). The server's certificate is always checked: against the system's
+ * authorities, or `ca` for a private one. A client certificate (`cert`, `key`) from an authority
+ * registered with the server authenticates the device in the handshake (docs/onboarding.md); the
+ * secret or token still serves REST.
+ */
+export interface TlsOptions {
+  /** PEM: the authorities that may sign the server's certificate (default: the system's). */
+  ca?: string | string[];
+  /** PEM: the device's certificate and its private key. */
+  cert?: string;
+  key?: string;
+  /** The name the server's certificate must carry (default: the URL's host). */
+  servername?: string;
+}
+
 export interface ConnectOptions {
   /** The REST base URL, e.g. `http://127.0.0.1:3000/api/v1`. */
   url: string;
@@ -29,8 +45,10 @@ export interface ConnectOptions {
   /** Or an access token, with `renewToken` to get a new one before it expires. */
   accessToken?: string;
   renewToken?: () => Promise<string>;
-  /** The MQTT endpoint (`mqtt://host:1883`); default: what the server advertises at `GET /headwaiter`; `false`: none. Node only. */
+  /** The MQTT endpoint (`mqtt://host:1883`, `mqtts://host:8883`); default: what the server advertises at `GET /headwaiter`; `false`: none. Node only. */
   mqtt?: string | false;
+  /** TLS for `mqtts://` (Node only). */
+  tls?: TlsOptions;
   /** How messages are sent and subscriptions made: `'mqtt'` (Node's default when there is an endpoint) or `'rest'` (POST and SSE; the browser's). */
   transport?: 'mqtt' | 'rest';
   queue?: QueueOptions;
@@ -60,6 +78,7 @@ export interface Settings {
   id: string;
   credential: Credential;
   mqtt: string | false | undefined;
+  tls: TlsOptions | undefined;
   transport: 'mqtt' | 'rest' | undefined;
   queueFile: string | undefined;
   fsync: 'always' | 'never' | number;
@@ -102,7 +121,11 @@ export function settings(o: ConnectOptions): Settings {
   if ((o.secret === undefined) === (o.accessToken === undefined)) throw badOption('secret', 'give either secret or accessToken');
   if (o.renewToken !== undefined && typeof o.renewToken !== 'function') throw badOption('renewToken', 'a function returning a promise of a token');
   const credential: Credential = o.secret !== undefined ? { secret: text('secret', o.secret) } : { accessToken: text('accessToken', o.accessToken), ...(o.renewToken ? { renew: o.renewToken } : {}) };
-  if (o.mqtt !== undefined && o.mqtt !== false && !/^mqtt:\/\//.test(String(o.mqtt))) throw badOption('mqtt', 'an mqtt:// URL, or false');
+  if (o.mqtt !== undefined && o.mqtt !== false && !/^mqtts?:\/\//.test(String(o.mqtt))) throw badOption('mqtt', 'an mqtt:// or mqtts:// URL, or false');
+  if (o.tls !== undefined) {
+    if (typeof o.tls !== 'object' || o.tls === null) throw badOption('tls', 'an object: { ca, cert, key, servername }');
+    if ((o.tls.cert === undefined) !== (o.tls.key === undefined)) throw badOption('tls', 'a client certificate needs both cert and key');
+  }
   if (o.transport !== undefined && o.transport !== 'mqtt' && o.transport !== 'rest') throw badOption('transport', '"mqtt" or "rest"');
   const q = o.queue ?? {};
   if (q.whenFull !== undefined && q.whenFull !== 'reject' && q.whenFull !== 'drop-oldest') throw badOption('queue.whenFull', '"reject" or "drop-oldest"');
@@ -115,6 +138,7 @@ export function settings(o: ConnectOptions): Settings {
     id,
     credential,
     mqtt: o.mqtt,
+    tls: o.tls,
     transport: o.transport,
     queueFile: q.file === undefined ? undefined : text('queue.file', q.file),
     fsync,

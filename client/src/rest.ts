@@ -13,6 +13,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Give up after this long instead of `requestTimeoutMs` (SSE streams have none: 0). */
   timeoutMs?: number;
+  /** Sent as they are: an `ApiKey` authorization, say, in place of the session's token. */
+  headers?: Record<string, string>;
 }
 
 /** Codes with which the server refuses a token that a new one may fix. */
@@ -72,7 +74,7 @@ export class Rest {
   /** The response of a successful request (2xx), unread; anything else as an error. */
   async send(method: string, path: string, json: string | undefined, options: CallOptions = {}, retried = false): Promise<Response> {
     const url = this.options.url + path;
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...options.headers };
     if (json !== undefined) headers['content-type'] = 'application/json';
     let token: string | undefined;
     if (options.auth !== false && this.tokens) {

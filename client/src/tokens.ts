@@ -1,10 +1,9 @@
 import { ClientError } from './errors.js';
 
 /**
- * How a session proves who it is. Designed to grow: an API key for self-registration
- * (`{ apiKey }`, exchanged for a secret on first start and kept beside the queue) and a client
- * certificate (`{ certificate: { cert, key } }`, presented in the TLS handshake of `mqtts://`
- * and `https://`) slot in here as further members of the union.
+ * How a session proves who it is to REST (and to MQTT, unless a client certificate in `tls`
+ * does it in the handshake). A device registered with an API key (`register`) has a secret like
+ * any other.
  */
 export type Credential =
   /** The principal's secret (devices, apps) or password (users). */
