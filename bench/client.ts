@@ -47,13 +47,37 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 printHeader('Client library: the car-telemetry sample on @nitrogen/client vs on raw sockets, side by side');
 const perFleet = options.cars * options.driving * options.rate;
-console.log(`load:    two fleets of ${fmt(options.cars)} cars, ${options.driving * 100}% driving at ${options.rate} msg/s (${fmt(perFleet)} msg/s each), QoS 1, one Nitrogen server (embedded store, durable); ${options.rounds} windows of ${options.seconds} s after ${options.settle} s of settling`);
+console.log(
+  `load:    two fleets of ${fmt(options.cars)} cars, ${options.driving * 100}% driving at ${options.rate} msg/s (${fmt(perFleet)} msg/s each), QoS 1, one Nitrogen server (embedded store, durable); ${options.rounds} windows of ${options.seconds} s after ${options.settle} s of settling`,
+);
 
 const target = await startNitrogen({ connections: 0 });
 const dir = tempDir('nitrogen-bench-client-');
 const fleets: Record<'library' | 'raw', FleetProcess> = {
-  library: startFleet({ link: 'library', rest: target.server.rest, adminSecret: ADMIN_SECRET, cars: options.cars, driving: options.driving, rate: options.rate, prefix: 'lib', credentials: join(dir.path, 'library.json'), reportEvery: 1, tripMinutes: 60 }),
-  raw: startFleet({ link: 'raw', rest: target.server.rest, adminSecret: ADMIN_SECRET, cars: options.cars, driving: options.driving, rate: options.rate, prefix: 'raw', credentials: join(dir.path, 'raw.json'), reportEvery: 1, tripMinutes: 60 }),
+  library: startFleet({
+    link: 'library',
+    rest: target.server.rest,
+    adminSecret: ADMIN_SECRET,
+    cars: options.cars,
+    driving: options.driving,
+    rate: options.rate,
+    prefix: 'lib',
+    credentials: join(dir.path, 'library.json'),
+    reportEvery: 1,
+    tripMinutes: 60,
+  }),
+  raw: startFleet({
+    link: 'raw',
+    rest: target.server.rest,
+    adminSecret: ADMIN_SECRET,
+    cars: options.cars,
+    driving: options.driving,
+    rate: options.rate,
+    prefix: 'raw',
+    credentials: join(dir.path, 'raw.json'),
+    reportEvery: 1,
+    tripMinutes: 60,
+  }),
 };
 try {
   const driving = Math.round(options.cars * options.driving);
@@ -75,16 +99,26 @@ try {
     const us = (k: Kind) => (after[k].cpuMicros - before[k].cpuMicros) / messages(k);
     const share = (k: Kind) => `${((after[k].cpuMicros - before[k].cpuMicros) / 1e4 / seconds(k)).toFixed(1)}%`;
     ratios.push(us('library') / us('raw'));
-    console.log(`| ${round} | ${fmt(messages('library') / seconds('library'))} | ${fmt(messages('raw') / seconds('raw'))} | ${us('library').toFixed(1)} | ${us('raw').toFixed(1)} | ${(us('library') / us('raw')).toFixed(2)} | ${share('library')}, ${share('raw')} |`);
+    console.log(
+      `| ${round} | ${fmt(messages('library') / seconds('library'))} | ${fmt(messages('raw') / seconds('raw'))} | ${us('library').toFixed(1)} | ${us('raw').toFixed(1)} | ${(us('library') / us('raw')).toFixed(2)} | ${share('library')}, ${share('raw')} |`,
+    );
   }
   const result = median(ratios);
   console.log(`\nmedian library / raw CPU per message: ${result.toFixed(2)}x (goal: at most ${GOAL}x) — ${result <= GOAL ? 'met' : 'NOT met'}`);
   for (const f of Object.values(fleets)) f.child.send({ op: 'stop' });
   const [library, raw] = await Promise.all([fleets.library.summary, fleets.raw.summary]);
   await Promise.all(Object.values(fleets).map((f) => exited(f.child)));
-  for (const [name, s] of [['library', library], ['raw', raw]] as const) {
-    const errors = Object.entries(s.errors).map(([k, n]) => `${n} × ${k}`).join('; ') || 'none';
-    console.log(`${name.padEnd(8)} ${fmt(s.acked)} acknowledged of ${fmt(s.sent)} sent, ack p50 ${s.latency?.p50.toFixed(1)} ms p99 ${s.latency?.p99.toFixed(1)} ms, RSS ${fmt(s.cost.rssMiB)} MiB (+${fmt(s.cost.rssGrowthMiB)} for the cars), errors: ${errors}`);
+  for (const [name, s] of [
+    ['library', library],
+    ['raw', raw],
+  ] as const) {
+    const errors =
+      Object.entries(s.errors)
+        .map(([k, n]) => `${n} × ${k}`)
+        .join('; ') || 'none';
+    console.log(
+      `${name.padEnd(8)} ${fmt(s.acked)} acknowledged of ${fmt(s.sent)} sent, ack p50 ${s.latency?.p50.toFixed(1)} ms p99 ${s.latency?.p99.toFixed(1)} ms, RSS ${fmt(s.cost.rssMiB)} MiB (+${fmt(s.cost.rssGrowthMiB)} for the cars), errors: ${errors}`,
+    );
   }
 } finally {
   for (const f of Object.values(fleets)) if (f.child.exitCode === null) f.child.kill();

@@ -65,7 +65,7 @@ async function run(label: string, maxBatchBytes: number, receive: boolean): Prom
   const cpu = process.cpuUsage();
   const started = performance.now();
   let seq = 1;
-  for (let i = 0; i < messages.length; ) {
+  for (let i = 0; i < messages.length;) {
     for (let c = 0; c < options.calls && i < messages.length; c++, i += options.batch) {
       const slice = messages.slice(i, i + options.batch);
       publisher.publish(slice, seq);

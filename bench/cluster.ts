@@ -67,7 +67,13 @@ async function measure(label: string, mqttPort: number, rest: string, secret: st
   const token = await adminToken(`${rest}/api/v1`, secret);
   const devices = await registerDevices(`${rest}/api/v1`, token, options.connections, `car-${label.replace(/\W/g, '')}`);
   const load = await LoadGenerator.connect({
-    host: '127.0.0.1', port: mqttPort, window: options.window, rate: 0, payloads: carTelemetry(64), localAddresses: [], connectConcurrency: 50,
+    host: '127.0.0.1',
+    port: mqttPort,
+    window: options.window,
+    rate: 0,
+    payloads: carTelemetry(64),
+    localAddresses: [],
+    connectConcurrency: 50,
     clients: devices.map((d) => ({ clientId: d.id, username: d.id, password: d.secret, topic: `devices/${d.id}/messages/telemetry` })),
   });
   load.start();
@@ -80,7 +86,7 @@ async function measure(label: string, mqttPort: number, rest: string, secret: st
   await sleep(options.seconds * 1000);
   const report = await load.report();
   const perMessage: Record<string, number> = {};
-  for (const [name, read] of Object.entries(parts)) perMessage[name] = ((await read()) - before[name]!) / report.acked * 1e6;
+  for (const [name, read] of Object.entries(parts)) perMessage[name] = (((await read()) - before[name]!) / report.acked) * 1e6;
   const row: Row = { label, rate: report.rate, perMessage };
   if (origins.length > 0) {
     row.published = ((await metricSum(origins, 'nitrogen_cluster_published_messages_total')) - published) / report.acked;

@@ -31,7 +31,11 @@ const sources = options.sources.split(',').filter(Boolean);
 printHeader('Idle MQTT connections: memory per connection, connect rate, 30,000 cars');
 console.log(`clients: connecting from ${sources.length ? sources.join(', ') : 'the address the kernel chooses'}; every connection pings every 30 s (keepalive 60 s)`);
 
-interface Step { connections: number; rssMiB: number; connectRate: number }
+interface Step {
+  connections: number;
+  rssMiB: number;
+  connectRate: number;
+}
 
 /** Least-squares slope of memory over connections, in KiB per connection. */
 function slopeKiB(points: Step[]): number {
@@ -81,11 +85,15 @@ async function stepped(target: MqttTarget): Promise<void> {
     // taken over the later steps, what one more connection costs.
     const slope = slopeKiB(points.slice(1));
     const first = points[1]!;
-    console.log(`memory: the first ${fmt(first.connections)} connections add ${fmt(first.rssMiB - points[0]!.rssMiB)} MiB (warm-up included); ` +
-      `then ${slope.toFixed(1)} KiB per connection (least squares over the steps from ${fmt(first.connections)}); extrapolated to 30,000 connections in one process: ${fmt(first.rssMiB + ((30_000 - first.connections) * slope) / 1024)} MiB`);
-    console.log(`after ${options.hold} s idle: ${fmt(open)} of ${fmt(done)} connections open at the client, ${await serverConnections(target)} by the server's nitrogen_mqtt_connections; ` +
-      `RSS ${fmt(rssAfter)} MiB, ${(((rssAfter - points[0]!.rssMiB) * 1024) / done).toFixed(1)} KiB per connection over the server with none; ` +
-      `server CPU while idle ${(idle.processes.server!.cores * 100).toFixed(1)}% of a core${errors.length ? `; errors: ${errors.slice(0, 5).join('; ')}` : ''}`);
+    console.log(
+      `memory: the first ${fmt(first.connections)} connections add ${fmt(first.rssMiB - points[0]!.rssMiB)} MiB (warm-up included); ` +
+        `then ${slope.toFixed(1)} KiB per connection (least squares over the steps from ${fmt(first.connections)}); extrapolated to 30,000 connections in one process: ${fmt(first.rssMiB + ((30_000 - first.connections) * slope) / 1024)} MiB`,
+    );
+    console.log(
+      `after ${options.hold} s idle: ${fmt(open)} of ${fmt(done)} connections open at the client, ${await serverConnections(target)} by the server's nitrogen_mqtt_connections; ` +
+        `RSS ${fmt(rssAfter)} MiB, ${(((rssAfter - points[0]!.rssMiB) * 1024) / done).toFixed(1)} KiB per connection over the server with none; ` +
+        `server CPU while idle ${(idle.processes.server!.cores * 100).toFixed(1)}% of a core${errors.length ? `; errors: ${errors.slice(0, 5).join('; ')}` : ''}`,
+    );
   } finally {
     await Promise.all(loads.map((l) => l.stop()));
     await target.stop();
@@ -117,10 +125,19 @@ async function spread(): Promise<void> {
   try {
     for (let i = 0; i < options.instances; i++) servers.push(await startNitrogen({ connections: 0 }));
     for (const [i, server] of servers.entries()) {
-      fleets.push(startFleet({
-        rest: server.server.rest, adminSecret: ADMIN_SECRET, cars: perInstance, prefix: `car-${String.fromCharCode(97 + i)}`, driving: 0,
-        credentials: join(dir.path, `fleet-${i}.json`), connectRate: options.connectRate, sources, reportEvery: 1,
-      }));
+      fleets.push(
+        startFleet({
+          rest: server.server.rest,
+          adminSecret: ADMIN_SECRET,
+          cars: perInstance,
+          prefix: `car-${String.fromCharCode(97 + i)}`,
+          driving: 0,
+          credentials: join(dir.path, `fleet-${i}.json`),
+          connectRate: options.connectRate,
+          sources,
+          reportEvery: 1,
+        }),
+      );
     }
     const deadline = performance.now() + 600_000;
     while (fleets.some((f) => Number.isNaN(f.fullAt)) && performance.now() < deadline) await sleep(500);
@@ -140,8 +157,13 @@ async function spread(): Promise<void> {
     console.log('|---|---:|---:|---:|---:|---:|---:|---|---:|');
     servers.forEach((_, i) => {
       const s = summaries[i]!;
-      const errors = Object.entries(s.errors).map(([k, n]) => `${n} × ${k}`).join('; ') || 'none';
-      console.log(`| ${i} | ${fmt(perInstance)} | ${fleets[i]!.fullAt.toFixed(0)} | ${fmt(rssConnected[i]!)} | ${fmt(rssHeld[i]!)} | ${counted[i]} | ${(idle.processes[`server ${i}`]!.cores * 100).toFixed(1)}% | ${errors} | ${fmt(s.cost.rssMiB)} |`);
+      const errors =
+        Object.entries(s.errors)
+          .map(([k, n]) => `${n} × ${k}`)
+          .join('; ') || 'none';
+      console.log(
+        `| ${i} | ${fmt(perInstance)} | ${fleets[i]!.fullAt.toFixed(0)} | ${fmt(rssConnected[i]!)} | ${fmt(rssHeld[i]!)} | ${counted[i]} | ${(idle.processes[`server ${i}`]!.cores * 100).toFixed(1)}% | ${errors} | ${fmt(s.cost.rssMiB)} |`,
+      );
     });
     const seconds = Math.max(...fleets.map((f) => f.fullAt));
     console.log(`sum of server RSS: ${fmt(sum(rssConnected))} MiB with every car connected, ${fmt(sum(rssHeld))} MiB after ${options.hold} s idle (target: at most 1,024 MiB)`);

@@ -24,8 +24,12 @@ const counts = numbers(options.connections);
 const sources = options.sources.split(',').filter(Boolean);
 printHeader('MQTT QoS 1 ingest: Nitrogen (embedded store, durable) vs bare aedes');
 console.log(`disk:    ${diskFacts()}`);
-console.log(`load:    ${options.connections} connections, ${fmt(options.inflight)} QoS 1 PUBLISHes in flight in total, ~200-byte car telemetry JSON on devices/{id}/messages/telemetry, ${options.warmup}s warm-up + ${options.seconds}s measured, ${sources.length ? `from ${sources.join(', ')}` : 'source address chosen by the kernel'}`);
-console.log(`peer:    bare aedes, its defaults (no authentication, in-memory persistence); Nitrogen: the CLI with the embedded default${options.store === 'sqlite' ? ' (PUBACK after the durable group commit)' : options.store === 'postgres' ? ', but store and registry on PostgreSQL (PUBACK after its durable commit)' : `, but store "${options.store}" (NOT the durable default)`}`);
+console.log(
+  `load:    ${options.connections} connections, ${fmt(options.inflight)} QoS 1 PUBLISHes in flight in total, ~200-byte car telemetry JSON on devices/{id}/messages/telemetry, ${options.warmup}s warm-up + ${options.seconds}s measured, ${sources.length ? `from ${sources.join(', ')}` : 'source address chosen by the kernel'}`,
+);
+console.log(
+  `peer:    bare aedes, its defaults (no authentication, in-memory persistence); Nitrogen: the CLI with the embedded default${options.store === 'sqlite' ? ' (PUBACK after the durable group commit)' : options.store === 'postgres' ? ', but store and registry on PostgreSQL (PUBACK after its durable commit)' : `, but store "${options.store}" (NOT the durable default)`}`,
+);
 
 // --store postgres: store and registry on a throwaway local PostgreSQL, a schema per server run.
 const postgres = options.store === 'postgres' ? await startPostgresBench() : null;
@@ -52,7 +56,9 @@ async function nitrogenPoint(connections: number, round: number, tls?: BenchTls)
   const schema = `ingest_${connections}_${round}${tls ? '_tls' : ''}`;
   const nodeArgs = [...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), ...(allocationsDir ? allocationSamplerArgs(allocationsDir) : [])];
   const target = await startNitrogen({
-    connections, store: options.store, nodeArgs,
+    connections,
+    store: options.store,
+    nodeArgs,
     ...(tls ? { tls } : {}),
     ...(postgres ? { config: postgres.config(schema), countStored: () => postgres.stored(schema) } : {}),
   });
@@ -69,22 +75,23 @@ async function aedesPoint(connections: number, tls?: BenchTls): Promise<Point> {
 
 const results: Array<{ round: number; aedes: Point; nitrogen: Point }> = [];
 for (let round = 1; round <= options.rounds; round++) {
-  for (const connections of counts) for (const tls of benchTls ? [undefined, benchTls] : [undefined]) {
-    // Alternate which server goes first, so a drift in the machine's load favours neither.
-    const nitrogenFirst = round % 2 === 0;
-    const first = nitrogenFirst ? await nitrogenPoint(connections, round, tls) : await aedesPoint(connections, tls);
-    const second = nitrogenFirst ? await aedesPoint(connections, tls) : await nitrogenPoint(connections, round, tls);
-    const [aedes, nitrogen] = nitrogenFirst ? [second, first] : [first, second];
-    results.push({ round, aedes, nitrogen });
-    console.log(`\nround ${round}, ${fmt(connections)} connections${tls ? ', over TLS' : ''}`);
-    console.log(POINT_HEADER);
-    console.log(POINT_RULE);
-    console.log(pointRow(aedes));
-    console.log(pointRow(nitrogen));
-    console.log(`ratio Nitrogen / bare aedes: ${(nitrogen.load.rate / aedes.load.rate).toFixed(2)}`);
-    console.log(storeLine(nitrogen));
-    for (const problem of [...pointProblems(aedes).map((p) => `bare aedes: ${p}`), ...pointProblems(nitrogen).map((p) => `Nitrogen: ${p}`)]) console.log(`PROBLEM ${problem}`);
-  }
+  for (const connections of counts)
+    for (const tls of benchTls ? [undefined, benchTls] : [undefined]) {
+      // Alternate which server goes first, so a drift in the machine's load favours neither.
+      const nitrogenFirst = round % 2 === 0;
+      const first = nitrogenFirst ? await nitrogenPoint(connections, round, tls) : await aedesPoint(connections, tls);
+      const second = nitrogenFirst ? await aedesPoint(connections, tls) : await nitrogenPoint(connections, round, tls);
+      const [aedes, nitrogen] = nitrogenFirst ? [second, first] : [first, second];
+      results.push({ round, aedes, nitrogen });
+      console.log(`\nround ${round}, ${fmt(connections)} connections${tls ? ', over TLS' : ''}`);
+      console.log(POINT_HEADER);
+      console.log(POINT_RULE);
+      console.log(pointRow(aedes));
+      console.log(pointRow(nitrogen));
+      console.log(`ratio Nitrogen / bare aedes: ${(nitrogen.load.rate / aedes.load.rate).toFixed(2)}`);
+      console.log(storeLine(nitrogen));
+      for (const problem of [...pointProblems(aedes).map((p) => `bare aedes: ${p}`), ...pointProblems(nitrogen).map((p) => `Nitrogen: ${p}`)]) console.log(`PROBLEM ${problem}`);
+    }
 }
 
 // CPU per message says what each process needs for a rate, whatever the rest of the machine
@@ -92,14 +99,18 @@ for (let round = 1; round <= options.rounds; round++) {
 const perMessage = (p: Point, who: string) => (p.cpu.processes[who]!.cores / p.load.rate) * 1e6;
 const at60k = (us: number) => ((us * 60_000) / 1e6).toFixed(2);
 console.log('\n## Summary: Nitrogen against bare aedes, and how the cost grows with connections');
-console.log('| round | conns | bare aedes msgs/s | Nitrogen msgs/s | ratio | server CPU µs/msg: aedes / Nitrogen | ratio by CPU per msg | load gen CPU µs/msg (Nitrogen run) | cores for 60,000 msgs/s: Nitrogen / its load gen | Nitrogen RSS MiB | msgs/s vs first | RSS vs first |');
+console.log(
+  '| round | conns | bare aedes msgs/s | Nitrogen msgs/s | ratio | server CPU µs/msg: aedes / Nitrogen | ratio by CPU per msg | load gen CPU µs/msg (Nitrogen run) | cores for 60,000 msgs/s: Nitrogen / its load gen | Nitrogen RSS MiB | msgs/s vs first | RSS vs first |',
+);
 console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const { round, aedes, nitrogen } of results) {
   const base = results.find((r) => r.round === round)!.nitrogen;
   const [a, n, l] = [perMessage(aedes, 'server'), perMessage(nitrogen, 'server'), perMessage(nitrogen, 'load')];
-  console.log(`| ${round} | ${fmt(nitrogen.connections)}${nitrogen.target.endsWith('TLS') ? ' TLS' : ''} | ${fmt(aedes.load.rate)} | ${fmt(nitrogen.load.rate)} | ${(nitrogen.load.rate / aedes.load.rate).toFixed(2)} | ` +
-    `${a.toFixed(1)} / ${n.toFixed(1)} | ${(a / n).toFixed(2)} | ${l.toFixed(1)} | ${at60k(n)} / ${at60k(l)} | ${fmt(nitrogen.rssMiB)} | ` +
-    `${(nitrogen.load.rate / base.load.rate).toFixed(2)}x | ${(nitrogen.rssMiB / base.rssMiB).toFixed(2)}x |`);
+  console.log(
+    `| ${round} | ${fmt(nitrogen.connections)}${nitrogen.target.endsWith('TLS') ? ' TLS' : ''} | ${fmt(aedes.load.rate)} | ${fmt(nitrogen.load.rate)} | ${(nitrogen.load.rate / aedes.load.rate).toFixed(2)} | ` +
+      `${a.toFixed(1)} / ${n.toFixed(1)} | ${(a / n).toFixed(2)} | ${l.toFixed(1)} | ${at60k(n)} / ${at60k(l)} | ${fmt(nitrogen.rssMiB)} | ` +
+      `${(nitrogen.load.rate / base.load.rate).toFixed(2)}x | ${(nitrogen.rssMiB / base.rssMiB).toFixed(2)}x |`,
+  );
 }
 console.log('(CPU is user + system time of every thread of the process over the measured window; cores for 60,000 msgs/s = CPU per message × 60,000, assuming the cost per message stays as measured)');
 

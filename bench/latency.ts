@@ -30,13 +30,15 @@ for (const requested of rates) {
   points.push({ requested, label, point: await measureMqtt(await startAedes(options.connections), paced(requested)) });
 }
 
-console.log('\n| requested msgs/s | server | achieved msgs/s | ack p50 ms | ack p99 ms | ack max ms | server cores (main thread) | load gen cores | others\' cores | load avg |');
+console.log("\n| requested msgs/s | server | achieved msgs/s | ack p50 ms | ack p99 ms | ack max ms | server cores (main thread) | load gen cores | others' cores | load avg |");
 console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---|');
 for (const { requested, label, point: p } of points) {
   const server = p.cpu.processes.server!;
   const short = p.load.rate < requested * 0.97 ? ' (fell short: saturated)' : '';
-  console.log(`| ${fmt(requested)} (${label}) | ${p.target} | ${fmt(p.load.rate)}${short} | ${ms(p.load.p50)} | ${ms(p.load.p99)} | ${ms(p.load.max)} | ` +
-    `${server.cores.toFixed(2)} (${server.mainCores.toFixed(2)}) | ${p.cpu.processes.load!.cores.toFixed(2)} | ${p.cpu.othersCores.toFixed(2)} | ${p.loadAverage} |`);
+  console.log(
+    `| ${fmt(requested)} (${label}) | ${p.target} | ${fmt(p.load.rate)}${short} | ${ms(p.load.p50)} | ${ms(p.load.p99)} | ${ms(p.load.max)} | ` +
+      `${server.cores.toFixed(2)} (${server.mainCores.toFixed(2)}) | ${p.cpu.processes.load!.cores.toFixed(2)} | ${p.cpu.othersCores.toFixed(2)} | ${p.loadAverage} |`,
+  );
 }
 for (const { point } of points) if (point.stored !== null) console.log(storeLine(point));
 for (const { point } of [{ point: maximum }, ...points]) for (const problem of pointProblems(point)) console.log(`PROBLEM ${point.target}: ${problem}`);

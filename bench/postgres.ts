@@ -35,7 +35,9 @@ function batch(size: number): Message[] {
 const server = await startPostgres();
 const admin = new pg.Pool({ connectionString: server.url(), max: 2 });
 const setting = async (name: string) => (await admin.query<{ v: string }>('SELECT current_setting($1) AS v', [name])).rows[0]!.v;
-console.log(`server:  PostgreSQL ${await setting('server_version')}, fsync ${await setting('fsync')}, synchronous_commit on (per session), wal_sync_method ${await setting('wal_sync_method')}, shared_buffers ${await setting('shared_buffers')}, unix socket`);
+console.log(
+  `server:  PostgreSQL ${await setting('server_version')}, fsync ${await setting('fsync')}, synchronous_commit on (per session), wal_sync_method ${await setting('wal_sync_method')}, shared_buffers ${await setting('shared_buffers')}, unix socket`,
+);
 
 interface Point {
   label: string;
@@ -61,22 +63,31 @@ async function measure(label: string, stores: PostgresStore[], inFlight: number)
   const pgCpu = postgresCpu(server);
   const started = performance.now();
   const end = started + options.seconds * 1000;
-  await Promise.all(stores.flatMap((store) => Array.from({ length: inFlight }, async () => {
-    while (performance.now() < end) {
-      const messages = batch(options.batch);
-      const t = performance.now();
-      await store.append(messages);
-      latencies.push(performance.now() - t);
-      appended += messages.length;
-    }
-  })));
+  await Promise.all(
+    stores.flatMap((store) =>
+      Array.from({ length: inFlight }, async () => {
+        while (performance.now() < end) {
+          const messages = batch(options.batch);
+          const t = performance.now();
+          await store.append(messages);
+          latencies.push(performance.now() - t);
+          appended += messages.length;
+        }
+      }),
+    ),
+  );
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
   const pgUsed = postgresCpu(server) - pgCpu;
   latencies.sort((a, b) => a - b);
   return {
-    label, rate: appended / seconds, p50: latencies[latencies.length >> 1]!, p99: latencies[Math.floor(latencies.length * 0.99)]!,
-    nodeUs: (used.user + used.system) / appended, postgresUs: (pgUsed * 1e6) / appended, walBytes: Number((await walLsn()) - wal) / appended,
+    label,
+    rate: appended / seconds,
+    p50: latencies[latencies.length >> 1]!,
+    p99: latencies[Math.floor(latencies.length * 0.99)]!,
+    nodeUs: (used.user + used.system) / appended,
+    postgresUs: (pgUsed * 1e6) / appended,
+    walBytes: Number((await walLsn()) - wal) / appended,
   };
 }
 
@@ -99,8 +110,9 @@ try {
   for (const s of pair) await s.start();
   points.push(await measure('2 instances, 4 in flight each', pair, 4));
   for (const s of pair) await s.stop();
-  const size = (await admin.query<{ messages: string; feed: string; n: string }>(
-    `SELECT pg_total_relation_size('bench_pair.messages') AS messages, pg_total_relation_size('bench_pair.feed') AS feed, (SELECT count(*) FROM bench_pair.messages) AS n`)).rows[0]!;
+  const size = (
+    await admin.query<{ messages: string; feed: string; n: string }>(`SELECT pg_total_relation_size('bench_pair.messages') AS messages, pg_total_relation_size('bench_pair.feed') AS feed, (SELECT count(*) FROM bench_pair.messages) AS n`)
+  ).rows[0]!;
   await admin.query('DROP SCHEMA bench_pair CASCADE');
 
   console.log('\n| appends | msgs/s | append p50 ms | p99 ms | Nitrogen CPU µs/msg | PostgreSQL CPU µs/msg | WAL bytes/msg |');

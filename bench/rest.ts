@@ -51,13 +51,15 @@ for (let round = 1; round <= options.rounds; round++) {
   const [koa, nitrogen] = nitrogenFirst ? [second, first] : [first, second];
   for (const p of [koa, nitrogen]) {
     const server = p.cpu.processes.server!;
-    rows.push(`| ${round} | ${p.target} | ${fmt(p.load.rate / options.batch)} | ${fmt(p.load.rate)} | ${ms(p.load.p50)} / ${ms(p.load.p99)} / ${ms(p.load.max)} | ` +
-      `${server.cores.toFixed(2)} (${server.mainCores.toFixed(2)}) | ${((server.cores / p.load.rate) * 1e6).toFixed(1)} | ${p.cpu.processes.load!.cores.toFixed(2)} | ${p.cpu.othersCores.toFixed(2)} | ${fmt(p.rssMiB)} | ${p.loadAverage} |`);
+    rows.push(
+      `| ${round} | ${p.target} | ${fmt(p.load.rate / options.batch)} | ${fmt(p.load.rate)} | ${ms(p.load.p50)} / ${ms(p.load.p99)} / ${ms(p.load.max)} | ` +
+        `${server.cores.toFixed(2)} (${server.mainCores.toFixed(2)}) | ${((server.cores / p.load.rate) * 1e6).toFixed(1)} | ${p.cpu.processes.load!.cores.toFixed(2)} | ${p.cpu.othersCores.toFixed(2)} | ${fmt(p.rssMiB)} | ${p.loadAverage} |`,
+    );
   }
   rows.push(`| ${round} | **ratio Nitrogen / bare koa** | | **${(nitrogen.load.rate / koa.load.rate).toFixed(2)}** | | | | | | | |`);
   console.log(`\nround ${round}: ${storeLine(nitrogen)}`);
   for (const problem of [...pointProblems(koa).map((p) => `bare koa: ${p}`), ...pointProblems(nitrogen).map((p) => `Nitrogen: ${p}`)]) console.log(`PROBLEM ${problem}`);
 }
-console.log('\n| round | server | requests/s | msgs/s | request p50 / p99 / max ms | server cores (main thread) | server CPU µs/msg | load gen cores | others\' cores | server RSS MiB | load avg |');
+console.log("\n| round | server | requests/s | msgs/s | request p50 / p99 / max ms | server cores (main thread) | server CPU µs/msg | load gen cores | others' cores | server RSS MiB | load avg |");
 console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
 console.log(rows.join('\n'));

@@ -22,7 +22,11 @@ import { adminToken, registerDevices, spawnServer, stopProcess } from './lib/ser
  * message beyond the no-sink scenario at the same rate, and of the main thread alone.
  */
 const options = flags({
-  connections: 1000, window: 10, warmup: 3, seconds: 10, batchSize: 2000,
+  connections: 1000,
+  window: 10,
+  warmup: 3,
+  seconds: 10,
+  batchSize: 2000,
   scenarios: 'none@30000,amqp@30000,eventhubs@30000,none,amqp',
   /** Extra `delivery` options of the sink, as JSON (e.g. '{"inFlight":8}'); a build before them takes none. */
   delivery: '{}',
@@ -32,7 +36,9 @@ const options = flags({
 });
 const SECRET = 'bench-admin-secret-0123456789';
 printHeader('MQTT QoS 1 ingest with a sink: ingest and delivered rates, drain, latency, CPU');
-console.log(`load:    ${options.connections} connections, ${options.window} PUBLISHes in flight each, ~200-byte car telemetry JSON, ${options.warmup}s warm-up + ${options.seconds}s measured; sink delivery ${JSON.stringify({ batchSize: options.batchSize, ...JSON.parse(options.delivery) })}${options.cli ? `; server ${options.cli}` : ''}`);
+console.log(
+  `load:    ${options.connections} connections, ${options.window} PUBLISHes in flight each, ~200-byte car telemetry JSON, ${options.warmup}s warm-up + ${options.seconds}s measured; sink delivery ${JSON.stringify({ batchSize: options.batchSize, ...JSON.parse(options.delivery) })}${options.cli ? `; server ${options.cli}` : ''}`,
+);
 
 const payloads = carTelemetry(64);
 
@@ -46,15 +52,15 @@ interface Peer {
 async function startPeer(kind: 'amqp' | 'eventhubs', port = 0): Promise<Peer> {
   const child = fork(fileURLToPath(new URL('./sink-peer.js', import.meta.url)), [kind, String(port)], { stdio: 'inherit' });
   const ready = await new Promise<{ port: number; connectionString?: string }>((resolve) => child.once('message', resolve as never));
-  const sink = kind === 'amqp'
-    ? { use: 'amqp', options: { url: `amqp://127.0.0.1:${ready.port}`, address: 'telemetry' } }
-    : { use: 'eventhubs', options: { connectionString: ready.connectionString } };
+  const sink = kind === 'amqp' ? { use: 'amqp', options: { url: `amqp://127.0.0.1:${ready.port}`, address: 'telemetry' } } : { use: 'eventhubs', options: { connectionString: ready.connectionString } };
   return {
-    child, sink,
-    stats: () => new Promise((resolve) => {
-      child.once('message', resolve as never);
-      child.send({ op: 'stats' });
-    }),
+    child,
+    sink,
+    stats: () =>
+      new Promise((resolve) => {
+        child.once('message', resolve as never);
+        child.send({ op: 'stats' });
+      }),
     mark: () => child.send({ op: 'mark' }),
   };
 }
@@ -77,10 +83,25 @@ function quantile(sorted: number[], q: number): number {
 }
 
 interface Row {
-  scenario: string; sink: string; rate: number;
-  ingest: number; acked: number; received: number; deliveredRate: number; lagAtEnd: number; drainedIn: number;
-  p50: number; p99: number; ackP50: number; ackP99: number;
-  cpuPerIngested: number; mainCpuPerIngested: number; cpuPerCaughtUp: number; mainCpuPerCaughtUp?: number; peerCpuPerReceived?: number; errors: string[];
+  scenario: string;
+  sink: string;
+  rate: number;
+  ingest: number;
+  acked: number;
+  received: number;
+  deliveredRate: number;
+  lagAtEnd: number;
+  drainedIn: number;
+  p50: number;
+  p99: number;
+  ackP50: number;
+  ackP99: number;
+  cpuPerIngested: number;
+  mainCpuPerIngested: number;
+  cpuPerCaughtUp: number;
+  mainCpuPerCaughtUp?: number;
+  peerCpuPerReceived?: number;
+  errors: string[];
 }
 
 /** A port free now, for a peer that starts later. */
@@ -140,8 +161,24 @@ async function backlog(sinkKind: 'amqp' | 'eventhubs'): Promise<Row> {
     const cpu = cpuSeconds(pid) - cpuAtStart - idle.all * seconds;
     const main = cpuSeconds(pid, pid) - mainAtStart - idle.main * seconds;
     return {
-      scenario: `${sinkKind}@backlog`, sink: sinkKind, rate: -1, ingest: result.rate, acked: totals.ackedTotal, received, deliveredRate: received / seconds, lagAtEnd: totals.ackedTotal, drainedIn: seconds,
-      p50: NaN, p99: NaN, ackP50: result.p50, ackP99: result.p99, cpuPerIngested: NaN, mainCpuPerIngested: NaN, cpuPerCaughtUp: cpu / received, mainCpuPerCaughtUp: main / received, errors: result.errors,
+      scenario: `${sinkKind}@backlog`,
+      sink: sinkKind,
+      rate: -1,
+      ingest: result.rate,
+      acked: totals.ackedTotal,
+      received,
+      deliveredRate: received / seconds,
+      lagAtEnd: totals.ackedTotal,
+      drainedIn: seconds,
+      p50: NaN,
+      p99: NaN,
+      ackP50: result.p50,
+      ackP99: result.p99,
+      cpuPerIngested: NaN,
+      mainCpuPerIngested: NaN,
+      cpuPerCaughtUp: cpu / received,
+      mainCpuPerCaughtUp: main / received,
+      errors: result.errors,
     };
   } finally {
     await stopProcess(server.child);
@@ -258,10 +295,23 @@ async function measure(scenario: string): Promise<Row | undefined> {
     const drainedIn = (performance.now() - stoppedAt) / 1000;
     const latencies = atEnd.latenciesMs.sort((a, b) => a - b);
     return {
-      scenario, sink: sinkKind, rate, ingest: result.rate, acked: totals.ackedTotal, received,
-      deliveredRate: peer ? (atEnd.received - receivedAtMark) / window : 0, lagAtEnd, drainedIn,
-      p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), ackP50: result.p50, ackP99: result.p99,
-      cpuPerIngested: (cpuAtEnd - cpuAtMark) / result.acked, mainCpuPerIngested: (mainAtEnd - mainAtMark) / result.acked, cpuPerCaughtUp, errors: result.errors,
+      scenario,
+      sink: sinkKind,
+      rate,
+      ingest: result.rate,
+      acked: totals.ackedTotal,
+      received,
+      deliveredRate: peer ? (atEnd.received - receivedAtMark) / window : 0,
+      lagAtEnd,
+      drainedIn,
+      p50: quantile(latencies, 0.5),
+      p99: quantile(latencies, 0.99),
+      ackP50: result.p50,
+      ackP99: result.p99,
+      cpuPerIngested: (cpuAtEnd - cpuAtMark) / result.acked,
+      mainCpuPerIngested: (mainAtEnd - mainAtMark) / result.acked,
+      cpuPerCaughtUp,
+      errors: result.errors,
       peerCpuPerReceived: peer && atEnd.received > receivedAtMark ? peerCpu / (atEnd.received - receivedAtMark) : NaN,
     };
   } finally {
@@ -279,7 +329,9 @@ for (const scenario of options.scenarios.split(',')) {
   console.log(`${scenario}: ingest ${fmt(row.ingest)}/s, delivered ${fmt(row.deliveredRate)}/s, drained ${row.drainedIn.toFixed(1)} s after, p99 ${fmt(row.p99)} ms, load average ${loadAverage()}`);
 }
 const us = (seconds: number) => (Number.isFinite(seconds) ? (seconds * 1e6).toFixed(1) : '–');
-console.log('\n| scenario | ingest msgs/s | delivered msgs/s (peer, same window) | delivered / ingest | lag at end | all acked received after stop | received / acked | PUBACK p50 / p99 ms | e2e p50 ms | e2e p99 ms | server CPU µs / ingested | main thread CPU µs / ingested | sink CPU µs / delivered (vs none at same rate) | server CPU µs / msg caught up | peer CPU µs / msg received |');
+console.log(
+  '\n| scenario | ingest msgs/s | delivered msgs/s (peer, same window) | delivered / ingest | lag at end | all acked received after stop | received / acked | PUBACK p50 / p99 ms | e2e p50 ms | e2e p99 ms | server CPU µs / ingested | main thread CPU µs / ingested | sink CPU µs / delivered (vs none at same rate) | server CPU µs / msg caught up | peer CPU µs / msg received |',
+);
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   const sink = r.sink !== 'none';
@@ -288,7 +340,12 @@ for (const r of rows) {
   const perDelivered = sink && base && r.deliveredRate > 0 ? ((r.cpuPerIngested - base.cpuPerIngested) * r.ingest) / r.deliveredRate : NaN;
   const dash = (text: string) => (sink ? text : '–');
   const live = (text: string) => (sink && r.rate >= 0 ? text : '–');
-  console.log(`| ${r.scenario} | ${fmt(r.ingest)} | ${dash(fmt(r.deliveredRate))} | ${live((r.deliveredRate / r.ingest).toFixed(2))} | ${dash(fmt(r.lagAtEnd))} | ${dash(r.received >= r.acked ? `${r.drainedIn.toFixed(1)} s` : `no (${fmt(r.received)} of ${fmt(r.acked)} after ${r.drainedIn.toFixed(0)} s)`)} | ${dash(`${fmt(r.received)} / ${fmt(r.acked)}`)} | ${fmt(r.ackP50)} / ${fmt(r.ackP99)} | ${dash(fmt(r.p50))} | ${dash(fmt(r.p99))} | ${us(r.cpuPerIngested)} | ${r.rate < 0 ? `${us(r.mainCpuPerCaughtUp!)} per msg caught up` : us(r.mainCpuPerIngested)} | ${us(perDelivered)} | ${us(r.cpuPerCaughtUp)} | ${us(r.peerCpuPerReceived ?? NaN)} |`);
+  console.log(
+    `| ${r.scenario} | ${fmt(r.ingest)} | ${dash(fmt(r.deliveredRate))} | ${live((r.deliveredRate / r.ingest).toFixed(2))} | ${dash(fmt(r.lagAtEnd))} | ${dash(r.received >= r.acked ? `${r.drainedIn.toFixed(1)} s` : `no (${fmt(r.received)} of ${fmt(r.acked)} after ${r.drainedIn.toFixed(0)} s)`)} | ${dash(`${fmt(r.received)} / ${fmt(r.acked)}`)} | ${fmt(r.ackP50)} / ${fmt(r.ackP99)} | ${dash(fmt(r.p50))} | ${dash(fmt(r.p99))} | ${us(r.cpuPerIngested)} | ${r.rate < 0 ? `${us(r.mainCpuPerCaughtUp!)} per msg caught up` : us(r.mainCpuPerIngested)} | ${us(perDelivered)} | ${us(r.cpuPerCaughtUp)} | ${us(r.peerCpuPerReceived ?? NaN)} |`,
+  );
 }
-if (rows.some((r) => r.rate < 0)) console.log('backlog rows: ingest with the peer down, then the peer starts; delivered = the drain rate with no ingest; lag = the backlog; CPU per message caught up = the sink\'s whole cost (all threads, less the idle server\'s CPU over as long; main thread alone in its column)');
+if (rows.some((r) => r.rate < 0))
+  console.log(
+    "backlog rows: ingest with the peer down, then the peer starts; delivered = the drain rate with no ingest; lag = the backlog; CPU per message caught up = the sink's whole cost (all threads, less the idle server's CPU over as long; main thread alone in its column)",
+  );
 for (const e of rows.flatMap((r) => r.errors).slice(0, 5)) console.log(`error: ${e}`);

@@ -77,7 +77,9 @@ try {
   latencies.sort((a, b) => a - b);
   const perMessage = (us: number) => (us / appended).toFixed(2);
   console.log(`appends: ${Math.round(appended / seconds).toLocaleString('en-US')} msgs/s; append p50 ${latencies[latencies.length >> 1]!.toFixed(1)} ms, p99 ${latencies[Math.floor(latencies.length * 0.99)]!.toFixed(1)} ms`);
-  console.log(`cpu:     ${perMessage(used.user)} µs user + ${perMessage(used.system)} µs system per message (all threads); main thread ${perMessage(main * 1e6 - making * 1000)} µs per message (building the messages took another ${perMessage(making * 1000)} µs)`);
+  console.log(
+    `cpu:     ${perMessage(used.user)} µs user + ${perMessage(used.system)} µs system per message (all threads); main thread ${perMessage(main * 1e6 - making * 1000)} µs per message (building the messages took another ${perMessage(making * 1000)} µs)`,
+  );
   const busiest = threads.filter(([, seconds]) => seconds > 0).sort((a, b) => b[1] - a[1]);
   console.log(`threads: ${busiest.map(([name, seconds]) => `${name} ${perMessage(seconds * 1e6)}`).join(', ')} µs per message (the compactor is the busiest after main)`);
 

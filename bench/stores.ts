@@ -28,7 +28,10 @@ function telemetry(count: number): Message[] {
     const n = seq++;
     const now = Date.UTC(2026, 0, 1) + n * 10;
     return {
-      id: newMessageId(now), type: 'telemetry', from: `car-${n % options.devices}`, ts: new Date(now).toISOString(),
+      id: newMessageId(now),
+      type: 'telemetry',
+      from: `car-${n % options.devices}`,
+      ts: new Date(now).toISOString(),
       body: { speed: 40 + (n % 80), rpm: 900 + (n % 5000), lat: 52.52 + (n % 1000) / 1e5, lon: 13.4 + (n % 1000) / 1e5, fuel: 0.5, odometer: 120_000 + n },
     };
   });
@@ -49,9 +52,11 @@ async function measure(adapter: string, store: Store, messages: number): Promise
   const inFlight = store.appendConcurrency ?? 1;
   let next = 0;
   let started = performance.now();
-  await Promise.all(Array.from({ length: inFlight }, async () => {
-    while (next < batches.length) await store.append(batches[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < batches.length) await store.append(batches[next++]!);
+    }),
+  );
   const appendRate = (batches.length * options.batch) / ((performance.now() - started) / 1000);
 
   const latencies: number[] = [];

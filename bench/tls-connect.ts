@@ -37,7 +37,14 @@ try {
     console.log('|---|---|---:|---:|');
     for (const run of runs) {
       const load = await LoadGenerator.connect({
-        host: target.host, port: run.port, clients: run.clients, window: 0, rate: 0, payloads: ['{}'], localAddresses: [], connectConcurrency: options.concurrency,
+        host: target.host,
+        port: run.port,
+        clients: run.clients,
+        window: 0,
+        rate: 0,
+        payloads: ['{}'],
+        localAddresses: [],
+        connectConcurrency: options.concurrency,
         ...(run.tls ? { tlsCa: ca.caCert } : {}),
       });
       const report = await load.report();

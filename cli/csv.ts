@@ -29,8 +29,7 @@ export function parseCsv(text: string): { header: string[]; rows: Array<{ line: 
       if (c === '"' && text[i + 1] === '"') {
         field += '"';
         i++;
-      }
-      else if (c === '"') quoted = false;
+      } else if (c === '"') quoted = false;
       else {
         // Line breaks inside a field count as the file's lines do: CRLF, CR or LF.
         if (c === '\r' || (c === '\n' && text[i - 1] !== '\r')) line++;

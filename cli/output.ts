@@ -45,7 +45,16 @@ export function table<T>(rows: T[], columns: Column<T>[], empty = '(none)'): str
   if (rows.length === 0) return empty + '\n';
   const cells = [columns.map((c) => c.header.toUpperCase()), ...rows.map((row) => columns.map((c) => cell(c.value(row))))];
   const widths = columns.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
-  return cells.map((r) => r.map((text, i) => (i === r.length - 1 ? text : text.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    cells
+      .map((r) =>
+        r
+          .map((text, i) => (i === r.length - 1 ? text : text.padEnd(widths[i]!)))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 /** Field: value lines for one record. */

@@ -47,7 +47,9 @@ function askHidden(question: string): Promise<string> {
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 /** A secret kept in a file (`--secret-file`, such as the server's data/admin.secret) or given on stdin; undefined when neither option is. */
@@ -96,4 +98,3 @@ export async function idFrom(options: { id?: string }): Promise<string> {
   if (!id) throw new CliError('usage', 'no principal id given');
   return id;
 }
-

@@ -48,10 +48,14 @@ async function serve(): Promise<void> {
 /** Where the admin secret is, as the bootstrap found it: never a file that does not hold it. */
 function adminBanner(source: AdminSecretSource | undefined): string {
   switch (source?.kind) {
-    case 'generated': return `principal id "admin", secret written to ${source.file}`;
-    case 'file': return `principal id "admin", secret in ${source.file} (written at the first start)`;
-    case 'configured': return 'principal id "admin", secret from NITROGEN_ADMIN_SECRET or adminSecret in the configuration';
-    default: return 'principal id "admin", secret set earlier (by configuration or through the API); set NITROGEN_ADMIN_SECRET to replace it';
+    case 'generated':
+      return `principal id "admin", secret written to ${source.file}`;
+    case 'file':
+      return `principal id "admin", secret in ${source.file} (written at the first start)`;
+    case 'configured':
+      return 'principal id "admin", secret from NITROGEN_ADMIN_SECRET or adminSecret in the configuration';
+    default:
+      return 'principal id "admin", secret set earlier (by configuration or through the API); set NITROGEN_ADMIN_SECRET to replace it';
   }
 }
 

@@ -56,7 +56,10 @@ export class Authenticator {
     this.outcomes = { secret: outcomes('secret'), token: outcomes('token'), 'api-key': outcomes('api-key'), 'claim-code': outcomes('claim-code'), certificate: outcomes('certificate') };
     const limiter = this.limiter;
     new Gauge({
-      name: 'nitrogen_credential_limiter_tracked', help: 'Principals and addresses with recent failed credential checks', labelNames: ['table'], registers: [metrics],
+      name: 'nitrogen_credential_limiter_tracked',
+      help: 'Principals and addresses with recent failed credential checks',
+      labelNames: ['table'],
+      registers: [metrics],
       collect() {
         const tracked = limiter.tracked;
         this.set({ table: 'principals' }, tracked.principals);

@@ -76,7 +76,5 @@ export async function bootstrapAdmin(registry: Registry, identity: Identity, dat
 }
 
 async function createAdmin(registry: Registry, secretHash: string): Promise<void> {
-  await registry.createPrincipals([
-    { id: ADMIN_ID, type: 'user', name: 'Administrator', tags: [], createdAt: new Date().toISOString(), enabled: true, secretHash },
-  ]);
+  await registry.createPrincipals([{ id: ADMIN_ID, type: 'user', name: 'Administrator', tags: [], createdAt: new Date().toISOString(), enabled: true, secretHash }]);
 }

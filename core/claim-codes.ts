@@ -99,21 +99,27 @@ export class ClaimCodes {
   /** `actor` becomes an owner of the device showing `code`: it is granted `admin` on it. */
   async claim(actor: Principal, code: string, origin: Origin): Promise<Principal> {
     if (actor.type === 'device') throw new NitrogenError('NITROGEN_ERR_FORBIDDEN', 'a device claims nothing');
-    return this.authenticator.limited('claim-code', actor.id, origin, async () => {
-      const key = codeKey(code);
-      const record = await this.registry.getRecord(CLAIM_CODES, key);
-      const stored = record?.value as StoredCode | undefined;
-      if (!stored || Date.parse(stored.expiresAt) <= Date.now()) {
-        if (stored) await this.registry.deleteRecord(CLAIM_CODES, key);
-        throw invalid();
-      }
-      // Deleting is the claim: of two people entering the same code at once, one deletes it.
-      if (!(await this.registry.deleteRecord(CLAIM_CODES, key))) throw invalid();
-      const device = await this.registry.getPrincipal(stored.device);
-      if (!device) throw invalid();
-      await grantOwner({ registry: this.registry, identity: this.identity, events: this.events }, actor.id, device.id, ['admin']);
-      return publicPrincipal(device);
-    }, { limiter: this.limiter, failures: ['NITROGEN_ERR_CLAIM_CODE_INVALID'] });
+    return this.authenticator.limited(
+      'claim-code',
+      actor.id,
+      origin,
+      async () => {
+        const key = codeKey(code);
+        const record = await this.registry.getRecord(CLAIM_CODES, key);
+        const stored = record?.value as StoredCode | undefined;
+        if (!stored || Date.parse(stored.expiresAt) <= Date.now()) {
+          if (stored) await this.registry.deleteRecord(CLAIM_CODES, key);
+          throw invalid();
+        }
+        // Deleting is the claim: of two people entering the same code at once, one deletes it.
+        if (!(await this.registry.deleteRecord(CLAIM_CODES, key))) throw invalid();
+        const device = await this.registry.getPrincipal(stored.device);
+        if (!device) throw invalid();
+        await grantOwner({ registry: this.registry, identity: this.identity, events: this.events }, actor.id, device.id, ['admin']);
+        return publicPrincipal(device);
+      },
+      { limiter: this.limiter, failures: ['NITROGEN_ERR_CLAIM_CODE_INVALID'] },
+    );
   }
 }
 

@@ -39,7 +39,12 @@ export function addressKey(address: string): string {
   const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
   // An embedded IPv4 tail (::1.2.3.4) sits in the low 64 bits: it never reaches the prefix.
   const groups = [...headGroups, ...Array<string>(Math.max(0, 8 - headGroups.length - tailGroups.length)).fill('0'), ...tailGroups];
-  return groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':') + '::/64';
+  return (
+    groups
+      .slice(0, 4)
+      .map((g) => g.replace(/^0+(?=.)/, ''))
+      .join(':') + '::/64'
+  );
 }
 
 /**
@@ -73,7 +78,10 @@ export class ClientAddresses {
   resolve(remoteAddress: string | undefined, forwardedFor?: string): ClientAddress {
     const remote = remoteAddress ?? 'unknown';
     if (!this.isTrusted(remote)) return { key: addressKey(remote), sharedProxy: false };
-    const hops = (forwardedFor ?? '').split(',').map((hop) => hop.trim()).filter((hop) => hop !== '');
+    const hops = (forwardedFor ?? '')
+      .split(',')
+      .map((hop) => hop.trim())
+      .filter((hop) => hop !== '');
     for (let i = hops.length - 1; i >= 0; i--) {
       const hop = hops[i]!;
       if (isIP(plain(hop)) === 0) break; // a malformed hop: nothing left of it can be trusted

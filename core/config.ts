@@ -16,7 +16,10 @@ export const ComponentSchema = z.strictObject({
 export const SinkSchema = z.strictObject({
   use: z.string().min(1),
   /** Names the sink's checkpoint and metrics; defaults to the plugin's name (with its index when repeated). */
-  name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/)
+    .optional(),
   filter: z.strictObject({ type: z.array(z.string()).optional(), from: z.array(z.string()).optional() }).default({}),
   options: z.record(z.string(), z.unknown()).default({}),
   /** How the sink is fed from the store (core/sink-runner.ts). */
@@ -57,7 +60,10 @@ export type Role = (typeof ROLES)[number];
 
 export const ClusterSchema = z.strictObject({
   /** Names this instance on the bus, in logs and in presence; made once into `<dataDir>/instance.id` when absent (core/services.ts). */
-  instanceId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ -').optional(),
+  instanceId: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ -')
+    .optional(),
   roles: z
     .array(z.enum(ROLES))
     .min(1)
@@ -77,68 +83,75 @@ const DEFAULT_PLUGINS = [
 ];
 
 /** The configuration schema documented in docs/configuration.md. */
-export const ConfigSchema = z.strictObject({
-  host: z.string().min(1).default('127.0.0.1'),
-  dataDir: z.string().min(1).default('./data'),
-  // Blank padding is no secret: 12 spaces would pass a plain length check.
-  adminSecret: z.string().refine((s) => s.trim().length >= 12, 'must hold at least 12 characters besides surrounding whitespace').optional(),
-  /** `store`: acknowledge after the store commit; `sink`: after the sinks accepted (no store). */
-  ack: z.enum(['store', 'sink']).default('store'),
-  store: ComponentSchema.default({ use: 'sqlite', options: {} }),
-  registry: ComponentSchema.default({ use: 'sqlite', options: {} }),
-  identity: ComponentSchema.default({ use: 'default', options: {} }),
-  sinks: z.array(SinkSchema).default([]),
-  plugins: z.array(ComponentSchema).default(DEFAULT_PLUGINS),
-  limits: z
-    .strictObject({
-      maxMessageBytes: z.number().int().positive().default(256 * 1024),
-      maxBatch: z.number().int().positive().default(1000),
-      /** Query `limit` default and cap (docs/api.md). */
-      defaultQueryLimit: z.number().int().positive().default(100),
-      maxQueryLimit: z.number().int().positive().default(1000),
-      /** Deepest JSON nesting accepted; at most 1,000, well inside what JSON.stringify's stack encodes. */
-      maxJsonDepth: z.number().int().min(1).max(1000).default(64),
-    })
-    .default({ maxMessageBytes: 256 * 1024, maxBatch: 1000, defaultQueryLimit: 100, maxQueryLimit: 1000, maxJsonDepth: 64 })
-    .refine((limits) => limits.defaultQueryLimit <= limits.maxQueryLimit, { message: 'must not exceed maxQueryLimit', path: ['defaultQueryLimit'] }),
-  ingest: z
-    .strictObject({
-      /** Most messages waiting for or in a commit; beyond it REST answers 503 and MQTT waits. */
-      maxPending: z.number().int().positive().default(100_000),
-      /** Most messages in one store commit. */
-      maxCommitBatch: z.number().int().positive().default(5_000),
-    })
-    .default({ maxPending: 100_000, maxCommitBatch: 5_000 }),
-  /** Failed-credential limits, trusted proxies and password hashing (core/authenticator.ts). */
-  credentials: CredentialsOptions.default(CredentialsOptions.parse({})),
-  /** Onboarding, presence and device state (core/device-options.ts). */
-  devices: DeviceOptions.default(DeviceOptions.parse({})),
-  /** Per-principal ingestion quota (core/ingest-quota.ts). */
-  quota: QuotaOptions.default(QuotaOptions.parse({})),
-  retention: z
-    .strictObject({ ttl: duration.optional(), purgeInterval: duration.refine((v) => durationAtLeast(v, 1000), 'must be at least 1s').default('1m') })
-    .default({ purgeInterval: '1m' }),
-  /** Several instances as one service (docs/cluster.md). */
-  cluster: ClusterSchema.default({ roles: [...ROLES], sinkLeaseTtl: '10s' }),
-  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
-  /** How often components are probed for GET /ready, and how long a probe may take before it counts as down. */
-  health: z
-    .strictObject({
-      probeInterval: duration.refine((v) => durationAtLeast(v, 10), 'must be at least 10ms').default('5s'),
-      probeTimeout: duration.refine((v) => durationAtLeast(v, 10), 'must be at least 10ms').default('2s'),
-    })
-    .default({ probeInterval: '5s', probeTimeout: '2s' }),
-}).superRefine((config, ctx) => {
-  if (config.ack === 'store' && config.store.use === 'none') {
-    ctx.addIssue({ code: 'custom', path: ['store', 'use'], message: '"none" keeps nothing, so it needs ack: "sink" (acknowledged once the sinks accepted)' });
-  }
-  if (config.quota.bytes.burst < config.limits.maxMessageBytes) {
-    ctx.addIssue({ code: 'custom', path: ['quota', 'bytes', 'burst'], message: `must be at least limits.maxMessageBytes (${config.limits.maxMessageBytes}), or the largest message allowed could never be sent` });
-  }
-  if (config.ack === 'sink' && config.sinks.length === 0) {
-    ctx.addIssue({ code: 'custom', path: ['ack'], message: '"sink" acknowledges once sinks accepted a message, so it needs at least one sink' });
-  }
-});
+export const ConfigSchema = z
+  .strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    dataDir: z.string().min(1).default('./data'),
+    // Blank padding is no secret: 12 spaces would pass a plain length check.
+    adminSecret: z
+      .string()
+      .refine((s) => s.trim().length >= 12, 'must hold at least 12 characters besides surrounding whitespace')
+      .optional(),
+    /** `store`: acknowledge after the store commit; `sink`: after the sinks accepted (no store). */
+    ack: z.enum(['store', 'sink']).default('store'),
+    store: ComponentSchema.default({ use: 'sqlite', options: {} }),
+    registry: ComponentSchema.default({ use: 'sqlite', options: {} }),
+    identity: ComponentSchema.default({ use: 'default', options: {} }),
+    sinks: z.array(SinkSchema).default([]),
+    plugins: z.array(ComponentSchema).default(DEFAULT_PLUGINS),
+    limits: z
+      .strictObject({
+        maxMessageBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(256 * 1024),
+        maxBatch: z.number().int().positive().default(1000),
+        /** Query `limit` default and cap (docs/api.md). */
+        defaultQueryLimit: z.number().int().positive().default(100),
+        maxQueryLimit: z.number().int().positive().default(1000),
+        /** Deepest JSON nesting accepted; at most 1,000, well inside what JSON.stringify's stack encodes. */
+        maxJsonDepth: z.number().int().min(1).max(1000).default(64),
+      })
+      .default({ maxMessageBytes: 256 * 1024, maxBatch: 1000, defaultQueryLimit: 100, maxQueryLimit: 1000, maxJsonDepth: 64 })
+      .refine((limits) => limits.defaultQueryLimit <= limits.maxQueryLimit, { message: 'must not exceed maxQueryLimit', path: ['defaultQueryLimit'] }),
+    ingest: z
+      .strictObject({
+        /** Most messages waiting for or in a commit; beyond it REST answers 503 and MQTT waits. */
+        maxPending: z.number().int().positive().default(100_000),
+        /** Most messages in one store commit. */
+        maxCommitBatch: z.number().int().positive().default(5_000),
+      })
+      .default({ maxPending: 100_000, maxCommitBatch: 5_000 }),
+    /** Failed-credential limits, trusted proxies and password hashing (core/authenticator.ts). */
+    credentials: CredentialsOptions.default(CredentialsOptions.parse({})),
+    /** Onboarding, presence and device state (core/device-options.ts). */
+    devices: DeviceOptions.default(DeviceOptions.parse({})),
+    /** Per-principal ingestion quota (core/ingest-quota.ts). */
+    quota: QuotaOptions.default(QuotaOptions.parse({})),
+    retention: z.strictObject({ ttl: duration.optional(), purgeInterval: duration.refine((v) => durationAtLeast(v, 1000), 'must be at least 1s').default('1m') }).default({ purgeInterval: '1m' }),
+    /** Several instances as one service (docs/cluster.md). */
+    cluster: ClusterSchema.default({ roles: [...ROLES], sinkLeaseTtl: '10s' }),
+    log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
+    /** How often components are probed for GET /ready, and how long a probe may take before it counts as down. */
+    health: z
+      .strictObject({
+        probeInterval: duration.refine((v) => durationAtLeast(v, 10), 'must be at least 10ms').default('5s'),
+        probeTimeout: duration.refine((v) => durationAtLeast(v, 10), 'must be at least 10ms').default('2s'),
+      })
+      .default({ probeInterval: '5s', probeTimeout: '2s' }),
+  })
+  .superRefine((config, ctx) => {
+    if (config.ack === 'store' && config.store.use === 'none') {
+      ctx.addIssue({ code: 'custom', path: ['store', 'use'], message: '"none" keeps nothing, so it needs ack: "sink" (acknowledged once the sinks accepted)' });
+    }
+    if (config.quota.bytes.burst < config.limits.maxMessageBytes) {
+      ctx.addIssue({ code: 'custom', path: ['quota', 'bytes', 'burst'], message: `must be at least limits.maxMessageBytes (${config.limits.maxMessageBytes}), or the largest message allowed could never be sent` });
+    }
+    if (config.ack === 'sink' && config.sinks.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['ack'], message: '"sink" acknowledges once sinks accepted a message, so it needs at least one sink' });
+    }
+  });
 
 export type NitrogenConfigInput = z.input<typeof ConfigSchema>;
 export type NitrogenConfig = z.output<typeof ConfigSchema>;

@@ -47,7 +47,10 @@ export class CredentialLimiter {
   /** Keys refused since their last admitted attempt: the first refusal is logged, not every one. */
   private readonly limited = new Set<string>();
 
-  constructor(private readonly options: FailureLimits, private readonly logger: Logger) {
+  constructor(
+    private readonly options: FailureLimits,
+    private readonly logger: Logger,
+  ) {
     this.principals = buckets(options.perPrincipal, options.maxTracked);
     this.addresses = buckets(options.perAddress, options.maxTracked);
   }

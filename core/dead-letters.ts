@@ -35,7 +35,10 @@ export class DeadLetters {
     const file = this.file(sink);
     const write = (this.writing.get(file) ?? Promise.resolve()).then(() => this.append(file, line));
     // The next line waits for this one, written or failed.
-    this.writing.set(file, write.catch(() => undefined));
+    this.writing.set(
+      file,
+      write.catch(() => undefined),
+    );
     return write;
   }
 

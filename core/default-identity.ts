@@ -47,7 +47,10 @@ function invalid(message: string): NitrogenError {
  * again under the same id, or given a new secret, no longer accepts the tokens issued before.
  */
 function tokenStamp(record: PrincipalRecord): string {
-  return createHash('sha256').update(`${record.createdAt}\u0000${record.secretHash ?? ''}`).digest('base64url').slice(0, 16);
+  return createHash('sha256')
+    .update(`${record.createdAt}\u0000${record.secretHash ?? ''}`)
+    .digest('base64url')
+    .slice(0, 16);
 }
 
 /**
@@ -187,13 +190,7 @@ export class DefaultIdentity implements Identity {
       ttl = this.impersonationTtlMs;
     }
     const expiresAt = Math.floor((Date.now() + ttl) / 1000);
-    const accessToken = await new SignJWT(claims)
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(principal.id)
-      .setIssuer(ISSUER)
-      .setIssuedAt()
-      .setExpirationTime(expiresAt)
-      .sign(this.key);
+    const accessToken = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(principal.id).setIssuer(ISSUER).setIssuedAt().setExpirationTime(expiresAt).sign(this.key);
     return { accessToken, expiresAt: new Date(expiresAt * 1000).toISOString() };
   }
 
@@ -221,9 +218,11 @@ export class DefaultIdentity implements Identity {
 
   permissionsChanged(): Promise<void> {
     // Chained, so the last reload started also reads after the last change.
-    const next = (this.reloading ?? Promise.resolve()).catch(() => {}).then(async () => {
-      this.index = new PermissionIndex(await this.registry.listPermissions());
-    });
+    const next = (this.reloading ?? Promise.resolve())
+      .catch(() => {})
+      .then(async () => {
+        this.index = new PermissionIndex(await this.registry.listPermissions());
+      });
     this.reloading = next;
     return next;
   }

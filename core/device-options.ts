@@ -41,6 +41,11 @@ export const DeviceOptions = z.strictObject({
   /** Message types per device kept in its last-known state; further types are not tracked. */
   maxStateTypes: z.number().int().positive().max(10_000).default(100),
   /** Bytes of a device's twin document (desired and reported, as JSON). */
-  maxTwinBytes: z.number().int().min(1024).max(1024 * 1024).default(32 * 1024),
+  maxTwinBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 * 1024)
+    .default(32 * 1024),
 });
 export type DeviceOptions = z.output<typeof DeviceOptions>;

@@ -8,12 +8,4 @@ import 'reflect-metadata';
  * container types. Plugins take them from here (or from the `nitrogen` entry), so a plugin and
  * the server share one tsyringe and its metadata, whichever copy a plugin's package resolves.
  */
-export {
-  container as rootContainer,
-  inject,
-  injectable,
-  instanceCachingFactory,
-  Lifecycle,
-  type DependencyContainer,
-  type InjectionToken,
-} from 'tsyringe';
+export { container as rootContainer, inject, injectable, instanceCachingFactory, Lifecycle, type DependencyContainer, type InjectionToken } from 'tsyringe';

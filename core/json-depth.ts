@@ -61,7 +61,8 @@ function closingQuote(text: string, open: number): number {
   // per string costs more than reading its few characters here.
   for (let i = open + 1; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c === BACKSLASH) i++; // the escaped character cannot close the string (RFC 8259 §7)
+    if (c === BACKSLASH)
+      i++; // the escaped character cannot close the string (RFC 8259 §7)
     else if (c === QUOTE) return i;
   }
   return -1;

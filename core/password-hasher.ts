@@ -45,13 +45,30 @@ export class PasswordHasher implements Lifecycle {
   private mostQueued = 0;
   private readonly refused?: Counter;
 
-  constructor(private readonly options: HashingOptions, metrics?: MetricsRegistry) {
+  constructor(
+    private readonly options: HashingOptions,
+    metrics?: MetricsRegistry,
+  ) {
     this.slots = Array.from({ length: options.concurrency }, () => ({}));
     if (!metrics) return;
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the metric as `this`
     const hasher = this;
-    new Gauge({ name: 'nitrogen_password_hashes_running', help: 'Password hashes being computed', registers: [metrics], collect() { this.set(hasher.stats().running); } });
-    new Gauge({ name: 'nitrogen_password_hashes_queued', help: 'Password hashes waiting for a thread', registers: [metrics], collect() { this.set(hasher.stats().queued); } });
+    new Gauge({
+      name: 'nitrogen_password_hashes_running',
+      help: 'Password hashes being computed',
+      registers: [metrics],
+      collect() {
+        this.set(hasher.stats().running);
+      },
+    });
+    new Gauge({
+      name: 'nitrogen_password_hashes_queued',
+      help: 'Password hashes waiting for a thread',
+      registers: [metrics],
+      collect() {
+        this.set(hasher.stats().queued);
+      },
+    });
     this.refused = new Counter({ name: 'nitrogen_password_hashes_refused_total', help: 'Password checks refused because credentials.hashing.maxQueue were waiting', registers: [metrics] });
   }
 

@@ -60,11 +60,6 @@ export class PermissionRecords {
   }
 
   private visible(actor: Principal, p: Permission): boolean {
-    return (
-      this.identity.authorize(actor, 'admin', null) ||
-      p.issuedTo === actor.id ||
-      p.principalFor === actor.id ||
-      (p.principalFor !== null && this.identity.authorize(actor, 'admin', p.principalFor))
-    );
+    return this.identity.authorize(actor, 'admin', null) || p.issuedTo === actor.id || p.principalFor === actor.id || (p.principalFor !== null && this.identity.authorize(actor, 'admin', p.principalFor));
   }
 }

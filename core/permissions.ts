@@ -70,7 +70,10 @@ export class PermissionIndex {
   private readonly decisions = new Map<string, boolean>();
   private readonly nextExpiry: number;
 
-  constructor(readonly records: readonly Permission[], now = Date.now()) {
+  constructor(
+    readonly records: readonly Permission[],
+    now = Date.now(),
+  ) {
     const sorted = [...records].sort(comparePermissions);
     this.wildcard = sorted.filter((r) => r.issuedTo === null);
     for (const record of sorted) {

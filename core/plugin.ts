@@ -118,9 +118,7 @@ export async function resolvePlugin<K extends PluginKind>(kind: K, use: string, 
     } catch (err) {
       const missing = (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && !use.startsWith('.') && !isAbsolute(use) && (err as Error).message.includes(`'${use}'`);
       const known = Object.keys(catalog[kind] ?? {}).join(', ') || 'none';
-      const message = missing
-        ? `${where}: unknown ${kind} '${use}' (built in: ${known}; or give a module path or an installed package)`
-        : `${where}: cannot load '${use}': ${(err as Error).message}`;
+      const message = missing ? `${where}: unknown ${kind} '${use}' (built in: ${known}; or give a module path or an installed package)` : `${where}: cannot load '${use}': ${(err as Error).message}`;
       throw new NitrogenError('NITROGEN_ERR_PLUGIN', message, { cause: err });
     }
   }

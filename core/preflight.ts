@@ -44,7 +44,24 @@ const PROVIDED_BEFORE: Record<PluginKind, InjectionToken<unknown>[]> = {
   registry: [...CORE, Tokens.Cluster, Tokens.Store],
   identity: [...CORE, Tokens.Cluster, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher],
   sink: [...CORE, Tokens.Cluster, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher, Tokens.Identity, Tokens.Authenticator, Tokens.Presence, Tokens.Principals, Tokens.PermissionRecords, Tokens.Devices],
-  transport: [...CORE, Tokens.Cluster, Tokens.Store, Tokens.Registry, Tokens.PasswordHasher, Tokens.Identity, Tokens.Authenticator, Tokens.Presence, Tokens.Principals, Tokens.PermissionRecords, Tokens.Devices, Tokens.Sinks, Tokens.Bus, Tokens.Ingestor, Tokens.SinkRunners, Tokens.DeadLetters],
+  transport: [
+    ...CORE,
+    Tokens.Cluster,
+    Tokens.Store,
+    Tokens.Registry,
+    Tokens.PasswordHasher,
+    Tokens.Identity,
+    Tokens.Authenticator,
+    Tokens.Presence,
+    Tokens.Principals,
+    Tokens.PermissionRecords,
+    Tokens.Devices,
+    Tokens.Sinks,
+    Tokens.Bus,
+    Tokens.Ingestor,
+    Tokens.SinkRunners,
+    Tokens.DeadLetters,
+  ],
 };
 
 function entries(config: Partial<Pick<NitrogenConfig, 'store' | 'registry' | 'identity' | 'sinks' | 'plugins' | 'cluster'>>): Entry[] {
@@ -124,8 +141,7 @@ function wellFormedSlots(input: unknown): Parameters<typeof entries>[0] {
     const parsed = ComponentSchema.optional().safeParse(value);
     return parsed.success ? parsed.data : undefined;
   };
-  const list = <T>(value: unknown, schema: { safeParse(v: unknown): { success: boolean; data?: T } }): T[] | undefined =>
-    Array.isArray(value) ? value.map((item) => schema.safeParse(item).data as T) : undefined;
+  const list = <T>(value: unknown, schema: { safeParse(v: unknown): { success: boolean; data?: T } }): T[] | undefined => (Array.isArray(value) ? value.map((item) => schema.safeParse(item).data as T) : undefined);
   const defaults = ConfigSchema.parse({});
   return {
     store: raw.store === undefined ? defaults.store : one(raw.store),

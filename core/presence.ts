@@ -59,7 +59,11 @@ export class Presence {
   private options?: PresenceOptions;
   private recording = new Set<Promise<void>>();
 
-  constructor(private readonly registry: Registry, private readonly logger: Logger, private readonly intervalMs = 5000) {}
+  constructor(
+    private readonly registry: Registry,
+    private readonly logger: Logger,
+    private readonly intervalMs = 5000,
+  ) {}
 
   async start(): Promise<void> {
     this.timer = setInterval(() => void this.flush(), this.intervalMs);

@@ -7,10 +7,7 @@ const SECRET_BYTES = 32;
 const SCRYPT = { N: 32768, r: 8, p: 1, keylen: 32, maxmem: 64 * 1024 * 1024 };
 
 /** A stored digest, parsed: what verifying a secret against it takes. */
-export type Digest =
-  | { kind: 'sha256'; expected: Buffer }
-  | { kind: 'scrypt'; N: number; r: number; p: number; salt: Buffer; key: Buffer }
-  | { kind: 'none' };
+export type Digest = { kind: 'sha256'; expected: Buffer } | { kind: 'scrypt'; N: number; r: number; p: number; salt: Buffer; key: Buffer } | { kind: 'none' };
 
 export function newSecret(): { secret: string; secretHash: string } {
   const secret = randomBytes(SECRET_BYTES).toString('base64url');

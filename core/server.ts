@@ -61,7 +61,10 @@ export class NitrogenServer {
 
   readonly config: NitrogenConfig;
 
-  constructor(config: NitrogenConfig, private readonly options: ServerOptions) {
+  constructor(
+    config: NitrogenConfig,
+    private readonly options: ServerOptions,
+  ) {
     this.config = { ...config, dataDir: resolve(config.dataDir) };
     this.logger = options.logger ?? createLogger(config.log.level);
     this.container = (options.container ?? rootContainer).createChildContainer();
@@ -142,7 +145,10 @@ export class NitrogenServer {
     this.track('group-commit', { stop: () => commits.close() });
     const bus = container.resolve(Tokens.Bus);
     // Live subscribers (MQTT, SSE, devices' commands) are served by the ingestion and consumption roles.
-    bus.connect(cluster, config.cluster.roles.some((role) => role !== 'registry'));
+    bus.connect(
+      cluster,
+      config.cluster.roles.some((role) => role !== 'registry'),
+    );
     const ingestor = container.resolve(Tokens.Ingestor);
     await container.resolve(Tokens.Presence).attach({
       instanceId: container.resolve(Tokens.Instance).id,

@@ -66,11 +66,21 @@ export function registerCoreServices(server: DependencyContainer, config: Nitrog
   service(server, Tokens.Presence, (c) => new Presence(c.resolve(Tokens.Registry), c.resolve(Tokens.Logger)));
   service(server, Tokens.Principals, (c) => new Principals(c.resolve(Tokens.Identity), c.resolve(Tokens.Registry), c.resolve(Tokens.PrincipalEvents), c.resolve(Tokens.Config).limits));
   service(server, Tokens.PermissionRecords, (c) => new PermissionRecords(c.resolve(Tokens.Identity), c.resolve(Tokens.Registry), c.resolve(Tokens.PrincipalEvents)));
-  service(server, Tokens.Devices, (c) =>
-    new Devices(
-      { identity: c.resolve(Tokens.Identity), registry: c.resolve(Tokens.Registry), store: c.resolve(Tokens.Store), authenticator: c.resolve(Tokens.Authenticator), events: c.resolve(Tokens.PrincipalEvents), logger: c.resolve(Tokens.Logger) },
-      c.resolve(Tokens.Config).devices,
-    ),
+  service(
+    server,
+    Tokens.Devices,
+    (c) =>
+      new Devices(
+        {
+          identity: c.resolve(Tokens.Identity),
+          registry: c.resolve(Tokens.Registry),
+          store: c.resolve(Tokens.Store),
+          authenticator: c.resolve(Tokens.Authenticator),
+          events: c.resolve(Tokens.PrincipalEvents),
+          logger: c.resolve(Tokens.Logger),
+        },
+        c.resolve(Tokens.Config).devices,
+      ),
   );
   service(server, Tokens.DeadLetters, (c) => new DeadLetters(c.resolve(Tokens.Config).dataDir));
   service(server, Tokens.Bus, (c) => {
@@ -104,7 +114,9 @@ function instanceId(config: NitrogenConfig): string {
     if (!INSTANCE_ID.test(kept)) throw new NitrogenError('NITROGEN_ERR_CONFIG', `${file} must hold an instance id of 1-64 of A-Z a-z 0-9 . _ - (or set cluster.instanceId)`);
     return kept;
   }
-  const host = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 48);
+  const host = hostname()
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .slice(0, 48);
   const id = `${host || 'instance'}-${randomBytes(4).toString('hex')}`;
   writeFileSync(file, id + '\n', { mode: 0o600 });
   return id;
@@ -136,13 +148,17 @@ function groupCommit(c: DependencyContainer): GroupCommit {
     const filters = config.sinks.map((entry) => entry.filter);
     commit = (batch) => Promise.all([append(batch), sendToSinks(sinks, filters, batch, health)]).then(() => {});
   }
-  return new GroupCommit(commit, { ...config.ingest, concurrency: store.appendConcurrency ?? 1 }, {
-    committed: (count, seconds) => {
-      metrics.commitBatch.observe(count);
-      metrics.commitSeconds.observe(seconds);
+  return new GroupCommit(
+    commit,
+    { ...config.ingest, concurrency: store.appendConcurrency ?? 1 },
+    {
+      committed: (count, seconds) => {
+        metrics.commitBatch.observe(count);
+        metrics.commitSeconds.observe(seconds);
+      },
+      pendingChanged: (pending) => metrics.pending.set(pending),
     },
-    pendingChanged: (pending) => metrics.pending.set(pending),
-  });
+  );
 }
 
 /** Sends a batch to every sink whose filter selects part of it; resolves when all accepted. */

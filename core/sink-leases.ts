@@ -116,12 +116,15 @@ export class SinkLeases {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.ticking = this.tick().finally(() => {
-        this.ticking = undefined;
-        this.schedule();
-      });
-    }, Math.max(10, Math.floor(this.options.ttlMs / 3)));
+    this.timer = setTimeout(
+      () => {
+        this.ticking = this.tick().finally(() => {
+          this.ticking = undefined;
+          this.schedule();
+        });
+      },
+      Math.max(10, Math.floor(this.options.ttlMs / 3)),
+    );
     this.timer.unref();
   }
 

@@ -80,12 +80,16 @@ export class SinkMetrics {
     this.deadLettered = new Counter({ name: 'nitrogen_sink_dead_lettered_total', help: 'Messages a sink refused for good', labelNames: ['sink'], registers: [registry] });
     this.latency = new Summary({
       name: 'nitrogen_sink_latency_seconds',
-      help: 'From a message\'s ts to the downstream accepting it (one in 16 messages), over the last minute',
-      labelNames: ['sink'], percentiles: [0.5, 0.99], maxAgeSeconds: 60, ageBuckets: 6, registers: [registry],
+      help: "From a message's ts to the downstream accepting it (one in 16 messages), over the last minute",
+      labelNames: ['sink'],
+      percentiles: [0.5, 0.99],
+      maxAgeSeconds: 60,
+      ageBuckets: 6,
+      registers: [registry],
     });
     new Gauge({
       name: 'nitrogen_sink_over_lag_bound',
-      help: '1 while the sink\'s lag passes its configured bound (delivery.maxLagMessages, maxLagSeconds)',
+      help: "1 while the sink's lag passes its configured bound (delivery.maxLagMessages, maxLagSeconds)",
       labelNames: ['sink'],
       registers: [registry],
       collect() {
@@ -192,12 +196,14 @@ export class SinkRunner {
     });
     if (this.store.feedLag && this.options.lagCheckMs) {
       const check = (): void => {
-        void this.lag()?.then(
-          (lag) => (this.lastLag = lag),
-          () => undefined,
-        ).finally(() => {
-          if (this.running) this.lagTimer = setTimeout(check, this.options.lagCheckMs).unref();
-        });
+        void this.lag()
+          ?.then(
+            (lag) => (this.lastLag = lag),
+            () => undefined,
+          )
+          .finally(() => {
+            if (this.running) this.lagTimer = setTimeout(check, this.options.lagCheckMs).unref();
+          });
       };
       check();
     }
@@ -218,8 +224,13 @@ export class SinkRunner {
 
   status(): SinkStatus {
     return {
-      name: this.sink.name, position: this.position.checkpoint, delivered: this.delivered, deadLettered: this.deadLettered,
-      retrying: this.failing > 0, lastError: this.lastError, replays: this.replays.map((r) => ({ ...r })),
+      name: this.sink.name,
+      position: this.position.checkpoint,
+      delivered: this.delivered,
+      deadLettered: this.deadLettered,
+      retrying: this.failing > 0,
+      lastError: this.lastError,
+      replays: this.replays.map((r) => ({ ...r })),
       ...(this.scope ? { partition: { ...this.scope.label } } : {}),
     };
   }
@@ -305,15 +316,17 @@ export class SinkRunner {
     }
     const selected = batch.items.filter((m) => sinkMatches(this.filter, m) && (!this.scope || this.scope.partition(m)));
     const slot = this.position.open(batch.position);
-    const task = this.deliver(selected).then(
-      () => this.position.settle(slot),
-      (err: unknown) => {
-        if (!(err instanceof Stopped)) this.logger.error({ err, sink: this.sink.name }, 'sink delivery ended by an error');
-      },
-    ).finally(() => {
-      this.sending.delete(task);
-      this.slotWake?.();
-    });
+    const task = this.deliver(selected)
+      .then(
+        () => this.position.settle(slot),
+        (err: unknown) => {
+          if (!(err instanceof Stopped)) this.logger.error({ err, sink: this.sink.name }, 'sink delivery ended by an error');
+        },
+      )
+      .finally(() => {
+        this.sending.delete(task);
+        this.slotWake?.();
+      });
     this.sending.add(task);
   }
 
@@ -341,7 +354,10 @@ export class SinkRunner {
             this.accepted(pending, index);
             pending = pending.slice(index);
             // A dead letter that cannot be written is tried again with the message, after the backoff.
-            const written = await this.deadLetter(pending[0]!, (err as Error).message).then(() => true, (e: Error) => ((this.lastError = e.message), false));
+            const written = await this.deadLetter(pending[0]!, (err as Error).message).then(
+              () => true,
+              (e: Error) => ((this.lastError = e.message), false),
+            );
             if (written) {
               pending = pending.slice(1);
               continue;
@@ -382,7 +398,11 @@ export class SinkRunner {
   startReplay(range: { since?: string; until?: string }): Replay {
     const replay: Replay = { id: this.replays.length + 1, ...range, state: 'running', sent: 0 };
     this.replays.push(replay);
-    const task = this.replay(range, () => !this.running, (sent) => (replay.sent = sent)).then(
+    const task = this.replay(
+      range,
+      () => !this.running,
+      (sent) => (replay.sent = sent),
+    ).then(
       () => {
         replay.state = 'done';
       },

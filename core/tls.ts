@@ -33,7 +33,12 @@ export class TlsFiles {
   /** One function for both files, so stopping removes this watcher only (another listener may watch the same files). */
   private readonly changed = () => this.reload();
 
-  constructor(private readonly options: TlsOptions, private readonly logger: Logger, private readonly where: string, cwd = process.cwd()) {
+  constructor(
+    private readonly options: TlsOptions,
+    private readonly logger: Logger,
+    private readonly where: string,
+    cwd = process.cwd(),
+  ) {
     this.files = [resolve(cwd, options.cert), resolve(cwd, options.key)];
     this.current = this.read();
   }

@@ -24,11 +24,7 @@ export interface WorkerSinkData extends DeliveryWorkerEntry {
 
 type ErrorData = { code?: string; message: string; details?: Record<string, unknown> };
 export type ToWorker = { op: 'send'; id: number; buf: ArrayBuffer } | { op: 'stop' };
-export type FromWorker =
-  | { op: 'ready' }
-  | { op: 'failed'; error: ErrorData }
-  | { op: 'done'; id: number; error?: ErrorData }
-  | { op: 'metrics'; metrics: MetricObjectWithValues<MetricValue<string>>[] };
+export type FromWorker = { op: 'ready' } | { op: 'failed'; error: ErrorData } | { op: 'done'; id: number; error?: ErrorData } | { op: 'metrics'; metrics: MetricObjectWithValues<MetricValue<string>>[] };
 
 const WORKER = new URL('./sink-worker.js', import.meta.url);
 
@@ -108,9 +104,11 @@ export class WorkerSink implements Sink {
   async sendRecords(batch: FeedRecord[]): Promise<void> {
     if (batch.length === 0) return;
     if (this.stopping) throw new NitrogenError('NITROGEN_ERR_SINK_RETRYABLE', `${this.name}: sink is stopping`);
-    const worker = this.worker ?? (await this.spawn().catch((err: Error) => {
-      throw new NitrogenError('NITROGEN_ERR_SINK_RETRYABLE', `${this.name}: the delivery worker cannot start: ${err.message}`, { cause: err });
-    }));
+    const worker =
+      this.worker ??
+      (await this.spawn().catch((err: Error) => {
+        throw new NitrogenError('NITROGEN_ERR_SINK_RETRYABLE', `${this.name}: the delivery worker cannot start: ${err.message}`, { cause: err });
+      }));
     const buf = packRecords(batch).buffer as ArrayBuffer;
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
@@ -133,7 +131,8 @@ export class WorkerSink implements Sink {
       if (m.values.length === 0) continue; // its label names show with its first value
       let mirrored = this.counters.get(m.name);
       if (!mirrored) {
-        const counter = (this.metrics.getSingleMetric(m.name) as Counter<string> | undefined) ?? new Counter({ name: m.name, help: m.help, labelNames: [...new Set(m.values.flatMap((v) => Object.keys(v.labels)))], registers: [this.metrics] });
+        const counter =
+          (this.metrics.getSingleMetric(m.name) as Counter<string> | undefined) ?? new Counter({ name: m.name, help: m.help, labelNames: [...new Set(m.values.flatMap((v) => Object.keys(v.labels)))], registers: [this.metrics] });
         this.counters.set(m.name, (mirrored = { counter, seen: new Map() }));
       }
       for (const v of m.values) {

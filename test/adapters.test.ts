@@ -49,7 +49,10 @@ function sqliteHarness<T extends Store | Registry>(make: (dir: string) => T) {
   };
 }
 
-storeConformance('sqlite', sqliteHarness((dir) => new SqliteStore(dir, { file: 'messages.db' })));
+storeConformance(
+  'sqlite',
+  sqliteHarness((dir) => new SqliteStore(dir, { file: 'messages.db' })),
+);
 
 /**
  * The SQLite store answers from its journal's tail until compaction moves messages into chunks
@@ -59,7 +62,10 @@ storeConformance('sqlite', sqliteHarness((dir) => new SqliteStore(dir, { file: '
 class CompactingSqliteStore extends SqliteStore {
   private appends = 0;
 
-  constructor(dir: string, private readonly every: number) {
+  constructor(
+    dir: string,
+    private readonly every: number,
+  ) {
     super(dir, { file: 'messages.db' });
   }
 
@@ -69,9 +75,18 @@ class CompactingSqliteStore extends SqliteStore {
   }
 }
 
-storeConformance('sqlite, compacted after each append', sqliteHarness((dir) => new CompactingSqliteStore(dir, 1)));
-storeConformance('sqlite, compacted after every other append', sqliteHarness((dir) => new CompactingSqliteStore(dir, 2)));
-registryConformance('sqlite', sqliteHarness((dir) => new SqliteRegistry(dir, { file: 'registry.db' })));
+storeConformance(
+  'sqlite, compacted after each append',
+  sqliteHarness((dir) => new CompactingSqliteStore(dir, 1)),
+);
+storeConformance(
+  'sqlite, compacted after every other append',
+  sqliteHarness((dir) => new CompactingSqliteStore(dir, 2)),
+);
+registryConformance(
+  'sqlite',
+  sqliteHarness((dir) => new SqliteRegistry(dir, { file: 'registry.db' })),
+);
 
 const identityDirs = new Map<object, { path: string; remove(): void; hasher: PasswordHasher }>();
 
@@ -93,7 +108,12 @@ identityConformance('default identity over the memory registry', {
   },
   expiredToken: async (identity, id) => {
     const key = readFileSync(join(identityDirs.get(identity)!.path, 'token.key'), 'utf8').trim();
-    return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(id).setIssuer('nitrogen').setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(Buffer.from(key));
+    return new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(id)
+      .setIssuer('nitrogen')
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+      .sign(Buffer.from(key));
   },
   tokenWithoutExpiry: async (identity, id) => {
     // Everything a real token has, its stamp included, but `exp`.

@@ -41,7 +41,12 @@ describe('Browser: EventSource with a stream ticket, across origins', function (
     page = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE));
     await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', resolve));
     const origin = `http://127.0.0.1:${(page.address() as AddressInfo).port}`;
-    t = await startServer({ plugins: [{ use: 'mqtt', options: { port: 0 } }, { use: 'rest', options: { port: 0, corsOrigins: [origin] } }] });
+    t = await startServer({
+      plugins: [
+        { use: 'mqtt', options: { port: 0 } },
+        { use: 'rest', options: { port: 0, corsOrigins: [origin] } },
+      ],
+    });
   });
   after(async () => {
     await t?.stop();
@@ -67,7 +72,10 @@ describe('Browser: EventSource with a stream ticket, across origins', function (
       const [received] = await tab.evaluate(() => (globalThis as unknown as { received: Array<{ from: string; body: unknown }> }).received);
       assert.equal(received!.from, device!.id);
       assert.deepEqual(received!.body, { hello: 'browser' });
-      assert.ok(requested.every((url) => !url.includes(appToken)), 'the access token appeared in a URL');
+      assert.ok(
+        requested.every((url) => !url.includes(appToken)),
+        'the access token appeared in a URL',
+      );
 
       // A ticket opens one stream: used again, it opens nothing.
       const ticket = await tab.evaluate(() => (globalThis as unknown as { ticket: string }).ticket);

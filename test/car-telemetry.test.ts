@@ -85,7 +85,10 @@ describe('samples/car-telemetry', function () {
     assert.ok(first.acked > 0);
     assert.equal(first.acked, first.sent);
     assert.equal(first.unacked, 0);
-    assert.ok(reports.some((r) => r.connected === CARS && r.driving === CARS && r.ratePerS > 0 && r.latency !== null), JSON.stringify(reports));
+    assert.ok(
+      reports.some((r) => r.connected === CARS && r.driving === CARS && r.ratePerS > 0 && r.latency !== null),
+      JSON.stringify(reports),
+    );
     const l = first.latency!;
     assert.equal(l.count, first.acked);
     assert.ok(l.p50 > 0 && l.p50 <= l.p99 && l.p99 <= l.max, JSON.stringify(l));
@@ -161,7 +164,7 @@ describe('samples/car-telemetry', function () {
     assert.equal(await storedCount('car', CARS), first.acked + second.acked);
   });
 
-  it('drives the same fleet over raw sockets (--link raw, the benchmarks\' load generator)', async () => {
+  it("drives the same fleet over raw sockets (--link raw, the benchmarks' load generator)", async () => {
     const raw = await runFleet({ link: 'raw', rest: server.restUrl, adminSecret: ADMIN_SECRET, cars: 3, driving: 1, duration: 1.5, prefix: 'raw', credentials: join(dir.path, 'raw.json') });
     assert.deepEqual(raw.errors, {});
     assert.equal(raw.connected, 3);
@@ -175,13 +178,24 @@ describe('samples/car-telemetry', function () {
     const limited = await startServer({ credentials: { perPrincipal: { failures: 1, per: '2s' } }, log: { level: 'silent' } });
     try {
       for (const link of ['raw', 'library'] as const) {
-        const cars = await limited.register([{ type: 'device', id: `${link}-0` }, { type: 'device', id: `${link}-1` }]);
+        const cars = await limited.register([
+          { type: 'device', id: `${link}-0` },
+          { type: 'device', id: `${link}-1` },
+        ]);
         const file = join(dir.path, `limited-${link}.json`);
         writeFileSync(file, JSON.stringify({ cars: Object.fromEntries(cars.map((c) => [c.id, c.secret])) }));
         assert.equal((await limited.api('POST', '/principals/auth', { token: null, body: { id: `${link}-0`, secret: 'a guess' } })).status, 401);
         const stop = new AbortController();
         const run = await runFleet({
-          link, rest: limited.restUrl, cars: 2, prefix: link, credentials: file, driving: 1, duration: 0, reportEvery: 0.2, signal: stop.signal,
+          link,
+          rest: limited.restUrl,
+          cars: 2,
+          prefix: link,
+          credentials: file,
+          driving: 1,
+          duration: 0,
+          reportEvery: 0.2,
+          signal: stop.signal,
           onReport: (r) => r.connected === 2 && stop.abort(),
         });
         assert.equal(run.connected, 2, link);
@@ -198,7 +212,15 @@ describe('samples/car-telemetry', function () {
     let disabled: Promise<{ status: number }> | undefined;
     let refused = false;
     const run = await runFleet({
-      rest: server.restUrl, adminSecret: ADMIN_SECRET, cars: 3, driving: 1, duration: 0, reportEvery: 0.2, prefix: 'lost', credentials: join(dir.path, 'lost.json'), signal: stop.signal,
+      rest: server.restUrl,
+      adminSecret: ADMIN_SECRET,
+      cars: 3,
+      driving: 1,
+      duration: 0,
+      reportEvery: 0.2,
+      prefix: 'lost',
+      credentials: join(dir.path, 'lost.json'),
+      signal: stop.signal,
       onError: (kind) => {
         if (kind === 'CONNACK refused: not authorized') refused = true;
       },

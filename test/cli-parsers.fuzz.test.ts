@@ -44,9 +44,18 @@ describe('fuzz: the CLI parsers', () => {
         }
         if (r.int(3) === 0) text = text.replace(/\r?\n$/, ''); // no line break at the end
         const { header, rows } = parseCsv(text);
-        assert.deepEqual(header, records[0]!.map((h) => h.trim().toLowerCase()));
-        assert.deepEqual(rows.map((row) => row.cells), records.slice(1));
-        assert.deepEqual(rows.map((row) => row.line), starts.slice(1));
+        assert.deepEqual(
+          header,
+          records[0]!.map((h) => h.trim().toLowerCase()),
+        );
+        assert.deepEqual(
+          rows.map((row) => row.cells),
+          records.slice(1),
+        );
+        assert.deepEqual(
+          rows.map((row) => row.line),
+          starts.slice(1),
+        );
       });
     }
   });
@@ -93,7 +102,13 @@ describe('fuzz: the CLI parsers', () => {
         for (const { path, starts } of paths) {
           const at = locate(text, path);
           assert.ok(at, `no position for ${path.join('.')}`);
-          const offset = text.split('\n').slice(0, at.line - 1).reduce((sum, l) => sum + l.length + 1, 0) + at.column - 1;
+          const offset =
+            text
+              .split('\n')
+              .slice(0, at.line - 1)
+              .reduce((sum, l) => sum + l.length + 1, 0) +
+            at.column -
+            1;
           assert.ok(text.slice(offset).startsWith(starts), `${path.join('.')} at ${at.line}:${at.column} in\n${text}`);
         }
         // A path that is not there points at the deepest part that is: the root, for a key it lacks.

@@ -48,7 +48,7 @@ async function cli(args: string[], env: NodeJS.ProcessEnv, input?: string): Prom
 }
 
 async function until(what: string, check: () => boolean, ms = 20_000): Promise<void> {
-  for (const end = Date.now() + ms; !check(); ) {
+  for (const end = Date.now() + ms; !check();) {
     if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -243,12 +243,18 @@ describe('the nitrogen CLI against a real server', function () {
       assert.equal(conflict.stderr, 'nitrogen: NITROGEN_ERR_CONFLICT: principal id taken: cli-car-1\n');
 
       const page = json(await cli(['principals', 'list', '--tag', 'cli', '--limit', '2', '--json'], env));
-      assert.deepEqual(page.principals.map((p: { id: string }) => p.id), ['cli-car-1', 'cli-car-2']);
+      assert.deepEqual(
+        page.principals.map((p: { id: string }) => p.id),
+        ['cli-car-1', 'cli-car-2'],
+      );
       assert.equal(typeof page.next, 'string');
       const rest = json(await cli(['principals', 'list', '--tag', 'cli', '--limit', '2', '--cursor', page.next, '--json'], env));
       assert.deepEqual([rest.principals.map((p: { id: string }) => p.id), rest.next], [['cli-car-3'], null]);
       const all = json(await cli(['principals', 'list', '--tag', 'cli', '--limit', '1', '--all', '--json'], env));
-      assert.deepEqual(all.principals.map((p: { id: string }) => p.id), ['cli-car-1', 'cli-car-2', 'cli-car-3']);
+      assert.deepEqual(
+        all.principals.map((p: { id: string }) => p.id),
+        ['cli-car-1', 'cli-car-2', 'cli-car-3'],
+      );
       const table = await cli(['principals', 'list', '--tag', 'cli', '--limit', '2'], env);
       ok(table);
       assert.match(table.stdout, /^ID +TYPE +NAME +TAGS +ENABLED +LAST SEEN\ncli-car-1 +device +Car 1 +eu,cli +yes/);
@@ -294,13 +300,16 @@ describe('the nitrogen CLI against a real server', function () {
       const report = JSON.parse(run.stdout);
       assert.equal(report.registered, 2);
       assert.equal(report.failed, 3);
-      assert.deepEqual(report.rows.map((r: { row: number; id: string; ok: boolean; error?: { code: string } }) => [r.row, r.id, r.ok, r.error?.code]), [
-        [2, 'csv-1', true, undefined],
-        [4, 'csv-taken', false, 'NITROGEN_ERR_CONFLICT'],
-        [5, 'csv-2', false, 'NITROGEN_ERR_VALIDATION'],
-        [6, 'csv-3', true, undefined],
-        [7, 'bad id!', false, 'NITROGEN_ERR_VALIDATION'],
-      ]);
+      assert.deepEqual(
+        report.rows.map((r: { row: number; id: string; ok: boolean; error?: { code: string } }) => [r.row, r.id, r.ok, r.error?.code]),
+        [
+          [2, 'csv-1', true, undefined],
+          [4, 'csv-taken', false, 'NITROGEN_ERR_CONFLICT'],
+          [5, 'csv-2', false, 'NITROGEN_ERR_VALIDATION'],
+          [6, 'csv-3', true, undefined],
+          [7, 'bad id!', false, 'NITROGEN_ERR_VALIDATION'],
+        ],
+      );
       const truck = (await t.api('GET', '/principals/csv-1')).body.principal;
       assert.deepEqual([truck.name, truck.tags], ['Truck, blue', ['eu', 'csv']]);
       assert.ok(await t.token('csv-3', report.rows[3].secret));
@@ -319,7 +328,10 @@ describe('the nitrogen CLI against a real server', function () {
   });
 
   it('permissions: grant, list, revoke', async () => {
-    await t.register([{ type: 'app', id: 'perm-app' }, { type: 'device', id: 'perm-car' }]);
+    await t.register([
+      { type: 'app', id: 'perm-app' },
+      { type: 'device', id: 'perm-car' },
+    ]);
     const granted = json(await cli(['permissions', 'grant', 'subscribe', '--to', 'perm-app', '--on', 'perm-car', '--priority', '50', '--json'], env));
     assert.deepEqual([granted.permission.issuedTo, granted.permission.principalFor, granted.permission.action, granted.permission.authorized, granted.permission.priority], ['perm-app', 'perm-car', 'subscribe', true, 50]);
     const deny = json(await cli(['permissions', 'grant', 'any', '--to', 'perm-car', '--on', 'any', '--deny', '--json'], env)).permission;
@@ -385,12 +397,21 @@ describe('the nitrogen CLI against a real server', function () {
       ok(await cli(['messages', 'send', '--type', 'cli-other', '--body', '"x"', '--tag', 'eu'], env));
 
       const tagged = json(await cli(['messages', 'list', '--from', 'admin', '--type', 'cli-telemetry', '--tag', 'eu', '--json'], env));
-      assert.deepEqual(tagged.messages.map((m: { id: string }) => m.id), ['cli-m-1']);
+      assert.deepEqual(
+        tagged.messages.map((m: { id: string }) => m.id),
+        ['cli-m-1'],
+      );
       const byType = json(await cli(['messages', 'list', '--type', 'cli-telemetry,cli-other', '--order', 'desc', '--limit', '2', '--json'], env));
-      assert.deepEqual(byType.messages.map((m: { body: unknown }) => m.body), ['x', 91]);
+      assert.deepEqual(
+        byType.messages.map((m: { body: unknown }) => m.body),
+        ['x', 91],
+      );
       assert.equal(typeof byType.next, 'string');
       const last = json(await cli(['messages', 'list', '--type', 'cli-telemetry,cli-other', '--order', 'desc', '--limit', '2', '--cursor', byType.next, '--json'], env));
-      assert.deepEqual(last.messages.map((m: { body: unknown }) => m.body), [{ speed: 88 }]);
+      assert.deepEqual(
+        last.messages.map((m: { body: unknown }) => m.body),
+        [{ speed: 88 }],
+      );
       const table = await cli(['messages', 'list', '--type', 'cli-telemetry', '--tag', 'eu'], env);
       assert.match(table.stdout, /^TS +FROM +TO +TYPE +TAGS +ID +BODY\n\S+Z +admin +- +cli-telemetry +eu +cli-m-1 +\{"speed":88\}\n$/);
 
@@ -409,12 +430,23 @@ describe('the nitrogen CLI against a real server', function () {
     it('tails live with filters, as lines or NDJSON', async () => {
       const tail = start(['messages', 'tail', '--type', 'cli-live', '--tag', 'on', '--count', '2', '--json'], env);
       await until('the stream to open', () => tail.output().stderr.includes('following') || tail.child.exitCode !== null);
-      for (const [type, tags, body] of [['cli-live', ['on'], 1], ['cli-live', ['off'], 2], ['cli-other', ['on'], 3], ['cli-live', ['on', 'x'], 4]] as const) {
+      for (const [type, tags, body] of [
+        ['cli-live', ['on'], 1],
+        ['cli-live', ['off'], 2],
+        ['cli-other', ['on'], 3],
+        ['cli-live', ['on', 'x'], 4],
+      ] as const) {
         assert.equal((await t.api('POST', '/messages', { body: { type, tags, body } })).status, 201);
       }
       const run = await tail.done;
       ok(run);
-      assert.deepEqual(run.stdout.trim().split('\n').map((l) => JSON.parse(l).body), [1, 4]);
+      assert.deepEqual(
+        run.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l).body),
+        [1, 4],
+      );
 
       const human = start(['messages', 'tail', '--from', 'admin', '--type', 'cli-live2', '--count', '1'], env);
       await until('the stream to open', () => human.output().stderr.includes('following') || human.child.exitCode !== null);
@@ -433,11 +465,19 @@ describe('the nitrogen CLI against a real server', function () {
 
   it('sinks: status and a replay of a time range to a real AMQP peer', async () => {
     const since = new Date().toISOString();
-    await t.api('POST', '/messages', { body: [{ type: 'sink-a', body: 1 }, { type: 'sink-a', body: 2 }] });
+    await t.api('POST', '/messages', {
+      body: [
+        { type: 'sink-a', body: 1 },
+        { type: 'sink-a', body: 2 },
+      ],
+    });
     const delivered = () => (peer.received.get('telemetry') ?? []).filter((m) => JSON.stringify(m).includes('sink-a')).length;
     await until('live delivery', () => delivered() === 2);
     const status = json(await cli(['sinks', 'status', '--json'], env));
-    assert.deepEqual(status.sinks.map((s: { name: string }) => s.name), ['warehouse']);
+    assert.deepEqual(
+      status.sinks.map((s: { name: string }) => s.name),
+      ['warehouse'],
+    );
     assert.ok(status.sinks[0].delivered >= 2);
     const human = await cli(['sinks', 'status', 'warehouse'], env);
     assert.match(human.stdout, /^NAME +DELIVERED +DEAD-LETTERED +LAG +STATE +REPLAYS +LAST ERROR\nwarehouse +\d+ +0 /);
@@ -488,7 +528,10 @@ describe('the nitrogen CLI against a real server', function () {
     ok(await cli(['login', other.origin, '--id', 'admin', '--secret-stdin'], cliEnv(dir), ADMIN_SECRET));
     ok(await cli(['principals', 'list'], cliEnv(dir)));
     await other.stop();
-    for (const args of [['principals', 'list'], ['messages', 'tail']]) {
+    for (const args of [
+      ['principals', 'list'],
+      ['messages', 'tail'],
+    ]) {
       const run = await cli(args, cliEnv(dir));
       ok(run, 5);
       assert.match(run.stderr, /^nitrogen: NITROGEN_CLIENT_UNREACHABLE: .*\n$/);
@@ -566,7 +609,10 @@ describe('the nitrogen CLI without a server', function () {
     const asJson = await cli(['config', 'check', bad, '--json'], env);
     ok(asJson, 6);
     const report = JSON.parse(asJson.stdout);
-    assert.deepEqual(report.problems.find((p: { path: string }) => p.path === 'stroe'), { message: 'stroe: unknown key; did you mean "store"?', path: 'stroe', line: 3, column: 3 });
+    assert.deepEqual(
+      report.problems.find((p: { path: string }) => p.path === 'stroe'),
+      { message: 'stroe: unknown key; did you mean "store"?', path: 'stroe', line: 3, column: 3 },
+    );
     assert.equal(report.ok, false);
 
     const broken = join(dir.path, 'broken.json');

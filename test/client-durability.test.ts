@@ -24,7 +24,7 @@ function runDevice(options: { url: string; id: string; secret: string; file: str
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   child.stdout.on('data', (d: Buffer) => {
     out += d.toString();
-    for (const w of waiters.splice(0)) (out.split('\n').includes(w.line) ? w.resolve() : waiters.push(w));
+    for (const w of waiters.splice(0)) out.split('\n').includes(w.line) ? w.resolve() : waiters.push(w);
   });
   const lines = () => out.split('\n').filter(Boolean);
   return {
@@ -87,13 +87,24 @@ describe('client: the durable queue against crashes of the device and an absent 
     // they were acknowledged had not reached the disk.
     copyFileSync(file, `${file}.before-acks`);
 
-    t = await startServer({ plugins: [{ use: 'mqtt', options: { port: ports.mqtt } }, { use: 'rest', options: { port: ports.rest } }] }, dataDir);
+    t = await startServer(
+      {
+        plugins: [
+          { use: 'mqtt', options: { port: ports.mqtt } },
+          { use: 'rest', options: { port: ports.rest } },
+        ],
+      },
+      dataDir,
+    );
     try {
       const third = runDevice({ ...base, first: 80, count: 20, drain: true });
       await third.printed('drained');
       assert.ok(third.lines().includes('restored 80'));
       await exited(third.child);
-      assert.deepEqual((await storedNumbers(t, car!.id)).sort((a, b) => a - b), range(0, 100));
+      assert.deepEqual(
+        (await storedNumbers(t, car!.id)).sort((a, b) => a - b),
+        range(0, 100),
+      );
 
       // Sent again after that "power cut", under the ids they were first sent with: the server
       // acknowledges them and stores none a second time.
@@ -102,7 +113,10 @@ describe('client: the durable queue against crashes of the device and an absent 
       await fourth.printed('drained');
       assert.ok(fourth.lines().includes('restored 80'));
       await exited(fourth.child);
-      assert.deepEqual((await storedNumbers(t, car!.id)).sort((a, b) => a - b), range(0, 100));
+      assert.deepEqual(
+        (await storedNumbers(t, car!.id)).sort((a, b) => a - b),
+        range(0, 100),
+      );
     } finally {
       await t.stop();
     }
@@ -116,7 +130,10 @@ describe('client: the durable queue against crashes of the device and an absent 
       const device = runDevice({ ...base, first: 0, count: 5000, drain: true, burst: 50 });
       await device.printed('queued 1000');
       await kill(device);
-      const queued = device.lines().filter((l) => l.startsWith('queued ')).map((l) => Number(l.slice(7)));
+      const queued = device
+        .lines()
+        .filter((l) => l.startsWith('queued '))
+        .map((l) => Number(l.slice(7)));
 
       const restarted = runDevice({ ...base, first: 2000, count: 0, drain: true });
       await restarted.printed('drained');

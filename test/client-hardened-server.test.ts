@@ -8,7 +8,7 @@ import { startServer, type TestServer } from './helpers/server.js';
  * The client library against the server's limits: refusals that mean "later" are waited out,
  * refusals that mean "never" are not tried again, and every message still arrives once, in order.
  */
-describe('client: the hardened server\'s limits', function () {
+describe("client: the hardened server's limits", function () {
   this.timeout(30_000);
   const servers: TestServer[] = [];
   const sessions: Session[] = [];
@@ -119,7 +119,12 @@ describe('client: the hardened server\'s limits', function () {
   });
 
   it('REST batches over the body limit (413, maxBodyBytes) are halved; a message that alone is over it is rejected, the rest delivered', async () => {
-    const t = await server({ plugins: [{ use: 'mqtt', options: { port: 0 } }, { use: 'rest', options: { port: 0, maxBodyBytes: 8192 } }] });
+    const t = await server({
+      plugins: [
+        { use: 'mqtt', options: { port: 0 } },
+        { use: 'rest', options: { port: 0, maxBodyBytes: 8192 } },
+      ],
+    });
     const [car] = await t.register([{ type: 'device' }]);
     const session = await open({ url: t.restUrl, id: car!.id, secret: car!.secret, transport: 'rest', restBatch: 10 });
     const rejected: Array<[string, ClientError]> = [];
@@ -128,9 +133,15 @@ describe('client: the hardened server\'s limits', function () {
     await sendNumbered(session, 20, (n) => ({ n, padding }));
     const tooLarge = session.send({ type: 't', body: { n: 20, padding: 'x'.repeat(9000) } });
     const after = session.send({ type: 't', body: { n: 21 } });
-    await assert.rejects(async () => await tooLarge, (err: ClientError) => err.code === 'NITROGEN_ERR_PAYLOAD_TOO_LARGE' && err.details?.limit === 'maxBodyBytes');
+    await assert.rejects(
+      async () => await tooLarge,
+      (err: ClientError) => err.code === 'NITROGEN_ERR_PAYLOAD_TOO_LARGE' && err.details?.limit === 'maxBodyBytes',
+    );
     await after;
-    assert.deepEqual(rejected.map(([id, error]) => [id, error.code]), [[tooLarge.id, 'NITROGEN_ERR_PAYLOAD_TOO_LARGE']]);
+    assert.deepEqual(
+      rejected.map(([id, error]) => [id, error.code]),
+      [[tooLarge.id, 'NITROGEN_ERR_PAYLOAD_TOO_LARGE']],
+    );
     assert.deepEqual(await storedNumbers(t, car!.id), [...upTo(20), 21]);
   });
 });

@@ -22,7 +22,12 @@ describe('client: TLS, client certificates and self-registration', function () {
     ca = new TestCa(dir.path);
     const served: Issued = ca.issue('nitrogen', { server: true });
     const tls = { cert: served.certFile, key: served.keyFile };
-    t = await startServer({ plugins: [{ use: 'mqtt', options: { port: 0, tlsPort: 0, tls } }, { use: 'rest', options: { port: 0 } }] });
+    t = await startServer({
+      plugins: [
+        { use: 'mqtt', options: { port: 0, tlsPort: 0, tls } },
+        { use: 'rest', options: { port: 0 } },
+      ],
+    });
     mqtts = t.server.endpoints.mqtts!;
     assert.match(mqtts, /^mqtts:\/\//);
     assert.equal((await t.api('POST', '/certificate-authorities', { body: { certificate: ca.ca.cert } })).status, 201);

@@ -23,7 +23,7 @@ function run(dir: string, name: string, code: string, env: Record<string, string
   const waiting: Array<{ text: string; resolve(): void }> = [];
   const seen = (d: Buffer) => {
     out += d.toString();
-    for (const w of waiting.splice(0)) (out.includes(w.text) ? w.resolve() : waiting.push(w));
+    for (const w of waiting.splice(0)) out.includes(w.text) ? w.resolve() : waiting.push(w);
   };
   child.stdout.on('data', seen);
   child.stderr.on('data', seen);
@@ -39,7 +39,7 @@ function run(dir: string, name: string, code: string, env: Record<string, string
   };
 }
 
-describe('client: the README\'s device and app in ten lines', function () {
+describe("client: the README's device and app in ten lines", function () {
   this.timeout(30_000);
   let t: TestServer;
   const dir = fileURLToPath(new URL(`./readme-${process.pid}`, import.meta.url));
@@ -60,7 +60,10 @@ describe('client: the README\'s device and app in ten lines', function () {
     const [device, app] = snippets();
     assert.ok(device && app, 'the README shows a device and an app');
     assert.ok(device.split('\n').filter(Boolean).length <= 10 && app.split('\n').filter(Boolean).length <= 10, 'ten lines each');
-    const [car, dash] = await t.register([{ type: 'device', id: 'car-1' }, { type: 'app', id: 'dash' }]);
+    const [car, dash] = await t.register([
+      { type: 'device', id: 'car-1' },
+      { type: 'app', id: 'dash' },
+    ]);
     for (const action of ['send', 'subscribe', 'view']) await t.grant({ issuedTo: 'dash', principalFor: 'car-1', action, authorized: true });
     const local = (code: string) => code.replaceAll('http://127.0.0.1:3000/api/v1', t.restUrl);
 

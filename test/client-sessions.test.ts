@@ -100,12 +100,18 @@ describe('client: tokens, impersonation, REST transport and refused messages', f
     // negative PUBACK; the server closes the connection, and the client asks REST why.
     const poison = device.send({ type: 'command', to: stranger!.id, body: {} });
     const after = [device.send({ type: 'telemetry', body: { n: 1 } }), device.send({ type: 'telemetry', body: { n: 2 } })];
-    const failure = (await poison.then(() => null, (err: Error) => err)) as ClientError | null;
+    const failure = (await poison.then(
+      () => null,
+      (err: Error) => err,
+    )) as ClientError | null;
     assert.equal(failure?.code, 'NITROGEN_ERR_FORBIDDEN');
     assert.equal(failure?.status, 403);
     assert.deepEqual(rejected, [{ id: poison.id, code: 'NITROGEN_ERR_FORBIDDEN' }]);
     await Promise.all(after);
     const stored = await api('GET', `/messages?from=${car!.id}`);
-    assert.deepEqual(stored.body.messages.map((x: Message<{ n: number }>) => x.body.n), [1, 2]);
+    assert.deepEqual(
+      stored.body.messages.map((x: Message<{ n: number }>) => x.body.n),
+      [1, 2],
+    );
   });
 });

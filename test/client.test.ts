@@ -72,7 +72,10 @@ describe('client: a device and an app', () => {
     await device.send({ type: 'location', body: { n: 2 }, tags: ['eu'] });
     await device.send({ type: 'telemetry', body: { n: 3 }, tags: ['eu'] });
     await device.send({ type: 'telemetry', body: { n: 4 }, tags: ['eu', 'x'] });
-    assert.deepEqual((await received).map((m) => (m.body as { n: number }).n), [3, 4]);
+    assert.deepEqual(
+      (await received).map((m) => (m.body as { n: number }).n),
+      [3, 4],
+    );
 
     const reply = await app.command(car!.id, 'unlock', { door: 'driver' });
     assert.deepEqual(reply.body, { unlocked: 'driver' });
@@ -86,9 +89,11 @@ describe('client: a device and an app', () => {
     await t.grant({ issuedTo: dash!.id, principalFor: car!.id, action: 'send', authorized: true });
     const device = await open({ url: t.restUrl, id: car!.id, secret: car!.secret });
     const app = await open({ url: t.restUrl, id: dash!.id, secret: dash!.secret, commandTimeoutMs: 300 });
-    await (await device.onCommand('reboot', () => {
-      throw new Error('not while driving');
-    })).ready;
+    await (
+      await device.onCommand('reboot', () => {
+        throw new Error('not while driving');
+      })
+    ).ready;
     const failed = await app.command(car!.id, 'reboot').catch((err) => err);
     assert.equal(failed.code, 'NITROGEN_CLIENT_COMMAND_FAILED');
     assert.match(failed.message, /not while driving/);
@@ -112,7 +117,10 @@ describe('client: a device and an app', () => {
     for (let n = 0; n < 5; n++) device.send({ type: 'telemetry', ts: new Date(Date.UTC(2026, 0, 1, 0, 0, n)), body: { n } });
     await device.drained();
     const page = await device.query({ from: car!.id }, { limit: 2, order: 'desc' });
-    assert.deepEqual(page.messages.map((m) => (m.body as { n: number }).n), [4, 3]);
+    assert.deepEqual(
+      page.messages.map((m) => (m.body as { n: number }).n),
+      [4, 3],
+    );
     const all: number[] = [];
     for await (const m of device.messages<{ n: number }>({ from: car!.id, since: '2026-01-01T00:00:01Z' }, { limit: 2 })) all.push(m.body.n);
     assert.deepEqual(all, [1, 2, 3, 4]);
@@ -129,10 +137,22 @@ describe('client: a device and an app', () => {
         return { code: (err as { code: string }).code, details: (err as { details: unknown }).details };
       }
     };
-    assert.deepEqual(fault(() => device.send({ type: 'no spaces' })), { code: 'NITROGEN_ERR_VALIDATION', details: { field: 'type' } });
-    assert.deepEqual(fault(() => device.send({ type: 't', from: 'someone' } as never)), { code: 'NITROGEN_ERR_VALIDATION', details: { field: 'from' } });
-    assert.deepEqual(fault(() => device.send({ type: 't', tags: ['a,b'] })), { code: 'NITROGEN_ERR_VALIDATION', details: { field: 'tags' } });
-    assert.deepEqual(fault(() => device.send({ type: 't', body: 'x'.repeat(2000) })), { code: 'NITROGEN_ERR_PAYLOAD_TOO_LARGE', details: { limit: 'maxMessageBytes' } });
+    assert.deepEqual(
+      fault(() => device.send({ type: 'no spaces' })),
+      { code: 'NITROGEN_ERR_VALIDATION', details: { field: 'type' } },
+    );
+    assert.deepEqual(
+      fault(() => device.send({ type: 't', from: 'someone' } as never)),
+      { code: 'NITROGEN_ERR_VALIDATION', details: { field: 'from' } },
+    );
+    assert.deepEqual(
+      fault(() => device.send({ type: 't', tags: ['a,b'] })),
+      { code: 'NITROGEN_ERR_VALIDATION', details: { field: 'tags' } },
+    );
+    assert.deepEqual(
+      fault(() => device.send({ type: 't', body: 'x'.repeat(2000) })),
+      { code: 'NITROGEN_ERR_PAYLOAD_TOO_LARGE', details: { limit: 'maxMessageBytes' } },
+    );
     assert.equal(device.queued, 0);
   });
 

@@ -41,7 +41,10 @@ if (postgresAvailable() && redisAvailable()) {
       const a = await cluster.start('a');
       const b = await cluster.start('b');
       const c = await cluster.start('c');
-      const [factory, ann] = (await b.register([{ type: 'app', id: 'factory' }, { type: 'app', id: 'ann' }])) as [{ id: string; secret: string }, { id: string; secret: string }];
+      const [factory, ann] = (await b.register([
+        { type: 'app', id: 'factory' },
+        { type: 'app', id: 'ann' },
+      ])) as [{ id: string; secret: string }, { id: string; secret: string }];
       const made = await b.api('POST', '/api-keys', { token: await b.token(factory.id, factory.secret), body: {} });
       assert.equal(made.status, 201, JSON.stringify(made.body));
 
@@ -59,7 +62,10 @@ if (postgresAvailable() && redisAvailable()) {
     it('tells presence by the instance holding the connection, and a device that moves to another instance stays connected there', async () => {
       const a = await cluster.start('a', { devices });
       const b = await cluster.start('b', { devices });
-      const [device, app] = (await b.register([{ type: 'device', id: 'car-move' }, { type: 'app', id: 'dash' }])) as [{ id: string; secret: string }, { id: string; secret: string }];
+      const [device, app] = (await b.register([
+        { type: 'device', id: 'car-move' },
+        { type: 'app', id: 'dash' },
+      ])) as [{ id: string; secret: string }, { id: string; secret: string }];
       await b.grant({ issuedTo: 'dash', principalFor: 'car-move', action: 'subscribe', authorized: true });
       const watcher = await connect(b, app.id, app.secret);
       await watcher.subscribeAsync('devices/car-move/messages/#', { qos: 1 });
@@ -81,7 +87,10 @@ if (postgresAvailable() && redisAvailable()) {
       const presence = await presenceOnB();
       assert.deepEqual({ connected: presence.connected, instance: presence.instance }, { connected: true, instance: 'b' });
       const told = await b.api('GET', '/messages?from=car-move&type=nitrogen.connected,nitrogen.disconnected&order=asc');
-      assert.deepEqual(told.body.messages.map((m: { type: string; body: { instance: string } }) => `${m.type}@${m.body.instance}`), ['nitrogen.connected@a', 'nitrogen.connected@b']);
+      assert.deepEqual(
+        told.body.messages.map((m: { type: string; body: { instance: string } }) => `${m.type}@${m.body.instance}`),
+        ['nitrogen.connected@a', 'nitrogen.connected@b'],
+      );
     });
 
     it('keeps every type a device sent in its last-known state, whichever instance took each', async () => {
@@ -89,7 +98,11 @@ if (postgresAvailable() && redisAvailable()) {
       const b = await cluster.start('b');
       const [device] = (await a.register([{ type: 'device', id: 'car-types' }])) as [{ id: string; secret: string }];
       const token = await a.token(device.id, device.secret);
-      for (const [server, type] of [[a, 'speed'], [b, 'location'], [a, 'battery']] as const) {
+      for (const [server, type] of [
+        [a, 'speed'],
+        [b, 'location'],
+        [a, 'battery'],
+      ] as const) {
         assert.equal((await server.api('POST', '/messages', { token, body: { type, body: { via: server === a ? 'a' : 'b' } } })).status, 201);
       }
       for (const server of [a, b]) {

@@ -42,7 +42,7 @@ if (postgresAvailable() && redisAvailable()) {
       return counts;
     };
 
-    it('feeds each partition from one instance, and moves a stopped instance\'s partitions to the others without losing a message', async () => {
+    it("feeds each partition from one instance, and moves a stopped instance's partitions to the others without losing a message", async () => {
       const a = await start('sink-a');
       const b = await start('sink-b');
       await eventually(async () => ((await fed(a)) + (await fed(b)) === PARTITIONS && (await fed(a)) > 0 && (await fed(b)) > 0 ? true : undefined), 'the partitions spread over both');
@@ -69,7 +69,10 @@ if (postgresAvailable() && redisAvailable()) {
       };
       await publish(0, 10, [a, b]);
       await eventually(async () => (expected.every((k) => delivered().has(k)) ? true : undefined), 'every message at the peer');
-      assert.ok([...delivered().values()].every((n) => n === 1), 'each partition fed once: no message sent by both instances');
+      assert.ok(
+        [...delivered().values()].every((n) => n === 1),
+        'each partition fed once: no message sent by both instances',
+      );
 
       // A graceful stop releases b's leases at once: a takes them at its next beat.
       await b.stop();

@@ -59,7 +59,11 @@ if (postgresAvailable() && redisAvailable()) {
       car.on('message', (_topic, payload) => got.push(JSON.parse(payload.toString()).id));
 
       const sent: string[] = [];
-      for (const [server, n] of [[b, 1], [a, 2], [b, 3]] as const) {
+      for (const [server, n] of [
+        [b, 1],
+        [a, 2],
+        [b, 3],
+      ] as const) {
         const res = await server.api('POST', '/messages', { body: { type: 'unlock', to: 'car-cmd', body: { n } } });
         assert.equal(res.status, 201, JSON.stringify(res.body));
         sent.push(res.body.messages[0].id);
@@ -71,7 +75,10 @@ if (postgresAvailable() && redisAvailable()) {
     it("shows telemetry published through A on an app's SSE stream on C", async () => {
       const a = await cluster.start('a');
       const b = await cluster.start('b');
-      const [device, app] = await b.register([{ type: 'device', id: 'car-sse' }, { type: 'app', id: 'dash' }]);
+      const [device, app] = await b.register([
+        { type: 'device', id: 'car-sse' },
+        { type: 'app', id: 'dash' },
+      ]);
       await b.grant({ issuedTo: 'dash', principalFor: 'car-sse', action: 'subscribe', authorized: true });
       // C starts after the grant and reads it from the store (the bus path for grants is tested below).
       const c = await cluster.start('c');
@@ -89,7 +96,10 @@ if (postgresAvailable() && redisAvailable()) {
     it("closes the device's MQTT session on A as soon as B disables it, and applies B's grants on A", async () => {
       const a = await cluster.start('a');
       const b = await cluster.start('b');
-      const [device, app] = await b.register([{ type: 'device', id: 'car-rev' }, { type: 'app', id: 'watcher' }]);
+      const [device, app] = await b.register([
+        { type: 'device', id: 'car-rev' },
+        { type: 'app', id: 'watcher' },
+      ]);
       const watcher = await connect(a, app!.id, app!.secret);
       assert.deepEqual(await subscribe(watcher, ['devices/car-rev/messages/#']), [128], 'no permission yet');
       await b.grant({ issuedTo: 'watcher', principalFor: 'car-rev', action: 'subscribe', authorized: true });
@@ -125,8 +135,16 @@ if (postgresAvailable() && redisAvailable()) {
 
     it('keeps a client id to its principal and a persistent session to one connection across instances', async () => {
       const a = await cluster.start('a');
-      const b = await cluster.start('b', { plugins: [{ use: 'mqtt', options: { port: 0, maxSessions: 1 } }, { use: 'rest', options: { port: 0 } }] });
-      const [one, two] = await b.register([{ type: 'device', id: 'car-one' }, { type: 'device', id: 'car-two' }]);
+      const b = await cluster.start('b', {
+        plugins: [
+          { use: 'mqtt', options: { port: 0, maxSessions: 1 } },
+          { use: 'rest', options: { port: 0 } },
+        ],
+      });
+      const [one, two] = await b.register([
+        { type: 'device', id: 'car-one' },
+        { type: 'device', id: 'car-two' },
+      ]);
       const held = await connect(a, one!.id, one!.secret, { clientId: 'the-id', clean: false });
       await assert.rejects(mqtt(b, two!.id, two!.secret, { clientId: 'the-id' }), /Identifier rejected/);
       // The same principal takes its id over: the older connection, on the other instance, ends [MQTT-3.1.4-2].
@@ -140,7 +158,10 @@ if (postgresAvailable() && redisAvailable()) {
     it('keeps acknowledging while Redis is down, says so on /ready and /metrics, and delivers live again once it is back', async () => {
       const a = await cluster.start('a');
       const b = await cluster.start('b');
-      const [device, app] = await b.register([{ type: 'device', id: 'car-load' }, { type: 'app', id: 'ops' }]);
+      const [device, app] = await b.register([
+        { type: 'device', id: 'car-load' },
+        { type: 'app', id: 'ops' },
+      ]);
       await b.grant({ issuedTo: 'ops', principalFor: 'car-load', action: 'subscribe', authorized: true });
       const stream = await openEventStream(b, 'from=car-load', await b.token(app!.id, app!.secret));
       try {

@@ -34,7 +34,10 @@ describe('configuration', () => {
     const config = parseConfig({});
     assert.equal(config.store.use, 'sqlite');
     assert.equal(config.registry.use, 'sqlite');
-    assert.deepEqual(config.plugins.map((p) => p.use), ['mqtt', 'rest', 'portal']);
+    assert.deepEqual(
+      config.plugins.map((p) => p.use),
+      ['mqtt', 'rest', 'portal'],
+    );
     assert.deepEqual(config.sinks, []);
     assert.equal(config.limits.maxMessageBytes, 256 * 1024);
     assert.equal(config.limits.maxBatch, 1000);
@@ -57,7 +60,10 @@ describe('configuration', () => {
       writeFileSync(join(dir.path, 'nitrogen.config.json'), JSON.stringify({ store: { use: 'memory' }, plugins: [{ use: 'mqtt', options: { port: 1 } }, { use: 'rest' }] }));
       const config = loadConfig({ NITROGEN_MQTT_PORT: '1999', NITROGEN_REST_PORT: '0', NITROGEN_HOST: '0.0.0.0', NITROGEN_DATA_DIR: 'd', NITROGEN_ADMIN_SECRET: 'a-long-admin-secret' }, dir.path);
       assert.equal(config.store.use, 'memory');
-      assert.deepEqual(config.plugins.map((p) => p.options.port), [1999, 0]);
+      assert.deepEqual(
+        config.plugins.map((p) => p.options.port),
+        [1999, 0],
+      );
       assert.equal(config.host, '0.0.0.0');
       assert.equal(config.dataDir, join(dir.path, 'd'));
       assert.equal(config.adminSecret, 'a-long-admin-secret');
@@ -83,7 +89,10 @@ describe('configuration problems', () => {
     assert.ok(problems.includes('sink: unknown key; did you mean "sinks"?'), problems.join('\n'));
     assert.ok(problems.includes('limits.maxbatch: unknown key; did you mean "maxBatch"?'), problems.join('\n'));
     assert.ok(problems.includes('log.lvl: unknown key (known: level)'), problems.join('\n'));
-    assert.ok(problems.some((p) => p.startsWith('colour: unknown key (known: host, dataDir,')), problems.join('\n'));
+    assert.ok(
+      problems.some((p) => p.startsWith('colour: unknown key (known: host, dataDir,')),
+      problems.join('\n'),
+    );
   });
 
   it('says where a file is not JSON: line, column and the line itself', () => {
@@ -123,7 +132,10 @@ describe('configuration problems', () => {
     try {
       writeFileSync(join(dir.path, 'nitrogen.config.json'), JSON.stringify({ limits: { maxBatch: 0 } }));
       const problems = problemsOf(catchError(() => loadConfig({ NITROGEN_MQTT_PORT: 'x', NITROGEN_REST_PORT: '70000' }, dir.path)));
-      assert.deepEqual(problems.map((p) => p.split(':')[0]), ['NITROGEN_MQTT_PORT', 'NITROGEN_REST_PORT', 'limits.maxBatch']);
+      assert.deepEqual(
+        problems.map((p) => p.split(':')[0]),
+        ['NITROGEN_MQTT_PORT', 'NITROGEN_REST_PORT', 'limits.maxBatch'],
+      );
     } finally {
       dir.remove();
     }
@@ -133,12 +145,22 @@ describe('configuration problems', () => {
     const dir = tempDir();
     const dataDir = join(dir.path, 'data');
     try {
-      const server = createServer({
-        dataDir, log: { level: 'silent' },
-        sinks: [{ use: 'amqp', name: 'twin', options: { url: 'amqp://127.0.0.1:1', address: 'q' } }, { use: 'amqp', name: 'twin', options: { url: 'amqp://127.0.0.1:1', adress: 'q' } }],
-        plugins: [{ use: 'rest', options: { port: 0, maxBodyByte: 10 } }, { use: 'mqtt', options: { port: 'x' } }, { use: 'carrier-pigeon' }],
-      }, { catalog: defaultCatalog });
-      const err = await server.start().then(() => undefined, (e: unknown) => e);
+      const server = createServer(
+        {
+          dataDir,
+          log: { level: 'silent' },
+          sinks: [
+            { use: 'amqp', name: 'twin', options: { url: 'amqp://127.0.0.1:1', address: 'q' } },
+            { use: 'amqp', name: 'twin', options: { url: 'amqp://127.0.0.1:1', adress: 'q' } },
+          ],
+          plugins: [{ use: 'rest', options: { port: 0, maxBodyByte: 10 } }, { use: 'mqtt', options: { port: 'x' } }, { use: 'carrier-pigeon' }],
+        },
+        { catalog: defaultCatalog },
+      );
+      const err = await server.start().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.ok(isNitrogenError(err, 'NITROGEN_ERR_CONFIG'), String(err));
       assert.deepEqual(problemsOf(err), [
         'sinks.1.options.address: Invalid input: expected string, received undefined',
@@ -155,7 +177,12 @@ describe('configuration problems', () => {
   });
 
   it('checks the plugins of a configuration whose other fields are wrong too (npm start)', async () => {
-    const err = await checkConfig({ limits: { maxBatch: -1 }, store: { use: 'memory', options: { file: 'x' } }, plugins: [{ use: 'rest', options: { prot: 1 } }, { use: 5 }] }, defaultCatalog, 'nitrogen.config.json', ['NITROGEN_HOST: example']).then(() => undefined, (e: unknown) => e);
+    const err = await checkConfig({ limits: { maxBatch: -1 }, store: { use: 'memory', options: { file: 'x' } }, plugins: [{ use: 'rest', options: { prot: 1 } }, { use: 5 }] }, defaultCatalog, 'nitrogen.config.json', [
+      'NITROGEN_HOST: example',
+    ]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(isNitrogenError(err, 'NITROGEN_ERR_CONFIG'), String(err));
     assert.deepEqual(problemsOf(err), [
       'NITROGEN_HOST: example',
@@ -188,12 +215,15 @@ describe('npm start (bin/nitrogen.js)', function () {
       writeFileSync(join(dir.path, 'nitrogen.config.json'), JSON.stringify({ sink: [], plugins: [{ use: 'rest', options: { maxBodyByte: 1 } }] }));
       const { code, out } = await run({}, dir.path);
       assert.equal(code, 1, out);
-      assert.equal(out, [
-        `nitrogen failed to start: NITROGEN_ERR_CONFIG: 2 problems in ${join(dir.path, 'nitrogen.config.json')}:`,
-        '  - sink: unknown key; did you mean "sinks"?',
-        '  - plugins.0.options.maxBodyByte: unknown key; did you mean "maxBodyBytes"?',
-        '',
-      ].join('\n'));
+      assert.equal(
+        out,
+        [
+          `nitrogen failed to start: NITROGEN_ERR_CONFIG: 2 problems in ${join(dir.path, 'nitrogen.config.json')}:`,
+          '  - sink: unknown key; did you mean "sinks"?',
+          '  - plugins.0.options.maxBodyByte: unknown key; did you mean "maxBodyBytes"?',
+          '',
+        ].join('\n'),
+      );
       assert.deepEqual(readdirSync(dir.path), ['nitrogen.config.json']);
     } finally {
       dir.remove();
@@ -207,7 +237,12 @@ describe('npm start (bin/nitrogen.js)', function () {
       const port = await new Promise<number>((resolve) => taken.listen(0, '127.0.0.1', () => resolve((taken.address() as AddressInfo).port)));
       const { code, out } = await run({ NITROGEN_MQTT_PORT: String(port) }, dir.path);
       assert.equal(code, 1, out);
-      assert.match(out, new RegExp(`^nitrogen failed to start: NITROGEN_ERR_CONFIG: plugins\\.0 \\(mqtt\\): cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use by another process; choose another port: plugins\\.0\\.options\\.port in the configuration, or NITROGEN_MQTT_PORT \\(0 picks a free one\\)\n$`));
+      assert.match(
+        out,
+        new RegExp(
+          `^nitrogen failed to start: NITROGEN_ERR_CONFIG: plugins\\.0 \\(mqtt\\): cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use by another process; choose another port: plugins\\.0\\.options\\.port in the configuration, or NITROGEN_MQTT_PORT \\(0 picks a free one\\)\n$`,
+        ),
+      );
       assert.doesNotMatch(out, /\n\s+at /, 'no stack trace');
     } finally {
       taken.close();
@@ -236,7 +271,7 @@ describe('message envelope', () => {
 
   it('refuses invalid input with a code and a field, whatever it is given (fuzz)', () => {
     let seed = 42;
-    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
     const values = [null, true, 0, -1, 1e308, '', 'x', 'telemetry', '2026-01-01T00:00:00Z', [], [1], {}, { a: 1 }, 'é'.repeat(70), NaN];
     const fields = ['id', 'type', 'from', 'to', 'ts', 'body', 'tags', 'responseTo', 'expires', 'other', '__proto__'];
     for (let i = 0; i < 5000; i++) {
@@ -254,9 +289,18 @@ describe('message envelope', () => {
   });
 
   it('checks the topic against the envelope', () => {
-    assert.throws(() => parseEnvelope({ type: 'a' }, { ...ctx, type: 'b' }), (err) => isNitrogenError(err, 'NITROGEN_ERR_VALIDATION'));
-    assert.throws(() => parseEnvelope({ type: 'a', from: 'car-2' }, ctx), (err) => isNitrogenError(err, 'NITROGEN_ERR_SENDER_MISMATCH'));
-    assert.throws(() => parseEnvelope({ type: 'a', ts: '10000-01-01T00:00:00Z' }, ctx), (err) => isNitrogenError(err, 'NITROGEN_ERR_VALIDATION'));
+    assert.throws(
+      () => parseEnvelope({ type: 'a' }, { ...ctx, type: 'b' }),
+      (err) => isNitrogenError(err, 'NITROGEN_ERR_VALIDATION'),
+    );
+    assert.throws(
+      () => parseEnvelope({ type: 'a', from: 'car-2' }, ctx),
+      (err) => isNitrogenError(err, 'NITROGEN_ERR_SENDER_MISMATCH'),
+    );
+    assert.throws(
+      () => parseEnvelope({ type: 'a', ts: '10000-01-01T00:00:00Z' }, ctx),
+      (err) => isNitrogenError(err, 'NITROGEN_ERR_VALIDATION'),
+    );
   });
 });
 
@@ -301,10 +345,13 @@ describe('group commit', () => {
   it('gathers submissions made while a commit runs into the next commit', async () => {
     const batches: number[] = [];
     let release!: () => void;
-    const commits = new GroupCommit(async (batch) => {
-      batches.push(batch.length);
-      if (batches.length === 1) await new Promise<void>((r) => (release = r));
-    }, { maxPending: 1000, maxCommitBatch: 100, concurrency: 1 });
+    const commits = new GroupCommit(
+      async (batch) => {
+        batches.push(batch.length);
+        if (batches.length === 1) await new Promise<void>((r) => (release = r));
+      },
+      { maxPending: 1000, maxCommitBatch: 100, concurrency: 1 },
+    );
     const first = commits.submit([message(0)]);
     await new Promise((r) => setImmediate(r));
     const rest = Array.from({ length: 50 }, (_, i) => commits.submit([message(i + 1)]));
@@ -316,10 +363,13 @@ describe('group commit', () => {
 
   it('refuses with NITROGEN_ERR_OVERLOADED past maxPending when asked to, and fails every submission of a failed commit', async () => {
     let fail = true;
-    const commits = new GroupCommit(async () => {
-      await new Promise((r) => setTimeout(r, 20));
-      if (fail) throw new Error('disk full');
-    }, { maxPending: 3, maxCommitBatch: 100, concurrency: 1 });
+    const commits = new GroupCommit(
+      async () => {
+        await new Promise((r) => setTimeout(r, 20));
+        if (fail) throw new Error('disk full');
+      },
+      { maxPending: 3, maxCommitBatch: 100, concurrency: 1 },
+    );
     const a = commits.submit([message(1), message(2)]);
     const b = commits.submit([message(3)]);
     await assert.rejects(commits.submit([message(4)], { reject: true }), (err) => isNitrogenError(err, 'NITROGEN_ERR_OVERLOADED') && err.retryAfter === 1);

@@ -67,6 +67,9 @@ describe('ingestion quota', () => {
     const quota = new IngestQuota(QuotaOptions.parse({ bytes: { perSecond: 1000, burst: 5000 } }));
     assert.equal(quota.charge('car', 1, 4000, 0, false), 0);
     assert.throws(() => quota.charge('car', 1, 2000, 0, false), exceeded('quota.bytes'));
-    assert.throws(() => quota.charge('car', 1, 6000, 10_000, false), (err: unknown) => isNitrogenError(err) && err.retryAfter === undefined && /smaller batches/.test(err.message));
+    assert.throws(
+      () => quota.charge('car', 1, 6000, 10_000, false),
+      (err: unknown) => isNitrogenError(err) && err.retryAfter === undefined && /smaller batches/.test(err.message),
+    );
   });
 });

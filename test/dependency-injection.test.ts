@@ -58,7 +58,10 @@ describe('dependency injection', function () {
   function server(config: Record<string, unknown>, options: Partial<Parameters<typeof createServer>[1]> = {}): NitrogenServer {
     const dir = tempDir();
     const made = createServer({ ...base, log: { level: 'silent' }, ...config, dataDir: dir.path }, { catalog: defaultCatalog, ...options });
-    cleanup.push(() => dir.remove(), () => made.stop());
+    cleanup.push(
+      () => dir.remove(),
+      () => made.stop(),
+    );
     return made;
   }
 
@@ -66,7 +69,15 @@ describe('dependency injection', function () {
     const created: LineTransport[] = [];
     const { logger, records } = recordingLogger();
     const catalog: PluginCatalog = { ...defaultCatalog, transport: { ...defaultCatalog.transport, line: async () => lineTransportPlugin(created) } };
-    const s = server({ plugins: [{ use: 'rest', options: { port: 0 } }, { use: 'line', options: { port: 0 } }] }, { catalog, logger });
+    const s = server(
+      {
+        plugins: [
+          { use: 'rest', options: { port: 0 } },
+          { use: 'line', options: { port: 0 } },
+        ],
+      },
+      { catalog, logger },
+    );
     await s.start();
 
     const admin = (await api(s, 'POST', '/principals/auth', undefined, { id: 'admin', secret: ADMIN_SECRET })).body.accessToken;
@@ -81,7 +92,10 @@ describe('dependency injection', function () {
     const transport = created[0]!;
     assert.equal(transport.name, 'line');
     assert.equal(transport.authenticator, s.container.resolve(Tokens.Authenticator), "the server's one Authenticator, not a copy");
-    assert.ok(records.some((r) => r.msg === 'line transport listening' && r.plugin === 'line'), 'the injected logger is tagged with the instance');
+    assert.ok(
+      records.some((r) => r.msg === 'line transport listening' && r.plugin === 'line'),
+      'the injected logger is tagged with the instance',
+    );
 
     await s.stop();
     assert.deepEqual(transport.events, ['stop', 'dispose'], 'stopped by the server, then disposed by its container');
@@ -105,7 +119,7 @@ describe('dependency injection', function () {
     assert.equal(await ingested(b), undefined, "B's metrics know nothing of A's message");
   });
 
-  it("resolves a core service once per server whichever container asks, and gives each plugin instance its own logger", async () => {
+  it('resolves a core service once per server whichever container asks, and gives each plugin instance its own logger', async () => {
     let seen: { authenticator: unknown; logger: { bindings(): Record<string, unknown> } } | undefined;
     const probe = definePlugin({
       name: 'probe',
@@ -137,7 +151,7 @@ describe('dependency injection', function () {
     });
     const catalog: PluginCatalog = { ...defaultCatalog, transport: { clocked: async () => clocked } };
     const alone = server({ plugins: [{ use: 'clocked' }] }, { catalog });
-    await assert.rejects(alone.start(), (err: Error & { code?: string }) => err.code === 'NITROGEN_ERR_PLUGIN' && err.message.includes("needs app.Clock, which nothing provides"));
+    await assert.rejects(alone.start(), (err: Error & { code?: string }) => err.code === 'NITROGEN_ERR_PLUGIN' && err.message.includes('needs app.Clock, which nothing provides'));
     const app = rootContainer.createChildContainer().register(Clock, { useValue: () => 42 });
     await server({ plugins: [{ use: 'clocked' }] }, { catalog, container: app }).start();
     assert.equal(time, 42);

@@ -63,7 +63,7 @@ describe('the direction of imports between the folders', () => {
     assert.equal(show(wrong), '');
   });
 
-  it('has the plugins talk to the ports: no adapter, no other plugin (the portal\'s browser app: the client library)', () => {
+  it("has the plugins talk to the ports: no adapter, no other plugin (the portal's browser app: the client library)", () => {
     const wrong = importsUnder('plugins').filter(({ file, specifier, target }) => {
       // The portal's app runs in the browser and reaches the server over the wire, as any app does.
       if (target === undefined) return OURS.test(specifier) && !(file.startsWith('plugins/portal/app/') && specifier === '@nitrogen/client/browser');

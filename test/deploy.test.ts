@@ -43,7 +43,10 @@ describe('deploy/: container recipes consistent with the local cluster', () => {
   it('gives the nginx template every variable it uses, in compose as in npm run cluster', () => {
     const nginx = compose.services.nginx;
     for (const name of referencedVariables(template)) assert.ok(name in nginx.environment, `compose's nginx sets ${name}`);
-    assert.ok(nginx.volumes.some((v: string) => v.startsWith('./nginx.conf.template:/etc/nginx/templates/nginx.conf.template')), 'compose mounts the template the local cluster renders');
+    assert.ok(
+      nginx.volumes.some((v: string) => v.startsWith('./nginx.conf.template:/etc/nginx/templates/nginx.conf.template')),
+      'compose mounts the template the local cluster renders',
+    );
     assert.equal(nginx.environment.NGINX_ENVSUBST_OUTPUT_DIR, '/etc/nginx', 'rendered as the main nginx.conf: stream{} must be at its top level');
     // Rendered with compose's values, it is the local cluster's file with other addresses.
     const rendered = renderTemplate(template, nginx.environment);

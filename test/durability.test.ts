@@ -40,7 +40,10 @@ describe('durability', function () {
 
       t = await startServer({}, dir.path);
       const res = await t.api('GET', '/messages?from=car-keep');
-      assert.deepEqual(res.body.messages.map((m: any) => m.body), [{ v: 1 }]);
+      assert.deepEqual(
+        res.body.messages.map((m: any) => m.body),
+        [{ v: 1 }],
+      );
       assert.equal((await t.api('GET', '/messages', { token })).status, 200, 'a token issued before the restart still verifies');
       const again = await t.mqtt(car!.id, car!.secret);
       await again.endAsync();
@@ -58,7 +61,15 @@ describe('durability', function () {
     try {
       server = await spawnServer(env);
       const admin = (await api(server.rest, 'POST', '/principals/auth', undefined, { id: 'admin', secret: ADMIN_SECRET })).body.accessToken;
-      const devices = (await api(server.rest, 'POST', '/principals', admin, Array.from({ length: 20 }, (_, i) => ({ type: 'device', id: `crash-${i}` })))).body.principals;
+      const devices = (
+        await api(
+          server.rest,
+          'POST',
+          '/principals',
+          admin,
+          Array.from({ length: 20 }, (_, i) => ({ type: 'device', id: `crash-${i}` })),
+        )
+      ).body.principals;
       const acked = new Set<string>();
       let sent = 0;
       for (const { principal, secret } of devices) {

@@ -19,7 +19,7 @@ async function get(origin: string, path: string): Promise<{ status: number; body
 }
 
 async function until<T>(what: string, read: () => Promise<T>, check: (value: T) => boolean, ms = 10_000): Promise<T> {
-  for (const end = Date.now() + ms; ; ) {
+  for (const end = Date.now() + ms; ;) {
     const value = await read();
     if (check(value)) return value;
     if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms; last seen ${JSON.stringify(value)}`);
@@ -66,7 +66,10 @@ describe('health and readiness', function () {
     assert.equal(report.status, 'ok');
     assert.equal(report.ready, true);
     assert.deepEqual(Object.keys(report.components).sort(), ['identity', 'registry', 'store', 'transport:mqtt', 'transport:rest']);
-    assert.ok(Object.values(report.components).every((c) => c.status === 'ok' && c.critical), JSON.stringify(report));
+    assert.ok(
+      Object.values(report.components).every((c) => c.status === 'ok' && c.critical),
+      JSON.stringify(report),
+    );
     assert.ok(report.checkedAt && Date.parse(report.checkedAt) <= Date.now());
     const metrics = (await get(t.origin, '/metrics')).text;
     assert.match(metrics, /^nitrogen_ready 1$/m);
@@ -81,7 +84,11 @@ describe('health and readiness', function () {
     const server = createServer({ ...quick, dataDir: dir.path, adminSecret: ADMIN_SECRET, log: { level: 'silent' }, plugins: [{ use: 'rest', options: { port: 0 } }, { use: 'gate' }] }, { catalog });
     try {
       const starting = server.start();
-      const rest = await until('REST listening', async () => server.endpoints.rest, (url) => url !== undefined);
+      const rest = await until(
+        'REST listening',
+        async () => server.endpoints.rest,
+        (url) => url !== undefined,
+      );
       const origin = new URL(rest!).origin;
       const early = await get(origin, '/ready');
       assert.equal(early.status, 503);
@@ -115,7 +122,11 @@ describe('health and readiness', function () {
       t = await startServer({ ...quick, sinks: [{ use: 'eventhubs', name: 'hub', delivery: fastDelivery, options: { connectionString: hub.connectionString({ key }) } }] });
       const sent = await t.api('POST', '/messages', { body: { type: 'telemetry', body: { speed: 88 } } });
       assert.equal(sent.status, 201);
-      const ready = await until('the sink reported down', () => get(t!.origin, '/ready'), (r) => r.body.components['sink:hub']?.status === 'down');
+      const ready = await until(
+        'the sink reported down',
+        () => get(t!.origin, '/ready'),
+        (r) => r.body.components['sink:hub']?.status === 'down',
+      );
       assert.equal(ready.status, 200, 'a sink fed from the store does not stop ingestion');
       assert.equal(ready.body.status, 'degraded');
       assert.equal(ready.body.ready, true);
@@ -140,10 +151,18 @@ describe('health and readiness', function () {
       hub.outcome = () => 'release';
       t = await startServer({ ...quick, sinks: [{ use: 'eventhubs', name: 'hub', delivery: fastDelivery, options: { connectionString: hub.connectionString() } }] });
       assert.equal((await t.api('POST', '/messages', { body: { type: 'telemetry' } })).status, 201);
-      const down = await until('the sink reported down', () => get(t!.origin, '/ready'), (r) => r.body.components['sink:hub']?.status === 'down');
+      const down = await until(
+        'the sink reported down',
+        () => get(t!.origin, '/ready'),
+        (r) => r.body.components['sink:hub']?.status === 'down',
+      );
       assert.match(down.body.components['sink:hub'].reason, /released/);
       hub.outcome = () => 'accept';
-      const ready = await until('the sink ok', () => get(t!.origin, '/ready'), (r) => r.body.components['sink:hub']?.status === 'ok' && r.body.components['sink:hub'].details?.lagMessages === 0);
+      const ready = await until(
+        'the sink ok',
+        () => get(t!.origin, '/ready'),
+        (r) => r.body.components['sink:hub']?.status === 'ok' && r.body.components['sink:hub'].details?.lagMessages === 0,
+      );
       assert.equal(ready.body.status, 'ok');
       assert.ok(Date.parse(ready.body.components['sink:hub'].since) >= Date.parse(down.body.components['sink:hub'].since), 'since moves with the status');
     } finally {
@@ -159,7 +178,11 @@ describe('health and readiness', function () {
     // The SQLite store's compactor thread dies, as on a crash of that thread: every append would fail.
     const store = t.server.container.resolve(Tokens.Store) as unknown as { compactor: { worker: { terminate(): Promise<number> } } };
     await store.compactor.worker.terminate();
-    const ready = await until('the store reported down', () => get(t!.origin, '/ready'), (r) => r.status === 503);
+    const ready = await until(
+      'the store reported down',
+      () => get(t!.origin, '/ready'),
+      (r) => r.status === 503,
+    );
     assert.equal(ready.body.status, 'down');
     assert.equal(ready.body.ready, false);
     assert.equal(ready.body.components.store.status, 'down');

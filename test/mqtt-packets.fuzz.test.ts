@@ -6,16 +6,25 @@ import assert from 'node:assert/strict';
 import { assertServesNormalDevice } from './helpers/abuse.js';
 import { Random, fuzzCases, fuzzSeed, withSeed } from './helpers/fuzz.js';
 import { metric, waitForMetric } from './helpers/metrics.js';
-import {
-  CONNACK, DISCONNECT, PINGREQ, PINGRESP, PUBACK, RawClient, SUBACK, type ReceivedPacket, connectPacket, pubackPacket, publishPacket, remainingLength, subscribePacket, unsubscribePacket,
-} from './helpers/mqtt-raw.js';
+import { CONNACK, DISCONNECT, PINGREQ, PINGRESP, PUBACK, RawClient, SUBACK, type ReceivedPacket, connectPacket, pubackPacket, publishPacket, remainingLength, subscribePacket, unsubscribePacket } from './helpers/mqtt-raw.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
 const ID = 'fuzz-car';
 const TOPICS = [
-  `devices/${ID}/messages`, `devices/${ID}/messages/telemetry`, `devices/${ID}/commands/reboot`, 'devices/other-car/messages/x',
-  'devices/other-car/commands/open', 'devices/admin/commands/x', `devices/${ID}`, '$SYS/x', 'a/b', '', '/', 'devices//messages/x',
-  `devices/${ID}/messages/${'t'.repeat(70)}`, `devices/${ID}/messages/a/b/c`,
+  `devices/${ID}/messages`,
+  `devices/${ID}/messages/telemetry`,
+  `devices/${ID}/commands/reboot`,
+  'devices/other-car/messages/x',
+  'devices/other-car/commands/open',
+  'devices/admin/commands/x',
+  `devices/${ID}`,
+  '$SYS/x',
+  'a/b',
+  '',
+  '/',
+  'devices//messages/x',
+  `devices/${ID}/messages/${'t'.repeat(70)}`,
+  `devices/${ID}/messages/a/b/c`,
 ];
 const FILTERS = ['#', '+', 'devices/#', `devices/${ID}/#`, `devices/${ID}/commands/#`, 'devices/+/messages/+', 'devices/other-car/#', '$SYS/#', '', 'a/#/b', 'devices/+/+/#'];
 
@@ -33,7 +42,10 @@ function randomPacket(r: Random, secret: string): Buffer {
         will: r.next() < 0.3 ? { topic: r.pick(TOPICS), payload: randomPayload(r).toString(), qos: r.pick([0, 1] as const), retain: r.next() < 0.5 } : undefined,
       });
     case 1:
-      return subscribePacket(r.int(3) === 0 ? 0 : 1 + r.int(65535), Array.from({ length: 1 + r.int(4) }, () => ({ topic: r.pick(FILTERS), qos: r.pick([0, 1, 2] as const) })));
+      return subscribePacket(
+        r.int(3) === 0 ? 0 : 1 + r.int(65535),
+        Array.from({ length: 1 + r.int(4) }, () => ({ topic: r.pick(FILTERS), qos: r.pick([0, 1, 2] as const) })),
+      );
     case 2:
     case 3:
     case 4:
@@ -121,8 +133,17 @@ describe('fuzz: MQTT packets over real sockets', function () {
     // Mutated CONNECTs fail logins by the hundred: the login limits (tested on their own in
     // identity-login-limits.test.ts) are lifted so each case reaches the packet path it fuzzes.
     const credentials = { perPrincipal: { failures: 1_000_000, per: '1m' }, perAddress: { failures: 1_000_000, per: '1m' } };
-    t = await startServer({ credentials, plugins: [{ use: 'mqtt', options: { port: 0, maxSessions: 3, maxSubscriptions: 5, maxPacketBytes: 64 * 1024 } }, { use: 'rest', options: { port: 0 } }] });
-    [{ secret }] = (await t.register([{ type: 'device', id: ID }, { type: 'device', id: 'other-car' }])) as [{ id: string; secret: string }];
+    t = await startServer({
+      credentials,
+      plugins: [
+        { use: 'mqtt', options: { port: 0, maxSessions: 3, maxSubscriptions: 5, maxPacketBytes: 64 * 1024 } },
+        { use: 'rest', options: { port: 0 } },
+      ],
+    });
+    [{ secret }] = (await t.register([
+      { type: 'device', id: ID },
+      { type: 'device', id: 'other-car' },
+    ])) as [{ id: string; secret: string }];
   });
   after(() => t.stop());
 

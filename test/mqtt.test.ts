@@ -41,8 +41,12 @@ describe('MQTT transport', function () {
   before(async () => {
     t = await startServer();
     for (const p of await t.register([
-      { type: 'device', id: 'car-1' }, { type: 'device', id: 'car-2' }, { type: 'app', id: 'dash' }, { type: 'app', id: 'nosy' },
-    ])) secrets[p.id] = p.secret;
+      { type: 'device', id: 'car-1' },
+      { type: 'device', id: 'car-2' },
+      { type: 'app', id: 'dash' },
+      { type: 'app', id: 'nosy' },
+    ]))
+      secrets[p.id] = p.secret;
     await t.grant({ issuedTo: 'dash', principalFor: 'car-1', action: 'subscribe', authorized: true });
     await t.grant({ issuedTo: 'dash', principalFor: 'car-1', action: 'send', authorized: true });
     await t.grant({ issuedTo: 'dash', principalFor: 'car-1', action: 'view', authorized: true });
@@ -92,7 +96,10 @@ describe('MQTT transport', function () {
     const car = await connect('car-2');
     const batch = Array.from({ length: 5 }, (_, i) => ({ type: 'batch', body: { i } }));
     await car.publishAsync('devices/car-2/messages', JSON.stringify(batch), { qos: 1 });
-    assert.deepEqual((await stored('from=car-2&type=batch')).map((m: any) => m.body.i), [0, 1, 2, 3, 4]);
+    assert.deepEqual(
+      (await stored('from=car-2&type=batch')).map((m: any) => m.body.i),
+      [0, 1, 2, 3, 4],
+    );
   });
 
   it('closes the connection of a device publishing as another device, and stores nothing', async () => {
@@ -156,12 +163,31 @@ describe('MQTT transport', function () {
     await dash.subscribeAsync('devices/+/messages/#', { qos: 1 });
     const token = await t.token('car-1', secrets['car-1']!);
     const got = collect(dash, 400);
-    await t.api('POST', '/messages', { token, body: [{ type: 'a', body: 1 }, { type: 'b', body: 2 }] });
+    await t.api('POST', '/messages', {
+      token,
+      body: [
+        { type: 'a', body: 1 },
+        { type: 'b', body: 2 },
+      ],
+    });
     const car = await connect('car-1');
-    await car.publishAsync('devices/car-1/messages', JSON.stringify([{ type: 'c', body: 3 }, { type: 'd', body: 4 }]), { qos: 1 });
-    assert.deepEqual((await got).map((m) => [m.topic, m.payload.body]), [
-      ['devices/car-1/messages/a', 1], ['devices/car-1/messages/b', 2], ['devices/car-1/messages/c', 3], ['devices/car-1/messages/d', 4],
-    ]);
+    await car.publishAsync(
+      'devices/car-1/messages',
+      JSON.stringify([
+        { type: 'c', body: 3 },
+        { type: 'd', body: 4 },
+      ]),
+      { qos: 1 },
+    );
+    assert.deepEqual(
+      (await got).map((m) => [m.topic, m.payload.body]),
+      [
+        ['devices/car-1/messages/a', 1],
+        ['devices/car-1/messages/b', 2],
+        ['devices/car-1/messages/c', 3],
+        ['devices/car-1/messages/d', 4],
+      ],
+    );
   });
 
   it('carries a command from an app to a device, and the reply back', async () => {
@@ -249,7 +275,11 @@ describe('MQTT transport', function () {
     socket.write(Buffer.from([0x62, 0x02, 0x00, 0x07])); // PUBREL
     await waitFor(4);
     socket.destroy();
-    assert.deepEqual(replies.map((r) => r.toString(16)), ['20', '50', '50', '70'], 'CONNACK, PUBREC, PUBREC, PUBCOMP');
+    assert.deepEqual(
+      replies.map((r) => r.toString(16)),
+      ['20', '50', '50', '70'],
+      'CONNACK, PUBREC, PUBREC, PUBCOMP',
+    );
     assert.equal((await stored('from=car-2&type=qos2')).length, 1);
   });
 

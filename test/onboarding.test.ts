@@ -25,7 +25,10 @@ describe('Onboarding: API keys and claim codes', function () {
 
   before(async () => {
     t = await startServer({ devices: { claimCodeTtl: '1s', registrations: { perKey: { count: 3, per: '1h' } }, claimAttempts: { perPrincipal: { failures: 3, per: '1h' } } } });
-    [factory, ann] = (await t.register([{ type: 'app', id: 'factory-line' }, { type: 'app', id: 'ann' }])) as [typeof factory, typeof ann];
+    [factory, ann] = (await t.register([
+      { type: 'app', id: 'factory-line' },
+      { type: 'app', id: 'ann' },
+    ])) as [typeof factory, typeof ann];
     factoryToken = await t.token(factory.id, factory.secret);
     annToken = await t.token(ann.id, ann.secret);
   });
@@ -79,7 +82,10 @@ describe('Onboarding: API keys and claim codes', function () {
     const sent = await t.api('POST', '/messages', { token: await t.token(principal.id, secret), body: { type: 'temperature', body: 20.5 } });
     assert.equal(sent.status, 201);
     const read = await t.api('GET', `/messages?from=${principal.id}`, { token: annToken });
-    assert.deepEqual(read.body.messages.map((m: { body: unknown }) => m.body), [20.5]);
+    assert.deepEqual(
+      read.body.messages.map((m: { body: unknown }) => m.body),
+      [20.5],
+    );
 
     // Used up: nobody claims it again, ann included.
     const again = await t.api('POST', '/claims', { token: factoryToken, body: { code: claimCode!.code } });

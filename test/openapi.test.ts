@@ -111,13 +111,20 @@ describe('OpenAPI document', function () {
     for (const [path, operations] of Object.entries(doc.paths)) {
       for (const [method, operation] of Object.entries(operations) as Array<[string, Operation & { parameters: Array<{ name: string; in: string; schema?: unknown }>; requestBody?: unknown }]>) {
         const inPath = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
-        assert.deepEqual(operation.parameters.filter((p) => p.in === 'path').map((p) => p.name), inPath, `${method} ${path}: path parameters`);
+        assert.deepEqual(
+          operation.parameters.filter((p) => p.in === 'path').map((p) => p.name),
+          inPath,
+          `${method} ${path}: path parameters`,
+        );
         for (const parameter of operation.parameters) assert.ok(parameter.schema, `${method} ${path}: ${parameter.name} has no schema`);
         if (method === 'post' || method === 'put' || method === 'patch') {
           const takesNone = /\/(secret|impersonate|claim-code|tickets)$/.test(path) && method === 'post';
           assert.equal(operation.requestBody !== undefined, !takesNone, `${method} ${path}: request body`);
         }
-        assert.ok(Object.keys(operation.responses).some((s) => s.startsWith('2')), `${method} ${path}: no success`);
+        assert.ok(
+          Object.keys(operation.responses).some((s) => s.startsWith('2')),
+          `${method} ${path}: no success`,
+        );
       }
     }
     // Every schema the document refers to is in it.
@@ -127,9 +134,7 @@ describe('OpenAPI document', function () {
   it('lists the same routes as the route table of docs/api.md', () => {
     const table = readFileSync(join(process.cwd(), 'docs/api.md'), 'utf8');
     const documented = new Set([...table.matchAll(/^\| \[`([A-Z]+) ([^`]+)`\]/gm)].map((m) => `${m[1]} ${m[2]}`));
-    const described = new Set(
-      Object.entries(doc.paths).flatMap(([path, operations]) => Object.keys(operations).map((method) => `${method.toUpperCase()} ${path.replace(/^\/api\/v1/, '').replace(/\{(\w+)\}/g, ':$1')}`)),
-    );
+    const described = new Set(Object.entries(doc.paths).flatMap(([path, operations]) => Object.keys(operations).map((method) => `${method.toUpperCase()} ${path.replace(/^\/api\/v1/, '').replace(/\{(\w+)\}/g, ':$1')}`)));
     assert.deepEqual([...described].sort(), [...documented].sort());
   });
 
@@ -137,10 +142,7 @@ describe('OpenAPI document', function () {
     const answer = { 200: { description: 'ok', body: z.strictObject({}) } };
     const handle = () => ({ status: 200, body: {} });
     assert.throws(() => routers([route({ method: 'get', path: '/things', tag: 't', summary: 's', responses: answer, errors: [], handle })], '/api/v1'), /needs a query schema/);
-    assert.throws(
-      () => routers([route({ method: 'delete', path: '/things/:id', tag: 't', summary: 's', params: z.strictObject({ name: z.string() }), responses: answer, errors: [], handle })], '/api/v1'),
-      /path parameters/,
-    );
+    assert.throws(() => routers([route({ method: 'delete', path: '/things/:id', tag: 't', summary: 's', params: z.strictObject({ name: z.string() }), responses: answer, errors: [], handle })], '/api/v1'), /path parameters/);
   });
 
   it('matches what the principal routes answer', async () => {
@@ -151,7 +153,13 @@ describe('OpenAPI document', function () {
     await expect('POST', `${base}/principals/auth`, 415, { token: null, raw: 'x', headers: { 'content-type': 'text/plain' } });
     await expect('POST', `${base}/principals/auth`, 413, { token: null, raw: JSON.stringify({ id: 'x', secret: 'y'.repeat(5000) }) });
 
-    await expect('POST', `${base}/principals`, 201, { body: [{ type: 'device', id: 'car-2', name: 'Car 2' }, { type: 'user', id: 'ann', password: 'a long enough password' }, { type: 'app', id: 'dash' }] });
+    await expect('POST', `${base}/principals`, 201, {
+      body: [
+        { type: 'device', id: 'car-2', name: 'Car 2' },
+        { type: 'user', id: 'ann', password: 'a long enough password' },
+        { type: 'app', id: 'dash' },
+      ],
+    });
     await expect('POST', `${base}/principals`, 400, { body: { type: 'toaster' } });
     await expect('POST', `${base}/principals`, 400, { raw: '{"type": ' });
     await expect('POST', `${base}/principals`, 403, { token: deviceToken, body: { type: 'device' } });
@@ -195,9 +203,17 @@ describe('OpenAPI document', function () {
 
   it('matches what the message routes answer, stream included', async () => {
     const base = '/api/v1';
-    const [sent] = (await expect('POST', `${base}/messages`, 201, { token: deviceToken, body: [{ type: 'telemetry', tags: ['eu'], body: { speed: 88 } }, { type: 'location', to: 'car-1', ts: '2026-06-01T12:00:00+02:00', expires: '2027-01-01', body: null }] }) as {
-      messages: Array<{ id: string }>;
-    }).messages;
+    const [sent] = (
+      (await expect('POST', `${base}/messages`, 201, {
+        token: deviceToken,
+        body: [
+          { type: 'telemetry', tags: ['eu'], body: { speed: 88 } },
+          { type: 'location', to: 'car-1', ts: '2026-06-01T12:00:00+02:00', expires: '2027-01-01', body: null },
+        ],
+      })) as {
+        messages: Array<{ id: string }>;
+      }
+    ).messages;
     await expect('POST', `${base}/messages`, 400, { token: deviceToken, body: { type: 'telemetry', colour: 'red' } });
     await expect('POST', `${base}/messages`, 403, { token: deviceToken, body: { type: 'telemetry', from: 'car-2' } });
     await expect('POST', `${base}/messages`, 413, { token: deviceToken, body: { type: 'telemetry', body: 'x'.repeat(300 * 1024) } });
@@ -236,8 +252,11 @@ describe('OpenAPI document', function () {
     await expect('POST', `${base}/api-keys`, 400, { body: { capabilities: ['fly'] } });
     await expect('POST', `${base}/api-keys`, 400, { token: deviceToken, body: {} });
     await expect('GET', `${base}/api-keys`, 200);
-    await expect('GET', `${base}/api-keys?owner=car-1`, 403, { token: (await t.register([{ type: 'app', id: 'dash-2' }]).then(([a]) => t.token(a!.id, a!.secret))) });
-    const { principal: made, claimCode } = (await expect('POST', `${base}/devices/register`, 201, { token: null, headers: { authorization: `ApiKey ${key}` }, body: { name: 'Sensor' } })) as { principal: { id: string }; claimCode: { code: string } };
+    await expect('GET', `${base}/api-keys?owner=car-1`, 403, { token: await t.register([{ type: 'app', id: 'dash-2' }]).then(([a]) => t.token(a!.id, a!.secret)) });
+    const { principal: made, claimCode } = (await expect('POST', `${base}/devices/register`, 201, { token: null, headers: { authorization: `ApiKey ${key}` }, body: { name: 'Sensor' } })) as {
+      principal: { id: string };
+      claimCode: { code: string };
+    };
     await expect('POST', `${base}/devices/register`, 401, { token: null, headers: { authorization: 'ApiKey n2k_0000000000000000_' + 'x'.repeat(43) }, body: {} });
     await expect('POST', `${base}/devices/register`, 401, { token: null, body: {} });
     await expect('POST', `${base}/devices/register`, 400, { token: null, headers: { authorization: `ApiKey ${key}` }, body: { type: 'app' } });
@@ -327,8 +346,14 @@ describe('OpenAPI document', function () {
     for (const [path, operations] of Object.entries(doc.paths)) {
       for (const method of Object.keys(operations)) {
         const statuses = [...(checked.get(`${method} ${path}`) ?? [])];
-        assert.ok(statuses.some((s) => s < 300), `${method.toUpperCase()} ${path}: no success was checked against the document`);
-        assert.ok(statuses.some((s) => s >= 400), `${method.toUpperCase()} ${path}: no error was checked against the document`);
+        assert.ok(
+          statuses.some((s) => s < 300),
+          `${method.toUpperCase()} ${path}: no success was checked against the document`,
+        );
+        assert.ok(
+          statuses.some((s) => s >= 400),
+          `${method.toUpperCase()} ${path}: no error was checked against the document`,
+        );
       }
     }
   });

@@ -74,7 +74,15 @@ describe('portal: serving the app beside the API', function () {
     const data = tempDir('nitrogen-portal-data-');
     try {
       await assert.rejects(
-        startServer({ plugins: [{ use: 'rest', options: { port: 0 } }, { use: 'portal', options: { dir: empty.path } }] }, data.path),
+        startServer(
+          {
+            plugins: [
+              { use: 'rest', options: { port: 0 } },
+              { use: 'portal', options: { dir: empty.path } },
+            ],
+          },
+          data.path,
+        ),
         (err: Error) => /the portal is not built/.test(err.message),
       );
     } finally {
@@ -156,7 +164,12 @@ describe('portal: the web app in a real browser', function () {
       plugins: [{ use: 'mqtt', options: { port: 0 } }, { use: 'rest', options: { port: 0 } }, { use: 'portal' }],
       sinks: [{ use: 'amqp', name: 'warehouse', delivery: fastDelivery, filter: { type: ['telemetry'] }, options: { url: broker.url, address: 'telemetry' } }],
     });
-    await t.api('POST', '/principals', { body: [{ type: 'user', id: 'alice', password: PASSWORD }, { type: 'user', id: 'bob', password: PASSWORD }] });
+    await t.api('POST', '/principals', {
+      body: [
+        { type: 'user', id: 'alice', password: PASSWORD },
+        { type: 'user', id: 'bob', password: PASSWORD },
+      ],
+    });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
     adminContext = await browser.newContext({ viewport: DESKTOP, acceptDownloads: true });
   });
@@ -247,9 +260,11 @@ describe('portal: the web app in a real browser', function () {
     await shot(admin, 'device');
   });
 
-  it('shows a device\'s twin, sends it a command and shows its reply', async () => {
+  it("shows a device's twin, sends it a command and shows its reply", async () => {
     device = await connect({ url: t.restUrl, id: registered.id, secret: registered.secret });
-    await (await device.onCommand('unlock', (command) => ({ unlocked: (command.body as { door: string }).door }))).ready;
+    await (
+      await device.onCommand('unlock', (command) => ({ unlocked: (command.body as { door: string }).door }))
+    ).ready;
     // The device answers whoever may send to it; to answer the bootstrap admin it needs a record.
     await t.grant({ issuedTo: registered.id, principalFor: 'admin', action: 'send', authorized: true });
     assert.equal((await t.api('PATCH', `/principals/${registered.id}/twin/desired`, { body: { interval: 5 } })).status, 200);
@@ -282,7 +297,7 @@ describe('portal: the web app in a real browser', function () {
       await admin.click('#grant-h ~ form button[type=submit]');
       await admin.waitForSelector('[role=status]:has-text("alice may admin on car-1")', WAIT);
       await assertAccessible(admin, 'permissions');
-    await shot(admin, 'permissions');
+      await shot(admin, 'permissions');
 
       // Alice's list, asked again every few seconds, shows car-1 and nothing else; Bob still nothing.
       await alice.waitForFunction(() => document.querySelectorAll('[data-device]').length === 1, undefined, WAIT);
@@ -337,7 +352,7 @@ describe('portal: the web app in a real browser', function () {
     await shot(admin, 'sinks');
   });
 
-  it('shows health, throughput and latency from the server\'s metrics', async () => {
+  it("shows health, throughput and latency from the server's metrics", async () => {
     await admin.goto(`${t.origin}/#/system`);
     await admin.waitForSelector('[data-testid=system-status]', WAIT);
     assert.match((await admin.textContent('[data-testid=system-status]'))!, /^(ok|degraded)$/);

@@ -19,7 +19,10 @@ describe('Presence, last-known state and twins', function () {
 
   before(async () => {
     t = await startServer({ cluster: { instanceId: 'node-a' }, devices: { presenceEvents: true } }, dir.path);
-    [car, app] = (await t.register([{ type: 'device', id: 'car-1' }, { type: 'app', id: 'dash' }])) as [typeof car, typeof app];
+    [car, app] = (await t.register([
+      { type: 'device', id: 'car-1' },
+      { type: 'app', id: 'dash' },
+    ])) as [typeof car, typeof app];
     await t.grant({ issuedTo: 'dash', principalFor: 'car-1', action: 'admin', authorized: true });
   });
   after(async () => {
@@ -69,7 +72,10 @@ describe('Presence, last-known state and twins', function () {
       // The app sees the device it holds admin on, with its presence, and not the other one.
       const token = await t.token(app!.id, app!.secret);
       const seen = (await t.api('GET', '/principals?type=device&with=presence', { token })).body.principals as Array<{ id: string; presence: { connected: boolean } | null }>;
-      assert.deepEqual(seen.map((p) => [p.id, p.presence?.connected]), [['car-1', true]]);
+      assert.deepEqual(
+        seen.map((p) => [p.id, p.presence?.connected]),
+        [['car-1', true]],
+      );
     } finally {
       await device.endAsync();
     }
@@ -77,7 +83,11 @@ describe('Presence, last-known state and twins', function () {
 
   it('answers the latest message of each type in one call', async () => {
     const token = await t.token(car!.id, car!.secret);
-    for (const body of [{ type: 'telemetry', body: { speed: 10 } }, { type: 'telemetry', body: { speed: 20 } }, { type: 'location', body: { lat: 1 } }]) {
+    for (const body of [
+      { type: 'telemetry', body: { speed: 10 } },
+      { type: 'telemetry', body: { speed: 20 } },
+      { type: 'location', body: { lat: 1 } },
+    ]) {
       assert.equal((await t.api('POST', '/messages', { token, body })).status, 201);
     }
     const { latest } = (await t.api('GET', '/principals/car-1/state', { token: await t.token(app!.id, app!.secret) })).body;
@@ -157,7 +167,10 @@ describe('Presence, last-known state and twins', function () {
       const state = await call(server.rest, 'GET', '/principals/car-9/state', token);
       assert.equal(state.presence.connected, false);
       const events = (await call(server.rest, 'GET', '/messages?from=car-9&type=nitrogen.disconnected', token)).messages;
-      assert.deepEqual(events.map((m: { body: { reason: string } }) => m.body.reason), ['the instance restarted']);
+      assert.deepEqual(
+        events.map((m: { body: { reason: string } }) => m.body.reason),
+        ['the instance restarted'],
+      );
       server.child.kill('SIGTERM');
       await exited(server.child);
     } finally {

@@ -48,7 +48,13 @@ describe('principal and permission use cases', () => {
     const carPrincipal = car!.principal;
     await refused(principals.register(carPrincipal, [{ type: 'device' }]), 'NITROGEN_ERR_FORBIDDEN');
     await refused(principals.register(admin, [{ type: 'device' }, { type: 'device' }, { type: 'device' }, { type: 'device' }]), 'NITROGEN_ERR_BATCH_TOO_LARGE');
-    await refused(principals.register(admin, [{ type: 'device', id: 'fresh' }, { type: 'device', id: 'plain-car' }]), 'NITROGEN_ERR_CONFLICT');
+    await refused(
+      principals.register(admin, [
+        { type: 'device', id: 'fresh' },
+        { type: 'device', id: 'plain-car' },
+      ]),
+      'NITROGEN_ERR_CONFLICT',
+    );
     await refused(principals.get(admin, 'fresh'), 'NITROGEN_ERR_NOT_FOUND');
     // Over REST, the same limit and the same answer.
     const res = await t.api('POST', '/principals', { body: [{ type: 'device' }, { type: 'device' }, { type: 'device' }, { type: 'device' }] });
@@ -57,7 +63,10 @@ describe('principal and permission use cases', () => {
   });
 
   it('revokes sessions when a principal is disabled, given a new secret or password, or deleted — not on other changes', async () => {
-    await principals.register(admin, [{ type: 'device', id: 'rev-car' }, { type: 'user', id: 'rev-user', password: 'a long first password' }]);
+    await principals.register(admin, [
+      { type: 'device', id: 'rev-car' },
+      { type: 'user', id: 'rev-user', password: 'a long first password' },
+    ]);
     revoked.length = 0;
     await principals.change(admin, 'rev-car', { name: 'Renamed', tags: ['x'] });
     assert.deepEqual(revoked, []);
@@ -67,7 +76,12 @@ describe('principal and permission use cases', () => {
     assert.equal(typeof secret, 'string');
     await principals.setPassword(admin, 'rev-user', 'a long second password');
     await principals.delete(admin, 'rev-car');
-    assert.deepEqual(revoked, [['rev-car', 'disabled'], ['rev-car', 'secret rotated'], ['rev-user', 'password changed'], ['rev-car', 'deleted']]);
+    assert.deepEqual(revoked, [
+      ['rev-car', 'disabled'],
+      ['rev-car', 'secret rotated'],
+      ['rev-user', 'password changed'],
+      ['rev-car', 'deleted'],
+    ]);
     await t.token('rev-user', 'a long second password');
     await refused(principals.get(admin, 'rev-car'), 'NITROGEN_ERR_NOT_FOUND');
   });
@@ -101,14 +115,23 @@ describe('principal and permission use cases', () => {
 
   it('grants and revokes permission records, in force as soon as each resolves', async () => {
     const identity = t.server.container.resolve(Tokens.Identity);
-    const [a, b] = await principals.register(admin, [{ type: 'app', id: 'watcher' }, { type: 'device', id: 'watched' }]);
+    const [a, b] = await principals.register(admin, [
+      { type: 'app', id: 'watcher' },
+      { type: 'device', id: 'watched' },
+    ]);
     const watcher = a!.principal;
     assert.equal(identity.authorize(watcher, 'view', 'watched'), false);
     const record = await records.grant(admin, { issuedTo: 'watcher', principalFor: 'watched', action: 'view', authorized: true, expires: '2099-01-01T00:00:00.000Z' });
     assert.equal(record.priority, 1000);
     assert.equal(identity.authorize(watcher, 'view', 'watched'), true);
-    assert.ok((await records.visibleTo(watcher)).some((p) => p.id === record.id), 'a record issued to a principal is visible to it');
-    assert.ok((await records.visibleTo(b!.principal)).some((p) => p.id === record.id), 'a record for a principal is visible to it');
+    assert.ok(
+      (await records.visibleTo(watcher)).some((p) => p.id === record.id),
+      'a record issued to a principal is visible to it',
+    );
+    assert.ok(
+      (await records.visibleTo(b!.principal)).some((p) => p.id === record.id),
+      'a record for a principal is visible to it',
+    );
     // Visible but not its to delete: 403. Not visible at all: 404, as if absent.
     await refused(records.revoke(watcher, record.id), 'NITROGEN_ERR_FORBIDDEN');
     const [stranger] = await principals.register(admin, [{ type: 'app', id: 'stranger' }]);

@@ -130,7 +130,10 @@ describe('the published API (package.json exports)', function () {
     assert.equal(code, 0, stdout);
     const { files, compilerOptions } = JSON.parse(stdout) as { files: string[]; compilerOptions: { types: string[] } };
     assert.ok(files.includes('./index.ts') && files.includes('./core/server.ts'), 'the package sources are in');
-    assert.deepEqual(files.filter((f) => /^\.\/(test|bench|samples)\//.test(f)), []);
+    assert.deepEqual(
+      files.filter((f) => /^\.\/(test|bench|samples)\//.test(f)),
+      [],
+    );
     assert.deepEqual(compilerOptions.types, ['node']);
   });
 });

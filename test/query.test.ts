@@ -43,8 +43,11 @@ describe('querying, permissions and the SSE stream', function () {
   before(async () => {
     t = await startServer();
     const made = await t.register([
-      { type: 'device', id: 'car-a' }, { type: 'device', id: 'car-b' }, { type: 'device', id: 'car-c' },
-      { type: 'app', id: 'fleet-app' }, { type: 'app', id: 'other-app' },
+      { type: 'device', id: 'car-a' },
+      { type: 'device', id: 'car-b' },
+      { type: 'device', id: 'car-c' },
+      { type: 'app', id: 'fleet-app' },
+      { type: 'app', id: 'other-app' },
     ]);
     for (const p of made) tokens[p.id] = await t.token(p.id, p.secret);
     // car-a: 10 telemetry at minutes 0..9, tagged alternately; car-b: 3 locations; car-c: 1 telemetry.
@@ -143,8 +146,14 @@ describe('querying, permissions and the SSE stream', function () {
       await t.api('POST', '/messages', { token: tokens['car-c'], body: { type: 'location', body: { live: 3 } } });
       await until(() => all.events.length >= 2 && typed.events.length >= 1);
       await new Promise((r) => setTimeout(r, 100));
-      assert.deepEqual(all.events.map((m) => m.body.live), [1, 2]);
-      assert.deepEqual(typed.events.map((m) => m.body.live), [2]);
+      assert.deepEqual(
+        all.events.map((m) => m.body.live),
+        [1, 2],
+      );
+      assert.deepEqual(
+        typed.events.map((m) => m.body.live),
+        [2],
+      );
       assert.equal(all.events[0].from, 'car-a');
       assert.equal(outsider.events.length, 0);
     } finally {
@@ -162,8 +171,14 @@ describe('querying, permissions and the SSE stream', function () {
     const sent = await t.api('POST', '/messages', { body: { type: 'command', to: 'car-c', body: { i: 'cmd' } } });
     assert.equal(sent.status, 201);
     const id = sent.body.messages[0].id;
-    assert.deepEqual((await t.api('GET', '/messages?to=car-c')).body.messages.map((m: any) => m.id), [id]);
-    assert.deepEqual((await t.api('GET', '/messages?to=car-c', { token: tokens['car-c'] })).body.messages.map((m: any) => m.id), [id]);
+    assert.deepEqual(
+      (await t.api('GET', '/messages?to=car-c')).body.messages.map((m: any) => m.id),
+      [id],
+    );
+    assert.deepEqual(
+      (await t.api('GET', '/messages?to=car-c', { token: tokens['car-c'] })).body.messages.map((m: any) => m.id),
+      [id],
+    );
     assert.equal((await t.api('GET', `/messages/${id}`, { token: tokens['car-c'] })).status, 200);
     assert.deepEqual((await t.api('GET', '/messages?to=car-c', { token: tokens['car-b'] })).body.messages, []);
   });

@@ -31,7 +31,7 @@ function missingTools(): string[] {
 
 /** Resolves once `check` holds on the text gathered so far; fails with the text otherwise. */
 async function until(what: string, text: () => string, check: (text: string) => boolean, ms = 20_000): Promise<void> {
-  for (const end = Date.now() + ms; !check(text()); ) {
+  for (const end = Date.now() + ms; !check(text());) {
     if (Date.now() > end) throw new Error(`${what}: not seen within ${ms} ms in:\n${text()}`);
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -59,7 +59,12 @@ describe('README', function () {
     npm.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     npm.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     // npm start builds first, then runs the server.
-    await until('npm start printing its endpoints', () => out, (text) => /MQTT: \S+/.test(text) || npm.exitCode !== null, 100_000);
+    await until(
+      'npm start printing its endpoints',
+      () => out,
+      (text) => /MQTT: \S+/.test(text) || npm.exitCode !== null,
+      100_000,
+    );
     assert.equal(npm.exitCode, null, out);
     rest = /REST: (\S+)/.exec(out)![1]!;
     mqtt = new URL(/MQTT: (\S+)/.exec(out)![1]!);
@@ -89,7 +94,10 @@ describe('README', function () {
     }
     let script = shellBlock('First steps');
     // Only the two addresses change: the server listens on free ports here.
-    for (const [pattern, value] of [[/^API=\S+/m, `API=${rest}`], [/^MQTT_PORT=\S+/m, `MQTT_PORT=${mqtt.port}`]] as const) {
+    for (const [pattern, value] of [
+      [/^API=\S+/m, `API=${rest}`],
+      [/^MQTT_PORT=\S+/m, `MQTT_PORT=${mqtt.port}`],
+    ] as const) {
       assert.match(script, pattern);
       script = script.replace(pattern, value);
     }
@@ -107,7 +115,14 @@ describe('README', function () {
       // jq prints each answer from a line "{" to a line "}": the query's is the last before the stream.
       const answers = shellOut.slice(0, shellOut.indexOf(': connected')).split(/^(?=\{$)/m);
       const query = JSON.parse(answers.at(-1)!) as { messages: Array<{ from: string; type: string; body: unknown }> };
-      assert.deepEqual(query.messages.map((m) => [m.from, m.type, m.body]).sort(), [['car-1', 'location', { lat: 47.6, lon: -122.3 }], ['car-1', 'telemetry', { speed: 88 }]], text());
+      assert.deepEqual(
+        query.messages.map((m) => [m.from, m.type, m.body]).sort(),
+        [
+          ['car-1', 'location', { lat: 47.6, lon: -122.3 }],
+          ['car-1', 'telemetry', { speed: 88 }],
+        ],
+        text(),
+      );
 
       // Something car-1 sends now shows on the stream.
       const admin = await post(`${rest}/principals/auth`, { id: 'admin', secret: readFileSync(join(dir.path, 'data', 'admin.secret'), 'utf8').trim() });
@@ -126,7 +141,11 @@ describe('README', function () {
     npm.kill('SIGTERM');
     await exited(npm);
     // The server itself got the signal: it logged that it was stopping, it ended, and its ports are closed.
-    await until('the server process ending', () => (alive(serverPid!) ? 'running' : 'gone'), (state) => state === 'gone');
+    await until(
+      'the server process ending',
+      () => (alive(serverPid!) ? 'running' : 'gone'),
+      (state) => state === 'gone',
+    );
     assert.match(out, /"msg":"stopping"/);
     await assert.rejects(fetch(`${origin}/health`), 'the server still answers after npm exited');
   });

@@ -14,7 +14,11 @@ describe('fuzz: REST request bodies', function () {
 
   before(async () => {
     t = await startServer();
-    const [device] = await t.register([{ type: 'device', id: 'fuzz-device' }, { type: 'device', id: 'fuzz-target' }, { type: 'user', id: 'fuzz-user' }]);
+    const [device] = await t.register([
+      { type: 'device', id: 'fuzz-device' },
+      { type: 'device', id: 'fuzz-target' },
+      { type: 'user', id: 'fuzz-user' },
+    ]);
     const deviceToken = await t.token(device!.id, device!.secret);
     routes.push(
       { method: 'POST', path: '/messages', token: () => deviceToken, body: (r) => (r.int(2) === 0 ? envelopeText(r) : `[${envelopeText(r)},${envelopeText(r)}]`) },

@@ -41,7 +41,12 @@ describe('REST API', function () {
       assert.equal(res.status, 201);
       assert.equal(res.body.principals.length, 250);
       assert.equal(new Set(res.body.principals.map((p: { secret: string }) => p.secret)).size, 250);
-      const again = await t.api('POST', '/principals', { body: [{ type: 'device', id: 'bulk-new' }, { type: 'device', id: 'bulk-3' }] });
+      const again = await t.api('POST', '/principals', {
+        body: [
+          { type: 'device', id: 'bulk-new' },
+          { type: 'device', id: 'bulk-3' },
+        ],
+      });
       assert.equal(again.status, 409);
       assert.equal(again.body.error.code, 'NITROGEN_ERR_CONFLICT');
       assert.equal((await t.api('GET', '/principals/bulk-new')).status, 404);
@@ -66,7 +71,10 @@ describe('REST API', function () {
       assert.equal(ok.status, 200);
       assert.ok(Date.parse(ok.body.expiresAt) > Date.now());
       assert.equal(ok.body.principal.id, car!.id);
-      for (const body of [{ id: car!.id, secret: 'wrong' }, { id: 'nobody', secret: car!.secret }]) {
+      for (const body of [
+        { id: car!.id, secret: 'wrong' },
+        { id: 'nobody', secret: car!.secret },
+      ]) {
         const res = await t.api('POST', '/principals/auth', { token: null, body });
         assert.equal(res.status, 401);
         assert.equal(res.body.error.code, 'NITROGEN_ERR_BAD_CREDENTIALS');
@@ -84,7 +92,12 @@ describe('REST API', function () {
       assert.equal(res.status, 401);
       assert.equal(res.body.error.code, 'NITROGEN_ERR_TOKEN_INVALID');
       const key = Buffer.from(readFileSync(join(t.dataDir, 'token.key'), 'utf8').trim(), 'utf8');
-      const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(car!.id).setIssuer('nitrogen').setExpirationTime(Math.floor(Date.now() / 1000) - 10).sign(key);
+      const expired = await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(car!.id)
+        .setIssuer('nitrogen')
+        .setExpirationTime(Math.floor(Date.now() / 1000) - 10)
+        .sign(key);
       const late = await t.api('GET', '/messages', { token: expired });
       assert.equal(late.status, 401);
       assert.equal(late.body.error.code, 'NITROGEN_ERR_TOKEN_EXPIRED');
@@ -175,9 +188,15 @@ describe('REST API', function () {
       assert.equal(new Set(seen).size, seen.length);
       assert.deepEqual(seen, [...seen].sort());
       const tagged = await t.api('GET', '/principals?tag=eu');
-      assert.deepEqual(tagged.body.principals.map((p: { id: string }) => p.id), ['car-1']);
+      assert.deepEqual(
+        tagged.body.principals.map((p: { id: string }) => p.id),
+        ['car-1'],
+      );
       const asCar = await t.api('GET', '/principals', { token: carToken });
-      assert.deepEqual(asCar.body.principals.map((p: { id: string }) => p.id), ['car-1']);
+      assert.deepEqual(
+        asCar.body.principals.map((p: { id: string }) => p.id),
+        ['car-1'],
+      );
       assert.equal((await t.api('GET', '/principals/bulk-1', { token: carToken })).status, 403);
       assert.equal((await t.api('GET', '/principals?colour=red')).status, 400);
     });
@@ -192,7 +211,13 @@ describe('REST API', function () {
       assert.match(m.id, /^[0-9a-f]{32}$/);
       assert.ok(Date.parse(m.ts) <= Date.now());
       assert.deepEqual((await t.api('GET', `/messages/${m.id}`, { token: carToken })).body.message, m);
-      const batch = await t.api('POST', '/messages', { token: carToken, body: [{ type: 'location', body: { lat: 1 } }, { type: 'location', body: { lat: 2 }, id: 'client-chosen-1' }] });
+      const batch = await t.api('POST', '/messages', {
+        token: carToken,
+        body: [
+          { type: 'location', body: { lat: 1 } },
+          { type: 'location', body: { lat: 2 }, id: 'client-chosen-1' },
+        ],
+      });
       assert.equal(batch.status, 201);
       assert.deepEqual(batch.body.messages.map((x: { id: string }) => x.id).slice(1), ['client-chosen-1']);
     });

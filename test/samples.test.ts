@@ -18,15 +18,27 @@ describe('samples/basic-server', function () {
     const lines: string[] = [];
     const out = new PassThrough();
     out.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean)));
-    const server = basicServer({
-      dataDir: dir.path, adminSecret: ADMIN_SECRET, host: '127.0.0.1', log: { level: 'silent' },
-      plugins: [{ use: 'mqtt', options: { port: 0 } }, { use: 'rest', options: { port: 0 } }],
-    }, out);
+    const server = basicServer(
+      {
+        dataDir: dir.path,
+        adminSecret: ADMIN_SECRET,
+        host: '127.0.0.1',
+        log: { level: 'silent' },
+        plugins: [
+          { use: 'mqtt', options: { port: 0 } },
+          { use: 'rest', options: { port: 0 } },
+        ],
+      },
+      out,
+    );
     try {
       await server.start();
       const url = server.endpoints.rest!;
       const admin = await connect({ url, id: 'admin', secret: ADMIN_SECRET, transport: 'rest' });
-      const [registered, dash] = await admin.register([{ type: 'device', id: 'car-1' }, { type: 'app', id: 'dash' }]);
+      const [registered, dash] = await admin.register([
+        { type: 'device', id: 'car-1' },
+        { type: 'app', id: 'dash' },
+      ]);
       await admin.request('POST', '/permissions', { issuedTo: 'dash', principalFor: 'car-1', action: 'send', authorized: true });
       await admin.close();
       const device = await startDevice({ url, id: 'car-1', secret: registered!.secret!, queueFile: join(dir.path, 'car-1.queue'), everyMs: 60_000 });

@@ -82,7 +82,7 @@ if (redisAvailable()) {
       await eventually(async () => ((await store.heartbeat('hub', 'a', 5000)).join() === 'a' ? true : undefined), 'b to drop out');
     });
 
-    it('spreads partitions over the live instances, hands them over as members come, and moves a dead one\'s within 4/3 of the ttl', async () => {
+    it("spreads partitions over the live instances, hands them over as members come, and moves a dead one's within 4/3 of the ttl", async () => {
       const ttlMs = 600;
       const units: SinkUnit[] = Array.from({ length: 12 }, (_, partition) => ({ sink: 'hub', partition, partitions: 12 }));
       /** Who runs each unit now, by instance: overlapping runs would show as two names. */
@@ -90,27 +90,41 @@ if (redisAvailable()) {
       const positions = new Map<string, UnitCheckpoints>();
       const make = async (member: string) => {
         const { store, client } = await leaseStore();
-        const manager = new SinkLeases(store, new MemoryStore(), units, async (unit, checkpoints) => {
-          const key = unitKey(unit);
-          const set = running.get(key) ?? new Set<string>();
-          set.add(member);
-          running.set(key, set);
-          positions.set(`${member}:${key}`, checkpoints);
-          return { stop: async () => void set.delete(member) };
-        }, { member, owner: `${member}/run`, ttlMs }, logger);
+        const manager = new SinkLeases(
+          store,
+          new MemoryStore(),
+          units,
+          async (unit, checkpoints) => {
+            const key = unitKey(unit);
+            const set = running.get(key) ?? new Set<string>();
+            set.add(member);
+            running.set(key, set);
+            positions.set(`${member}:${key}`, checkpoints);
+            return { stop: async () => void set.delete(member) };
+          },
+          { member, owner: `${member}/run`, ttlMs },
+          logger,
+        );
         return { manager, client };
       };
       const owners = () => new Map(units.map((u) => [unitKey(u), [...(running.get(unitKey(u)) ?? [])].join('+')]));
       const a = await make('a');
       await a.manager.start();
-      assert.ok([...owners().values()].every((o) => o === 'a'), 'alone, a feeds every partition');
+      assert.ok(
+        [...owners().values()].every((o) => o === 'a'),
+        'alone, a feeds every partition',
+      );
       const b = await make('b');
       const c = await make('c');
       await Promise.all([b.manager.start(), c.manager.start()]);
-      const spread = await eventually(async () => {
-        const now = owners();
-        return [...now.entries()].every(([key, o]) => o === preferredMember(key, ['a', 'b', 'c'])) ? now : undefined;
-      }, 'the partitions to reach the instances they belong to', 10_000);
+      const spread = await eventually(
+        async () => {
+          const now = owners();
+          return [...now.entries()].every(([key, o]) => o === preferredMember(key, ['a', 'b', 'c'])) ? now : undefined;
+        },
+        'the partitions to reach the instances they belong to',
+        10_000,
+      );
       assert.ok(new Set(spread.values()).size === 3, `every instance feeds some: ${JSON.stringify([...spread])}`);
 
       // c loses Redis (as a dead or cut-off instance does): it stops its units once it cannot confirm
@@ -132,7 +146,10 @@ if (redisAvailable()) {
       await a.manager.stop();
       await eventually(async () => ([...owners().values()].every((o) => o === 'b') ? true : undefined), 'b to take what a released', 10_000);
       await b.manager.stop();
-      assert.ok([...owners().values()].every((o) => o === ''), 'stopped: nothing runs');
+      assert.ok(
+        [...owners().values()].every((o) => o === ''),
+        'stopped: nothing runs',
+      );
       await c.manager.stop();
     });
 
@@ -140,7 +157,10 @@ if (redisAvailable()) {
       assert.equal(partitionOf('car-1', 1), 0);
       const counts = new Array(8).fill(0);
       for (let i = 0; i < 8000; i++) counts[partitionOf(`car-${i}`, 8)]++;
-      assert.ok(counts.every((n) => n > 800 && n < 1200), `spread: ${counts.join(' ')}`);
+      assert.ok(
+        counts.every((n) => n > 800 && n < 1200),
+        `spread: ${counts.join(' ')}`,
+      );
       assert.equal(partitionOf('car-42', 8), partitionOf('car-42', 8));
     });
   });

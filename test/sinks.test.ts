@@ -83,10 +83,22 @@ describe('sinks fed from the store', function () {
   }
 
   it('delivers what each filter selects, and reports it', async () => {
-    await start({ sinks: [{ use: 'recording', name: 'all', delivery: fast }, { use: 'recording', name: 'telemetry', filter: { type: ['telemetry'] }, delivery: fast }] });
-    await send([{ type: 'telemetry', body: 1 }, { type: 'location', body: 2 }, { type: 'telemetry', body: 3 }]);
+    await start({
+      sinks: [
+        { use: 'recording', name: 'all', delivery: fast },
+        { use: 'recording', name: 'telemetry', filter: { type: ['telemetry'] }, delivery: fast },
+      ],
+    });
+    await send([
+      { type: 'telemetry', body: 1 },
+      { type: 'location', body: 2 },
+      { type: 'telemetry', body: 3 },
+    ]);
     await until(() => sinks.get('all')!.accepted.length === 3 && sinks.get('telemetry')!.accepted.length === 2);
-    assert.deepEqual(sinks.get('telemetry')!.accepted.map((m) => m.body), [1, 3]);
+    assert.deepEqual(
+      sinks.get('telemetry')!.accepted.map((m) => m.body),
+      [1, 3],
+    );
     const status = await t.api('GET', '/sinks/telemetry');
     assert.equal(status.body.sink.delivered, 2);
     const metrics = (await t.api('GET', '/metrics')).body as string;
@@ -132,7 +144,10 @@ describe('sinks fed from the store', function () {
       await send(Array.from({ length: 40 }, (_, i) => ({ type: 'telemetry', id: `w-${i}`, body: i })));
       // Three batches go out before any is accepted; the fourth waits for a free slot.
       await until(() => sink.sends.length === 3);
-      assert.deepEqual(sink.sends.map((s) => s.batch.length), [10, 10, 10]);
+      assert.deepEqual(
+        sink.sends.map((s) => s.batch.length),
+        [10, 10, 10],
+      );
       const position = async () => (await t.api('GET', '/sinks/window')).body.sink.position;
       // The later two are accepted first: the checkpoint must not pass the first, still unaccepted,
       // while the freed slot takes the fourth batch.
@@ -146,7 +161,10 @@ describe('sinks fed from the store', function () {
       await until(async () => (await position()) !== null);
       const after30 = await position();
       // The fourth batch is in flight: the checkpoint stays after the third until it is accepted.
-      assert.deepEqual(sink.sends[3]!.batch.map((m) => m.body), Array.from({ length: 10 }, (_, i) => 30 + i));
+      assert.deepEqual(
+        sink.sends[3]!.batch.map((m) => m.body),
+        Array.from({ length: 10 }, (_, i) => 30 + i),
+      );
       assert.equal(await position(), after30);
       sink.sends[3]!.accept();
       await until(async () => (await position()) !== after30);
@@ -184,7 +202,11 @@ describe('sinks fed from the store', function () {
   it('dead-letters a message the sink refuses for good, with the reason, and goes on', async () => {
     await start({ sinks: [{ use: 'recording', name: 'strict', delivery: fast }] });
     sinks.get('strict')!.refuseType = 'poison';
-    await send([{ type: 'ok', body: 1 }, { type: 'poison', body: 2 }, { type: 'ok', body: 3 }]);
+    await send([
+      { type: 'ok', body: 1 },
+      { type: 'poison', body: 2 },
+      { type: 'ok', body: 3 },
+    ]);
     await until(() => sinks.get('strict')!.accepted.length === 2);
     const letters = await t.api('GET', '/sinks/strict/dead-letters');
     assert.equal(letters.body.deadLetters.length, 1);
@@ -202,7 +224,10 @@ describe('sinks fed from the store', function () {
       // Nothing is written while the event loop runs on: the writes wait for the thread pool.
       assert.deepEqual(letters.list('strict'), []);
       await Promise.all(writes);
-      assert.deepEqual(letters.list('strict', 1000).map((l) => [l.message.id, l.reason]), Array.from({ length: 50 }, (_, i) => [`m-${i}`, `refused ${i}`]));
+      assert.deepEqual(
+        letters.list('strict', 1000).map((l) => [l.message.id, l.reason]),
+        Array.from({ length: 50 }, (_, i) => [`m-${i}`, `refused ${i}`]),
+      );
       assert.equal(statSync(join(dir.path, 'dead-letters', 'strict.ndjson')).mode & 0o777, 0o600);
     } finally {
       dir.remove();
@@ -223,7 +248,10 @@ describe('sinks fed from the store', function () {
     await until(() => sink.accepted.length === 3);
     assert.equal(sink.accepted[2]!.body, 'in range');
     const status = await t.api('GET', '/sinks/late');
-    assert.deepEqual(status.body.sink.replays.map((r: any) => [r.state, r.sent]), [['done', 1]]);
+    assert.deepEqual(
+      status.body.sink.replays.map((r: any) => [r.state, r.sent]),
+      [['done', 1]],
+    );
     assert.equal((await t.api('POST', '/sinks/late/replay', { body: { since: 'soon' } })).status, 400);
     assert.equal((await t.api('POST', '/sinks/nope/replay', { body: {} })).status, 404);
     assert.equal((await t.api('GET', '/sinks', { token })).status, 403);
@@ -233,7 +261,11 @@ describe('sinks fed from the store', function () {
     await start({ ack: 'sink', store: { use: 'none' }, sinks: [{ use: 'recording', name: 'pass' }] });
     const sink = sinks.get('pass')!;
     await send({ type: 'telemetry', body: 'through' });
-    assert.deepEqual(sink.accepted.map((m) => m.body), ['through'], 'accepted before the 201');
+    assert.deepEqual(
+      sink.accepted.map((m) => m.body),
+      ['through'],
+      'accepted before the 201',
+    );
     sink.down = true;
     const refused = await t.api('POST', '/messages', { token, body: { type: 'telemetry' } });
     assert.equal(refused.status, 502);

@@ -109,7 +109,10 @@ if (process.env.NITROGEN_SQLITE_CHILD) {
     }
 
     const journal = () => join(dir.path, 'messages.journal');
-    const segments = () => readdirSync(journal()).filter((name) => name.endsWith('.log')).sort();
+    const segments = () =>
+      readdirSync(journal())
+        .filter((name) => name.endsWith('.log'))
+        .sort();
     const uncompacted = { compactBytes: 2 ** 30, compactDelayMs: 3_600_000 };
 
     it('recovers what the journal holds after SIGKILL, before any compaction', async () => {
@@ -132,7 +135,10 @@ if (process.env.NITROGEN_SQLITE_CHILD) {
       torn.writeUInt32LE(100_000, 4);
       appendFileSync(last, torn);
       assert.equal(await verify(await open(), child.acked), 3_000);
-      assert.deepEqual((await store!.readFeed(null, 1)).messages.map((m) => m.id), ['m-0']);
+      assert.deepEqual(
+        (await store!.readFeed(null, 1)).messages.map((m) => m.id),
+        ['m-0'],
+      );
     });
 
     it('refuses to start over damage in a journal segment that is not the last', async () => {

@@ -119,8 +119,15 @@ describe('SQLite store', function () {
     store = new SqliteStore(dir.path, { file: 'messages.db' });
     await store.start();
     await store.append([m('b'), m('c'), m('d')]);
-    assert.deepEqual((await store.readFeed(null, 10)).messages.map((x) => `${x.from}/${x.id}`), ['car-1/a', 'car-1/b', 'car-1/c', 'car-2/a', 'car-1/d']);
-    assert.deepEqual((await store.readFeed(position, 10)).messages.map((x) => x.id), ['d'], 'positions keep counting after a restart');
+    assert.deepEqual(
+      (await store.readFeed(null, 10)).messages.map((x) => `${x.from}/${x.id}`),
+      ['car-1/a', 'car-1/b', 'car-1/c', 'car-2/a', 'car-1/d'],
+    );
+    assert.deepEqual(
+      (await store.readFeed(position, 10)).messages.map((x) => x.id),
+      ['d'],
+      'positions keep counting after a restart',
+    );
   });
 
   it('moves the messages of a database written before chunks into chunks, keeping their feed positions', async () => {
@@ -144,9 +151,12 @@ describe('SQLite store', function () {
     assert.deepEqual(await everything(store, { order: 'asc', tags: ['t'] }, 2), stored);
     assert.deepEqual(await store.get('old-5'), stored[2]);
     assert.equal(await store.getCheckpoint('sink:a'), '6');
-    assert.deepEqual((await store.readFeed('6', 10)).messages.map((m) => m.id), ['old-7', 'old-12']);
+    assert.deepEqual(
+      (await store.readFeed('6', 10)).messages.map((m) => m.id),
+      ['old-7', 'old-12'],
+    );
     await store.append([{ id: 'new', type: 'telemetry', from: 'car-1', ts: iso(BASE), body: null }]);
-    assert.deepEqual((await store.readFeed('12', 10)), { messages: [await store.get('new')], position: '13' }, 'new messages are numbered after the old');
+    assert.deepEqual(await store.readFeed('12', 10), { messages: [await store.get('new')], position: '13' }, 'new messages are numbered after the old');
     const check = new Database(join(dir.path, 'messages.db'), { readonly: true });
     assert.equal(check.prepare<[], { n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE name IN ('messages', 'message_tags')").get()!.n, 0, 'the old tables are gone');
     check.close();
@@ -161,7 +171,10 @@ describe('SQLite store', function () {
     await Promise.all(batches.map((batch) => store.append(batch)));
     assert.equal((await store.feedLag(null)).count, 25_000);
     const page = await store.query({ order: 'desc', limit: 2, from: ['car-9'] });
-    assert.deepEqual(page.items.map((x) => x.id), ['m-49-499', 'm-49-489']);
+    assert.deepEqual(
+      page.items.map((x) => x.id),
+      ['m-49-499', 'm-49-489'],
+    );
   });
 
   it('refuses a message larger than a quarter of its tail with NITROGEN_ERR_STORE', async () => {
@@ -188,7 +201,10 @@ describe('SQLite store', function () {
     writeFileSync(join(dir.path, 'messages.journal.owner'), dead);
     store = new SqliteStore(dir.path, { file: 'messages.db' });
     await store.start();
-    assert.deepEqual((await store.query({ order: 'asc', limit: 10 })).items.map((m) => m.id), ['a', 'b']);
+    assert.deepEqual(
+      (await store.query({ order: 'asc', limit: 10 })).items.map((m) => m.id),
+      ['a', 'b'],
+    );
     await store.stop();
 
     // So is one holding our own pid that this process did not write: a restarted container's server has the same pid.

@@ -31,7 +31,11 @@ describe('TLS: MQTT with client certificates, WebSockets, HTTPS', function () {
         { use: 'rest', options: { port: 0, tlsPort: 0, tls } },
       ],
     });
-    await t.register([{ type: 'device', id: 'car-1' }, { type: 'device', id: 'car-2' }, { type: 'app', id: 'dash' }]);
+    await t.register([
+      { type: 'device', id: 'car-1' },
+      { type: 'device', id: 'car-2' },
+      { type: 'app', id: 'dash' },
+    ]);
     assert.equal((await t.api('POST', '/certificate-authorities', { body: { certificate: ca.ca.cert } })).status, 201);
   });
   after(async () => {
@@ -59,7 +63,10 @@ describe('TLS: MQTT with client certificates, WebSockets, HTTPS', function () {
     const device = await connectAsync(endpoint('mqtts'), { ...secure(ca.issue('car-1')), clientId: 'car-1-tls' });
     await device.publishAsync('devices/car-1/messages/telemetry', JSON.stringify({ speed: 50 }), { qos: 1 });
     const stored = await t.api('GET', '/messages?from=car-1&type=telemetry');
-    assert.deepEqual(stored.body.messages.map((m: { body: unknown }) => m.body), [{ speed: 50 }]);
+    assert.deepEqual(
+      stored.body.messages.map((m: { body: unknown }) => m.body),
+      [{ speed: 50 }],
+    );
     const state = await t.api('GET', '/principals/car-1/state');
     assert.equal(state.body.presence.connected, true);
     assert.equal(state.body.presence.transport, 'mqtts');
@@ -128,7 +135,9 @@ describe('TLS: MQTT with client certificates, WebSockets, HTTPS', function () {
         let text = '';
         res.on('data', (chunk: Buffer) => (text += chunk));
         res.on('end', () => resolve(text));
-      }).on('error', reject).end();
+      })
+        .on('error', reject)
+        .end();
     });
     const { endpoints } = JSON.parse(body) as { endpoints: Record<string, string> };
     assert.match(endpoints.mqtts!, /^mqtts:\/\//);

@@ -51,7 +51,11 @@ export class AmqpSink implements Sink {
   /** Encodes one record at a time; `toBuffer` copies out. */
   private readonly writer = new Writer(4096);
 
-  constructor(readonly name: string, private readonly options: AmqpSinkOptions, private readonly logger: Logger) {
+  constructor(
+    readonly name: string,
+    private readonly options: AmqpSinkOptions,
+    private readonly logger: Logger,
+  ) {
     const endpoint = parseUrl(options.url);
     this.policy = Policy.derive(Policy.derive(PRESETS[options.policy], options.overrides), {
       tls: loadTls(options.tls),
@@ -107,7 +111,11 @@ export class AmqpSink implements Sink {
     );
     const timedOut = await withDeadline(Promise.all(sends), this.options.sendTimeoutMs, () => this.downstream.reset());
     if (timedOut) throw retryable(this.name, this.downstream.where, new Error(`no outcome within ${this.options.sendTimeoutMs} ms; reconnecting`));
-    settle(this.name, batch.map((m) => m.id), failures);
+    settle(
+      this.name,
+      batch.map((m) => m.id),
+      failures,
+    );
   }
 
   async stop(): Promise<void> {

@@ -23,7 +23,10 @@ export function sasToken(audience: string, keyName: string, key: string, expiry:
 
 /** The `$cbs` node refused a token, or did not answer. */
 class CbsError extends AmqpError {
-  constructor(readonly status: number | undefined, description: string) {
+  constructor(
+    readonly status: number | undefined,
+    description: string,
+  ) {
     super('ERR_AMQP_CBS', { condition: Condition.UnauthorizedAccess, description });
   }
 }
@@ -37,7 +40,12 @@ interface Pending {
 export class CbsClient {
   private readonly pending = new Map<string, Pending>();
 
-  private constructor(private readonly sender: Sender, private readonly receiver: Receiver, private readonly replyTo: string, private readonly timeoutMs: number) {
+  private constructor(
+    private readonly sender: Sender,
+    private readonly receiver: Receiver,
+    private readonly replyTo: string,
+    private readonly timeoutMs: number,
+  ) {
     void this.readReplies();
   }
 

@@ -17,7 +17,11 @@ export class Downstream<L extends Link = Link> {
   private stopped = false;
 
   /** `where` names the peer in logs and errors (host and port, never credentials). */
-  constructor(private readonly open: () => Promise<L>, readonly where: string, private readonly logger: Logger) {}
+  constructor(
+    private readonly open: () => Promise<L>,
+    readonly where: string,
+    private readonly logger: Logger,
+  ) {}
 
   /** The open link, or a new one; rejects with the connect, authentication or attach error. */
   async get(): Promise<L> {

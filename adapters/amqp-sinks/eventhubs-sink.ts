@@ -28,11 +28,19 @@ export const EventHubsSinkOptions = z
       return parsed;
     }),
     /** Send to this partition only (target `<hub>/Partitions/<id>`); events then carry no partition key. */
-    partitionId: z.string().regex(/^[0-9A-Za-z_-]{1,64}$/).optional(),
+    partitionId: z
+      .string()
+      .regex(/^[0-9A-Za-z_-]{1,64}$/)
+      .optional(),
     /** `from`: the sending device's id is the partition key, keeping each device's events in order. `none`: the hub spreads events. */
     partitionKey: z.enum(['from', 'none']).default('from'),
     /** Lifetime of each SAS token; it is renewed after three quarters of it. */
-    tokenLifetimeSeconds: z.number().int().min(2).max(7 * 24 * 3600).default(3600),
+    tokenLifetimeSeconds: z
+      .number()
+      .int()
+      .min(2)
+      .max(7 * 24 * 3600)
+      .default(3600),
     /** Cap on a batch message's size; the link's max-message-size (or 1 MiB) when absent or larger. */
     maxBatchBytes: z.number().int().min(1024).optional(),
     tls: tlsOptions,
@@ -50,8 +58,7 @@ interface HubLink {
 /** Token renewals per sink and outcome, beside the runner's metrics. */
 function renewalCounter(registry: MetricsRegistry): Counter<'sink' | 'outcome'> {
   const name = 'nitrogen_sink_token_renewals_total';
-  return (registry.getSingleMetric(name) as Counter<'sink' | 'outcome'> | undefined)
-    ?? new Counter({ name, help: 'CBS token renewals of Event Hubs sinks', labelNames: ['sink', 'outcome'], registers: [registry] });
+  return (registry.getSingleMetric(name) as Counter<'sink' | 'outcome'> | undefined) ?? new Counter({ name, help: 'CBS token renewals of Event Hubs sinks', labelNames: ['sink', 'outcome'], registers: [registry] });
 }
 
 /**
@@ -66,7 +73,12 @@ export class EventHubsSink implements Sink {
   private readonly policy: ClientPolicy;
   private readonly target: string;
 
-  constructor(readonly name: string, private readonly options: EventHubsSinkOptions, private readonly logger: Logger, private readonly renewals: Counter<'sink' | 'outcome'>) {
+  constructor(
+    readonly name: string,
+    private readonly options: EventHubsSinkOptions,
+    private readonly logger: Logger,
+    private readonly renewals: Counter<'sink' | 'outcome'>,
+  ) {
     const { hub } = options;
     this.target = options.partitionId === undefined ? hub.hub : `${hub.hub}/Partitions/${options.partitionId}`;
     this.policy = Policy.derive(Policy.EventHub, {
@@ -117,21 +129,24 @@ export class EventHubsSink implements Sink {
   private scheduleRenewal(connection: Connection, cbs: CbsClient, expiresAt: number): void {
     let timer: NodeJS.Timeout;
     const schedule = (ms: number): void => {
-      timer = setTimeout(() => {
-        const next = this.token();
-        cbs.putToken(this.audience, next.token).then(
-          () => {
-            this.renewals.inc({ sink: this.name, outcome: 'ok' });
-            schedule((next.expiresAt - Date.now()) * 0.75);
-          },
-          (err: Error) => {
-            if (connection.state !== 'open') return;
-            this.renewals.inc({ sink: this.name, outcome: 'failed' });
-            this.logger.warn({ peer: this.downstream.where, err: err.message }, 'Event Hubs token renewal failed; trying again');
-            schedule(this.options.tokenLifetimeSeconds * 100);
-          },
-        );
-      }, Math.max(0, ms));
+      timer = setTimeout(
+        () => {
+          const next = this.token();
+          cbs.putToken(this.audience, next.token).then(
+            () => {
+              this.renewals.inc({ sink: this.name, outcome: 'ok' });
+              schedule((next.expiresAt - Date.now()) * 0.75);
+            },
+            (err: Error) => {
+              if (connection.state !== 'open') return;
+              this.renewals.inc({ sink: this.name, outcome: 'failed' });
+              this.logger.warn({ peer: this.downstream.where, err: err.message }, 'Event Hubs token renewal failed; trying again');
+              schedule(this.options.tokenLifetimeSeconds * 100);
+            },
+          );
+        },
+        Math.max(0, ms),
+      );
       timer.unref();
     };
     schedule((expiresAt - Date.now()) * 0.75);
@@ -172,7 +187,11 @@ export class EventHubsSink implements Sink {
     );
     const timedOut = await withDeadline(Promise.all(sends), this.options.sendTimeoutMs, () => this.downstream.reset());
     if (timedOut) throw retryable(this.name, this.downstream.where, new Error(`no outcome within ${this.options.sendTimeoutMs} ms; reconnecting`));
-    settle(this.name, batch.map((m) => m.id), failures);
+    settle(
+      this.name,
+      batch.map((m) => m.id),
+      failures,
+    );
   }
 
   async stop(): Promise<void> {

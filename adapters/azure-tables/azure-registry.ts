@@ -71,8 +71,13 @@ function toPrincipal(row: PrincipalRow & { partitionKey?: string }): PrincipalRe
 
 function toPermission(row: PermissionRow & { rowKey?: string }): Permission {
   const p: Permission = {
-    id: unescapeKey(row.rowKey!), issuedTo: row.issuedTo ?? null, principalFor: row.principalFor ?? null, action: (row.action ?? null) as Action | null,
-    authorized: row.authorized, priority: row.priority, createdAt: row.createdAt,
+    id: unescapeKey(row.rowKey!),
+    issuedTo: row.issuedTo ?? null,
+    principalFor: row.principalFor ?? null,
+    action: (row.action ?? null) as Action | null,
+    authorized: row.authorized,
+    priority: row.priority,
+    createdAt: row.createdAt,
   };
   if (row.expires !== undefined) p.expires = row.expires;
   return p;
@@ -115,10 +120,17 @@ export class AzureTablesRegistry implements Registry {
       }
     });
     if (outcomes.every((o) => o === 'created')) return;
-    await mapLimit(records.filter((_, i) => outcomes[i] === 'created'), IN_FLIGHT, (r) => this.principals.client.deleteEntity(escapeKey(r.id), '').catch(() => {}));
+    await mapLimit(
+      records.filter((_, i) => outcomes[i] === 'created'),
+      IN_FLIGHT,
+      (r) => this.principals.client.deleteEntity(escapeKey(r.id), '').catch(() => {}),
+    );
     const taken = records.filter((_, i) => outcomes[i] === 'taken').map((r) => r.id);
     if (taken.length > 0) throw new NitrogenError('NITROGEN_ERR_CONFLICT', `principal id taken: ${taken.join(', ')}`, { details: { ids: taken } });
-    throw storeError('create principals', outcomes.find((o) => o !== 'created'));
+    throw storeError(
+      'create principals',
+      outcomes.find((o) => o !== 'created'),
+    );
   }
 
   private async principalRow(id: string) {
@@ -150,9 +162,11 @@ export class AzureTablesRegistry implements Registry {
     if (!(await this.principalRow(id))) throw new NitrogenError('NITROGEN_ERR_NOT_FOUND', `no principal '${id}'`);
     // Grants first: a principal made later with the same id must not inherit them.
     const grants = [...(await this.listPermissions({ issuedTo: id })), ...(await this.listPermissions({ principalFor: id }))];
-    await mapLimit(grants, IN_FLIGHT, (p) => this.deletePermission(p.id).catch((err) => {
-      if (!(err instanceof NitrogenError && err.code === 'NITROGEN_ERR_NOT_FOUND')) throw err;
-    }));
+    await mapLimit(grants, IN_FLIGHT, (p) =>
+      this.deletePermission(p.id).catch((err) => {
+        if (!(err instanceof NitrogenError && err.code === 'NITROGEN_ERR_NOT_FOUND')) throw err;
+      }),
+    );
     await this.deleteRecordsOf(id);
     try {
       await this.principals.client.deleteEntity(escapeKey(id), '');

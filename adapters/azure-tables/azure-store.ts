@@ -72,9 +72,19 @@ export class AzureTablesStore implements Store {
     });
     const taken = new Set((await insertNew(this.messages.client, rows, 'store messages')).map((row) => row.rowKey));
     const toIndex = unique.filter((m) => !taken.has(messageKey(m.from, m.id).rowKey));
-    if (taken.size > 0) toIndex.push(...(await this.adoptUnfed(unique.filter((m) => taken.has(messageKey(m.from, m.id).rowKey)), tag)));
+    if (taken.size > 0)
+      toIndex.push(
+        ...(await this.adoptUnfed(
+          unique.filter((m) => taken.has(messageKey(m.from, m.id).rowKey)),
+          tag,
+        )),
+      );
     if (toIndex.length === 0) return;
-    await upsertAll(this.messages.client, toIndex.flatMap((m) => indexRows(m, tag, encodeMessage(m))), 'index messages');
+    await upsertAll(
+      this.messages.client,
+      toIndex.flatMap((m) => indexRows(m, tag, encodeMessage(m))),
+      'index messages',
+    );
     await this.feed.publish(toIndex, tag);
   }
 
@@ -87,7 +97,11 @@ export class AzureTablesStore implements Store {
     const fed = new Map<string, boolean>();
     for (const batch of new Set(rows.map((row) => row.w))) fed.set(batch, (await this.feed.locate(batch)) !== null);
     const unfed = rows.filter((row) => !fed.get(row.w));
-    await upsertAll(this.messages.client, unfed.map((row) => ({ partitionKey: row.partitionKey, rowKey: row.rowKey, ...textProperties('m', readText(row, 'm')), w: tag })), 'adopt messages');
+    await upsertAll(
+      this.messages.client,
+      unfed.map((row) => ({ partitionKey: row.partitionKey, rowKey: row.rowKey, ...textProperties('m', readText(row, 'm')), w: tag })),
+      'adopt messages',
+    );
     return unfed.map(parseRow);
   }
 
@@ -187,7 +201,11 @@ export class AzureTablesStore implements Store {
     const findable = (row: IndexRow) => row.partitionKey.startsWith('a|') || row.partitionKey.startsWith('x|');
     const keys = (list: IndexRow[]) => list.map(({ partitionKey, rowKey }) => ({ partitionKey, rowKey }));
     await deleteAll(this.messages.client, keys(rows.filter((row) => !findable(row))), 'purge index rows');
-    const purged = await deleteAll(this.messages.client, doomed.map((row) => messageKey(row.f, row.i)), 'purge messages');
+    const purged = await deleteAll(
+      this.messages.client,
+      doomed.map((row) => messageKey(row.f, row.i)),
+      'purge messages',
+    );
     await deleteAll(this.messages.client, keys(rows.filter(findable)), 'purge index rows');
     if (olderThan) await deleteAll(this.feedTable.client, await this.feed.keysBefore(olderThan, passedBy ?? undefined), 'purge the feed');
     return purged;

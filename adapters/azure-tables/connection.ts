@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { duration, parseDuration } from '../../core/duration.js';
 import { NitrogenError } from '../../core/errors.js';
 
-
 /** Options shared by the Azure Tables store and registry. The connection string and key are secrets. */
 export const AzureConnectionOptions = z.strictObject({
   /** `DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…` (or with `TableEndpoint=` for Azurite). */
@@ -13,7 +12,10 @@ export const AzureConnectionOptions = z.strictObject({
   /** Table service URL; defaults to `https://<account>.table.core.windows.net`. */
   endpoint: z.url().optional(),
   /** Prefix of every table name, so several deployments can share an account. */
-  tablePrefix: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,39}$/, 'must be a letter then up to 39 letters or digits').default('nitrogen'),
+  tablePrefix: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9]{0,39}$/, 'must be a letter then up to 39 letters or digits')
+    .default('nitrogen'),
   /** How long `start()` waits for the service before it fails. */
   connectTimeout: duration.default('10s'),
 });

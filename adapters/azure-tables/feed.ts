@@ -30,7 +30,6 @@ interface Entry {
 /** A record names its batch only when it is the batch's last, as the marker row does. */
 type Row = { kind: 'record'; text: string; count: number; batch?: string } | { kind: 'marker'; batch: string };
 
-
 /** The rows of entries in feed order: records of at most RECORD_CHARS, each batch's marker after its last record. */
 function rowsOf(entries: Entry[]): Row[] {
   const rows: Row[] = [];
@@ -142,10 +141,12 @@ export class AzureFeed {
   async passed(batches: Iterable<string>, position: RecordPosition): Promise<Set<string>> {
     const list = [...batches];
     const found = await mapLimit(list, 16, (batch) => this.locate(batch));
-    return new Set(list.filter((_, i) => {
-      const at = found[i];
-      return at !== null && at !== undefined && (at.seq < position.seq || (at.seq === position.seq && at.last <= position.index));
-    }));
+    return new Set(
+      list.filter((_, i) => {
+        const at = found[i];
+        return at !== null && at !== undefined && (at.seq < position.seq || (at.seq === position.seq && at.last <= position.index));
+      }),
+    );
   }
 
   /** The messages after `position` in feed order, each with its position; at least `limit` when there are. */

@@ -99,9 +99,7 @@ export class MemoryRegistry implements Registry {
 
   async listRecords(kind: string, filter: { principal?: string }, page: { limit: number; cursor?: string }): Promise<Page<RegistryRecord>> {
     const after = page.cursor ? (decodeCursor(page.cursor, ['string'])[0] as string) : undefined;
-    const matching = [...(this.records.get(kind)?.values() ?? [])]
-      .filter((r) => (after === undefined || r.key > after) && (filter.principal === undefined || r.principal === filter.principal))
-      .sort((a, b) => (a.key < b.key ? -1 : 1));
+    const matching = [...(this.records.get(kind)?.values() ?? [])].filter((r) => (after === undefined || r.key > after) && (filter.principal === undefined || r.principal === filter.principal)).sort((a, b) => (a.key < b.key ? -1 : 1));
     const items = matching.slice(0, page.limit).map((r) => structuredClone(r));
     const last = items[items.length - 1];
     return { items, next: matching.length > page.limit && last ? encodeCursor([last.key]) : null };

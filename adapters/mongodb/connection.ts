@@ -3,11 +3,13 @@ import { z } from 'zod';
 import { duration, parseDuration } from '../../core/duration.js';
 import { NitrogenError } from '../../core/errors.js';
 
-
 /** Options shared by the MongoDB store and registry. The URL may hold a password: it is never logged. */
 export const MongoConnectionOptions = z.strictObject({
   url: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// connection string'),
-  database: z.string().regex(/^[^/\\. "$]{1,63}$/, 'must be a MongoDB database name').default('nitrogen'),
+  database: z
+    .string()
+    .regex(/^[^/\\. "$]{1,63}$/, 'must be a MongoDB database name')
+    .default('nitrogen'),
   maxPoolSize: z.number().int().min(1).max(1000).default(20),
   /** Write concern: acknowledged by a majority of the replica set, and journaled, by default. */
   w: z.union([z.literal('majority'), z.number().int().min(0)]).default('majority'),

@@ -79,7 +79,7 @@ export class MongoFeed {
       } catch (err) {
         // Records before the failed one are in; another instance took the next number.
         const first = err instanceof MongoBulkWriteError ? ([] as { code: number; index: number }[]).concat(err.writeErrors as never)[0] : undefined;
-        if (!first || first.code !== DUPLICATE_KEY || err instanceof MongoBulkWriteError && err.result.getWriteConcernError() || conflicts >= MAX_CONFLICTS) throw err;
+        if (!first || first.code !== DUPLICATE_KEY || (err instanceof MongoBulkWriteError && err.result.getWriteConcernError()) || conflicts >= MAX_CONFLICTS) throw err;
         pending = pending.slice(first.index);
         this.head = undefined;
       }
@@ -93,11 +93,7 @@ export class MongoFeed {
 
   /** Messages after `position` and the commit time of the oldest, counted by the server. */
   async lag(position: RecordPosition): Promise<{ count: number; oldestTs: string | null }> {
-    const records = this.feed.aggregate<{ _id: number; at: Date; n: number }>([
-      { $match: { _id: { $gte: position.seq } } },
-      { $sort: { _id: 1 } },
-      { $project: { at: 1, n: { $size: '$items' } } },
-    ]);
+    const records = this.feed.aggregate<{ _id: number; at: Date; n: number }>([{ $match: { _id: { $gte: position.seq } } }, { $sort: { _id: 1 } }, { $project: { at: 1, n: { $size: '$items' } } }]);
     let count = 0;
     let oldestTs: string | null = null;
     for await (const record of records) {
@@ -116,10 +112,7 @@ export class MongoFeed {
 
   /** The batches among `batches` whose messages every reader at `position` has passed. */
   async passed(batches: string[], position: RecordPosition): Promise<Set<string>> {
-    const records = this.feed.aggregate<{ _id: number; b: string; n: number }>([
-      { $match: { b: { $in: batches }, _id: { $lte: position.seq } } },
-      { $project: { b: 1, n: { $size: '$items' } } },
-    ]);
+    const records = this.feed.aggregate<{ _id: number; b: string; n: number }>([{ $match: { b: { $in: batches }, _id: { $lte: position.seq } } }, { $project: { b: 1, n: { $size: '$items' } } }]);
     const passed = new Set<string>();
     for await (const r of records) if (r._id < position.seq || r.n - 1 <= position.index) passed.add(r.b);
     return passed;

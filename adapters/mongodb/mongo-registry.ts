@@ -55,9 +55,18 @@ export class MongoRegistry implements Registry {
     this.permissions = db.collection('permissions');
     this.records = db.collection('records');
     try {
-      await this.records.createIndexes([{ key: { kind: 1, key: 1 }, name: 'kind_key', unique: true }, { key: { principal: 1 }, name: 'principal' }]);
-      await this.principals.createIndexes([{ key: { type: 1, _id: 1 }, name: 'type_id' }, { key: { tags: 1, _id: 1 }, name: 'tags_id' }]);
-      await this.permissions.createIndexes([{ key: { issuedTo: 1 }, name: 'issuedTo' }, { key: { principalFor: 1 }, name: 'principalFor' }]);
+      await this.records.createIndexes([
+        { key: { kind: 1, key: 1 }, name: 'kind_key', unique: true },
+        { key: { principal: 1 }, name: 'principal' },
+      ]);
+      await this.principals.createIndexes([
+        { key: { type: 1, _id: 1 }, name: 'type_id' },
+        { key: { tags: 1, _id: 1 }, name: 'tags_id' },
+      ]);
+      await this.permissions.createIndexes([
+        { key: { issuedTo: 1 }, name: 'issuedTo' },
+        { key: { principalFor: 1 }, name: 'principalFor' },
+      ]);
     } catch (err) {
       throw storeError('create indexes', err);
     }
@@ -78,7 +87,10 @@ export class MongoRegistry implements Registry {
     }
     if (taken.size === 0) {
       try {
-        await this.principals.insertMany(records.map(({ id, ...rest }) => defined({ _id: id, ...rest })), { ordered: false });
+        await this.principals.insertMany(
+          records.map(({ id, ...rest }) => defined({ _id: id, ...rest })),
+          { ordered: false },
+        );
         return;
       } catch (err) {
         for (const i of duplicatesOf(err, 'create principals')) taken.add(ids[i]!);
@@ -99,13 +111,15 @@ export class MongoRegistry implements Registry {
 
   async updatePrincipal(id: string, patch: PrincipalPatch): Promise<PrincipalRecord> {
     const set = defined(patch);
-    const unset = Object.fromEntries(Object.keys(patch).filter((k) => !(k in set)).map((k) => [k, '' as const]));
+    const unset = Object.fromEntries(
+      Object.keys(patch)
+        .filter((k) => !(k in set))
+        .map((k) => [k, '' as const]),
+    );
     const update = { ...(Object.keys(set).length ? { $set: set } : {}), ...(Object.keys(unset).length ? { $unset: unset } : {}) };
     let doc: PrincipalDoc | null;
     try {
-      doc = Object.keys(update).length
-        ? await this.principals.findOneAndUpdate({ _id: id }, update, { returnDocument: 'after' })
-        : await this.principals.findOne({ _id: id });
+      doc = Object.keys(update).length ? await this.principals.findOneAndUpdate({ _id: id }, update, { returnDocument: 'after' }) : await this.principals.findOne({ _id: id });
     } catch (err) {
       throw storeError('update a principal', err);
     }

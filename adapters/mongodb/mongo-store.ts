@@ -122,12 +122,21 @@ export class MongoStore implements Store {
     if (unique.length === 0) return;
     let taken = new Set<number>();
     try {
-      await this.messages.insertMany(unique.map((m) => toDoc(m, tag)), { ordered: false });
+      await this.messages.insertMany(
+        unique.map((m) => toDoc(m, tag)),
+        { ordered: false },
+      );
     } catch (err) {
       taken = new Set(duplicatesOf(err, 'store messages'));
     }
     const toFeed = unique.filter((_, i) => !taken.has(i));
-    if (taken.size > 0) toFeed.push(...(await this.adoptUnfed(unique.filter((_, i) => taken.has(i)), tag)));
+    if (taken.size > 0)
+      toFeed.push(
+        ...(await this.adoptUnfed(
+          unique.filter((_, i) => taken.has(i)),
+          tag,
+        )),
+      );
     if (toFeed.length > 0) await this.feed.publish(toFeed, tag);
   }
 
@@ -178,11 +187,15 @@ export class MongoStore implements Store {
     if (q.type) and.push({ type: { $in: q.type } });
     if (q.tags?.length) and.push({ tags: { $all: q.tags } });
     // The range goes into each branch too, so each is one bounded scan of its own index.
-    if (q.scope) and.push({ $or: [{ from: { $in: q.scope.from }, ...range }, { to: { $in: q.scope.to }, ...range }] });
+    if (q.scope)
+      and.push({
+        $or: [
+          { from: { $in: q.scope.from }, ...range },
+          { to: { $in: q.scope.to }, ...range },
+        ],
+      });
     try {
-      const docs = await this.messages
-        .find({ $and: and }, { projection: { e: 1 }, sort: { k: desc ? -1 : 1 }, limit: q.limit + 1 })
-        .toArray();
+      const docs = await this.messages.find({ $and: and }, { projection: { e: 1 }, sort: { k: desc ? -1 : 1 }, limit: q.limit + 1 }).toArray();
       const items = docs.slice(0, q.limit).map((d) => JSON.parse(d.e) as Message);
       const last = items[items.length - 1];
       return { items, next: docs.length > q.limit && last ? encodeCursor([last.ts, last.id, last.from]) : null };

@@ -8,7 +8,10 @@ import type { Logger } from '../../core/logger.js';
 export const PostgresConnectionOptions = z.strictObject({
   url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// connection string'),
   /** The schema holding Nitrogen's tables, created if missing; several deployments can share a database. */
-  schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier: letters, digits and _, at most 63').default('nitrogen'),
+  schema: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier: letters, digits and _, at most 63')
+    .default('nitrogen'),
   /** Connections per instance. */
   poolSize: z.number().int().min(1).max(1000).default(10),
   /** How long `start()` (and taking a new connection later) waits for the server. */
@@ -40,7 +43,9 @@ function describeTarget(url: string): string {
 
 /** A driver message with anything shaped like URL credentials removed. */
 function reason(err: unknown): string {
-  return String((err as Error)?.message ?? err).split('\n')[0]!.replace(/\/\/[^@/\s]*@/g, '//');
+  return String((err as Error)?.message ?? err)
+    .split('\n')[0]!
+    .replace(/\/\/[^@/\s]*@/g, '//');
 }
 
 /** The option behind a server error that a limit of ours caused, so the message names it. */
@@ -96,8 +101,12 @@ export async function connect(options: PostgresConnectionOptions, what: string, 
     throw new NitrogenError('NITROGEN_ERR_STORE', `${what}: cannot use PostgreSQL at ${describeTarget(options.url)} (connect timeout ${timeout} ms): ${reason(err)}`, { cause: err });
   }
   // pg_current_xact_id and xid8 (the feed's batch tag) arrived in PostgreSQL 13.
-  const problem = facts.version < 130000 ? `PostgreSQL 13 or later is needed, the server is ${Math.floor(facts.version / 10000)}`
-    : facts.encoding !== 'UTF8' ? `the database must use the UTF8 encoding (envelopes are Unicode text), it uses ${facts.encoding}` : null;
+  const problem =
+    facts.version < 130000
+      ? `PostgreSQL 13 or later is needed, the server is ${Math.floor(facts.version / 10000)}`
+      : facts.encoding !== 'UTF8'
+        ? `the database must use the UTF8 encoding (envelopes are Unicode text), it uses ${facts.encoding}`
+        : null;
   if (problem) {
     await pool.end().catch(() => {});
     throw new NitrogenError('NITROGEN_ERR_CONFIG', `${what}: ${problem} (${describeTarget(options.url)})`);

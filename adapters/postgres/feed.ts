@@ -68,7 +68,7 @@ export class PostgresFeed {
    * batch larger than STATEMENT_CHARS) get the numbers right after, with no one in between.
    */
   async publish(client: pg.ClientBase, records: FeedRecord[]): Promise<void> {
-    for (let start = 0; start < records.length; ) {
+    for (let start = 0; start < records.length;) {
       let end = start;
       for (let chars = 0; end < records.length && (end === start || chars + records[end]!.items.length <= STATEMENT_CHARS); end++) chars += records[end]!.items.length;
       const values: unknown[] = [end - start];

@@ -42,8 +42,13 @@ function toPrincipal(row: PrincipalRow): PrincipalRecord {
 
 function toPermission(row: PermissionRow): Permission {
   const permission: Permission = {
-    id: row.id, issuedTo: row.issued_to, principalFor: row.principal_for, action: row.action, authorized: row.authorized,
-    priority: Number(row.priority), createdAt: row.created_at.toISOString(),
+    id: row.id,
+    issuedTo: row.issued_to,
+    principalFor: row.principal_for,
+    action: row.action,
+    authorized: row.authorized,
+    priority: Number(row.priority),
+    createdAt: row.created_at.toISOString(),
   };
   if (row.expires !== null) permission.expires = row.expires.toISOString();
   return permission;
@@ -68,7 +73,10 @@ export class PostgresRegistry implements Registry {
   private readonly schema: string;
   private readonly records: PostgresRecords;
 
-  constructor(private readonly options: PostgresConnectionOptions, private readonly logger?: Logger) {
+  constructor(
+    private readonly options: PostgresConnectionOptions,
+    private readonly logger?: Logger,
+  ) {
     this.schema = ident(options.schema);
     this.records = new PostgresRecords(() => this.db, this.schema);
   }
@@ -96,8 +104,14 @@ export class PostgresRegistry implements Registry {
   }
 
   async createPrincipals(records: PrincipalRecord[]): Promise<void> {
-    checkText('name', records.map((r) => r.name));
-    checkText('tags', records.flatMap((r) => r.tags));
+    checkText(
+      'name',
+      records.map((r) => r.name),
+    );
+    checkText(
+      'tags',
+      records.flatMap((r) => r.tags),
+    );
     try {
       await transaction(this.db, async (client) => {
         const { rows } = await client.query<{ id: string }>(
@@ -106,8 +120,14 @@ export class PostgresRegistry implements Registry {
            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::text[]) AS p(id, type, name, tags, created_at, last_seen_at, enabled, secret_hash)
            ON CONFLICT (id) DO NOTHING RETURNING id`,
           [
-            records.map((r) => r.id), records.map((r) => r.type), records.map((r) => r.name ?? null), records.map((r) => JSON.stringify(r.tags)),
-            records.map((r) => r.createdAt), records.map((r) => r.lastSeenAt ?? null), records.map((r) => r.enabled), records.map((r) => r.secretHash ?? null),
+            records.map((r) => r.id),
+            records.map((r) => r.type),
+            records.map((r) => r.name ?? null),
+            records.map((r) => JSON.stringify(r.tags)),
+            records.map((r) => r.createdAt),
+            records.map((r) => r.lastSeenAt ?? null),
+            records.map((r) => r.enabled),
+            records.map((r) => r.secretHash ?? null),
           ],
         );
         if (rows.length === records.length) return;
@@ -141,9 +161,7 @@ export class PostgresRegistry implements Registry {
     const sets = keys.map((k) => `${COLUMNS[k]} = $${values.push(patch[k] ?? null)}`);
     let rows: PrincipalRow[];
     try {
-      rows = (await this.db.query<PrincipalRow>(sets.length
-        ? `UPDATE ${this.schema}.principals SET ${sets.join(', ')} WHERE id = $1 RETURNING *`
-        : `SELECT * FROM ${this.schema}.principals WHERE id = $1`, values)).rows;
+      rows = (await this.db.query<PrincipalRow>(sets.length ? `UPDATE ${this.schema}.principals SET ${sets.join(', ')} WHERE id = $1 RETURNING *` : `SELECT * FROM ${this.schema}.principals WHERE id = $1`, values)).rows;
     } catch (err) {
       throw storeError('update a principal', err);
     }
@@ -178,10 +196,7 @@ export class PostgresRegistry implements Registry {
     if (filter.type) where.push(`type = $${values.push(filter.type)}`);
     if (filter.tag !== undefined) where.push(`tags @> ARRAY[$${values.push(filter.tag)}::text]`);
     try {
-      const { rows } = await this.db.query<PrincipalRow>(
-        `SELECT * FROM ${this.schema}.principals ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${values.push(page.limit + 1)}`,
-        values,
-      );
+      const { rows } = await this.db.query<PrincipalRow>(`SELECT * FROM ${this.schema}.principals ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${values.push(page.limit + 1)}`, values);
       const items = rows.slice(0, page.limit).map(toPrincipal);
       const last = items[items.length - 1];
       return { items, next: rows.length > page.limit && last ? encodeCursor([last.id]) : null };

@@ -73,7 +73,10 @@ export class PostgresStore implements Store {
   private readonly schema: string;
   private readonly feed: PostgresFeed;
 
-  constructor(private readonly options: PostgresStoreOptions, private readonly logger?: Logger) {
+  constructor(
+    private readonly options: PostgresStoreOptions,
+    private readonly logger?: Logger,
+  ) {
     this.appendConcurrency = options.appendConcurrency;
     this.schema = ident(options.schema);
     this.feed = new PostgresFeed(this.schema);
@@ -155,9 +158,10 @@ export class PostgresStore implements Store {
   /** The message with this id; when several senders chose it, the one stored first. */
   async get(id: string, from?: string): Promise<Message | null> {
     try {
-      const { rows } = from === undefined
-        ? await this.db.query<{ envelope: string }>(`SELECT envelope FROM ${this.schema}.messages WHERE id = $1 ORDER BY batch LIMIT 1`, [id])
-        : await this.db.query<{ envelope: string }>(`SELECT envelope FROM ${this.schema}.messages WHERE id = $1 AND sender = $2`, [id, from]);
+      const { rows } =
+        from === undefined
+          ? await this.db.query<{ envelope: string }>(`SELECT envelope FROM ${this.schema}.messages WHERE id = $1 ORDER BY batch LIMIT 1`, [id])
+          : await this.db.query<{ envelope: string }>(`SELECT envelope FROM ${this.schema}.messages WHERE id = $1 AND sender = $2`, [id, from]);
       return rows[0] ? (JSON.parse(rows[0].envelope) as Message) : null;
     } catch (err) {
       throw storeError('read a message', err);

@@ -19,7 +19,11 @@ function toRecord(row: RecordRow): RegistryRecord {
 /** PostgreSQL text cannot hold U+0000: refused as bad input rather than failing in the driver. */
 function checkNames(records: readonly RegistryRecord[]): void {
   for (const r of records) {
-    for (const [field, value] of [['kind', r.kind], ['key', r.key], ['principal', r.principal]] as const) {
+    for (const [field, value] of [
+      ['kind', r.kind],
+      ['key', r.key],
+      ['principal', r.principal],
+    ] as const) {
       if (value.includes('\u0000')) throw new NitrogenError('NITROGEN_ERR_VALIDATION', `record ${field}: must not contain the character U+0000`, { details: { field } });
     }
   }
@@ -31,7 +35,10 @@ function checkNames(records: readonly RegistryRecord[]): void {
  * principal's records are deleted with it, in PostgresRegistry.deletePrincipal's statement.
  */
 export class PostgresRecords {
-  constructor(private readonly db: () => pg.Pool, private readonly schema: string) {}
+  constructor(
+    private readonly db: () => pg.Pool,
+    private readonly schema: string,
+  ) {}
 
   /** One statement per batch. Rows are written in (kind, key) order, so two instances writing overlapping batches do not deadlock. */
   async put(records: RegistryRecord[]): Promise<void> {

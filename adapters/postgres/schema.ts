@@ -107,10 +107,7 @@ export async function migrate(pool: pg.Pool, schema: string, part: 'store' | 're
     const lz4 = (await client.query<{ lz4: boolean }>(`SELECT 'lz4' = ANY(enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'`)).rows[0]?.lz4 === true;
     for (const ddl of part === 'store' ? STORE_TABLES(s, lz4 ? 'COMPRESSION lz4' : '') : REGISTRY_TABLES(s)) await client.query(ddl);
     // Raised, never lowered: what this code created is there now.
-    await client.query(`INSERT INTO ${s}.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value WHERE meta.value::int < EXCLUDED.value::int`, [
-      `${part}.version`,
-      String(version),
-    ]);
+    await client.query(`INSERT INTO ${s}.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value WHERE meta.value::int < EXCLUDED.value::int`, [`${part}.version`, String(version)]);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => (client.broken = true));

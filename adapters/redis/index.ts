@@ -16,5 +16,11 @@ export const redisBusPlugin = definePlugin({
   options: RedisBusOptions,
   needs: [Tokens.Instance],
   create: ({ container, config, logger, metrics }, options) =>
-    new RedisBus(options, container.resolve(Tokens.Instance), logger, metrics, config.cluster.roles.some((role) => role !== 'registry')),
+    new RedisBus(
+      options,
+      container.resolve(Tokens.Instance),
+      logger,
+      metrics,
+      config.cluster.roles.some((role) => role !== 'registry'),
+    ),
 });

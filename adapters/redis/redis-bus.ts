@@ -86,7 +86,10 @@ export class RedisBus implements Cluster {
     this.eventsChannel = `${options.prefix}events`;
     this.sessions = new RedisSessionState(this.redis, options.prefix);
     this.leases = new RedisLeases(this.redis, options.prefix);
-    for (const [name, client] of [['commands', this.redis], ['subscriber', this.subscriber]] as const) {
+    for (const [name, client] of [
+      ['commands', this.redis],
+      ['subscriber', this.subscriber],
+    ] as const) {
       client.on('error', (err: Error) => this.failed(name, err));
       client.on('ready', () => this.ready());
       client.on('close', () => this.metrics.up.set(this.up ? 1 : 0));

@@ -50,7 +50,10 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 return redis.call('ZRANGE', KEYS[1], 0, -1)`;
 
 export class RedisLeases implements LeaseStore {
-  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
 
   private leaseKey(key: string): string {
     return `${this.prefix}lease:${key}`;

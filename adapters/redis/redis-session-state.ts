@@ -16,7 +16,10 @@ const SHAS = Object.fromEntries(Object.entries(SCRIPTS).map(([name, lua]) => [na
  * runs in a Lua script (scripts.ts), atomically.
  */
 export class RedisSessionState implements SessionState {
-  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
 
   /** Loads the scripts, so the first EVALSHA finds them. */
   async load(): Promise<void> {
@@ -74,13 +77,26 @@ export class RedisSessionState implements SessionState {
   async addSubscriptions(clientId: string, subscriptions: readonly Subscription[]): Promise<void> {
     if (subscriptions.length === 0) return;
     const fields = subscriptions.flatMap((s) => [s.topic, String(s.qos)]);
-    await this.call(this.redis.multi().hset(this.key('subs', clientId), ...fields).sadd(`${this.prefix}subscribers`, clientId).exec());
+    await this.call(
+      this.redis
+        .multi()
+        .hset(this.key('subs', clientId), ...fields)
+        .sadd(`${this.prefix}subscribers`, clientId)
+        .exec(),
+    );
   }
 
   async removeSubscriptions(clientId: string, topics: readonly string[]): Promise<void> {
     if (topics.length === 0) return;
     const key = this.key('subs', clientId);
-    const [, [, left] = []] = (await this.call(this.redis.multi().hdel(key, ...topics).hlen(key).exec())) ?? [];
+    const [, [, left] = []] =
+      (await this.call(
+        this.redis
+          .multi()
+          .hdel(key, ...topics)
+          .hlen(key)
+          .exec(),
+      )) ?? [];
     if (left === 0) await this.call(this.redis.srem(`${this.prefix}subscribers`, clientId));
   }
 

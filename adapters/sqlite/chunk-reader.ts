@@ -44,9 +44,7 @@ export class ChunkReader {
       compacted: db.prepare<[], number>("SELECT value FROM meta WHERE key = 'compacted'").pluck(),
       data: db.prepare<[number], Buffer>('SELECT data FROM chunks WHERE chunk = ?').pluck(),
       chunksOfId: db.prepare<[string], number>('SELECT chunk FROM ids WHERE id = ?').pluck(),
-      existing: db.prepare<(string | null)[], { id: string; sender: string }>(
-        `SELECT ids.id AS id, chunks.sender AS sender FROM ids JOIN chunks ON chunks.chunk = ids.chunk WHERE ids.id IN (${Array(PROBE).fill('?').join(', ')})`,
-      ),
+      existing: db.prepare<(string | null)[], { id: string; sender: string }>(`SELECT ids.id AS id, chunks.sender AS sender FROM ids JOIN chunks ON chunks.chunk = ids.chunk WHERE ids.id IN (${Array(PROBE).fill('?').join(', ')})`),
       compactionAfter: db.prepare<[number], Compaction>('SELECT * FROM compactions WHERE seq_last > ? ORDER BY seq_last LIMIT 1'),
       countAfter: db.prepare<[number], number>('SELECT coalesce(sum(count), 0) FROM compactions WHERE seq_last > ?').pluck(),
       chunksOf: db.prepare<[number, number], Buffer>('SELECT data FROM chunks WHERE chunk BETWEEN ? AND ?').pluck(),

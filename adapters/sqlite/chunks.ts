@@ -170,10 +170,16 @@ function emit(buf: Buffer, offsets: number[], ordinals: number[], bytes: number,
   const typeLength = buf.readUInt16LE(first + RECORD.typeLength);
   const toLength = buf.readUInt16LE(first + RECORD.toLength);
   const chunk = take({
-    sender: text(buf, key, fromLength), type: text(buf, key + fromLength, typeLength),
+    sender: text(buf, key, fromLength),
+    type: text(buf, key + fromLength, typeLength),
     recipient: toLength === RECORD.noTo ? null : text(buf, key + fromLength + typeLength, toLength),
-    tsMin: buf.readDoubleLE(first + RECORD.ts), tsMax: buf.readDoubleLE(offsets[ordinals[ordinals.length - 1]!]! + RECORD.ts),
-    seqMin, expiresMin: expiresMin === Infinity ? null : expiresMin, tags: tags ? [...tags] : [], count: ordinals.length, data: scratch.subarray(0, bytes),
+    tsMin: buf.readDoubleLE(first + RECORD.ts),
+    tsMax: buf.readDoubleLE(offsets[ordinals[ordinals.length - 1]!]! + RECORD.ts),
+    seqMin,
+    expiresMin: expiresMin === Infinity ? null : expiresMin,
+    tags: tags ? [...tags] : [],
+    count: ordinals.length,
+    data: scratch.subarray(0, bytes),
   });
   for (const ordinal of ordinals) chunkOf[ordinal] = chunk;
 }

@@ -90,11 +90,13 @@ port.on('message', (request: CompactorRequest) => {
     schedule();
     return;
   }
-  queue = queue.then(() => handle(request)).then(
-    (result) => {
-      post({ op: 'reply', id: request.id, ok: true, result });
-      if (request.op === 'close') port.close();
-    },
-    (err: Error & { code?: string }) => post({ op: 'reply', id: request.id, ok: false, error: err.message, code: err.code }),
-  );
+  queue = queue
+    .then(() => handle(request))
+    .then(
+      (result) => {
+        post({ op: 'reply', id: request.id, ok: true, result });
+        if (request.op === 'close') port.close();
+      },
+      (err: Error & { code?: string }) => post({ op: 'reply', id: request.id, ok: false, error: err.message, code: err.code }),
+    );
 });

@@ -51,7 +51,7 @@ export class Compactor {
   recover(): { nextSeq: number; recovered: number } {
     const reader = new JournalReader(this.options.journal);
     let recovered = 0;
-    for (let batch; (batch = reader.read(MAX_COMPACTION, this.compacted)); ) {
+    for (let batch; (batch = reader.read(MAX_COMPACTION, this.compacted));) {
       this.writer.compact(batch, batch.firstSeq, batch.lastSeq);
       this.compacted = batch.lastSeq;
       recovered += batch.lastSeq - batch.firstSeq + 1;

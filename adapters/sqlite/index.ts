@@ -13,10 +13,18 @@ export const sqliteStorePlugin = definePlugin({
   description: 'embedded SQLite store: fdatasynced journal per group commit, compacted into indexed chunks on a background thread',
   options: z.strictObject({
     file: z.string().min(1).default('messages.db'),
-    tailBytes: z.number().int().min(2 ** 20).default(defaults.tailBytes),
+    tailBytes: z
+      .number()
+      .int()
+      .min(2 ** 20)
+      .default(defaults.tailBytes),
     compactBytes: z.number().int().positive().default(defaults.compactBytes),
     compactDelayMs: z.number().int().positive().default(defaults.compactDelayMs),
-    segmentBytes: z.number().int().min(2 ** 20).default(defaults.segmentBytes),
+    segmentBytes: z
+      .number()
+      .int()
+      .min(2 ** 20)
+      .default(defaults.segmentBytes),
   }),
   create: ({ dataDir, logger }, options) => new SqliteStore(dataDir, options, logger),
 });

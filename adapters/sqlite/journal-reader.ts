@@ -31,7 +31,12 @@ export class JournalReader {
   private readonly header = Buffer.allocUnsafe(FRAME_HEADER);
 
   constructor(private readonly dir: string) {
-    this.segments = existsSync(dir) ? readdirSync(dir).map(segmentSeq).filter((seq): seq is number => seq !== null).sort((a, b) => a - b) : [];
+    this.segments = existsSync(dir)
+      ? readdirSync(dir)
+          .map(segmentSeq)
+          .filter((seq): seq is number => seq !== null)
+          .sort((a, b) => a - b)
+      : [];
   }
 
   /** The sequence number after the last record read. */
@@ -110,7 +115,7 @@ export class JournalReader {
   private readInto(buf: Buffer, at: number, length: number): Buffer {
     this.fd ??= openSync(join(this.dir, segmentName(this.segments[this.index]!)), 'r');
     let got = 0;
-    for (let n; got < length && (n = readSync(this.fd, buf, at + got, length - got, this.offset + got)) > 0; ) got += n;
+    for (let n; got < length && (n = readSync(this.fd, buf, at + got, length - got, this.offset + got)) > 0;) got += n;
     return buf.subarray(at, at + got);
   }
 

@@ -14,7 +14,15 @@ import { encodeMessage, type Message } from '../../core/message.js';
 
 /** Where a record's header fields are, for readers that skip decoding it. */
 export const RECORD = {
-  seq: 4, ts: 12, expires: 20, committed: 28, idLength: 36, fromLength: 38, typeLength: 40, toLength: 42, tagCount: 44,
+  seq: 4,
+  ts: 12,
+  expires: 20,
+  committed: 28,
+  idLength: 36,
+  fromLength: 38,
+  typeLength: 40,
+  toLength: 42,
+  tagCount: 44,
   /** Where the strings start. */
   strings: 46,
   /** The `to` length of a message without `to`. */

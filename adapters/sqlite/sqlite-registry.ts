@@ -56,8 +56,13 @@ function toPrincipal(row: PrincipalRow): PrincipalRecord {
 
 function toPermission(row: PermissionRow): Permission {
   const permission: Permission = {
-    id: row.id, issuedTo: row.issued_to, principalFor: row.principal_for, action: row.action as Action | null,
-    authorized: row.authorized === 1, priority: row.priority, createdAt: row.created_at,
+    id: row.id,
+    issuedTo: row.issued_to,
+    principalFor: row.principal_for,
+    action: row.action as Action | null,
+    authorized: row.authorized === 1,
+    priority: row.priority,
+    createdAt: row.created_at,
   };
   if (row.expires !== null) permission.expires = row.expires;
   return permission;
@@ -108,7 +113,9 @@ export class SqliteRegistry implements Registry {
       delete: db.prepare<[string]>('DELETE FROM principals WHERE id = ?'),
       deleteGrants: db.prepare<[string, string]>('DELETE FROM permissions WHERE issued_to = ? OR principal_for = ?'),
       touch: db.prepare<[string, string]>('UPDATE principals SET last_seen_at = ? WHERE id = ?'),
-      insertPermission: db.prepare('INSERT INTO permissions (id, issued_to, principal_for, action, authorized, priority, expires, created_at) VALUES (@id, @issued_to, @principal_for, @action, @authorized, @priority, @expires, @created_at)'),
+      insertPermission: db.prepare(
+        'INSERT INTO permissions (id, issued_to, principal_for, action, authorized, priority, expires, created_at) VALUES (@id, @issued_to, @principal_for, @action, @authorized, @priority, @expires, @created_at)',
+      ),
       deletePermission: db.prepare<[string]>('DELETE FROM permissions WHERE id = ?'),
       putRecord: db.prepare<[string, string, string, string]>('INSERT OR REPLACE INTO records (kind, key, principal, value) VALUES (?, ?, ?, ?)'),
       createRecord: db.prepare<[string, string, string, string]>('INSERT INTO records (kind, key, principal, value) VALUES (?, ?, ?, ?)'),
@@ -136,8 +143,14 @@ export class SqliteRegistry implements Registry {
       this.db.transaction(() => {
         for (const r of records) {
           this.sql.insert.run({
-            id: r.id, type: r.type, name: r.name ?? null, tags: JSON.stringify(r.tags), created_at: r.createdAt,
-            last_seen_at: r.lastSeenAt ?? null, enabled: r.enabled ? 1 : 0, secret_hash: r.secretHash ?? null,
+            id: r.id,
+            type: r.type,
+            name: r.name ?? null,
+            tags: JSON.stringify(r.tags),
+            created_at: r.createdAt,
+            last_seen_at: r.lastSeenAt ?? null,
+            enabled: r.enabled ? 1 : 0,
+            secret_hash: r.secretHash ?? null,
           });
         }
       })();
@@ -157,8 +170,12 @@ export class SqliteRegistry implements Registry {
     const next = { ...current, ...patch };
     try {
       this.sql.update.run({
-        id, name: next.name ?? null, tags: JSON.stringify(next.tags), enabled: next.enabled ? 1 : 0,
-        secret_hash: next.secretHash ?? null, last_seen_at: next.lastSeenAt ?? null,
+        id,
+        name: next.name ?? null,
+        tags: JSON.stringify(next.tags),
+        enabled: next.enabled ? 1 : 0,
+        secret_hash: next.secretHash ?? null,
+        last_seen_at: next.lastSeenAt ?? null,
       });
     } catch (err) {
       this.fail(err, 'update a principal');
@@ -210,8 +227,14 @@ export class SqliteRegistry implements Registry {
   async createPermission(p: Permission): Promise<void> {
     try {
       this.sql.insertPermission.run({
-        id: p.id, issued_to: p.issuedTo, principal_for: p.principalFor, action: p.action,
-        authorized: p.authorized ? 1 : 0, priority: p.priority, expires: p.expires ?? null, created_at: p.createdAt,
+        id: p.id,
+        issued_to: p.issuedTo,
+        principal_for: p.principalFor,
+        action: p.action,
+        authorized: p.authorized ? 1 : 0,
+        priority: p.priority,
+        expires: p.expires ?? null,
+        created_at: p.createdAt,
       });
     } catch (err) {
       if ((err as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) {
@@ -233,7 +256,10 @@ export class SqliteRegistry implements Registry {
       params.push(filter.principalFor);
     }
     const sql = `SELECT * FROM permissions ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY priority, created_at, id`;
-    return this.db.prepare<string[], PermissionRow>(sql).all(...params).map(toPermission);
+    return this.db
+      .prepare<string[], PermissionRow>(sql)
+      .all(...params)
+      .map(toPermission);
   }
 
   async deletePermission(id: string): Promise<void> {

@@ -59,7 +59,11 @@ export class SqliteStore implements Store {
   private lastFrame: Promise<void> = Promise.resolve();
   private releaseClaim?: () => void;
 
-  constructor(dataDir: string, options: SqliteStoreOptions, private readonly logger?: Logger) {
+  constructor(
+    dataDir: string,
+    options: SqliteStoreOptions,
+    private readonly logger?: Logger,
+  ) {
     this.file = resolve(dataDir, options.file);
     this.journalDir = this.file.replace(/\.db$/, '') + '.journal';
     this.options = { ...SQLITE_STORE_DEFAULTS, ...withoutUndefined(options) };
@@ -269,12 +273,14 @@ export class SqliteStore implements Store {
   /** The hits after `after`, read by `read` inside the snapshot (tail hits point into the ring). */
   private feed<T>(after: FeedPosition | null, limit: number, read: (hits: MessageRecord[]) => T[]): Promise<{ messages: T[]; position: FeedPosition | null }> {
     const from = after === null ? 0 : Number(after);
-    return Promise.resolve(this.snapshot((compacted) => {
-      const stored: MessageRecord[] = from < compacted ? this.chunks.feed(from, limit) : [];
-      const hits = stored.length < limit ? [...stored, ...this.tail.feed(Math.max(from, compacted), limit - stored.length)] : stored;
-      const last = hits[hits.length - 1];
-      return { messages: read(hits), position: last ? String(last.seq) : after };
-    }));
+    return Promise.resolve(
+      this.snapshot((compacted) => {
+        const stored: MessageRecord[] = from < compacted ? this.chunks.feed(from, limit) : [];
+        const hits = stored.length < limit ? [...stored, ...this.tail.feed(Math.max(from, compacted), limit - stored.length)] : stored;
+        const last = hits[hits.length - 1];
+        return { messages: read(hits), position: last ? String(last.seq) : after };
+      }),
+    );
   }
 
   async feedLag(after: FeedPosition | null): Promise<{ count: number; oldestTs: string | null }> {

@@ -23,7 +23,9 @@ interface HeapNode {
  */
 export function summarizeAllocations(dir: string, messages: number, n = 15): string[] {
   const lines: string[] = [];
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.heapprofile')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.heapprofile'))
+    .sort()) {
     const head = (JSON.parse(readFileSync(join(dir, file), 'utf8')) as { head: HeapNode }).head;
     const byArea = new Map<string, number>();
     const byFunction = new Map<string, number>();
@@ -37,8 +39,15 @@ export function summarizeAllocations(dir: string, messages: number, n = 15): str
       for (const child of node.children) visit(child);
     };
     visit(head);
-    const perMessage = (bytes: number) => `${Math.round(bytes / messages).toLocaleString('en-US').padStart(7)} B`;
-    const top = (counts: Map<string, number>) => [...counts].sort((a, b) => b[1] - a[1]).slice(0, n).map(([key, bytes]) => `${perMessage(bytes)}  ${key}`);
+    const perMessage = (bytes: number) =>
+      `${Math.round(bytes / messages)
+        .toLocaleString('en-US')
+        .padStart(7)} B`;
+    const top = (counts: Map<string, number>) =>
+      [...counts]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, n)
+        .map(([key, bytes]) => `${perMessage(bytes)}  ${key}`);
     const thread = Number(/\.(\d+)\.heapprofile$/.exec(file)?.[1] ?? 0);
     lines.push('', `## ${file}: ${thread === 0 ? 'main thread' : `worker thread ${thread}`}, ${perMessage(total)} allocated per acknowledged message (${messages.toLocaleString('en-US')})`);
     lines.push('by area:', ...top(byArea), 'by function:', ...top(byFunction));

@@ -161,10 +161,14 @@ export class EventHubsPeer {
     const props = (request.application_properties ?? {}) as Record<string, unknown>;
     let status = 202;
     let description = 'Accepted';
-    const verdict = props.operation !== 'put-token' ? 'operation must be put-token'
-      : props.type !== 'servicebus.windows.net:sastoken' ? 'type must be servicebus.windows.net:sastoken'
-      : typeof props.name !== 'string' || typeof request.body !== 'string' ? 'name and a string body are required'
-      : undefined;
+    const verdict =
+      props.operation !== 'put-token'
+        ? 'operation must be put-token'
+        : props.type !== 'servicebus.windows.net:sastoken'
+          ? 'type must be servicebus.windows.net:sastoken'
+          : typeof props.name !== 'string' || typeof request.body !== 'string'
+            ? 'name and a string body are required'
+            : undefined;
     if (verdict) {
       status = 400;
       description = verdict;
@@ -191,7 +195,12 @@ export class EventHubsPeer {
   private verifyToken(token: string, audience: string): number | string {
     const prefix = 'SharedAccessSignature ';
     if (!token.startsWith(prefix)) return 'not a SharedAccessSignature';
-    const fields = new Map(token.slice(prefix.length).split('&').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const));
+    const fields = new Map(
+      token
+        .slice(prefix.length)
+        .split('&')
+        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const),
+    );
     const [sr, sig, se, skn] = ['sr', 'sig', 'se', 'skn'].map((k) => fields.get(k));
     if (!sr || !sig || !se || !skn) return 'sr, sig, se and skn are required';
     if (decodeURIComponent(skn) !== this.keyName) return `unknown key name ${decodeURIComponent(skn)}`;
@@ -222,9 +231,15 @@ export class EventHubsPeer {
     const transfer: HubTransfer = { address, format, message, events };
     this.transfers.push(transfer);
     switch (this.outcome(transfer)) {
-      case 'accept': ctx.delivery!.accept(); break;
-      case 'reject': ctx.delivery!.reject({ condition: 'amqp:invalid-field', description: 'refused by the test hub' }); break;
-      case 'release': ctx.delivery!.release(); break;
+      case 'accept':
+        ctx.delivery!.accept();
+        break;
+      case 'reject':
+        ctx.delivery!.reject({ condition: 'amqp:invalid-field', description: 'refused by the test hub' });
+        break;
+      case 'release':
+        ctx.delivery!.release();
+        break;
     }
   }
 

@@ -34,13 +34,20 @@ let inflight = 0;
 function post(slot: number, body: string): Promise<string> {
   const url = new URL(config.url);
   return new Promise((resolve) => {
-    const req = request({
-      agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST',
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${config.tokens[slot % config.tokens.length]}` },
-    }, (res) => {
-      res.resume(); // the answer is read and dropped: its size is the server's cost, not ours
-      res.once('end', () => resolve(String(res.statusCode)));
-    });
+    const req = request(
+      {
+        agent,
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${config.tokens[slot % config.tokens.length]}` },
+      },
+      (res) => {
+        res.resume(); // the answer is read and dropped: its size is the server's cost, not ours
+        res.once('end', () => resolve(String(res.statusCode)));
+      },
+    );
     req.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
     req.end(body);
   });
@@ -67,8 +74,14 @@ async function connection(slot: number): Promise<void> {
 function report(): LoadReport {
   measuring = false;
   return {
-    acked: acked - ackedAtMark, ackedTotal: acked, sentTotal: sent, seconds: (performance.now() - markedAt) / 1000, latenciesMs: latencies,
-    errors: [...statuses].map(([status, n]) => `${n} answers ${status}`), connected: config.concurrency, connectSeconds: 0,
+    acked: acked - ackedAtMark,
+    ackedTotal: acked,
+    sentTotal: sent,
+    seconds: (performance.now() - markedAt) / 1000,
+    latenciesMs: latencies,
+    errors: [...statuses].map(([status, n]) => `${n} answers ${status}`),
+    connected: config.concurrency,
+    connectSeconds: 0,
   };
 }
 

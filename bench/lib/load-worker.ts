@@ -66,7 +66,11 @@ class Connection {
   /** PUBLISH packets for this client's topic, one per payload; made at the first send, so idle connections cost no memory for them. */
   private templates?: { packet: Buffer; packetIdOffset: number }[];
 
-  constructor(readonly socket: Socket, private readonly topic: string, private readonly load: Load) {}
+  constructor(
+    readonly socket: Socket,
+    private readonly topic: string,
+    private readonly load: Load,
+  ) {}
 
   onData(chunk: Buffer): void {
     const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
@@ -147,9 +151,7 @@ class Load {
   private open(client: LoadClient, localAddress: string | undefined): Promise<Connection> {
     return new Promise((resolve, reject) => {
       const { host, port, tlsCa } = this.config;
-      const socket: Socket = tlsCa === undefined
-        ? connect({ host, port, localAddress })
-        : tlsConnect({ host, port, ca: tlsCa, servername: 'localhost', ...(client.cert === undefined ? {} : { cert: client.cert, key: client.key }) });
+      const socket: Socket = tlsCa === undefined ? connect({ host, port, localAddress }) : tlsConnect({ host, port, ca: tlsCa, servername: 'localhost', ...(client.cert === undefined ? {} : { cert: client.cert, key: client.key }) });
       socket.setNoDelay(true);
       const connection = new Connection(socket, client.topic, this);
       socket.once('error', reject);
@@ -205,8 +207,14 @@ class Load {
     this.measuring = false;
     const ackedTotal = this.sum((c) => c.acked);
     return {
-      acked: ackedTotal - this.ackedAtMark, ackedTotal, sentTotal: this.sum((c) => c.sent), seconds: (performance.now() - this.markedAt) / 1000,
-      latenciesMs: this.latencies, errors: this.errors, connected: this.sum((c) => (c.open ? 1 : 0)), connectSeconds: this.connectSeconds,
+      acked: ackedTotal - this.ackedAtMark,
+      ackedTotal,
+      sentTotal: this.sum((c) => c.sent),
+      seconds: (performance.now() - this.markedAt) / 1000,
+      latenciesMs: this.latencies,
+      errors: this.errors,
+      connected: this.sum((c) => (c.open ? 1 : 0)),
+      connectSeconds: this.connectSeconds,
     };
   }
 

@@ -30,7 +30,10 @@ export function printHeader(title: string): void {
  * one durable group commit costs at the least on this disk.
  */
 export function diskFacts(dir = tmpdir()): string {
-  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((line) => line.split(' ')).filter((f) => f.length > 2);
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((f) => f.length > 2);
   const mount = mounts.filter(([, point]) => dir === point || dir.startsWith(point === '/' ? '/' : point + '/')).sort((a, b) => b[1]!.length - a[1]!.length)[0];
   const file = join(dir, `fdatasync-probe-${process.pid}`);
   const fd = openSync(file, 'w');

@@ -66,8 +66,16 @@ export async function measure(target: Target, connections: number, settings: Poi
     load = undefined;
     const { stored } = await target.stop();
     return {
-      target: target.name, connections, settings, load: result, connectRate: result.connected / result.connectSeconds,
-      cpu, rssMiB: rss / MiB, loadAverage: averageBefore, stored, ...totals,
+      target: target.name,
+      connections,
+      settings,
+      load: result,
+      connectRate: result.connected / result.connectSeconds,
+      cpu,
+      rssMiB: rss / MiB,
+      loadAverage: averageBefore,
+      stored,
+      ...totals,
     };
   } finally {
     await load?.stop();
@@ -77,10 +85,19 @@ export async function measure(target: Target, connections: number, settings: Poi
 
 /** `measure` with the MQTT load generator: every client of the target publishes QoS 1 car telemetry. */
 export function measureMqtt(target: MqttTarget, settings: PointSettings): Promise<Point> {
-  return measure(target, target.clients.length, settings, () => LoadGenerator.connect({
-    host: target.host, port: target.port, clients: target.clients, window: settings.window, rate: settings.rate,
-    payloads: PAYLOADS, localAddresses: settings.sources, connectConcurrency: 100, ...(target.tlsCa === undefined ? {} : { tlsCa: target.tlsCa }),
-  }));
+  return measure(target, target.clients.length, settings, () =>
+    LoadGenerator.connect({
+      host: target.host,
+      port: target.port,
+      clients: target.clients,
+      window: settings.window,
+      rate: settings.rate,
+      payloads: PAYLOADS,
+      localAddresses: settings.sources,
+      connectConcurrency: 100,
+      ...(target.tlsCa === undefined ? {} : { tlsCa: target.tlsCa }),
+    }),
+  );
 }
 
 /** Problems a run can see in its own figures: errors, lost connections, a store missing acknowledged messages. */
@@ -92,14 +109,16 @@ export function pointProblems(p: Point): string[] {
   return problems;
 }
 
-export const POINT_HEADER = '| server | conns | in flight/conn | msgs/s | ack p50 / p99 / max ms | server cores (main thread) | load gen cores | others\' cores | server RSS MiB | connects/s | load avg |';
+export const POINT_HEADER = "| server | conns | in flight/conn | msgs/s | ack p50 / p99 / max ms | server cores (main thread) | load gen cores | others' cores | server RSS MiB | connects/s | load avg |";
 export const POINT_RULE = '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|';
 
 export function pointRow(p: Point): string {
   const server = p.cpu.processes.server!;
   const load = p.cpu.processes.load!;
-  return `| ${p.target} | ${fmt(p.connections)} | ${p.settings.window} | ${fmt(p.load.rate)} | ${ms(p.load.p50)} / ${ms(p.load.p99)} / ${ms(p.load.max)} | ` +
-    `${server.cores.toFixed(2)} (${server.mainCores.toFixed(2)}) | ${load.cores.toFixed(2)} | ${p.cpu.othersCores.toFixed(2)} | ${fmt(p.rssMiB)} | ${fmt(p.connectRate)} | ${p.loadAverage} |`;
+  return (
+    `| ${p.target} | ${fmt(p.connections)} | ${p.settings.window} | ${fmt(p.load.rate)} | ${ms(p.load.p50)} / ${ms(p.load.p99)} / ${ms(p.load.max)} | ` +
+    `${server.cores.toFixed(2)} (${server.mainCores.toFixed(2)}) | ${load.cores.toFixed(2)} | ${p.cpu.othersCores.toFixed(2)} | ${fmt(p.rssMiB)} | ${fmt(p.connectRate)} | ${p.loadAverage} |`
+  );
 }
 
 /** The store check of a Nitrogen point, in words. */

@@ -40,13 +40,18 @@ export function where(node: Pick<ProfileNode, 'callFrame'>): string {
 }
 
 function top(counts: Map<string, number>, total: number, n: number): string[] {
-  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, n).map(([key, hits]) => `${((hits / total) * 100).toFixed(1).padStart(6)}%  ${key}`);
+  return [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([key, hits]) => `${((hits / total) * 100).toFixed(1).padStart(6)}%  ${key}`);
 }
 
 /** One summary per profile file in `dir`: samples by area, then the `n` functions with the most self time. */
 export function summarizeProfiles(dir: string, n = 20): string[] {
   const lines: string[] = [];
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort()) {
     const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile;
     const thread = Number(/\.(\d+)\.\d+\.cpuprofile$/.exec(file)?.[1] ?? 0);
     const total = profile.samples.length;

@@ -30,7 +30,12 @@ export async function startAedes(connections: number, prefix = 'car', tls?: Benc
   const aedes = await spawnBareAedes(tls ? { BENCH_TLS_CERT: tls.certFile, BENCH_TLS_KEY: tls.keyFile } : {});
   const clients = Array.from({ length: connections }, (_, i) => ({ clientId: `${prefix}-${i}`, topic: `devices/${prefix}-${i}/messages/telemetry` }));
   return {
-    name: tls ? 'bare aedes, TLS' : 'bare aedes', pid: aedes.child.pid!, host: '127.0.0.1', port: aedes.port, clients, ...(tls ? { tlsCa: tls.ca } : {}),
+    name: tls ? 'bare aedes, TLS' : 'bare aedes',
+    pid: aedes.child.pid!,
+    host: '127.0.0.1',
+    port: aedes.port,
+    clients,
+    ...(tls ? { tlsCa: tls.ca } : {}),
     stop: once(async () => {
       await stopProcess(aedes.child);
       return { stored: null };
@@ -83,7 +88,15 @@ export async function startNitrogen({ connections, nodeArgs = [], prefix = 'car'
     const url = new URL(mqtts ?? server.mqtt);
     const clients = devices.map((d) => ({ clientId: d.id, username: d.id, password: d.secret, topic: `devices/${d.id}/messages/telemetry` }));
     return {
-      name: tls ? 'Nitrogen, TLS' : 'Nitrogen', pid: server.child.pid!, host: url.hostname, port: Number(url.port), clients, server, dataDir: dir.path, token, ...(tls ? { tlsCa: tls.ca } : {}),
+      name: tls ? 'Nitrogen, TLS' : 'Nitrogen',
+      pid: server.child.pid!,
+      host: url.hostname,
+      port: Number(url.port),
+      clients,
+      server,
+      dataDir: dir.path,
+      token,
+      ...(tls ? { tlsCa: tls.ca } : {}),
       stop: once(async () => {
         await stopProcess(server.child);
         try {

@@ -12,7 +12,10 @@ export function list(value: unknown): string[] {
   if (value === undefined) return [];
   // node:util parseArgs gives a string option as a string, or an array of them when repeatable.
   const values = (Array.isArray(value) ? value : [value]) as string[];
-  return values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  return values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
 }
 
 export function positiveInt(value: unknown, option: string): number | undefined {

@@ -53,7 +53,19 @@ export const messageCommands: Command[] = [
     async run(ctx) {
       const answer = await (await ctx.session()).request<{ message: Message }>('GET', `/messages/${enc(arg(ctx, 'ID'))}${query({ from: ctx.options.from as string | undefined })}`);
       const m = answer.message;
-      ctx.out.result(answer, () => record([['id', m.id], ['type', m.type], ['from', m.from], ['to', m.to], ['ts', m.ts], ['tags', m.tags], ['responseTo', m.responseTo], ['expires', m.expires], ['body', m.body]]));
+      ctx.out.result(answer, () =>
+        record([
+          ['id', m.id],
+          ['type', m.type],
+          ['from', m.from],
+          ['to', m.to],
+          ['ts', m.ts],
+          ['tags', m.tags],
+          ['responseTo', m.responseTo],
+          ['expires', m.expires],
+          ['body', m.body],
+        ]),
+      );
     },
   },
   {
@@ -99,19 +111,28 @@ export const messageCommands: Command[] = [
       let stop!: (exit: 'ok' | Error) => void;
       const stopped = new Promise<'ok' | Error>((resolve) => (stop = resolve));
       session.on('error', (error) => stop(error));
-      const subscription = session.onMessage(filter(ctx), (m) => {
-        if (count !== undefined && seen >= count) return;
-        seen++;
-        ctx.out.json ? ctx.out.line(m) : ctx.out.text(line(m));
-        if (seen === count) stop('ok');
-      }, { via: 'sse' });
-      subscription.ready.then(() => ctx.out.note('following; Ctrl-C ends'), (err: Error) => stop(err));
+      const subscription = session.onMessage(
+        filter(ctx),
+        (m) => {
+          if (count !== undefined && seen >= count) return;
+          seen++;
+          ctx.out.json ? ctx.out.line(m) : ctx.out.text(line(m));
+          if (seen === count) stop('ok');
+        },
+        { via: 'sse' },
+      );
+      subscription.ready.then(
+        () => ctx.out.note('following; Ctrl-C ends'),
+        (err: Error) => stop(err),
+      );
       const onSignal = () => stop('ok');
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       // The server ends the stream when the token expires, and a stored token cannot be renewed.
       const expiresAt = readCredentials(ctx.env).servers[ctx.apiUrl()]?.expiresAt;
-      const expiry = expiresAt ? setTimeout(() => stop(new CliError('auth', `the login expired at ${expiresAt}: log in again with nitrogen login ${ctx.apiUrl()}`)), Math.min(2 ** 31 - 1, Math.max(0, Date.parse(expiresAt) - Date.now()))) : undefined;
+      const expiry = expiresAt
+        ? setTimeout(() => stop(new CliError('auth', `the login expired at ${expiresAt}: log in again with nitrogen login ${ctx.apiUrl()}`)), Math.min(2 ** 31 - 1, Math.max(0, Date.parse(expiresAt) - Date.now())))
+        : undefined;
       try {
         const outcome = await stopped;
         if (outcome instanceof Error) throw outcome;

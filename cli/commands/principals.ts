@@ -26,7 +26,15 @@ const COLUMNS: Column<Principal>[] = [
 ];
 
 export const showPrincipal = (p: Principal): string =>
-  record([['id', p.id], ['type', p.type], ['name', p.name], ['tags', p.tags], ['enabled', p.enabled ? 'yes' : 'no'], ['created', p.createdAt], ['last seen', p.lastSeenAt]]);
+  record([
+    ['id', p.id],
+    ['type', p.type],
+    ['name', p.name],
+    ['tags', p.tags],
+    ['enabled', p.enabled ? 'yes' : 'no'],
+    ['created', p.createdAt],
+    ['last seen', p.lastSeenAt],
+  ]);
 
 const TYPES = ['device', 'app', 'user'];
 type Registration = { type: string; id?: string; name?: string; tags?: string[] };
@@ -72,7 +80,13 @@ async function importRows(session: Session, rows: Array<{ row: number; registrat
     if (!results.some((r) => r.ok)) throw err;
     const e = err as ClientError;
     const error = { code: e.code ?? 'NITROGEN_CLIENT_PROTOCOL', message: `not sent: ${e.message}` };
-    return [...results, ...rows.slice(from).filter((r) => !results.some((done) => done.row === r.row)).map(({ row, registration }) => ({ row, id: registration.id ?? null, ok: false, error }))];
+    return [
+      ...results,
+      ...rows
+        .slice(from)
+        .filter((r) => !results.some((done) => done.row === r.row))
+        .map(({ row, registration }) => ({ row, id: registration.id ?? null, ok: false, error })),
+    ];
   };
   for (let start = 0; start < rows.length; start += BATCH) {
     const batch = rows.slice(start, start + BATCH);
@@ -151,13 +165,15 @@ export const principalCommands: Command[] = [
       });
       const results = [...local, ...(valid.length ? await importRows(await ctx.session(), valid) : [])].sort((a, b) => a.row - b.row);
       const failed = results.filter((r) => !r.ok).length;
-      ctx.out.result({ rows: results, registered: results.length - failed, failed }, () =>
-        table(results, [
-          { header: 'row', value: (r) => r.row },
-          { header: 'id', value: (r) => r.id },
-          { header: 'result', value: (r) => (r.ok ? 'registered' : r.error!.code) },
-          { header: 'secret or error', value: (r) => (r.ok ? r.secret : r.error!.message) },
-        ]) + `${results.length - failed} registered, ${failed} failed${results.some((r) => r.secret) ? ' (secrets are shown only this once)' : ''}\n`,
+      ctx.out.result(
+        { rows: results, registered: results.length - failed, failed },
+        () =>
+          table(results, [
+            { header: 'row', value: (r) => r.row },
+            { header: 'id', value: (r) => r.id },
+            { header: 'result', value: (r) => (r.ok ? 'registered' : r.error!.code) },
+            { header: 'secret or error', value: (r) => (r.ok ? r.secret : r.error!.message) },
+          ]) + `${results.length - failed} registered, ${failed} failed${results.some((r) => r.secret) ? ' (secrets are shown only this once)' : ''}\n`,
       );
       return failed > 0 ? 'refused' : 'ok';
     },
@@ -190,7 +206,9 @@ export const principalCommands: Command[] = [
     summary: 'presence, latest message of each type and twin of a principal (GET /principals/:id/state)',
     args: [{ name: 'ID' }],
     async run(ctx) {
-      const answer = await (await ctx.session()).request<{ principal: Principal; presence: { connected: boolean; since: string; transport: string } | null; latest: Record<string, { ts: string; body: unknown }>; twin: unknown }>('GET', `/principals/${enc(arg(ctx, 'ID'))}/state`);
+      const answer = await (
+        await ctx.session()
+      ).request<{ principal: Principal; presence: { connected: boolean; since: string; transport: string } | null; latest: Record<string, { ts: string; body: unknown }>; twin: unknown }>('GET', `/principals/${enc(arg(ctx, 'ID'))}/state`);
       ctx.out.result(answer, () =>
         record([
           ['id', answer.principal.id],
@@ -254,7 +272,7 @@ export const principalCommands: Command[] = [
   },
   {
     name: 'principals claim-code',
-    summary: "a new claim code for a device, replacing its old one (POST /principals/:id/claim-code)",
+    summary: 'a new claim code for a device, replacing its old one (POST /principals/:id/claim-code)',
     args: [{ name: 'ID' }],
     async run(ctx) {
       const answer = await (await ctx.session()).request<{ code: string; expiresAt: string }>('POST', `/principals/${enc(arg(ctx, 'ID'))}/claim-code`);

@@ -104,16 +104,27 @@ export const sessionCommands: Command[] = [
       };
       const health = (await get('/health')) as { status: string; uptimeSeconds: number; pendingCommits: number };
       const ready = (await get('/ready')) as { status: string; ready: boolean; components: Record<string, { status: string; critical: boolean; since: string; reason?: string }> };
-      ctx.out.result({ health, ready }, () =>
-        record([['server', root], ['status', ready.status], ['ready', ready.ready ? 'yes' : 'no'], ['uptime', `${health.uptimeSeconds} s`], ['pending commits', health.pendingCommits]]) +
-          Object.entries(ready.components ?? {}).map(([name, c]) => `  ${name.padEnd(24)} ${c.status.padEnd(9)} since ${c.since}${c.reason ? `  ${c.reason}` : ''}`).join('\n') + '\n',
+      ctx.out.result(
+        { health, ready },
+        () =>
+          record([
+            ['server', root],
+            ['status', ready.status],
+            ['ready', ready.ready ? 'yes' : 'no'],
+            ['uptime', `${health.uptimeSeconds} s`],
+            ['pending commits', health.pendingCommits],
+          ]) +
+          Object.entries(ready.components ?? {})
+            .map(([name, c]) => `  ${name.padEnd(24)} ${c.status.padEnd(9)} since ${c.since}${c.reason ? `  ${c.reason}` : ''}`)
+            .join('\n') +
+          '\n',
       );
       return ready.ready ? 'ok' : 'refused';
     },
   },
   {
     name: 'tokens issue',
-    summary: "an access token for a principal from its secret, printed, not stored (POST /principals/auth)",
+    summary: 'an access token for a principal from its secret, printed, not stored (POST /principals/auth)',
     options: CREDENTIALS,
     help: 'For a script or a device that wants a token; the secret is read as by login.',
     async run(ctx) {

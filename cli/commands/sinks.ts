@@ -54,7 +54,7 @@ export const sinkCommands: Command[] = [
     name: 'sinks replay',
     summary: 'send the stored messages of a time range to a sink again (POST /sinks/:name/replay)',
     args: [{ name: 'NAME' }, { name: 'FROM', optional: true }, { name: 'TO', optional: true }],
-    help: 'FROM (inclusive) and TO (exclusive) are times on the messages\' ts (2026-06-01, 2026-06-01T10:00Z);\nwithout them everything stored is replayed. It runs in the background: follow it with sinks status NAME.',
+    help: "FROM (inclusive) and TO (exclusive) are times on the messages' ts (2026-06-01, 2026-06-01T10:00Z);\nwithout them everything stored is replayed. It runs in the background: follow it with sinks status NAME.",
     async run(ctx) {
       const body: Record<string, string> = {};
       if (ctx.args.FROM) body.since = ctx.args.FROM as string;
@@ -71,10 +71,7 @@ export const sinkCommands: Command[] = [
     options: { limit: { type: 'string', value: 'N', help: 'the N most recent (default 100)' } },
     async run(ctx) {
       const limit = positiveInt(ctx.options.limit, 'limit');
-      const answer = await (await ctx.session()).request<{ deadLetters: Array<{ at: string; reason: string; message: { id: string; type: string; from: string } }> }>(
-        'GET',
-        `/sinks/${enc(arg(ctx, 'NAME'))}/dead-letters${query({ limit })}`,
-      );
+      const answer = await (await ctx.session()).request<{ deadLetters: Array<{ at: string; reason: string; message: { id: string; type: string; from: string } }> }>('GET', `/sinks/${enc(arg(ctx, 'NAME'))}/dead-letters${query({ limit })}`);
       ctx.out.result(answer, () =>
         table(answer.deadLetters, [
           { header: 'at', value: (d) => d.at },

@@ -68,41 +68,52 @@ export async function connectWith(platform: Platform, options: ConnectOptions): 
 
   if (useMqtt) {
     let opener: StreamOpener | null = null;
-    const mqttWire = platform.mqtt!.wire(s.id, {
-      // The endpoint is found at the first attempt that reaches the server, so a device may start while it is away.
-      opener: async () => {
-        if (opener) return opener;
-        const endpoint = s.mqtt || (await headwaiter(auth));
-        if (!endpoint) throw badOption('mqtt', 'the server advertises no MQTT endpoint (GET /headwaiter); use transport: "rest"');
-        return (opener = platform.mqtt!.opener(new URL(endpoint), s.tls));
+    const mqttWire = platform.mqtt!.wire(
+      s.id,
+      {
+        // The endpoint is found at the first attempt that reaches the server, so a device may start while it is away.
+        opener: async () => {
+          if (opener) return opener;
+          const endpoint = s.mqtt || (await headwaiter(auth));
+          if (!endpoint) throw badOption('mqtt', 'the server advertises no MQTT endpoint (GET /headwaiter); use transport: "rest"');
+          return (opener = platform.mqtt!.opener(new URL(endpoint), s.tls));
+        },
+        clientId: s.clientId,
+        username: s.id,
+        password: () => tokens.mqttPassword(),
+        passwordRenewAt: () => (tokens.usesToken ? tokens.renewAt : null),
+        keepaliveSeconds: s.keepaliveSeconds,
+        connectTimeoutMs: s.connectTimeoutMs,
+        maxPacketBytes: s.maxPacketBytes,
+        backoff: s.backoff,
+        resetAfterMs: s.resetAfterMs,
       },
-      clientId: s.clientId,
-      username: s.id,
-      password: () => tokens.mqttPassword(),
-      passwordRenewAt: () => (tokens.usesToken ? tokens.renewAt : null),
-      keepaliveSeconds: s.keepaliveSeconds,
-      connectTimeoutMs: s.connectTimeoutMs,
-      maxPacketBytes: s.maxPacketBytes,
-      backoff: s.backoff,
-      resetAfterMs: s.resetAfterMs,
-    }, s.inflight, outbox, {
-      online: () => (settle(null), session?.handle.online()),
-      offline: (error) => {
-        session?.handle.offline(error);
-        if (error instanceof ClientError && error.code === 'NITROGEN_CLIENT_PROTOCOL') session?.handle.error(error);
+      s.inflight,
+      outbox,
+      {
+        online: () => (settle(null), session?.handle.online()),
+        offline: (error) => {
+          session?.handle.offline(error);
+          if (error instanceof ClientError && error.code === 'NITROGEN_CLIENT_PROTOCOL') session?.handle.error(error);
+        },
+        failed: (error) => {
+          if (first && s.waitForServer) return settle(error);
+          session?.handle.offline(error);
+          // Refused credentials and the like will not pass by themselves: the application must hear of it.
+          if (!(error instanceof ClientError) || !error.retryable) session?.handle.error(asClientError(error));
+        },
+        suspect: (message) => void session?.handle.suspect(message),
+        error: (error) => session?.handle.error(error),
+        malformed: (topic) => session?.handle.error(new ClientError('NITROGEN_CLIENT_PROTOCOL', `a message on ${topic} is not a JSON envelope; it was skipped`, { topic })),
       },
-      failed: (error) => {
-        if (first && s.waitForServer) return settle(error);
-        session?.handle.offline(error);
-        // Refused credentials and the like will not pass by themselves: the application must hear of it.
-        if (!(error instanceof ClientError) || !error.retryable) session?.handle.error(asClientError(error));
-      },
-      suspect: (message) => void session?.handle.suspect(message),
-      error: (error) => session?.handle.error(error),
-      malformed: (topic) => session?.handle.error(new ClientError('NITROGEN_CLIENT_PROTOCOL', `a message on ${topic} is not a JSON envelope; it was skipped`, { topic })),
-    });
+    );
     session = new Session({
-      settings: s, rest, tokens, outbox, restCarrier: null, connect: (o) => connectWith(platform, o),
+      settings: s,
+      rest,
+      tokens,
+      outbox,
+      restCarrier: null,
+      connect: (o) => connectWith(platform, o),
       mqtt: { subscribe: (filter, handler) => mqttWire.subscribe(filter, handler), close: () => mqttWire.link.close() },
     });
     mqttWire.link.start();

@@ -51,14 +51,7 @@ export class ClientError extends Error {
   }
 }
 
-const RETRYABLE = new Set<string>([
-  'NITROGEN_CLIENT_UNREACHABLE',
-  'NITROGEN_CLIENT_TIMEOUT',
-  'NITROGEN_ERR_REQUEST_TIMEOUT',
-  'NITROGEN_ERR_RATE_LIMITED',
-  'NITROGEN_ERR_OVERLOADED',
-  'NITROGEN_ERR_UNAVAILABLE',
-]);
+const RETRYABLE = new Set<string>(['NITROGEN_CLIENT_UNREACHABLE', 'NITROGEN_CLIENT_TIMEOUT', 'NITROGEN_ERR_REQUEST_TIMEOUT', 'NITROGEN_ERR_RATE_LIMITED', 'NITROGEN_ERR_OVERLOADED', 'NITROGEN_ERR_UNAVAILABLE']);
 
 export function badOption(option: string, rule: string): ClientError {
   return new ClientError('NITROGEN_CLIENT_BAD_OPTIONS', `${option}: ${rule}`, { option });

@@ -106,7 +106,8 @@ export class RestCarrier implements Carrier {
       } else if (refusesMessage(err)) {
         this.recovered();
         const index = batchIndex(err) ?? (batch.length === 1 ? 0 : null);
-        if (index === null || index >= batch.length) this.limit = 1; // find it one by one
+        if (index === null || index >= batch.length)
+          this.limit = 1; // find it one by one
         else this.outbox.refused(batch[index]!, err);
       } else {
         if (!this.failing) {

@@ -10,7 +10,15 @@ import type { AppendedRecord, StoredRecord } from '../src/queue/queue-store.js';
 
 function record(n: number, pad = 0): AppendedRecord & { durable: boolean } {
   const json = JSON.stringify({ id: `m${n}`, type: 't', body: { n, pad: 'x'.repeat(pad) } });
-  return { id: `m${n}`, json, bytes: Buffer.byteLength(json), durable: false, markDurable() { this.durable = true; } };
+  return {
+    id: `m${n}`,
+    json,
+    bytes: Buffer.byteLength(json),
+    durable: false,
+    markDurable() {
+      this.durable = true;
+    },
+  };
 }
 
 /** A store on `path`, with what it reports. */

@@ -82,7 +82,10 @@ describe('client against a hostile or broken server', function () {
     servers.push(peer.server);
     const session = track(await connect({ ...base, mqtt: peer.url, inflight: 4, queue: { maxMessages: 10 } }));
     for (let n = 0; n < 10; n++) session.send({ type: 't', body: { n } });
-    const refused = await session.send({ type: 't' }).then(() => null, (err: ClientError) => err);
+    const refused = await session.send({ type: 't' }).then(
+      () => null,
+      (err: ClientError) => err,
+    );
     assert.equal(refused?.details?.limit, 'queue.maxMessages');
     assert.equal(session.queued, 10);
     // A SUBSCRIBE sent after the sends arrives after every PUBLISH they made: four, the window.

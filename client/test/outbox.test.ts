@@ -18,10 +18,14 @@ class FakeCarrier implements Carrier {
 
 function outbox(limits: Partial<QueueLimits> = {}) {
   const events: string[] = [];
-  const box = new Outbox(new MemoryStore(), { maxMessages: 100, maxBytes: 1e6, whenFull: 'reject', ...limits }, {
-    rejected: (id, error) => events.push(`rejected ${id} ${error.code}`),
-    dropped: (id, error) => events.push(`dropped ${id} ${error.code}`),
-  });
+  const box = new Outbox(
+    new MemoryStore(),
+    { maxMessages: 100, maxBytes: 1e6, whenFull: 'reject', ...limits },
+    {
+      rejected: (id, error) => events.push(`rejected ${id} ${error.code}`),
+      dropped: (id, error) => events.push(`dropped ${id} ${error.code}`),
+    },
+  );
   const add = (id: string, bytes = 10) => box.enqueue(id, `{"id":"${id}"}`, bytes);
   return { box, events, add };
 }
@@ -61,7 +65,11 @@ describe('outbox: the outgoing queue', () => {
   });
 
   it('refuses a message when full, naming the limit, without throwing; nothing already queued is lost', async () => {
-    const failure = async (s: Sending) => (await s.then(() => null, (err: ClientError) => err))!;
+    const failure = async (s: Sending) =>
+      (await s.then(
+        () => null,
+        (err: ClientError) => err,
+      ))!;
     const { box, add, events } = outbox({ maxMessages: 2, maxBytes: 25 });
     add('a');
     add('b');
@@ -83,7 +91,10 @@ describe('outbox: the outgoing queue', () => {
     add('b');
     add('c');
     assert.equal(box.size, 2);
-    const error = await a.then(() => null, (err: ClientError) => err);
+    const error = await a.then(
+      () => null,
+      (err: ClientError) => err,
+    );
     assert.equal(error?.code, 'NITROGEN_CLIENT_DROPPED');
     assert.deepEqual(events, ['dropped a NITROGEN_CLIENT_DROPPED']);
     const carrier = new FakeCarrier(10);
@@ -106,15 +117,34 @@ describe('outbox: the outgoing queue', () => {
     box.delivered(a);
     assert.equal(box.size, 0);
     assert.deepEqual(events, ['rejected b NITROGEN_ERR_FORBIDDEN']);
-    assert.equal((await b.then(() => null, (err: ClientError) => err))?.code, 'NITROGEN_ERR_FORBIDDEN');
+    assert.equal(
+      (
+        await b.then(
+          () => null,
+          (err: ClientError) => err,
+        )
+      )?.code,
+      'NITROGEN_ERR_FORBIDDEN',
+    );
   });
 
   it('fails what is still queued when closed', async () => {
     const { box, add } = outbox();
     const a = add('a');
     await box.close();
-    assert.equal((await a.then(() => null, (err: ClientError) => err))?.code, 'NITROGEN_CLIENT_CLOSED');
-    assert.throws(() => add('b'), (err: ClientError) => err.code === 'NITROGEN_CLIENT_CLOSED');
+    assert.equal(
+      (
+        await a.then(
+          () => null,
+          (err: ClientError) => err,
+        )
+      )?.code,
+      'NITROGEN_CLIENT_CLOSED',
+    );
+    assert.throws(
+      () => add('b'),
+      (err: ClientError) => err.code === 'NITROGEN_CLIENT_CLOSED',
+    );
   });
 
   it('resolves `then` callbacks on a later microtask, as a promise does, and each awaiter gets the id', async () => {

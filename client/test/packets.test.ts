@@ -34,7 +34,11 @@ describe('MQTT packets', () => {
     for (const size of [1, 2, 3, 7, 100, 4096, stream.length]) {
       const { reader: r, seen } = reader();
       for (let at = 0; at < stream.length; at += size) r.push(stream.subarray(at, at + size));
-      assert.deepEqual(seen.map((p) => p.type), [PacketType.CONNACK, PacketType.PUBLISH, PacketType.PUBACK, PacketType.PINGRESP], `chunks of ${size}`);
+      assert.deepEqual(
+        seen.map((p) => p.type),
+        [PacketType.CONNACK, PacketType.PUBLISH, PacketType.PUBACK, PacketType.PINGRESP],
+        `chunks of ${size}`,
+      );
       const publish = readPublish(seen[1]!.flags, seen[1]!.body, 0, seen[1]!.body.length);
       assert.equal(publish.topic, 'devices/a/commands/x');
       assert.equal(publish.packetId, 9);
@@ -57,7 +61,10 @@ describe('MQTT packets', () => {
   it('refuses a packet over maxPacketBytes from its header alone, before allocating for it', () => {
     const { reader: r } = reader(1024);
     // Announces 268 MB; nothing of it follows.
-    assert.throws(() => r.push(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f])), (err: Error) => err instanceof ProtocolViolation && /maxPacketBytes \(1024\)/.test(err.message));
+    assert.throws(
+      () => r.push(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f])),
+      (err: Error) => err instanceof ProtocolViolation && /maxPacketBytes \(1024\)/.test(err.message),
+    );
   });
 
   it('refuses what a server may not send: a fifth length byte, client packet types, bad flags, QoS 3', () => {

@@ -69,16 +69,20 @@ describe('fuzz: bytes from a server', () => {
       let feed!: (chunk: Buffer) => void;
       const opener: StreamOpener = ({ onData }) => ((feed = onData), { write() {}, end() {}, destroy() {} });
       const closed: Array<Error | null> = [];
-      const opening = MqttConnection.open(opener, { clientId: 'c', username: 'u', password: 'p', keepaliveSeconds: 0, connectTimeoutMs: 1000, maxPacketBytes: 4096 }, {
-        onPuback() {},
-        onPublish: (m) => void m.payload.toString(),
-        onClose: (error) => closed.push(error),
-      });
+      const opening = MqttConnection.open(
+        opener,
+        { clientId: 'c', username: 'u', password: 'p', keepaliveSeconds: 0, connectTimeoutMs: 1000, maxPacketBytes: 4096 },
+        {
+          onPuback() {},
+          onPublish: (m) => void m.payload.toString(),
+          onClose: (error) => closed.push(error),
+        },
+      );
       feed(Buffer.from([0x20, 2, 0, 0]));
       const connection = await opening;
       const bytes = mutate(r, honest(r));
       try {
-        for (let at = 0; at < bytes.length; ) {
+        for (let at = 0; at < bytes.length;) {
           const n = 1 + r.int(64);
           feed(bytes.subarray(at, at + n));
           at += n;

@@ -33,7 +33,7 @@ function nth(times: number[], n: number): { push(): void; reached: Promise<void>
 
 const gaps = (times: number[]) => times.slice(1).map((t, i) => t - times[i]!);
 
-describe('client against the server\'s refusals: retry later, never again, Retry-After', function () {
+describe("client against the server's refusals: retry later, never again, Retry-After", function () {
   this.timeout(10_000);
   const servers: Array<Server | HttpServer> = [];
   const sessions: Session[] = [];
@@ -46,7 +46,7 @@ describe('client against the server\'s refusals: retry later, never again, Retry
   });
   const track = (s: Session) => (sessions.push(s), s);
 
-  it('tries again after CONNACK 3, backing off; never again after CONNACK 2, whose client id is another\'s', async () => {
+  it("tries again after CONNACK 3, backing off; never again after CONNACK 2, whose client id is another's", async () => {
     const busyConnects: number[] = [];
     const sixth = nth(busyConnects, 6);
     const busy = await scriptedServer((socket, type) => {

@@ -8,7 +8,11 @@ import { Backoff } from '../src/backoff.js';
 function parse(chunks: string[], max = 1000): { events: SseEvent[]; comments: string[] } {
   const events: SseEvent[] = [];
   const comments: string[] = [];
-  const parser = new SseParser(max, (e) => events.push(e), (c) => comments.push(c));
+  const parser = new SseParser(
+    max,
+    (e) => events.push(e),
+    (c) => comments.push(c),
+  );
   for (const c of chunks) parser.push(c);
   return { events, comments };
 }
@@ -30,8 +34,14 @@ describe('Server-Sent Events parser', () => {
   });
 
   it('refuses an event or a line longer than maxEventBytes instead of buffering it', () => {
-    assert.throws(() => parse(['data: ' + 'x'.repeat(2000)]), (err: ClientError) => err.code === 'NITROGEN_CLIENT_PROTOCOL' && err.details?.limit === 'maxEventBytes');
-    assert.throws(() => parse(Array.from({ length: 30 }, () => 'data: ' + 'x'.repeat(50) + '\n')), (err: ClientError) => err.code === 'NITROGEN_CLIENT_PROTOCOL');
+    assert.throws(
+      () => parse(['data: ' + 'x'.repeat(2000)]),
+      (err: ClientError) => err.code === 'NITROGEN_CLIENT_PROTOCOL' && err.details?.limit === 'maxEventBytes',
+    );
+    assert.throws(
+      () => parse(Array.from({ length: 30 }, () => 'data: ' + 'x'.repeat(50) + '\n')),
+      (err: ClientError) => err.code === 'NITROGEN_CLIENT_PROTOCOL',
+    );
   });
 });
 
@@ -57,7 +67,10 @@ describe('subscription filters', () => {
   });
 
   it('refuse ids that cannot be topic levels, naming the option', () => {
-    assert.throws(() => new CompiledFilter({ from: 'a/#' }), (err: ClientError) => err.code === 'NITROGEN_CLIENT_BAD_OPTIONS' && err.details?.option === 'filter.from');
+    assert.throws(
+      () => new CompiledFilter({ from: 'a/#' }),
+      (err: ClientError) => err.code === 'NITROGEN_CLIENT_BAD_OPTIONS' && err.details?.option === 'filter.from',
+    );
   });
 });
 
@@ -65,8 +78,14 @@ describe('reconnection backoff', () => {
   it('doubles up to the ceiling, each delay between half and all of it, and starts over after reset', () => {
     const low = new Backoff({ initialDelayMs: 100, maxDelayMs: 1000 }, () => 0);
     const high = new Backoff({ initialDelayMs: 100, maxDelayMs: 1000 }, () => 0.999999);
-    assert.deepEqual([1, 2, 3, 4, 5, 6].map(() => low.next()), [50, 100, 200, 400, 500, 500]);
-    assert.deepEqual([1, 2, 3, 4, 5].map(() => Math.round(high.next())), [100, 200, 400, 800, 1000]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6].map(() => low.next()),
+      [50, 100, 200, 400, 500, 500],
+    );
+    assert.deepEqual(
+      [1, 2, 3, 4, 5].map(() => Math.round(high.next())),
+      [100, 200, 400, 800, 1000],
+    );
     low.reset();
     assert.equal(low.next(), 50);
   });

@@ -45,7 +45,10 @@ export const IsoTime = z
   .meta({ description: 'An ISO-8601 time with `Z` or an offset (or a date: midnight UTC), in years 1970-9999.' });
 
 /** A time as the server writes it: UTC with milliseconds. */
-export const UtcTime = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/).meta({ description: 'A time in UTC with milliseconds.' });
+export const UtcTime = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/)
+  .meta({ description: 'A time in UTC with milliseconds.' });
 
 const LIMIT_RULE = 'must be a positive integer';
 /**

@@ -16,7 +16,11 @@ export const NewApiKey = z
     {
       owner: PrincipalId.optional().meta({ description: 'The principal owning the key; the caller when absent (another takes `admin` on it).' }),
       name: Name.optional(),
-      capabilities: z.array(z.enum(API_KEY_CAPABILITIES), { error: `must be an array of ${API_KEY_CAPABILITIES.join(', ')}` }).min(1).optional().meta({ description: 'What the key may do; `["register"]` when absent.' }),
+      capabilities: z
+        .array(z.enum(API_KEY_CAPABILITIES), { error: `must be an array of ${API_KEY_CAPABILITIES.join(', ')}` })
+        .min(1)
+        .optional()
+        .meta({ description: 'What the key may do; `["register"]` when absent.' }),
       grant: z.array(z.enum(ACTIONS), { error: ACTIONS_RULE }).max(ACTIONS.length, { error: ACTIONS_RULE }).optional().meta({ description: 'What the owner is granted on each device registered with the key; `["admin"]` when absent.' }),
       deviceTags: Tags.optional().meta({ description: 'Tags each device registered with the key gets.' }),
       claimable: z.boolean({ error: 'must be a boolean' }).optional().meta({ description: 'Whether such a device gets a claim code; true when absent.' }),
@@ -57,7 +61,12 @@ export const Claim = z.strictObject({ code: z.string({ error: CODE_RULE }).min(1
 export const ClaimCode = z.strictObject({ code: z.string(), expiresAt: UtcTime }).meta({ id: 'ClaimCode', description: 'Shown on the device or printed on its label; usable once, until it expires.' });
 
 export const CertificateUpload = z.strictObject(
-  { certificate: z.string({ error: 'must be a PEM certificate' }).min(1).max(16 * 1024, { error: 'must be a PEM certificate of at most 16 KiB' }) },
+  {
+    certificate: z
+      .string({ error: 'must be a PEM certificate' })
+      .min(1)
+      .max(16 * 1024, { error: 'must be a PEM certificate of at most 16 KiB' }),
+  },
   { error: () => 'must be {"certificate": "-----BEGIN CERTIFICATE-----…"}' },
 );
 

@@ -12,7 +12,14 @@ import { IsoTime, MessageId, MessageType, PrincipalId, Tags, UtcTime } from './c
 
 const RESPONSE_TO_RULE = `must be an array of at most ${RESPONSE_TO_MAX} non-empty strings of at most 128 characters, without commas`;
 const ResponseTo = z
-  .array(z.string({ error: RESPONSE_TO_RULE }).min(1, { error: RESPONSE_TO_RULE }).max(128, { error: RESPONSE_TO_RULE }).regex(/^[^,]*$/, { error: RESPONSE_TO_RULE }), { error: RESPONSE_TO_RULE })
+  .array(
+    z
+      .string({ error: RESPONSE_TO_RULE })
+      .min(1, { error: RESPONSE_TO_RULE })
+      .max(128, { error: RESPONSE_TO_RULE })
+      .regex(/^[^,]*$/, { error: RESPONSE_TO_RULE }),
+    { error: RESPONSE_TO_RULE },
+  )
   .max(RESPONSE_TO_MAX, { error: RESPONSE_TO_RULE });
 
 export const Envelope = z

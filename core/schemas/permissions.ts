@@ -7,11 +7,7 @@ import { IsoTime, UtcTime } from './common.js';
 export const DEFAULT_PRIORITY = 1000;
 
 const ANY_PRINCIPAL_RULE = 'must be a principal id, or null for any';
-const AnyPrincipal = z
-  .string({ error: ANY_PRINCIPAL_RULE })
-  .regex(PRINCIPAL_ID_PATTERN, { error: ANY_PRINCIPAL_RULE })
-  .nullable()
-  .meta({ description: 'A principal id, or null for any principal.' });
+const AnyPrincipal = z.string({ error: ANY_PRINCIPAL_RULE }).regex(PRINCIPAL_ID_PATTERN, { error: ANY_PRINCIPAL_RULE }).nullable().meta({ description: 'A principal id, or null for any principal.' });
 
 const ACTION_RULE = `must be one of ${ACTIONS.join(', ')}, or null for any`;
 const Action = z.enum(ACTIONS, { error: ACTION_RULE });

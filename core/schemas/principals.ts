@@ -42,10 +42,7 @@ export const PrincipalChanges = z
   .meta({ id: 'PrincipalChanges' });
 export type PrincipalChanges = z.output<typeof PrincipalChanges>;
 
-export const PasswordChange = z.strictObject(
-  { password: Password },
-  { error: (issue) => (issue.code === 'unrecognized_keys' ? 'is not a field here (password is)' : 'must be {"password": string}') },
-);
+export const PasswordChange = z.strictObject({ password: Password }, { error: (issue) => (issue.code === 'unrecognized_keys' ? 'is not a field here (password is)' : 'must be {"password": string}') });
 
 /** A principal id and its secret or password, exchanged for an access token. */
 export const Credentials = z.object({ id: z.string(), secret: z.string() });

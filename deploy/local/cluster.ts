@@ -30,10 +30,13 @@ async function main(): Promise<void> {
     // Graceful first (each instance turns unready and finishes in-flight commits), then the rest.
     Promise.all(topology.instances.map((x) => x.kill('SIGTERM')))
       .then(() => topology.stop())
-      .then(() => process.exit(0), (err: unknown) => {
-        process.stderr.write(`${(err as Error).stack}\n`);
-        process.exit(1);
-      });
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          process.stderr.write(`${(err as Error).stack}\n`);
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);

@@ -83,7 +83,7 @@ export class ConnectHandler {
     if (!peer?.certificate) return byPassword();
     return this.deps.certificates.authenticate(peer.certificate, origin).then(
       (authentication) => {
-        if (username && username !== authentication.principal.id) throw new NitrogenError('NITROGEN_ERR_BAD_CREDENTIALS', 'the user name is not the client certificate\'s principal');
+        if (username && username !== authentication.principal.id) throw new NitrogenError('NITROGEN_ERR_BAD_CREDENTIALS', "the user name is not the client certificate's principal");
         return authentication;
       },
       (err: unknown) => (password ? byPassword() : Promise.reject(err)),

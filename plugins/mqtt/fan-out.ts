@@ -19,7 +19,11 @@ import { commandsTopic, messagesTopic } from './topics.js';
  * brokerId) holds across instances. Retained messages are set by the committing instance only.
  */
 export class FanOut {
-  constructor(private readonly broker: Aedes, private readonly logger: Logger, private readonly instance?: InstanceIdentity) {}
+  constructor(
+    private readonly broker: Aedes,
+    private readonly logger: Logger,
+    private readonly instance?: InstanceIdentity,
+  ) {}
 
   /** A bus listener. */
   forward(messages: readonly Message[], origin: Origin): void {

@@ -99,10 +99,17 @@ export class MqttTransport {
     if (reason !== 'deleted' || (this.shared && !local)) return;
     const taken = this.retained.take(id);
     if (Array.isArray(taken)) for (const topic of taken) this.clearRetained(topic);
-    else taken.then((topics) => topics.forEach((topic) => this.clearRetained(topic)), (err: unknown) => this.deps.logger.warn({ err }, 'could not clear retained messages'));
+    else
+      taken.then(
+        (topics) => topics.forEach((topic) => this.clearRetained(topic)),
+        (err: unknown) => this.deps.logger.warn({ err }, 'could not clear retained messages'),
+      );
   };
 
-  constructor(@inject(MqttOptionsToken) private readonly options: MqttOptions, @inject(MqttDeps) private readonly deps: MqttDeps) {
+  constructor(
+    @inject(MqttOptionsToken) private readonly options: MqttOptions,
+    @inject(MqttDeps) private readonly deps: MqttDeps,
+  ) {
     const limitHit = this.limitHit.bind(this);
     this.metrics = new MqttMetrics(deps.metrics);
     const { cluster, instance } = deps;
@@ -147,7 +154,12 @@ export class MqttTransport {
     });
     broker.on('unsubscribe', (topics, client) => subscribe.unsubscribed(client, topics));
     broker.on('clientReady', (client) => this.ready(client));
-    broker.on('subscribe', (subscriptions, client) => this.sendDelta(client, subscriptions.map((s) => s.topic)));
+    broker.on('subscribe', (subscriptions, client) =>
+      this.sendDelta(
+        client,
+        subscriptions.map((s) => s.topic),
+      ),
+    );
     broker.on('connackSent', (packet) => {
       if (packet.returnCode) this.metrics.connectsRefused.inc({ reason: REFUSALS[packet.returnCode] ?? 'unavailable' });
     });
@@ -161,7 +173,12 @@ export class MqttTransport {
     if (this.shared) this.joinCluster(broker, this.shared);
 
     if (options.tls) this.tlsFiles = new TlsFiles(options.tls, deps.logger, 'mqtt');
-    this.listeners = new Listeners(options, this.tlsFiles, (conn, peer) => this.accept(broker, conn, peer), () => this.metrics.connectsRefused.inc({ reason: 'unavailable' }));
+    this.listeners = new Listeners(
+      options,
+      this.tlsFiles,
+      (conn, peer) => this.accept(broker, conn, peer),
+      () => this.metrics.connectsRefused.inc({ reason: 'unavailable' }),
+    );
     const host = options.host ?? deps.host;
     const endpoints = await this.listeners.start(host);
     Object.assign(deps.endpoints, endpoints);

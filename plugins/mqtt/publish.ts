@@ -77,7 +77,10 @@ export class PublishHandler {
       }
       if (packet.qos === 2 && packet.dup) {
         // A QoS 2 resend of a packet already stored: aedes answers it with PUBREC alone.
-        this.deps.store.incomingGetPacket(client, packet).then(() => done(null), () => this.ingestPublish(principal, topic, packet, done, fail));
+        this.deps.store.incomingGetPacket(client, packet).then(
+          () => done(null),
+          () => this.ingestPublish(principal, topic, packet, done, fail),
+        );
         return;
       }
       this.ingestPublish(principal, topic, packet, done, fail);

@@ -39,7 +39,10 @@ const EMPTY = Buffer.alloc(0);
 export class SessionStore extends MemoryPersistence {
   private readonly queues = new Map<string, Queue>();
 
-  constructor(protected readonly limits: SessionStoreLimits, private readonly limitHit: (limit: MqttLimit) => void) {
+  constructor(
+    protected readonly limits: SessionStoreLimits,
+    private readonly limitHit: (limit: MqttLimit) => void,
+  ) {
     super();
   }
 

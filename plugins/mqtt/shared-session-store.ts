@@ -160,7 +160,11 @@ export class SharedSessionStore extends SessionStore {
     // Another instance's message: it queued it already, when it committed it.
     if (packet.brokerId.startsWith('n:') && packet.brokerId !== this.localDeliveries) return;
     const delivery: QueuedDelivery = { key: deliveryKey(packet), topic: packet.topic, payload: packet.payload, qos: packet.qos };
-    const full = await this.state.enqueue(subs.map((s) => s.clientId), delivery, { maxMessages: this.limits.maxQueuedMessages, maxBytes: this.limits.maxQueuedBytes });
+    const full = await this.state.enqueue(
+      subs.map((s) => s.clientId),
+      delivery,
+      { maxMessages: this.limits.maxQueuedMessages, maxBytes: this.limits.maxQueuedBytes },
+    );
     for (const { limit } of full) this.queueLimitHit(limit === 'maxMessages' ? 'maxQueuedMessages' : 'maxQueuedBytes');
   }
 

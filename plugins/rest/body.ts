@@ -66,7 +66,10 @@ function checkMediaType(header: string | undefined): void {
   for (const parameter of parameters) {
     const [name = '', value = ''] = parameter.split('=');
     if (name.trim().toLowerCase() !== 'charset') continue;
-    const charset = value.trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+    const charset = value
+      .trim()
+      .replace(/^"(.*)"$/, '$1')
+      .toLowerCase();
     if (charset !== 'utf-8' && charset !== 'utf8') throw unsupported(`a JSON body must be UTF-8 (RFC 8259 §8.1), got charset '${charset.slice(0, 40)}'`);
   }
 }

@@ -19,7 +19,24 @@ export const restPlugin = definePlugin({
   name: 'rest',
   kind: 'transport',
   description: 'REST API (koa): registration, auth, ingest, query, SSE stream, permissions, health, metrics',
-  needs: [Tokens.Identity, Tokens.Authenticator, Tokens.Registry, Tokens.Store, Tokens.Ingestor, Tokens.Bus, Tokens.Endpoints, Tokens.WebApps, Tokens.Presence, Tokens.SinkRunners, Tokens.DeadLetters, Tokens.PrincipalEvents, Tokens.Health, Tokens.Principals, Tokens.PermissionRecords, Tokens.Devices],
+  needs: [
+    Tokens.Identity,
+    Tokens.Authenticator,
+    Tokens.Registry,
+    Tokens.Store,
+    Tokens.Ingestor,
+    Tokens.Bus,
+    Tokens.Endpoints,
+    Tokens.WebApps,
+    Tokens.Presence,
+    Tokens.SinkRunners,
+    Tokens.DeadLetters,
+    Tokens.PrincipalEvents,
+    Tokens.Health,
+    Tokens.Principals,
+    Tokens.PermissionRecords,
+    Tokens.Devices,
+  ],
   // Defaults and meanings: docs/configuration.md, `rest`; why each limit exists: docs/security.md, REST.
   options: z
     .strictObject({
@@ -36,10 +53,19 @@ export const restPlugin = definePlugin({
       streamTicketTtl: duration.default('30s'),
       host: z.string().min(1).optional(),
       publicUrl: z.string().url().optional(),
-      maxBodyBytes: z.number().int().positive().default(16 * 1024 * 1024),
+      maxBodyBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(16 * 1024 * 1024),
       maxAuthBodyBytes: z.number().int().min(256).default(4096),
       maxConnections: z.number().int().positive().default(4096),
-      maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
+      maxHeaderBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(1024 * 1024)
+        .default(16 * 1024),
       headersTimeout: duration.default('10s'),
       requestTimeout: duration.default('30s'),
       keepAliveTimeout: duration.default('65s'),

@@ -11,7 +11,11 @@ export class ThrottledWarning {
   private count = 0;
   private lastAt = -Infinity;
 
-  constructor(private readonly logger: Logger, private readonly message: string, private readonly intervalMs = 10_000) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly message: string,
+    private readonly intervalMs = 10_000,
+  ) {}
 
   note(): void {
     this.count++;

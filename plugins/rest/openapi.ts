@@ -116,6 +116,16 @@ function refsToComponents(schema: Json): Json {
 
 /** `get /principals/:id/secret` → `getPrincipalsByIdSecret`. */
 function operationId(spec: Route): string {
-  const words = spec.path.split('/').filter(Boolean).map((part) => (part.startsWith(':') ? `By-${part.slice(1)}` : part));
-  return spec.method + words.join('-').split(/[-.]/).map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
+  const words = spec.path
+    .split('/')
+    .filter(Boolean)
+    .map((part) => (part.startsWith(':') ? `By-${part.slice(1)}` : part));
+  return (
+    spec.method +
+    words
+      .join('-')
+      .split(/[-.]/)
+      .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+      .join('')
+  );
 }

@@ -48,7 +48,10 @@ export class RestTransport {
   private readonly authenticatedBody: BodyLimits;
   private readonly saturated: ThrottledWarning;
 
-  constructor(@inject(RestOptionsToken) private readonly options: RestOptions, @inject(RestDeps) private readonly deps: RestDeps) {
+  constructor(
+    @inject(RestOptionsToken) private readonly options: RestOptions,
+    @inject(RestDeps) private readonly deps: RestDeps,
+  ) {
     const maxDepth = deps.config.limits.maxJsonDepth;
     this.publicBody = { maxBytes: options.maxAuthBodyBytes, bytesOption: 'maxAuthBodyBytes', maxDepth };
     this.authenticatedBody = { maxBytes: options.maxBodyBytes, bytesOption: 'maxBodyBytes', maxDepth };

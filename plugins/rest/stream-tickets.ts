@@ -19,7 +19,10 @@ export interface TicketHolder {
 export class StreamTickets {
   private readonly tickets = new Map<string, TicketHolder & { expiresAt: number }>();
 
-  constructor(private readonly ttlMs: number, private readonly maxTickets: number) {}
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxTickets: number,
+  ) {}
 
   issue(holder: TicketHolder): { ticket: string; expiresAt: string } {
     const now = Date.now();

@@ -19,7 +19,10 @@ export class OpenStreams {
   private readonly perPrincipal = new Map<string, number>();
   private readonly gauge: Gauge;
 
-  constructor(private readonly limits: { maxStreams: number; maxStreamsPerPrincipal: number }, metrics: MetricsRegistry) {
+  constructor(
+    private readonly limits: { maxStreams: number; maxStreamsPerPrincipal: number },
+    metrics: MetricsRegistry,
+  ) {
     this.gauge = new Gauge({ name: 'nitrogen_rest_streams', help: 'Open SSE streams (GET /messages/stream)', registers: [metrics] });
   }
 

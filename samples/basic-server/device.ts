@@ -9,7 +9,9 @@ export async function startDevice(options: { url: string; id: string; secret: st
   const session = await connect({ url: options.url, id: options.id, secret: options.secret, queue: { file: options.queueFile }, waitForServer: false });
   session.on('rejected', (id, error) => console.error(`message ${id} refused: ${error.code}`));
   await session.onCommand('ping', (command) => ({ pong: command.body ?? null, at: new Date().toISOString() }));
-  const timer = setInterval(() => { session.send({ type: 'telemetry', body: { temperatureC: 20 + Math.round(Math.random() * 50) / 10 } }); }, options.everyMs ?? 1000);
+  const timer = setInterval(() => {
+    session.send({ type: 'telemetry', body: { temperatureC: 20 + Math.round(Math.random() * 50) / 10 } });
+  }, options.everyMs ?? 1000);
   return {
     session,
     stop: async () => {

@@ -7,7 +7,11 @@ import { definePlugin, type Message, type Sink } from 'nitrogen';
  * resolves `send` only once the downstream accepted the batch; this one accepts by writing.
  */
 export class LogSink implements Sink {
-  constructor(readonly name: string, private readonly out: Writable, private readonly prefix: string) {}
+  constructor(
+    readonly name: string,
+    private readonly out: Writable,
+    private readonly prefix: string,
+  ) {}
 
   async send(batch: Message[]): Promise<void> {
     for (const m of batch) this.out.write(`${this.prefix} ${m.ts} ${m.from} ${m.type} ${JSON.stringify(m.body)}\n`);

@@ -91,7 +91,13 @@ class FleetCar implements LinkListener {
   /** Index in the fleet's list of parked cars, -1 when not parked. */
   parkedSlot = -1;
 
-  constructor(readonly index: number, readonly credentials: CarCredentials, readonly car: Car, private readonly fleet: Fleet, link: LinkFactory) {
+  constructor(
+    readonly index: number,
+    readonly credentials: CarCredentials,
+    readonly car: Car,
+    private readonly fleet: Fleet,
+    link: LinkFactory,
+  ) {
     this.link = link(this);
   }
 
@@ -147,7 +153,12 @@ export class Fleet {
   private last = { at: 0, delivered: 0, errors: 0 };
   private peakRss = 0;
 
-  constructor(credentials: CarCredentials[], private readonly endpoint: Endpoint, private readonly settings: FleetSettings, link: LinkFactory) {
+  constructor(
+    credentials: CarCredentials[],
+    private readonly endpoint: Endpoint,
+    private readonly settings: FleetSettings,
+    link: LinkFactory,
+  ) {
     const route = new Route();
     this.cars = credentials.map((c, i) => new FleetCar(i, c, new Car(route), this, link));
     this.intervalMs = 1000 / settings.rate;

@@ -51,7 +51,10 @@ export class RawLink implements CarLink {
     this.closeReason = 'closed by the server';
     this.connected = false;
     const socket = connect({
-      host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port ? Number(url.port) : 1883, localAddress, noDelay: true,
+      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: url.port ? Number(url.port) : 1883,
+      localAddress,
+      noDelay: true,
       onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => this.onData(buf as Buffer, n) },
     });
     this.socket = socket;

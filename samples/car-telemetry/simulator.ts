@@ -96,10 +96,7 @@ export async function runFleet(input: SimulatorOptions = {}): Promise<SimulatorS
   };
   const credentials = await fleetCredentials(rest, o.credentials, o.prefix, o.cars, adminSecret);
   const endpoint = { rest, mqtt: o.mqtt ?? (await mqttEndpoint(rest)) };
-  const link: LinkFactory =
-    o.link === 'raw'
-      ? (listener) => new RawLink(listener)
-      : (listener) => new LibraryLink(listener, { queueMessages: o.queueMessages, queueDir: o.queueDir });
+  const link: LinkFactory = o.link === 'raw' ? (listener) => new RawLink(listener) : (listener) => new LibraryLink(listener, { queueMessages: o.queueMessages, queueDir: o.queueDir });
   const run = await new Fleet(credentials.cars, endpoint, o, link).run();
   return { ...run, cars: o.cars, registered: credentials.registered, reused: credentials.reused };
 }
@@ -131,8 +128,23 @@ function fromArgs(argv: string[]): SimulatorOptions | null {
   const { values: v } = parseArgs({
     args: argv,
     options: {
-      rest: text, mqtt: text, 'admin-secret-file': text, cars: text, driving: text, rate: text, duration: text, 'trip-minutes': text,
-      prefix: text, credentials: text, 'connect-rate': text, sources: text, qos: text, report: text, link: text, 'queue-messages': text, 'queue-dir': text,
+      rest: text,
+      mqtt: text,
+      'admin-secret-file': text,
+      cars: text,
+      driving: text,
+      rate: text,
+      duration: text,
+      'trip-minutes': text,
+      prefix: text,
+      credentials: text,
+      'connect-rate': text,
+      sources: text,
+      qos: text,
+      report: text,
+      link: text,
+      'queue-messages': text,
+      'queue-dir': text,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -145,10 +157,23 @@ function fromArgs(argv: string[]): SimulatorOptions | null {
     return n;
   };
   const options: SimulatorOptions = {
-    rest: v.rest, mqtt: v.mqtt, adminSecretFile: v['admin-secret-file'], prefix: v.prefix, credentials: v.credentials,
-    cars: num('cars'), driving: num('driving'), rate: num('rate'), duration: num('duration'), tripMinutes: num('trip-minutes'),
-    connectRate: num('connect-rate'), qos: num('qos') as 0 | 1 | undefined, reportEvery: num('report'),
-    sources: v.sources?.split(',').filter(Boolean), link: v.link as 'library' | 'raw' | undefined, queueMessages: num('queue-messages'), queueDir: v['queue-dir'],
+    rest: v.rest,
+    mqtt: v.mqtt,
+    adminSecretFile: v['admin-secret-file'],
+    prefix: v.prefix,
+    credentials: v.credentials,
+    cars: num('cars'),
+    driving: num('driving'),
+    rate: num('rate'),
+    duration: num('duration'),
+    tripMinutes: num('trip-minutes'),
+    connectRate: num('connect-rate'),
+    qos: num('qos') as 0 | 1 | undefined,
+    reportEvery: num('report'),
+    sources: v.sources?.split(',').filter(Boolean),
+    link: v.link as 'library' | 'raw' | undefined,
+    queueMessages: num('queue-messages'),
+    queueDir: v['queue-dir'],
   };
   // Unset flags keep the defaults.
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));

@@ -19,7 +19,16 @@ const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
 /** A server on `dataDir`, with `adminSecret` or none; its admin logs in with `login`. */
 async function boot(dataDir: string, adminSecret: string | undefined, login?: string): Promise<TestServer> {
   const server = createServer(
-    { host: '127.0.0.1', dataDir, adminSecret, log: { level: 'silent' }, plugins: [{ use: 'mqtt', options: { port: 0 } }, { use: 'rest', options: { port: 0 } }] },
+    {
+      host: '127.0.0.1',
+      dataDir,
+      adminSecret,
+      log: { level: 'silent' },
+      plugins: [
+        { use: 'mqtt', options: { port: 0 } },
+        { use: 'rest', options: { port: 0 } },
+      ],
+    },
     { catalog: defaultCatalog },
   );
   await server.start();

@@ -13,7 +13,7 @@ function closed(client: MqttClient): Promise<void> {
   return new Promise((resolve) => (client.disconnected ? resolve() : client.once('close', () => resolve())));
 }
 
-describe('abuse: impersonation tokens end with the impersonator\'s rights', () => {
+describe("abuse: impersonation tokens end with the impersonator's rights", () => {
   let t: TestServer;
   let device: { id: string; secret: string };
   let app: { id: string; secret: string };
@@ -25,7 +25,10 @@ describe('abuse: impersonation tokens end with the impersonator\'s rights', () =
 
   beforeEach(async () => {
     serial++;
-    [device, app] = (await t.register([{ type: 'device', id: `imp-car-${serial}` }, { type: 'app', id: `imp-app-${serial}` }])) as [typeof device, typeof app];
+    [device, app] = (await t.register([
+      { type: 'device', id: `imp-car-${serial}` },
+      { type: 'app', id: `imp-app-${serial}` },
+    ])) as [typeof device, typeof app];
     grant = await t.grant({ issuedTo: app.id, principalFor: device.id, action: 'impersonate', authorized: true });
     appToken = await t.token(app.id, app.secret);
   });
@@ -67,7 +70,7 @@ describe('abuse: impersonation tokens end with the impersonator\'s rights', () =
     await assertServesNormalDevice(t);
   });
 
-  it('ends, with its MQTT connection, when the impersonator\'s secret is replaced', async () => {
+  it("ends, with its MQTT connection, when the impersonator's secret is replaced", async () => {
     const { accessToken } = await impersonate();
     const client = await t.mqtt(device.id, accessToken);
     const gone = closed(client);
@@ -87,7 +90,7 @@ describe('abuse: impersonation tokens end with the impersonator\'s rights', () =
     await assertServesNormalDevice(t);
   });
 
-  it('leaves the device\'s own sessions alone when its impersonator is revoked', async () => {
+  it("leaves the device's own sessions alone when its impersonator is revoked", async () => {
     const own = await t.mqtt(device.id, device.secret);
     const { accessToken } = await impersonate();
     const impersonated = await t.mqtt(device.id, accessToken);

@@ -20,8 +20,11 @@ describe('abuse: message ids cannot be claimed ahead', () => {
   before(async () => (t = await startServer()));
   after(() => t.stop());
 
-  it('gives a device ids no one could name first, so reading one by id returns the device\'s message', async () => {
-    const [car, mallory] = await t.register([{ type: 'device', id: 'id-car' }, { type: 'device', id: 'id-mallory' }]);
+  it("gives a device ids no one could name first, so reading one by id returns the device's message", async () => {
+    const [car, mallory] = await t.register([
+      { type: 'device', id: 'id-car' },
+      { type: 'device', id: 'id-mallory' },
+    ]);
     const carToken = await t.token(car!.id, car!.secret);
     const malloryToken = await t.token(mallory!.id, mallory!.secret);
     const send = (token: string, body: unknown) => t.api('POST', '/messages', { token, body });
@@ -43,7 +46,10 @@ describe('abuse: message ids cannot be claimed ahead', () => {
   });
 
   it('answers for exactly the sender named with ?from= when a client-chosen id is shared', async () => {
-    const [car, mallory] = await t.register([{ type: 'device', id: 'from-car' }, { type: 'device', id: 'from-mallory' }]);
+    const [car, mallory] = await t.register([
+      { type: 'device', id: 'from-car' },
+      { type: 'device', id: 'from-mallory' },
+    ]);
     const carToken = await t.token(car!.id, car!.secret);
     const malloryToken = await t.token(mallory!.id, mallory!.secret);
     await t.api('POST', '/messages', { token: malloryToken, body: { id: 'reading-1', type: 'telemetry', body: { forged: true } } });

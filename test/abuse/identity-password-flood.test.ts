@@ -38,14 +38,14 @@ async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
-describe('abuse: password hashing is bounded and off the store\'s path', function () {
+describe("abuse: password hashing is bounded and off the store's path", function () {
   // Each test hashes a few dozen scrypt digests one at a time (concurrency 1, by design): on a
   // machine busy with other work that alone can pass the suite's 20 s default.
   this.timeout(90_000);
   let t: TestServer;
   afterEach(() => t?.stop());
 
-  it('does not delay a device\'s PUBACKs while 32 wrong admin logins are being hashed', async () => {
+  it("does not delay a device's PUBACKs while 32 wrong admin logins are being hashed", async () => {
     t = await startServer({ credentials: { ...unlimited, hashing: { concurrency: 1, maxQueue: 32 } } });
     const hasher = t.server.container.resolve(Tokens.PasswordHasher);
     const [device] = await t.register([{ type: 'device', id: 'puback-car' }]);
@@ -84,9 +84,11 @@ describe('abuse: password hashing is bounded and off the store\'s path', functio
     // 32 attackers, each trying again as soon as it is answered, until the queue has refused one.
     const answers: Awaited<ReturnType<typeof login>>[] = [];
     const refusedOne = () => answers.some((res) => res.status === 503);
-    await Promise.all(Array.from({ length: 32 }, async () => {
-      while (!refusedOne()) answers.push(await login(t, 'admin', 'not-the-admin-secret'));
-    }));
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (!refusedOne()) answers.push(await login(t, 'admin', 'not-the-admin-secret'));
+      }),
+    );
 
     const overloaded = answers.filter((res) => res.status === 503);
     assert.ok(overloaded.length > 0, 'some checks found the queue full');

@@ -64,7 +64,7 @@ describe('abuse: per-principal ingestion quota', () => {
     await assertServesNormalDevice(t);
   });
 
-  it('holds MQTT acknowledgements back to the quota\'s rate, and loses nothing', async () => {
+  it("holds MQTT acknowledgements back to the quota's rate, and loses nothing", async () => {
     const car = await device();
     const client = await t.mqtt(car.id, car.secret);
     try {

@@ -53,7 +53,12 @@ describe('abuse: hostile access tokens', () => {
 
   it('refuses an expired token with its own code', async () => {
     const { stamp, typ } = decodeJwt(real) as { stamp: string; typ: string };
-    const expired = await new SignJWT({ stamp, typ }).setProtectedHeader({ alg: 'HS256' }).setSubject(car.id).setIssuer('nitrogen').setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(key);
+    const expired = await new SignJWT({ stamp, typ })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(car.id)
+      .setIssuer('nitrogen')
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+      .sign(key);
     await refused(expired, 'NITROGEN_ERR_TOKEN_EXPIRED');
     await assertServesNormalDevice(t);
   });

@@ -28,7 +28,16 @@ async function startLoggedServer(lines: Array<{ level: number; msg: string }>, m
   const server = createServer(
     // Failed logins are rate-limited per principal and address (identity-login-limits.test.ts);
     // lifted here, where many refusals are the point and each must get its own return code.
-    { host: '127.0.0.1', adminSecret: ADMIN_SECRET, dataDir: dir.path, credentials: UNLIMITED_FAILURES, plugins: [{ use: 'mqtt', options: { port: 0, ...mqtt } }, { use: 'rest', options: { port: 0 } }] },
+    {
+      host: '127.0.0.1',
+      adminSecret: ADMIN_SECRET,
+      dataDir: dir.path,
+      credentials: UNLIMITED_FAILURES,
+      plugins: [
+        { use: 'mqtt', options: { port: 0, ...mqtt } },
+        { use: 'rest', options: { port: 0 } },
+      ],
+    },
     { catalog: defaultCatalog, logger: pino({ level: 'info' }, sink) },
   );
   await server.start();
@@ -65,7 +74,11 @@ describe('abuse: MQTT protocol strictness and packet caps', function () {
     assert.deepEqual([...new Set(results.map((r) => r.code))], [4]);
     await Promise.all(results.map((r) => r.client.closed));
     assert.equal(await metric(t, 'nitrogen_mqtt_connects_refused_total', { reason: 'credentials' }), before + 50);
-    assert.deepEqual(lines.slice(logged).filter((l) => /connect/i.test(l.msg)), [], 'no log line for them at info or above');
+    assert.deepEqual(
+      lines.slice(logged).filter((l) => /connect/i.test(l.msg)),
+      [],
+      'no log line for them at info or above',
+    );
     await assertServesNormalDevice(t);
   });
 
@@ -115,7 +128,12 @@ describe('abuse: MQTT protocol strictness and packet caps', function () {
   });
 
   it('counts connections before any CONNECT against maxConnections', async () => {
-    const few = await startServer({ plugins: [{ use: 'mqtt', options: { port: 0, maxConnections: 2 } }, { use: 'rest', options: { port: 0 } }] });
+    const few = await startServer({
+      plugins: [
+        { use: 'mqtt', options: { port: 0, maxConnections: 2 } },
+        { use: 'rest', options: { port: 0 } },
+      ],
+    });
     try {
       const idle = [await RawClient.connect(few.mqttUrl), await RawClient.connect(few.mqttUrl)];
       open.push(...idle);
@@ -141,7 +159,12 @@ describe('abuse: MQTT protocol strictness and packet caps', function () {
     let small: TestServer;
     let smallSecret: string;
     before(async () => {
-      small = await startServer({ plugins: [{ use: 'mqtt', options: { port: 0, maxPacketBytes: 8 * 1024, maxSubscriptions: 3 } }, { use: 'rest', options: { port: 0 } }] });
+      small = await startServer({
+        plugins: [
+          { use: 'mqtt', options: { port: 0, maxPacketBytes: 8 * 1024, maxSubscriptions: 3 } },
+          { use: 'rest', options: { port: 0 } },
+        ],
+      });
       smallSecret = (await small.register([{ type: 'device', id: 'capped' }]))[0]!.secret;
     });
     after(() => small.stop());

@@ -14,7 +14,12 @@ describe('abuse: MQTT retained messages per principal', function () {
   let t: TestServer;
 
   before(async () => {
-    t = await startServer({ plugins: [{ use: 'mqtt', options: { port: 0, maxRetainedMessages: 3, maxRetainedBytes: 16 * 1024 } }, { use: 'rest', options: { port: 0 } }] });
+    t = await startServer({
+      plugins: [
+        { use: 'mqtt', options: { port: 0, maxRetainedMessages: 3, maxRetainedBytes: 16 * 1024 } },
+        { use: 'rest', options: { port: 0 } },
+      ],
+    });
   });
   after(() => t.stop());
 
@@ -80,7 +85,10 @@ describe('abuse: MQTT retained messages per principal', function () {
 
     car = await device('ret-bytes');
     gone = closed(car);
-    const batch = [{ type: 'c', body: { v: 1 } }, { type: 'e', body: { pad: 'x'.repeat(8 * 1024) } }];
+    const batch = [
+      { type: 'c', body: { v: 1 } },
+      { type: 'e', body: { pad: 'x'.repeat(8 * 1024) } },
+    ];
     car.publish('devices/ret-bytes/messages', JSON.stringify(batch), { qos: 1, retain: true });
     await gone;
     assert.equal(await stored('ret-bytes', 'c'), 0, 'nothing of the batch is stored');

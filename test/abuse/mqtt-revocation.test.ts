@@ -17,7 +17,9 @@ describe('abuse: the last will of a revoked MQTT client', function () {
   async function connectWithWill(id: string): Promise<RawClient> {
     const [device] = await t.register([{ type: 'device', id }]);
     const { client, code } = await RawClient.open(t.mqttUrl, {
-      clientId: `${id}-c`, username: id, password: device!.secret,
+      clientId: `${id}-c`,
+      username: id,
+      password: device!.secret,
       will: { topic: `devices/${id}/messages/will`, payload: JSON.stringify({ last: 'words' }), qos: 1 },
     });
     assert.equal(code, 0);

@@ -16,7 +16,11 @@ describe('abuse: sending to admin', function () {
   const secrets: Record<string, string> = {};
   before(async () => {
     t = await startServer();
-    for (const p of await t.register([{ type: 'device', id: 'nobody' }, { type: 'app', id: 'operator' }])) secrets[p.id] = p.secret;
+    for (const p of await t.register([
+      { type: 'device', id: 'nobody' },
+      { type: 'app', id: 'operator' },
+    ]))
+      secrets[p.id] = p.secret;
   });
   after(() => t.stop());
 
@@ -27,7 +31,10 @@ describe('abuse: sending to admin', function () {
     const res = await t.api('POST', '/messages', { token, body: { type: 'hello', to: 'admin', body: {} } });
     assert.equal(res.status, 403);
     assert.equal(res.body.error.code, 'NITROGEN_ERR_FORBIDDEN');
-    for (const [topic, payload] of [['devices/admin/commands/hello', '{}'], ['devices/nobody/messages', JSON.stringify({ type: 'hello', to: 'admin', body: {} })]]) {
+    for (const [topic, payload] of [
+      ['devices/admin/commands/hello', '{}'],
+      ['devices/nobody/messages', JSON.stringify({ type: 'hello', to: 'admin', body: {} })],
+    ]) {
       const client = await t.mqtt('nobody', secrets.nobody!);
       const gone = closed(client);
       client.publish(topic!, payload!, { qos: 1 });

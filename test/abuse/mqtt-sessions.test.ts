@@ -15,8 +15,20 @@ describe('abuse: MQTT client ids and persistent sessions', function () {
   const open: RawClient[] = [];
 
   before(async () => {
-    t = await startServer({ plugins: [{ use: 'mqtt', options: { port: 0, maxSessions: 2, maxQueuedMessages: 5 } }, { use: 'rest', options: { port: 0 } }] });
-    for (const p of await t.register([{ type: 'device', id: 'victim' }, { type: 'device', id: 'thief' }, { type: 'app', id: 'ops' }, { type: 'device', id: 'many' }, { type: 'device', id: 'queued' }])) secrets[p.id] = p.secret;
+    t = await startServer({
+      plugins: [
+        { use: 'mqtt', options: { port: 0, maxSessions: 2, maxQueuedMessages: 5 } },
+        { use: 'rest', options: { port: 0 } },
+      ],
+    });
+    for (const p of await t.register([
+      { type: 'device', id: 'victim' },
+      { type: 'device', id: 'thief' },
+      { type: 'app', id: 'ops' },
+      { type: 'device', id: 'many' },
+      { type: 'device', id: 'queued' },
+    ]))
+      secrets[p.id] = p.secret;
     for (const to of ['victim', 'queued']) await t.grant({ issuedTo: 'ops', principalFor: to, action: 'send', authorized: true });
   });
   afterEach(() => {

@@ -44,7 +44,11 @@ function counter(client: MqttClient, prefix: string): { count: number; reached(n
  * is disconnected.
  */
 async function publishPastAStalledReader(t: TestServer, tag: string, count: number, bytes: number): Promise<void> {
-  const [device, watcher, stalled] = await t.register([{ type: 'device', id: `${tag}-car` }, { type: 'app', id: `${tag}-watcher` }, { type: 'app', id: `${tag}-stalled` }]);
+  const [device, watcher, stalled] = await t.register([
+    { type: 'device', id: `${tag}-car` },
+    { type: 'app', id: `${tag}-watcher` },
+    { type: 'app', id: `${tag}-stalled` },
+  ]);
   for (const app of [watcher!, stalled!]) await t.grant({ issuedTo: app.id, principalFor: device!.id, action: 'subscribe', authorized: true });
   const filter = `devices/${device!.id}/messages/#`;
   const s = await stalledSubscriber(t, stalled!.id, stalled!.secret, filter);
@@ -101,7 +105,16 @@ describe('abuse: MQTT readers that stop reading', function () {
 
   describe('with a small buffer cap', () => {
     let t: TestServer;
-    before(async () => (t = await startServer({ ...NO_QUOTA, plugins: [{ use: 'mqtt', options: { port: 0, maxBufferedBytes: 64 * 1024, slowReaderGrace: '200ms' } }, { use: 'rest', options: { port: 0 } }] })));
+    before(
+      async () =>
+        (t = await startServer({
+          ...NO_QUOTA,
+          plugins: [
+            { use: 'mqtt', options: { port: 0, maxBufferedBytes: 64 * 1024, slowReaderGrace: '200ms' } },
+            { use: 'rest', options: { port: 0 } },
+          ],
+        })),
+    );
     after(() => t.stop());
 
     it('item 3: a stalled subscriber blocks neither the publisher nor the other subscribers, and is disconnected', async () => {
@@ -113,8 +126,7 @@ describe('abuse: MQTT readers that stop reading', function () {
       const [device] = await t.register([{ type: 'device', id: 'item0s-car' }]);
       const s = await stalledSubscriber(t, device!.id, device!.secret, `devices/${device!.id}/commands/#`);
       const token = await t.token(device!.id, device!.secret);
-      const posts = Array.from({ length: 6 }, (_, batch) =>
-        t.api('POST', '/messages', { token, body: Array.from({ length: 1000 }, (_, i) => ({ type: 'ping', to: device!.id, body: { batch, i } })) }));
+      const posts = Array.from({ length: 6 }, (_, batch) => t.api('POST', '/messages', { token, body: Array.from({ length: 1000 }, (_, i) => ({ type: 'ping', to: device!.id, body: { batch, i } })) }));
       s.destroy();
       for (const res of await Promise.all(posts)) assert.equal(res.status, 201);
       await assertServesNormalDevice(t);

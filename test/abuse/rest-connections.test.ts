@@ -107,7 +107,12 @@ describe('abuse: REST connections, body limits and timeouts', () => {
       for (const connection of held) connection.close();
       await Promise.all(held.map((c) => c.closed));
       // The server sees the closes soon after the client does: wait for it to answer again.
-      while ((await fetch(`${t.origin}/health`).then((r) => r.status, () => 0)) !== 200);
+      while (
+        (await fetch(`${t.origin}/health`).then(
+          (r) => r.status,
+          () => 0,
+        )) !== 200
+      );
       await assertServesNormalDevice(t);
     } finally {
       for (const connection of held) connection.close();

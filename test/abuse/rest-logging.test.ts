@@ -35,7 +35,11 @@ describe('abuse: what REST logs under attack', () => {
         }
       }
       assert.deepEqual([...new Set(statuses)].sort(), [201, 503]);
-      assert.deepEqual(logs.filter((l) => l.level >= ERROR), [], 'backpressure is not an error');
+      assert.deepEqual(
+        logs.filter((l) => l.level >= ERROR),
+        [],
+        'backpressure is not an error',
+      );
       const warnings = logs.filter((l) => l.level === WARN && /saturated/.test(l.msg));
       assert.equal(warnings.length, 1, 'one warning per 10 s, however many 503s');
       assert.equal(logs.filter((l) => l.code === 'NITROGEN_ERR_OVERLOADED').length, statuses.filter((s) => s === 503).length, 'each 503 at debug');
@@ -48,13 +52,14 @@ describe('abuse: what REST logs under attack', () => {
   it('logs a client that aborts mid-body at debug, without a stack', async () => {
     const { t, logs } = await startLoggedServer();
     try {
-      for (const [path, token] of [['/api/v1/messages', t.adminToken], ['/api/v1/principals/auth', null]] as const) {
+      for (const [path, token] of [
+        ['/api/v1/messages', t.adminToken],
+        ['/api/v1/principals/auth', null],
+      ] as const) {
         const connection = await RawConnection.open(t);
         // With Expect: 100-continue node answers "100 Continue" as it hands the request to koa:
         // the abort then comes while the request is being served.
-        connection.socket.write(
-          `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3000\r\nExpect: 100-continue\r\n${token ? `Authorization: Bearer ${token}\r\n` : ''}\r\n`,
-        );
+        connection.socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3000\r\nExpect: 100-continue\r\n${token ? `Authorization: Bearer ${token}\r\n` : ''}\r\n`);
         while (!connection.received.includes('100 Continue')) await new Promise((resolve) => connection.socket.once('data', resolve));
         connection.socket.write('{"type":"');
         connection.close();
@@ -74,7 +79,11 @@ describe('abuse: what REST logs under attack', () => {
     try {
       const [device] = await t.register([{ type: 'device', id: 'sloppy-device' }]);
       const deviceToken = await t.token(device!.id, device!.secret);
-      for (const [path, token] of [['/principals/auth', null], ['/messages', deviceToken], ['/principals', t.adminToken]] as const) {
+      for (const [path, token] of [
+        ['/principals/auth', null],
+        ['/messages', deviceToken],
+        ['/principals', t.adminToken],
+      ] as const) {
         const res = await t.api('POST', path, { token, raw: SECRET_PAYLOAD, headers: { 'content-type': 'application/json' } });
         assert.equal(res.status, 400, path);
         assert.equal(res.body.error.code, 'NITROGEN_ERR_MALFORMED_JSON', path);
@@ -88,7 +97,10 @@ describe('abuse: what REST logs under attack', () => {
       await logged(logs, (l) => l.code === 'NITROGEN_ERR_MALFORMED_JSON' && /mqtt/.test(l.msg));
       const text = JSON.stringify(logs);
       assert.ok(!text.includes('S3cr3t') && !text.includes('password='), 'a log line quotes the payload');
-      assert.deepEqual(logs.filter((l) => l.level >= WARN), []);
+      assert.deepEqual(
+        logs.filter((l) => l.level >= WARN),
+        [],
+      );
       await assertServesNormalDevice(t);
     } finally {
       await t.stop();

@@ -38,7 +38,10 @@ describe('abuse: JSON nested past limits.maxJsonDepth (REST and MQTT)', () => {
     ] as const) {
       const client = await t.mqtt(device!.id, device!.secret);
       const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
-      const acknowledged = client.publishAsync(topic, payload, { qos: 1 }).then(() => 'acknowledged', () => 'failed');
+      const acknowledged = client.publishAsync(topic, payload, { qos: 1 }).then(
+        () => 'acknowledged',
+        () => 'failed',
+      );
       // MQTT 3.1.1 has no negative PUBACK: a refused publish closes the connection [MQTT-3.3.5-2].
       assert.equal(await Promise.race([closed.then(() => 'closed'), acknowledged]), 'closed', `${topic}: the publish was acknowledged`);
       await client.endAsync(true);
@@ -83,7 +86,10 @@ describe('abuse: JSON nested past limits.maxJsonDepth (REST and MQTT)', () => {
       for (let run = 0; run < 2; run++) {
         const page = await server.api('GET', `/messages?from=${sender!.id}`);
         assert.equal(page.status, 200, `run ${run}: a page holding the old message answered ${page.status}`);
-        assert.deepEqual(page.body.messages.map((m: { id: string }) => m.id), [poison.id, fine.body.messages[0].id]);
+        assert.deepEqual(
+          page.body.messages.map((m: { id: string }) => m.id),
+          [poison.id, fine.body.messages[0].id],
+        );
         assert.deepEqual(page.body.messages[0].body, UNENCODABLE_BODY);
         assert.deepEqual(page.body.messages[1].body, { ok: true });
         const one = await server.api('GET', `/messages/${poison.id}`);

@@ -42,7 +42,10 @@ describe('abuse: SSE streams per principal and in all', () => {
     const { t } = await startLoggedServer({ maxStreams: 12 });
     const streams: Opened[] = [];
     try {
-      const [app, other] = await t.register([{ type: 'app', id: 'greedy-app' }, { type: 'app', id: 'other-app' }]);
+      const [app, other] = await t.register([
+        { type: 'app', id: 'greedy-app' },
+        { type: 'app', id: 'other-app' },
+      ]);
       const appToken = await t.token(app!.id, app!.secret);
       const otherToken = await t.token(other!.id, other!.secret);
 
@@ -62,7 +65,10 @@ describe('abuse: SSE streams per principal and in all', () => {
 
       // Another principal takes the last two of maxStreams (12); then the server is full.
       for (let i = 0; i < 2; i++) streams.push(await openStream(t, otherToken));
-      assert.deepEqual(streams.map((s) => s.status), Array(12).fill(200));
+      assert.deepEqual(
+        streams.map((s) => s.status),
+        Array(12).fill(200),
+      );
       const full = await openStream(t, t.adminToken);
       assert.equal(full.status, 503);
       assert.equal(full.body.error.code, 'NITROGEN_ERR_OVERLOADED');

@@ -29,7 +29,10 @@ export async function startLoggedServer(rest: Record<string, unknown> = {}, conf
     {
       host: '127.0.0.1',
       adminSecret: ADMIN_SECRET,
-      plugins: [{ use: 'mqtt', options: { port: 0 } }, { use: 'rest', options: { port: 0, ...rest } }],
+      plugins: [
+        { use: 'mqtt', options: { port: 0 } },
+        { use: 'rest', options: { port: 0, ...rest } },
+      ],
       ...config,
       dataDir: dir.path,
     },

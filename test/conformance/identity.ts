@@ -47,11 +47,7 @@ export function identityConformance(label: string, harness: IdentityHarness): vo
     it('authenticates a secret and a password; refuses wrong ones and unknown ids alike', async () => {
       const secret = await principal('car-1');
       const password = await principal('alice', 'user', 'a long enough password');
-      assert.deepEqual(
-        { ...(await identity.authenticateSecret('car-1', secret)), principal: undefined },
-        { principal: undefined, expiresAt: null },
-        'a secret holds until it is replaced, and is nobody else\'s',
-      );
+      assert.deepEqual({ ...(await identity.authenticateSecret('car-1', secret)), principal: undefined }, { principal: undefined, expiresAt: null }, "a secret holds until it is replaced, and is nobody else's");
       assert.equal((await identity.authenticateSecret('car-1', secret)).principal.id, 'car-1');
       assert.equal((await identity.authenticateSecret('alice', 'a long enough password')).principal.id, 'alice');
       assert.equal(password, 'a long enough password');

@@ -75,7 +75,10 @@ export function registryConformance(label: string, harness: RegistryHarness): vo
       await registry.createPermission(permission('p3', { issuedTo: 'app-1', principalFor: 'car-9' }));
       await registry.deletePrincipal('car-1');
       assert.equal(await registry.getPrincipal('car-1'), null);
-      assert.deepEqual((await registry.listPermissions()).map((p) => p.id), ['p3']);
+      assert.deepEqual(
+        (await registry.listPermissions()).map((p) => p.id),
+        ['p3'],
+      );
       await assert.rejects(registry.deletePrincipal('car-1'), notFound);
     });
 
@@ -91,12 +94,22 @@ export function registryConformance(label: string, harness: RegistryHarness): vo
           seen.push(...page.items.map((p) => p.id));
           cursor = page.next ?? undefined;
         } while (cursor);
-        assert.deepEqual(seen, devices.map((d) => d.id), `limit ${limit}`);
+        assert.deepEqual(
+          seen,
+          devices.map((d) => d.id),
+          `limit ${limit}`,
+        );
       }
       const odd = await registry.listPrincipals({ tag: 'odd' }, { limit: 100 });
-      assert.deepEqual(odd.items.map((p) => p.id), ['app-1', 'car-1', 'car-3', 'car-5']);
+      assert.deepEqual(
+        odd.items.map((p) => p.id),
+        ['app-1', 'car-1', 'car-3', 'car-5'],
+      );
       const some = await registry.listPrincipals({ ids: ['car-2', 'app-1', 'nobody'] }, { limit: 100 });
-      assert.deepEqual(some.items.map((p) => p.id), ['app-1', 'car-2']);
+      assert.deepEqual(
+        some.items.map((p) => p.id),
+        ['app-1', 'car-2'],
+      );
       assert.equal(some.next, null);
     });
 
@@ -116,13 +129,25 @@ export function registryConformance(label: string, harness: RegistryHarness): vo
       ];
       for (const r of records) await registry.createPermission(r);
       const listed = await registry.listPermissions();
-      assert.deepEqual(listed.map((p) => p.id), ['d', 'b', 'c', 'a']);
+      assert.deepEqual(
+        listed.map((p) => p.id),
+        ['d', 'b', 'c', 'a'],
+      );
       assert.deepEqual(listed[3], records[2]);
-      assert.deepEqual((await registry.listPermissions({ issuedTo: 'app-2' })).map((p) => p.id), ['d']);
-      assert.deepEqual((await registry.listPermissions({ principalFor: 'car-1' })).map((p) => p.id), ['d', 'b', 'c']);
+      assert.deepEqual(
+        (await registry.listPermissions({ issuedTo: 'app-2' })).map((p) => p.id),
+        ['d'],
+      );
+      assert.deepEqual(
+        (await registry.listPermissions({ principalFor: 'car-1' })).map((p) => p.id),
+        ['d', 'b', 'c'],
+      );
       await assert.rejects(registry.createPermission(permission('a')), conflict);
       await registry.deletePermission('b');
-      assert.deepEqual((await registry.listPermissions()).map((p) => p.id), ['d', 'c', 'a']);
+      assert.deepEqual(
+        (await registry.listPermissions()).map((p) => p.id),
+        ['d', 'c', 'a'],
+      );
       await assert.rejects(registry.deletePermission('b'), notFound);
     });
 
@@ -166,7 +191,14 @@ export function registryConformance(label: string, harness: RegistryHarness): vo
         assert.deepEqual(seen, keys, `limit ${limit}`);
       }
       const mine = await registry.listRecords('api-keys', { principal: 'app-1' }, { limit: 100 });
-      assert.deepEqual(mine.items.map((r) => [r.key, r.value]), [['k-1', 1], ['k-3', 3], ['k-5', 5]]);
+      assert.deepEqual(
+        mine.items.map((r) => [r.key, r.value]),
+        [
+          ['k-1', 1],
+          ['k-3', 3],
+          ['k-5', 5],
+        ],
+      );
       assert.equal(mine.next, null);
     });
 
@@ -190,7 +222,10 @@ export function registryConformance(label: string, harness: RegistryHarness): vo
         await registry.putRecords([{ kind: 'twins', key: 'car-1', principal: 'car-1', value: { kept: true } }]);
         registry = await harness.reopen!(registry);
         assert.equal((await registry.getPrincipal('car-1'))!.name, 'kept');
-        assert.deepEqual((await registry.listPermissions()).map((p) => p.id), ['p1']);
+        assert.deepEqual(
+          (await registry.listPermissions()).map((p) => p.id),
+          ['p1'],
+        );
         assert.deepEqual((await registry.getRecord('twins', 'car-1'))!.value, { kept: true });
       });
     }

@@ -42,7 +42,11 @@ export function sinkConformance(label: string, harness: SinkHarness): void {
       await sink.send(batch);
       const got = await harness.received(3);
       assert.deepEqual(got.map((m) => m.id).sort(), batch.map((m) => m.id).sort());
-      for (const m of batch) assert.deepEqual(got.find((g) => g.id === m.id), m);
+      for (const m of batch)
+        assert.deepEqual(
+          got.find((g) => g.id === m.id),
+          m,
+        );
     });
 
     it('delivers a large batch', async () => {

@@ -75,7 +75,10 @@ export function storeConformance(label: string, harness: StoreHarness): void {
       assert.deepEqual((await store.get('shared-id'))!.body, 'a', 'get answers the first stored');
       assert.deepEqual((await store.get('shared-id', 'car-2'))!.body, 'b', 'or the one of the sender asked for');
       assert.equal(await store.get('shared-id', 'car-3'), null);
-      assert.deepEqual((await all(store, { order: 'asc', from: ['car-2'] }, 10)).map((m) => m.body), ['b']);
+      assert.deepEqual(
+        (await all(store, { order: 'asc', from: ['car-2'] }, 10)).map((m) => m.body),
+        ['b'],
+      );
       assert.equal((await store.readFeed(null, 10)).messages.length, 2);
     });
 

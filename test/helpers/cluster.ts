@@ -15,7 +15,10 @@ export class TestCluster {
   readonly schema = 'c_' + randomBytes(5).toString('hex');
   readonly prefix = `t${randomBytes(4).toString('hex')}:`;
 
-  constructor(private readonly pg: PostgresServer, private readonly redis: RedisServer) {}
+  constructor(
+    private readonly pg: PostgresServer,
+    private readonly redis: RedisServer,
+  ) {}
 
   config(instanceId: string, extra: NitrogenConfigInput = {}): NitrogenConfigInput {
     const options = { url: this.pg.url(), schema: this.schema };

@@ -39,7 +39,13 @@ export function httpFrom(localAddress: string, url: string, method: string, opti
 function mqttFrom(localAddress: string, mqttUrl: string, username: string, password: string, options: IClientOptions = {}): Promise<MqttClient> {
   const { hostname, port } = new URL(mqttUrl);
   const client = new MqttClient(() => createConnection({ host: hostname, port: Number(port), localAddress }), {
-    username, password, clientId: `${username}-${Math.random().toString(16).slice(2, 8)}`, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4, ...options,
+    username,
+    password,
+    clientId: `${username}-${Math.random().toString(16).slice(2, 8)}`,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    protocolVersion: 4,
+    ...options,
   });
   return new Promise((resolve, reject) => {
     client.once('connect', () => {

@@ -129,11 +129,13 @@ export class RawClient {
   constructor(readonly socket: net.Socket) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => {});
-    this.closed = new Promise((resolve) => socket.once('close', () => {
-      this.isClosed = true;
-      resolve();
-      this.wake();
-    }));
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.isClosed = true;
+        resolve();
+        this.wake();
+      }),
+    );
   }
 
   static connect(url: string): Promise<RawClient> {

@@ -17,7 +17,11 @@ export interface ApiResponse<T = any> {
 export class TestServer {
   adminToken = '';
 
-  constructor(readonly server: NitrogenServer, readonly dataDir: string, private readonly ownsDir?: () => void) {}
+  constructor(
+    readonly server: NitrogenServer,
+    readonly dataDir: string,
+    private readonly ownsDir?: () => void,
+  ) {}
 
   get restUrl(): string {
     return this.server.endpoints.rest!;
@@ -84,7 +88,10 @@ export async function startServer(config: NitrogenConfigInput = {}, dataDir?: st
       host: '127.0.0.1',
       adminSecret: ADMIN_SECRET,
       log: { level: (process.env.NITROGEN_TEST_LOG as 'info') ?? 'silent' },
-      plugins: [{ use: 'mqtt', options: { port: 0 } }, { use: 'rest', options: { port: 0 } }],
+      plugins: [
+        { use: 'mqtt', options: { port: 0 } },
+        { use: 'rest', options: { port: 0 } },
+      ],
       ...config,
       dataDir: dataDir ?? dir!.path,
     },

@@ -4,9 +4,7 @@
 // from RABBITMQ_AMQP_URL and QPID_AMQP_URL. Under CI=true a missing URL fails.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  Client, LinkError, Policy, SaslError, SessionError, type ClientPolicy, type Connection, type PolicyOverrides,
-} from '@nitrogen/amqp';
+import { Client, LinkError, Policy, SaslError, SessionError, type ClientPolicy, type Connection, type PolicyOverrides } from '@nitrogen/amqp';
 import { brokerUrl } from './broker-url.js';
 import { CuttableProxy } from './proxy.js';
 
@@ -47,19 +45,24 @@ for (const broker of brokers) {
     before(function () {
       url = brokerUrl(this, broker.env);
     });
-    afterEach(async () => { await Promise.all(open.splice(0).map((c) => c.close())); });
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((c) => c.close()));
+    });
 
     it('sends and receives a message with its sections', async () => {
       const conn = await connect();
       const address = broker.address(unique());
       const receiver = await conn.createReceiver(address, { credit: 10 });
       const sender = await conn.createSender(address);
-      assert.deepEqual(await sender.send({
-        properties: { messageId: 'id-1', contentType: 'application/json', correlationId: 'c-1' },
-        messageAnnotations: { 'x-opt-partition-key': 'p1' },
-        applicationProperties: { device: 'd-1', seq: 1, temp: 21.5 },
-        body: Buffer.from('{"t":21.5}'),
-      }), { type: 'accepted' });
+      assert.deepEqual(
+        await sender.send({
+          properties: { messageId: 'id-1', contentType: 'application/json', correlationId: 'c-1' },
+          messageAnnotations: { 'x-opt-partition-key': 'p1' },
+          applicationProperties: { device: 'd-1', seq: 1, temp: 21.5 },
+          body: Buffer.from('{"t":21.5}'),
+        }),
+        { type: 'accepted' },
+      );
       const d = (await receiver.receive())!;
       const m = d.message;
       assert.equal((m.body as Buffer).toString(), '{"t":21.5}');
@@ -83,7 +86,10 @@ for (const broker of brokers) {
         d.accept();
         if (seen.length === 60) break;
       }
-      assert.deepEqual(seen, Array.from({ length: 60 }, (_, i) => i));
+      assert.deepEqual(
+        seen,
+        Array.from({ length: 60 }, (_, i) => i),
+      );
     });
 
     it('sends and receives a 10 MiB message in 64 KiB frames', async () => {
@@ -105,7 +111,11 @@ for (const broker of brokers) {
       const sender = await conn.createSender(address);
       await Promise.all(Array.from({ length: 20 }, (_, i) => sender.send({ body: `m${i}` })));
       const got: string[] = [];
-      while (got.length < 20) { const d = (await receiver.receive())!; got.push(d.message.body as string); d.accept(); }
+      while (got.length < 20) {
+        const d = (await receiver.receive())!;
+        got.push(d.message.body as string);
+        d.accept();
+      }
       assert.equal(new Set(got).size, 20);
     });
 
@@ -122,7 +132,11 @@ for (const broker of brokers) {
       first.release();
       // The broker puts it back; 'next' may come before or after it.
       const rest: string[] = [];
-      while (rest.length < 2) { const d = (await receiver.receive())!; rest.push(d.message.body as string); d.accept(); }
+      while (rest.length < 2) {
+        const d = (await receiver.receive())!;
+        rest.push(d.message.body as string);
+        d.accept();
+      }
       assert.deepEqual(rest.sort(), ['again', 'next']);
     });
 
@@ -149,7 +163,9 @@ for (const broker of brokers) {
     it('stays open over several idle-time-outs, kept alive by heartbeats both ways', async () => {
       const conn = await connect({ idleTimeout: 1000 });
       let dropped = false;
-      conn.on('disconnected', () => { dropped = true; });
+      conn.on('disconnected', () => {
+        dropped = true;
+      });
       await sleep(3000);
       assert.equal(dropped, false);
       const sender = await conn.createSender(broker.address(unique()));
@@ -171,7 +187,11 @@ for (const broker of brokers) {
         await Promise.all(sends);
         const receiver = await conn.createReceiver(address, { credit: 100 });
         const seen = new Set<number>();
-        while (seen.size < n) { const d = (await receiver.receive())!; seen.add(d.message.body as number); d.accept(); }
+        while (seen.size < n) {
+          const d = (await receiver.receive())!;
+          seen.add(d.message.body as number);
+          d.accept();
+        }
         assert.equal(seen.size, n);
       } finally {
         await proxy.stop();

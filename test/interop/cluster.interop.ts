@@ -22,7 +22,10 @@ const SINK_BATCH = 100;
 
 /** The REST API of one instance or of the front door, as the admin or a given principal. */
 class Api {
-  constructor(readonly origin: string, private readonly adminToken: string) {}
+  constructor(
+    readonly origin: string,
+    private readonly adminToken: string,
+  ) {}
 
   get restUrl(): string {
     return `${this.origin}/api/v1`;
@@ -150,7 +153,10 @@ const haveAll = postgresAvailable() && redisAvailable() && (findNginx() !== null
   }
 
   it('carries a command sent through B to a device on A, telemetry through A to an SSE stream on C, and a revocation on B to A', async () => {
-    const [device, app] = await front.register([{ type: 'device', id: 'ix-car' }, { type: 'app', id: 'ix-dash' }]);
+    const [device, app] = await front.register([
+      { type: 'device', id: 'ix-car' },
+      { type: 'app', id: 'ix-dash' },
+    ]);
     assert.equal((await b.call('POST', '/permissions', { issuedTo: 'ix-dash', principalFor: 'ix-car', action: 'subscribe', authorized: true })).status, 201);
     const car = await connect(instance(0).mqtt, device!);
     await car.subscribeAsync('devices/ix-car/commands/#', { qos: 1 });
@@ -191,7 +197,11 @@ const haveAll = postgresAvailable() && redisAvailable() && (findNginx() !== null
   });
 
   it('keeps acknowledging through nginx while Redis restarts, and live delivery resumes', async () => {
-    const devices = await front.register([{ type: 'device', id: 'ix-r1' }, { type: 'device', id: 'ix-r2' }, { type: 'device', id: 'ix-r3' }]);
+    const devices = await front.register([
+      { type: 'device', id: 'ix-r1' },
+      { type: 'device', id: 'ix-r2' },
+      { type: 'device', id: 'ix-r3' },
+    ]);
     const [app] = await front.register([{ type: 'app', id: 'ix-ops' }]);
     assert.equal((await front.call('POST', '/permissions', { issuedTo: 'ix-ops', principalFor: null, action: 'subscribe', authorized: true })).status, 201);
     const load = new Load(topology.frontMqtt, devices);
@@ -293,17 +303,17 @@ const haveAll = postgresAvailable() && redisAvailable() && (findNginx() !== null
       const killedAt = Date.now();
       const atKill = new Map([...load.acked].map(([id, set]) => [id, set.size]));
       // The two left take the victim's partitions once its lease and membership expire.
-      await eventually(async () => {
-        const now = await partitionsFed();
-        return now[0]! + now[1]! === PARTITIONS ? true : undefined;
-      }, "the victim's sink partitions to get a new owner", 30_000);
+      await eventually(
+        async () => {
+          const now = await partitionsFed();
+          return now[0]! + now[1]! === PARTITIONS ? true : undefined;
+        },
+        "the victim's sink partitions to get a new owner",
+        30_000,
+      );
       movedInMs = Date.now() - killedAt;
       // least_conn spread the nine over the three: each device goes on through the two left.
-      await eventually(
-        async () => ([...load.acked].every(([id, set]) => set.size >= atKill.get(id)! + 20) ? true : undefined),
-        'every device to reconnect through the other instances and go on',
-        60_000,
-      );
+      await eventually(async () => ([...load.acked].every(([id, set]) => set.size >= atKill.get(id)! + 20) ? true : undefined), 'every device to reconnect through the other instances and go on', 60_000);
     } finally {
       await load.stop();
     }
@@ -311,11 +321,19 @@ const haveAll = postgresAvailable() && redisAvailable() && (findNginx() !== null
     for (const device of devices) {
       const stored = new Set((await front.stored(device.id)).map((m) => (m.body as { seq: number }).seq));
       const acked = [...load.acked.get(device.id)!];
-      assert.deepEqual(acked.filter((seq) => !stored.has(seq)), [], `acknowledged messages of ${device.id} missing from the store`);
-      const counts = await eventually(async () => {
-        const now = delivered(device.id);
-        return acked.every((seq) => now.has(seq)) ? now : undefined;
-      }, `every acknowledged message of ${device.id} at the sink`, 60_000);
+      assert.deepEqual(
+        acked.filter((seq) => !stored.has(seq)),
+        [],
+        `acknowledged messages of ${device.id} missing from the store`,
+      );
+      const counts = await eventually(
+        async () => {
+          const now = delivered(device.id);
+          return acked.every((seq) => now.has(seq)) ? now : undefined;
+        },
+        `every acknowledged message of ${device.id} at the sink`,
+        60_000,
+      );
       for (const n of counts.values()) duplicates += n - 1;
     }
     // A partition re-sends at most what its dead owner sent past its last checkpoint: the batch in

@@ -16,7 +16,11 @@ export class CuttableProxy {
     p.server = net.createServer((client) => {
       if (p.refusing) return void client.destroy();
       const upstream = net.connect(target);
-      for (const s of [client, upstream]) { p.sockets.add(s); s.on('error', () => undefined); s.on('close', () => p.sockets.delete(s)); }
+      for (const s of [client, upstream]) {
+        p.sockets.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => p.sockets.delete(s));
+      }
       client.pipe(upstream).pipe(client);
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
@@ -27,7 +31,9 @@ export class CuttableProxy {
   }
 
   /** Destroys every proxied connection (the client sees its socket drop). */
-  cut(): void { for (const s of this.sockets) s.destroy(); }
+  cut(): void {
+    for (const s of this.sockets) s.destroy();
+  }
 
   /** Cuts, and refuses new connections until `open`. */
   close(): void {
@@ -35,7 +41,9 @@ export class CuttableProxy {
     this.cut();
   }
 
-  open(): void { this.refusing = false; }
+  open(): void {
+    this.refusing = false;
+  }
 
   async stop(): Promise<void> {
     this.close();

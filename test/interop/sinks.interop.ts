@@ -76,7 +76,10 @@ for (const broker of brokers) {
       const q = queue();
       collector = new Collector(url, broker.address(q));
       t = await startServer({ sinks: [sinkConfig(broker.address(q))] });
-      const devices = await t.register([{ type: 'device', id: 'car-1' }, { type: 'device', id: 'car-2' }]);
+      const devices = await t.register([
+        { type: 'device', id: 'car-1' },
+        { type: 'device', id: 'car-2' },
+      ]);
       const load = DeviceLoad.start(t.mqttUrl, devices);
       await sleep(500);
       await load.stop();

@@ -31,7 +31,9 @@ describe('amqp sink against an in-process rhea broker', function () {
   let t: TestServer | undefined;
   let sink: AmqpSink | undefined;
 
-  beforeEach(async () => { peer = await RheaBroker.start(); });
+  beforeEach(async () => {
+    peer = await RheaBroker.start();
+  });
   afterEach(async () => {
     await t?.stop();
     await sink?.stop();
@@ -52,7 +54,18 @@ describe('amqp sink against an in-process rhea broker', function () {
       await publishFromDevices(t, ['car-1', 'car-2'], 25);
       await t.grant({ issuedTo: 'car-1', principalFor: 'car-2', action: 'send', authorized: true });
       const token = (await t.api('POST', '/principals/car-1/impersonate')).body.accessToken;
-      assert.equal((await t.api('POST', '/messages', { token, body: [{ type: 'location', body: 'filtered out' }, { type: 'telemetry', to: 'car-2', tags: ['a'], expires: '2099-01-01T00:00:00Z', body: { last: true } }] })).status, 201);
+      assert.equal(
+        (
+          await t.api('POST', '/messages', {
+            token,
+            body: [
+              { type: 'location', body: 'filtered out' },
+              { type: 'telemetry', to: 'car-2', tags: ['a'], expires: '2099-01-01T00:00:00Z', body: { last: true } },
+            ],
+          })
+        ).status,
+        201,
+      );
       await until(() => receiver.messages.length >= 51, 8000, '51 messages at the receiver');
       const stored = (await storedMessages(t)).filter((m) => m.type === 'telemetry');
       assert.equal(stored.length, 51);
@@ -70,7 +83,11 @@ describe('amqp sink against an in-process rhea broker', function () {
       }
       for (const device of ['car-1', 'car-2']) {
         const seqs = receiver.messages.map((m) => byId.get(m.message_id as string)!).filter((e) => e.from === device && (e.body as { seq?: number }).seq !== undefined);
-        assert.deepEqual(seqs.map((e) => (e.body as { seq: number }).seq), Array.from({ length: 25 }, (_, i) => i), `${device} in order`);
+        assert.deepEqual(
+          seqs.map((e) => (e.body as { seq: number }).seq),
+          Array.from({ length: 25 }, (_, i) => i),
+          `${device} in order`,
+        );
       }
       await until(async () => (await sinkStatus(t!, 'broker')).delivered === 51, 5000, 'the runner counts 51 delivered');
     } finally {
@@ -112,7 +129,10 @@ describe('amqp sink against an in-process rhea broker', function () {
     await publishFromDevices(t, ['car-1'], 5);
     await until(async () => (await sinkStatus(t!, 'broker')).delivered === 4);
     const letters = (await t.api('GET', '/sinks/broker/dead-letters')).body.deadLetters;
-    assert.deepEqual(letters.map((l: { message: Message }) => (l.message.body as { seq: number }).seq), [2]);
+    assert.deepEqual(
+      letters.map((l: { message: Message }) => (l.message.body as { seq: number }).seq),
+      [2],
+    );
   });
 
   it('fails in-flight sends as retryable when the connection drops, and reconnects on the next send', async () => {

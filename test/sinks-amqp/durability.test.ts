@@ -101,7 +101,7 @@ describe('amqp sink durability under load (delivery worker thread)', function ()
         gate.close();
         const before = load.acked.size;
         await until(() => load.acked.size > before + 500, 20_000, 'ingestion going on during the outage');
-        const status = await (await fetch(`${server.rest}/sinks/broker`, { headers: { authorization: `Bearer ${await token(server)}` } })).json() as { sink: { retrying: boolean } };
+        const status = (await (await fetch(`${server.rest}/sinks/broker`, { headers: { authorization: `Bearer ${await token(server)}` } })).json()) as { sink: { retrying: boolean } };
         assert.equal(status.sink.retrying, true, 'the sink retries while the broker is away');
         gate.open();
         const atOpen = arrivals(broker).size;

@@ -18,7 +18,11 @@ function cbsShape(m: RheaMessage) {
     to: m.to,
     applicationProperties: Object.fromEntries(Object.entries(props).map(([k, v]) => [k, k === 'name' ? v : typeof v === 'string' ? v : typeof v])),
     bodyIsString: typeof token === 'string',
-    tokenFields: token.replace(/^SharedAccessSignature /, '').split('&').map((kv) => kv.split('=')[0]).sort(),
+    tokenFields: token
+      .replace(/^SharedAccessSignature /, '')
+      .split('&')
+      .map((kv) => kv.split('=')[0])
+      .sort(),
     tokenResource: /sr=([^&]*)/.exec(token)?.[1],
     tokenKeyName: /skn=([^&]*)/.exec(token)?.[1],
   };
@@ -38,8 +42,12 @@ function transferShape(tr: HubTransfer) {
 describe('eventhubs sink: the same wire as the official @azure/event-hubs producer', function () {
   this.timeout(30_000);
   let hub: EventHubsPeer;
-  before(async () => { hub = await EventHubsPeer.start(); });
-  after(async () => { await hub.stop(); });
+  before(async () => {
+    hub = await EventHubsPeer.start();
+  });
+  after(async () => {
+    await hub.stop();
+  });
 
   it('puts the same CBS request and sends batch messages with the same annotations', async () => {
     const producer = new EventHubProducerClient(hub.connectionString());

@@ -54,8 +54,15 @@ describe('eventhubs sink against a fake Event Hubs', function () {
     }
     assert.equal(new Set(hub.events.map((e) => bodyOf(e.event).id)).size, 60, 'no event twice');
     for (const device of ['car-1', 'car-2', 'car-3']) {
-      const seqs = hub.events.map((e) => bodyOf(e.event)).filter((m) => m.from === device).map((m) => (m.body as { seq: number }).seq);
-      assert.deepEqual(seqs, Array.from({ length: 20 }, (_, i) => i), `${device}'s events in order`);
+      const seqs = hub.events
+        .map((e) => bodyOf(e.event))
+        .filter((m) => m.from === device)
+        .map((m) => (m.body as { seq: number }).seq);
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: 20 }, (_, i) => i),
+        `${device}'s events in order`,
+      );
     }
     await until(async () => (await sinkStatus(t!, 'hub')).delivered === 60, 5000, 'the runner counts 60 delivered');
   });
@@ -69,10 +76,16 @@ describe('eventhubs sink against a fake Event Hubs', function () {
     assert.equal(posted.status, 201);
     await until(() => hub.events.length >= 60);
     const sizes = hub.transfers.map((tr) => (tr.message.body as { content: Buffer[] }).content.reduce((n, b) => n + b.length + 5, 0));
-    assert.ok(sizes.every((n) => n <= 4096), `every batch within the limit: ${sizes.join(',')}`);
+    assert.ok(
+      sizes.every((n) => n <= 4096),
+      `every batch within the limit: ${sizes.join(',')}`,
+    );
     const least = Math.ceil(sizes.reduce((a, b) => a + b, 0) / 4096);
     assert.ok(hub.transfers.length <= least + 2, `${hub.transfers.length} batch messages where ${least} could hold everything: full but for the last of each send`);
-    assert.deepEqual(hub.events.map((e) => (bodyOf(e.event).body as { seq: number }).seq), Array.from({ length: 60 }, (_, i) => i));
+    assert.deepEqual(
+      hub.events.map((e) => (bodyOf(e.event).body as { seq: number }).seq),
+      Array.from({ length: 60 }, (_, i) => i),
+    );
   });
 
   it('sends to one partition when partitionId is set, without partition keys', async () => {
@@ -123,7 +136,10 @@ describe('eventhubs sink against a fake Event Hubs', function () {
     assert.equal(letters.length, 1);
     assert.equal(letters[0].message.body.seq, 1);
     assert.match(letters[0].reason, /over the hub's limit of 2048/);
-    assert.deepEqual(hub.events.map((e) => (bodyOf(e.event).body as { seq: number }).seq), [0, 2]);
+    assert.deepEqual(
+      hub.events.map((e) => (bodyOf(e.event).body as { seq: number }).seq),
+      [0, 2],
+    );
   });
 
   it('is refused by the hub when it attaches without a token', async () => {
@@ -140,7 +156,10 @@ describe('eventhubs sink against a fake Event Hubs', function () {
   it('refuses a malformed connection string at start, naming the field and not the key', async () => {
     hub = await EventHubsPeer.start();
     const parse = (connectionString: string) => EventHubsSinkOptions.safeParse({ connectionString });
-    const problems = (s: string) => { const r = parse(s); return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`); };
+    const problems = (s: string) => {
+      const r = parse(s);
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
     assert.deepEqual(problems('Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=s3cr3t'), ['connectionString: EntityPath is missing (the event hub name; a namespace-level string lacks it)']);
     assert.deepEqual(problems('Endpoint=https://ns/;SharedAccessKey=s3cr3t;EntityPath=h'), ['connectionString: Endpoint must look like sb://<namespace>.servicebus.windows.net/', 'connectionString: SharedAccessKeyName is missing']);
     assert.deepEqual(problems('nonsense'), ['connectionString: must be Key=Value pairs separated by ";"']);

@@ -14,7 +14,10 @@ describe('the AMQP sinks import the client by its package name', () => {
     const files = readdirSync(sinks).filter((f) => f.endsWith('.ts'));
     assert.ok(files.length >= 5);
     const specifiers = files.flatMap((f) => [...readFileSync(join(sinks, f), 'utf8').matchAll(/from\s*'([^']+)'/g)].map((m) => [f, m[1]!] as const));
-    assert.ok(specifiers.some(([, s]) => s === '@nitrogen/amqp'), 'the sinks use @nitrogen/amqp');
+    assert.ok(
+      specifiers.some(([, s]) => s === '@nitrogen/amqp'),
+      'the sinks use @nitrogen/amqp',
+    );
     const inside = specifiers.filter(([, s]) => /(^|\/)amqp\/(src|dist)?/.test(s) || s.startsWith('@nitrogen/amqp/'));
     assert.deepEqual(inside, []);
   });

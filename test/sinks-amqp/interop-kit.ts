@@ -59,7 +59,11 @@ export class Collector {
     const u = new URL(url);
     const container = rhea.create_container({ id: `collector-${process.pid}-${Date.now()}` });
     this.connection = container.connect({
-      host: u.hostname, port: Number(u.port), reconnect: true, initial_reconnect_delay: 100, max_reconnect_delay: 500,
+      host: u.hostname,
+      port: Number(u.port),
+      reconnect: true,
+      initial_reconnect_delay: 100,
+      max_reconnect_delay: 500,
       ...(u.username ? { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) } : {}),
     });
     this.connection.open_receiver({ source: { address }, credit_window: 500 });

@@ -26,10 +26,18 @@ export class RheaBroker {
 
   private async listen(): Promise<void> {
     const c = this.container;
-    c.on('connection_open', (ctx) => { this.connections.add(ctx.connection); });
-    c.on('disconnected', (ctx) => { this.connections.delete(ctx.connection); });
-    c.on('connection_close', (ctx) => { this.connections.delete(ctx.connection); });
-    c.on('receiver_open', (ctx) => { ctx.receiver!.set_target({ address: ctx.receiver!.remote.attach.target?.address }); });
+    c.on('connection_open', (ctx) => {
+      this.connections.add(ctx.connection);
+    });
+    c.on('disconnected', (ctx) => {
+      this.connections.delete(ctx.connection);
+    });
+    c.on('connection_close', (ctx) => {
+      this.connections.delete(ctx.connection);
+    });
+    c.on('receiver_open', (ctx) => {
+      ctx.receiver!.set_target({ address: ctx.receiver!.remote.attach.target?.address });
+    });
     c.on('sender_open', (ctx) => {
       const address = ctx.sender!.remote.attach.source?.address as string;
       ctx.sender!.set_source({ address });
@@ -43,11 +51,21 @@ export class RheaBroker {
       list.push(message);
       this.received.set(address, list);
       switch (this.outcome(message, address)) {
-        case 'accept': this.enqueue(address, message); ctx.delivery!.accept(); break;
-        case 'reject': ctx.delivery!.reject({ condition: 'amqp:precondition-failed', description: 'rejected by test broker' }); break;
-        case 'release': ctx.delivery!.release(); break;
-        case 'modify': ctx.delivery!.modified({ delivery_failed: true, undeliverable_here: true }); break;
-        case 'none': break;
+        case 'accept':
+          this.enqueue(address, message);
+          ctx.delivery!.accept();
+          break;
+        case 'reject':
+          ctx.delivery!.reject({ condition: 'amqp:precondition-failed', description: 'rejected by test broker' });
+          break;
+        case 'release':
+          ctx.delivery!.release();
+          break;
+        case 'modify':
+          ctx.delivery!.modified({ delivery_failed: true, undeliverable_here: true });
+          break;
+        case 'none':
+          break;
       }
     });
     const options = { port: 0, host: '127.0.0.1', autoaccept: false, credit_window: 1000, container_id: 'rhea-broker' };

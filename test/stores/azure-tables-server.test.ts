@@ -14,7 +14,7 @@ const catalog = { ...defaultCatalog, sink: { recording: async () => recordingSin
 
 /** Resolves once `check` holds; fails the test if it does not within `ms`. */
 async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  for (const end = Date.now() + ms; !(await check()); ) {
+  for (const end = Date.now() + ms; !(await check());) {
     if (Date.now() > end) throw new Error(`condition not met within ${ms} ms: ${check}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -67,24 +67,35 @@ describe('Nitrogen servers on Azure Tables (Azurite)', function () {
   it('stores what devices publish over MQTT, pages through it over REST, and keeps it across a restart', async () => {
     const prefix = 'e' + randomBytes(5).toString('hex');
     const first = await start(prefix);
-    const [car, truck] = await first.register([{ type: 'device', id: 'car-e2e' }, { type: 'device', id: 'truck-e2e' }]);
+    const [car, truck] = await first.register([
+      { type: 'device', id: 'car-e2e' },
+      { type: 'device', id: 'truck-e2e' },
+    ]);
     const sent: string[] = [];
-    await Promise.all([car!, truck!].map(async (device) => {
-      const client = await first.mqtt(device.id, device.secret);
-      for (let i = 0; i < 30; i++) {
-        const ts = new Date(Date.UTC(2026, 5, 1, 12, 0, i)).toISOString();
-        const id = `${device.id}-${i}`;
-        // Alternate a batch envelope on …/messages with a bare body on …/messages/{type}.
-        if (i % 2) await client.publishAsync(`devices/${device.id}/messages`, JSON.stringify([{ id, type: 'telemetry', ts, body: { i } }]), { qos: 1 });
-        else await client.publishAsync(`devices/${device.id}/messages`, JSON.stringify({ id, type: 'location', ts, body: { i }, tags: ['gps'] }), { qos: 1 });
-        sent.push(id);
-      }
-      await client.endAsync();
-    }));
+    await Promise.all(
+      [car!, truck!].map(async (device) => {
+        const client = await first.mqtt(device.id, device.secret);
+        for (let i = 0; i < 30; i++) {
+          const ts = new Date(Date.UTC(2026, 5, 1, 12, 0, i)).toISOString();
+          const id = `${device.id}-${i}`;
+          // Alternate a batch envelope on …/messages with a bare body on …/messages/{type}.
+          if (i % 2) await client.publishAsync(`devices/${device.id}/messages`, JSON.stringify([{ id, type: 'telemetry', ts, body: { i } }]), { qos: 1 });
+          else await client.publishAsync(`devices/${device.id}/messages`, JSON.stringify({ id, type: 'location', ts, body: { i }, tags: ['gps'] }), { qos: 1 });
+          sent.push(id);
+        }
+        await client.endAsync();
+      }),
+    );
 
     const carIds = sent.filter((id) => id.startsWith('car-')).sort((a, b) => Number(a.split('-').pop()) - Number(b.split('-').pop()));
-    assert.deepEqual((await pageAll(first, 'from=car-e2e&limit=7')).map((m) => m.id), carIds);
-    assert.deepEqual((await pageAll(first, 'from=car-e2e&order=desc&limit=4')).map((m) => m.id), [...carIds].reverse());
+    assert.deepEqual(
+      (await pageAll(first, 'from=car-e2e&limit=7')).map((m) => m.id),
+      carIds,
+    );
+    assert.deepEqual(
+      (await pageAll(first, 'from=car-e2e&order=desc&limit=4')).map((m) => m.id),
+      [...carIds].reverse(),
+    );
     assert.equal((await pageAll(first, 'limit=9')).length, 60);
     assert.equal((await pageAll(first, 'type=location&tag=gps&limit=6')).length, 30);
 
@@ -93,7 +104,11 @@ describe('Nitrogen servers on Azure Tables (Azurite)', function () {
     const second = await start(prefix);
     // The registry kept the device and its secret; the store kept every message.
     const carToken = await second.token(car!.id, car!.secret);
-    assert.deepEqual((await pageAll(second, 'limit=11', carToken)).map((m) => m.id), carIds, 'a device sees its own messages');
+    assert.deepEqual(
+      (await pageAll(second, 'limit=11', carToken)).map((m) => m.id),
+      carIds,
+      'a device sees its own messages',
+    );
     assert.equal((await pageAll(second, 'limit=50')).length, 60);
   });
 
@@ -107,7 +122,10 @@ describe('Nitrogen servers on Azure Tables (Azurite)', function () {
     await client.endAsync();
     const res = await a.api('GET', `/messages?from=${car!.id}`);
     assert.equal(res.status, 200);
-    assert.deepEqual(res.body.messages.map((m: Message) => [m.from, m.type, m.body]), [[car!.id, 'telemetry', { speed: 88 }]]);
+    assert.deepEqual(
+      res.body.messages.map((m: Message) => [m.from, m.type, m.body]),
+      [[car!.id, 'telemetry', { speed: 88 }]],
+    );
     // And a token issued by one instance works on the other.
     const token = await b.token(car!.id, car!.secret);
     assert.equal((await a.api('GET', `/messages/${res.body.messages[0].id}`, { token })).status, 200);
@@ -120,15 +138,17 @@ describe('Nitrogen servers on Azure Tables (Azurite)', function () {
     const other = await start(prefix);
     const devices = await other.register([{ type: 'device' }, { type: 'device' }]);
     const sent: string[] = [];
-    await Promise.all(devices.map(async (device) => {
-      const client = await other.mqtt(device.id, device.secret);
-      for (let i = 0; i < 20; i++) {
-        const id = `${device.id}-m${i}`;
-        await client.publishAsync(`devices/${device.id}/messages`, JSON.stringify({ id, type: 'telemetry', body: { i } }), { qos: 1 });
-        sent.push(id);
-      }
-      await client.endAsync();
-    }));
+    await Promise.all(
+      devices.map(async (device) => {
+        const client = await other.mqtt(device.id, device.secret);
+        for (let i = 0; i < 20; i++) {
+          const id = `${device.id}-m${i}`;
+          await client.publishAsync(`devices/${device.id}/messages`, JSON.stringify({ id, type: 'telemetry', body: { i } }), { qos: 1 });
+          sent.push(id);
+        }
+        await client.endAsync();
+      }),
+    );
     await until(() => delivered.length >= sent.length);
     assert.deepEqual(new Set(delivered.map((m) => m.id)), new Set(sent));
     assert.equal(delivered.length, sent.length, 'each once');

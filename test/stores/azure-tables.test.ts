@@ -53,8 +53,14 @@ describe('Azure Tables adapters on Azurite', () => {
     };
   }
 
-  storeConformance('azure-tables (Azurite)', harness((prefix) => new AzureTablesStore(storeOptions(prefix))));
-  registryConformance('azure-tables (Azurite)', harness((prefix) => new AzureTablesRegistry(AzureRegistryOptions.parse({ connectionString: azurite.connectionString, tablePrefix: prefix }))));
+  storeConformance(
+    'azure-tables (Azurite)',
+    harness((prefix) => new AzureTablesStore(storeOptions(prefix))),
+  );
+  registryConformance(
+    'azure-tables (Azurite)',
+    harness((prefix) => new AzureTablesRegistry(AzureRegistryOptions.parse({ connectionString: azurite.connectionString, tablePrefix: prefix }))),
+  );
 
   let sharedPrefix = '';
   sharedStoreSuite('azure-tables (Azurite)', {
@@ -89,7 +95,7 @@ describe('Azure Tables adapters on Azurite', () => {
 
     it('stores a 256 KiB message of multi-byte text and refuses one larger than an entity', async () => {
       const store = await openStore();
-      const big = sharedMsg({ body: '€🚗'.repeat(256 * 1024 / 7) });
+      const big = sharedMsg({ body: '€🚗'.repeat((256 * 1024) / 7) });
       await store.append([big]);
       assert.deepEqual(await store.get(big.id), big);
       const huge = sharedMsg({ body: 'x'.repeat(600 * 1024) });
@@ -103,7 +109,10 @@ describe('Azure Tables adapters on Azurite', () => {
       const other = sharedMsg({ from: 'car-2', to: 'app-1' });
       await store.append([both, other, sharedMsg({ from: 'car-3' })]);
       const page = await store.query({ scope: { from: ['car-1'], to: ['app-1'] }, order: 'desc', limit: 10 });
-      assert.deepEqual(page.items.map((m) => m.id), [other.id, both.id]);
+      assert.deepEqual(
+        page.items.map((m) => m.id),
+        [other.id, both.id],
+      );
       assert.deepEqual((await store.query({ tags: ['ü|%', 'a/b#c?d'], order: 'asc', limit: 10 })).items, [both]);
     });
 
@@ -120,7 +129,10 @@ describe('Azure Tables adapters on Azurite', () => {
       const ids = ['a', 'ab', 'abc', 'b', 'B', 'a-1', 'a.1', 'a:1', 'a~', 'Z9', '0', '00', '~~~'];
       const times = [0, 1, 999, Date.UTC(2026, 0, 1), Date.UTC(9999, 11, 31, 23, 59, 59, 999)];
       const messages = times.flatMap((ms) => ids.map((id) => ({ id, from: 'car-1', type: 't', ts: new Date(ms).toISOString() })));
-      const keys = (m: (typeof messages)[number]) => indexRows(m, 'batch').filter((r) => r.partitionKey === 'f|car-1').map((r) => r.rowKey);
+      const keys = (m: (typeof messages)[number]) =>
+        indexRows(m, 'batch')
+          .filter((r) => r.partitionKey === 'f|car-1')
+          .map((r) => r.rowKey);
       const byKey = (i: 0 | 1) => [...messages].sort((a, b) => (keys(a)[i]! < keys(b)[i]! ? -1 : 1));
       const expected = [...messages].sort((a, b) => compareMessages(a as Message, b as Message));
       assert.deepEqual(byKey(0), expected);

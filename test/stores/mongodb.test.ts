@@ -46,7 +46,10 @@ if (!url) {
     const store = (database: string) => new MongoStore(MongoStoreOptions.parse({ url, database, ttlIndex: false }));
 
     storeConformance('mongodb', harness(store));
-    registryConformance('mongodb', harness((database) => new MongoRegistry(MongoConnectionOptions.parse({ url, database }))));
+    registryConformance(
+      'mongodb',
+      harness((database) => new MongoRegistry(MongoConnectionOptions.parse({ url, database }))),
+    );
 
     let shared = '';
     sharedStoreSuite('mongodb', {
@@ -60,7 +63,14 @@ if (!url) {
         for (const s of pair) await s.stop!();
         await admin.db(shared).dropDatabase();
       },
-      recordNumbers: async () => (await admin.db(shared).collection('feed').find({}, { projection: { _id: 1 } }).toArray()).map((d) => d._id as unknown as number),
+      recordNumbers: async () =>
+        (
+          await admin
+            .db(shared)
+            .collection('feed')
+            .find({}, { projection: { _id: 1 } })
+            .toArray()
+        ).map((d) => d._id as unknown as number),
     });
 
     it('indexes and feeds a message whose first append died after storing it', async () => {
@@ -69,7 +79,10 @@ if (!url) {
       await s.start();
       const m = sharedMsg({ from: 'car-crash' });
       // What an instance that died mid-append leaves: the message document, no feed record.
-      await admin.db(database).collection('messages').insertOne({ id: m.id, k: `${m.ts}${m.id} ${m.from}`, from: m.from, type: m.type, e: JSON.stringify(m), w: 'dead-1' });
+      await admin
+        .db(database)
+        .collection('messages')
+        .insertOne({ id: m.id, k: `${m.ts}${m.id} ${m.from}`, from: m.from, type: m.type, e: JSON.stringify(m), w: 'dead-1' });
       await s.append([{ ...m, body: 'retry' }]);
       assert.deepEqual((await drainFeed(s)).ids, [m.id]);
       assert.deepEqual(await s.get(m.id), m);

@@ -57,10 +57,12 @@ export function sharedStoreSuite(label: string, harness: SharedStoreHarness): vo
       const writer = async (store: Store, from: string) => {
         for (let round = 0; round < 6; round++) {
           const batches = Array.from({ length: 4 }, () => Array.from({ length: 10 }, () => sharedMsg({ from })));
-          await Promise.all(batches.map(async (batch) => {
-            await store.append(batch);
-            acked.push(...batch.map((m) => m.id));
-          }));
+          await Promise.all(
+            batches.map(async (batch) => {
+              await store.append(batch);
+              acked.push(...batch.map((m) => m.id));
+            }),
+          );
         }
       };
       await Promise.all([writer(stores[0], 'car-a'), writer(stores[1], 'car-b')]);
@@ -72,7 +74,10 @@ export function sharedStoreSuite(label: string, harness: SharedStoreHarness): vo
       assert.equal(fed.length, acked.length, 'and each once');
       // Why no reader can skip a commit: the records are numbered without a hole.
       const numbers = (await harness.recordNumbers()).sort((a, b) => a - b);
-      assert.deepEqual(numbers, numbers.map((_, i) => i + 1));
+      assert.deepEqual(
+        numbers,
+        numbers.map((_, i) => i + 1),
+      );
     });
 
     it('still feeds a message after an instance that knows no sink position purged it', async () => {

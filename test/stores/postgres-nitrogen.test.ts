@@ -57,29 +57,44 @@ if (postgresAvailable()) {
       delivered.length = 0;
       const withSink = await start(pg, schema, { sinks: [{ use: 'recording', name: 'downstream', delivery: { batchSize: 50, lingerMs: 5, retryMinMs: 20, retryMaxMs: 100, pollMs: 50 } }] });
       const other = await start(pg, schema);
-      const devices = await other.register([{ type: 'device', id: 'car-pg-1' }, { type: 'device', id: 'car-pg-2' }]);
+      const devices = await other.register([
+        { type: 'device', id: 'car-pg-1' },
+        { type: 'device', id: 'car-pg-2' },
+      ]);
       const sent: string[] = [];
-      await Promise.all(devices.map(async (device) => {
-        const client = await other.mqtt(device.id, device.secret);
-        for (let i = 0; i < 25; i++) {
-          const id = `${device.id}-m${String(i).padStart(2, '0')}`;
-          const ts = new Date(Date.UTC(2026, 5, 1, 12, 0, i)).toISOString();
-          await client.publishAsync(`devices/${device.id}/messages`, JSON.stringify({ id, ts, type: i % 2 ? 'telemetry' : 'location', body: { i }, tags: i % 5 ? undefined : ['gps'] }), { qos: 1 });
-          sent.push(id);
-        }
-        await client.endAsync();
-      }));
+      await Promise.all(
+        devices.map(async (device) => {
+          const client = await other.mqtt(device.id, device.secret);
+          for (let i = 0; i < 25; i++) {
+            const id = `${device.id}-m${String(i).padStart(2, '0')}`;
+            const ts = new Date(Date.UTC(2026, 5, 1, 12, 0, i)).toISOString();
+            await client.publishAsync(`devices/${device.id}/messages`, JSON.stringify({ id, ts, type: i % 2 ? 'telemetry' : 'location', body: { i }, tags: i % 5 ? undefined : ['gps'] }), { qos: 1 });
+            sent.push(id);
+          }
+          await client.endAsync();
+        }),
+      );
 
       // What one instance acknowledged, the other serves, in order, page after page.
       const mine = sent.filter((id) => id.startsWith('car-pg-1-'));
-      assert.deepEqual((await pageAll(withSink, 'from=car-pg-1&limit=7')).map((m) => m.id), mine);
-      assert.deepEqual((await pageAll(withSink, 'from=car-pg-1&order=desc&limit=4')).map((m) => m.id), [...mine].reverse());
+      assert.deepEqual(
+        (await pageAll(withSink, 'from=car-pg-1&limit=7')).map((m) => m.id),
+        mine,
+      );
+      assert.deepEqual(
+        (await pageAll(withSink, 'from=car-pg-1&order=desc&limit=4')).map((m) => m.id),
+        [...mine].reverse(),
+      );
       assert.equal((await pageAll(withSink, 'type=location&tag=gps&limit=2')).length, 6);
       const token = await withSink.token(devices[1]!.id, devices[1]!.secret);
-      assert.deepEqual((await pageAll(other, 'limit=9', token)).map((m) => m.id), sent.filter((id) => id.startsWith('car-pg-2-')), 'a token from one instance works on the other, and a device sees its own');
+      assert.deepEqual(
+        (await pageAll(other, 'limit=9', token)).map((m) => m.id),
+        sent.filter((id) => id.startsWith('car-pg-2-')),
+        'a token from one instance works on the other, and a device sees its own',
+      );
 
       // The sink on the first instance receives what the second stored, each message once.
-      for (const end = Date.now() + 20_000; delivered.length < sent.length && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
+      for (const end = Date.now() + 20_000; delivered.length < sent.length && Date.now() < end;) await new Promise((r) => setTimeout(r, 50));
       assert.deepEqual(new Set(delivered.map((m) => m.id)), new Set(sent));
       assert.equal(delivered.length, sent.length, 'each once');
     });
@@ -92,11 +107,13 @@ if (postgresAvailable()) {
         const [car] = await server.register([{ type: 'device' }]);
         const client = await server.mqtt(car!.id, car!.secret);
         const acknowledged: string[] = [];
-        await Promise.all(Array.from({ length: 200 }, async (_, i) => {
-          const id = `crash-${i}`;
-          await client.publishAsync(`devices/${car!.id}/messages`, JSON.stringify({ id, type: 'telemetry', body: { i } }), { qos: 1 });
-          acknowledged.push(id);
-        }));
+        await Promise.all(
+          Array.from({ length: 200 }, async (_, i) => {
+            const id = `crash-${i}`;
+            await client.publishAsync(`devices/${car!.id}/messages`, JSON.stringify({ id, type: 'telemetry', body: { i } }), { qos: 1 });
+            acknowledged.push(id);
+          }),
+        );
         await client.endAsync();
         // No checkpoint, no clean shutdown: after the restart, only what the WAL held exists.
         await pg.crashAndRestart();

@@ -49,8 +49,14 @@ if (postgresAvailable()) {
       };
     }
 
-    storeConformance('postgres', harness((schema) => new PostgresStore(storeOptions(schema))));
-    registryConformance('postgres', harness((schema) => new PostgresRegistry(PostgresConnectionOptions.parse({ url: server.url(), schema }))));
+    storeConformance(
+      'postgres',
+      harness((schema) => new PostgresStore(storeOptions(schema))),
+    );
+    registryConformance(
+      'postgres',
+      harness((schema) => new PostgresRegistry(PostgresConnectionOptions.parse({ url: server.url(), schema }))),
+    );
 
     let shared = '';
     sharedStoreSuite('postgres', {
@@ -108,7 +114,14 @@ if (postgresAvailable()) {
           await holder.query('COMMIT');
           await appending;
           const { rows } = await admin.query<{ seq: string; n: number }>(`SELECT seq, n FROM ${schema}.feed ORDER BY seq`);
-          assert.deepEqual(rows.map((r) => [Number(r.seq), r.n]), [[1, 0], [2, 1]], 'the append took the number after the one committed before it');
+          assert.deepEqual(
+            rows.map((r) => [Number(r.seq), r.n]),
+            [
+              [1, 0],
+              [2, 1],
+            ],
+            'the append took the number after the one committed before it',
+          );
           assert.deepEqual((await store.readFeed(null, 10)).messages, [m]);
         } finally {
           holder.release();
@@ -146,9 +159,15 @@ if (postgresAvailable()) {
         assert.ok(chunks.length >= 2 && chunks.every((c) => c.reduce((n, m) => n + encodeMessage(m).length, 0) <= STATEMENT_CHARS));
         assert.deepEqual(chunks.flat(), batch);
         await store.append(batch);
-        assert.deepEqual((await drainFeed(store)).ids, batch.map((m) => m.id));
+        assert.deepEqual(
+          (await drainFeed(store)).ids,
+          batch.map((m) => m.id),
+        );
         const numbers = (await admin.query<{ seq: string }>(`SELECT seq FROM ${schema}.feed ORDER BY seq`)).rows.map((r) => Number(r.seq));
-        assert.deepEqual(numbers, numbers.map((_, i) => i + 1));
+        assert.deepEqual(
+          numbers,
+          numbers.map((_, i) => i + 1),
+        );
         assert.ok(numbers.length >= 100, 'a record of its own for each envelope too large to share one');
         assert.deepEqual(await store.get(batch[99]!.id), batch[99]);
       });
@@ -207,7 +226,12 @@ if (postgresAvailable()) {
         for (let round = 0; round < 3; round++) {
           // Appends in flight when the server ends their sessions fail with NITROGEN_ERR_STORE; the
           // process goes on (an error event on a connection out of the pool would end it).
-          const inFlight = Array.from({ length: 4 }, () => store.append([sharedMsg()]).then(() => null, (err: unknown) => err));
+          const inFlight = Array.from({ length: 4 }, () =>
+            store.append([sharedMsg()]).then(
+              () => null,
+              (err: unknown) => err,
+            ),
+          );
           await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'nitrogen' AND datname = current_database()`);
           for (const outcome of await Promise.all(inFlight)) assert.ok(outcome === null || isNitrogenError(outcome, 'NITROGEN_ERR_STORE'), String(outcome));
         }
@@ -215,7 +239,10 @@ if (postgresAvailable()) {
         const m = sharedMsg({ from: 'car-after' });
         let stored = false;
         for (let attempt = 0; attempt < 20 && !stored; attempt++) {
-          stored = await store.append([m]).then(() => true, (err) => (assert.ok(isNitrogenError(err, 'NITROGEN_ERR_STORE')), false));
+          stored = await store.append([m]).then(
+            () => true,
+            (err) => (assert.ok(isNitrogenError(err, 'NITROGEN_ERR_STORE')), false),
+          );
         }
         assert.ok(stored);
         assert.deepEqual(await store.get(m.id), m);

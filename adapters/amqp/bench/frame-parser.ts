@@ -37,11 +37,17 @@ function blParser(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
 
 /** Frames per second of one parser over the chunks, for about `ms` after a warm-up. */
 function rate(input: Buffer[], frames: number, make: () => (chunk: Buffer) => void, ms = 400): number {
-  const run = (): void => { const push = make(); for (const c of input) push(c); };
+  const run = (): void => {
+    const push = make();
+    for (const c of input) push(c);
+  };
   for (let i = 0; i < 3; i++) run();
   const start = process.hrtime.bigint();
   let rounds = 0;
-  while (Number(process.hrtime.bigint() - start) < ms * 1e6) { run(); rounds++; }
+  while (Number(process.hrtime.bigint() - start) < ms * 1e6) {
+    run();
+    rounds++;
+  }
   return (rounds * frames) / (Number(process.hrtime.bigint() - start) / 1e9);
 }
 
@@ -61,11 +67,13 @@ for (const [label, size, count, chunkSize] of cases) {
   const ours: number[] = [];
   const bl: number[] = [];
   for (let i = 0; i < 7; i++) {
-    ours.push(rate(input, count, () => {
-      const p = new FrameParser(() => undefined);
-      p.maxFrameSize = 1 << 20;
-      return (c) => p.push(c);
-    }));
+    ours.push(
+      rate(input, count, () => {
+        const p = new FrameParser(() => undefined);
+        p.maxFrameSize = 1 << 20;
+        return (c) => p.push(c);
+      }),
+    );
     bl.push(rate(input, count, () => blParser(() => undefined)));
   }
   console.log(`${label}: ours ${fmt(median(ours))} | bl ${fmt(median(bl))} | ours/bl ${(median(ours) / median(bl)).toFixed(2)}x`);

@@ -10,8 +10,12 @@ const noDelay = (process.argv[3] ?? 'nodelay') === 'nodelay';
 const container = rhea.create_container({ id: 'bench-peer' });
 let received = 0;
 container.on('receiver_open', (ctx) => ctx.receiver!.set_target({ address: ctx.receiver!.remote.attach.target?.address }));
-container.on('message', () => { received++; });
+container.on('message', () => {
+  received++;
+});
 const server = container.listen({ port: 0, host: '127.0.0.1', credit_window: credit, autoaccept: true, tcp_no_delay: noDelay } as never) as unknown as Server;
 server.on('listening', () => process.send!({ port: (server.address() as AddressInfo).port }));
-process.on('message', (m: { stats?: boolean }) => { if (m.stats) process.send!({ received }); });
+process.on('message', (m: { stats?: boolean }) => {
+  if (m.stats) process.send!({ received });
+});
 process.on('disconnect', () => process.exit(0));

@@ -31,24 +31,38 @@ function flag(name: string, fallback: string): string {
   return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
 }
 
-interface Row { credit: number; window: number; noDelay: boolean }
-const rows: Row[] = flag('rows', DEFAULT_ROWS).split(',').map((r) => {
-  const [credit, window, nd] = r.split('/');
-  return { credit: Number(credit), window: Number(window), noDelay: nd === 'on' };
-});
+interface Row {
+  credit: number;
+  window: number;
+  noDelay: boolean;
+}
+const rows: Row[] = flag('rows', DEFAULT_ROWS)
+  .split(',')
+  .map((r) => {
+    const [credit, window, nd] = r.split('/');
+    return { credit: Number(credit), window: Number(window), noDelay: nd === 'on' };
+  });
 const N = Number(flag('n', '30000'));
 const SIZE = Number(flag('size', '100'));
 const RUNS = Number(flag('runs', '3'));
 const CLIENTS = flag('clients', 'ours,rhea').split(',');
 
-interface Peer { url: string; received(): Promise<number>; stop(): void }
+interface Peer {
+  url: string;
+  received(): Promise<number>;
+  stop(): void;
+}
 
 async function startPeer(credit: number, noDelay: boolean): Promise<Peer> {
   const child = fork(fileURLToPath(new URL('./peer.js', import.meta.url)), [String(credit), noDelay ? 'nodelay' : 'delay'], { stdio: 'inherit' });
   const port = await new Promise<number>((resolve) => child.once('message', (m: { port: number }) => resolve(m.port)));
   return {
     url: `amqp://127.0.0.1:${port}`,
-    received: () => new Promise((resolve) => { child.once('message', (m: { received: number }) => resolve(m.received)); child.send({ stats: true }); }),
+    received: () =>
+      new Promise((resolve) => {
+        child.once('message', (m: { received: number }) => resolve(m.received));
+        child.send({ stats: true });
+      }),
     stop: () => child.kill(),
   };
 }
@@ -72,8 +86,14 @@ const ours: Run = async (url, body, n, window) => {
   await new Promise<void>((resolve, reject) => {
     let sent = 0;
     let acked = 0;
-    const onAck = (): void => { if (++acked === n) resolve(); else if (sent < n) send(); };
-    const send = (): void => { sent++; sender.send({ body }).then(onAck, reject); };
+    const onAck = (): void => {
+      if (++acked === n) resolve();
+      else if (sent < n) send();
+    };
+    const send = (): void => {
+      sent++;
+      sender.send({ body }).then(onAck, reject);
+    };
     for (let i = 0; i < window && sent < n; i++) send();
   });
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
@@ -92,10 +112,16 @@ const viaRhea: Run = async (url, body, n, window) => {
     let sent = 0;
     let acked = 0;
     const pump = (): void => {
-      while (sent < n && sent - acked < window && sender.sendable()) { sender.send({ body: rhea.message.data_section(body) }); sent++; }
+      while (sent < n && sent - acked < window && sender.sendable()) {
+        sender.send({ body: rhea.message.data_section(body) });
+        sent++;
+      }
     };
     sender.on('sendable', pump);
-    sender.on('accepted', () => { if (++acked === n) resolve(); else pump(); });
+    sender.on('accepted', () => {
+      if (++acked === n) resolve();
+      else pump();
+    });
     pump();
   });
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
@@ -114,8 +140,14 @@ const viaAmqp10: Run = async (url, body, n, window) => {
   await new Promise<void>((resolve, reject) => {
     let sent = 0;
     let acked = 0;
-    const onAck = (): void => { if (++acked === n) resolve(); else if (sent < n) send(); };
-    const send = (): void => { sent++; sender.send(body).then(onAck, reject); };
+    const onAck = (): void => {
+      if (++acked === n) resolve();
+      else if (sent < n) send();
+    };
+    const send = (): void => {
+      sent++;
+      sender.send(body).then(onAck, reject);
+    };
     for (let i = 0; i < window && sent < n; i++) send();
   });
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
@@ -150,7 +182,9 @@ const connectRhea = async (url: string): Promise<number> => {
 };
 
 const RUNNERS: Record<string, { run: Run; extra: number }> = {
-  ours: { run: ours, extra: 1 }, rhea: { run: viaRhea, extra: 0 }, amqp10: { run: viaAmqp10, extra: 0 },
+  ours: { run: ours, extra: 1 },
+  rhea: { run: viaRhea, extra: 0 },
+  amqp10: { run: viaAmqp10, extra: 0 },
 };
 
 function telemetry(i: number): Message {
@@ -168,30 +202,56 @@ function rate(fn: (i: number) => void, seconds = 1): number {
   const start = process.hrtime.bigint();
   const end = start + BigInt(seconds * 1e9);
   let now = start;
-  while (now < end) { for (let k = 0; k < 1000; k++) fn(n++); now = process.hrtime.bigint(); }
+  while (now < end) {
+    for (let k = 0; k < 1000; k++) fn(n++);
+    now = process.hrtime.bigint();
+  }
   return n / (Number(now - start) / 1e9);
 }
 
 function codec(): Record<string, number> {
   const m = telemetry(1);
   const r = {
-    message_id: m.properties!.messageId, content_type: m.properties!.contentType, creation_time: m.properties!.creationTime,
-    message_annotations: m.messageAnnotations, application_properties: m.applicationProperties, body: rhea.message.data_section(m.body),
+    message_id: m.properties!.messageId,
+    content_type: m.properties!.contentType,
+    creation_time: m.properties!.creationTime,
+    message_annotations: m.messageAnnotations,
+    application_properties: m.applicationProperties,
+    body: rhea.message.data_section(m.body),
   };
   const w = new Writer();
-  const encoded = (() => { encodeMessage(w, m); return w.toBuffer(); })();
+  const encoded = (() => {
+    encodeMessage(w, m);
+    return w.toBuffer();
+  })();
   const rheaEncoded = rhea.message.encode(r);
   return {
-    'ours: encode into the reused output buffer': rate(() => { w.reset(); encodeMessage(w, m); }),
-    'ours: encode to a new Buffer': rate(() => { w.reset(); encodeMessage(w, m); w.toBuffer(); }),
-    'rhea: encode (message.encode)': rate(() => { rhea.message.encode(r); }),
-    'ours: decode': rate(() => { decodeMessage(encoded); }),
-    'rhea: decode (message.decode)': rate(() => { rhea.message.decode(rheaEncoded); }),
+    'ours: encode into the reused output buffer': rate(() => {
+      w.reset();
+      encodeMessage(w, m);
+    }),
+    'ours: encode to a new Buffer': rate(() => {
+      w.reset();
+      encodeMessage(w, m);
+      w.toBuffer();
+    }),
+    'rhea: encode (message.encode)': rate(() => {
+      rhea.message.encode(r);
+    }),
+    'ours: decode': rate(() => {
+      decodeMessage(encoded);
+    }),
+    'rhea: decode (message.decode)': rate(() => {
+      rhea.message.decode(rheaEncoded);
+    }),
   };
 }
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 
 async function main(): Promise<void> {
   const cpus = os.cpus();
@@ -200,8 +260,16 @@ async function main(): Promise<void> {
   console.log(`machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, ${os.platform()} ${os.release()}`);
   console.log(`send: acked (unsettled) sends of ${SIZE}-byte bodies, n=${N}, to a rhea peer in a child process on 127.0.0.1; median of ${RUNS} runs, clients alternating\n`);
   const body = Buffer.alloc(SIZE, 0x61);
-  console.log(`| peer credit | unsettled window | peer TCP_NODELAY | ${CLIENTS.join(' | ')} | ${CLIENTS.slice(1).map((c) => `ours/${c}`).join(' | ')} |`);
-  console.log(`|---:|---:|---|${CLIENTS.map(() => '---:').join('|')}|${CLIENTS.slice(1).map(() => '---:').join('|')}|`);
+  console.log(
+    `| peer credit | unsettled window | peer TCP_NODELAY | ${CLIENTS.join(' | ')} | ${CLIENTS.slice(1)
+      .map((c) => `ours/${c}`)
+      .join(' | ')} |`,
+  );
+  console.log(
+    `|---:|---:|---|${CLIENTS.map(() => '---:').join('|')}|${CLIENTS.slice(1)
+      .map(() => '---:')
+      .join('|')}|`,
+  );
   for (const row of rows) {
     const peer = await startPeer(row.credit, row.noDelay);
     try {
@@ -213,7 +281,11 @@ async function main(): Promise<void> {
         }
       }
       const med = Object.fromEntries(CLIENTS.map((c) => [c, median(results[c])]));
-      console.log(`| ${fmt(row.credit)} | ${fmt(row.window)} | ${row.noDelay ? 'on' : 'off'} | ${CLIENTS.map((c) => `${fmt(med[c])}/s`).join(' | ')} | ${CLIENTS.slice(1).map((c) => (med.ours / med[c]).toFixed(2)).join(' | ')} |`);
+      console.log(
+        `| ${fmt(row.credit)} | ${fmt(row.window)} | ${row.noDelay ? 'on' : 'off'} | ${CLIENTS.map((c) => `${fmt(med[c])}/s`).join(' | ')} | ${CLIENTS.slice(1)
+          .map((c) => (med.ours / med[c]).toFixed(2))
+          .join(' | ')} |`,
+      );
     } finally {
       peer.stop();
     }
@@ -226,7 +298,10 @@ async function main(): Promise<void> {
       const peer = await startPeer(1000, noDelay);
       try {
         const times: { ours: number[]; rhea: number[] } = { ours: [], rhea: [] };
-        for (let i = 0; i < 15; i++) { times.ours.push(await connectOurs(peer.url)); times.rhea.push(await connectRhea(peer.url)); }
+        for (let i = 0; i < 15; i++) {
+          times.ours.push(await connectOurs(peer.url));
+          times.rhea.push(await connectRhea(peer.url));
+        }
         console.log(`| ${noDelay ? 'on' : 'off'} | ${median(times.ours).toFixed(1)} ms | ${median(times.rhea).toFixed(1)} ms |`);
       } finally {
         peer.stop();
@@ -237,8 +312,16 @@ async function main(): Promise<void> {
   console.log('\ncodec: typical telemetry message (properties, message-annotations, application-properties, 90-byte JSON data section)');
   const c = codec();
   for (const [k, v] of Object.entries(c)) console.log(`  ${k}: ${fmt(v)} msg/s`);
-  console.log(`  encode ours/rhea: ${(c['ours: encode into the reused output buffer'] / c['rhea: encode (message.encode)']).toFixed(2)}x (to a new Buffer: ${(c['ours: encode to a new Buffer'] / c['rhea: encode (message.encode)']).toFixed(2)}x)`);
+  console.log(
+    `  encode ours/rhea: ${(c['ours: encode into the reused output buffer'] / c['rhea: encode (message.encode)']).toFixed(2)}x (to a new Buffer: ${(c['ours: encode to a new Buffer'] / c['rhea: encode (message.encode)']).toFixed(2)}x)`,
+  );
   console.log(`  decode ours/rhea: ${(c['ours: decode'] / c['rhea: decode (message.decode)']).toFixed(2)}x`);
 }
 
-main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -13,7 +13,9 @@ export class Backoff {
   constructor(private readonly policy: ReconnectPolicy) {}
 
   /** A connection is up (connected, its sessions begun). */
-  up(): void { this.upSince = Date.now(); }
+  up(): void {
+    this.upSince = Date.now();
+  }
 
   /** The connection went down: the delay before the next attempt, or undefined if none is left. */
   next(): number | undefined {
@@ -27,5 +29,7 @@ export class Backoff {
   }
 
   /** The attempt the last delay was for (1 for the first). */
-  get attempt(): number { return this.attempts; }
+  get attempt(): number {
+    return this.attempts;
+  }
 }

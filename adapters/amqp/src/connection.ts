@@ -33,8 +33,11 @@ type Socket = net.Socket | tls.TLSSocket;
 /** How far a socket got; errors and timeouts say what was awaited. */
 type Stage = 'socket' | 'sasl' | 'open' | 'begin' | 'up';
 const AWAITING: Record<Stage, string> = {
-  socket: 'the TCP/TLS connection', sasl: 'the SASL exchange', open: "the peer's open",
-  begin: "the peer's begin (it had sent open)", up: '',
+  socket: 'the TCP/TLS connection',
+  sasl: 'the SASL exchange',
+  open: "the peer's open",
+  begin: "the peer's begin (it had sent open)",
+  up: '',
 };
 
 const amqpFrames = new FrameDecoder('AMQP', Performatives);
@@ -57,10 +60,19 @@ export class Connection extends EventEmitter {
 
   private socket: Socket | null = null;
   private stage: Stage = 'socket';
-  private readonly inbound = new Inbound((t, ch, f, s) => this.onFrame(t, ch, f, s), (h) => { if (h === AMQP_HEADER) this.outbound.owesReply(); });
+  private readonly inbound = new Inbound(
+    (t, ch, f, s) => this.onFrame(t, ch, f, s),
+    (h) => {
+      if (h === AMQP_HEADER) this.outbound.owesReply();
+    },
+  );
   private readonly outbound = new Outbound(
-    () => { for (const s of this.sessions) s?.flushDispositions(); },
-    () => { this.heartbeat.wrote = true; },
+    () => {
+      for (const s of this.sessions) s?.flushDispositions();
+    },
+    () => {
+      this.heartbeat.wrote = true;
+    },
   );
   private sasl: SaslClient | null = null;
   private readonly sessions: Array<Session | undefined> = [];
@@ -78,7 +90,10 @@ export class Connection extends EventEmitter {
   private established = false;
   private readonly backoff: Backoff;
 
-  constructor(readonly endpoint: Endpoint, readonly policy: ClientPolicy) {
+  constructor(
+    readonly endpoint: Endpoint,
+    readonly policy: ClientPolicy,
+  ) {
     super();
     this.containerId = policy.containerId || `nitrogen-${randomUUID()}`;
     this.backoff = new Backoff(policy.reconnect);
@@ -105,11 +120,17 @@ export class Connection extends EventEmitter {
   }
 
   /** The output buffer senders encode transfers into (sent at the end of the turn). */
-  get out(): Writer { return this.outbound.out; }
+  get out(): Writer {
+    return this.outbound.out;
+  }
   /** False while the socket's buffer is full; senders stop until it drains. */
-  get writable(): boolean { return this.outbound.writable; }
+  get writable(): boolean {
+    return this.outbound.writable;
+  }
 
-  get maxFrameSize(): number { return Math.min(this.remote?.maxFrameSize ?? MIN_MAX_FRAME_SIZE, 0xffffffff); }
+  get maxFrameSize(): number {
+    return Math.min(this.remote?.maxFrameSize ?? MIN_MAX_FRAME_SIZE, 0xffffffff);
+  }
 
   async createSession(): Promise<Session> {
     const max = Math.min(this.policy.channelMax, this.remote?.channelMax ?? this.policy.channelMax);
@@ -140,7 +161,9 @@ export class Connection extends EventEmitter {
     if (this.defaultSession === null) {
       const p = this.createSession();
       this.defaultSession = p;
-      p.catch(() => { if (this.defaultSession === p) this.defaultSession = null; });
+      p.catch(() => {
+        if (this.defaultSession === p) this.defaultSession = null;
+      });
     }
     return this.defaultSession;
   }
@@ -152,8 +175,14 @@ export class Connection extends EventEmitter {
     this.state = 'closing';
     const reason = new ConnectionError({ condition: Condition.ConnectionForced, description: 'connection closed locally' }, 'ERR_AMQP_CLOSED');
     for (const s of this.sessions) s?.fail(reason, true, true);
-    if (!wasOpen || !this.socket) { this.socket?.destroy(); this.finish(reason); return; }
-    const done = new Promise<void>((resolve) => { this.closed = { resolve }; });
+    if (!wasOpen || !this.socket) {
+      this.socket?.destroy();
+      this.finish(reason);
+      return;
+    }
+    const done = new Promise<void>((resolve) => {
+      this.closed = { resolve };
+    });
     this.sendFrame(0, CloseType, { error });
     const timer = setTimeout(() => this.socket?.destroy(), this.policy.operationTimeout);
     await done;
@@ -168,16 +197,16 @@ export class Connection extends EventEmitter {
     this.state = this.state === 'reconnecting' ? 'reconnecting' : 'connecting';
     const { host, port } = this.endpoint;
     log.connection('connecting to %s:%d (tls %s)', host, port, this.endpoint.tls);
-    const socket: Socket = this.endpoint.tls
-      ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ...this.policy.tls })
-      : net.connect({ host, port });
+    const socket: Socket = this.endpoint.tls ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ...this.policy.tls }) : net.connect({ host, port });
     socket.setNoDelay(true);
     this.socket = socket;
     this.stage = 'socket';
     this.sasl = null;
     this.inbound.reset();
     this.outbound.use(socket);
-    const opened = new Promise<void>((resolve, reject) => { this.opened = { resolve, reject }; });
+    const opened = new Promise<void>((resolve, reject) => {
+      this.opened = { resolve, reject };
+    });
     const ms = this.policy.connectTimeout;
     this.connectTimer = setTimeout(() => {
       this.connectTimer = null;
@@ -185,7 +214,10 @@ export class Connection extends EventEmitter {
     }, ms);
     socket.once(this.endpoint.tls ? 'secureConnect' : 'connect', () => this.onConnected());
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => { this.outbound.writable = true; this.pumpAll(); });
+    socket.on('drain', () => {
+      this.outbound.writable = true;
+      this.pumpAll();
+    });
     socket.on('error', (e: Error) => this.fatal(new ConnectionError({ condition: Condition.ConnectionForced, description: e.message }, 'ERR_AMQP_SOCKET')));
     socket.on('close', () => this.onSocketClosed(socket));
     return opened;
@@ -208,16 +240,26 @@ export class Connection extends EventEmitter {
 
   private onConnected(): void {
     const mech = this.policy.sasl;
-    if (mech === 'none') { this.startAmqp(); return; }
+    if (mech === 'none') {
+      this.startAmqp();
+      return;
+    }
     this.stage = 'sasl';
     const { username, password } = this.endpoint;
     const mechanism = mech !== 'auto' ? mech : username !== undefined ? Sasl.plain(username, password ?? '') : Sasl.anonymous();
-    this.sasl = new SaslClient(mechanism, this.hostname(), (c, body) => this.sendFrame(0, c, body, undefined, FrameType.Sasl), (e) => this.fatal(e));
+    this.sasl = new SaslClient(
+      mechanism,
+      this.hostname(),
+      (c, body) => this.sendFrame(0, c, body, undefined, FrameType.Sasl),
+      (e) => this.fatal(e),
+    );
     this.inbound.expect(SASL_HEADER, SASL_MAX_FRAME_SIZE);
     this.outbound.raw(SASL_HEADER);
   }
 
-  private hostname(): string { return this.policy.hostname || this.endpoint.host; }
+  private hostname(): string {
+    return this.policy.hostname || this.endpoint.host;
+  }
 
   /** §2.4.1: protocol header, then our open, pipelined. */
   private startAmqp(): void {
@@ -227,8 +269,13 @@ export class Connection extends EventEmitter {
     this.inbound.expect(AMQP_HEADER, p.maxFrameSize);
     this.outbound.raw(AMQP_HEADER);
     this.sendFrame(0, OpenType, {
-      containerId: this.containerId, hostname: this.hostname(), maxFrameSize: p.maxFrameSize, channelMax: p.channelMax,
-      idleTimeOut: p.idleTimeout || undefined, offeredCapabilities: p.offeredCapabilities, desiredCapabilities: p.desiredCapabilities,
+      containerId: this.containerId,
+      hostname: this.hostname(),
+      maxFrameSize: p.maxFrameSize,
+      channelMax: p.channelMax,
+      idleTimeOut: p.idleTimeout || undefined,
+      offeredCapabilities: p.offeredCapabilities,
+      desiredCapabilities: p.desiredCapabilities,
       properties: p.properties,
     });
     this.outbound.mayReply = true;
@@ -261,8 +308,14 @@ export class Connection extends EventEmitter {
     if (log.frames.enabled) log.frames(describeFrame('<-', channel, f && f.name, f?.body, f?.payload.length));
     if (f === null) return false; // heartbeat
     this.outbound.owesReply();
-    if (f.name === 'open') { this.onOpen(f.body); return false; }
-    if (f.name === 'close') { this.onClose(f.body.error); return false; }
+    if (f.name === 'open') {
+      this.onOpen(f.body);
+      return false;
+    }
+    if (f.name === 'close') {
+      this.onClose(f.body.error);
+      return false;
+    }
     if (this.remote === null) throw protocolError(`${f.name} before open`); // §2.4.1: open comes first
     if (this.state === 'closing') return false; // §2.4.3: after our close, only the peer's close matters
     const session = f.name === 'begin' ? this.sessions[f.body.remoteChannel ?? -1] : this.byRemoteChannel.get(channel);
@@ -299,7 +352,10 @@ export class Connection extends EventEmitter {
   /** The peer closed the connection (§2.4.3): answer, then drop the socket. */
   private onClose(error: ErrorCondition | undefined): void {
     log.connection('peer closed: %o', error);
-    if (this.state === 'closing') { this.socket?.end(); return; }
+    if (this.state === 'closing') {
+      this.socket?.end();
+      return;
+    }
     this.sendFrame(0, CloseType, {});
     this.outbound.flush();
     const err = new ConnectionError(error ?? { condition: Condition.ConnectionForced, description: 'closed by peer' });
@@ -336,16 +392,28 @@ export class Connection extends EventEmitter {
     const reason = this.dropReason ?? { err: this.socketClosed(), retry: true };
     this.dropReason = null;
     if (this.state === 'closed') return;
-    if (this.state === 'closing') { this.finish(reason.err); return; }
-    if (this.opened) { this.opened.reject(reason.err); this.opened = null; }
+    if (this.state === 'closing') {
+      this.finish(reason.err);
+      return;
+    }
+    if (this.opened) {
+      this.opened.reject(reason.err);
+      this.opened = null;
+    }
     this.remote = null;
     const delay = this.established && reason.retry ? this.backoff.next() : undefined;
-    if (delay === undefined) { this.finish(reason.err); return; }
+    if (delay === undefined) {
+      this.finish(reason.err);
+      return;
+    }
     this.state = 'reconnecting';
     for (const s of this.sessions) s?.onTransportLost(reason.err);
     log.connection('disconnected (%s); reconnect attempt %d in %d ms', reason.err.message, this.backoff.attempt, Math.round(delay));
     this.emit('disconnected', reason.err);
-    this.reconnectTimer = setTimeout(() => { this.reconnectTimer = null; this.establish().catch(() => undefined); }, delay);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.establish().catch(() => undefined);
+    }, delay);
   }
 
   /** The peer closed the socket without an AMQP close: say when, as that is most of what is known. */
@@ -377,7 +445,9 @@ export class Connection extends EventEmitter {
   }
 
   /** Makes sure what is buffered goes out at the end of this turn. */
-  scheduleFlush(): void { this.outbound.schedule(); }
+  scheduleFlush(): void {
+    this.outbound.schedule();
+  }
 
   private pumpAll(): void {
     for (const s of this.sessions) s?.pump();
@@ -387,9 +457,13 @@ export class Connection extends EventEmitter {
   releaseChannel(session: Session): void {
     if (this.sessions[session.channel] === session) this.sessions[session.channel] = undefined;
     for (const [ch, s] of this.byRemoteChannel) if (s === session) this.byRemoteChannel.delete(ch);
-    void this.defaultSession?.then((s) => { if (s === session) this.defaultSession = null; }, () => undefined);
+    void this.defaultSession?.then(
+      (s) => {
+        if (s === session) this.defaultSession = null;
+      },
+      () => undefined,
+    );
   }
 }
 
-const protocolError = (description: string): ConnectionError =>
-  new ConnectionError({ condition: Condition.NotAllowed, description }, 'ERR_AMQP_PROTOCOL');
+const protocolError = (description: string): ConnectionError => new ConnectionError({ condition: Condition.NotAllowed, description }, 'ERR_AMQP_PROTOCOL');

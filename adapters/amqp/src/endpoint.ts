@@ -1,5 +1,11 @@
 // Where to connect: host, port, TLS and credentials, parsed from an AMQP URL.
-export interface Endpoint { host: string; port: number; tls: boolean; username?: string; password?: string }
+export interface Endpoint {
+  host: string;
+  port: number;
+  tls: boolean;
+  username?: string;
+  password?: string;
+}
 
 export function parseUrl(url: string): Endpoint {
   const u = new URL(url);

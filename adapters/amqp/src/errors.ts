@@ -104,8 +104,7 @@ export class DeliveryError extends AmqpError {
   readonly outcome: 'rejected' | 'released' | 'modified';
   readonly state: Record<string, unknown>;
   constructor(outcome: 'rejected' | 'released' | 'modified', state: Record<string, unknown>, error?: ErrorCondition) {
-    super(`ERR_AMQP_${outcome.toUpperCase()}`, error ?? { condition: `amqp:${outcome}` },
-      error?.description ? `message ${outcome}: ${error.condition}: ${error.description}` : `message ${outcome}`);
+    super(`ERR_AMQP_${outcome.toUpperCase()}`, error ?? { condition: `amqp:${outcome}` }, error?.description ? `message ${outcome}: ${error.condition}: ${error.description}` : `message ${outcome}`);
     this.outcome = outcome;
     this.state = state;
   }

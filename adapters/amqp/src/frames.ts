@@ -123,7 +123,10 @@ export function dispatch<B, K extends keyof B, C>(handlers: FrameHandlers<B, C>,
 export class FrameDecoder<B> {
   private readonly names = new Map<Composite, keyof B>();
 
-  constructor(readonly layer: string, table: FrameTable<B>) {
+  constructor(
+    readonly layer: string,
+    table: FrameTable<B>,
+  ) {
     for (const name of Object.keys(table) as Array<keyof B>) this.names.set(table[name], name);
   }
 
@@ -169,9 +172,7 @@ export function endFrame(w: Writer, start: number): number {
 }
 
 /** Appends one frame: header, performative, optional payload. Returns the frame's size. */
-export function writeFrame<T extends object>(
-  w: Writer, type: number, channel: number, composite: Composite<T>, body: T, payload?: Uint8Array,
-): number {
+export function writeFrame<T extends object>(w: Writer, type: number, channel: number, composite: Composite<T>, body: T, payload?: Uint8Array): number {
   const start = beginFrame(w, type, channel);
   try {
     encodeComposite(w, composite, body);
@@ -194,9 +195,7 @@ export function writeEmptyFrame(w: Writer): void {
 /** A readable line for the nitrogen:amqp:frames log; SASL data (credentials) shows as its length. */
 export function describeFrame(direction: '->' | '<-', channel: number, name: string | null, body?: object, payloadLength = 0): string {
   if (name === null) return `${direction} [${channel}] empty (heartbeat)`;
-  const safe = name.startsWith('sasl-') && body !== undefined
-    ? Object.fromEntries(Object.entries(body).map(([k, v]) => [k, Buffer.isBuffer(v) ? `<${v.length} bytes>` : v]))
-    : body;
+  const safe = name.startsWith('sasl-') && body !== undefined ? Object.fromEntries(Object.entries(body).map(([k, v]) => [k, Buffer.isBuffer(v) ? `<${v.length} bytes>` : v])) : body;
   const shown = inspect(safe, { depth: 4, breakLength: Infinity, maxStringLength: 120 });
   return `${direction} [${channel}] ${name} ${shown}${payloadLength ? ` +${payloadLength} payload bytes` : ''}`;
 }

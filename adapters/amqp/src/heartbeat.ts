@@ -8,16 +8,25 @@ export class Heartbeat {
   wrote = false;
   private timers: NodeJS.Timeout[] = [];
 
-  constructor(private readonly onIdle: () => void, private readonly onSilent: (ms: number) => void) {}
+  constructor(
+    private readonly onIdle: () => void,
+    private readonly onSilent: (ms: number) => void,
+  ) {}
 
   start(remoteIdle: number, localIdle: number): void {
     this.stop();
     if (remoteIdle > 0) {
-      this.every(Math.max(remoteIdle / 4, 25), () => { if (!this.wrote) this.onIdle(); this.wrote = false; });
+      this.every(Math.max(remoteIdle / 4, 25), () => {
+        if (!this.wrote) this.onIdle();
+        this.wrote = false;
+      });
     }
     if (localIdle > 0) {
       this.received = true;
-      this.every(localIdle, () => { if (!this.received) this.onSilent(localIdle); this.received = false; });
+      this.every(localIdle, () => {
+        if (!this.received) this.onSilent(localIdle);
+        this.received = false;
+      });
     }
   }
 

@@ -19,7 +19,10 @@ export class Inbound {
   /** A header split across chunks: its first bytes. */
   private headerStart: Buffer | null = null;
 
-  constructor(private readonly onFrame: InboundFrameHandler, private readonly onHeader: (header: Buffer) => void) {}
+  constructor(
+    private readonly onFrame: InboundFrameHandler,
+    private readonly onHeader: (header: Buffer) => void,
+  ) {}
 
   /** Expects `header` next (§2.2), then frames of at most `maxFrameSize` bytes. */
   expect(header: Buffer, maxFrameSize: number): void {
@@ -48,14 +51,20 @@ export class Inbound {
   private checkHeader(chunk: Buffer): Buffer {
     const expected = this.header!;
     const all = this.headerStart ? Buffer.concat([this.headerStart, chunk]) : chunk;
-    if (all.length < HEADER_SIZE) { this.headerStart = all; return NOTHING; }
+    if (all.length < HEADER_SIZE) {
+      this.headerStart = all;
+      return NOTHING;
+    }
     this.headerStart = null;
     this.header = null;
     if (!all.subarray(0, HEADER_SIZE).equals(expected)) {
-      throw new ConnectionError({
-        condition: Condition.NotImplemented,
-        description: `peer answered protocol header ${all.subarray(0, HEADER_SIZE).toString('hex')} to ${expected.toString('hex')}`,
-      }, 'ERR_AMQP_PROTOCOL');
+      throw new ConnectionError(
+        {
+          condition: Condition.NotImplemented,
+          description: `peer answered protocol header ${all.subarray(0, HEADER_SIZE).toString('hex')} to ${expected.toString('hex')}`,
+        },
+        'ERR_AMQP_PROTOCOL',
+      );
     }
     this.onHeader(expected);
     return all.subarray(HEADER_SIZE);

@@ -10,10 +10,7 @@ export { Sasl, type SaslMechanism } from './sasl.js';
 export type { Message, Header, Properties, Annotations, MessageId } from './message.js';
 export { encodeMessage, decodeMessage } from './message.js';
 export type { Outcome, DeliveryState, Source, Target } from './messaging.js';
-export {
-  AmqpError, Condition, ConnectionError, DecodeError, DeliveryError, DisconnectedError, EncodeError, LinkError,
-  OperationTimeoutError, SaslError, SendQueueFullError, SessionError, type ErrorCondition,
-} from './errors.js';
+export { AmqpError, Condition, ConnectionError, DecodeError, DeliveryError, DisconnectedError, EncodeError, LinkError, OperationTimeoutError, SaslError, SendQueueFullError, SessionError, type ErrorCondition } from './errors.js';
 export { FramingError } from './frames.js';
 export { Writer } from './codec/encoder.js';
 export { Reader, decode } from './codec/decoder.js';

@@ -29,7 +29,11 @@ export abstract class Link {
   private attached: Promise<void> = Promise.resolve();
   private detaching: (() => void) | null = null;
 
-  constructor(readonly session: Session, readonly name: string, readonly address: string) {}
+  constructor(
+    readonly session: Session,
+    readonly name: string,
+    readonly address: string,
+  ) {}
 
   /** The role-specific attach fields: termini and settle modes. */
   protected abstract attachFields(): Partial<Attach>;
@@ -38,8 +42,12 @@ export abstract class Link {
   /** Rejects or re-queues what is pending when the link ends (final) or the socket drops. */
   protected abstract failPending(err: AmqpError, final: boolean): void;
 
-  get source(): Source | undefined { return this.remote?.source; }
-  get target(): Target | undefined { return this.remote?.target; }
+  get source(): Source | undefined {
+    return this.remote?.source;
+  }
+  get target(): Target | undefined {
+    return this.remote?.target;
+  }
 
   /** Attaches (§2.6.3); also re-attaches after a reconnect, settling the same promise if the first never completed. */
   attach(): Promise<void> {
@@ -47,7 +55,9 @@ export abstract class Link {
     this.state = 'attaching';
     this.nullTerminus = false;
     if (this.attaching === null) {
-      const done = new Promise<void>((resolve, reject) => { this.attaching = { resolve, reject }; });
+      const done = new Promise<void>((resolve, reject) => {
+        this.attaching = { resolve, reject };
+      });
       this.attached = withTimeout(done, this.session.connection.policy.operationTimeout, `attach of ${this.name}`);
     }
     const attach: Attach = { name: this.name, handle: this.handle, role: this.role, ...this.attachFields() };
@@ -105,10 +115,15 @@ export abstract class Link {
   async close(error?: ErrorCondition): Promise<void> {
     this.wantsAttach = false;
     this.closedLocally = true;
-    if (this.state !== 'attached') { this.fail(new LinkError({ condition: Condition.DetachForced, description: 'link closed locally' }), true); return; }
+    if (this.state !== 'attached') {
+      this.fail(new LinkError({ condition: Condition.DetachForced, description: 'link closed locally' }), true);
+      return;
+    }
     this.state = 'detaching';
     this.failPending(new LinkError({ condition: Condition.DetachForced, description: 'link closed locally' }), true);
-    const done = new Promise<void>((resolve) => { this.detaching = resolve; });
+    const done = new Promise<void>((resolve) => {
+      this.detaching = resolve;
+    });
     this.session.connection.sendFrame(this.session.channel, DetachType, { handle: this.handle, closed: true, error });
     await withTimeout(done, this.session.connection.policy.operationTimeout, `detach of ${this.name}`).catch(() => undefined);
     this.state = 'closed';

@@ -82,7 +82,10 @@ export class Outbound {
       if (!owed || !this.mayReply) return;
       writeEmptyFrame(this.out);
     }
-    if (!this.socket || this.socket.destroyed) { this.out.reset(); return; }
+    if (!this.socket || this.socket.destroyed) {
+      this.out.reset();
+      return;
+    }
     const chunk = this.out.toBuffer();
     this.out.reset();
     if (log.socket.enabled) log.socket('-> %d bytes', chunk.length);

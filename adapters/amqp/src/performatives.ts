@@ -18,8 +18,15 @@ define<ErrorCondition>('error', 0x1d, 'amqp:error:list', [
 
 /** §2.7.1 */
 export interface Open {
-  containerId: string; hostname?: string; maxFrameSize?: number; channelMax?: number; idleTimeOut?: number;
-  outgoingLocales?: string[]; incomingLocales?: string[]; offeredCapabilities?: string[]; desiredCapabilities?: string[];
+  containerId: string;
+  hostname?: string;
+  maxFrameSize?: number;
+  channelMax?: number;
+  idleTimeOut?: number;
+  outgoingLocales?: string[];
+  incomingLocales?: string[];
+  offeredCapabilities?: string[];
+  desiredCapabilities?: string[];
   properties?: Fields;
 }
 export const OpenType = define<Open>('open', 0x10, 'amqp:open:list', [
@@ -37,8 +44,14 @@ export const OpenType = define<Open>('open', 0x10, 'amqp:open:list', [
 
 /** §2.7.2 */
 export interface Begin {
-  remoteChannel?: number; nextOutgoingId: number; incomingWindow: number; outgoingWindow: number; handleMax?: number;
-  offeredCapabilities?: string[]; desiredCapabilities?: string[]; properties?: Fields;
+  remoteChannel?: number;
+  nextOutgoingId: number;
+  incomingWindow: number;
+  outgoingWindow: number;
+  handleMax?: number;
+  offeredCapabilities?: string[];
+  desiredCapabilities?: string[];
+  properties?: Fields;
 }
 export const BeginType = define<Begin>('begin', 0x11, 'amqp:begin:list', [
   ['remote-channel', 'ushort'],
@@ -59,10 +72,20 @@ export const Role = { Sender: false, Receiver: true } as const;
 
 /** §2.7.3 */
 export interface Attach {
-  name: string; handle: number; role: boolean; sndSettleMode?: number; rcvSettleMode?: number;
-  source?: Source; target?: Target; unsettled?: Map<unknown, unknown> | Fields; incompleteUnsettled?: boolean;
-  initialDeliveryCount?: number; maxMessageSize?: bigint | number;
-  offeredCapabilities?: string[]; desiredCapabilities?: string[]; properties?: Fields;
+  name: string;
+  handle: number;
+  role: boolean;
+  sndSettleMode?: number;
+  rcvSettleMode?: number;
+  source?: Source;
+  target?: Target;
+  unsettled?: Map<unknown, unknown> | Fields;
+  incompleteUnsettled?: boolean;
+  initialDeliveryCount?: number;
+  maxMessageSize?: bigint | number;
+  offeredCapabilities?: string[];
+  desiredCapabilities?: string[];
+  properties?: Fields;
 }
 export const AttachType = define<Attach>('attach', 0x12, 'amqp:attach:list', [
   ['name', 'string', MANDATORY],
@@ -83,9 +106,17 @@ export const AttachType = define<Attach>('attach', 0x12, 'amqp:attach:list', [
 
 /** §2.7.4 */
 export interface Flow {
-  nextIncomingId?: number; incomingWindow: number; nextOutgoingId: number; outgoingWindow: number;
-  handle?: number; deliveryCount?: number; linkCredit?: number; available?: number;
-  drain?: boolean; echo?: boolean; properties?: Fields;
+  nextIncomingId?: number;
+  incomingWindow: number;
+  nextOutgoingId: number;
+  outgoingWindow: number;
+  handle?: number;
+  deliveryCount?: number;
+  linkCredit?: number;
+  available?: number;
+  drain?: boolean;
+  echo?: boolean;
+  properties?: Fields;
 }
 export const FlowType = define<Flow>('flow', 0x13, 'amqp:flow:list', [
   ['next-incoming-id', 'uint'],
@@ -103,8 +134,17 @@ export const FlowType = define<Flow>('flow', 0x13, 'amqp:flow:list', [
 
 /** §2.7.5 */
 export interface Transfer {
-  handle: number; deliveryId?: number; deliveryTag?: Buffer; messageFormat?: number; settled?: boolean;
-  more?: boolean; rcvSettleMode?: number; state?: DeliveryState; resume?: boolean; aborted?: boolean; batchable?: boolean;
+  handle: number;
+  deliveryId?: number;
+  deliveryTag?: Buffer;
+  messageFormat?: number;
+  settled?: boolean;
+  more?: boolean;
+  rcvSettleMode?: number;
+  state?: DeliveryState;
+  resume?: boolean;
+  aborted?: boolean;
+  batchable?: boolean;
 }
 export const TransferType = define<Transfer>('transfer', 0x14, 'amqp:transfer:list', [
   ['handle', 'uint', MANDATORY],
@@ -122,7 +162,12 @@ export const TransferType = define<Transfer>('transfer', 0x14, 'amqp:transfer:li
 
 /** §2.7.6 */
 export interface Disposition {
-  role: boolean; first: number; last?: number; settled?: boolean; state?: DeliveryState; batchable?: boolean;
+  role: boolean;
+  first: number;
+  last?: number;
+  settled?: boolean;
+  state?: DeliveryState;
+  batchable?: boolean;
 }
 export const DispositionType = define<Disposition>('disposition', 0x15, 'amqp:disposition:list', [
   ['role', 'boolean', MANDATORY],
@@ -134,7 +179,11 @@ export const DispositionType = define<Disposition>('disposition', 0x15, 'amqp:di
 ]);
 
 /** §2.7.7 */
-export interface Detach { handle: number; closed?: boolean; error?: ErrorCondition }
+export interface Detach {
+  handle: number;
+  closed?: boolean;
+  error?: ErrorCondition;
+}
 export const DetachType = define<Detach>('detach', 0x16, 'amqp:detach:list', [
   ['handle', 'uint', MANDATORY],
   ['closed', 'boolean', OPTIONAL, false],
@@ -142,8 +191,12 @@ export const DetachType = define<Detach>('detach', 0x16, 'amqp:detach:list', [
 ]);
 
 /** §2.7.8, §2.7.9 */
-interface End { error?: ErrorCondition }
-interface Close { error?: ErrorCondition }
+interface End {
+  error?: ErrorCondition;
+}
+interface Close {
+  error?: ErrorCondition;
+}
 export const EndType = define<End>('end', 0x17, 'amqp:end:list', [['error', 'error']]);
 export const CloseType = define<Close>('close', 0x18, 'amqp:close:list', [['error', 'error']]);
 
@@ -153,10 +206,24 @@ export const CloseType = define<Close>('close', 0x18, 'amqp:close:list', [['erro
  * dispatched to.
  */
 export interface PerformativeBodies {
-  open: Open; begin: Begin; attach: Attach; flow: Flow; transfer: Transfer;
-  disposition: Disposition; detach: Detach; end: End; close: Close;
+  open: Open;
+  begin: Begin;
+  attach: Attach;
+  flow: Flow;
+  transfer: Transfer;
+  disposition: Disposition;
+  detach: Detach;
+  end: End;
+  close: Close;
 }
 export const Performatives: FrameTable<PerformativeBodies> = {
-  open: OpenType, begin: BeginType, attach: AttachType, flow: FlowType, transfer: TransferType,
-  disposition: DispositionType, detach: DetachType, end: EndType, close: CloseType,
+  open: OpenType,
+  begin: BeginType,
+  attach: AttachType,
+  flow: FlowType,
+  transfer: TransferType,
+  disposition: DispositionType,
+  detach: DetachType,
+  end: EndType,
+  close: CloseType,
 };

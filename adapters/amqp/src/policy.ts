@@ -84,8 +84,7 @@ export interface ClientPolicy {
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
 export type PolicyOverrides = DeepPartial<ClientPolicy>;
 
-const isPlain = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
+const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
 
 function merge<T>(base: T, over: unknown): T {
   if (!isPlain(base) || !isPlain(over)) return (over === undefined ? base : over) as T;
@@ -114,12 +113,20 @@ const Default: ClientPolicy = {
   tls: {},
   reconnect: { enabled: true, initialDelay: 100, maxDelay: 30_000, multiplier: 2, jitter: 0.2, maxAttempts: Infinity, resetAfter: 10_000 },
   sender: {
-    settleMode: 'unsettled', rcvSettleMode: 'first', maxQueued: 10_000,
-    unsettledOnReconnect: 'resend', target: {}, messageFormat: 0,
+    settleMode: 'unsettled',
+    rcvSettleMode: 'first',
+    maxQueued: 10_000,
+    unsettledOnReconnect: 'resend',
+    target: {},
+    messageFormat: 0,
   },
   receiver: {
-    credit: 100, creditStrategy: 'auto', refillAt: 0.5, rcvSettleMode: 'first',
-    maxMessageSize: 64 * 1024 * 1024, source: {},
+    credit: 100,
+    creditStrategy: 'auto',
+    refillAt: 0.5,
+    rcvSettleMode: 'first',
+    maxMessageSize: 64 * 1024 * 1024,
+    source: {},
   },
 };
 

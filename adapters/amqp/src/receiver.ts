@@ -43,9 +43,15 @@ export class Delivery implements Tracked {
     return (this.decoded ??= decodeMessage(this.payload));
   }
 
-  accept(): void { this.settle({ type: 'accepted' }); }
-  reject(error?: ErrorCondition): void { this.settle({ type: 'rejected', error }); }
-  release(): void { this.settle({ type: 'released' }); }
+  accept(): void {
+    this.settle({ type: 'accepted' });
+  }
+  reject(error?: ErrorCondition): void {
+    this.settle({ type: 'rejected', error });
+  }
+  release(): void {
+    this.settle({ type: 'released' });
+  }
   modify(options: { deliveryFailed?: boolean; undeliverableHere?: boolean; messageAnnotations?: Record<string, unknown> } = {}): void {
     this.settle({ type: 'modified', ...options });
   }
@@ -102,7 +108,9 @@ export class Receiver extends Link {
   }
 
   /** Deliveries received and not yet taken by receive(). */
-  get buffered(): number { return this.buffer.length; }
+  get buffered(): number {
+    return this.buffer.length;
+  }
 
   /** Grants `n` more credit (§2.6.7). */
   addCredit(n: number): void {
@@ -113,10 +121,15 @@ export class Receiver extends Link {
   /** The next delivery; null once the application closed the link, its session or its connection; rejects with the error if the peer ended them. */
   receive(): Promise<Delivery | null> {
     const d = this.buffer.shift();
-    if (d !== undefined) { this.maybeTopUp(); return Promise.resolve(d); }
+    if (d !== undefined) {
+      this.maybeTopUp();
+      return Promise.resolve(d);
+    }
     if (this.state === 'closed') return this.closedLocally ? Promise.resolve(null) : Promise.reject(this.error!);
     if (this.waiter) return Promise.reject(new TypeError('receive() is already pending on this receiver'));
-    return new Promise((resolve, reject) => { this.waiter = { resolve, reject }; });
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Delivery, void, undefined> {
@@ -131,13 +144,26 @@ export class Receiver extends Link {
     if (this.state !== 'attached') return;
     let p = this.partial;
     if (p === null) {
-      if (t.deliveryId === undefined) { this.detachWith(Condition.InvalidField, 'first transfer without delivery-id'); return; }
-      if (this.credit <= 0) { this.detachWith(Condition.TransferLimitExceeded, 'transfer without credit'); return; }
+      if (t.deliveryId === undefined) {
+        this.detachWith(Condition.InvalidField, 'first transfer without delivery-id');
+        return;
+      }
+      if (this.credit <= 0) {
+        this.detachWith(Condition.TransferLimitExceeded, 'transfer without credit');
+        return;
+      }
       p = this.partial = { first: t, chunks: [], size: 0 };
     }
-    if (t.aborted) { this.partial = null; this.consumeCredit(); return; } // §2.6.14: discard an aborted delivery
+    if (t.aborted) {
+      this.partial = null;
+      this.consumeCredit();
+      return;
+    } // §2.6.14: discard an aborted delivery
     p.size += payload.length;
-    if (p.size > this.options.maxMessageSize) { this.detachWith(Condition.MessageSizeExceeded, `message exceeds ${this.options.maxMessageSize} bytes`); return; }
+    if (p.size > this.options.maxMessageSize) {
+      this.detachWith(Condition.MessageSizeExceeded, `message exceeds ${this.options.maxMessageSize} bytes`);
+      return;
+    }
     p.chunks.push(payload);
     if (t.more) return;
     this.partial = null;
@@ -147,8 +173,12 @@ export class Receiver extends Link {
     const settled = (first.settled ?? false) || (t.settled ?? false);
     const d = new Delivery(this, first.deliveryId!, first.deliveryTag ?? Buffer.alloc(0), first.messageFormat ?? 0, body, settled, this.session.connection.epoch);
     if (!settled) this.session.incoming.set(d.id, d);
-    if (this.waiter) { const w = this.waiter; this.waiter = null; w.resolve(d); this.maybeTopUp(); }
-    else this.buffer.push(d);
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = null;
+      w.resolve(d);
+      this.maybeTopUp();
+    } else this.buffer.push(d);
   }
 
   private consumeCredit(): void {
@@ -196,7 +226,8 @@ export class Receiver extends Link {
     if (this.waiter) {
       const w = this.waiter;
       this.waiter = null;
-      if (this.closedLocally) w.resolve(null); else w.reject(err);
+      if (this.closedLocally) w.resolve(null);
+      else w.reject(err);
     }
   }
 }

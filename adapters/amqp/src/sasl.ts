@@ -8,35 +8,48 @@ import type { Frame, FrameTable } from './frames.js';
 import { log } from './log.js';
 
 /** §5.3.3.1-5: the SASL frame bodies. */
-interface SaslMechanisms { saslServerMechanisms?: string[] }
-interface SaslInit { mechanism: string; initialResponse?: Buffer; hostname?: string }
-interface SaslChallenge { challenge: Buffer }
-interface SaslResponse { response: Buffer }
-interface SaslOutcome { code: number; additionalData?: Buffer }
+interface SaslMechanisms {
+  saslServerMechanisms?: string[];
+}
+interface SaslInit {
+  mechanism: string;
+  initialResponse?: Buffer;
+  hostname?: string;
+}
+interface SaslChallenge {
+  challenge: Buffer;
+}
+interface SaslResponse {
+  response: Buffer;
+}
+interface SaslOutcome {
+  code: number;
+  additionalData?: Buffer;
+}
 
-const SaslMechanismsType = define<SaslMechanisms>('sasl-mechanisms', 0x40, 'amqp:sasl-mechanisms:list', [
-  ['sasl-server-mechanisms', 'symbol', MULTIPLE],
-]);
+const SaslMechanismsType = define<SaslMechanisms>('sasl-mechanisms', 0x40, 'amqp:sasl-mechanisms:list', [['sasl-server-mechanisms', 'symbol', MULTIPLE]]);
 const SaslInitType = define<SaslInit>('sasl-init', 0x41, 'amqp:sasl-init:list', [
   ['mechanism', 'symbol', MANDATORY],
   ['initial-response', 'binary'],
   ['hostname', 'string'],
 ]);
-const SaslChallengeType = define<SaslChallenge>('sasl-challenge', 0x42, 'amqp:sasl-challenge:list', [
-  ['challenge', 'binary', MANDATORY],
-]);
-const SaslResponseType = define<SaslResponse>('sasl-response', 0x43, 'amqp:sasl-response:list', [
-  ['response', 'binary', MANDATORY],
-]);
+const SaslChallengeType = define<SaslChallenge>('sasl-challenge', 0x42, 'amqp:sasl-challenge:list', [['challenge', 'binary', MANDATORY]]);
+const SaslResponseType = define<SaslResponse>('sasl-response', 0x43, 'amqp:sasl-response:list', [['response', 'binary', MANDATORY]]);
 const SaslOutcomeType = define<SaslOutcome>('sasl-outcome', 0x44, 'amqp:sasl-outcome:list', [
   ['code', 'ubyte', MANDATORY],
   ['additional-data', 'binary'],
 ]);
 
 /** The frames a SASL client receives (§5.3.2): init and response only go the other way. */
-interface SaslBodies { 'sasl-mechanisms': SaslMechanisms; 'sasl-challenge': SaslChallenge; 'sasl-outcome': SaslOutcome }
+interface SaslBodies {
+  'sasl-mechanisms': SaslMechanisms;
+  'sasl-challenge': SaslChallenge;
+  'sasl-outcome': SaslOutcome;
+}
 export const SaslFrames: FrameTable<SaslBodies> = {
-  'sasl-mechanisms': SaslMechanismsType, 'sasl-challenge': SaslChallengeType, 'sasl-outcome': SaslOutcomeType,
+  'sasl-mechanisms': SaslMechanismsType,
+  'sasl-challenge': SaslChallengeType,
+  'sasl-outcome': SaslOutcomeType,
 };
 
 /** §5.3.3.6 sasl-code */
@@ -63,8 +76,7 @@ export const Sasl = {
 
 type Send = <T extends object>(composite: Composite<T>, body: T) => void;
 
-const outOfOrder = (what: string): ConnectionError =>
-  new ConnectionError({ condition: Condition.NotAllowed, description: `SASL: ${what}` }, 'ERR_AMQP_PROTOCOL');
+const outOfOrder = (what: string): ConnectionError => new ConnectionError({ condition: Condition.NotAllowed, description: `SASL: ${what}` }, 'ERR_AMQP_PROTOCOL');
 
 /**
  * Client side of one SASL exchange (§5.3.2). Frames are handled as they are
@@ -94,17 +106,23 @@ export class SaslClient {
         if (!offered.includes(this.mechanism.name)) {
           throw new SaslError(SaslCode.Auth, `server does not offer ${this.mechanism.name} (offers ${offered.join(', ') || 'nothing'})`);
         }
-        this.answer(() => this.mechanism.initialResponse(), (initialResponse) => {
-          this.initSent = true;
-          this.send(SaslInitType, { mechanism: this.mechanism.name, initialResponse, hostname: this.hostname });
-        });
+        this.answer(
+          () => this.mechanism.initialResponse(),
+          (initialResponse) => {
+            this.initSent = true;
+            this.send(SaslInitType, { mechanism: this.mechanism.name, initialResponse, hostname: this.hostname });
+          },
+        );
         return false;
       }
       case 'sasl-challenge': {
         if (this.state !== 'sent') throw outOfOrder(`sasl-challenge before our ${this.awaited()}`);
         const challenge = this.mechanism.challenge?.bind(this.mechanism);
         if (!challenge) throw new SaslError(SaslCode.Auth, `${this.mechanism.name} cannot answer a challenge`);
-        this.answer(() => challenge(f.body.challenge), (response) => this.send(SaslResponseType, { response: response ?? Buffer.alloc(0) }));
+        this.answer(
+          () => challenge(f.body.challenge),
+          (response) => this.send(SaslResponseType, { response: response ?? Buffer.alloc(0) }),
+        );
         return false;
       }
       case 'sasl-outcome': {
@@ -119,14 +137,26 @@ export class SaslClient {
     }
   }
 
-  private awaited(): string { return this.initSent ? 'sasl-response' : 'sasl-init'; }
+  private awaited(): string {
+    return this.initSent ? 'sasl-response' : 'sasl-init';
+  }
 
   /** Runs a mechanism step (possibly asynchronous) and sends its result, unless the exchange failed meanwhile. */
   private answer(step: () => Buffer | undefined | Promise<Buffer | undefined>, send: (data: Buffer | undefined) => void): void {
     this.state = 'answering';
-    const sent = (data: Buffer | undefined): void => { if (this.state === 'answering') { this.state = 'sent'; send(data); } };
+    const sent = (data: Buffer | undefined): void => {
+      if (this.state === 'answering') {
+        this.state = 'sent';
+        send(data);
+      }
+    };
     let result: Buffer | undefined | Promise<Buffer | undefined>;
-    try { result = step(); } catch (e) { this.failWith(e); return; }
+    try {
+      result = step();
+    } catch (e) {
+      this.failWith(e);
+      return;
+    }
     if (result instanceof Promise) result.then(sent, (e: unknown) => this.failWith(e));
     else sent(result);
   }

@@ -77,9 +77,13 @@ export class Sender extends Link {
   }
 
   /** Messages waiting for credit or for the connection. */
-  get queued(): number { return this.queue.length; }
+  get queued(): number {
+    return this.queue.length;
+  }
   /** Messages sent and not yet settled by the peer. */
-  get unsettled(): number { return this.inflight.size; }
+  get unsettled(): number {
+    return this.inflight.size;
+  }
 
   /** Sends a message; resolves with the `accepted` outcome, rejects with DeliveryError or LinkError. */
   send(message: Message, options?: SendOptions): Promise<Outcome> {
@@ -98,8 +102,14 @@ export class Sender extends Link {
         return;
       }
       const d = new Outgoing(this, message, raw, format, resolve, reject);
-      if (this.queue.length === 0 && this.partial === null && this.canStart()) { this.start(d); return; }
-      if (this.queue.length >= this.options.maxQueued) { reject(new SendQueueFullError(this.options.maxQueued)); return; }
+      if (this.queue.length === 0 && this.partial === null && this.canStart()) {
+        this.start(d);
+        return;
+      }
+      if (this.queue.length >= this.options.maxQueued) {
+        reject(new SendQueueFullError(this.options.maxQueued));
+        return;
+      }
       this.queue.push(d);
     });
   }
@@ -111,7 +121,10 @@ export class Sender extends Link {
   /** Sends what credit, window and socket allow. */
   pump(): void {
     for (;;) {
-      if (this.partial !== null) { if (!this.continuePartial()) return; continue; }
+      if (this.partial !== null) {
+        if (!this.continuePartial()) return;
+        continue;
+      }
       if (this.queue.length === 0 || !this.canStart()) break;
       this.start(this.queue.shift()!);
     }
@@ -131,13 +144,14 @@ export class Sender extends Link {
     const w = conn.out;
     const settled = this.options.settleMode === 'settled';
     const tag = Buffer.allocUnsafe(4);
-    tag.writeUInt32BE(this.tagCounter = (this.tagCounter + 1) >>> 0, 0);
+    tag.writeUInt32BE((this.tagCounter = (this.tagCounter + 1) >>> 0), 0);
     const transfer: Transfer = { handle: this.handle, deliveryId: session.nextDeliveryId, deliveryTag: tag, messageFormat: d.format, settled };
     const frameStart = beginFrame(w, FrameType.Amqp, session.channel);
     encodeComposite(w, TransferType, transfer);
     const payloadStart = w.pos;
     try {
-      if (d.message !== undefined) encodeMessage(w, d.message); else w.bytes(d.raw!);
+      if (d.message !== undefined) encodeMessage(w, d.message);
+      else w.bytes(d.raw!);
     } catch (e) {
       w.pos = frameStart;
       d.reject(e instanceof Error ? e : new EncodeError(String(e)));
@@ -154,7 +168,10 @@ export class Sender extends Link {
     session.nextDeliveryId = (session.nextDeliveryId + 1) >>> 0;
     this.deliveryCount = (this.deliveryCount + 1) >>> 0;
     this.credit--;
-    if (!settled) { session.outgoing.set(d.deliveryId, d); this.inflight.add(d); }
+    if (!settled) {
+      session.outgoing.set(d.deliveryId, d);
+      this.inflight.add(d);
+    }
     if (w.pos - frameStart <= conn.maxFrameSize) {
       endFrame(w, frameStart);
       this.frameSent(transfer, size);
@@ -183,7 +200,10 @@ export class Sender extends Link {
       const room = max - (w.pos - frameStart);
       const n = Math.min(room, p.payload.length - p.offset);
       const last = p.offset + n === p.payload.length;
-      if (last) { w.pos = mark; encodeComposite(w, TransferType, transfer); }
+      if (last) {
+        w.pos = mark;
+        encodeComposite(w, TransferType, transfer);
+      }
       w.bytes(p.payload.subarray(p.offset, p.offset + n));
       endFrame(w, frameStart);
       p.offset += n;
@@ -209,7 +229,10 @@ export class Sender extends Link {
   /** §3.4: the receiver's outcome for one of our deliveries. */
   onOutcome(d: Outgoing, state: DeliveryState | undefined, settled: boolean): void {
     if (state === undefined || state.type === 'received') {
-      if (settled) { this.inflight.delete(d); d.resolve({ type: 'accepted' }); } // settled without outcome: the peer's default
+      if (settled) {
+        this.inflight.delete(d);
+        d.resolve({ type: 'accepted' });
+      } // settled without outcome: the peer's default
       return;
     }
     this.inflight.delete(d);
@@ -251,4 +274,3 @@ export class Sender extends Link {
     for (const d of this.queue.drain()) d.reject(err);
   }
 }
-

@@ -8,10 +8,7 @@ import { dispatch, type Frame, type FrameHandlers } from './frames.js';
 import type { Link } from './link.js';
 import { log } from './log.js';
 import type { DeliveryState } from './messaging.js';
-import {
-  BeginType, DispositionType, EndType, FlowType,
-  type Attach, type Begin, type Disposition, type Flow, type PerformativeBodies, type Transfer,
-} from './performatives.js';
+import { BeginType, DispositionType, EndType, FlowType, type Attach, type Begin, type Disposition, type Flow, type PerformativeBodies, type Transfer } from './performatives.js';
 import { Receiver, type ReceiverOptions } from './receiver.js';
 import { Sender, type SenderOptions } from './sender.js';
 
@@ -21,7 +18,13 @@ export interface Tracked {
   onDisposition(state: DeliveryState | undefined, settled: boolean): void;
 }
 
-interface PendingDisposition { role: boolean; first: number; last: number; settled: boolean; state: DeliveryState | undefined }
+interface PendingDisposition {
+  role: boolean;
+  first: number;
+  last: number;
+  settled: boolean;
+  state: DeliveryState | undefined;
+}
 
 /** The performatives that belong to a session; open and close stay with the connection. */
 type SessionBodies = Omit<PerformativeBodies, 'open' | 'close'>;
@@ -49,7 +52,10 @@ export class Session {
   private ended: (() => void) | null = null;
   private linkCount = 0;
 
-  constructor(readonly connection: Connection, readonly channel: number) {
+  constructor(
+    readonly connection: Connection,
+    readonly channel: number,
+  ) {
     this.incomingWindow = connection.policy.incomingWindow;
   }
 
@@ -64,7 +70,9 @@ export class Session {
     this.remoteHandles.clear();
     // A begin cut short by a dropped socket is completed by the next one, on the same promise.
     if (this.began === null) {
-      const done = new Promise<void>((resolve, reject) => { this.began = { resolve, reject }; });
+      const done = new Promise<void>((resolve, reject) => {
+        this.began = { resolve, reject };
+      });
       this.begun = withTimeout(done, p.operationTimeout, 'begin');
     }
     const begin: Begin = { nextOutgoingId: 0, incomingWindow: p.incomingWindow, outgoingWindow: p.outgoingWindow };
@@ -89,10 +97,17 @@ export class Session {
   /** Ends the session (§2.5.5) after its links. */
   async end(error?: ErrorCondition): Promise<void> {
     const reason = new SessionError({ condition: Condition.ConnectionForced, description: 'session ended locally' });
-    if (this.state !== 'mapped') { this.state = 'ended'; this.fail(reason, true, true); this.connection.releaseChannel(this); return; }
+    if (this.state !== 'mapped') {
+      this.state = 'ended';
+      this.fail(reason, true, true);
+      this.connection.releaseChannel(this);
+      return;
+    }
     this.fail(reason, true, true);
     this.state = 'ending';
-    const done = new Promise<void>((resolve) => { this.ended = resolve; });
+    const done = new Promise<void>((resolve) => {
+      this.ended = resolve;
+    });
     this.connection.sendFrame(this.channel, EndType, { error });
     await withTimeout(done, this.connection.policy.operationTimeout, 'end').catch(() => undefined);
     this.connection.releaseChannel(this);
@@ -112,7 +127,10 @@ export class Session {
     if (this.remoteHandles.get(link.remoteHandle) === link) this.remoteHandles.delete(link.remoteHandle);
   }
 
-  forget(link: Link): void { this.links.delete(link); this.releaseHandle(link); }
+  forget(link: Link): void {
+    this.links.delete(link);
+    this.releaseHandle(link);
+  }
 
   // ---- incoming frames ----
 
@@ -147,18 +165,27 @@ export class Session {
 
   private onAttach(a: Attach): void {
     const link = [...this.handles.values()].find((l) => l.name === a.name && l.role !== a.role);
-    if (!link) { this.error(Condition.NotFound, `attach for unknown link ${a.name}`); return; }
+    if (!link) {
+      this.error(Condition.NotFound, `attach for unknown link ${a.name}`);
+      return;
+    }
     this.remoteHandles.set(a.handle, link);
     link.onAttach(a);
   }
 
   private onTransfer(t: Transfer, payload: Buffer): void {
     // §2.5.6: every transfer frame consumes one unit of our incoming window.
-    if (this.incomingWindow === 0) { this.error(Condition.WindowViolation, 'transfer beyond incoming-window'); return; }
+    if (this.incomingWindow === 0) {
+      this.error(Condition.WindowViolation, 'transfer beyond incoming-window');
+      return;
+    }
     this.nextIncomingId = (this.nextIncomingId + 1) >>> 0;
     this.incomingWindow--;
     const link = this.remoteHandles.get(t.handle);
-    if (!(link instanceof Receiver)) { this.error(Condition.UnattachedHandle, `transfer on handle ${t.handle}`); return; }
+    if (!(link instanceof Receiver)) {
+      this.error(Condition.UnattachedHandle, `transfer on handle ${t.handle}`);
+      return;
+    }
     link.onTransfer(t, payload);
     if (this.incomingWindow <= this.connection.policy.incomingWindow / 2) {
       this.incomingWindow = this.connection.policy.incomingWindow;
@@ -176,7 +203,7 @@ export class Session {
       for (let i = 0, id = first; i < span; i++, id = (id + 1) >>> 0) this.settleTracked(map, id, d);
     } else {
       // A range wider than what we track (possibly hostile, e.g. 0..2^32-1): walk the map instead.
-      for (const id of [...map.keys()]) if (((id - first) >>> 0) < span) this.settleTracked(map, id, d);
+      for (const id of [...map.keys()]) if ((id - first) >>> 0 < span) this.settleTracked(map, id, d);
     }
   }
 
@@ -193,7 +220,10 @@ export class Session {
     this.remoteOutgoingWindow = f.outgoingWindow;
     if (f.handle !== undefined) {
       const link = this.remoteHandles.get(f.handle);
-      if (!link) { this.error(Condition.UnattachedHandle, `flow on handle ${f.handle}`); return; }
+      if (!link) {
+        this.error(Condition.UnattachedHandle, `flow on handle ${f.handle}`);
+        return;
+      }
       link.onLinkFlow(f);
     } else {
       if (f.echo) this.sendFlow();
@@ -202,7 +232,11 @@ export class Session {
   }
 
   private onEnd(error: ErrorCondition | undefined): void {
-    if (this.state === 'ending') { this.state = 'ended'; this.ended?.(); return; }
+    if (this.state === 'ending') {
+      this.state = 'ended';
+      this.ended?.();
+      return;
+    }
     this.connection.sendFrame(this.channel, EndType, {});
     this.state = 'ended';
     this.fail(new SessionError(error ?? { condition: Condition.ConnectionForced, description: 'session ended by peer' }), true);
@@ -223,8 +257,11 @@ export class Session {
   sendFlow(link?: Partial<Flow>): void {
     if (this.state !== 'mapped') return;
     const flow: Flow = {
-      nextIncomingId: this.nextIncomingId, incomingWindow: this.incomingWindow,
-      nextOutgoingId: this.nextOutgoingId, outgoingWindow: this.connection.policy.outgoingWindow, ...link,
+      nextIncomingId: this.nextIncomingId,
+      incomingWindow: this.incomingWindow,
+      nextOutgoingId: this.nextOutgoingId,
+      outgoingWindow: this.connection.policy.outgoingWindow,
+      ...link,
     };
     this.connection.sendFrame(this.channel, FlowType, flow);
   }
@@ -237,7 +274,7 @@ export class Session {
   /** Queues a disposition; consecutive ids with the same outcome go out as one range at the next flush. */
   dispose(role: boolean, id: number, settled: boolean, state: DeliveryState | undefined): void {
     const p = this.pending;
-    if (p && p.role === role && p.settled === settled && p.state?.type === 'accepted' && state?.type === 'accepted' && ((p.last + 1) >>> 0) === id) {
+    if (p && p.role === role && p.settled === settled && p.state?.type === 'accepted' && state?.type === 'accepted' && (p.last + 1) >>> 0 === id) {
       p.last = id;
       return;
     }
@@ -255,7 +292,9 @@ export class Session {
     this.connection.sendFrame(this.channel, DispositionType, d);
   }
 
-  pump(): void { for (const l of this.links) if (l instanceof Sender) l.pump(); }
+  pump(): void {
+    for (const l of this.links) if (l instanceof Sender) l.pump();
+  }
 
   // ---- failure ----
 
@@ -281,6 +320,8 @@ export class Session {
 
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
-  const t = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new OperationTimeoutError(`${what} not answered within ${ms} ms`)), ms); });
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new OperationTimeoutError(`${what} not answered within ${ms} ms`)), ms);
+  });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }

@@ -17,10 +17,16 @@ const until = async (cond: () => boolean, ms = 5000): Promise<void> => {
 describe('AMQP client against an in-process rhea peer', () => {
   let peer: RheaPeer;
   let conn: Connection | undefined;
-  afterEach(async () => { await conn?.close(); conn = undefined; await peer.stop(); });
+  afterEach(async () => {
+    await conn?.close();
+    conn = undefined;
+    await peer.stop();
+  });
 
   describe('send and receive', () => {
-    beforeEach(async () => { peer = await RheaPeer.start(); });
+    beforeEach(async () => {
+      peer = await RheaPeer.start();
+    });
 
     it('sends a message the peer accepts and receives it back with every section', async () => {
       conn = await Client.connect(peer.url);
@@ -64,12 +70,17 @@ describe('AMQP client against an in-process rhea peer', () => {
         assert.ok(receiver.credit + receiver.buffered <= 20);
         if (seen.length === 250) break;
       }
-      assert.deepEqual(seen, Array.from({ length: 250 }, (_, i) => i));
+      assert.deepEqual(
+        seen,
+        Array.from({ length: 250 }, (_, i) => i),
+      );
     });
 
     it('sends pre-encoded bytes with a message-format (Event Hubs batch format)', async () => {
       const formats: number[] = [];
-      peer.container.on('message', (ctx: EventContext) => { formats.push((ctx.delivery as unknown as { format: number }).format); });
+      peer.container.on('message', (ctx: EventContext) => {
+        formats.push((ctx.delivery as unknown as { format: number }).format);
+      });
       conn = await Client.connect(peer.url);
       const sender = await conn.createSender('raw');
       const { Writer, encodeMessage } = await import('../src/index.js');
@@ -86,7 +97,9 @@ describe('AMQP client against an in-process rhea peer', () => {
     let grant: (n: number) => void;
     beforeEach(async () => {
       peer = await RheaPeer.start({ creditWindow: 0 });
-      peer.onLinkOpen = (ctx) => { if (ctx.receiver) grant = (n) => ctx.receiver!.add_credit(n); };
+      peer.onLinkOpen = (ctx) => {
+        if (ctx.receiver) grant = (n) => ctx.receiver!.add_credit(n);
+      };
     });
 
     it('queues sends while there is no credit and sends them as credit is granted', async () => {
@@ -99,11 +112,17 @@ describe('AMQP client against an in-process rhea peer', () => {
       grant(2);
       await Promise.all(results.slice(0, 2));
       await new Promise((r) => setTimeout(r, 30));
-      assert.deepEqual(peer.received.get('c')!.map((m) => m.body), [1, 2]);
+      assert.deepEqual(
+        peer.received.get('c')!.map((m) => m.body),
+        [1, 2],
+      );
       assert.equal(sender.queued, 3);
       grant(10);
       await Promise.all(results);
-      assert.deepEqual(peer.received.get('c')!.map((m) => m.body), [1, 2, 3, 4, 5]);
+      assert.deepEqual(
+        peer.received.get('c')!.map((m) => m.body),
+        [1, 2, 3, 4, 5],
+      );
     });
 
     it('answers a drain with nothing to send by using up the credit (§2.6.7)', async () => {
@@ -112,9 +131,14 @@ describe('AMQP client against an in-process rhea peer', () => {
       peer.onLinkOpen = (ctx) => {
         if (!ctx.receiver) return;
         const r = ctx.receiver as unknown as { add_credit(n: number): void; drain_credit(): void; credit: number };
-        drainRequest = () => { r.add_credit(10); r.drain_credit(); };
+        drainRequest = () => {
+          r.add_credit(10);
+          r.drain_credit();
+        };
       };
-      peer.container.on('receiver_drained', () => { drained = true; });
+      peer.container.on('receiver_drained', () => {
+        drained = true;
+      });
       conn = await Client.connect(peer.url);
       const sender = await conn.createSender('drain');
       drainRequest();
@@ -134,7 +158,9 @@ describe('AMQP client against an in-process rhea peer', () => {
   });
 
   describe('multi-frame transfers', () => {
-    beforeEach(async () => { peer = await RheaPeer.start({ maxFrameSize: 64 * 1024 }); });
+    beforeEach(async () => {
+      peer = await RheaPeer.start({ maxFrameSize: 64 * 1024 });
+    });
 
     it('sends and receives a 10 MiB message split at max-frame-size both ways', async () => {
       conn = await Client.connect(peer.url, Policy.Default, { maxFrameSize: 32 * 1024 });
@@ -153,11 +179,15 @@ describe('AMQP client against an in-process rhea peer', () => {
   });
 
   describe('settle modes and outcomes', () => {
-    beforeEach(async () => { peer = await RheaPeer.start(); });
+    beforeEach(async () => {
+      peer = await RheaPeer.start();
+    });
 
     it('pre-settled sends resolve without waiting for the peer and arrive settled', async () => {
       const settled: boolean[] = [];
-      peer.container.on('message', (ctx: EventContext) => { settled.push((ctx.delivery as unknown as { remote_settled: boolean }).remote_settled); });
+      peer.container.on('message', (ctx: EventContext) => {
+        settled.push((ctx.delivery as unknown as { remote_settled: boolean }).remote_settled);
+      });
       conn = await Client.connect(peer.url, Policy.Default, { sender: { settleMode: 'settled' } });
       const sender = await conn.createSender('s');
       await Promise.all([1, 2, 3].map((i) => sender.send({ body: i })));
@@ -166,7 +196,11 @@ describe('AMQP client against an in-process rhea peer', () => {
       assert.equal(sender.unsettled, 0);
     });
 
-    for (const [outcome, expected] of [['reject', 'rejected'], ['release', 'released'], ['modify', 'modified']] as const) {
+    for (const [outcome, expected] of [
+      ['reject', 'rejected'],
+      ['release', 'released'],
+      ['modify', 'modified'],
+    ] as const) {
       it(`rejects the send with DeliveryError when the peer answers ${expected}`, async () => {
         peer.outcome = () => outcome;
         conn = await Client.connect(peer.url);
@@ -174,7 +208,10 @@ describe('AMQP client against an in-process rhea peer', () => {
         await assert.rejects(sender.send({ body: 'x' }), (e: unknown) => {
           assert.ok(e instanceof DeliveryError);
           assert.equal(e.outcome, expected);
-          if (expected === 'rejected') { assert.equal(e.condition, 'amqp:precondition-failed'); assert.equal(e.description, 'rejected by test peer'); }
+          if (expected === 'rejected') {
+            assert.equal(e.condition, 'amqp:precondition-failed');
+            assert.equal(e.description, 'rejected by test peer');
+          }
           if (expected === 'modified') assert.equal(e.state.deliveryFailed, true);
           return true;
         });
@@ -200,7 +237,7 @@ describe('AMQP client against an in-process rhea peer', () => {
       assert.ok(ds.every((d) => d.settled));
     });
 
-    it('a receiver asking for settle-second settles first when the peer\'s attach answers first', async () => {
+    it("a receiver asking for settle-second settles first when the peer's attach answers first", async () => {
       const settled: boolean[] = [];
       peer.container.on('accepted', (ctx: EventContext) => settled.push((ctx.delivery as unknown as { remote_settled: boolean }).remote_settled));
       peer.enqueue('second', { body: 'x' });
@@ -214,7 +251,7 @@ describe('AMQP client against an in-process rhea peer', () => {
       assert.deepEqual(settled, [true]);
     });
 
-    it('a sender in receiver-settles-second mode settles after the peer\'s outcome', async () => {
+    it("a sender in receiver-settles-second mode settles after the peer's outcome", async () => {
       const modes: number[] = [];
       peer.container.on('receiver_open', (ctx: EventContext) => modes.push((ctx.receiver as unknown as { remote: { attach: { rcv_settle_mode: number } } }).remote.attach.rcv_settle_mode));
       conn = await Client.connect(peer.url, Policy.Default, { sender: { rcvSettleMode: 'second' } });
@@ -240,7 +277,10 @@ describe('AMQP client against an in-process rhea peer', () => {
       const receiver = await conn.createReceiver('r', { credit: 50 });
       await until(() => receiver.buffered === 50);
       const origSend = conn.sendFrame.bind(conn);
-      conn.sendFrame = (ch, c, body, payload, type) => { if (c.name === 'disposition') dispositions++; origSend(ch, c, body, payload, type); };
+      conn.sendFrame = (ch, c, body, payload, type) => {
+        if (c.name === 'disposition') dispositions++;
+        origSend(ch, c, body, payload, type);
+      };
       for (let i = 0; i < 50; i++) (await receiver.receive())!.accept();
       await until(() => peer.queues.get('r')!.length === 0);
       await new Promise((r) => setTimeout(r, 20));

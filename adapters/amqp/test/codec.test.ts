@@ -11,9 +11,18 @@ import { decodeMessage, encodeMessage, type Message } from '../src/message.js';
 const T = rhea.types as any;
 const R = rhea.message as any;
 
-interface Case { name: string; ours: unknown; rhea: () => unknown; expect: unknown }
+interface Case {
+  name: string;
+  ours: unknown;
+  rhea: () => unknown;
+  expect: unknown;
+}
 
-const u64 = (v: bigint): Buffer => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt.asUintN(64, v)); return b; };
+const u64 = (v: bigint): Buffer => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt.asUintN(64, v));
+  return b;
+};
 const bytes = (n: number, seed = 1): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
 const uuid = bytes(16, 7);
 const big = (n: number) => Array.from({ length: n }, (_, i) => i * 1000 - 7);
@@ -25,18 +34,36 @@ function fromRhea(t: any): unknown {
   const v = t.value;
   const wrap = (x: unknown) => (t.descriptor ? new Described(fromRhea(t.descriptor), x) : x);
   switch (code) {
-    case 0x40: return wrap(null);
-    case 0x56: return wrap(Boolean(v)); // rhea reads the 0x56 byte as a number
-    case 0x80: case 0x53: case 0x44: return wrap(Buffer.isBuffer(v) ? v.readBigUInt64BE() : BigInt(v ?? 0));
-    case 0x81: case 0x55: return wrap(Buffer.isBuffer(v) ? v.readBigInt64BE() : BigInt(v));
-    case 0x74: return wrap(new Decimal(32, v));
-    case 0x84: return wrap(new Decimal(64, v));
-    case 0x94: return wrap(new Decimal(128, v));
-    case 0x73: return wrap(new Char(v));
-    case 0x98: return wrap(new Uuid(v));
-    case 0xa3: case 0xb3: return wrap(new AmqpSymbol(v));
-    case 0x45: case 0xc0: case 0xd0: return wrap((v as any[]).map(fromRhea));
-    case 0xc1: case 0xd1: {
+    case 0x40:
+      return wrap(null);
+    case 0x56:
+      return wrap(Boolean(v)); // rhea reads the 0x56 byte as a number
+    case 0x80:
+    case 0x53:
+    case 0x44:
+      return wrap(Buffer.isBuffer(v) ? v.readBigUInt64BE() : BigInt(v ?? 0));
+    case 0x81:
+    case 0x55:
+      return wrap(Buffer.isBuffer(v) ? v.readBigInt64BE() : BigInt(v));
+    case 0x74:
+      return wrap(new Decimal(32, v));
+    case 0x84:
+      return wrap(new Decimal(64, v));
+    case 0x94:
+      return wrap(new Decimal(128, v));
+    case 0x73:
+      return wrap(new Char(v));
+    case 0x98:
+      return wrap(new Uuid(v));
+    case 0xa3:
+    case 0xb3:
+      return wrap(new AmqpSymbol(v));
+    case 0x45:
+    case 0xc0:
+    case 0xd0:
+      return wrap((v as any[]).map(fromRhea));
+    case 0xc1:
+    case 0xd1: {
       const kv = (v as any[]).map(fromRhea);
       const plain = kv.every((k, i) => i % 2 === 1 || typeof k === 'string' || k instanceof AmqpSymbol);
       if (plain) {
@@ -48,19 +75,36 @@ function fromRhea(t: any): unknown {
       for (let i = 0; i < kv.length; i += 2) m.set(kv[i], kv[i + 1]);
       return wrap(m);
     }
-    case 0xe0: case 0xf0: {
+    case 0xe0:
+    case 0xf0: {
       const items = (v as any[]).map(fromRhea);
       const d = t.array_constructor?.descriptor;
       return wrap(d ? items.map((x) => new Described(fromRhea(d), x)) : items);
     }
-    default: return wrap(v);
+    default:
+      return wrap(v);
   }
 }
 
-function ourEncode(v: unknown): Buffer { const w = new Writer(16); w.value(v); return w.toBuffer(); }
-function ourDecode(b: Buffer): unknown { const r = new Reader(b); const v = r.read(); assert.equal(r.remaining, 0, 'trailing bytes'); return v; }
-function rheaEncode(t: unknown): Buffer { const w = new T.Writer(); w.write(t); return w.toBuffer(); }
-function rheaDecode(b: Buffer): unknown { return fromRhea(new T.Reader(b).read()); }
+function ourEncode(v: unknown): Buffer {
+  const w = new Writer(16);
+  w.value(v);
+  return w.toBuffer();
+}
+function ourDecode(b: Buffer): unknown {
+  const r = new Reader(b);
+  const v = r.read();
+  assert.equal(r.remaining, 0, 'trailing bytes');
+  return v;
+}
+function rheaEncode(t: unknown): Buffer {
+  const w = new T.Writer();
+  w.write(t);
+  return w.toBuffer();
+}
+function rheaDecode(b: Buffer): unknown {
+  return fromRhea(new T.Reader(b).read());
+}
 
 const cases: Case[] = [
   { name: 'null', ours: null, rhea: () => T.Null(), expect: null },
@@ -117,7 +161,18 @@ const cases: Case[] = [
   { name: 'map empty', ours: {}, rhea: () => T.Map8([]), expect: {} },
   { name: 'map8', ours: { a: 1, b: 'x' }, rhea: () => T.Map8([T.Str8('a'), T.SmallInt(1), T.Str8('b'), T.Str8('x')]), expect: { a: 1, b: 'x' } },
   { name: 'map32 of 500 entries', ours: bigMap, rhea: () => T.wrap_map(bigMap), expect: bigMap },
-  { name: 'map with integer keys', ours: new Map([[1, 'one'], [2, 'two']]), rhea: () => T.Map8([T.SmallInt(1), T.Str8('one'), T.SmallInt(2), T.Str8('two')]), expect: new Map([[1, 'one'], [2, 'two']]) },
+  {
+    name: 'map with integer keys',
+    ours: new Map([
+      [1, 'one'],
+      [2, 'two'],
+    ]),
+    rhea: () => T.Map8([T.SmallInt(1), T.Str8('one'), T.SmallInt(2), T.Str8('two')]),
+    expect: new Map([
+      [1, 'one'],
+      [2, 'two'],
+    ]),
+  },
   { name: 'map with symbol keys', ours: new Map([[types.symbol('k'), 1]]), rhea: () => T.Map8([T.Sym8('k'), T.SmallInt(1)]), expect: { k: 1 } },
   { name: 'array of int', ours: types.array('int', [1, -2, 2147483647]), rhea: () => T.Array8([1, -2, 2147483647], 0x71), expect: [1, -2, 2147483647] },
   { name: 'array empty', ours: types.array('int', []), rhea: () => T.Array8([], 0x71), expect: [] },
@@ -130,13 +185,16 @@ const cases: Case[] = [
   { name: 'array of uuid', ours: types.array('uuid', [new Uuid(uuid)]), rhea: () => T.Array8([uuid], 0x98), expect: [new Uuid(uuid)] },
   { name: 'array of 300 ints (array32)', ours: types.array('int', big(300)), rhea: () => T.Array32(big(300), 0x71), expect: big(300) },
   {
-    name: 'array of described strings', ours: types.array({ descriptor: types.symbol('com.example:tag'), type: 'string' }, ['a', 'b']),
+    name: 'array of described strings',
+    ours: types.array({ descriptor: types.symbol('com.example:tag'), type: 'string' }, ['a', 'b']),
     rhea: () => T.Array32(['a', 'b'], 0xb1, T.Sym8('com.example:tag')),
     expect: [new Described(new AmqpSymbol('com.example:tag'), 'a'), new Described(new AmqpSymbol('com.example:tag'), 'b')],
   },
   {
-    name: 'array of described ulong-coded values', ours: types.array({ descriptor: 0x77n, type: 'int' }, [5]),
-    rhea: () => T.Array8([5], 0x71, T.SmallUlong(0x77)), expect: [new Described(0x77n, 5)],
+    name: 'array of described ulong-coded values',
+    ours: types.array({ descriptor: 0x77n, type: 'int' }, [5]),
+    rhea: () => T.Array8([5], 0x71, T.SmallUlong(0x77)),
+    expect: [new Described(0x77n, 5)],
   },
   { name: 'described, ulong descriptor', ours: types.described(0x1234n, 'v'), rhea: () => T.described(T.Ulong(0x1234), T.Str8('v')), expect: new Described(0x1234n, 'v') },
   { name: 'described, symbol descriptor', ours: types.described(types.symbol('x:y'), [1]), rhea: () => T.described(T.Sym8('x:y'), T.List8([T.SmallInt(1)])), expect: new Described(new AmqpSymbol('x:y'), [1]) },
@@ -146,7 +204,7 @@ describe('AMQP codec against rhea', () => {
   for (const c of cases) {
     it(`${c.name}: ours → rhea and rhea → ours`, () => {
       assert.deepStrictEqual(rheaDecode(ourEncode(c.ours)), c.expect, 'rhea decoding our encoding');
-      assert.deepStrictEqual(ourDecode(rheaEncode(c.rhea())), c.expect, 'us decoding rhea\'s encoding');
+      assert.deepStrictEqual(ourDecode(rheaEncode(c.rhea())), c.expect, "us decoding rhea's encoding");
       assert.deepStrictEqual(ourDecode(ourEncode(c.ours)), c.expect, 'our round trip');
     });
   }
@@ -164,16 +222,25 @@ describe('AMQP codec against rhea', () => {
     assert.equal(v.value, 2n ** 62n);
   });
 
-  it('messages: rhea decodes ours and we decode rhea\'s, every section', () => {
+  it("messages: rhea decodes ours and we decode rhea's, every section", () => {
     const m: Message = {
       header: { durable: true, priority: 9, ttl: 60000, firstAcquirer: true, deliveryCount: 3 },
       deliveryAnnotations: { 'x-opt-lock': 'l1' },
       messageAnnotations: { 'x-opt-partition-key': 'p', 'x-opt-n': 5 },
       properties: {
-        messageId: 'id-1', userId: Buffer.from('me'), to: '/queue/q', subject: 's', replyTo: 'r',
-        correlationId: 42n, contentType: 'application/json', contentEncoding: 'utf-8',
-        absoluteExpiryTime: new Date(1800000000000), creationTime: new Date(1700000000000),
-        groupId: 'g', groupSequence: 7, replyToGroupId: 'rg',
+        messageId: 'id-1',
+        userId: Buffer.from('me'),
+        to: '/queue/q',
+        subject: 's',
+        replyTo: 'r',
+        correlationId: 42n,
+        contentType: 'application/json',
+        contentEncoding: 'utf-8',
+        absoluteExpiryTime: new Date(1800000000000),
+        creationTime: new Date(1700000000000),
+        groupId: 'g',
+        groupSequence: 7,
+        replyToGroupId: 'rg',
       },
       applicationProperties: { device: 'd-1', temp: 21.5, n: -3, ok: true },
       body: { reading: [1, 2, 3], unit: 'C' },
@@ -182,24 +249,40 @@ describe('AMQP codec against rhea', () => {
     const w = new Writer();
     encodeMessage(w, m);
     const r = R.decode(w.toBuffer());
-    assert.equal(r.durable, true); assert.equal(r.priority, 9); assert.equal(r.ttl, 60000);
-    assert.equal(r.first_acquirer, true); assert.equal(r.delivery_count, 3);
+    assert.equal(r.durable, true);
+    assert.equal(r.priority, 9);
+    assert.equal(r.ttl, 60000);
+    assert.equal(r.first_acquirer, true);
+    assert.equal(r.delivery_count, 3);
     assert.deepEqual(r.delivery_annotations, { 'x-opt-lock': 'l1' });
     assert.deepEqual(r.message_annotations, { 'x-opt-partition-key': 'p', 'x-opt-n': 5 });
-    assert.equal(r.message_id, 'id-1'); assert.equal(r.to, '/queue/q'); assert.equal(r.correlation_id, 42);
-    assert.equal(r.content_type, 'application/json'); assert.equal(r.group_sequence, 7);
+    assert.equal(r.message_id, 'id-1');
+    assert.equal(r.to, '/queue/q');
+    assert.equal(r.correlation_id, 42);
+    assert.equal(r.content_type, 'application/json');
+    assert.equal(r.group_sequence, 7);
     assert.equal(r.creation_time.getTime(), 1700000000000);
     assert.deepEqual(r.application_properties, m.applicationProperties);
     assert.deepEqual(r.body, m.body);
     assert.deepEqual(r.footer, { 'x-hash': 'abc' });
 
-    const back = decodeMessage(R.encode({
-      durable: true, priority: 9, message_id: 'id-1', to: '/queue/q', content_type: 'application/json',
-      creation_time: new Date(1700000000000), message_annotations: { 'x-opt-partition-key': 'p' },
-      application_properties: { device: 'd-1', temp: 21.5 }, body: R.data_section(Buffer.from('payload')),
-    }));
-    assert.equal(back.header?.durable, true); assert.equal(back.header?.priority, 9);
-    assert.equal(back.properties?.messageId, 'id-1'); assert.equal(back.properties?.contentType, 'application/json');
+    const back = decodeMessage(
+      R.encode({
+        durable: true,
+        priority: 9,
+        message_id: 'id-1',
+        to: '/queue/q',
+        content_type: 'application/json',
+        creation_time: new Date(1700000000000),
+        message_annotations: { 'x-opt-partition-key': 'p' },
+        application_properties: { device: 'd-1', temp: 21.5 },
+        body: R.data_section(Buffer.from('payload')),
+      }),
+    );
+    assert.equal(back.header?.durable, true);
+    assert.equal(back.header?.priority, 9);
+    assert.equal(back.properties?.messageId, 'id-1');
+    assert.equal(back.properties?.contentType, 'application/json');
     assert.equal(back.properties?.creationTime?.getTime(), 1700000000000);
     assert.deepEqual(back.messageAnnotations, { 'x-opt-partition-key': 'p' });
     assert.deepEqual(back.applicationProperties, { device: 'd-1', temp: 21.5 });
@@ -208,7 +291,10 @@ describe('AMQP codec against rhea', () => {
   });
 
   it('amqp-sequence and multiple data sections round-trip', () => {
-    for (const m of [{ body: [[1, 2], ['a']], bodyType: 'sequence' as const }, { body: [Buffer.from('a'), Buffer.from('b')], bodyType: 'data' as const }]) {
+    for (const m of [
+      { body: [[1, 2], ['a']], bodyType: 'sequence' as const },
+      { body: [Buffer.from('a'), Buffer.from('b')], bodyType: 'data' as const },
+    ]) {
       const w = new Writer();
       encodeMessage(w, m);
       assert.deepStrictEqual(decodeMessage(w.toBuffer()), m);

@@ -15,7 +15,9 @@ describe('AMQP client debug log', () => {
     const previous = createDebug.disable();
     const log = createDebug.log;
     createDebug.enable('nitrogen:amqp:*');
-    createDebug.log = (...args: unknown[]) => { lines.push(format(...args)); };
+    createDebug.log = (...args: unknown[]) => {
+      lines.push(format(...args));
+    };
     try {
       const conn = await Client.connect(peer.url.replace('amqp://', `amqp://device:${password}@`));
       const sender = await conn.createSender('q');

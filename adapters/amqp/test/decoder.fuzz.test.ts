@@ -13,7 +13,10 @@ import { AmqpError, Connection, Policy } from '../src/index.js';
 import { fuzzCases, fuzzSeed, Random } from './helpers/fuzz.js';
 
 /** Reproducible randomness (helpers/fuzz.ts); each test's title names its seed, to replay with NITROGEN_FUZZ_SEED. */
-const rng = (seed: number): (() => number) => { const random = new Random(seed); return () => random.next(); };
+const rng = (seed: number): (() => number) => {
+  const random = new Random(seed);
+  return () => random.next();
+};
 const seed = fuzzSeed(0xa11ce);
 const randomBytes = (r: () => number, n: number): Buffer => Buffer.from(Array.from({ length: n }, () => Math.floor(r() * 256)));
 
@@ -21,8 +24,11 @@ function corpus(): Buffer[] {
   const out: Buffer[] = [];
   const w = new Writer();
   encodeMessage(w, {
-    header: { durable: true }, messageAnnotations: { 'x-opt-k': 'v' }, properties: { messageId: 7, creationTime: new Date(0) },
-    applicationProperties: { a: 1, b: [1, 'x', null], c: { d: 2n ** 63n - 1n } }, body: Buffer.from('telemetry'),
+    header: { durable: true },
+    messageAnnotations: { 'x-opt-k': 'v' },
+    properties: { messageId: 7, creationTime: new Date(0) },
+    applicationProperties: { a: 1, b: [1, 'x', null], c: { d: 2n ** 63n - 1n } },
+    body: Buffer.from('telemetry'),
   });
   out.push(w.toBuffer());
   for (const write of [
@@ -42,7 +48,9 @@ const frames = new FrameDecoder('AMQP', Performatives);
 const decodeFrameBody = (frame: Buffer, start: number): unknown => frames.decode(frame, start);
 
 function expectTyped(fn: () => unknown): void {
-  try { fn(); } catch (e) {
+  try {
+    fn();
+  } catch (e) {
     if (!(e instanceof DecodeError || e instanceof FramingError || (e instanceof ConnectionError && e.code === 'ERR_AMQP_PROTOCOL'))) throw new Error(`untyped error ${String(e)}`, { cause: e });
   }
 }
@@ -105,7 +113,11 @@ describe(`AMQP decoder fuzzing (seed ${seed})`, () => {
       parser.maxFrameSize = 4096;
       const stream = r() < 0.5 ? randomBytes(r, 200) : Buffer.concat([...corpus().slice(1), randomBytes(r, 20)]);
       try {
-        for (let off = 0; off < stream.length;) { const n = 1 + Math.floor(r() * 40); parser.push(stream.subarray(off, off + n)); off += n; }
+        for (let off = 0; off < stream.length;) {
+          const n = 1 + Math.floor(r() * 40);
+          parser.push(stream.subarray(off, off + n));
+          off += n;
+        }
       } catch (e) {
         assert.ok(e instanceof FramingError || e instanceof DecodeError || e instanceof ConnectionError, String(e));
       }
@@ -115,9 +127,14 @@ describe(`AMQP decoder fuzzing (seed ${seed})`, () => {
   it(`a connection fed garbage by its peer closes cleanly with a typed error (${fuzzCases(40)} peers)`, async () => {
     const r = rng(seed + 3);
     for (let round = 0; round < fuzzCases(40); round++) {
-      const garbage = round % 2 === 0
-        ? randomBytes(r, 64 + Math.floor(r() * 512))
-        : (() => { const b = Buffer.concat(corpus().slice(1)); for (let k = 0; k < 6; k++) b[Math.floor(r() * b.length)] = Math.floor(r() * 256); return b; })();
+      const garbage =
+        round % 2 === 0
+          ? randomBytes(r, 64 + Math.floor(r() * 512))
+          : (() => {
+              const b = Buffer.concat(corpus().slice(1));
+              for (let k = 0; k < 6; k++) b[Math.floor(r() * b.length)] = Math.floor(r() * 256);
+              return b;
+            })();
       const server = net.createServer((socket) => {
         socket.on('error', () => undefined);
         socket.once('data', () => {
@@ -129,10 +146,12 @@ describe(`AMQP decoder fuzzing (seed ${seed})`, () => {
       });
       await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
       const { port } = server.address() as net.AddressInfo;
-      const conn = new Connection({ host: '127.0.0.1', port, tls: false },
-        Policy.derive(Policy.Default, { sasl: 'none', reconnect: { enabled: false }, operationTimeout: 500, idleTimeout: 300 }));
+      const conn = new Connection({ host: '127.0.0.1', port, tls: false }, Policy.derive(Policy.Default, { sasl: 'none', reconnect: { enabled: false }, operationTimeout: 500, idleTimeout: 300 }));
       const closed = new Promise<unknown>((res) => conn.once('closed', res));
-      const opened = conn.open().then(() => null, (e: unknown) => e);
+      const opened = conn.open().then(
+        () => null,
+        (e: unknown) => e,
+      );
       const outcome = await Promise.race([closed, opened.then((e) => (e === null ? closed : e))]);
       assert.ok(outcome instanceof AmqpError, `round ${round}: ${String(outcome)}`);
       await conn.close();

@@ -7,9 +7,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EventContext } from 'rhea';
-import {
-  Client, ConnectionError, DisconnectedError, LinkError, Policy, SaslError, type Connection,
-} from '../src/index.js';
+import { Client, ConnectionError, DisconnectedError, LinkError, Policy, SaslError, type Connection } from '../src/index.js';
 import { Writer } from '../src/codec/encoder.js';
 import { AMQP_HEADER, writeFrame } from '../src/frames.js';
 import { OpenType } from '../src/performatives.js';
@@ -21,12 +19,18 @@ const closedWith = (conn: Connection): Promise<Error | undefined> => new Promise
 describe('AMQP client failure handling', () => {
   let peer: RheaPeer;
   let conn: Connection | undefined;
-  afterEach(async () => { await conn?.close(); conn = undefined; await peer?.stop(); });
+  afterEach(async () => {
+    await conn?.close();
+    conn = undefined;
+    await peer?.stop();
+  });
 
   it('rejects pending sends with LinkError carrying the condition when the peer detaches the link', async () => {
     peer = await RheaPeer.start({ creditWindow: 0 });
     let detach: () => void = () => undefined;
-    peer.onLinkOpen = (ctx) => { detach = () => ctx.receiver!.close({ condition: 'amqp:unauthorized-access', description: 'no sending here' }); };
+    peer.onLinkOpen = (ctx) => {
+      detach = () => ctx.receiver!.close({ condition: 'amqp:unauthorized-access', description: 'no sending here' });
+    };
     conn = await Client.connect(peer.url);
     const sender = await conn.createSender('forbidden');
     const pending = sender.send({ body: 1 });
@@ -39,7 +43,9 @@ describe('AMQP client failure handling', () => {
   it('ends a receiver iteration with LinkError when the peer detaches it', async () => {
     peer = await RheaPeer.start();
     let detach: () => void = () => undefined;
-    peer.onLinkOpen = (ctx) => { if (ctx.sender) detach = () => ctx.sender!.close({ condition: 'amqp:resource-deleted', description: 'queue deleted' }); };
+    peer.onLinkOpen = (ctx) => {
+      if (ctx.sender) detach = () => ctx.sender!.close({ condition: 'amqp:resource-deleted', description: 'queue deleted' });
+    };
     conn = await Client.connect(peer.url);
     const receiver = await conn.createReceiver('gone');
     const next = receiver.receive();
@@ -69,7 +75,9 @@ describe('AMQP client failure handling', () => {
     peer = await RheaPeer.start({ idleTimeout: 200 });
     conn = await Client.connect(peer.url);
     let dropped = false;
-    conn.on('disconnected', () => { dropped = true; });
+    conn.on('disconnected', () => {
+      dropped = true;
+    });
     await sleep(900);
     assert.equal(dropped, false);
     assert.equal(conn.state, 'open');
@@ -91,10 +99,7 @@ describe('AMQP client failure handling', () => {
     const port = (server.address() as net.AddressInfo).port;
     peer = undefined as unknown as RheaPeer;
     try {
-      const c = new (await import('../src/connection.js')).Connection(
-        { host: '127.0.0.1', port, tls: false },
-        Policy.derive(Policy.Default, { sasl: 'none', idleTimeout: 150, reconnect: { enabled: false } }),
-      );
+      const c = new (await import('../src/connection.js')).Connection({ host: '127.0.0.1', port, tls: false }, Policy.derive(Policy.Default, { sasl: 'none', idleTimeout: 150, reconnect: { enabled: false } }));
       const closed = closedWith(c);
       const opened = c.open().catch((e: Error) => e); // the session never begins: the peer is silent
       const started = Date.now();
@@ -115,8 +120,11 @@ describe('AMQP client failure handling', () => {
     before(() => {
       // A throw-away self-signed certificate for 127.0.0.1.
       const dir = mkdtempSync(join(tmpdir(), 'nitrogen-amqp-tls-'));
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-        '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+      execFileSync(
+        'openssl',
+        ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+        { stdio: 'ignore' },
+      );
       key = readFileSync(join(dir, 'key.pem'), 'utf8');
       cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
       rmSync(dir, { recursive: true });
@@ -137,7 +145,9 @@ describe('AMQP client failure handling', () => {
   });
 
   describe('SASL PLAIN', () => {
-    beforeEach(async () => { peer = await RheaPeer.start({ plain: { user: 'device', pass: 's3cret' } }); });
+    beforeEach(async () => {
+      peer = await RheaPeer.start({ plain: { user: 'device', pass: 's3cret' } });
+    });
 
     it('authenticates with the URL credentials', async () => {
       conn = await Client.connect(peer.url.replace('amqp://', 'amqp://device:s3cret@'));
@@ -147,14 +157,19 @@ describe('AMQP client failure handling', () => {
 
     it('accepts a custom mechanism through the SaslMechanism hook', async () => {
       let calls = 0;
-      const mechanism = { name: 'PLAIN', initialResponse: () => { calls++; return Buffer.from('\0device\0s3cret'); } };
+      const mechanism = {
+        name: 'PLAIN',
+        initialResponse: () => {
+          calls++;
+          return Buffer.from('\0device\0s3cret');
+        },
+      };
       conn = await Client.connect(peer.url, Policy.Default, { sasl: mechanism });
       assert.equal(calls, 1);
     });
 
     it('rejects connect with SaslError on wrong credentials', async () => {
-      await assert.rejects(Client.connect(peer.url.replace('amqp://', 'amqp://device:wrong@')),
-        (e: unknown) => e instanceof SaslError && e.code === 'ERR_AMQP_SASL' && e.saslCode === 1 && e.condition === 'amqp:unauthorized-access');
+      await assert.rejects(Client.connect(peer.url.replace('amqp://', 'amqp://device:wrong@')), (e: unknown) => e instanceof SaslError && e.code === 'ERR_AMQP_SASL' && e.saslCode === 1 && e.condition === 'amqp:unauthorized-access');
     });
 
     it('rejects connect with SaslError when the mechanism is not offered', async () => {
@@ -169,11 +184,16 @@ describe('AMQP client failure handling', () => {
       peer = await RheaPeer.start();
       let onThisSocket = 0;
       let drops = 0;
-      peer.container.on('connection_open', () => { onThisSocket = 0; });
+      peer.container.on('connection_open', () => {
+        onThisSocket = 0;
+      });
       const accepted = new Set<number>();
       // Drop the socket twice mid-stream, leaving messages unsettled on the wire.
       peer.outcome = (m) => {
-        if (++onThisSocket === 150 && drops++ < 2) { peer.dropConnections(); return 'none'; }
+        if (++onThisSocket === 150 && drops++ < 2) {
+          peer.dropConnections();
+          return 'none';
+        }
         accepted.add(m.body as number);
         return 'accept';
       };

@@ -10,16 +10,20 @@ import { Client, Connection, Policy } from '../src/index.js';
 import { frame, emptyFrame, ScriptedPeer, type PeerFrame } from './helpers/scripted-peer.js';
 
 /** `p`, or 'nothing' if it has not settled within `ms` (a failing client says nothing at all). */
-const within = <T>(p: Promise<T>, ms: number): Promise<T | 'nothing'> =>
-  Promise.race([p, new Promise<'nothing'>((resolve) => setTimeout(() => resolve('nothing'), ms).unref())]);
+const within = <T>(p: Promise<T>, ms: number): Promise<T | 'nothing'> => Promise.race([p, new Promise<'nothing'>((resolve) => setTimeout(() => resolve('nothing'), ms).unref())]);
 
 describe('AMQP client with peers that do not set TCP_NODELAY', () => {
   let peer: ScriptedPeer | undefined;
-  afterEach(async () => { await peer?.stop(); peer = undefined; });
+  afterEach(async () => {
+    await peer?.stop();
+    peer = undefined;
+  });
 
-  it('answers an attach it cannot act on yet with an empty frame at once, so the peer\'s flow is not held back', async () => {
+  it("answers an attach it cannot act on yet with an empty frame at once, so the peer's flow is not held back", async () => {
     let seen: (what: PeerFrame | 'empty' | 'nothing') => void = () => undefined;
-    const afterAttach = new Promise<PeerFrame | 'empty' | 'nothing'>((resolve) => { seen = resolve; });
+    const afterAttach = new Promise<PeerFrame | 'empty' | 'nothing'>((resolve) => {
+      seen = resolve;
+    });
     peer = await ScriptedPeer.start(async (s) => {
       await s.saslUntilOutcome();
       await s.openAndBegin();
@@ -48,7 +52,9 @@ describe('AMQP client with peers that do not set TCP_NODELAY', () => {
 
   it('does not answer empty frames, so two such peers cannot ping-pong', async () => {
     let seen: (what: PeerFrame | 'empty' | 'nothing') => void = () => undefined;
-    const answered = new Promise<PeerFrame | 'empty' | 'nothing'>((resolve) => { seen = resolve; });
+    const answered = new Promise<PeerFrame | 'empty' | 'nothing'>((resolve) => {
+      seen = resolve;
+    });
     peer = await ScriptedPeer.start(async (s) => {
       await s.saslUntilOutcome();
       await s.openAndBegin();

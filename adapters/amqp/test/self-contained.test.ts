@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 // dist/test/self-contained.test.js → the package root.
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
-  dependencies?: Record<string, string>; devDependencies?: Record<string, string>;
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
 };
 
 /** Module specifiers of static imports, re-exports and dynamic imports in TypeScript source. */
@@ -46,16 +47,20 @@ describe('@nitrogen/amqp is self-contained', () => {
   it('its runtime code imports only Node built-ins, its own files and its dependencies', () => {
     const files = sources(join(root, 'src'));
     assert.ok(files.length > 10, `found ${files.length} source files`);
-    const bad = files.flatMap((f) => specifiers(readFileSync(f, 'utf8')).map((s) => [f, s, violation(f, s, runtime)] as const))
-      .filter(([, , why]) => why !== undefined).map(([f, s, why]) => `${relative(root, f)}: ${s} (${why})`);
+    const bad = files
+      .flatMap((f) => specifiers(readFileSync(f, 'utf8')).map((s) => [f, s, violation(f, s, runtime)] as const))
+      .filter(([, , why]) => why !== undefined)
+      .map(([f, s, why]) => `${relative(root, f)}: ${s} (${why})`);
     assert.deepEqual(bad, []);
   });
 
   it('its tests and benchmarks import only Node built-ins, its own files and its declared (dev) dependencies', () => {
     const files = [...sources(join(root, 'test')), ...sources(join(root, 'bench'))];
     assert.ok(files.length > 5);
-    const bad = files.flatMap((f) => specifiers(readFileSync(f, 'utf8')).map((s) => [f, s, violation(f, s, everything)] as const))
-      .filter(([, , why]) => why !== undefined).map(([f, s, why]) => `${relative(root, f)}: ${s} (${why})`);
+    const bad = files
+      .flatMap((f) => specifiers(readFileSync(f, 'utf8')).map((s) => [f, s, violation(f, s, everything)] as const))
+      .filter(([, , why]) => why !== undefined)
+      .map(([f, s, why]) => `${relative(root, f)}: ${s} (${why})`);
     assert.deepEqual(bad, []);
   });
 

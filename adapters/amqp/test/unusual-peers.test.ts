@@ -11,14 +11,16 @@ import { Client, Connection, ConnectionError, LinkError, OperationTimeoutError, 
 import { AMQP_HEADER, frame, ScriptedPeer } from './helpers/scripted-peer.js';
 import { RheaPeer } from './helpers/rhea-peer.js';
 
-const connectTo = (peer: ScriptedPeer, overrides: PolicyOverrides = {}): Promise<Connection> =>
-  new Connection(peer.endpoint, Policy.derive(Policy.Default, overrides)).open();
+const connectTo = (peer: ScriptedPeer, overrides: PolicyOverrides = {}): Promise<Connection> => new Connection(peer.endpoint, Policy.derive(Policy.Default, overrides)).open();
 
 /** Connects and keeps the Connection object, to inspect it after open() rejected. */
 async function failedConnect(peer: ScriptedPeer, overrides: PolicyOverrides): Promise<{ conn: Connection; error: unknown; ms: number }> {
   const conn = new Connection(peer.endpoint, Policy.derive(Policy.Default, overrides));
   const started = performance.now();
-  const error = await conn.open().then(() => null, (e: unknown) => e);
+  const error = await conn.open().then(
+    () => null,
+    (e: unknown) => e,
+  );
   return { conn, error, ms: performance.now() - started };
 }
 
@@ -116,7 +118,10 @@ describe('AMQP client against unusual and hostile peers', () => {
     it('backs off more and more from a peer that accepts each reconnect and breaks it after its open', async () => {
       peer = await ScriptedPeer.start(async (s, index) => {
         await s.saslUntilOutcome();
-        if (index === 0) { await s.openAndBegin(); return; } // the first connection works
+        if (index === 0) {
+          await s.openAndBegin();
+          return;
+        } // the first connection works
         s.write(frame('sasl-outcome', { code: 0 }));
         await s.header();
         s.write(AMQP_HEADER, frame('open', { containerId: 'flaky' }));
@@ -134,12 +139,14 @@ describe('AMQP client against unusual and hostile peers', () => {
   });
 
   describe('links', () => {
-    it('proceeds with a sender when the peer answers a null target and then grants credit (rhea\'s default listener)', async () => {
+    it("proceeds with a sender when the peer answers a null target and then grants credit (rhea's default listener)", async () => {
       const lines: string[] = [];
       const previous = createDebug.disable();
       createDebug.enable('nitrogen:amqp:link');
       const log = createDebug.log;
-      createDebug.log = (...args: unknown[]) => { lines.push(format(...args)); };
+      createDebug.log = (...args: unknown[]) => {
+        lines.push(format(...args));
+      };
       const container = rhea.create_container({ id: 'bare' });
       const server = container.listen({ port: 0, host: '127.0.0.1' } as never) as unknown as Server;
       try {
@@ -154,8 +161,14 @@ describe('AMQP client against unusual and hostile peers', () => {
         assert.equal(sender.target, undefined);
         assert.deepEqual(await sender.send({ body: 'through' }), { type: 'accepted' });
         assert.deepEqual(got, ['through']);
-        assert.ok(lines.some((l) => /null target; refused if a detach follows/.test(l)), lines.join('\n'));
-        assert.ok(lines.some((l) => /a flow followed the null target: proceeding as attached/.test(l)), lines.join('\n'));
+        assert.ok(
+          lines.some((l) => /null target; refused if a detach follows/.test(l)),
+          lines.join('\n'),
+        );
+        assert.ok(
+          lines.some((l) => /a flow followed the null target: proceeding as attached/.test(l)),
+          lines.join('\n'),
+        );
       } finally {
         createDebug.log = log;
         createDebug.enable(previous);
@@ -163,7 +176,7 @@ describe('AMQP client against unusual and hostile peers', () => {
       }
     });
 
-    it('fails a link at once when a detach follows the null terminus, with the peer\'s reason', async () => {
+    it("fails a link at once when a detach follows the null terminus, with the peer's reason", async () => {
       peer = await ScriptedPeer.start(async (s) => {
         await s.saslUntilOutcome();
         await s.openAndBegin();
@@ -204,17 +217,27 @@ describe('AMQP client against unusual and hostile peers', () => {
     });
   });
 
-  describe('ending a receiver\'s iteration', () => {
+  describe("ending a receiver's iteration", () => {
     let rheaPeer: RheaPeer;
-    beforeEach(async () => { rheaPeer = await RheaPeer.start(); });
-    afterEach(async () => { await rheaPeer.stop(); });
+    beforeEach(async () => {
+      rheaPeer = await RheaPeer.start();
+    });
+    afterEach(async () => {
+      await rheaPeer.stop();
+    });
 
     it('closing the connection ends a for-await loop quietly, not with an exception', async () => {
       const conn = await Client.connect(rheaPeer.url);
       const receiver = await conn.createReceiver('quiet');
       rheaPeer.enqueue('quiet', { body: 1 });
       let seen = 0;
-      const loop = (async () => { for await (const d of receiver) { seen++; d.accept(); } return 'ended'; })();
+      const loop = (async () => {
+        for await (const d of receiver) {
+          seen++;
+          d.accept();
+        }
+        return 'ended';
+      })();
       while (seen < 1) await new Promise((r) => setImmediate(r));
       await conn.close();
       assert.equal(await loop, 'ended');
@@ -226,10 +249,12 @@ describe('AMQP client against unusual and hostile peers', () => {
       open.push(conn);
       const session = await conn.createSession();
       const receiver = await session.createReceiver('quiet-session');
-      const loop = (async () => { for await (const d of receiver) d.accept(); return 'ended'; })();
+      const loop = (async () => {
+        for await (const d of receiver) d.accept();
+        return 'ended';
+      })();
       await session.end();
       assert.equal(await loop, 'ended');
     });
   });
 });
-

@@ -1,17 +1,6 @@
 import { ClientError } from '../errors.js';
 import { PacketReader, ProtocolViolation, readPublish, type IncomingPublish } from './packet-reader.js';
-import {
-  CONNACK_REASONS,
-  DISCONNECT,
-  PINGREQ,
-  PacketType,
-  encodeConnect,
-  encodePublish,
-  encodePuback,
-  encodeSubscribe,
-  encodeUnsubscribe,
-  type ConnectFields,
-} from './packets.js';
+import { CONNACK_REASONS, DISCONNECT, PINGREQ, PacketType, encodeConnect, encodePublish, encodePuback, encodeSubscribe, encodeUnsubscribe, type ConnectFields } from './packets.js';
 
 /** A byte stream to an MQTT server: TCP in Node; TLS and WebSockets plug in here too. */
 export interface ByteStream {
@@ -89,10 +78,7 @@ export class MqttConnection<Token = unknown> {
   static open<Token>(open: StreamOpener, options: ConnectionOptions, handlers: ConnectionHandlers<Token>): Promise<MqttConnection<Token>> {
     const connection = new MqttConnection<Token>(options);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => connection.fail(new ClientError('NITROGEN_CLIENT_TIMEOUT', `no CONNACK within ${options.connectTimeoutMs} ms`, { limit: 'connectTimeoutMs' })),
-        options.connectTimeoutMs,
-      );
+      const timer = setTimeout(() => connection.fail(new ClientError('NITROGEN_CLIENT_TIMEOUT', `no CONNACK within ${options.connectTimeoutMs} ms`, { limit: 'connectTimeoutMs' })), options.connectTimeoutMs);
       connection.settleConnect = (error) => {
         clearTimeout(timer);
         connection.settleConnect = null;
@@ -237,18 +223,21 @@ export class MqttConnection<Token = unknown> {
   private startKeepalive(): void {
     const seconds = this.options.keepaliveSeconds;
     if (seconds === 0) return;
-    this.keepaliveTimer = setInterval(() => {
-      if (this.pingOutstanding && !this.receivedSinceTick) {
-        this.fail(new ClientError('NITROGEN_CLIENT_TIMEOUT', `no answer to PINGREQ within ${seconds / 2} s`, { limit: 'keepaliveSeconds' }));
-        return;
-      }
-      this.receivedSinceTick = false;
-      if (!this.sentSinceTick) {
-        this.pingOutstanding = true;
-        this.stream.write(PINGREQ);
-      }
-      this.sentSinceTick = false;
-    }, (seconds * 1000) / 2);
+    this.keepaliveTimer = setInterval(
+      () => {
+        if (this.pingOutstanding && !this.receivedSinceTick) {
+          this.fail(new ClientError('NITROGEN_CLIENT_TIMEOUT', `no answer to PINGREQ within ${seconds / 2} s`, { limit: 'keepaliveSeconds' }));
+          return;
+        }
+        this.receivedSinceTick = false;
+        if (!this.sentSinceTick) {
+          this.pingOutstanding = true;
+          this.stream.write(PINGREQ);
+        }
+        this.sentSinceTick = false;
+      },
+      (seconds * 1000) / 2,
+    );
     this.keepaliveTimer.unref?.();
   }
 

@@ -116,11 +116,15 @@ export class MqttLink<Token> {
       const open = await o.opener();
       const password = await o.password();
       if (this.closed) return;
-      connection = await MqttConnection.open<Token>(open, { clientId: o.clientId, username: o.username, password, keepaliveSeconds: o.keepaliveSeconds, connectTimeoutMs: o.connectTimeoutMs, maxPacketBytes: o.maxPacketBytes }, {
-        onPuback: this.handlers.puback,
-        onPublish: (message) => this.handlers.publish(message),
-        onClose: (error) => this.lost(connection, error),
-      });
+      connection = await MqttConnection.open<Token>(
+        open,
+        { clientId: o.clientId, username: o.username, password, keepaliveSeconds: o.keepaliveSeconds, connectTimeoutMs: o.connectTimeoutMs, maxPacketBytes: o.maxPacketBytes },
+        {
+          onPuback: this.handlers.puback,
+          onPublish: (message) => this.handlers.publish(message),
+          onClose: (error) => this.lost(connection, error),
+        },
+      );
     } catch (err) {
       if (this.closed) return;
       if (refusedForGood(err)) {
@@ -189,10 +193,13 @@ export class MqttLink<Token> {
     const renewAt = this.options.passwordRenewAt();
     if (renewAt === null) return;
     // setTimeout takes at most 2^31-1 ms; a longer wait is cut short and checked again.
-    this.swapTimer = setTimeout(() => {
-      if (Date.now() < renewAt) return this.scheduleSwap();
-      this.connection?.close();
-    }, Math.min(Math.max(0, renewAt - Date.now()), 2 ** 31 - 1));
+    this.swapTimer = setTimeout(
+      () => {
+        if (Date.now() < renewAt) return this.scheduleSwap();
+        this.connection?.close();
+      },
+      Math.min(Math.max(0, renewAt - Date.now()), 2 ** 31 - 1),
+    );
     this.swapTimer.unref?.();
   }
 }

@@ -248,7 +248,6 @@ export class FileStore implements QueueStore {
     for (const record of durable) record.markDurable();
     this.wakeIdle();
   }
-
 }
 
 /** A rename is durable once its directory is synced (Linux); elsewhere this may be refused. */

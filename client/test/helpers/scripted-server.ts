@@ -31,7 +31,10 @@ export async function scriptedServer(script: (socket: Socket, packet: number, bo
   const server = createServer((socket) => {
     const n = ++count;
     socket.on('error', () => {});
-    socket.on('data', splitter((type, body) => script(socket, type, body, n)));
+    socket.on(
+      'data',
+      splitter((type, body) => script(socket, type, body, n)),
+    );
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

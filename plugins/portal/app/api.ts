@@ -4,7 +4,11 @@ const API = '/api/v1';
 
 /** An API error as the server answers it (docs/errors.md), or a network failure. */
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }

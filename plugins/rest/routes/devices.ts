@@ -10,7 +10,10 @@ import { NoQuery } from '../schemas/queries.js';
 import { jsonBody } from '../validation.js';
 
 const ById = z.strictObject({ id: z.string().meta({ description: 'A principal id.' }) });
-const Fingerprint = z.string().regex(/^[0-9a-f]{64}$/, { error: 'must be a SHA-256 fingerprint: 64 lowercase hex digits' }).meta({ description: 'SHA-256 of the DER encoding, lowercase hex.' });
+const Fingerprint = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/, { error: 'must be a SHA-256 fingerprint: 64 lowercase hex digits' })
+  .meta({ description: 'SHA-256 of the DER encoding, lowercase hex.' });
 
 /** The key a device presents to register itself: `Authorization: ApiKey <key>` (or `Bearer <key>`). */
 function presentedKey(ctx: RestContext): string {

@@ -19,7 +19,17 @@ import { headwaiterRoute, systemRoutes } from './system.js';
  */
 export function restRoutes(base: string, deps: RestDeps, options: RestOptions, streams: OpenStreams, tickets: StreamTickets, started: number): Route[] {
   const roles = new Set<Role>(deps.config.cluster.roles);
-  const all: Route[] = [...principalRoutes(deps), ...onboardingRoutes(deps), ...certificateRoutes(deps), ...stateRoutes(deps), ...messageRoutes(deps, options, streams, tickets), ...permissionRoutes(deps), ...sinkRoutes(deps), headwaiterRoute(deps), ...systemRoutes(deps, started)];
+  const all: Route[] = [
+    ...principalRoutes(deps),
+    ...onboardingRoutes(deps),
+    ...certificateRoutes(deps),
+    ...stateRoutes(deps),
+    ...messageRoutes(deps, options, streams, tickets),
+    ...permissionRoutes(deps),
+    ...sinkRoutes(deps),
+    headwaiterRoute(deps),
+    ...systemRoutes(deps, started),
+  ];
   // An instance serves the routes of its roles (docs/cluster.md, "Roles"): the others answer 404.
   const routes = all.filter((r) => {
     const role = roleOf(r);

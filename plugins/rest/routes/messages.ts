@@ -34,8 +34,15 @@ export function messageRoutes(deps: RestDeps, options: RestOptions, streams: Ope
       body: { schema: z.union([Envelope, z.array(Envelope).min(1).max(config.limits.maxBatch)]), parse: (value: unknown) => value },
       responses: { 201: { description: 'The normalized messages, in request order', body: Messages } },
       errors: [
-        'NITROGEN_ERR_SENDER_MISMATCH', 'NITROGEN_ERR_FORBIDDEN', 'NITROGEN_ERR_BATCH_TOO_LARGE', 'NITROGEN_ERR_QUOTA_EXCEEDED',
-        'NITROGEN_ERR_OVERLOADED', 'NITROGEN_ERR_UNAVAILABLE', 'NITROGEN_ERR_STORE', 'NITROGEN_ERR_SINK_RETRYABLE', 'NITROGEN_ERR_SINK_REJECTED',
+        'NITROGEN_ERR_SENDER_MISMATCH',
+        'NITROGEN_ERR_FORBIDDEN',
+        'NITROGEN_ERR_BATCH_TOO_LARGE',
+        'NITROGEN_ERR_QUOTA_EXCEEDED',
+        'NITROGEN_ERR_OVERLOADED',
+        'NITROGEN_ERR_UNAVAILABLE',
+        'NITROGEN_ERR_STORE',
+        'NITROGEN_ERR_SINK_RETRYABLE',
+        'NITROGEN_ERR_SINK_REJECTED',
       ],
       async handle(ctx, input) {
         const body = await input.body();
@@ -64,7 +71,13 @@ export function messageRoutes(deps: RestDeps, options: RestOptions, streams: Ope
         if (scope !== 'all') query.scope = { from: [...scope], to: [actor.id] };
         const page = await store.query(query);
         // The scope narrows the scan; this check applies denials a wildcard grant leaves open.
-        return { status: 200, body: messagesText(page.items.filter((m) => mayRead(identity, actor, 'view', m)), page.next ?? null) };
+        return {
+          status: 200,
+          body: messagesText(
+            page.items.filter((m) => mayRead(identity, actor, 'view', m)),
+            page.next ?? null,
+          ),
+        };
       },
     }),
     route({
@@ -72,7 +85,7 @@ export function messageRoutes(deps: RestDeps, options: RestOptions, streams: Ope
       path: '/messages/stream/tickets',
       tag: TAG,
       summary: 'A ticket that opens one stream without an Authorization header (for EventSource)',
-      description: 'Use it within `streamTicketTtl` as `GET /messages/stream?ticket=…`; it opens one stream, on this instance, for the caller, and no longer than the caller\'s token.',
+      description: "Use it within `streamTicketTtl` as `GET /messages/stream?ticket=…`; it opens one stream, on this instance, for the caller, and no longer than the caller's token.",
       responses: { 201: { description: 'The ticket', body: z.strictObject({ ticket: z.string(), expiresAt: UtcTime }) } },
       errors: ['NITROGEN_ERR_OVERLOADED'],
       handle(ctx) {
@@ -99,7 +112,7 @@ export function messageRoutes(deps: RestDeps, options: RestOptions, streams: Ope
       path: '/messages/:id',
       tag: TAG,
       summary: 'One message',
-      description: 'Without `from`: the caller\'s own message with this id, else the first stored under it. A message the caller may not read answers 404, as an absent one does.',
+      description: "Without `from`: the caller's own message with this id, else the first stored under it. A message the caller may not read answers 404, as an absent one does.",
       params: z.strictObject({ id: z.string().meta({ description: 'A message id.' }) }),
       query: z.strictObject({ from: z.string().optional().meta({ description: 'The sender: (from, id) is the key.' }) }),
       responses: { 200: { description: 'The message', body: OneMessage } },

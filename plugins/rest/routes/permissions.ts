@@ -30,7 +30,7 @@ export function permissionRoutes(deps: RestDeps): Route[] {
       path: '/permissions',
       tag: TAG,
       summary: 'Create a permission record; in force when answered',
-      description: 'Needs `admin` on the record\'s `principalFor` (on the system when it is null). Records cannot be issued to `admin`.',
+      description: "Needs `admin` on the record's `principalFor` (on the system when it is null). Records cannot be issued to `admin`.",
       body: jsonBody(PermissionGrant),
       responses: { 201: { description: 'The record, with its id and createdAt', body: OnePermission } },
       errors: ['NITROGEN_ERR_FORBIDDEN'],

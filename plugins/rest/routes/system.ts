@@ -75,4 +75,3 @@ export function headwaiterRoute(deps: RestDeps): Route {
     },
   });
 }
-

@@ -9,7 +9,11 @@ import { PrincipalType } from '../../../core/schemas/principals.js';
 /** A route that takes no parameter refuses any. */
 export const NoQuery = z.strictObject({});
 
-const list = <T extends z.ZodType>(item: T, description: string) => z.array(item).optional().meta({ description: `${description}; repeated or comma-separated.` });
+const list = <T extends z.ZodType>(item: T, description: string) =>
+  z
+    .array(item)
+    .optional()
+    .meta({ description: `${description}; repeated or comma-separated.` });
 
 /** The filters of `GET /messages` and `GET /messages/stream`. */
 export const MessageFilters = z.strictObject({

@@ -19,9 +19,7 @@ export const ErrorBody = z
   })
   .meta({ id: 'Error' });
 
-export const TokenGrant = z
-  .strictObject({ accessToken: z.string(), expiresAt: UtcTime, principal: Principal })
-  .meta({ id: 'TokenGrant', description: 'An access token, when it expires, and whose it is.' });
+export const TokenGrant = z.strictObject({ accessToken: z.string(), expiresAt: UtcTime, principal: Principal }).meta({ id: 'TokenGrant', description: 'An access token, when it expires, and whose it is.' });
 
 export const RegisteredPrincipals = z.strictObject({
   principals: z.array(z.strictObject({ principal: Principal, secret: z.string().optional().meta({ description: 'The server-made secret: shown only here.' }) })),

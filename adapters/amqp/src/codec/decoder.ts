@@ -23,7 +23,9 @@ export class Reader {
     this.end = end;
   }
 
-  get remaining(): number { return this.end - this.pos; }
+  get remaining(): number {
+    return this.end - this.pos;
+  }
 
   need(n: number): void {
     if (n > this.end - this.pos) {
@@ -31,13 +33,36 @@ export class Reader {
     }
   }
 
-  u8(): number { this.need(1); return this.buf[this.pos++]; }
-  u16(): number { this.need(2); const v = this.buf.readUInt16BE(this.pos); this.pos += 2; return v; }
-  u32(): number { this.need(4); const v = this.buf.readUInt32BE(this.pos); this.pos += 4; return v; }
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++];
+  }
+  u16(): number {
+    this.need(2);
+    const v = this.buf.readUInt16BE(this.pos);
+    this.pos += 2;
+    return v;
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.buf.readUInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
   /** A slice of the input (no copy): it shares memory with the frame it came from. */
-  slice(n: number): Buffer { this.need(n); const b = this.buf.subarray(this.pos, this.pos + n); this.pos += n; return b; }
+  slice(n: number): Buffer {
+    this.need(n);
+    const b = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
   /** A copy, for values that outlive the frame (uuid, decimal). */
-  copy(n: number): Buffer { this.need(n); const b = Buffer.from(this.buf.subarray(this.pos, this.pos + n)); this.pos += n; return b; }
+  copy(n: number): Buffer {
+    this.need(n);
+    const b = Buffer.from(this.buf.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return b;
+  }
 
   /** One value: constructor, then value. */
   read(): unknown {
@@ -114,7 +139,10 @@ export class Reader {
         if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
         else obj[key] = value;
       } else {
-        if (map === null) { map = new Map(Object.entries(obj!)); obj = null; }
+        if (map === null) {
+          map = new Map(Object.entries(obj!));
+          obj = null;
+        }
         map.set(key, value);
       }
     }
@@ -133,7 +161,10 @@ export class Reader {
     let descriptor: unknown;
     let code = this.u8();
     const isDescribed = code === 0x00;
-    if (isDescribed) { descriptor = this.read(); code = this.u8(); }
+    if (isDescribed) {
+      descriptor = this.read();
+      code = this.u8();
+    }
     const type = TYPE_CODES[code];
     if (type === undefined) throw new DecodeError(`unknown array constructor 0x${code.toString(16)}`);
     // Zero-width elements occupy no bytes; bound them by the input length instead.
@@ -151,15 +182,28 @@ export class Reader {
     return items;
   }
 
-  long(): bigint { this.need(8); const v = this.buf.readBigInt64BE(this.pos); this.pos += 8; return v; }
-  ulong(): bigint { this.need(8); const v = this.buf.readBigUInt64BE(this.pos); this.pos += 8; return v; }
+  long(): bigint {
+    this.need(8);
+    const v = this.buf.readBigInt64BE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+  ulong(): bigint {
+    this.need(8);
+    const v = this.buf.readBigUInt64BE(this.pos);
+    this.pos += 8;
+    return v;
+  }
 
   timestamp(): Date | Typed {
     this.need(8);
     const hi = this.buf.readInt32BE(this.pos);
     const lo = this.buf.readUInt32BE(this.pos + 4);
     const ms = hi * TWO_32 + lo;
-    if (ms >= -MAX_DATE_MS && ms <= MAX_DATE_MS) { this.pos += 8; return new Date(ms); }
+    if (ms >= -MAX_DATE_MS && ms <= MAX_DATE_MS) {
+      this.pos += 8;
+      return new Date(ms);
+    }
     return new Typed('timestamp', this.long());
   }
 }
@@ -184,14 +228,43 @@ const byCode: Record<number, ValueReader> = {
   0x80: (r) => r.ulong(),
   0x53: (r) => BigInt(r.u8()),
   0x44: () => 0n,
-  0x51: (r) => { r.need(1); return r.buf.readInt8(r.pos++); },
-  0x61: (r) => { r.need(2); const v = r.buf.readInt16BE(r.pos); r.pos += 2; return v; },
-  0x71: (r) => { r.need(4); const v = r.buf.readInt32BE(r.pos); r.pos += 4; return v; },
-  0x54: (r) => { r.need(1); return r.buf.readInt8(r.pos++); },
+  0x51: (r) => {
+    r.need(1);
+    return r.buf.readInt8(r.pos++);
+  },
+  0x61: (r) => {
+    r.need(2);
+    const v = r.buf.readInt16BE(r.pos);
+    r.pos += 2;
+    return v;
+  },
+  0x71: (r) => {
+    r.need(4);
+    const v = r.buf.readInt32BE(r.pos);
+    r.pos += 4;
+    return v;
+  },
+  0x54: (r) => {
+    r.need(1);
+    return r.buf.readInt8(r.pos++);
+  },
   0x81: (r) => r.long(),
-  0x55: (r) => { r.need(1); return BigInt(r.buf.readInt8(r.pos++)); },
-  0x72: (r) => { r.need(4); const v = r.buf.readFloatBE(r.pos); r.pos += 4; return v; },
-  0x82: (r) => { r.need(8); const v = r.buf.readDoubleBE(r.pos); r.pos += 8; return v; },
+  0x55: (r) => {
+    r.need(1);
+    return BigInt(r.buf.readInt8(r.pos++));
+  },
+  0x72: (r) => {
+    r.need(4);
+    const v = r.buf.readFloatBE(r.pos);
+    r.pos += 4;
+    return v;
+  },
+  0x82: (r) => {
+    r.need(8);
+    const v = r.buf.readDoubleBE(r.pos);
+    r.pos += 8;
+    return v;
+  },
   0x74: (r) => new Decimal(32, r.copy(4)),
   0x84: (r) => new Decimal(64, r.copy(8)),
   0x94: (r) => new Decimal(128, r.copy(16)),
@@ -204,10 +277,34 @@ const byCode: Record<number, ValueReader> = {
   0x98: (r) => new Uuid(r.copy(16)),
   0xa0: (r) => r.slice(r.u8()),
   0xb0: (r) => r.slice(r.u32()),
-  0xa1: (r) => { const n = r.u8(); r.need(n); const s = r.buf.toString('utf8', r.pos, r.pos + n); r.pos += n; return s; },
-  0xb1: (r) => { const n = r.u32(); r.need(n); const s = r.buf.toString('utf8', r.pos, r.pos + n); r.pos += n; return s; },
-  0xa3: (r) => { const n = r.u8(); r.need(n); const s = r.buf.toString('latin1', r.pos, r.pos + n); r.pos += n; return new AmqpSymbol(s); },
-  0xb3: (r) => { const n = r.u32(); r.need(n); const s = r.buf.toString('latin1', r.pos, r.pos + n); r.pos += n; return new AmqpSymbol(s); },
+  0xa1: (r) => {
+    const n = r.u8();
+    r.need(n);
+    const s = r.buf.toString('utf8', r.pos, r.pos + n);
+    r.pos += n;
+    return s;
+  },
+  0xb1: (r) => {
+    const n = r.u32();
+    r.need(n);
+    const s = r.buf.toString('utf8', r.pos, r.pos + n);
+    r.pos += n;
+    return s;
+  },
+  0xa3: (r) => {
+    const n = r.u8();
+    r.need(n);
+    const s = r.buf.toString('latin1', r.pos, r.pos + n);
+    r.pos += n;
+    return new AmqpSymbol(s);
+  },
+  0xb3: (r) => {
+    const n = r.u32();
+    r.need(n);
+    const s = r.buf.toString('latin1', r.pos, r.pos + n);
+    r.pos += n;
+    return new AmqpSymbol(s);
+  },
   0x45: () => [],
   0xc0: (r) => r.list(1),
   0xd0: (r) => r.list(4),

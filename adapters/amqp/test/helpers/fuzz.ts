@@ -22,12 +22,15 @@ export function fuzzSeed(fixed: number): number {
 /** xorshift32: reproducible randomness from a seed. */
 export class Random {
   private x: number;
-  constructor(readonly seed: number) { this.x = seed >>> 0 || 1; }
+  constructor(readonly seed: number) {
+    this.x = seed >>> 0 || 1;
+  }
 
   /** A float in [0, 1). */
   next(): number {
     let x = this.x;
-    x ^= x << 13; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
     x ^= x >>> 17;
     x ^= x << 5;
     this.x = x >>> 0;
@@ -35,11 +38,17 @@ export class Random {
   }
 
   /** An integer in [0, n). */
-  int(n: number): number { return Math.floor(this.next() * n); }
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
 
-  pick<T>(items: readonly T[]): T { return items[this.int(items.length)]; }
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)];
+  }
 
-  chance(p: number): boolean { return this.next() < p; }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
 
   bytes(n: number): Buffer {
     const out = Buffer.allocUnsafe(n);
@@ -53,11 +62,20 @@ export class Random {
     for (let edits = 1 + this.int(4); edits > 0; edits--) {
       const at = out.length === 0 ? 0 : this.int(out.length);
       switch (this.int(5)) {
-        case 0: if (out.length > 0) out[at] = this.int(256); break;
-        case 1: out = out.subarray(0, at); break;
-        case 2: out = Buffer.concat([out.subarray(0, at), this.bytes(1 + this.int(8)), out.subarray(at)]); break;
-        case 3: out = Buffer.concat([out.subarray(0, at), out.subarray(at, at + 1 + this.int(16)), out.subarray(at)]); break;
-        default: if (out.length > 0) out[at] = this.pick([0x00, 0x7f, 0x80, 0xff]);
+        case 0:
+          if (out.length > 0) out[at] = this.int(256);
+          break;
+        case 1:
+          out = out.subarray(0, at);
+          break;
+        case 2:
+          out = Buffer.concat([out.subarray(0, at), this.bytes(1 + this.int(8)), out.subarray(at)]);
+          break;
+        case 3:
+          out = Buffer.concat([out.subarray(0, at), out.subarray(at, at + 1 + this.int(16)), out.subarray(at)]);
+          break;
+        default:
+          if (out.length > 0) out[at] = this.pick([0x00, 0x7f, 0x80, 0xff]);
       }
     }
     return out;

@@ -44,9 +44,15 @@ export class RheaPeer {
       const { user, pass } = o.plain;
       c.sasl_server_mechanisms.enable_plain((u: string, p: string) => u === user && p === pass);
     }
-    c.on('connection_open', (ctx) => { this.connections.add(ctx.connection); });
-    c.on('disconnected', (ctx) => { this.connections.delete(ctx.connection); });
-    c.on('connection_close', (ctx) => { this.connections.delete(ctx.connection); });
+    c.on('connection_open', (ctx) => {
+      this.connections.add(ctx.connection);
+    });
+    c.on('disconnected', (ctx) => {
+      this.connections.delete(ctx.connection);
+    });
+    c.on('connection_close', (ctx) => {
+      this.connections.delete(ctx.connection);
+    });
     c.on('receiver_open', (ctx) => {
       const address = ctx.receiver!.remote.attach.target?.address as string;
       ctx.receiver!.set_target({ address });
@@ -66,16 +72,30 @@ export class RheaPeer {
       list.push(message);
       this.received.set(address, list);
       switch (this.outcome(message, address)) {
-        case 'accept': this.enqueue(address, message); ctx.delivery!.accept(); break;
-        case 'reject': ctx.delivery!.reject({ condition: 'amqp:precondition-failed', description: 'rejected by test peer' }); break;
-        case 'release': ctx.delivery!.release(); break;
-        case 'modify': ctx.delivery!.modified({ delivery_failed: true, undeliverable_here: true }); break;
-        case 'none': break;
+        case 'accept':
+          this.enqueue(address, message);
+          ctx.delivery!.accept();
+          break;
+        case 'reject':
+          ctx.delivery!.reject({ condition: 'amqp:precondition-failed', description: 'rejected by test peer' });
+          break;
+        case 'release':
+          ctx.delivery!.release();
+          break;
+        case 'modify':
+          ctx.delivery!.modified({ delivery_failed: true, undeliverable_here: true });
+          break;
+        case 'none':
+          break;
       }
     });
     const listenOptions: Record<string, unknown> = {
-      port: 0, host: '127.0.0.1', autoaccept: false, credit_window: o.creditWindow ?? 1000,
-      max_frame_size: o.maxFrameSize ?? 4294967295, container_id: 'rhea-peer',
+      port: 0,
+      host: '127.0.0.1',
+      autoaccept: false,
+      credit_window: o.creditWindow ?? 1000,
+      max_frame_size: o.maxFrameSize ?? 4294967295,
+      container_id: 'rhea-peer',
     };
     if (o.idleTimeout) listenOptions.idle_time_out = o.idleTimeout;
     if (o.tls) Object.assign(listenOptions, { transport: 'tls', key: o.tls.key, cert: o.tls.cert });

@@ -14,11 +14,29 @@ export { AMQP_HEADER, SASL_HEADER };
 
 /** Descriptor codes of the frames a peer writes or reads (AMQP 1.0 §2.7, §5.3.3). */
 const CODES: Record<string, number> = {
-  open: 0x10, begin: 0x11, attach: 0x12, flow: 0x13, transfer: 0x14, disposition: 0x15, detach: 0x16, end: 0x17, close: 0x18,
-  'sasl-mechanisms': 0x40, 'sasl-init': 0x41, 'sasl-challenge': 0x42, 'sasl-response': 0x43, 'sasl-outcome': 0x44,
+  open: 0x10,
+  begin: 0x11,
+  attach: 0x12,
+  flow: 0x13,
+  transfer: 0x14,
+  disposition: 0x15,
+  detach: 0x16,
+  end: 0x17,
+  close: 0x18,
+  'sasl-mechanisms': 0x40,
+  'sasl-init': 0x41,
+  'sasl-challenge': 0x42,
+  'sasl-response': 0x43,
+  'sasl-outcome': 0x44,
 };
 
-export interface PeerFrame { type: number; channel: number; name: string; body: Record<string, unknown>; payload: Buffer }
+export interface PeerFrame {
+  type: number;
+  channel: number;
+  name: string;
+  body: Record<string, unknown>;
+  payload: Buffer;
+}
 
 /** One encoded frame. SASL frames get frame type 1 unless `type` says otherwise. */
 export function frame(name: string, body: object, options: { channel?: number; type?: number; payload?: Uint8Array } = {}): Buffer {
@@ -41,8 +59,14 @@ export class PeerSocket {
   private wake: (() => void) | null = null;
 
   constructor(readonly socket: net.Socket) {
-    socket.on('data', (chunk: Buffer) => { this.pending = Buffer.concat([this.pending, chunk]); this.notify(); });
-    socket.on('close', () => { this.closed = true; this.notify(); });
+    socket.on('data', (chunk: Buffer) => {
+      this.pending = Buffer.concat([this.pending, chunk]);
+      this.notify();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.notify();
+    });
     socket.on('error', () => undefined);
   }
 
@@ -88,7 +112,10 @@ export class PeerSocket {
 
   /** Resolves once the client closed the socket. */
   async whenClosed(): Promise<void> {
-    while (!this.closed) await new Promise<void>((resolve) => { this.wake = resolve; });
+    while (!this.closed)
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
   }
 
   /** SASL ANONYMOUS up to (not including) the outcome: reads the header and sasl-init. */
@@ -111,7 +138,9 @@ export class PeerSocket {
   private async bytes(n: number): Promise<void> {
     while (this.pending.length < n) {
       if (this.closed) throw new Error('client closed the socket');
-      await new Promise<void>((resolve) => { this.wake = resolve; });
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
     }
   }
 
@@ -135,7 +164,9 @@ export class ScriptedPeer {
       const s = new PeerSocket(socket);
       this.acceptedAt.push(performance.now());
       this.sockets.push(s);
-      Promise.resolve().then(() => script(s, this.sockets.length - 1)).catch(() => socket.destroy());
+      Promise.resolve()
+        .then(() => script(s, this.sockets.length - 1))
+        .catch(() => socket.destroy());
     });
   }
 

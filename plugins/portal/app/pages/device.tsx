@@ -272,7 +272,8 @@ function CommandForm({ session, id }: { session: Session; id: string }) {
             setResult({ text: JSON.stringify(reply.body) });
           } catch (err) {
             // No reply: the usual cause is a device not allowed to answer (docs/api.md, "Sending to a principal").
-            const hint = (err as { code?: string }).code === 'NITROGEN_CLIENT_TIMEOUT' ? ' It may be offline, or may not answer you: a device answers whoever may send to it, and answers admin only with a record allowing it send on admin.' : '';
+            const hint =
+              (err as { code?: string }).code === 'NITROGEN_CLIENT_TIMEOUT' ? ' It may be offline, or may not answer you: a device answers whoever may send to it, and answers admin only with a record allowing it send on admin.' : '';
             setResult({ text: errorText(err) + hint, error: true });
           } finally {
             setBusy(false);

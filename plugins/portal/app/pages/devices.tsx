@@ -133,7 +133,9 @@ export function DevicesPage({ session, systemAdmin }: { session: Session; system
           <span role="columnheader">Device</span>
           <span role="columnheader">State</span>
           <span role="columnheader">Last seen</span>
-          <span role="columnheader" class="wide">Tags</span>
+          <span role="columnheader" class="wide">
+            Tags
+          </span>
         </div>
         <div class="vbody" ref={list} onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)} tabIndex={0} aria-label="Device rows, scroll for more">
           <div style={{ height: `${rows.length * ROW}px`, position: 'relative' }}>

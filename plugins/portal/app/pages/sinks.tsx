@@ -48,7 +48,9 @@ export function SinksPage({ session }: { session: Session }) {
       <h1>Sinks</h1>
       {status.text && <Status {...status} />}
       {sinks?.length === 0 && <p class="muted">No sinks are fed from the store on this server.</p>}
-      {sinks?.map((s) => <SinkCard key={s.name} session={session} sink={s} onStatus={setStatus} />)}
+      {sinks?.map((s) => (
+        <SinkCard key={s.name} session={session} sink={s} onStatus={setStatus} />
+      ))}
     </>
   );
 }
@@ -147,15 +149,18 @@ function SinkCard({ session, sink, onStatus }: { session: Session; sink: Sink; o
       >
         Show dead letters
       </button>
-      {dead && (dead.length === 0 ? <p class="muted">No dead letters.</p> : (
-        <ul class="dead">
-          {dead.map((d) => (
-            <li key={`${d.at}/${d.message.id}`}>
-              <time dateTime={d.at}>{new Date(d.at).toLocaleString()}</time> {d.message.type} from {d.message.from}: {d.reason}
-            </li>
-          ))}
-        </ul>
-      ))}
+      {dead &&
+        (dead.length === 0 ? (
+          <p class="muted">No dead letters.</p>
+        ) : (
+          <ul class="dead">
+            {dead.map((d) => (
+              <li key={`${d.at}/${d.message.id}`}>
+                <time dateTime={d.at}>{new Date(d.at).toLocaleString()}</time> {d.message.type} from {d.message.from}: {d.reason}
+              </li>
+            ))}
+          </ul>
+        ))}
     </Section>
   );
 }
