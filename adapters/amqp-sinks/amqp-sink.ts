@@ -5,10 +5,9 @@ import { definePlugin } from '../../core/plugin.js';
 import type { Sink } from '../../core/ports/sink.js';
 import type { FeedRecord } from '../../core/ports/store.js';
 import { Client, parseUrl, Policy, Writer, type ClientPolicy, type Sender } from '@nitrogen/amqp';
-import { Downstream, withDeadline, type Link } from './downstream.js';
+import { Downstream, type Link } from './downstream.js';
 import { encodeRecord, toAmqpMessage } from './mapping.js';
 import { loadTls, sendTimeoutMs, tlsOptions } from './options.js';
-import { retryable, settle } from './outcomes.js';
 
 const PRESETS = { default: Policy.Default, qpid: Policy.Qpid, rabbitmq: Policy.RabbitMQ, activemq: Policy.ActiveMQ, servicebus: Policy.ServiceBus, eventhub: Policy.EventHub } as const;
 
@@ -54,7 +53,7 @@ export class AmqpSink implements Sink {
   constructor(
     readonly name: string,
     private readonly options: AmqpSinkOptions,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
     const endpoint = parseUrl(options.url);
     this.policy = Policy.derive(Policy.derive(PRESETS[options.policy], options.overrides), {
@@ -77,8 +76,7 @@ export class AmqpSink implements Sink {
   }
 
   async start(): Promise<void> {
-    // Connect now so that a wrong URL or password shows in the log at once, not at the first message.
-    this.downstream.get().catch((err: Error) => this.logger.warn({ peer: this.downstream.where, err: err.message }, 'sink cannot connect yet; delivery waits and retries'));
+    this.downstream.warmUp();
   }
 
   send(batch: Message[]): Promise<void> {
@@ -97,9 +95,7 @@ export class AmqpSink implements Sink {
 
   private async sendMapped<T extends { id: string }>(batch: T[], sendOne: (item: T, sender: Sender) => Promise<unknown>): Promise<void> {
     if (batch.length === 0) return;
-    const { sender } = await this.downstream.get().catch((err: unknown) => {
-      throw retryable(this.name, `cannot connect to ${this.downstream.where}`, err);
-    });
+    const { sender } = await this.downstream.forBatch(this.name);
     const failures: unknown[] = new Array(batch.length);
     const sends = batch.map((m, i) =>
       sendOne(m, sender).then(
@@ -109,10 +105,10 @@ export class AmqpSink implements Sink {
         },
       ),
     );
-    const timedOut = await withDeadline(Promise.all(sends), this.options.sendTimeoutMs, () => this.downstream.reset());
-    if (timedOut) throw retryable(this.name, this.downstream.where, new Error(`no outcome within ${this.options.sendTimeoutMs} ms; reconnecting`));
-    settle(
+    await this.downstream.settle(
       this.name,
+      sends,
+      this.options.sendTimeoutMs,
       batch.map((m) => m.id),
       failures,
     );

@@ -5,6 +5,7 @@
 // Event Hubs this is also required: a new connection needs a CBS token before its link.
 import type { Logger } from '../../core/logger.js';
 import type { Connection, Sender } from '@nitrogen/amqp';
+import { retryable, settle } from './outcomes.js';
 
 export interface Link {
   connection: Connection;
@@ -51,6 +52,29 @@ export class Downstream<L extends Link = Link> {
     return this.opening;
   }
 
+  /** Starts connecting now, so that a wrong address or credential shows in the log at once, not at the first message. */
+  warmUp(): void {
+    this.get().catch((err: Error) => this.logger.warn({ peer: this.where, err: err.message }, 'sink cannot connect yet; delivery waits and retries'));
+  }
+
+  /** The link for a batch of sink `sink`: failing to get one is NITROGEN_ERR_SINK_RETRYABLE. */
+  forBatch(sink: string): Promise<L> {
+    return this.get().catch((err: unknown) => {
+      throw retryable(sink, `cannot connect to ${this.where}`, err);
+    });
+  }
+
+  /**
+   * Waits for a batch's sends, each of which records its failure in `failures` (by message, in
+   * batch order), for at most `timeoutMs`; past it the connection is reset (failing what is in
+   * flight) and the batch is retryable. Then answers for the batch as outcomes.ts `settle` says.
+   */
+  async settle(sink: string, sends: Array<Promise<unknown>>, timeoutMs: number, ids: readonly string[], failures: ReadonlyArray<unknown>): Promise<void> {
+    const timedOut = await withDeadline(Promise.all(sends), timeoutMs, () => this.reset());
+    if (timedOut) throw retryable(sink, this.where, new Error(`no outcome within ${timeoutMs} ms; reconnecting`));
+    settle(sink, ids, failures);
+  }
+
   /** Closes the current connection: sends in flight fail at once, and the next send reconnects. */
   reset(): void {
     const link = this.link;
@@ -71,7 +95,7 @@ export class Downstream<L extends Link = Link> {
  * Waits for `work`; if it has not finished after `ms`, calls `onTimeout`, which must make it
  * finish (by closing the connection, failing what is in flight). Resolves whether it timed out.
  */
-export async function withDeadline(work: Promise<unknown>, ms: number, onTimeout: () => void): Promise<boolean> {
+async function withDeadline(work: Promise<unknown>, ms: number, onTimeout: () => void): Promise<boolean> {
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;

@@ -8,10 +8,10 @@ import type { FeedRecord } from '../../core/ports/store.js';
 import { Client, Policy, Sasl, type ClientPolicy, type Connection, type Sender } from '@nitrogen/amqp';
 import { CbsClient, sasToken } from './cbs.js';
 import { parseConnectionString, type HubAddress } from './connection-string.js';
-import { Downstream, withDeadline } from './downstream.js';
+import { Downstream } from './downstream.js';
 import { BATCH_FORMAT, packEvents } from './hub-batches.js';
 import { loadTls, sendTimeoutMs, tlsOptions } from './options.js';
-import { retryable, settle, Unsendable } from './outcomes.js';
+import { Unsendable } from './outcomes.js';
 
 /** Event Hubs' largest message on the Standard tier, used when the link does not say. */
 const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -154,8 +154,7 @@ export class EventHubsSink implements Sink {
   }
 
   async start(): Promise<void> {
-    // Connect and authenticate now so that a wrong host or key shows in the log at once.
-    this.downstream.get().catch((err: Error) => this.logger.warn({ peer: this.downstream.where, err: err.message }, 'sink cannot connect yet; delivery waits and retries'));
+    this.downstream.warmUp();
   }
 
   send(batch: Message[]): Promise<void> {
@@ -168,9 +167,7 @@ export class EventHubsSink implements Sink {
 
   private async sendEvents(batch: ReadonlyArray<Message | FeedRecord>): Promise<void> {
     if (batch.length === 0) return;
-    const link = await this.downstream.get().catch((err: unknown) => {
-      throw retryable(this.name, `cannot connect to ${this.downstream.where}`, err);
-    });
+    const link = await this.downstream.forBatch(this.name);
     const packed = packEvents(batch, this.options.partitionKey === 'from' && this.options.partitionId === undefined, link.maxBytes);
     const failures: unknown[] = new Array(batch.length);
     if (packed.tooLarge) {
@@ -185,10 +182,10 @@ export class EventHubsSink implements Sink {
         },
       ),
     );
-    const timedOut = await withDeadline(Promise.all(sends), this.options.sendTimeoutMs, () => this.downstream.reset());
-    if (timedOut) throw retryable(this.name, this.downstream.where, new Error(`no outcome within ${this.options.sendTimeoutMs} ms; reconnecting`));
-    settle(
+    await this.downstream.settle(
       this.name,
+      sends,
+      this.options.sendTimeoutMs,
       batch.map((m) => m.id),
       failures,
     );
