@@ -6,9 +6,9 @@ import { comparePermissions } from '../../core/permissions.js';
 import type { Page } from '../../core/ports/lifecycle.js';
 import type { Action, Permission, PrincipalRecord, PrincipalType } from '../../core/ports/principal.js';
 import type { PermissionFilter, PrincipalFilter, PrincipalPatch, Registry, RegistryRecord } from '../../core/ports/registry.js';
-import { connect, ident, isRetryable, type PostgresConnectionOptions, sqlState, storeError, transaction, UNIQUE_VIOLATION } from './connection.js';
+import { ident, isRetryable, type PostgresConnectionOptions, sqlState, storeError, transaction, UNIQUE_VIOLATION } from './connection.js';
 import { PostgresRecords } from './registry-records.js';
-import { migrate } from './schema.js';
+import { openMigrated } from './schema.js';
 
 interface PrincipalRow {
   id: string;
@@ -87,14 +87,7 @@ export class PostgresRegistry implements Registry {
   }
 
   async start(): Promise<void> {
-    const pool = await connect(this.options, 'postgres registry', this.logger);
-    try {
-      await migrate(pool, this.options.schema, 'registry');
-    } catch (err) {
-      await pool.end().catch(() => {});
-      throw err;
-    }
-    this.pool = pool;
+    this.pool = await openMigrated(this.options, 'registry', this.logger);
   }
 
   async stop(): Promise<void> {

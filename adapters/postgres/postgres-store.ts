@@ -6,10 +6,10 @@ import type { Logger } from '../../core/logger.js';
 import { encodeMessage, type Message } from '../../core/message.js';
 import type { Page } from '../../core/ports/lifecycle.js';
 import type { FeedBatch, FeedPosition, MessageQuery, Store } from '../../core/ports/store.js';
-import { connect, ident, PostgresConnectionOptions, storeError, transaction } from './connection.js';
+import { ident, PostgresConnectionOptions, storeError, transaction } from './connection.js';
 import { PostgresFeed, recordsOf, STATEMENT_CHARS } from './feed.js';
 import { buildQuery, columnTag, TAG_SEPARATOR } from './query.js';
-import { migrate } from './schema.js';
+import { openMigrated } from './schema.js';
 
 export const PostgresStoreOptions = PostgresConnectionOptions.extend({
   /**
@@ -88,14 +88,7 @@ export class PostgresStore implements Store {
   }
 
   async start(): Promise<void> {
-    const pool = await connect(this.options, 'postgres store', this.logger);
-    try {
-      await migrate(pool, this.options.schema, 'store');
-    } catch (err) {
-      await pool.end().catch(() => {});
-      throw err;
-    }
-    this.pool = pool;
+    this.pool = await openMigrated(this.options, 'store', this.logger);
   }
 
   async stop(): Promise<void> {

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { NitrogenError } from '../../core/errors.js';
-import { checkOut, ident, storeError } from './connection.js';
+import type { Logger } from '../../core/logger.js';
+import { checkOut, connect, ident, storeError, type PostgresConnectionOptions } from './connection.js';
 
 /**
  * The tables, created at start when missing (docs/adapters/postgres.md has the reasons for
@@ -88,7 +89,7 @@ const VERSIONS = { store: 1, registry: 2 } as const;
  * two instances starting at once on an empty database would otherwise race on CREATE ... IF
  * NOT EXISTS (which is not safe against a concurrent create of the same name).
  */
-export async function migrate(pool: pg.Pool, schema: string, part: 'store' | 'registry'): Promise<void> {
+async function migrate(pool: pg.Pool, schema: string, part: 'store' | 'registry'): Promise<void> {
   const s = ident(schema);
   const client = await checkOut(pool);
   try {
@@ -115,4 +116,16 @@ export async function migrate(pool: pg.Pool, schema: string, part: 'store' | 're
   } finally {
     client.done();
   }
+}
+
+/** A pool with `part`'s tables in place: what the store and the registry each start with. A failed migration closes the pool. */
+export async function openMigrated(options: PostgresConnectionOptions, part: 'store' | 'registry', logger?: Logger): Promise<pg.Pool> {
+  const pool = await connect(options, `postgres ${part}`, logger);
+  try {
+    await migrate(pool, options.schema, part);
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw err;
+  }
+  return pool;
 }
